@@ -1,0 +1,224 @@
+// Package app assembles a running relay from a Config: the database, the
+// accounts and their clients and credentials, the scheduler, the relay
+// handlers and the HTTP server; and takes it down again in order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/credential"
+	"github.com/ccrelay/ccrelay/internal/relay"
+	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/server"
+	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/internal/upstream"
+)
+
+// Compile-time checks of the interfaces the engine declares.
+var (
+	_ relay.UsageRecorder = (*store.Recorder)(nil)
+	_ scheduler.Persister = (*store.DB)(nil)
+	_ credential.Store    = (*store.DB)(nil)
+	_ relay.TokenSource   = credential.Static("")
+	_ relay.TokenSource   = (*credential.OAuth)(nil)
+)
+
+// Version is reported by /health; the command layer sets it.
+var Version = "dev"
+
+// App is a relay ready to serve.
+type App struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	DB       *store.DB
+	Recorder *store.Recorder
+	Sched    *scheduler.Scheduler
+	Relay    *relay.Relay
+	Server   *server.Server
+
+	upstreams []*relay.Upstream
+	oauth     []*credential.OAuth
+	started   time.Time
+	bgCancel  context.CancelFunc
+	bg        sync.WaitGroup
+}
+
+// Build opens the database and assembles the relay; it does not listen yet.
+func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log, started: time.Now()}
+	db, err := store.Open(cfg.Server.DatabasePath)
+	if err != nil {
+		return nil, err
+	}
+	a.DB = db
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var accounts []*scheduler.Account
+	for i, ac := range cfg.Accounts {
+		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i}
+		accounts = append(accounts, acct)
+		client, err := upstream.NewClient(ac.Proxy)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("account %q: %w", ac.ID, err)
+		}
+		up := &relay.Upstream{Account: acct, Config: ac, Client: client}
+		if ac.IsOAuth() {
+			style := credential.Claude
+			if ac.Type == config.TypeGemini {
+				style = credential.Google
+			}
+			o := credential.NewOAuth(credential.OAuthConfig{
+				AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: ac.TokenURL,
+				ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Style: style,
+				NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
+			}, client, db, nil, log.With("account", ac.ID))
+			a.oauth = append(a.oauth, o)
+			up.Token, up.OAuth = o, true
+		} else {
+			up.Token = credential.Static(ac.APIKey)
+		}
+		a.upstreams = append(a.upstreams, up)
+	}
+	s := cfg.Session
+	a.Sched = scheduler.New(accounts, scheduler.Options{
+		StickyTTL: config.Seconds(s.StickyTTLSeconds), RenewalThreshold: config.Seconds(s.RenewalThresholdSeconds),
+		UnavailableCooldown: config.Seconds(s.UnavailableCooldownSeconds), RateLimitCooldown: config.Seconds(s.RateLimitCooldownSeconds),
+		MaxRateLimitHint: config.Seconds(s.MaxRateLimitCooldownSeconds), OverloadCooldown: config.Seconds(s.OverloadCooldownSeconds),
+		ErrorCooldown: config.Seconds(s.ErrorCooldownSeconds),
+	}, db, log)
+	if err := a.restore(ctx); err != nil {
+		// A damaged state table must not stop the relay: start clean and say so.
+		log.Warn("could not load saved sessions and cooldowns; starting without them", "err", err)
+	}
+	a.wireGemini()
+	a.Recorder = store.NewRecorder(db, log)
+	srv := cfg.Server
+	a.Relay = relay.New(relay.Options{
+		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
+		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
+		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
+	}, a.Sched, a.upstreams, a.Recorder, log)
+	a.Server = server.New(a.Relay.Handler(), a.health, log, nil)
+	return a, nil
+}
+
+func (a *App) restore(ctx context.Context) error {
+	now := time.Now()
+	sessions, err := a.DB.Sessions(ctx, now)
+	if err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	cooldowns, err := a.DB.Cooldowns(ctx, now)
+	if err != nil {
+		return fmt.Errorf("cooldowns: %w", err)
+	}
+	lastUsed, err := a.DB.LastUsed(ctx)
+	if err != nil {
+		return fmt.Errorf("last used: %w", err)
+	}
+	a.Sched.Restore(sessions, cooldowns, lastUsed)
+	return nil
+}
+
+// health is /health's detail: counts only, never names or keys.
+func (a *App) health() map[string]any {
+	avail := 0
+	cooling := map[string]bool{}
+	for _, c := range a.Sched.Cooldowns() {
+		if c.Model == "" {
+			cooling[c.AccountID] = true
+		}
+	}
+	for _, acct := range a.Sched.Accounts() {
+		if acct.Enabled && !cooling[acct.ID] {
+			avail++
+		}
+	}
+	db := "ok"
+	if !a.Recorder.Healthy() {
+		db = "failing"
+	}
+	return map[string]any{
+		"status": "ok", "version": Version, "uptime_seconds": int64(time.Since(a.started).Seconds()),
+		"accounts": len(a.Sched.Accounts()), "available": avail, "in_flight": a.Server.InFlight(),
+		"usage_queue": a.Recorder.Pending(), "database": db,
+	}
+}
+
+// Start listens on the configured address (or addr when not empty) and serves
+// in the background; it returns the bound address.
+func (a *App) Start(addr string) (net.Addr, error) {
+	if addr == "" {
+		addr = a.Config.Server.Addr()
+	}
+	bound, err := a.Server.Listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.bgCancel = cancel
+	for _, o := range a.oauth {
+		a.bg.Add(1)
+		go func() { defer a.bg.Done(); o.Run(ctx) }()
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.Sched.Prune()
+				_ = a.DB.PruneSessions(ctx, time.Now())
+			}
+		}
+	}()
+	go func() {
+		if err := a.Server.Serve(); err != nil {
+			a.Log.Error("server stopped", "err", err)
+		}
+	}()
+	return bound, nil
+}
+
+// Shutdown drains in-flight requests and streams (bounded by ctx), then
+// flushes usage and closes the database. It is safe to call once.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.Server.Shutdown(ctx)
+	if err != nil {
+		a.Log.Warn("drain timed out; closing the remaining connections", "in_flight", a.Server.InFlight())
+		_ = a.Server.Close()
+	}
+	if a.bgCancel != nil {
+		a.bgCancel()
+	}
+	a.bg.Wait()
+	a.Sched.Close()
+	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if ferr := a.Recorder.Close(flushCtx); ferr != nil {
+		a.Log.Error("usage flush incomplete", "err", ferr)
+	}
+	for _, up := range a.upstreams {
+		if t, ok := up.Client.Transport.(*http.Transport); ok {
+			t.CloseIdleConnections()
+		}
+	}
+	if cerr := a.DB.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,300 @@
+// Package config is ccrelay's typed configuration: the TOML file the original
+// Claude Relay RS reads, plus ccrelay's additions, loaded strictly (unknown keys
+// and wrong types are errors with their line), defaulted in one place and
+// validated with every problem reported at once.
+package config
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Account types. The first four are the original's; gemini-api is new.
+const (
+	TypeClaudeOAuth     = "claude-oauth"
+	TypeClaudeAPI       = "claude-api"
+	TypeGemini          = "gemini"
+	TypeGeminiAPI       = "gemini-api"
+	TypeOpenAIResponses = "openai-responses"
+)
+
+// AccountTypes lists every accepted account type, in documentation order.
+var AccountTypes = []string{TypeClaudeOAuth, TypeClaudeAPI, TypeGemini, TypeGeminiAPI, TypeOpenAIResponses}
+
+// Config is the whole configuration file.
+type Config struct {
+	// APIKeys are the relay keys clients must present. Empty disables auth and
+	// usage is recorded as "anonymous". Must stand at the top level, before any
+	// [table] header.
+	APIKeys []string `toml:"api_keys"`
+	// Server holds the listener, storage, logging and timeout settings.
+	Server ServerConfig `toml:"server"`
+	// Session holds sticky-session and cooldown settings.
+	Session SessionConfig `toml:"session"`
+	// Accounts is the pool of upstream accounts.
+	Accounts []AccountConfig `toml:"accounts"`
+	// Models maps model names clients ask for (e.g. OpenAI names on the Chat
+	// Completions route) to the names sent upstream. Default: none, names pass through.
+	Models map[string]string `toml:"models"`
+	// Cluster, when RedisURL is set, shares state between several relays.
+	Cluster ClusterConfig `toml:"cluster"`
+
+	// Path is the file this config was loaded from; "" when running on defaults.
+	Path string `toml:"-"`
+}
+
+// ServerConfig is the [server] table.
+type ServerConfig struct {
+	// Host is the listen address. Default "127.0.0.1".
+	Host string `toml:"host"`
+	// Port is the listen port. Default 3000.
+	Port int `toml:"port"`
+	// DatabasePath is the SQLite file for usage and state. Default "data/relay.db".
+	DatabasePath string `toml:"database_path"`
+	// LogLevel is trace|debug|info|warn|error. Default "info".
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text|json. Default "text". New.
+	LogFormat string `toml:"log_format"`
+	// MaxBodyBytes caps a request body. Default 33554432 (32 MiB, Anthropic's own limit). New.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// FirstByteTimeoutSeconds bounds the wait for a streaming upstream's
+	// response headers and first event. Default 60. New.
+	FirstByteTimeoutSeconds int `toml:"first_byte_timeout_seconds"`
+	// ResponseTimeoutSeconds bounds a non-streaming upstream call from start to
+	// full body. Default 600. New.
+	ResponseTimeoutSeconds int `toml:"response_timeout_seconds"`
+	// IdleTimeoutSeconds is the longest silence allowed inside a stream. Default 300. New.
+	IdleTimeoutSeconds int `toml:"idle_timeout_seconds"`
+	// ShutdownTimeoutSeconds bounds the drain of in-flight requests on SIGTERM. Default 30. New.
+	ShutdownTimeoutSeconds int `toml:"shutdown_timeout_seconds"`
+	// MaxAttempts is how many accounts one request may try. Default 3. New.
+	MaxAttempts int `toml:"max_attempts"`
+}
+
+// SessionConfig is the [session] table.
+type SessionConfig struct {
+	// StickyTTLSeconds is how long a conversation stays bound to its account. Default 3600.
+	StickyTTLSeconds int `toml:"sticky_ttl_seconds"`
+	// RenewalThresholdSeconds: a sticky hit with less than this left is renewed to the full TTL. Default 300.
+	RenewalThresholdSeconds int `toml:"renewal_threshold_seconds"`
+	// UnavailableCooldownSeconds is the cooldown after 401/403/402-like answers. Default 3600.
+	UnavailableCooldownSeconds int `toml:"unavailable_cooldown_seconds"`
+	// RateLimitCooldownSeconds is the cooldown after a 429 that names no reset time. Default 60. New.
+	RateLimitCooldownSeconds int `toml:"rate_limit_cooldown_seconds"`
+	// MaxRateLimitCooldownSeconds caps a short (retry-after) hint. Default 3600. New.
+	MaxRateLimitCooldownSeconds int `toml:"max_rate_limit_cooldown_seconds"`
+	// OverloadCooldownSeconds is the cooldown after 529 / overloaded. Default 300. New.
+	OverloadCooldownSeconds int `toml:"overload_cooldown_seconds"`
+	// ErrorCooldownSeconds is the cooldown after 5xx, network and refresh errors. Default 30. New.
+	ErrorCooldownSeconds int `toml:"error_cooldown_seconds"`
+}
+
+// AccountConfig is one [[accounts]] entry.
+type AccountConfig struct {
+	// Type is one of AccountTypes.
+	Type string `toml:"type"`
+	// ID is unique across accounts.
+	ID string `toml:"id"`
+	// Name is a human label.
+	Name string `toml:"name"`
+	// Priority: higher wins. Default 100.
+	Priority int `toml:"priority"`
+	// Enabled: default true.
+	Enabled bool `toml:"enabled"`
+	// RefreshToken is the OAuth refresh token (claude-oauth, gemini).
+	RefreshToken string `toml:"refresh_token"`
+	// APIKey is the provider key (claude-api, gemini-api, openai-responses).
+	APIKey string `toml:"api_key"`
+	// APIURL replaces the provider's base URL (mirror, gateway).
+	APIURL string `toml:"api_url"`
+	// Proxy carries all of this account's traffic.
+	Proxy *ProxyConfig `toml:"proxy"`
+	// TokenURL overrides the OAuth token endpoint. New.
+	TokenURL string `toml:"token_url"`
+	// ClientID overrides the OAuth client id. New.
+	ClientID string `toml:"client_id"`
+	// ClientSecret overrides the OAuth client secret (gemini). New.
+	ClientSecret string `toml:"client_secret"`
+	// ProjectID pins the Code Assist project of a gemini account instead of discovering it. New.
+	ProjectID string `toml:"project_id"`
+}
+
+// ProxyConfig is an [accounts.proxy] table.
+type ProxyConfig struct {
+	// Type is socks5 | http ("none" is accepted and means no proxy).
+	Type string `toml:"type"`
+	// Host is the proxy host.
+	Host string `toml:"host"`
+	// Port is the proxy port.
+	Port int `toml:"port"`
+	// Username is optional.
+	Username string `toml:"username"`
+	// Password is optional.
+	Password string `toml:"password"`
+}
+
+// ClusterConfig is the optional [cluster] table.
+type ClusterConfig struct {
+	// RedisURL (redis:// or rediss://) enables shared state. Default "" (off).
+	RedisURL string `toml:"redis_url"`
+	// KeyPrefix namespaces every Redis key. Default "ccrelay:".
+	KeyPrefix string `toml:"key_prefix"`
+}
+
+// Platform is the pool an account type serves.
+func (a *AccountConfig) Platform() string {
+	switch a.Type {
+	case TypeClaudeOAuth, TypeClaudeAPI:
+		return "claude"
+	case TypeGemini, TypeGeminiAPI:
+		return "gemini"
+	case TypeOpenAIResponses:
+		return "openai"
+	}
+	return ""
+}
+
+// IsOAuth reports whether the account authenticates with a refresh token.
+func (a *AccountConfig) IsOAuth() bool { return a.Type == TypeClaudeOAuth || a.Type == TypeGemini }
+
+// Enabled reports whether the proxy is in effect.
+func (p *ProxyConfig) Enabled() bool { return p != nil && p.Type != "" && p.Type != "none" }
+
+// Addr is host:port of the proxy.
+func (p *ProxyConfig) Addr() string { return net.JoinHostPort(p.Host, strconv.Itoa(p.Port)) }
+
+// Addr is the listen address host:port.
+func (s *ServerConfig) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
+
+// Seconds converts a seconds setting to a Duration.
+func Seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// Default returns the configuration used when no file exists.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults(nil)
+	return c
+}
+
+// applyDefaults fills every unset value. present tells, per account index,
+// which keys the file set (priority/enabled defaults need it); nil = none.
+func (c *Config) applyDefaults(present []map[string]bool) {
+	s := &c.Server
+	if s.Host == "" {
+		s.Host = "127.0.0.1"
+	}
+	if s.Port == 0 {
+		s.Port = 3000
+	}
+	if s.DatabasePath == "" {
+		s.DatabasePath = "data/relay.db"
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = "info"
+	}
+	s.LogLevel = strings.ToLower(s.LogLevel)
+	if s.LogFormat == "" {
+		s.LogFormat = "text"
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 32 << 20
+	}
+	if s.FirstByteTimeoutSeconds == 0 {
+		s.FirstByteTimeoutSeconds = 60
+	}
+	if s.ResponseTimeoutSeconds == 0 {
+		s.ResponseTimeoutSeconds = 600
+	}
+	if s.IdleTimeoutSeconds == 0 {
+		s.IdleTimeoutSeconds = 300
+	}
+	if s.ShutdownTimeoutSeconds == 0 {
+		s.ShutdownTimeoutSeconds = 30
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = 3
+	}
+	ss := &c.Session
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&ss.StickyTTLSeconds, 3600)
+	def(&ss.RenewalThresholdSeconds, 300)
+	def(&ss.UnavailableCooldownSeconds, 3600)
+	def(&ss.RateLimitCooldownSeconds, 60)
+	def(&ss.MaxRateLimitCooldownSeconds, 3600)
+	def(&ss.OverloadCooldownSeconds, 300)
+	def(&ss.ErrorCooldownSeconds, 30)
+	if c.Cluster.KeyPrefix == "" {
+		c.Cluster.KeyPrefix = "ccrelay:"
+	}
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		var p map[string]bool
+		if i < len(present) {
+			p = present[i]
+		}
+		if !p["priority"] {
+			a.Priority = 100
+		}
+		if !p["enabled"] {
+			a.Enabled = true
+		}
+		if a.Name == "" {
+			a.Name = a.ID
+		}
+	}
+}
+
+// Problem is one thing wrong with a config file.
+type Problem struct {
+	// Line is 1-based; 0 when unknown.
+	Line int
+	// Key is the dotted key, e.g. "server.port" or "accounts[1].type".
+	Key string
+	// Msg says what is wrong and, where possible, how to fix it.
+	Msg string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Key != "" {
+		fmt.Fprintf(&b, "%s: ", p.Key)
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error lists every problem found in one config file.
+type Error struct {
+	// Path is the file, "" for an in-memory config.
+	Path string
+	// Problems are in file order.
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	name := e.Path
+	if name == "" {
+		name = "config"
+	}
+	if len(e.Problems) == 1 {
+		fmt.Fprintf(&b, "%s: %s", name, e.Problems[0])
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%s: %d problems:", name, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}

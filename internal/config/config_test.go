@@ -1,0 +1,234 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// originalConfig is the original relay's config.example.toml shape.
+const originalConfig = `# Claude Relay RS
+api_keys = ["key-1", "key-2"]
+
+[server]
+host = "0.0.0.0"
+port = 3000
+database_path = "data/relay.db"
+log_level = "info"
+
+[session]
+sticky_ttl_seconds = 3600
+renewal_threshold_seconds = 300
+unavailable_cooldown_seconds = 3600
+
+[[accounts]]
+type = "claude-oauth"
+id = "claude-1"
+name = "Claude OAuth Account"
+priority = 100
+enabled = true
+refresh_token = "your-refresh-token"
+
+[accounts.proxy]
+type = "socks5"
+host = "127.0.0.1"
+port = 1080
+username = "user"
+password = "pass"
+
+[[accounts]]
+type = "claude-api"
+id = "claude-api-1"
+name = "Claude API Account"
+priority = 50
+api_key = "sk-ant-xxx"
+api_url = "https://api.anthropic.com"
+
+[[accounts]]
+type = "gemini"
+id = "gemini-1"
+name = "Gemini Account"
+refresh_token = "your-gemini-refresh-token"
+
+[[accounts]]
+type = "openai-responses"
+id = "codex-1"
+name = "Codex Account"
+api_key = "sk-xxx"
+api_url = "https://api.openai.com/v1"
+`
+
+func TestParseOriginalConfig(t *testing.T) {
+	cfg, err := Parse([]byte(originalConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.APIKeys) != 2 || cfg.Server.Host != "0.0.0.0" || cfg.Server.Port != 3000 {
+		t.Fatalf("server: %+v keys %v", cfg.Server, cfg.APIKeys)
+	}
+	if len(cfg.Accounts) != 4 {
+		t.Fatalf("accounts: %d", len(cfg.Accounts))
+	}
+	a := cfg.Accounts[0]
+	if a.Proxy == nil || a.Proxy.Type != "socks5" || a.Proxy.Port != 1080 || a.Proxy.Password != "pass" {
+		t.Fatalf("proxy: %+v", a.Proxy)
+	}
+	if g := cfg.Accounts[2]; g.Priority != 100 || !g.Enabled {
+		t.Fatalf("defaults not applied: %+v", g)
+	}
+	if cfg.Accounts[1].Priority != 50 || cfg.Accounts[1].Platform() != "claude" || cfg.Accounts[3].Platform() != "openai" {
+		t.Fatal("priority/platform")
+	}
+	if cfg.Server.MaxAttempts != 3 || cfg.Server.MaxBodyBytes != 32<<20 || cfg.Session.OverloadCooldownSeconds != 300 {
+		t.Fatalf("new defaults: %+v %+v", cfg.Server, cfg.Session)
+	}
+}
+
+func TestEnabledFalseKept(t *testing.T) {
+	cfg, err := Parse([]byte("[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\nenabled = false\npriority = 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Accounts[0].Enabled || cfg.Accounts[0].Priority != 0 {
+		t.Fatalf("explicit values lost: %+v", cfg.Accounts[0])
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := LoadFile(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Accounts) != 5 {
+		t.Fatalf("example accounts: %d", len(cfg.Accounts))
+	}
+	seen := map[string]bool{}
+	for _, a := range cfg.Accounts {
+		seen[a.Type] = true
+	}
+	for _, ty := range AccountTypes {
+		if !seen[ty] {
+			t.Errorf("config.example.toml has no %s account", ty)
+		}
+	}
+}
+
+// Every key of the Config struct must appear in config.example.toml.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, key := range []string{"api_keys", "host", "port", "database_path", "log_level", "log_format", "max_body_bytes",
+		"first_byte_timeout_seconds", "response_timeout_seconds", "idle_timeout_seconds", "shutdown_timeout_seconds", "max_attempts",
+		"sticky_ttl_seconds", "renewal_threshold_seconds", "unavailable_cooldown_seconds", "rate_limit_cooldown_seconds",
+		"max_rate_limit_cooldown_seconds", "overload_cooldown_seconds", "error_cooldown_seconds", "[models]", "redis_url", "key_prefix",
+		"type", "id", "name", "priority", "enabled", "refresh_token", "api_key", "api_url", "token_url", "client_id", "client_secret",
+		"project_id", "[accounts.proxy]", "username", "password"} {
+		if !strings.Contains(text, key) {
+			t.Errorf("config.example.toml does not document %q", key)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string // substrings, all must appear
+	}{
+		{"api_keys under server", "[server]\nport = 3000\napi_keys = [\"k\"]\n", []string{"line 3", "server.api_keys", "Move the api_keys", "top of the file"}},
+		{"unknown top key", "api_key = [\"k\"]\n", []string{"line 1", "api_key", "unknown key"}},
+		{"unknown account key", "[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\nprioritty = 3\n", []string{"line 5", "accounts[0].prioritty", "unknown key"}},
+		{"wrong type", "[server]\nport = \"3000\"\n", []string{"line 2", "server.port", "must be an integer, not a string"}},
+		{"syntax", "[server\nport = 1\n", []string{"line ", "table name"}},
+		{"missing token", "[[accounts]]\ntype = \"claude-oauth\"\nid = \"c1\"\n", []string{"line 1", "refresh_token", "ccrelay login claude --account c1"}},
+		{"bad type", "[[accounts]]\ntype = \"claude\"\nid = \"c1\"\n", []string{"line 2", "unknown account type"}},
+		{"duplicate ids", "[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\n[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\n", []string{"line 7", "duplicate account id"}},
+		{"bad proxy", "[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\n[accounts.proxy]\ntype = \"ftp\"\nhost = \"h\"\nport = 1\n", []string{"line 6", "socks5 or http"}},
+		{"header injection", "[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\\r\\nX-Evil: 1\"\n", []string{"line 4", "line breaks"}},
+		{"bad port", "[server]\nport = 70000\n", []string{"line 2", "between 1 and 65535"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAllProblemsAtOnce(t *testing.T) {
+	src := "[server]\nport = \"x\"\nlog_level = 3\napi_keys = []\n[[accounts]]\ntype = \"nope\"\nid = \"a\"\nbogus = 1\n"
+	_, err := Parse([]byte(src))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	if len(ce.Problems) != 4 {
+		t.Fatalf("want 4 problems (2 types, 2 unknown keys), got %d: %v", len(ce.Problems), err)
+	}
+	// Value problems are reported together too.
+	_, err = Parse([]byte("[server]\nport = -1\nlog_level = \"loud\"\n[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\n"))
+	if !errors.As(err, &ce) || len(ce.Problems) < 3 {
+		t.Fatalf("want >=3 problems, got %v", err)
+	}
+}
+
+func TestFind(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"HOME": dir}
+	getenv := func(k string) string { return env[k] }
+	t.Chdir(dir)
+	if _, err := Find("", getenv); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("want ErrNotFound, got %v", err)
+	}
+	xdg := filepath.Join(dir, ".config", "ccrelay", "config.toml")
+	os.MkdirAll(filepath.Dir(xdg), 0o700)
+	os.WriteFile(xdg, []byte(""), 0o600)
+	if p, _ := Find("", getenv); p != xdg {
+		t.Fatalf("xdg: %s", p)
+	}
+	os.WriteFile("config.toml", []byte(""), 0o600)
+	if p, _ := Find("", getenv); p != "config.toml" {
+		t.Fatalf("cwd: %s", p)
+	}
+	env["CCRELAY_CONFIG"] = filepath.Join(dir, "missing.toml")
+	if _, err := Find("", getenv); err == nil || !strings.Contains(err.Error(), "CCRELAY_CONFIG") {
+		t.Fatalf("missing $CCRELAY_CONFIG must be an error, got %v", err)
+	}
+	if _, err := Find(filepath.Join(dir, "nope.toml"), getenv); err == nil {
+		t.Fatal("missing --config must be an error")
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	cfg := Default()
+	t.Setenv("CCRELAY_PORT", "4000")
+	t.Setenv("CCRELAY_API_KEYS", "a, b")
+	v := NewViper()
+	if err := cfg.ApplyOverrides(v); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Port != 4000 || len(cfg.APIKeys) != 2 || cfg.APIKeys[1] != "b" {
+		t.Fatalf("env not applied: %+v %v", cfg.Server, cfg.APIKeys)
+	}
+	v.Set("server.port", 5000) // what a bound flag does
+	cfg.ApplyOverrides(v)
+	if cfg.Server.Port != 5000 {
+		t.Fatal("flag must win over env")
+	}
+	t.Setenv("CCRELAY_LOG_LEVEL", "loud")
+	if err := cfg.ApplyOverrides(NewViper()); err == nil {
+		t.Fatal("invalid override must fail validation")
+	}
+}

@@ -1,0 +1,443 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+)
+
+// editTestConfig has everything a naive line editor trips over: comments,
+// two accounts, a proxy sub-table, a multi-line string and an array that
+// contain fake [[accounts]] headers and ids, quoted keys and indentation.
+const editTestConfig = `# ccrelay config — hand-written, comments must survive
+api_keys = ["relay-key-1"]  # [[accounts]] in a comment
+
+[server]
+host = "127.0.0.1"
+port = 3000
+
+# The main subscription.
+[[accounts]]
+type = "claude-oauth"
+id = "claude-1"   # keep this comment
+name = "Main"
+refresh_token = "sk-ant-ort01-old" # rotated by ccrelay login
+priority = 100
+
+[accounts.proxy]
+type = "socks5"
+host = "127.0.0.1"
+port = 1080
+
+[[ accounts ]]
+  type = "gemini"
+  "id" = 'gemini-1'
+  name = """
+[[accounts]]
+id = "ghost"
+refresh_token = "x"
+"""
+  priority = [
+    1, # not an id = "ghost2"
+    "]", '[[accounts]]',
+  ]
+  enabled = false
+
+[session]
+sticky_ttl_seconds = 3600
+`
+
+func editTestWrite(t *testing.T, content string, perm os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil { // the umask may have narrowed it
+		t.Fatal(err)
+	}
+	return path
+}
+
+func editTestRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func editTestMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("mode = %v, want %v", got, want)
+	}
+}
+
+// editTestAccount decodes path and returns the account with id.
+func editTestAccount(t *testing.T, path, id string) (map[string]any, map[string]any) {
+	t.Helper()
+	var doc map[string]any
+	if _, err := toml.DecodeFile(path, &doc); err != nil {
+		t.Fatalf("result does not parse: %v", err)
+	}
+	accounts, _ := doc["accounts"].([]map[string]any)
+	for _, a := range accounts {
+		if a["id"] == id {
+			return doc, a
+		}
+	}
+	t.Fatalf("account %q not in result", id)
+	return nil, nil
+}
+
+func TestSetAccountField(t *testing.T) {
+	tests := []struct {
+		name      string
+		config    string
+		id        string
+		key       string
+		value     string
+		want      string // the whole expected file
+		wantError string
+	}{
+		{
+			name:   "replace keeps comment",
+			config: editTestConfig,
+			id:     "claude-1", key: "refresh_token", value: "sk-ant-ort01-new",
+			want: strings.Replace(editTestConfig,
+				`refresh_token = "sk-ant-ort01-old" # rotated`,
+				`refresh_token = "sk-ant-ort01-new" # rotated`, 1),
+		},
+		{
+			name:   "insert after indented quoted id",
+			config: editTestConfig,
+			id:     "gemini-1", key: "refresh_token", value: "1//0g-token",
+			want: strings.Replace(editTestConfig,
+				"  \"id\" = 'gemini-1'\n",
+				"  \"id\" = 'gemini-1'\n  refresh_token = \"1//0g-token\"\n", 1),
+		},
+		{
+			name:   "replace non-string value",
+			config: editTestConfig,
+			id:     "gemini-1", key: "enabled", value: "yes",
+			want: strings.Replace(editTestConfig, "enabled = false", `enabled = "yes"`, 1),
+		},
+		{
+			name:   "replace multi-line value",
+			config: "[[accounts]]\nid = \"a\"\nrefresh_token = '''\nold\n'''  # note\nname = \"n\"\n",
+			id:     "a", key: "refresh_token", value: "new",
+			want: "[[accounts]]\nid = \"a\"\nrefresh_token = \"new\"  # note\nname = \"n\"\n",
+		},
+		{
+			name:   "crlf",
+			config: "[[accounts]]\r\nid = \"a\"\r\n\r\n[[accounts]]\r\nid = \"b\"\r\n",
+			id:     "b", key: "refresh_token", value: "t",
+			want: "[[accounts]]\r\nid = \"a\"\r\n\r\n[[accounts]]\r\nid = \"b\"\r\nrefresh_token = \"t\"\r\n",
+		},
+		{
+			name:   "id on last line without newline",
+			config: "[[accounts]]\nid = \"a\"",
+			id:     "a", key: "refresh_token", value: "t",
+			want: "[[accounts]]\nid = \"a\"\nrefresh_token = \"t\"",
+		},
+		{
+			name:   "escaping",
+			config: "[[accounts]]\nid = \"a\"\n",
+			id:     "a", key: "name", value: "q\"b\\s\tc\x01\x7fé",
+			want: "[[accounts]]\nid = \"a\"\nname = \"q\\\"b\\\\s\\tc\\u0001\\u007Fé\"\n",
+		},
+		{
+			name:   "ghost in multi-line string",
+			config: editTestConfig, id: "ghost", key: "refresh_token", value: "x",
+			wantError: `no account with id "ghost"`,
+		},
+		{
+			name:   "ghost in array comment",
+			config: editTestConfig, id: "ghost2", key: "refresh_token", value: "x",
+			wantError: `no account with id "ghost2"`,
+		},
+		{
+			name:   "missing account",
+			config: editTestConfig, id: "nope", key: "refresh_token", value: "x",
+			wantError: `no account with id "nope"`,
+		},
+		{
+			name:   "inline accounts",
+			config: "accounts = [{id = \"a\"}]\n", id: "a", key: "refresh_token", value: "x",
+			wantError: "not written as an [[accounts]] table",
+		},
+		{
+			name:   "key is a sub-table",
+			config: editTestConfig, id: "claude-1", key: "proxy", value: "x",
+			wantError: "nothing written",
+		},
+		{
+			name:   "broken file",
+			config: "[[accounts]\nid = 1\n", id: "a", key: "k", value: "x",
+			wantError: "parse",
+		},
+		{
+			name:   "invalid utf-8",
+			config: editTestConfig, id: "claude-1", key: "name", value: "\xff",
+			wantError: "not valid UTF-8",
+		},
+		{
+			name:   "id",
+			config: editTestConfig, id: "claude-1", key: "id", value: "other",
+			wantError: "cannot be changed",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := editTestWrite(t, tt.config, 0o600)
+			err := SetAccountField(path, tt.id, tt.key, tt.value)
+			if tt.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
+					t.Fatalf("SetAccountField error = %v, want one containing %q", err, tt.wantError)
+				}
+				if got := editTestRead(t, path); got != tt.config {
+					t.Errorf("file changed despite the error:\n%s", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("SetAccountField: %v", err)
+			}
+			if got := editTestRead(t, path); got != tt.want {
+				t.Errorf("result differs.\ngot:\n%s\nwant:\n%s", got, tt.want)
+			}
+			if _, acct := editTestAccount(t, path, tt.id); acct[tt.key] != tt.value {
+				t.Errorf("%s = %#v, want %q", tt.key, acct[tt.key], tt.value)
+			}
+			editTestMode(t, path, 0o600)
+		})
+	}
+}
+
+func TestEditInjectionStaysAString(t *testing.T) {
+	const hostile = "\"\n[server]\nport = 1"
+	tests := []struct {
+		name string
+		edit func(path string) error
+		id   string
+		key  string
+	}{
+		{
+			name: "SetAccountField",
+			edit: func(path string) error { return SetAccountField(path, "claude-1", "refresh_token", hostile) },
+			id:   "claude-1", key: "refresh_token",
+		},
+		{
+			name: "AppendAccount",
+			edit: func(path string) error {
+				return AppendAccount(path, []Field{{"id", "new"}, {"refresh_token", hostile}})
+			},
+			id: "new", key: "refresh_token",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := editTestWrite(t, editTestConfig, 0o600)
+			if err := tt.edit(path); err != nil {
+				t.Fatalf("edit: %v", err)
+			}
+			doc, acct := editTestAccount(t, path, tt.id)
+			if acct[tt.key] != hostile {
+				t.Errorf("%s = %#v, want the hostile string verbatim", tt.key, acct[tt.key])
+			}
+			if port := doc["server"].(map[string]any)["port"]; port != int64(3000) {
+				t.Errorf("server.port = %v, want 3000", port)
+			}
+			if n := strings.Count(editTestRead(t, path), "\n[server]"); n != 1 {
+				t.Errorf("file has %d [server] headers, want 1", n)
+			}
+		})
+	}
+}
+
+func TestAppendAccount(t *testing.T) {
+	fields := []Field{
+		{"type", "claude-oauth"},
+		{"id", "claude-2"},
+		{"name", "Second"},
+		{"priority", 50},
+		{"enabled", true},
+		{"refresh_token", "sk-ant-ort01-x"},
+	}
+	block := "[[accounts]]\ntype = \"claude-oauth\"\nid = \"claude-2\"\nname = \"Second\"\npriority = 50\nenabled = true\nrefresh_token = \"sk-ant-ort01-x\"\n"
+	tests := []struct {
+		name      string
+		config    *string // nil = no file
+		perm      os.FileMode
+		fields    []Field
+		want      string
+		wantError string
+	}{
+		{name: "after comments and sub-tables", config: editTestPtr(editTestConfig), perm: 0o600, fields: fields, want: editTestConfig + "\n" + block},
+		{name: "tightens a readable file", config: editTestPtr(editTestConfig), perm: 0o644, fields: fields, want: editTestConfig + "\n" + block},
+		{name: "no file", fields: fields, want: block},
+		{name: "empty file", config: editTestPtr(""), perm: 0o600, fields: fields, want: block},
+		{name: "no final newline", config: editTestPtr("api_keys = []"), perm: 0o600, fields: fields, want: "api_keys = []\n\n" + block},
+		{name: "already ends with a blank line", config: editTestPtr("api_keys = []\n\n"), perm: 0o600, fields: fields, want: "api_keys = []\n\n" + block},
+		{
+			name: "crlf", config: editTestPtr("api_keys = []\r\n"), perm: 0o600, fields: fields,
+			want: "api_keys = []\r\n\r\n" + strings.ReplaceAll(block, "\n", "\r\n"),
+		},
+		{
+			name: "quoted key", config: editTestPtr(""), perm: 0o600,
+			fields: []Field{{"id", "a"}, {"odd key", int64(-1)}},
+			want:   "[[accounts]]\nid = \"a\"\n\"odd key\" = -1\n",
+		},
+		{name: "duplicate id", config: editTestPtr(editTestConfig), perm: 0o600, fields: []Field{{"id", "gemini-1"}}, wantError: `account "gemini-1" already exists`},
+		{name: "no id", config: editTestPtr(editTestConfig), perm: 0o600, fields: []Field{{"name", "x"}}, wantError: `non-empty string "id"`},
+		{name: "int id", config: editTestPtr(editTestConfig), perm: 0o600, fields: []Field{{"id", 7}}, wantError: `non-empty string "id"`},
+		{name: "duplicate key", config: editTestPtr(editTestConfig), perm: 0o600, fields: []Field{{"id", "x"}, {"id", "y"}}, wantError: "given twice"},
+		{name: "unsupported type", config: editTestPtr(editTestConfig), perm: 0o600, fields: []Field{{"id", "x"}, {"p", 1.5}}, wantError: "unsupported value type float64"},
+		{name: "inline accounts", config: editTestPtr("accounts = [{id = \"a\"}]\n"), perm: 0o600, fields: fields, wantError: "not a list of [[accounts]] tables"},
+		{name: "after a table", config: editTestPtr("[other]\n"), perm: 0o600, fields: []Field{{"id", "x"}, {"proxy", "p"}}, want: "[other]\n\n[[accounts]]\nid = \"x\"\nproxy = \"p\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.toml")
+			if tt.config != nil {
+				path = editTestWrite(t, *tt.config, tt.perm)
+			}
+			err := AppendAccount(path, tt.fields)
+			if tt.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
+					t.Fatalf("AppendAccount error = %v, want one containing %q", err, tt.wantError)
+				}
+				if tt.config != nil {
+					if got := editTestRead(t, path); got != *tt.config {
+						t.Errorf("file changed despite the error:\n%s", got)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("AppendAccount: %v", err)
+			}
+			if got := editTestRead(t, path); got != tt.want {
+				t.Errorf("result differs.\ngot:\n%q\nwant:\n%q", got, tt.want)
+			}
+			editTestMode(t, path, 0o600)
+			id, _ := tt.fields[0].Value.(string)
+			if tt.fields[0].Key != "id" {
+				id = "claude-2"
+			}
+			editTestAccount(t, path, id)
+		})
+	}
+}
+
+// TestEditSequence runs the edits `ccrelay login` makes in a row and checks
+// the file stays exactly what a person would have typed.
+func TestEditSequence(t *testing.T) {
+	path := editTestWrite(t, editTestConfig, 0o644)
+	if err := AppendAccount(path, []Field{{"type", "gemini"}, {"id", "g2"}, {"refresh_token", "r1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetAccountField(path, "g2", "refresh_token", "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetAccountField(path, "claude-1", "refresh_token", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(editTestConfig, `"sk-ant-ort01-old"`, `"c2"`, 1) +
+		"\n[[accounts]]\ntype = \"gemini\"\nid = \"g2\"\nrefresh_token = \"r2\"\n"
+	if got := editTestRead(t, path); got != want {
+		t.Errorf("result differs.\ngot:\n%s\nwant:\n%s", got, want)
+	}
+	editTestMode(t, path, 0o600)
+}
+
+func TestEditScanStatements(t *testing.T) {
+	src := "\ufeffa = 1979-05-27 07:32:00Z # date\r\n" +
+		"b = { x = \"}\", y = [1, 2] }\n" +
+		"c = \"\"\"x\\\"\"\"\"\"\n" + // content x\"  then a quote before the delimiter
+		"[ \"t\" . 'u' ]\n" +
+		"d = ''\n"
+	stmts, err := editScan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		kind editStmtKind
+		key  string
+		val  string
+	}
+	want := []row{
+		{editKeyVal, "a", "1979-05-27 07:32:00Z"},
+		{editKeyVal, "b", `{ x = "}", y = [1, 2] }`},
+		{editKeyVal, "c", `"""x\"""""`},
+		{editHeader, "t.u", ""},
+		{editKeyVal, "d", "''"},
+	}
+	if len(stmts) != len(want) {
+		t.Fatalf("got %d statements, want %d: %+v", len(stmts), len(want), stmts)
+	}
+	for i, st := range stmts {
+		got := row{kind: st.kind, key: strings.Join(st.key, ".")}
+		if st.kind == editKeyVal {
+			got.val = src[st.valStart:st.valEnd]
+		}
+		if got != want[i] {
+			t.Errorf("statement %d = %+v, want %+v", i, got, want[i])
+		}
+	}
+	if _, err := toml.Decode(src, new(map[string]any)); err != nil {
+		t.Errorf("the scanned text is not valid TOML, fix the test: %v", err)
+	}
+}
+
+func editTestPtr[T any](v T) *T { return &v }
+
+// FuzzEditScan checks the scanner against the real decoder: any text the
+// decoder accepts must split into statements that cover it exactly, and
+// replacing a value with a quoted string must keep it valid TOML.
+func FuzzEditScan(f *testing.F) {
+	f.Add(editTestConfig)
+	f.Add("a = [\n# ]\n'''\n]''', \"\"\"\n]\"\"\"]\nb = {c = 'd'}\n")
+	f.Add("\ufeff[x]\r\ny = 1979-05-27T07:32:00 # c\r\n")
+	f.Add("\xff\xfe")
+	f.Fuzz(func(t *testing.T, src string) {
+		var doc map[string]any
+		if _, err := toml.Decode(src, &doc); err != nil {
+			return
+		}
+		stmts, err := editScan(src)
+		if err != nil {
+			t.Fatalf("editScan rejected valid TOML: %v\n%q", err, src)
+		}
+		pos := editBOMLen(src)
+		for _, st := range stmts {
+			if st.start != pos || st.end <= st.start {
+				t.Fatalf("statement %+v does not start at %d\n%q", st, pos, src)
+			}
+			pos = st.end
+			if st.kind != editKeyVal {
+				continue
+			}
+			edited := src[:st.valStart] + `"x"` + src[st.valEnd:]
+			if _, err := toml.Decode(edited, new(map[string]any)); err != nil {
+				t.Fatalf("replacing value %q broke the file: %v\n%q", src[st.valStart:st.valEnd], err, src)
+			}
+		}
+		if pos != len(src) {
+			t.Fatalf("statements end at %d of %d\n%q", pos, len(src), src)
+		}
+	})
+}

@@ -1,0 +1,372 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrNotFound is returned by Find when no config file exists anywhere it looks.
+var ErrNotFound = errors.New("no config file found")
+
+// SearchPaths returns the lookup order of PRODUCT.md §2, after --config:
+// $CCRELAY_CONFIG, ./config.toml, $XDG_CONFIG_HOME/ccrelay/config.toml
+// (~/.config when unset), /etc/ccrelay/config.toml.
+func SearchPaths(getenv func(string) string) []string {
+	var paths []string
+	if p := getenv("CCRELAY_CONFIG"); p != "" {
+		paths = append(paths, p)
+	}
+	paths = append(paths, "config.toml")
+	xdg := getenv("XDG_CONFIG_HOME")
+	if xdg == "" {
+		if home := getenv("HOME"); home != "" {
+			xdg = filepath.Join(home, ".config")
+		}
+	}
+	if xdg != "" {
+		paths = append(paths, filepath.Join(xdg, "ccrelay", "config.toml"))
+	}
+	return append(paths, "/etc/ccrelay/config.toml")
+}
+
+// Find resolves the config file: explicit (from --config) must exist; otherwise
+// the first existing file of SearchPaths, or ErrNotFound.
+func Find(explicit string, getenv func(string) string) (string, error) {
+	if explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("config file %s: %w", explicit, err)
+		}
+		return explicit, nil
+	}
+	for i, p := range SearchPaths(getenv) {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		} else if i == 0 && getenv("CCRELAY_CONFIG") != "" {
+			return "", fmt.Errorf("config file %s (from $CCRELAY_CONFIG): %w", p, err)
+		}
+	}
+	return "", ErrNotFound
+}
+
+// LoadFile reads and checks a config file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data)
+	if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.Path = path
+		}
+		return nil, err
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
+// Parse decodes, defaults and validates TOML config text, reporting every
+// problem (syntax, unknown key, wrong type, invalid value) at once.
+func Parse(data []byte) (*Config, error) {
+	src := string(data)
+	var raw map[string]any
+	if _, err := toml.Decode(src, &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{Problems: []Problem{{Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}}}
+		}
+		return nil, &Error{Problems: []Problem{{Msg: err.Error()}}}
+	}
+	lines := newLineIndex(src)
+	var problems []Problem
+	checkTable(raw, reflect.TypeFor[Config](), nil, "", lines, &problems)
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, &Error{Problems: problems}
+	}
+	var cfg Config
+	if _, err := toml.Decode(src, &cfg); err != nil {
+		return nil, &Error{Problems: []Problem{{Msg: err.Error()}}}
+	}
+	var present []map[string]bool
+	if accts, ok := raw["accounts"].([]map[string]any); ok {
+		for _, a := range accts {
+			p := map[string]bool{}
+			for k := range a {
+				p[k] = true
+			}
+			present = append(present, p)
+		}
+	}
+	cfg.applyDefaults(present)
+	if err := cfg.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			for i := range ce.Problems {
+				if ce.Problems[i].Line == 0 {
+					ce.Problems[i].Line = lines.lineOfProblemKey(ce.Problems[i].Key)
+				}
+			}
+			sortProblems(ce.Problems)
+		}
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+}
+
+// checkTable compares a decoded TOML table against the struct type t, reporting
+// unknown keys and type mismatches. path is the TOML key path (without array
+// indexes, as the line index wants it); shown is the key as displayed.
+func checkTable(tbl map[string]any, t reflect.Type, path []string, shown string, lines *lineIndex, out *[]Problem) {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = f.Type
+	}
+	keys := make([]string, 0, len(tbl))
+	for k := range tbl {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := tbl[k]
+		kp := append(slices.Clone(path), k)
+		name := k
+		if shown != "" {
+			name = shown + "." + k
+		}
+		ft, ok := fields[k]
+		if !ok {
+			*out = append(*out, Problem{Line: lines.keyLine(kp), Key: name, Msg: unknownKeyMsg(kp)})
+			continue
+		}
+		checkValue(v, ft, kp, name, lines, out)
+	}
+}
+
+func unknownKeyMsg(kp []string) string {
+	if len(kp) == 2 && kp[1] == "api_keys" {
+		return fmt.Sprintf("unknown key: api_keys is inside [%s], where it has no effect (TOML puts every key after a [table] header into that table). Move the api_keys = [...] line to the top of the file, above the first [table] header", kp[0])
+	}
+	return "unknown key (check the spelling; config.example.toml lists every key)"
+}
+
+func checkValue(v any, ft reflect.Type, kp []string, name string, lines *lineIndex, out *[]Problem) {
+	if ft.Kind() == reflect.Pointer {
+		ft = ft.Elem()
+	}
+	bad := func(want string) {
+		*out = append(*out, Problem{Line: lines.keyLine(kp), Key: name, Msg: fmt.Sprintf("must be %s, not %s", want, tomlTypeName(v))})
+	}
+	switch ft.Kind() {
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			bad("a string")
+		}
+	case reflect.Int, reflect.Int64:
+		if _, ok := v.(int64); !ok {
+			bad("an integer")
+		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			bad("true or false")
+		}
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("a table")
+			return
+		}
+		for k, mv := range m {
+			if _, ok := mv.(string); !ok {
+				*out = append(*out, Problem{Line: lines.keyLine(append(slices.Clone(kp), k)), Key: name + "." + k, Msg: fmt.Sprintf("must be a string, not %s", tomlTypeName(mv))})
+			}
+		}
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			bad("a table")
+			return
+		}
+		checkTable(m, ft, kp, name, lines, out)
+	case reflect.Slice:
+		if ft.Elem().Kind() == reflect.Struct {
+			arr, ok := v.([]map[string]any)
+			if !ok {
+				bad("an array of tables ([[" + strings.Join(kp, ".") + "]])")
+				return
+			}
+			for i, m := range arr {
+				lines.arrayIndex = i
+				checkTable(m, ft.Elem(), kp, fmt.Sprintf("%s[%d]", name, i), lines, out)
+			}
+			lines.arrayIndex = -1
+			return
+		}
+		arr, ok := v.([]any)
+		if !ok {
+			bad("an array")
+			return
+		}
+		for i, e := range arr {
+			if _, ok := e.(string); !ok {
+				*out = append(*out, Problem{Line: lines.keyLine(kp), Key: fmt.Sprintf("%s[%d]", name, i), Msg: fmt.Sprintf("must be a string, not %s", tomlTypeName(e))})
+			}
+		}
+	}
+}
+
+func tomlTypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// Validate checks values (not types) and reports every problem at once.
+func (c *Config) Validate() error {
+	var ps []Problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	s := c.Server
+	if s.Port < 1 || s.Port > 65535 {
+		add("server.port", "must be between 1 and 65535, not %d", s.Port)
+	}
+	switch s.LogLevel {
+	case "trace", "debug", "info", "warn", "warning", "error":
+	default:
+		add("server.log_level", "must be one of trace, debug, info, warn, error, not %q", s.LogLevel)
+	}
+	switch s.LogFormat {
+	case "text", "json":
+	default:
+		add("server.log_format", "must be text or json, not %q", s.LogFormat)
+	}
+	for key, v := range map[string]int64{
+		"server.max_body_bytes": s.MaxBodyBytes, "server.first_byte_timeout_seconds": int64(s.FirstByteTimeoutSeconds),
+		"server.response_timeout_seconds": int64(s.ResponseTimeoutSeconds), "server.idle_timeout_seconds": int64(s.IdleTimeoutSeconds),
+		"server.shutdown_timeout_seconds": int64(s.ShutdownTimeoutSeconds), "server.max_attempts": int64(s.MaxAttempts),
+		"session.sticky_ttl_seconds": int64(c.Session.StickyTTLSeconds), "session.renewal_threshold_seconds": int64(c.Session.RenewalThresholdSeconds),
+		"session.unavailable_cooldown_seconds": int64(c.Session.UnavailableCooldownSeconds), "session.rate_limit_cooldown_seconds": int64(c.Session.RateLimitCooldownSeconds),
+		"session.max_rate_limit_cooldown_seconds": int64(c.Session.MaxRateLimitCooldownSeconds), "session.overload_cooldown_seconds": int64(c.Session.OverloadCooldownSeconds),
+		"session.error_cooldown_seconds": int64(c.Session.ErrorCooldownSeconds),
+	} {
+		if v < 0 {
+			add(key, "must not be negative, got %d", v)
+		}
+	}
+	for i, k := range c.APIKeys {
+		if strings.TrimSpace(k) == "" {
+			add(fmt.Sprintf("api_keys[%d]", i), "is empty; remove it or give it a value")
+		}
+		if strings.ContainsAny(k, "\r\n") {
+			add(fmt.Sprintf("api_keys[%d]", i), "must not contain a line break")
+		}
+	}
+	if c.Cluster.RedisURL != "" {
+		if u, err := url.Parse(c.Cluster.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			add("cluster.redis_url", "must be a redis:// or rediss:// URL")
+		}
+	}
+	seen := map[string]int{}
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		key := fmt.Sprintf("accounts[%d]", i)
+		if a.ID == "" {
+			add(key+".id", "is required")
+		} else if j, dup := seen[a.ID]; dup {
+			add(key+".id", "duplicate account id %q (also accounts[%d])", a.ID, j)
+		} else {
+			seen[a.ID] = i
+		}
+		if strings.ContainsAny(a.ID, " \t\r\n/") {
+			add(key+".id", "must not contain spaces, slashes or line breaks")
+		}
+		switch a.Type {
+		case TypeClaudeOAuth, TypeGemini:
+			if a.RefreshToken == "" {
+				add(key+".refresh_token", "is required for a %s account (get one with: ccrelay login %s --account %s)", a.Type, loginName(a.Type), a.ID)
+			}
+		case TypeClaudeAPI, TypeGeminiAPI, TypeOpenAIResponses:
+			if a.APIKey == "" {
+				add(key+".api_key", "is required for a %s account", a.Type)
+			}
+		case "":
+			add(key+".type", "is required (one of %s)", strings.Join(AccountTypes, ", "))
+		default:
+			add(key+".type", "unknown account type %q (one of %s)", a.Type, strings.Join(AccountTypes, ", "))
+		}
+		for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID} {
+			if strings.ContainsAny(v, "\r\n\x00") {
+				add(key+"."+fk, "must not contain line breaks or NUL (it would be sent in a header)")
+			}
+		}
+		for fk, v := range map[string]string{"api_url": a.APIURL, "token_url": a.TokenURL} {
+			if v == "" {
+				continue
+			}
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(key+"."+fk, "must be an http:// or https:// URL, not %q", v)
+			}
+		}
+		if p := a.Proxy; p != nil {
+			switch p.Type {
+			case "socks5", "http", "none":
+			case "":
+				add(key+".proxy.type", "is required (socks5 or http)")
+			default:
+				add(key+".proxy.type", "must be socks5 or http, not %q", p.Type)
+			}
+			if p.Enabled() {
+				if p.Host == "" {
+					add(key+".proxy.host", "is required")
+				}
+				if p.Port < 1 || p.Port > 65535 {
+					add(key+".proxy.port", "must be between 1 and 65535, not %d", p.Port)
+				}
+			}
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{Path: c.Path, Problems: ps}
+}
+
+func loginName(t string) string {
+	if t == TypeGemini {
+		return "gemini"
+	}
+	return "claude"
+}

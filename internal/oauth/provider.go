@@ -1,0 +1,111 @@
+// Package oauth runs the interactive OAuth 2.0 authorization-code login with
+// PKCE (S256) that `ccrelay login` uses to obtain a refresh token for a
+// subscription account.
+//
+// A login listens on a loopback callback and, at the same time, accepts a
+// pasted code or callback URL, so it works both on a desktop (the browser
+// comes back to the loopback listener) and on a headless server over SSH
+// (the user signs in on another machine and pastes what the provider shows).
+// The package knows nothing about the config file or about cobra; the
+// command layer stores the returned Token.
+package oauth
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Provider describes one OAuth authorization server as ccrelay talks to it.
+// ClaudeProvider and GoogleProvider return the real ones; tests point the
+// URLs at fakes.
+type Provider struct {
+	// Name identifies the provider in messages: "claude" or "gemini".
+	Name string
+	// AuthURL is the authorization endpoint the browser opens.
+	AuthURL string
+	// TokenURL is the endpoint the authorization code is exchanged at.
+	TokenURL string
+	// ClientID is the public OAuth client id.
+	ClientID string
+	// ClientSecret is the installed-app client secret; empty for public
+	// clients such as Claude Code's.
+	ClientSecret string
+	// Scopes are requested space-separated in the authorize URL.
+	Scopes []string
+	// ManualRedirectURL is the redirect_uri of the paste flow: a page of the
+	// provider that shows the code to copy. Empty disables the bare-code
+	// paste; a pasted callback URL is still accepted.
+	ManualRedirectURL string
+	// LoopbackHost is the host written into the loopback redirect_uri:
+	// "localhost" (what Claude Code registers) or "127.0.0.1" (what Gemini CLI
+	// uses). Empty means "127.0.0.1". Whatever it says, the listener binds
+	// 127.0.0.1 only.
+	LoopbackHost string
+	// LoopbackPath is the path of the loopback redirect_uri, e.g. "/callback".
+	LoopbackPath string
+	// ExtraAuthParams are added to the authorize URL (Claude: code=true;
+	// Google: access_type=offline, prompt=consent).
+	ExtraAuthParams map[string]string
+	// JSONExchange selects a JSON token request that includes the state
+	// (Claude); otherwise the standard form-encoded request is sent (Google).
+	JSONExchange bool
+}
+
+// ClaudeProvider returns the Claude (Pro/Max subscription) login as Claude
+// Code performs it.
+func ClaudeProvider() Provider {
+	return Provider{
+		Name:              "claude",
+		AuthURL:           "https://claude.ai/oauth/authorize",
+		TokenURL:          "https://platform.claude.com/v1/oauth/token",
+		ClientID:          "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+		Scopes:            []string{"user:profile", "user:inference", "user:sessions:claude_code", "user:mcp_servers", "user:file_upload"},
+		ManualRedirectURL: "https://platform.claude.com/oauth/code/callback",
+		LoopbackHost:      "localhost",
+		LoopbackPath:      "/callback",
+		ExtraAuthParams:   map[string]string{"code": "true"},
+		JSONExchange:      true,
+	}
+}
+
+// GoogleProvider returns the Google login of Gemini CLI (Code Assist). Its
+// client secret belongs to an installed application and is public by design.
+func GoogleProvider() Provider {
+	return Provider{
+		Name:         "gemini",
+		AuthURL:      "https://accounts.google.com/o/oauth2/v2/auth",
+		TokenURL:     "https://oauth2.googleapis.com/token",
+		ClientID:     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
+		ClientSecret: "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",
+		Scopes: []string{
+			"https://www.googleapis.com/auth/cloud-platform",
+			"https://www.googleapis.com/auth/userinfo.email",
+			"https://www.googleapis.com/auth/userinfo.profile",
+		},
+		ManualRedirectURL: "https://codeassist.google.com/authcode",
+		LoopbackHost:      "127.0.0.1",
+		LoopbackPath:      "/oauth2callback",
+		ExtraAuthParams:   map[string]string{"access_type": "offline", "prompt": "consent"},
+	}
+}
+
+// validate reports every missing field at once.
+func (p Provider) validate() error {
+	var missing []string
+	if p.AuthURL == "" {
+		missing = append(missing, "no authorize URL")
+	}
+	if p.TokenURL == "" {
+		missing = append(missing, "no token URL")
+	}
+	if p.ClientID == "" {
+		missing = append(missing, "no client id")
+	}
+	if !strings.HasPrefix(p.LoopbackPath, "/") {
+		missing = append(missing, `loopback path must start with "/"`)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("oauth provider %q: %s", p.Name, strings.Join(missing, "; "))
+	}
+	return nil
+}

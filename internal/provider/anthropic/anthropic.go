@@ -1,0 +1,362 @@
+// Package anthropic knows the Anthropic Messages API: upstream URLs, the
+// headers an account adds, session keys, usage in JSON and SSE, how to read an
+// error, and error bodies in Anthropic's shape.
+package anthropic
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+// DefaultBaseURL is Anthropic's API.
+const DefaultBaseURL = "https://api.anthropic.com"
+
+// OAuthBeta must be in anthropic-beta when calling with a subscription token.
+const OAuthBeta = "oauth-2025-04-20"
+
+// Version is sent when the client sent no anthropic-version.
+const Version = "2023-06-01"
+
+// BaseURL turns an account's api_url into the root that API paths hang off,
+// accepting the forms the original accepted: ".../v1/messages", ".../v1" or a
+// bare host (trailing slashes trimmed).
+func BaseURL(apiURL string) string {
+	if apiURL == "" {
+		return DefaultBaseURL
+	}
+	u := strings.TrimRight(apiURL, "/")
+	u = strings.TrimSuffix(u, "/v1/messages")
+	u = strings.TrimSuffix(u, "/v1")
+	return u
+}
+
+// MergeBeta returns the client's anthropic-beta with add appended unless it
+// is already present; the client's own betas are kept in order.
+func MergeBeta(client, add string) string {
+	if client == "" {
+		return add
+	}
+	for _, b := range strings.Split(client, ",") {
+		if strings.TrimSpace(b) == add {
+			return client
+		}
+	}
+	return client + "," + add
+}
+
+var legacySessionRE = regexp.MustCompile(`session_([a-f0-9-]{36})`)
+
+// SessionKey derives the sticky-session key of a Messages request body, first
+// match wins: the session id in metadata.user_id (current Claude Code sends a
+// JSON string with session_id, older ones "..._session_<uuid>"); the
+// X-Claude-Code-Session-Id header; a hash of the cache-marked content; of the
+// system prompt; of the first message. "" when there is none.
+func SessionKey(body []byte, h http.Header) string {
+	uid := gjson.GetBytes(body, "metadata.user_id")
+	if uid.Type == gjson.String {
+		s := uid.Str
+		if len(s) > 0 && s[0] == '{' {
+			if sid := gjson.Get(s, "session_id"); sid.Type == gjson.String && sid.Str != "" {
+				return sid.Str
+			}
+		}
+		if m := legacySessionRE.FindStringSubmatch(s); m != nil {
+			return m[1]
+		}
+	}
+	if v := h.Get("X-Claude-Code-Session-Id"); v != "" {
+		return v
+	}
+	system := gjson.GetBytes(body, "system")
+	if t := cacheMarkedText(system, gjson.GetBytes(body, "messages")); t != "" {
+		return hashContent(t)
+	}
+	if t := textOf(system); t != "" {
+		return hashContent(t)
+	}
+	if t := textOf(gjson.GetBytes(body, "messages.0.content")); t != "" {
+		return hashContent(t)
+	}
+	return ""
+}
+
+func isEphemeral(v gjson.Result) bool { return v.Get("cache_control.type").Str == "ephemeral" }
+
+// cacheMarkedText follows the original: the text of cache-marked system
+// parts, then the text parts of the first cache-marked message.
+func cacheMarkedText(system, messages gjson.Result) string {
+	var b strings.Builder
+	if system.IsArray() {
+		system.ForEach(func(_, part gjson.Result) bool {
+			if isEphemeral(part) {
+				b.WriteString(part.Get("text").Str)
+			}
+			return true
+		})
+	}
+	messages.ForEach(func(_, msg gjson.Result) bool {
+		content := msg.Get("content")
+		marked := isEphemeral(msg)
+		if !marked && content.IsArray() {
+			content.ForEach(func(_, p gjson.Result) bool {
+				if isEphemeral(p) {
+					marked = true
+					return false
+				}
+				return true
+			})
+		}
+		if marked {
+			b.WriteString(textOf(content))
+			return false
+		}
+		return true
+	})
+	return b.String()
+}
+
+func textOf(v gjson.Result) string {
+	if v.Type == gjson.String {
+		return v.Str
+	}
+	if !v.IsArray() {
+		return ""
+	}
+	var b strings.Builder
+	v.ForEach(func(_, p gjson.Result) bool {
+		if p.Get("type").Str == "text" {
+			b.WriteString(p.Get("text").Str)
+		}
+		return true
+	})
+	return b.String()
+}
+
+func hashContent(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ParseUsage reads a JSON Messages response's usage.
+func ParseUsage(body []byte) (provider.Usage, bool) {
+	u := gjson.GetBytes(body, "usage")
+	if !u.Exists() {
+		return provider.Usage{}, false
+	}
+	return usageOf(u), true
+}
+
+func usageOf(u gjson.Result) provider.Usage {
+	return provider.Usage{
+		InputTokens:         u.Get("input_tokens").Int(),
+		OutputTokens:        u.Get("output_tokens").Int(),
+		CacheCreationTokens: u.Get("cache_creation_input_tokens").Int(),
+		CacheReadTokens:     u.Get("cache_read_input_tokens").Int(),
+	}
+}
+
+// ClassifyEvent reads one SSE event of a Messages stream, merging any usage
+// it carries into u.
+func ClassifyEvent(name, data []byte, u *provider.Usage) provider.EventClass {
+	switch string(name) {
+	case "message_start":
+		u.Merge(usageOf(gjson.GetBytes(data, "message.usage")))
+		return provider.Preamble
+	case "ping":
+		return provider.Preamble
+	case "message_delta":
+		u.Merge(usageOf(gjson.GetBytes(data, "usage")))
+		return provider.Content
+	case "message_stop":
+		return provider.Terminal
+	case "error":
+		return provider.ErrorEvent
+	case "":
+		// Unnamed events: look at the type field.
+		if t := gjson.GetBytes(data, "type").Str; t != "" {
+			return ClassifyEvent([]byte(t), data, u)
+		}
+	}
+	return provider.Content
+}
+
+// ClassifyStreamError reads an error event's data.
+func ClassifyStreamError(data []byte, model string) provider.Verdict {
+	t := gjson.GetBytes(data, "error.type").Str
+	msg := gjson.GetBytes(data, "error.message").Str
+	v := provider.Verdict{Reason: "stream error: " + t}
+	switch t {
+	case "overloaded_error":
+		v.Kind = provider.Overloaded
+	case "rate_limit_error":
+		v.Kind = provider.RateLimited
+	case "authentication_error", "permission_error", "billing_error":
+		v.Kind = provider.Unavailable
+	case "invalid_request_error", "not_found_error", "request_too_large":
+		v.Kind = provider.ClientError
+	default:
+		v.Kind = provider.ServerError
+	}
+	if strings.Contains(strings.ToLower(msg), "weekly") && strings.Contains(strings.ToLower(msg), "opus") {
+		v.Kind, v.Model = provider.QuotaExhausted, model
+	}
+	return v
+}
+
+// Classify reads a non-2xx answer. model is the requested model, used to scope
+// a model-specific limit.
+func Classify(status int, h http.Header, body []byte, model string, now time.Time) provider.Verdict {
+	lower := strings.ToLower(string(body))
+	etype := gjson.GetBytes(body, "error.type").Str
+	switch {
+	case status == 429:
+		return classify429(h, lower, model, now)
+	case status == 529 || etype == "overloaded_error":
+		return provider.Verdict{Kind: provider.Overloaded, Until: retryAfter(h, now), Reason: "overloaded"}
+	case status == 401:
+		return provider.Verdict{Kind: provider.Unavailable, Reason: "unauthorized (401)"}
+	case status == 402:
+		return provider.Verdict{Kind: provider.Unavailable, Reason: "billing (402)"}
+	case status == 403:
+		if strings.Contains(lower, "organization") || strings.Contains(lower, "disabled") || strings.Contains(lower, "not allowed") || strings.Contains(lower, "oauth") || etype == "authentication_error" {
+			return provider.Verdict{Kind: provider.Unavailable, Reason: "forbidden: account disabled or revoked (403)"}
+		}
+		return provider.Verdict{Kind: provider.ClientError, Reason: "forbidden (403)"}
+	case status == 400 && (strings.Contains(lower, "credit balance is too low") || strings.Contains(lower, "organization has been disabled")):
+		return provider.Verdict{Kind: provider.Unavailable, Reason: "account billing or organization problem (400)"}
+	case status >= 500:
+		return provider.Verdict{Kind: provider.ServerError, Until: retryAfter(h, now), Reason: "upstream " + strconv.Itoa(status)}
+	}
+	return provider.Verdict{Kind: provider.ClientError, Reason: "upstream " + strconv.Itoa(status)}
+}
+
+func classify429(h http.Header, lowerBody, model string, now time.Time) provider.Verdict {
+	if strings.Contains(lowerBody, "usage credits are required for fast mode") {
+		// A property of the request, not the account: rotating would not help.
+		return provider.Verdict{Kind: provider.ClientError, Reason: "fast mode needs usage credits"}
+	}
+	// Model-specific weekly window (e.g. Opus): cool only that model.
+	if strings.EqualFold(h.Get("anthropic-ratelimit-unified-7d_oi-status"), "rejected") ||
+		(strings.Contains(lowerBody, "weekly") && strings.Contains(lowerBody, "opus")) {
+		until := parseReset(h.Get("anthropic-ratelimit-unified-7d_oi-reset"))
+		if until.IsZero() {
+			until = parseReset(h.Get("anthropic-ratelimit-unified-7d-reset"))
+		}
+		return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Model: model, Reason: "model weekly limit reached"}
+	}
+	// Subscription windows: the account is out until the window resets.
+	for _, w := range []string{"5h", "7d"} {
+		if strings.EqualFold(h.Get("anthropic-ratelimit-unified-"+w+"-status"), "rejected") {
+			until := parseReset(h.Get("anthropic-ratelimit-unified-" + w + "-reset"))
+			if until.IsZero() {
+				until = parseReset(h.Get("anthropic-ratelimit-unified-reset"))
+			}
+			return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Reason: w + " usage limit reached"}
+		}
+	}
+	if strings.EqualFold(h.Get("anthropic-ratelimit-unified-status"), "rejected") {
+		if until := parseReset(h.Get("anthropic-ratelimit-unified-reset")); !until.IsZero() {
+			return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Reason: "usage limit reached"}
+		}
+	}
+	until := retryAfter(h, now)
+	if until.IsZero() {
+		// API-key limits name their reset per dimension; the latest rejected one
+		// is unknown, so take the earliest reset in the future.
+		for _, k := range []string{"requests", "tokens", "input-tokens", "output-tokens"} {
+			t := parseReset(h.Get("anthropic-ratelimit-" + k + "-reset"))
+			if t.After(now) && (until.IsZero() || t.Before(until)) {
+				until = t
+			}
+		}
+	}
+	return provider.Verdict{Kind: provider.RateLimited, Until: until, Reason: "rate limited (429)"}
+}
+
+// retryAfter parses Retry-After (delay seconds or HTTP date).
+func retryAfter(h http.Header, now time.Time) time.Time {
+	return RetryAfter(h.Get("retry-after"), now)
+}
+
+// RetryAfter parses a Retry-After value: delay seconds or an HTTP date.
+func RetryAfter(v string, now time.Time) time.Time {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return now.Add(time.Duration(secs * float64(time.Second)))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+// parseReset reads a reset header: unix seconds or an RFC 3339 timestamp.
+func parseReset(v string) time.Time {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n > 1e12 { // milliseconds
+			return time.UnixMilli(n)
+		}
+		return time.Unix(n, 0)
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+// ErrorType maps an HTTP status to Anthropic's error.type.
+func ErrorType(status int) string {
+	switch status {
+	case 400:
+		return "invalid_request_error"
+	case 401:
+		return "authentication_error"
+	case 402:
+		return "billing_error"
+	case 403:
+		return "permission_error"
+	case 404:
+		return "not_found_error"
+	case 413:
+		return "request_too_large"
+	case 429:
+		return "rate_limit_error"
+	case 504:
+		return "timeout_error"
+	case 503, 529:
+		return "overloaded_error"
+	}
+	return "api_error"
+}
+
+// ErrorBody is an error in Anthropic's shape.
+func ErrorBody(status int, msg string) []byte {
+	b := make([]byte, 0, 64+len(msg))
+	b = append(b, `{"type":"error","error":{"type":"`...)
+	b = append(b, ErrorType(status)...)
+	b = append(b, `","message":`...)
+	b = provider.AppendJSONString(b, msg)
+	return append(b, "}}"...)
+}
+
+// ErrorEvent is an SSE error event in Anthropic's shape.
+func ErrorEvent(status int, msg string) []byte {
+	b := append([]byte("event: error\ndata: "), ErrorBody(status, msg)...)
+	return append(b, "\n\n"...)
+}

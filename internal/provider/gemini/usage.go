@@ -1,0 +1,162 @@
+package gemini
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+// ParseUsage reads usageMetadata from a Gemini response or one SSE event
+// payload, wrapped in a Code Assist envelope or not. A leading "data:" is
+// tolerated, and a JSON array (a streamGenerateContent answer without
+// alt=sse) is read element by element, keeping the largest counters.
+//
+// Mapping: InputTokens = promptTokenCount - cachedContentTokenCount +
+// toolUsePromptTokenCount; CacheReadTokens = cachedContentTokenCount;
+// OutputTokens = candidatesTokenCount + thoughtsTokenCount. Gemini's
+// promptTokenCount includes the cached tokens, so they are subtracted to
+// avoid counting them twice. ok is false when no usageMetadata object is
+// present.
+func ParseUsage(body []byte) (provider.Usage, bool) {
+	b := bytes.TrimSpace(body)
+	if rest, ok := bytes.CutPrefix(b, []byte("data:")); ok {
+		b = bytes.TrimSpace(rest)
+	}
+	s := view(b)
+	if len(s) > 0 && s[0] == '[' {
+		var u provider.Usage
+		found := false
+		gjson.Parse(s).ForEach(func(_, v gjson.Result) bool {
+			if eu, ok := usageOf(v); ok {
+				u.Merge(eu)
+				found = true
+			}
+			return true
+		})
+		return u, found
+	}
+	return usageOf(gjson.Parse(s))
+}
+
+// usageOf reads usageMetadata or response.usageMetadata from one response.
+func usageOf(v gjson.Result) (provider.Usage, bool) {
+	if !v.IsObject() {
+		return provider.Usage{}, false
+	}
+	um := v.Get("usageMetadata")
+	if !um.IsObject() {
+		um = v.Get("response.usageMetadata")
+		if !um.IsObject() {
+			return provider.Usage{}, false
+		}
+	}
+	var prompt, candidates, cached, thoughts, toolUse int64
+	um.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "promptTokenCount":
+			prompt = v.Int()
+		case "candidatesTokenCount":
+			candidates = v.Int()
+		case "cachedContentTokenCount":
+			cached = v.Int()
+		case "thoughtsTokenCount":
+			thoughts = v.Int()
+		case "toolUsePromptTokenCount":
+			toolUse = v.Int()
+		}
+		return true
+	})
+	u := provider.Usage{
+		InputTokens:     max(prompt-cached, 0) + max(toolUse, 0),
+		OutputTokens:    max(candidates, 0) + max(thoughts, 0),
+		CacheReadTokens: max(cached, 0),
+	}
+	return u, true
+}
+
+// maxSessionIDLen bounds a client-chosen session_id used verbatim as a key;
+// longer ones are hashed so a hostile client cannot grow the sticky table's
+// keys without bound.
+const maxSessionIDLen = 128
+
+// SessionKey returns a stable sticky-session key for a generateContent body
+// (public or Code Assist shaped), or "" when none can be derived. In order of
+// preference:
+//
+//   - request.session_id, then session_id (Gemini CLI sends one per session),
+//     verbatim when at most 128 bytes, else hashed;
+//   - hex(sha256(systemInstruction text))[:32];
+//   - hex(sha256(text of the first content))[:32].
+//
+// Text parts are hashed in order, separated by a NUL byte. Both the
+// camelCase and snake_case spellings of systemInstruction are read.
+func SessionKey(body []byte) string {
+	s := view(body)
+	root := gjson.Parse(s)
+	if req := root.Get("request"); req.IsObject() {
+		if id := req.Get("session_id"); id.Type == gjson.String && id.Str != "" {
+			return sessionID(id.Str)
+		}
+		if id := root.Get("session_id"); id.Type == gjson.String && id.Str != "" {
+			return sessionID(id.Str)
+		}
+		root = req
+	} else if id := root.Get("session_id"); id.Type == gjson.String && id.Str != "" {
+		return sessionID(id.Str)
+	}
+	si := root.Get("systemInstruction")
+	if !si.Exists() {
+		si = root.Get("system_instruction")
+	}
+	if k := hashText(si); k != "" {
+		return k
+	}
+	return hashText(root.Get("contents.0"))
+}
+
+// sessionID copies id out of the viewed body, hashing it when it is long.
+func sessionID(id string) string {
+	if len(id) > maxSessionIDLen {
+		sum := sha256.Sum256([]byte(id))
+		return hex.EncodeToString(sum[:16])
+	}
+	return strings.Clone(id)
+}
+
+// hashText hashes the text of a Content ({"parts":[{"text":...}]}) or of a
+// bare string, returning 32 hex characters, or "" when there is no text.
+func hashText(c gjson.Result) string {
+	h := sha256.New()
+	n := 0
+	write := func(t string) {
+		if t == "" {
+			return
+		}
+		if n > 0 {
+			h.Write(bytesView("\x00"))
+		}
+		h.Write(bytesView(t))
+		n++
+	}
+	switch {
+	case c.Type == gjson.String:
+		write(c.Str)
+	case c.IsObject():
+		c.Get("parts").ForEach(func(_, p gjson.Result) bool {
+			if t := p.Get("text"); t.Type == gjson.String {
+				write(t.Str)
+			}
+			return true
+		})
+	}
+	if n == 0 {
+		return ""
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}

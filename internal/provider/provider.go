@@ -1,0 +1,147 @@
+// Package provider holds the small vocabulary that every upstream API package
+// (anthropic, openai, gemini) speaks: token usage and the verdict on an
+// upstream outcome. It has no knowledge of accounts, pools or storage.
+package provider
+
+import "time"
+
+// Usage is the token accounting of one request, as the upstream reported it.
+type Usage struct {
+	InputTokens         int64 `json:"input_tokens"`
+	OutputTokens        int64 `json:"output_tokens"`
+	CacheCreationTokens int64 `json:"cache_creation_tokens"`
+	CacheReadTokens     int64 `json:"cache_read_tokens"`
+}
+
+// IsZero reports whether no token count was seen.
+func (u Usage) IsZero() bool {
+	return u.InputTokens == 0 && u.OutputTokens == 0 && u.CacheCreationTokens == 0 && u.CacheReadTokens == 0
+}
+
+// Merge takes the larger of each counter. Upstreams repeat and grow their
+// counters across a stream (message_start, then cumulative message_delta), so
+// the maximum is the final figure.
+func (u *Usage) Merge(o Usage) {
+	if o.InputTokens > u.InputTokens {
+		u.InputTokens = o.InputTokens
+	}
+	if o.OutputTokens > u.OutputTokens {
+		u.OutputTokens = o.OutputTokens
+	}
+	if o.CacheCreationTokens > u.CacheCreationTokens {
+		u.CacheCreationTokens = o.CacheCreationTokens
+	}
+	if o.CacheReadTokens > u.CacheReadTokens {
+		u.CacheReadTokens = o.CacheReadTokens
+	}
+}
+
+// Kind says what an upstream outcome means for the account that produced it.
+type Kind int
+
+const (
+	// OK is a success: the account is healthy.
+	OK Kind = iota
+	// ClientError is the caller's fault (400, 404, 413...): no cooldown, no failover.
+	ClientError
+	// RateLimited is a short-lived limit (429): cool down until the hinted time.
+	RateLimited
+	// QuotaExhausted is a long window (5h/7d subscription limit, daily quota):
+	// cool down until the reset the upstream named.
+	QuotaExhausted
+	// Overloaded is the provider saying it is overloaded (529): cool down briefly.
+	Overloaded
+	// Unavailable is a revoked, disabled or unpaid account (401/403/402): cool
+	// down for unavailable_cooldown_seconds.
+	Unavailable
+	// ServerError is a 5xx or a malformed answer: short cooldown, fail over.
+	ServerError
+	// Network is a connect, TLS, proxy or timeout failure: short cooldown, fail over.
+	Network
+	// TokenInvalid is an OAuth refresh token the provider rejected
+	// (invalid_grant): the account needs a new login.
+	TokenInvalid
+)
+
+var kindNames = [...]string{"ok", "client_error", "rate_limited", "quota_exhausted", "overloaded", "unavailable", "server_error", "network", "token_invalid"}
+
+// String returns the stable snake_case name stored in the database and shown by the CLI.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// ParseKind is the inverse of Kind.String; unknown names map to ServerError.
+func ParseKind(s string) Kind {
+	for i, n := range kindNames {
+		if n == s {
+			return Kind(i)
+		}
+	}
+	return ServerError
+}
+
+// Failover reports whether a request that met this outcome should be tried on
+// another account.
+func (k Kind) Failover() bool {
+	switch k {
+	case OK, ClientError:
+		return false
+	}
+	return true
+}
+
+// Verdict is a provider's reading of one upstream outcome.
+type Verdict struct {
+	Kind Kind
+	// Until is when the account (or model) may be used again; zero means "use
+	// the default cooldown for Kind".
+	Until time.Time
+	// Model, when set, scopes the cooldown to that model on the account (a
+	// per-model weekly limit); other models stay usable.
+	Model string
+	// Reason is a short human explanation with no secrets in it.
+	Reason string
+}
+
+// EventClass is what one SSE event of a response stream means for failover.
+type EventClass int
+
+const (
+	// Preamble events (message_start, ping, response.created) carry no answer
+	// yet: on failover the next account's preamble is dropped, so a client
+	// that already received one sees a single coherent stream.
+	Preamble EventClass = iota
+	// Content commits the response to the account that sent it.
+	Content
+	// ErrorEvent is an error reported inside a 200 stream.
+	ErrorEvent
+	// Terminal marks a complete stream (message_stop, response.completed).
+	Terminal
+)
+
+// AppendJSONString appends s as a JSON string literal.
+func AppendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20 || c == 0x7f:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,130 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
+	"github.com/ccrelay/ccrelay/internal/sse"
+)
+
+// claudeAdapter passes Anthropic Messages requests through to the Claude pool.
+type claudeAdapter struct {
+	// path is the upstream API path ("/v1/messages", ".../count_tokens", "/v1/models").
+	path string
+	now  func() time.Time
+}
+
+func (claudeAdapter) platform() string             { return "claude" }
+func (claudeAdapter) dialect() dialect             { return anthropicDialect{} }
+func (a claudeAdapter) newStream(c *call) streamer { return &claudeStream{model: c.model} }
+
+func (a claudeAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	u := anthropic.BaseURL(up.Config.APIURL) + a.path
+	if q := c.req.URL.RawQuery; q != "" {
+		u += "?" + q
+	}
+	method := http.MethodPost
+	var body *bytes.Reader
+	if c.body != nil {
+		body = bytes.NewReader(c.body)
+	} else {
+		method = http.MethodGet
+	}
+	var req *http.Request
+	var err error
+	if body != nil {
+		req, err = http.NewRequestWithContext(ctx, method, u, body)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, u, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	copyRequestHeader(req.Header, c.req.Header)
+	setClaudeAuth(req.Header, up, secret)
+	return req, nil
+}
+
+// setClaudeAuth puts an account's credential on a request to Anthropic.
+func setClaudeAuth(h http.Header, up *Upstream, secret string) {
+	if up.Config.Type == config.TypeClaudeOAuth {
+		h.Set("Authorization", "Bearer "+secret)
+		h.Set("Anthropic-Beta", anthropic.MergeBeta(strings.Join(h.Values("Anthropic-Beta"), ","), anthropic.OAuthBeta))
+	} else {
+		h.Set("X-Api-Key", secret)
+	}
+	if h.Get("Anthropic-Version") == "" {
+		h.Set("Anthropic-Version", anthropic.Version)
+	}
+}
+
+func (a claudeAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
+	return anthropic.Classify(status, h, body, c.model, a.now())
+}
+
+func (claudeAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, provider.Usage{}, errMalformed
+	}
+	u, _ := anthropic.ParseUsage(body)
+	return body, u, nil
+}
+
+// claudeStream watches a Messages stream that passes through unchanged.
+type claudeStream struct {
+	model string
+	u     provider.Usage
+}
+
+func (s *claudeStream) observe(ev *sse.Event) provider.EventClass {
+	return anthropic.ClassifyEvent(ev.Name, ev.Data, &s.u)
+}
+func (s *claudeStream) transform(dst []byte, ev *sse.Event) []byte { return append(dst, ev.Raw...) }
+func (s *claudeStream) passthrough() bool                          { return true }
+func (s *claudeStream) errVerdict(ev *sse.Event) provider.Verdict {
+	return anthropic.ClassifyStreamError(ev.Data, s.model)
+}
+func (s *claudeStream) end(dst []byte) []byte { return dst }
+func (s *claudeStream) needsTerminal() bool   { return true }
+func (s *claudeStream) usage() provider.Usage { return s.u }
+
+func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request) {
+	ad := claudeAdapter{path: "/v1/messages", now: r.now}
+	c := r.intake(w, req, ad, false, true)
+	if c == nil {
+		return
+	}
+	res := gjson.GetManyBytes(c.body, "model", "stream")
+	c.model = res[0].Str
+	c.stream = res[1].Bool()
+	c.sessionKey = anthropic.SessionKey(c.body, req.Header)
+	r.serve(c)
+}
+
+func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request) {
+	ad := claudeAdapter{path: "/v1/messages/count_tokens", now: r.now}
+	c := r.intake(w, req, ad, false, true)
+	if c == nil {
+		return
+	}
+	c.model = gjson.GetBytes(c.body, "model").Str
+	c.sessionKey = anthropic.SessionKey(c.body, req.Header)
+	r.serve(c)
+}
+
+func (r *Relay) handleClaudeModels(w http.ResponseWriter, req *http.Request) {
+	ad := claudeAdapter{path: "/v1/models", now: r.now}
+	c := r.intake(w, req, ad, false, false)
+	if c == nil {
+		return
+	}
+	r.serve(c)
+}

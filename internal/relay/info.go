@@ -1,0 +1,38 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+// Info is what the relay learned about a request, for the access log.
+type Info struct {
+	RequestID string
+	Account   string
+	Model     string
+	Attempts  int
+	Status    int
+	provider.Usage
+}
+
+type infoKey struct{}
+
+// WithInfo returns a context that carries info.
+func WithInfo(ctx context.Context, info *Info) context.Context {
+	return context.WithValue(ctx, infoKey{}, info)
+}
+
+// InfoFrom returns the request's Info, or nil.
+func InfoFrom(ctx context.Context) *Info {
+	info, _ := ctx.Value(infoKey{}).(*Info)
+	return info
+}
+
+func requestID(r *http.Request) string {
+	if info := InfoFrom(r.Context()); info != nil {
+		return info.RequestID
+	}
+	return ""
+}

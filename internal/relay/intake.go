@@ -1,0 +1,65 @@
+package relay
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// intake authenticates the request and reads its body (bounded). It writes
+// the error itself and returns nil when the request must stop here.
+func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, allowQueryKey, needBody bool) *call {
+	d := ad.dialect()
+	keyHash, ok := r.authenticate(req, allowQueryKey)
+	if !ok {
+		d.writeError(w, http.StatusUnauthorized, "invalid or missing relay API key (send it as x-api-key or Authorization: Bearer)")
+		return nil
+	}
+	c := &call{w: w, req: req, ad: ad, keyHash: keyHash, start: time.Now()}
+	if !allowQueryKey && req.URL.Query().Has("key") {
+		// A key in a URL ends up in logs and histories; only Gemini clients need it.
+		d.writeError(w, http.StatusBadRequest, "a relay key in the query string (?key=) is only accepted on /gemini routes; send it as a header")
+		return nil
+	}
+	if !needBody {
+		return c
+	}
+	max := r.opts.MaxBodyBytes
+	if req.ContentLength > max {
+		d.writeError(w, http.StatusRequestEntityTooLarge, "request body is "+strconv.FormatInt(req.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))
+		return nil
+	}
+	body, err := readRequestBody(req, max)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			d.writeError(w, http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
+			return nil
+		}
+		d.writeError(w, http.StatusBadRequest, "could not read the request body: "+err.Error())
+		return nil
+	}
+	if !gjson.ValidBytes(body) {
+		d.writeError(w, http.StatusBadRequest, "request body is not valid JSON")
+		return nil
+	}
+	c.body = body
+	return c
+}
+
+func readRequestBody(req *http.Request, max int64) ([]byte, error) {
+	rd := http.MaxBytesReader(nil, req.Body, max)
+	if n := req.ContentLength; n >= 0 {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return nil, err
+		}
+		// Anything past Content-Length would be a protocol error; ignore it.
+		return buf, nil
+	}
+	return io.ReadAll(rd)
+}

@@ -1,0 +1,168 @@
+// Package relay holds the HTTP handlers that carry a client's request to an
+// upstream account and the answer back: route -> provider adapter -> failover
+// loop over the scheduler's accounts -> streamed response, with usage recorded.
+package relay
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/usage"
+)
+
+// UsageRecorder receives one record per served request; it must not block.
+type UsageRecorder interface {
+	Record(usage.Record)
+}
+
+// TokenSource yields the secret an account puts on an upstream request: an
+// API key, or an OAuth access token that it refreshes. A refresh failure
+// should implement Verdict() provider.Verdict so the account cools down right.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+	Invalidate(token string)
+}
+
+// ProjectSource yields the Code Assist project of a gemini (Google OAuth) account.
+type ProjectSource interface {
+	Project(ctx context.Context, accessToken string) (string, error)
+}
+
+// Upstream is everything the relay holds for one account.
+type Upstream struct {
+	Account *scheduler.Account
+	Config  config.AccountConfig
+	// Client carries all of the account's traffic (its proxy, pooled connections).
+	Client *http.Client
+	Token  TokenSource
+	// OAuth reports whether Token refreshes (a 401 then earns one retry).
+	OAuth bool
+	// Project is set for gemini (Code Assist) accounts.
+	Project ProjectSource
+}
+
+// Options are the relay's settings.
+type Options struct {
+	APIKeys          []string
+	MaxBodyBytes     int64
+	FirstByteTimeout time.Duration
+	ResponseTimeout  time.Duration
+	IdleTimeout      time.Duration
+	MaxAttempts      int
+	// Models maps client model names to upstream names.
+	Models map[string]string
+}
+
+// Relay serves the API routes.
+type Relay struct {
+	opts      Options
+	sched     *scheduler.Scheduler
+	upstreams []*Upstream // indexed by Account.Index
+	rec       UsageRecorder
+	log       *slog.Logger
+	now       func() time.Time
+	keyHashes [][32]byte
+	keyIDs    []string // usage.HashKey of each key, computed once
+
+	bufPool sync.Pool
+}
+
+// New builds a relay. upstreams must be indexed by their Account.Index.
+func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec UsageRecorder, log *slog.Logger) *Relay {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 3
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 32 << 20
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now}
+	for _, k := range opts.APIKeys {
+		r.keyHashes = append(r.keyHashes, sha256.Sum256([]byte(k)))
+		r.keyIDs = append(r.keyIDs, usage.HashKey(k))
+	}
+	r.bufPool.New = func() any { b := make([]byte, 0, 16<<10); return &b }
+	return r
+}
+
+// authenticate checks the relay key a request presents and returns its usage
+// id. Every configured key is compared (in constant time, on sha256 digests so
+// lengths leak nothing) whatever matches first.
+func (r *Relay) authenticate(req *http.Request, allowQueryKey bool) (string, bool) {
+	if len(r.keyHashes) == 0 {
+		return usage.Anonymous, true
+	}
+	key := req.Header.Get("X-Api-Key")
+	if key == "" {
+		if a := req.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			key = strings.TrimSpace(a[7:])
+		}
+	}
+	if key == "" {
+		key = req.Header.Get("X-Goog-Api-Key")
+	}
+	if key == "" && allowQueryKey {
+		key = req.URL.Query().Get("key")
+	}
+	if key == "" {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(key))
+	match := -1
+	for i := range r.keyHashes {
+		if subtle.ConstantTimeCompare(sum[:], r.keyHashes[i][:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return "", false
+	}
+	return r.keyIDs[match], true
+}
+
+// Handler returns the API routes (no /health: the server adds it outside auth).
+func (r *Relay) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, prefix := range []string{"", "/api", "/claude"} {
+		mux.HandleFunc("POST "+prefix+"/v1/messages", r.handleMessages)
+		mux.HandleFunc("POST "+prefix+"/v1/messages/count_tokens", r.handleCountTokens)
+		mux.HandleFunc("GET "+prefix+"/v1/models", r.handleClaudeModels)
+	}
+	mux.HandleFunc("POST /openai/v1/chat/completions", r.handleChat)
+	mux.HandleFunc("GET /openai/v1/models", r.handleOpenAIModels)
+	mux.HandleFunc("POST /openai/v1/responses", r.handleResponses)
+	mux.HandleFunc("POST /v1/responses", r.handleResponses)
+	mux.HandleFunc("GET /v1/responses", r.handleResponsesWebSocket)
+	mux.HandleFunc("GET /openai/v1/responses", r.handleResponsesWebSocket)
+	r.geminiRoutes(mux)
+	mux.HandleFunc("/", r.handleNotFound)
+	return mux
+}
+
+func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
+	d := dialectFor(req.URL.Path)
+	d.writeError(w, http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
+}
+
+// upstream returns the account's upstream data.
+func (r *Relay) upstream(a *scheduler.Account) *Upstream { return r.upstreams[a.Index] }
+
+// Verdicter is implemented by errors that know what they mean for an account.
+type Verdicter interface{ Verdict() provider.Verdict }
+
+var errMalformed = errMsg("response body is not valid JSON")
+
+type errMsg string
+
+func (e errMsg) Error() string { return string(e) }

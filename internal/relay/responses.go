@@ -1,0 +1,108 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
+	"github.com/ccrelay/ccrelay/internal/sse"
+)
+
+// responsesAdapter passes OpenAI Responses requests (Codex) through to the
+// openai-responses pool.
+type responsesAdapter struct{ now func() time.Time }
+
+func (responsesAdapter) platform() string { return "openai" }
+func (responsesAdapter) dialect() dialect { return openaiDialect{} }
+func (responsesAdapter) newStream(*call) streamer {
+	return &responsesStream{}
+}
+
+func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, openai.ResponsesURL(up.Config.APIURL), bytes.NewReader(c.body))
+	if err != nil {
+		return nil, err
+	}
+	copyRequestHeader(req.Header, c.req.Header)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	return req, nil
+}
+
+func (a responsesAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
+	return openai.Classify(status, h, body, a.now())
+}
+
+func (responsesAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, provider.Usage{}, errMalformed
+	}
+	u, _ := openai.ParseUsage(body)
+	return body, u, nil
+}
+
+type responsesStream struct{ u provider.Usage }
+
+func (s *responsesStream) observe(ev *sse.Event) provider.EventClass {
+	return openai.ClassifyEvent(ev.Name, ev.Data, &s.u)
+}
+func (s *responsesStream) transform(dst []byte, ev *sse.Event) []byte { return append(dst, ev.Raw...) }
+func (s *responsesStream) passthrough() bool                          { return true }
+func (s *responsesStream) errVerdict(ev *sse.Event) provider.Verdict {
+	return openai.ClassifyStreamError(ev.Data, time.Now())
+}
+func (s *responsesStream) end(dst []byte) []byte { return dst }
+func (s *responsesStream) needsTerminal() bool   { return true }
+func (s *responsesStream) usage() provider.Usage { return s.u }
+
+func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request) {
+	c := r.intake(w, req, responsesAdapter{now: r.now}, false, true)
+	if c == nil {
+		return
+	}
+	res := gjson.GetManyBytes(c.body, "model", "stream")
+	c.model, c.stream = res[0].Str, res[1].Bool()
+	if k := openai.SessionKey(c.body, req.Header); k != "" {
+		c.sessionKey = "openai:" + k
+	}
+	r.serve(c)
+}
+
+// handleResponsesWebSocket answers Codex's WebSocket attempt on GET
+// /v1/responses. ccrelay serves Responses over HTTP SSE only; it refuses the
+// upgrade at once, so the client falls back to HTTP without waiting.
+func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Request) {
+	openaiDialect{}.writeError(w, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
+}
+
+func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request) {
+	c := r.intake(w, req, modelsAdapter{}, false, false)
+	if c == nil {
+		return
+	}
+	r.serve(c)
+}
+
+// modelsAdapter forwards GET /models to the openai-responses pool.
+type modelsAdapter struct{ responsesAdapter }
+
+func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, openai.BaseURL(up.Config.APIURL)+"/models", nil)
+	if err != nil {
+		return nil, err
+	}
+	copyRequestHeader(req.Header, c.req.Header)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	return req, nil
+}
+
+func (modelsAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, provider.Usage{}, errMalformed
+	}
+	return body, provider.Usage{}, nil
+}

@@ -1,0 +1,475 @@
+// Package scheduler picks the upstream account for each request: one pool per
+// platform, highest priority first, least recently used among equals, sticky
+// sessions for conversations, and cooldowns that expire by time.
+//
+// All state is in memory behind one mutex (a pick is a few hundred
+// nanoseconds); changes are written through to a Persister off the request
+// path, and loaded back on start, so sessions and cooldowns survive a restart.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/state"
+)
+
+// Account is one upstream account as the scheduler sees it.
+type Account struct {
+	ID       string
+	Name     string
+	Type     string
+	Platform string
+	Priority int
+	Enabled  bool
+	// Index is the account's position in the configuration; callers use it to
+	// find their own per-account data without a map lookup.
+	Index int
+
+	lastUsed time.Time
+	order    int // config order within the pool, the final tie-break
+}
+
+// Persister stores state changes. Calls come from one background goroutine.
+type Persister interface {
+	SaveSession(ctx context.Context, b state.Binding) error
+	DeleteSessions(ctx context.Context, key, accountID string) (int64, error)
+	SaveCooldown(ctx context.Context, c state.Cooldown) error
+	DeleteCooldown(ctx context.Context, accountID, model string) error
+	SaveLastUsed(ctx context.Context, accountID string, t time.Time) error
+}
+
+// Options are the durations the scheduler applies.
+type Options struct {
+	StickyTTL           time.Duration
+	RenewalThreshold    time.Duration
+	UnavailableCooldown time.Duration
+	RateLimitCooldown   time.Duration
+	MaxRateLimitHint    time.Duration
+	OverloadCooldown    time.Duration
+	ErrorCooldown       time.Duration
+	// TokenInvalidCooldown keeps an account whose refresh token was rejected
+	// out until a new login replaces the token. Default 30 days.
+	TokenInvalidCooldown time.Duration
+}
+
+// ErrNoAccount is returned when no account of the platform can serve.
+var ErrNoAccount = errors.New("no upstream account available")
+
+// NoAccountError says why no account could be picked and when one returns.
+type NoAccountError struct {
+	Platform string
+	// RetryAt is the earliest moment a cooling account comes back; zero when
+	// none will by itself (no accounts, all disabled or all tried).
+	RetryAt time.Time
+	// Configured is how many accounts the pool has.
+	Configured int
+}
+
+func (e *NoAccountError) Error() string {
+	if e.Configured == 0 {
+		return "no " + e.Platform + " accounts are configured"
+	}
+	return "all " + e.Platform + " accounts are unavailable"
+}
+
+// Unwrap makes errors.Is(err, ErrNoAccount) work.
+func (e *NoAccountError) Unwrap() error { return ErrNoAccount }
+
+type cooldownKey struct{ account, model string }
+
+// Scheduler is safe for concurrent use.
+type Scheduler struct {
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	accounts  []*Account
+	byID      map[string]*Account
+	pools     map[string][]*Account // sorted: priority desc, config order
+	cooldowns map[cooldownKey]state.Cooldown
+	sessions  map[string]state.Binding
+
+	persist Persister
+	jobs    chan func(context.Context)
+	done    chan struct{}
+	closed  bool
+	// observer is told of every state change (cluster sync); may be nil.
+	observer Observer
+}
+
+// Observer learns of local state changes, e.g. to publish them to a cluster.
+type Observer interface {
+	CooldownChanged(c state.Cooldown, cleared bool)
+	SessionChanged(b state.Binding, cleared bool)
+	AccountUsed(accountID string, t time.Time)
+}
+
+// New builds a scheduler over accounts (in config order). persist may be nil.
+func New(accounts []*Account, opts Options, persist Persister, log *slog.Logger) *Scheduler {
+	if opts.TokenInvalidCooldown == 0 {
+		opts.TokenInvalidCooldown = 30 * 24 * time.Hour
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Scheduler{
+		opts: opts, now: time.Now, log: log,
+		byID: map[string]*Account{}, pools: map[string][]*Account{},
+		cooldowns: map[cooldownKey]state.Cooldown{}, sessions: map[string]state.Binding{},
+		persist: persist, jobs: make(chan func(context.Context), 4096), done: make(chan struct{}),
+	}
+	for i, a := range accounts {
+		a.order = i
+		s.accounts = append(s.accounts, a)
+		s.byID[a.ID] = a
+		s.pools[a.Platform] = append(s.pools[a.Platform], a)
+	}
+	for _, p := range s.pools {
+		slices.SortStableFunc(p, func(a, b *Account) int { return b.Priority - a.Priority })
+	}
+	go s.writer()
+	return s
+}
+
+// SetClock replaces time.Now (tests).
+func (s *Scheduler) SetClock(now func() time.Time) { s.now = now }
+
+// SetObserver registers the cluster observer.
+func (s *Scheduler) SetObserver(o Observer) { s.mu.Lock(); s.observer = o; s.mu.Unlock() }
+
+// Accounts returns every account in config order.
+func (s *Scheduler) Accounts() []*Account { return s.accounts }
+
+// Account returns the account with id, or nil.
+func (s *Scheduler) Account(id string) *Account { return s.byID[id] }
+
+// Restore loads persisted state (bindings to unknown accounts are dropped).
+func (s *Scheduler) Restore(bindings []state.Binding, cooldowns []state.Cooldown, lastUsed map[string]time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for _, b := range bindings {
+		if s.byID[b.AccountID] != nil && b.ExpiresAt.After(now) {
+			s.sessions[b.Key] = b
+		}
+	}
+	for _, c := range cooldowns {
+		if s.byID[c.AccountID] != nil && c.Until.After(now) {
+			s.cooldowns[cooldownKey{c.AccountID, c.Model}] = c
+		}
+	}
+	for id, t := range lastUsed {
+		if a := s.byID[id]; a != nil && t.After(a.lastUsed) {
+			a.lastUsed = t
+		}
+	}
+}
+
+// Close stops the background writer after it wrote what was queued.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.jobs)
+	s.mu.Unlock()
+	<-s.done
+}
+
+func (s *Scheduler) writer() {
+	defer close(s.done)
+	for job := range s.jobs {
+		if s.persist == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		job(ctx)
+		cancel()
+	}
+}
+
+// enqueue schedules a persistence job; it must be called with s.mu held.
+func (s *Scheduler) enqueue(job func(ctx context.Context)) {
+	if s.persist == nil || s.closed {
+		return
+	}
+	select {
+	case s.jobs <- job:
+	default:
+		s.log.Warn("state writer is behind; a state change was not persisted")
+	}
+}
+
+func (s *Scheduler) logErr(what string, err error) {
+	if err != nil {
+		s.log.Warn("persist state failed", "what", what, "err", err)
+	}
+}
+
+// available reports whether a may serve model now; it returns the end of the
+// cooldown that blocks it otherwise. Called with s.mu held.
+func (s *Scheduler) available(a *Account, model string, now time.Time) (bool, time.Time) {
+	if !a.Enabled {
+		return false, time.Time{}
+	}
+	if c, ok := s.cooldowns[cooldownKey{a.ID, ""}]; ok {
+		if c.Until.After(now) {
+			return false, c.Until
+		}
+		delete(s.cooldowns, cooldownKey{a.ID, ""})
+	}
+	if model != "" {
+		if c, ok := s.cooldowns[cooldownKey{a.ID, model}]; ok {
+			if c.Until.After(now) {
+				return false, c.Until
+			}
+			delete(s.cooldowns, cooldownKey{a.ID, model})
+		}
+	}
+	return true, time.Time{}
+}
+
+// Pick chooses an account of platform for model. A non-empty sessionKey makes
+// the choice sticky. exclude lists accounts this request already tried.
+func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (*Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	pool := s.pools[platform]
+
+	if sessionKey != "" {
+		if b, ok := s.sessions[sessionKey]; ok {
+			if !b.ExpiresAt.After(now) {
+				delete(s.sessions, sessionKey)
+			} else if a := s.byID[b.AccountID]; a != nil && a.Platform == platform && !slices.Contains(exclude, a.ID) {
+				if ok, _ := s.available(a, model, now); ok {
+					if b.ExpiresAt.Sub(now) < s.opts.RenewalThreshold {
+						s.bind(sessionKey, a.ID, now)
+					}
+					s.touch(a, now)
+					return a, nil
+				}
+			}
+		}
+	}
+
+	var best *Account
+	var retryAt time.Time
+	for _, a := range pool {
+		if best != nil && a.Priority < best.Priority {
+			break // pool is sorted by priority; lower ones only matter if none above serves
+		}
+		if slices.Contains(exclude, a.ID) {
+			continue
+		}
+		ok, until := s.available(a, model, now)
+		if !ok {
+			if !until.IsZero() && (retryAt.IsZero() || until.Before(retryAt)) {
+				retryAt = until
+			}
+			continue
+		}
+		if best == nil || a.lastUsed.Before(best.lastUsed) {
+			best = a
+		}
+	}
+	if best == nil {
+		return nil, &NoAccountError{Platform: platform, RetryAt: retryAt, Configured: len(pool)}
+	}
+	if sessionKey != "" {
+		s.bind(sessionKey, best.ID, now)
+	}
+	s.touch(best, now)
+	return best, nil
+}
+
+func (s *Scheduler) bind(key, accountID string, now time.Time) {
+	b := state.Binding{Key: key, AccountID: accountID, ExpiresAt: now.Add(s.opts.StickyTTL)}
+	s.sessions[key] = b
+	s.enqueue(func(ctx context.Context) { s.logErr("session", s.persist.SaveSession(ctx, b)) })
+	if s.observer != nil {
+		s.observer.SessionChanged(b, false)
+	}
+}
+
+func (s *Scheduler) touch(a *Account, now time.Time) {
+	// Persist last use at most once a second per account: it only breaks ties.
+	persist := now.Sub(a.lastUsed) > time.Second
+	a.lastUsed = now
+	if persist {
+		id := a.ID
+		s.enqueue(func(ctx context.Context) { s.logErr("last_used", s.persist.SaveLastUsed(ctx, id, now)) })
+	}
+	if s.observer != nil {
+		s.observer.AccountUsed(a.ID, now)
+	}
+}
+
+// Report applies the verdict of one upstream outcome to account id and returns
+// the cooldown it set (zero Until when none).
+func (s *Scheduler) Report(id string, v provider.Verdict) state.Cooldown {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if v.Kind == provider.OK {
+		// A success ends the account's short whole-account cooldown, if any.
+		k := cooldownKey{id, ""}
+		if c, ok := s.cooldowns[k]; ok {
+			switch provider.ParseKind(c.Kind) {
+			case provider.RateLimited, provider.Overloaded, provider.ServerError, provider.Network:
+				s.clearLocked(k)
+			}
+		}
+		return state.Cooldown{}
+	}
+	if !v.Kind.Failover() {
+		return state.Cooldown{}
+	}
+	until := v.Until
+	var def time.Duration
+	switch v.Kind {
+	case provider.RateLimited:
+		def = s.opts.RateLimitCooldown
+		if !until.IsZero() && until.Sub(now) > s.opts.MaxRateLimitHint {
+			until = now.Add(s.opts.MaxRateLimitHint)
+		}
+	case provider.QuotaExhausted:
+		def = s.opts.UnavailableCooldown
+	case provider.Overloaded:
+		def = s.opts.OverloadCooldown
+	case provider.Unavailable:
+		def = s.opts.UnavailableCooldown
+	case provider.TokenInvalid:
+		def = s.opts.TokenInvalidCooldown
+	default:
+		def = s.opts.ErrorCooldown
+	}
+	if until.IsZero() || !until.After(now) {
+		until = now.Add(def)
+	}
+	c := state.Cooldown{AccountID: id, Model: v.Model, Kind: v.Kind.String(), Reason: v.Reason, Until: until}
+	k := cooldownKey{id, v.Model}
+	if old, ok := s.cooldowns[k]; ok && old.Until.After(c.Until) && old.Kind == c.Kind {
+		return old // a longer cooldown of the same kind stands
+	}
+	s.cooldowns[k] = c
+	s.enqueue(func(ctx context.Context) { s.logErr("cooldown", s.persist.SaveCooldown(ctx, c)) })
+	if s.observer != nil {
+		s.observer.CooldownChanged(c, false)
+	}
+	return c
+}
+
+func (s *Scheduler) clearLocked(k cooldownKey) {
+	c := s.cooldowns[k]
+	delete(s.cooldowns, k)
+	s.enqueue(func(ctx context.Context) { s.logErr("cooldown", s.persist.DeleteCooldown(ctx, k.account, k.model)) })
+	if s.observer != nil {
+		s.observer.CooldownChanged(c, true)
+	}
+}
+
+// Reset clears every cooldown of an account; it returns how many there were.
+func (s *Scheduler) Reset(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k := range s.cooldowns {
+		if k.account == id {
+			s.clearLocked(k)
+			n++
+		}
+	}
+	return n
+}
+
+// Cooldowns returns the cooldowns in force, sorted by account and model.
+func (s *Scheduler) Cooldowns() []state.Cooldown {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var out []state.Cooldown
+	for _, c := range s.cooldowns {
+		if c.Until.After(now) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Cooldown) int {
+		if a.AccountID != b.AccountID {
+			if a.AccountID < b.AccountID {
+				return -1
+			}
+			return 1
+		}
+		if a.Model < b.Model {
+			return -1
+		}
+		if a.Model > b.Model {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Sessions returns the live bindings.
+func (s *Scheduler) Sessions() []state.Binding {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := make([]state.Binding, 0, len(s.sessions))
+	for _, b := range s.sessions {
+		if b.ExpiresAt.After(now) {
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Binding) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	return out
+}
+
+// ApplyRemote merges a state change learned from another relay (cluster), without re-publishing it.
+func (s *Scheduler) ApplyRemote(c *state.Cooldown, clearedCooldown bool, b *state.Binding, clearedBinding bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c != nil && s.byID[c.AccountID] != nil {
+		k := cooldownKey{c.AccountID, c.Model}
+		if clearedCooldown {
+			delete(s.cooldowns, k)
+		} else {
+			s.cooldowns[k] = *c
+		}
+	}
+	if b != nil && s.byID[b.AccountID] != nil {
+		if clearedBinding {
+			delete(s.sessions, b.Key)
+		} else {
+			s.sessions[b.Key] = *b
+		}
+	}
+}
+
+// Prune drops expired sessions and cooldowns from memory; call it now and then.
+func (s *Scheduler) Prune() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for k, b := range s.sessions {
+		if !b.ExpiresAt.After(now) {
+			delete(s.sessions, k)
+		}
+	}
+	for k, c := range s.cooldowns {
+		if !c.Until.After(now) {
+			delete(s.cooldowns, k)
+		}
+	}
+}

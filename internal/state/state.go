@@ -1,0 +1,36 @@
+// Package state defines the records of the relay's durable state: sticky
+// session bindings, account cooldowns and rotated OAuth credentials. The
+// scheduler and the credential manager keep them in memory; a store (SQLite,
+// and Redis in a cluster) persists them.
+package state
+
+import "time"
+
+// Binding ties a conversation (session key) to an account.
+type Binding struct {
+	Key       string
+	AccountID string
+	ExpiresAt time.Time
+}
+
+// Cooldown keeps an account (or one model on it, when Model is set) out of
+// rotation until Until.
+type Cooldown struct {
+	AccountID string
+	Model     string
+	Kind      string // provider.Kind name
+	Reason    string
+	Until     time.Time
+}
+
+// Credential is the newest OAuth credential of an account.
+type Credential struct {
+	AccountID    string
+	RefreshToken string
+	AccessToken  string
+	ExpiresAt    time.Time
+	// OriginHash is sha256 of the config file's refresh_token this chain grew
+	// from: when the config holds a different token (a new login), the config wins.
+	OriginHash string
+	UpdatedAt  time.Time
+}

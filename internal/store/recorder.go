@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/usage"
+)
+
+// Recorder writes usage records off the request path: Record only queues;
+// a single goroutine writes batches in one transaction each. When the database
+// fails, records stay queued (bounded by MaxQueue), the failure is logged once,
+// and writing resumes when the database answers again.
+type Recorder struct {
+	db  *DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	queue   []usage.Record
+	wake    chan struct{}
+	closing chan struct{}
+	done    chan struct{}
+	dropped int64
+	failing bool
+
+	// MaxQueue bounds the records held while the database is failing.
+	MaxQueue int
+	// BatchSize is the most records written in one transaction.
+	BatchSize int
+	// RetryEvery is the pause after a failed write.
+	RetryEvery time.Duration
+}
+
+// NewRecorder starts a recorder over db.
+func NewRecorder(db *DB, log *slog.Logger) *Recorder {
+	r := &Recorder{
+		db: db, log: log,
+		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
+		MaxQueue: 200_000, BatchSize: 512, RetryEvery: time.Second,
+	}
+	go r.loop()
+	return r
+}
+
+// Record queues one record; it never blocks on the database.
+func (r *Recorder) Record(rec usage.Record) {
+	r.mu.Lock()
+	if len(r.queue) >= r.MaxQueue {
+		// Only reachable while the database has been failing for a long time.
+		r.queue = r.queue[1:]
+		r.dropped++
+	}
+	r.queue = append(r.queue, rec)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Pending is the number of records not yet written.
+func (r *Recorder) Pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.queue)
+}
+
+// Healthy reports whether the last write succeeded.
+func (r *Recorder) Healthy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.failing
+}
+
+// Close writes everything queued (bounded by ctx) and stops the writer.
+func (r *Recorder) Close(ctx context.Context) error {
+	select {
+	case <-r.closing:
+	default:
+		close(r.closing)
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Recorder) loop() {
+	defer close(r.done)
+	for {
+		select {
+		case <-r.wake:
+		case <-r.closing:
+			for r.flush() {
+			}
+			if n := r.Pending(); n > 0 {
+				r.log.Error("usage records could not be written before shutdown", "records", n)
+			}
+			return
+		}
+		for r.flush() {
+		}
+	}
+}
+
+// flush writes one batch. It reports whether more work is ready now.
+func (r *Recorder) flush() bool {
+	r.mu.Lock()
+	n := min(len(r.queue), r.BatchSize)
+	if n == 0 {
+		r.mu.Unlock()
+		return false
+	}
+	batch := make([]usage.Record, n)
+	copy(batch, r.queue)
+	r.mu.Unlock()
+
+	err := r.db.InsertUsage(context.Background(), batch)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if !r.failing {
+			r.log.Error("usage database write failed; keeping records in memory and retrying", "err", err, "queued", len(r.queue))
+		}
+		r.failing = true
+		r.mu.Unlock()
+		select {
+		case <-time.After(r.RetryEvery):
+		case <-r.closing:
+			// On shutdown, try once more and give up.
+			if err := r.db.InsertUsage(context.Background(), batch); err != nil {
+				r.mu.Lock()
+				return false
+			}
+			r.mu.Lock()
+			r.queue = r.queue[min(n, len(r.queue)):]
+			return true
+		}
+		r.mu.Lock()
+		return true
+	}
+	if r.failing {
+		r.log.Info("usage database writable again", "written", n, "still_queued", len(r.queue)-n, "dropped", r.dropped)
+		r.failing = false
+	}
+	// Records dropped from the front while we wrote shift the batch position.
+	r.queue = r.queue[min(n, len(r.queue)):]
+	if len(r.queue) == 0 {
+		r.queue = nil
+	}
+	return len(r.queue) > 0
+}
+
+// InsertUsage writes records in one transaction.
+func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_stats (created_at, ts_ms, request_id, client_api_key_hash, account_id, platform, model,
+		input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	for _, u := range recs {
+		stream := 0
+		if u.Stream {
+			stream = 1
+		}
+		key := u.KeyHash
+		if key == "" {
+			key = usage.Anonymous
+		}
+		if _, err := stmt.ExecContext(ctx, u.Time.UTC().Format("2006-01-02 15:04:05"), u.Time.UnixMilli(), u.RequestID, key, u.AccountID, u.Platform, u.Model,
+			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds(), stream, u.Attempts, u.Error); err != nil {
+			stmt.Close()
+			tx.Rollback()
+			return err
+		}
+	}
+	stmt.Close()
+	return tx.Commit()
+}
+
+// Totals is an aggregate of usage rows.
+type Totals struct {
+	Requests            int64 `json:"requests"`
+	Errors              int64 `json:"errors"`
+	InputTokens         int64 `json:"input_tokens"`
+	OutputTokens        int64 `json:"output_tokens"`
+	CacheCreationTokens int64 `json:"cache_creation_tokens"`
+	CacheReadTokens     int64 `json:"cache_read_tokens"`
+}
+
+// AccountTotals sums usage per account since t.
+func (db *DB) AccountTotals(ctx context.Context, since time.Time) (map[string]Totals, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT account_id, COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
+		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
+		FROM usage_stats WHERE ts_ms >= ? GROUP BY account_id`, since.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Totals{}
+	for rows.Next() {
+		var id string
+		var t Totals
+		if err := rows.Scan(&id, &t.Requests, &t.Errors, &t.InputTokens, &t.OutputTokens, &t.CacheCreationTokens, &t.CacheReadTokens); err != nil {
+			return nil, err
+		}
+		out[id] = t
+	}
+	return out, rows.Err()
+}
+
+// UsageRows returns raw usage rows since t (oldest first), for stats and tests.
+func (db *DB) UsageRows(ctx context.Context, since time.Time) ([]usage.Record, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT ts_ms, request_id, client_api_key_hash, account_id, platform, model, input_tokens, output_tokens,
+		cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error FROM usage_stats WHERE ts_ms >= ? ORDER BY id`, since.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []usage.Record
+	for rows.Next() {
+		var u usage.Record
+		var ts, lat, ttfb int64
+		var stream int
+		if err := rows.Scan(&ts, &u.RequestID, &u.KeyHash, &u.AccountID, &u.Platform, &u.Model, &u.InputTokens, &u.OutputTokens,
+			&u.CacheCreationTokens, &u.CacheReadTokens, &u.Status, &lat, &ttfb, &stream, &u.Attempts, &u.Error); err != nil {
+			return nil, err
+		}
+		u.Time = time.UnixMilli(ts)
+		u.Latency, u.TTFB = time.Duration(lat)*time.Millisecond, time.Duration(ttfb)*time.Millisecond
+		u.Stream = stream == 1
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

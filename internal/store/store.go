@@ -1,0 +1,151 @@
+// Package store is ccrelay's SQLite database: usage records and the relay's
+// state (sticky sessions, cooldowns, rotated OAuth credentials). It is the only
+// importer of the SQLite driver.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver (cgo)
+)
+
+// DB is an open ccrelay database.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+var migrations = []string{
+	// 1: usage, as the original names its columns, plus ccrelay's request fields.
+	`CREATE TABLE IF NOT EXISTS usage_stats (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+		ts_ms INTEGER NOT NULL DEFAULT 0,
+		request_id TEXT NOT NULL DEFAULT '',
+		client_api_key_hash TEXT NOT NULL DEFAULT 'anonymous',
+		account_id TEXT NOT NULL DEFAULT '',
+		platform TEXT NOT NULL DEFAULT '',
+		model TEXT NOT NULL DEFAULT '',
+		input_tokens INTEGER NOT NULL DEFAULT 0,
+		output_tokens INTEGER NOT NULL DEFAULT 0,
+		cache_creation_tokens INTEGER NOT NULL DEFAULT 0,
+		cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+		request_count INTEGER NOT NULL DEFAULT 1,
+		status INTEGER NOT NULL DEFAULT 0,
+		latency_ms INTEGER NOT NULL DEFAULT 0,
+		ttfb_ms INTEGER NOT NULL DEFAULT 0,
+		stream INTEGER NOT NULL DEFAULT 0,
+		attempts INTEGER NOT NULL DEFAULT 1,
+		error TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX IF NOT EXISTS idx_usage_ts ON usage_stats(ts_ms);
+	CREATE INDEX IF NOT EXISTS idx_usage_account ON usage_stats(account_id, ts_ms);
+	CREATE INDEX IF NOT EXISTS idx_usage_key ON usage_stats(client_api_key_hash, ts_ms);`,
+	// 2: state.
+	`CREATE TABLE IF NOT EXISTS sticky_sessions (
+		session_hash TEXT PRIMARY KEY,
+		account_id TEXT NOT NULL,
+		expires_at_ms INTEGER NOT NULL
+	);
+	CREATE INDEX IF NOT EXISTS idx_sticky_expires ON sticky_sessions(expires_at_ms);
+	CREATE TABLE IF NOT EXISTS cooldowns (
+		account_id TEXT NOT NULL,
+		model TEXT NOT NULL DEFAULT '',
+		kind TEXT NOT NULL,
+		reason TEXT NOT NULL DEFAULT '',
+		until_ms INTEGER NOT NULL,
+		PRIMARY KEY (account_id, model)
+	);
+	CREATE TABLE IF NOT EXISTS credentials (
+		account_id TEXT PRIMARY KEY,
+		refresh_token TEXT NOT NULL,
+		access_token TEXT NOT NULL DEFAULT '',
+		expires_at_ms INTEGER NOT NULL DEFAULT 0,
+		origin_hash TEXT NOT NULL DEFAULT '',
+		updated_at_ms INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE IF NOT EXISTS account_meta (
+		account_id TEXT PRIMARY KEY,
+		project_id TEXT NOT NULL DEFAULT '',
+		last_used_ms INTEGER NOT NULL DEFAULT 0
+	);`,
+}
+
+// Open opens (creating when needed) the database at path, in WAL mode, runs
+// the migrations and makes the file private (it holds OAuth tokens).
+func Open(path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate"
+	sdb, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(4)
+	db := &DB{sql: sdb, path: path}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.migrate(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			_ = os.Chmod(p, 0o600)
+		}
+	}
+	return db, nil
+}
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		return err
+	}
+	for i, m := range migrations {
+		id := i + 1
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM _migrations WHERE id = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		tx, err := db.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, m); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO _migrations (id) VALUES (?)`, id); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNoRow is returned when a looked-up row does not exist.
+var ErrNoRow = errors.New("not found")

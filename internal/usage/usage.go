@@ -1,0 +1,43 @@
+// Package usage defines the per-request usage record that the relay produces
+// and the store persists.
+package usage
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+// Anonymous is the key hash recorded when relay auth is off.
+const Anonymous = "anonymous"
+
+// Record is one served request.
+type Record struct {
+	Time      time.Time
+	RequestID string
+	// KeyHash is hex(sha256(relay key)) or Anonymous; never the key itself.
+	KeyHash   string
+	AccountID string
+	Platform  string
+	Model     string
+	provider.Usage
+	// Status is the HTTP status the client got (499 when it went away first).
+	Status   int
+	Latency  time.Duration
+	TTFB     time.Duration
+	Stream   bool
+	Attempts int
+	// Error is a short reason for a failed request, without secrets.
+	Error string
+}
+
+// HashKey returns the stored form of a relay key.
+func HashKey(key string) string {
+	if key == "" {
+		return Anonymous
+	}
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,43 @@
+// Package root builds ccrelay's command tree.
+package root
+
+import (
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/pkg/cmd/serve"
+	"github.com/ccrelay/ccrelay/pkg/cmd/version"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+)
+
+// NewCmdRoot returns the root command with every subcommand.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ccrelay <command>",
+		Short: "One endpoint for many Claude, Gemini and OpenAI accounts",
+		Long: heredoc.Doc(`
+			ccrelay sits between AI coding clients (Claude Code, Codex CLI, Gemini CLI, the
+			Anthropic, OpenAI and Google SDKs) and the providers. It pools upstream accounts
+			and serves each request from the best one: highest priority first, the same
+			account for the same conversation, failover when one is rate-limited or down.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay serve                      # run the relay
+			$ ccrelay login claude               # add a Claude subscription account
+			$ eval "$(ccrelay env claude)"       # point Claude Code at the relay
+			$ ccrelay accounts list              # see every account's state
+		`),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       f.Version,
+	}
+	cmd.SetVersionTemplate(version.Format(f.Version, f.Commit, f.Date))
+	cmd.PersistentFlags().StringVarP(f.ConfigPath, "config", "c", "", "config file (default: $CCRELAY_CONFIG, ./config.toml, $XDG_CONFIG_HOME/ccrelay/config.toml, /etc/ccrelay/config.toml)")
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+
+	cmd.AddCommand(serve.NewCmdServe(f, nil))
+	cmd.AddCommand(version.NewCmdVersion(f))
+	return cmd
+}

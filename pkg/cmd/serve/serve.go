@@ -1,0 +1,146 @@
+// Package serve implements `ccrelay serve`.
+package serve
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/internal/app"
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/logging"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+// Options are serve's inputs.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Config func() (*config.Config, error)
+	// Signals delivers shutdown signals; nil = SIGINT/SIGTERM of the process.
+	Signals <-chan os.Signal
+	// Ready, when set, is told the bound address once the relay listens.
+	Ready   func(net.Addr)
+	Version string
+	// Exit ends the process on a second signal (replaceable in tests).
+	Exit func(code int)
+}
+
+// NewCmdServe builds the serve command.
+func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Config: f.Config, Version: f.Version, Exit: os.Exit}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the relay",
+		Long: heredoc.Doc(`
+			Run the relay: clients point their base URL at it and each request is served
+			by the best upstream account of the config.
+
+			Settings come from the config file (see 'ccrelay config path'), then from
+			CCRELAY_* environment variables (CCRELAY_HOST, CCRELAY_PORT, CCRELAY_LOG_LEVEL,
+			CCRELAY_LOG_FORMAT, CCRELAY_DATABASE_PATH, CCRELAY_API_KEYS), then from flags.
+			With no config file it starts on the defaults with no accounts and answers
+			API calls with 503 until you add one.
+
+			SIGINT or SIGTERM stops accepting, lets in-flight requests and streams finish
+			(server.shutdown_timeout_seconds), writes pending usage and exits 0; a second
+			signal exits at once.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay serve
+			$ ccrelay serve --config /etc/ccrelay/config.toml --port 8080
+			$ CCRELAY_LOG_FORMAT=json ccrelay serve
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return serveRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.String("host", "", "listen address (default 127.0.0.1; 0.0.0.0 for all interfaces)")
+	fl.Int("port", 0, "listen port (default 3000)")
+	fl.String("log-level", "", "trace, debug, info, warn or error (default info)")
+	fl.String("log-format", "", "text or json (default text)")
+	fl.String("database-path", "", "SQLite file for usage and state (default data/relay.db)")
+	for flag, key := range map[string]string{"host": "server.host", "port": "server.port", "log-level": "server.log_level", "log-format": "server.log_format", "database-path": "server.database_path"} {
+		_ = f.Viper.BindPFlag(key, fl.Lookup(flag))
+	}
+	return cmd
+}
+
+func serveRun(opts *Options) error {
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	log := logging.New(opts.IO.ErrOut, cfg.Server.LogLevel, cfg.Server.LogFormat)
+	app.Version = opts.Version
+	if cfg.Path == "" {
+		log.Warn("no config file found; running on defaults with no accounts",
+			"searched", fmt.Sprint(config.SearchPaths(os.Getenv)),
+			"next_step", "create one with 'ccrelay config init' (or copy config.example.toml to ./config.toml) and add an [[accounts]] entry, or run 'ccrelay login claude'")
+	} else {
+		log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts), "relay_keys", len(cfg.APIKeys))
+		if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+		}
+	}
+	if len(cfg.Accounts) == 0 && cfg.Path != "" {
+		log.Warn("no [[accounts]] configured: API calls will get 503 until you add one")
+	}
+	if len(cfg.APIKeys) == 0 {
+		log.Warn("api_keys is empty: the relay accepts every client (usage recorded as anonymous)")
+	}
+	a, err := app.Build(cfg, log)
+	if err != nil {
+		return err
+	}
+	addr, err := a.Start("")
+	if err != nil {
+		_ = a.Shutdown(context.Background())
+		return err
+	}
+	log.Info("ccrelay listening", "addr", addr.String(), "version", opts.Version)
+	if opts.Ready != nil {
+		opts.Ready(addr)
+	}
+	sigs := opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	sig := <-sigs
+	timeout := config.Seconds(cfg.Server.ShutdownTimeoutSeconds)
+	log.Info("shutting down: draining in-flight requests", "signal", fmt.Sprint(sig), "timeout", timeout.String(), "in_flight", a.Server.InFlight())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Warn("second signal: exiting now", "signal", fmt.Sprint(s))
+			opts.Exit(1)
+		case <-ctx.Done():
+		}
+	}()
+	start := time.Now()
+	err = a.Shutdown(ctx)
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String())
+	if err != nil && ctx.Err() != nil {
+		// The drain ran out of time; connections were closed. Not a failure
+		// of the relay, so exit 0 as a clean stop.
+		return nil
+	}
+	return err
+}
