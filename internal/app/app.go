@@ -15,6 +15,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
+	"github.com/ccrelay/ccrelay/internal/lockfile"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/server"
@@ -62,30 +63,20 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
+	// One refresher per account across this machine's processes (serve,
+	// accounts test, another relay on the same database).
+	locker := lockfile.ForDatabase(cfg.Server.DatabasePath)
 	var accounts []*scheduler.Account
 	for i, ac := range cfg.Accounts {
 		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i}
 		accounts = append(accounts, acct)
-		client, err := upstream.NewClient(ac.Proxy)
+		up, o, err := NewUpstream(acct, ac, db, locker, log)
 		if err != nil {
 			db.Close()
-			return nil, fmt.Errorf("account %q: %w", ac.ID, err)
+			return nil, err
 		}
-		up := &relay.Upstream{Account: acct, Config: ac, Client: client}
-		if ac.IsOAuth() {
-			style := credential.Claude
-			if ac.Type == config.TypeGemini {
-				style = credential.Google
-			}
-			o := credential.NewOAuth(credential.OAuthConfig{
-				AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: ac.TokenURL,
-				ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Style: style,
-				NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
-			}, client, db, nil, log.With("account", ac.ID))
+		if o != nil {
 			a.oauth = append(a.oauth, o)
-			up.Token, up.OAuth = o, true
-		} else {
-			up.Token = credential.Static(ac.APIKey)
 		}
 		a.upstreams = append(a.upstreams, up)
 	}
@@ -110,6 +101,31 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}, a.Sched, a.upstreams, a.Recorder, log)
 	a.Server = server.New(a.Relay.Handler(), a.health, log, nil)
 	return a, nil
+}
+
+// NewUpstream builds an account's client (through its proxy) and credential
+// source. OAuth accounts persist rotated tokens in st and refresh under lk.
+func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential.Store, lk credential.Locker, log *slog.Logger) (*relay.Upstream, *credential.OAuth, error) {
+	client, err := upstream.NewClient(ac.Proxy)
+	if err != nil {
+		return nil, nil, fmt.Errorf("account %q: %w", ac.ID, err)
+	}
+	up := &relay.Upstream{Account: acct, Config: ac, Client: client}
+	if !ac.IsOAuth() {
+		up.Token = credential.Static(ac.APIKey)
+		return up, nil, nil
+	}
+	style := credential.Claude
+	if ac.Type == config.TypeGemini {
+		style = credential.Google
+	}
+	o := credential.NewOAuth(credential.OAuthConfig{
+		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: ac.TokenURL,
+		ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Style: style,
+		NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
+	}, client, st, lk, log)
+	up.Token, up.OAuth = o, true
+	return up, o, nil
 }
 
 func (a *App) restore(ctx context.Context) error {
@@ -171,7 +187,7 @@ func (a *App) Start(addr string) (net.Addr, error) {
 		a.bg.Add(1)
 		go func() { defer a.bg.Done(); o.Run(ctx) }()
 	}
-	a.bg.Add(1)
+	a.bg.Add(2)
 	go func() {
 		defer a.bg.Done()
 		t := time.NewTicker(time.Minute)
@@ -186,12 +202,49 @@ func (a *App) Start(addr string) (net.Addr, error) {
 			}
 		}
 	}()
+	go func() { defer a.bg.Done(); a.applyCommands(ctx) }()
 	go func() {
 		if err := a.Server.Serve(); err != nil {
 			a.Log.Error("server stopped", "err", err)
 		}
 	}()
 	return bound, nil
+}
+
+// CommandPollInterval is how often a running server looks for CLI commands.
+var CommandPollInterval = time.Second
+
+// applyCommands applies `ccrelay accounts reset` and `ccrelay sessions clear`
+// made by other processes to this server's in-memory state.
+func (a *App) applyCommands(ctx context.Context) {
+	last, err := a.DB.LastCommandID(ctx)
+	if err != nil {
+		a.Log.Warn("cannot read admin commands; CLI resets apply at the next start", "err", err)
+	}
+	t := time.NewTicker(CommandPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cmds, err := a.DB.Commands(ctx, last)
+		if err != nil {
+			continue
+		}
+		for _, c := range cmds {
+			last = c.ID
+			switch c.Kind {
+			case "reset_account":
+				n := a.Sched.Reset(c.AccountID)
+				a.Log.Info("cooldowns cleared by the CLI", "account", c.AccountID, "cleared", n)
+			case "clear_sessions":
+				n := a.Sched.ForgetSessions(c.SessionKey, c.AccountID)
+				a.Log.Info("sessions cleared by the CLI", "account", c.AccountID, "cleared", n)
+			}
+		}
+	}
 }
 
 // Shutdown drains in-flight requests and streams (bounded by ctx), then

@@ -403,4 +403,3 @@ func (e *env) mustToken(o *OAuth) string {
 	}
 	return tok
 }
-

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,12 +232,12 @@ func TestRestartAfterPersistBeforeUse(t *testing.T) {
 	e := newEnv(t, Claude, true)
 	saved := make(chan struct{})
 	frozen := make(chan struct{})
-	var once sync.Once
+	var first atomic.Bool
 	e.store.afterSave = func(state.Credential) {
-		once.Do(func() {
+		if first.CompareAndSwap(false, true) {
 			close(saved)
 			<-frozen // the "process" dies here: after the save, before using it
-		})
+		}
 	}
 	t.Cleanup(func() {
 		select {
@@ -248,6 +249,9 @@ func TestRestartAfterPersistBeforeUse(t *testing.T) {
 	o1 := e.newOAuth(e.cfg(), nil)
 	go func() { _, _ = o1.Token(context.Background()) }()
 	<-saved
+	if !o1.Status().ExpiresAt.IsZero() {
+		t.Fatal("the refreshed credential was relied on before its save returned")
+	}
 
 	o2 := e.newOAuth(e.cfg(), nil) // the restarted process, same store and config
 	stored, _ := e.store.get(acct)

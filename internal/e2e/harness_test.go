@@ -157,3 +157,7 @@ func claudeAPIAccount(id, url, key string, priority int) string {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func storeCommand(kind, account string) store.Command {
+	return store.Command{Kind: kind, AccountID: account}
+}

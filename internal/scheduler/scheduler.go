@@ -473,3 +473,21 @@ func (s *Scheduler) Prune() {
 		}
 	}
 }
+
+// ForgetSessions drops bindings from memory only (the caller already changed
+// the store): the one with key, all of accountID's, or (both empty) all.
+func (s *Scheduler) ForgetSessions(key, accountID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, b := range s.sessions {
+		if (key != "" && k == key) || (key == "" && (accountID == "" || b.AccountID == accountID)) {
+			delete(s.sessions, k)
+			n++
+			if s.observer != nil {
+				s.observer.SessionChanged(b, true)
+			}
+		}
+	}
+	return n
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
 )
 
@@ -25,6 +26,10 @@ type Factory struct {
 	ConfigPath *string
 	// Config loads, overlays and validates the configuration.
 	Config func() (*config.Config, error)
+	// DB opens the state database named by the config. It returns (nil, nil)
+	// when the file does not exist yet (no server has run): read-only
+	// commands then show the config alone.
+	DB func() (*store.DB, error)
 	// Getenv reads the environment (replaceable in tests).
 	Getenv func(string) string
 	// Version, Commit, Date identify the build.
@@ -43,7 +48,30 @@ func New(version, commit, date string) *Factory {
 		once.Do(func() { cfg, cerr = LoadConfig(*f.ConfigPath, f.Getenv, f.Viper) })
 		return cfg, cerr
 	}
+	var dbOnce sync.Once
+	var db *store.DB
+	var dbErr error
+	f.DB = func() (*store.DB, error) {
+		dbOnce.Do(func() {
+			c, err := f.Config()
+			if err != nil {
+				dbErr = err
+				return
+			}
+			db, dbErr = OpenExistingDB(c.Server.DatabasePath)
+		})
+		return db, dbErr
+	}
 	return f
+}
+
+// OpenExistingDB opens the database at path, or returns (nil, nil) when no
+// file is there.
+func OpenExistingDB(path string) (*store.DB, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return store.Open(path)
 }
 
 // LoadConfig finds and loads the config (defaults when no file exists and

@@ -5,7 +5,10 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/ccrelay/ccrelay/pkg/cmd/accounts"
+	"github.com/ccrelay/ccrelay/pkg/cmd/login"
 	"github.com/ccrelay/ccrelay/pkg/cmd/serve"
+	"github.com/ccrelay/ccrelay/pkg/cmd/sessions"
 	"github.com/ccrelay/ccrelay/pkg/cmd/version"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 )
@@ -38,6 +41,9 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
 
 	cmd.AddCommand(serve.NewCmdServe(f, nil))
+	cmd.AddCommand(accounts.NewCmdAccounts(f))
+	cmd.AddCommand(sessions.NewCmdSessions(f, nil))
+	cmd.AddCommand(login.NewCmdLogin(f, nil))
 	cmd.AddCommand(version.NewCmdVersion(f))
 	return cmd
 }

@@ -1,0 +1,137 @@
+package anthropic
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+func TestSessionKey(t *testing.T) {
+	sys := `"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.197.123;"},{"type":"text","text":"You are a Claude agent.","cache_control":{"type":"ephemeral"}},{"type":"text","text":"main prompt","cache_control":{"type":"ephemeral"}}]`
+	turn1 := `{"model":"m",` + sys + `,"messages":[{"role":"user","content":[{"type":"text","text":"<system-reminder>"},{"type":"text","text":"say hi","cache_control":{"type":"ephemeral"}}]}]}`
+	turn2 := `{"model":"m",` + sys + `,"messages":[{"role":"user","content":[{"type":"text","text":"<system-reminder>"},{"type":"text","text":"say hi"}]},{"role":"assistant","content":"hi"},{"role":"user","content":[{"type":"text","text":"more","cache_control":{"type":"ephemeral"}}]}]}`
+	tests := []struct {
+		name string
+		body string
+		hdr  map[string]string
+		want string
+	}{
+		{"current claude code json user_id", `{"metadata":{"user_id":"{\"device_id\":\"abc\",\"account_uuid\":\"\",\"session_id\":\"9f1c0e34-5b7a-4d2e-8c61-0a1b2c3d4e5f\"}"},"messages":[]}`, nil, "9f1c0e34-5b7a-4d2e-8c61-0a1b2c3d4e5f"},
+		{"legacy user_id", `{"metadata":{"user_id":"user_abc_account__session_12345678-1234-1234-1234-123456789012"},"messages":[]}`, nil, "12345678-1234-1234-1234-123456789012"},
+		{"session header", `{"messages":[{"role":"user","content":"x"}]}`, map[string]string{"X-Claude-Code-Session-Id": "hdr-sess"}, "hdr-sess"},
+		{"user_id wins over header", `{"metadata":{"user_id":"{\"session_id\":\"from-body\"}"}}`, map[string]string{"X-Claude-Code-Session-Id": "hdr"}, "from-body"},
+		{"cache-marked system and first marked message", turn1, nil, hashContent("You are a Claude agent.main prompt" + "<system-reminder>say hi")},
+		{"system string", `{"system":"be brief","messages":[{"role":"user","content":"q"}]}`, nil, hashContent("be brief")},
+		{"first message", `{"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image"},{"type":"text","text":"b"}]}]}`, nil, hashContent("ab")},
+		{"nothing", `{"messages":[]}`, nil, ""},
+		{"not json", `nope`, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.hdr {
+				h.Set(k, v)
+			}
+			if got := SessionKey([]byte(tt.body), h); got != tt.want {
+				t.Fatalf("got %q want %q", got, tt.want)
+			}
+		})
+	}
+	// A second turn of the same conversation (JSON user_id) keeps the key.
+	a := SessionKey([]byte(`{"metadata":{"user_id":"{\"session_id\":\"s1\"}"},"messages":[{"role":"user","content":"1"}]}`), http.Header{})
+	b := SessionKey([]byte(`{"metadata":{"user_id":"{\"session_id\":\"s1\"}"},"messages":[{"role":"user","content":"1"},{"role":"assistant","content":"2"},{"role":"user","content":"3"}]}`), http.Header{})
+	if a != b {
+		t.Fatal("second turn changed the key")
+	}
+	// Without ids, the system-prompt hash is stable across turns even though
+	// the cache marker moved to a later message.
+	k1, k2 := SessionKey([]byte(turn1), http.Header{}), SessionKey([]byte(turn2), http.Header{})
+	if k1 == "" || k2 == "" {
+		t.Fatal("no key")
+	}
+}
+
+func TestClassify(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	h := func(kv ...string) http.Header {
+		x := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			x.Set(kv[i], kv[i+1])
+		}
+		return x
+	}
+	tests := []struct {
+		name   string
+		status int
+		hdr    http.Header
+		body   string
+		kind   provider.Kind
+		until  time.Time
+		model  string
+	}{
+		{"429 retry-after seconds", 429, h("retry-after", "30"), `{}`, provider.RateLimited, now.Add(30 * time.Second), ""},
+		{"429 retry-after date", 429, h("retry-after", now.Add(time.Minute).UTC().Format(http.TimeFormat)), `{}`, provider.RateLimited, now.Add(time.Minute), ""},
+		{"429 api reset header", 429, h("anthropic-ratelimit-requests-reset", now.Add(20*time.Second).UTC().Format(time.RFC3339)), `{}`, provider.RateLimited, now.Add(20 * time.Second), ""},
+		{"429 no hint", 429, h(), `{}`, provider.RateLimited, time.Time{}, ""},
+		{"429 5h window", 429, h("anthropic-ratelimit-unified-5h-status", "rejected", "anthropic-ratelimit-unified-5h-reset", "1800003600"), `{}`, provider.QuotaExhausted, time.Unix(1800003600, 0), ""},
+		{"429 7d window via unified reset", 429, h("anthropic-ratelimit-unified-7d-status", "rejected", "anthropic-ratelimit-unified-reset", "1800100000"), `{}`, provider.QuotaExhausted, time.Unix(1800100000, 0), ""},
+		{"429 opus weekly header", 429, h("anthropic-ratelimit-unified-7d_oi-status", "rejected", "anthropic-ratelimit-unified-7d_oi-reset", "1800200000"), `{}`, provider.QuotaExhausted, time.Unix(1800200000, 0), "claude-opus-4-8"},
+		{"429 opus weekly body", 429, h(), `{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your weekly usage limit for Opus"}}`, provider.QuotaExhausted, time.Time{}, "claude-opus-4-8"},
+		{"429 fast mode", 429, h(), `{"error":{"message":"Usage credits are required for fast mode"}}`, provider.ClientError, time.Time{}, ""},
+		{"529", 529, h(), `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, provider.Overloaded, time.Time{}, ""},
+		{"401", 401, h(), `{}`, provider.Unavailable, time.Time{}, ""},
+		{"402", 402, h(), `{}`, provider.Unavailable, time.Time{}, ""},
+		{"403 org disabled", 403, h(), `{"error":{"message":"This organization has been disabled."}}`, provider.Unavailable, time.Time{}, ""},
+		{"403 other", 403, h(), `{"error":{"type":"permission_error","message":"no access to model"}}`, provider.ClientError, time.Time{}, ""},
+		{"400 low credit", 400, h(), `{"error":{"message":"Your credit balance is too low to access the Anthropic API."}}`, provider.Unavailable, time.Time{}, ""},
+		{"400", 400, h(), `{"error":{"type":"invalid_request_error"}}`, provider.ClientError, time.Time{}, ""},
+		{"500", 500, h(), `{}`, provider.ServerError, time.Time{}, ""},
+		{"503", 503, h(), `{}`, provider.ServerError, time.Time{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Classify(tt.status, tt.hdr, []byte(tt.body), "claude-opus-4-8", now)
+			if v.Kind != tt.kind || !v.Until.Equal(tt.until) || v.Model != tt.model {
+				t.Fatalf("got %+v", v)
+			}
+		})
+	}
+}
+
+func TestBaseURLAndBeta(t *testing.T) {
+	for in, want := range map[string]string{"": DefaultBaseURL, "https://x.y/": "https://x.y", "https://x.y/v1": "https://x.y", "https://x.y/v1/messages": "https://x.y", "https://x.y/api": "https://x.y/api"} {
+		if got := BaseURL(in); got != want {
+			t.Errorf("BaseURL(%q)=%q want %q", in, got, want)
+		}
+	}
+	if got := MergeBeta("a,b", OAuthBeta); got != "a,b,"+OAuthBeta {
+		t.Fatal(got)
+	}
+	if got := MergeBeta("a, "+OAuthBeta, OAuthBeta); got != "a, "+OAuthBeta {
+		t.Fatal(got)
+	}
+	if got := MergeBeta("", OAuthBeta); got != OAuthBeta {
+		t.Fatal(got)
+	}
+}
+
+func TestStreamEventsAndErrorBody(t *testing.T) {
+	var u provider.Usage
+	if ClassifyEvent([]byte("message_start"), []byte(`{"message":{"usage":{"input_tokens":5,"cache_read_input_tokens":2,"output_tokens":1}}}`), &u) != provider.Preamble {
+		t.Fatal("message_start")
+	}
+	if ClassifyEvent([]byte("message_delta"), []byte(`{"usage":{"output_tokens":9}}`), &u) != provider.Content || u.OutputTokens != 9 || u.InputTokens != 5 || u.CacheReadTokens != 2 {
+		t.Fatalf("usage %+v", u)
+	}
+	if ClassifyEvent(nil, []byte(`{"type":"message_stop"}`), &u) != provider.Terminal {
+		t.Fatal("unnamed event by type")
+	}
+	if v := ClassifyStreamError([]byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), "m"); v.Kind != provider.Overloaded {
+		t.Fatal(v)
+	}
+	if b := string(ErrorBody(413, "too \"big\"\n")); b != `{"type":"error","error":{"type":"request_too_large","message":"too \"big\"\n"}}` {
+		t.Fatal(b)
+	}
+}

@@ -1,0 +1,123 @@
+// Package list implements `ccrelay accounts list`.
+package list
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+// Options are list's inputs.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Config func() (*config.Config, error)
+	DB     func() (*store.DB, error)
+	Now    func() time.Time
+	JSON   bool
+}
+
+// NewCmdList builds `accounts list`.
+func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "Show every account and its state",
+		Long: heredoc.Doc(`
+			Show every configured account: id, type, name, priority, whether it is enabled,
+			its state (ready; cooling down until when and why, per model where a limit is
+			per model; disabled; token invalid, with the command that fixes it), when it
+			was last used, and today's requests and tokens.
+
+			It reads the state database that 'ccrelay serve' writes, so it works whether or
+			not a server is running. No key or token is ever shown.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay accounts list
+			$ ccrelay accounts list --json | jq '.[] | select(.state != "ready")'
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return listRun(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func listRun(opts *Options) error {
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	db, err := opts.DB()
+	if err != nil {
+		return err
+	}
+	sts, err := shared.Statuses(context.Background(), cfg, db, opts.Now())
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sts)
+	}
+	if len(sts) == 0 {
+		fmt.Fprintln(opts.IO.ErrOut, "no accounts configured; add an [[accounts]] entry to the config (see config.example.toml) or run 'ccrelay login claude'")
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tNAME\tPRIORITY\tSTATE\tLAST USED\tTODAY REQ\tTODAY TOKENS (in/out/cache)")
+	now := opts.Now()
+	for _, s := range sts {
+		last := "never"
+		if s.LastUsed != nil {
+			last = ago(now.Sub(*s.LastUsed))
+		}
+		state := s.State
+		if s.Detail != "" {
+			state += ": " + s.Detail
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s/%s/%s\n", s.ID, s.Type, s.Name, s.Priority, state, last, s.Today.Requests,
+			num(s.Today.InputTokens), num(s.Today.OutputTokens), num(s.Today.CacheReadTokens+s.Today.CacheCreationTokens))
+	}
+	return tw.Flush()
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + "s ago"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + "m ago"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d.Hours())) + "h ago"
+	}
+	return strconv.Itoa(int(d.Hours()/24)) + "d ago"
+}
+
+func num(n int64) string {
+	switch {
+	case n >= 10_000_000:
+		return strconv.FormatInt(n/1_000_000, 10) + "M"
+	case n >= 10_000:
+		return strconv.FormatInt(n/1_000, 10) + "k"
+	}
+	return strconv.FormatInt(n, 10)
+}

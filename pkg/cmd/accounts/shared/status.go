@@ -1,0 +1,119 @@
+// Package shared computes what the accounts commands show: each configured
+// account joined with the state the relay keeps (cooldowns, last use, usage).
+package shared
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/store"
+)
+
+// Cooldown is one cooldown in force.
+type Cooldown struct {
+	Model  string    `json:"model,omitempty"`
+	Kind   string    `json:"kind"`
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until"`
+}
+
+// Status is one account as `accounts list` shows it. It holds no secret.
+type Status struct {
+	ID        string       `json:"id"`
+	Type      string       `json:"type"`
+	Name      string       `json:"name"`
+	Priority  int          `json:"priority"`
+	Enabled   bool         `json:"enabled"`
+	State     string       `json:"state"` // ready | cooling_down | disabled | token_invalid
+	Detail    string       `json:"detail,omitempty"`
+	Cooldowns []Cooldown   `json:"cooldowns"`
+	LastUsed  *time.Time   `json:"last_used"`
+	Today     store.Totals `json:"today"`
+	Proxy     string       `json:"proxy,omitempty"` // type://host:port, never credentials
+}
+
+// Statuses joins the config with the database (db may be nil: no state yet).
+func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Time) ([]Status, error) {
+	byAcct := map[string][]Cooldown{}
+	lastUsed := map[string]time.Time{}
+	totals := map[string]store.Totals{}
+	if db != nil {
+		cds, err := db.Cooldowns(ctx, now)
+		if err != nil {
+			return nil, fmt.Errorf("read cooldowns: %w", err)
+		}
+		for _, c := range cds {
+			byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
+		}
+		if lastUsed, err = db.LastUsed(ctx); err != nil {
+			return nil, fmt.Errorf("read last use: %w", err)
+		}
+		y, m, d := now.Date()
+		if totals, err = db.AccountTotals(ctx, time.Date(y, m, d, 0, 0, 0, 0, now.Location())); err != nil {
+			return nil, fmt.Errorf("read usage: %w", err)
+		}
+	}
+	out := make([]Status, 0, len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		s := Status{ID: a.ID, Type: a.Type, Name: a.Name, Priority: a.Priority, Enabled: a.Enabled, Cooldowns: byAcct[a.ID], Today: totals[a.ID]}
+		if s.Cooldowns == nil {
+			s.Cooldowns = []Cooldown{}
+		}
+		if t, ok := lastUsed[a.ID]; ok {
+			s.LastUsed = &t
+		}
+		if a.Proxy.Enabled() {
+			s.Proxy = a.Proxy.Type + "://" + a.Proxy.Addr()
+		}
+		s.State, s.Detail = state(a, s.Cooldowns, now)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func state(a config.AccountConfig, cds []Cooldown, now time.Time) (string, string) {
+	if !a.Enabled {
+		return "disabled", "enabled = false in the config"
+	}
+	var whole *Cooldown
+	for i := range cds {
+		if cds[i].Model == "" {
+			whole = &cds[i]
+		}
+	}
+	if whole != nil && whole.Kind == provider.TokenInvalid.String() {
+		return "token_invalid", fmt.Sprintf("the refresh token was rejected; run: ccrelay login %s --account %s", loginName(a.Type), a.ID)
+	}
+	if whole != nil {
+		return "cooling_down", fmt.Sprintf("until %s (%s, in %s): %s", whole.Until.Local().Format("2006-01-02 15:04:05"), whole.Kind, until(whole.Until, now), whole.Reason)
+	}
+	if len(cds) > 0 {
+		detail := ""
+		for _, c := range cds {
+			if detail != "" {
+				detail += "; "
+			}
+			detail += fmt.Sprintf("%s cooling until %s (%s)", c.Model, c.Until.Local().Format("2006-01-02 15:04"), c.Kind)
+		}
+		return "ready", detail
+	}
+	return "ready", ""
+}
+
+func until(t, now time.Time) string {
+	d := t.Sub(now).Round(time.Second)
+	if d > time.Hour {
+		d = d.Round(time.Minute)
+	}
+	return d.String()
+}
+
+func loginName(t string) string {
+	if t == config.TypeGemini {
+		return "gemini"
+	}
+	return "claude"
+}

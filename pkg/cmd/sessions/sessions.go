@@ -1,0 +1,155 @@
+// Package sessions implements `ccrelay sessions` and `ccrelay sessions clear`.
+package sessions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+// Options are the inputs of both commands.
+type Options struct {
+	IO      *iostreams.IOStreams
+	DB      func() (*store.DB, error)
+	Now     func() time.Time
+	JSON    bool
+	Key     string
+	Account string
+}
+
+// NewCmdSessions builds `sessions` (list) with its `clear` subcommand.
+func NewCmdSessions(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, DB: f.DB, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "sessions",
+		Short: "List sticky sessions (conversation -> account)",
+		Long: heredoc.Doc(`
+			List the sticky sessions: which account each conversation is bound to and when
+			the binding expires. A conversation stays on its account so the provider's
+			prompt cache stays warm; it moves only when that account is unavailable.
+			Reads the state database, with or without a running server.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay sessions
+			$ ccrelay sessions --json
+			$ ccrelay sessions clear --account claude-1
+		`),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return listRun(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.AddCommand(newCmdClear(f, nil))
+	return cmd
+}
+
+func newCmdClear(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, DB: f.DB, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "clear [<key>] [--account ID]",
+		Short: "Remove sticky sessions",
+		Long: heredoc.Doc(`
+			Remove one sticky session (by key), all of one account's (--account), or, with
+			neither, all of them. The next request of each conversation is scheduled
+			afresh. A running server picks the change up within a second.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay sessions clear 9f1c0e34-5b7a-4d2e-8c61-0a1b2c3d4e5f
+			$ ccrelay sessions clear --account claude-1
+			$ ccrelay sessions clear
+		`),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: cmdutil.CompleteSessionKeys(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Key = args[0]
+			}
+			if opts.Key != "" && opts.Account != "" {
+				return cmdutil.FlagErrorf("give a session key or --account, not both")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return clearRun(opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Account, "account", "", "remove only this account's sessions")
+	_ = cmd.RegisterFlagCompletionFunc("account", cmdutil.CompleteAccountIDs(f))
+	return cmd
+}
+
+func listRun(opts *Options) error {
+	db, err := opts.DB()
+	if err != nil {
+		return err
+	}
+	var ss []state.Binding
+	if db != nil {
+		if ss, err = db.Sessions(context.Background(), opts.Now()); err != nil {
+			return err
+		}
+	}
+	if ss == nil {
+		ss = []state.Binding{}
+	}
+	if opts.JSON {
+		type row struct {
+			Key       string    `json:"key"`
+			Account   string    `json:"account"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		rows := make([]row, len(ss))
+		for i, s := range ss {
+			rows[i] = row{s.Key, s.AccountID, s.ExpiresAt}
+		}
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	if len(ss) == 0 {
+		fmt.Fprintln(opts.IO.ErrOut, "no sticky sessions")
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tACCOUNT\tEXPIRES")
+	now := opts.Now()
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s (in %s)\n", s.Key, s.AccountID, s.ExpiresAt.Local().Format("2006-01-02 15:04:05"), s.ExpiresAt.Sub(now).Round(time.Second))
+	}
+	return tw.Flush()
+}
+
+func clearRun(opts *Options) error {
+	db, err := opts.DB()
+	if err != nil {
+		return err
+	}
+	if db == nil {
+		fmt.Fprintln(opts.IO.ErrOut, "no state database yet: no sessions")
+		return nil
+	}
+	ctx := context.Background()
+	n, err := db.DeleteSessions(ctx, opts.Key, opts.Account)
+	if err != nil {
+		return err
+	}
+	if err := db.AddCommand(ctx, store.Command{Kind: "clear_sessions", AccountID: opts.Account, SessionKey: opts.Key}); err != nil {
+		return fmt.Errorf("notify a running server: %w", err)
+	}
+	fmt.Fprintf(opts.IO.Out, "removed %d session(s)\n", n)
+	return nil
+}
