@@ -404,7 +404,7 @@ func TestShutdownDrainsStream(t *testing.T) {
 	done := make(chan anthropic.Message)
 	go func() {
 		c := r.anthropicClient()
-	stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
+		stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
 		var acc anthropic.Message
 		for stream.Next() {
 			acc.Accumulate(stream.Current())
