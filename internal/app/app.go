@@ -45,6 +45,7 @@ type App struct {
 	Relay    *relay.Relay
 	Server   *server.Server
 
+	cluster   Cluster
 	upstreams []*relay.Upstream
 	oauth     []*credential.OAuth
 	started   time.Time
@@ -64,13 +65,24 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	defer cancel()
 
 	// One refresher per account across this machine's processes (serve,
-	// accounts test, another relay on the same database).
-	locker := lockfile.ForDatabase(cfg.Server.DatabasePath)
+	// accounts test, another relay on the same database); in a cluster, across
+	// every relay sharing the Redis.
+	cl, err := newCluster(cfg, db, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.cluster = cl
+	var locker credential.Locker = lockfile.ForDatabase(cfg.Server.DatabasePath)
+	var credStore credential.Store = db
+	if cl != nil {
+		locker, credStore = cl.Locker(), cl.CredentialStore()
+	}
 	var accounts []*scheduler.Account
 	for i, ac := range cfg.Accounts {
 		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i}
 		accounts = append(accounts, acct)
-		up, o, err := NewUpstream(acct, ac, db, locker, log)
+		up, o, err := NewUpstream(acct, ac, credStore, locker, log)
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -90,6 +102,9 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if err := a.restore(ctx); err != nil {
 		// A damaged state table must not stop the relay: start clean and say so.
 		log.Warn("could not load saved sessions and cooldowns; starting without them", "err", err)
+	}
+	if cl != nil {
+		cl.Attach(a.Sched)
 	}
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
@@ -260,6 +275,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.bg.Wait()
 	a.Sched.Close()
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
 	flushCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if ferr := a.Recorder.Close(flushCtx); ferr != nil {

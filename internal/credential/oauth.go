@@ -135,9 +135,11 @@ func NewOAuth(cfg OAuthConfig, hc *http.Client, st Store, lk Locker, log *slog.L
 		}
 		if cfg.ClientID == "" {
 			cfg.ClientID = googleClientID
-			if cfg.ClientSecret == "" {
-				cfg.ClientSecret = googleClientSecret
-			}
+		}
+		// Gemini CLI's installed-app secret goes with its client id, whether the
+		// id was defaulted or written out in the config.
+		if cfg.ClientID == googleClientID && cfg.ClientSecret == "" {
+			cfg.ClientSecret = googleClientSecret
 		}
 	default:
 		if cfg.TokenURL == "" {

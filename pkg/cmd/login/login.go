@@ -1,0 +1,592 @@
+// Package login implements `ccrelay login claude` and `ccrelay login gemini`:
+// an interactive OAuth sign-in whose refresh token is written into the config
+// file as an [[accounts]] entry.
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/fsutil"
+	"github.com/ccrelay/ccrelay/internal/oauth"
+	"github.com/ccrelay/ccrelay/internal/oauth/browser"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+// Provider names, as typed after `ccrelay login`.
+const (
+	ProviderClaude = "claude"
+	ProviderGemini = "gemini"
+)
+
+// exchangeTimeout bounds the code exchange when no HTTPClient is given, so a
+// token endpoint that never answers does not hang the login forever.
+const exchangeTimeout = 60 * time.Second
+
+// Options are the inputs of one login.
+type Options struct {
+	// IO carries the pasted code (In) and the instructions (ErrOut).
+	IO *iostreams.IOStreams
+	// Getenv reads $CCRELAY_CONFIG and the search-path variables.
+	Getenv func(string) string
+	// Ctx is the command's context; loginRun adds SIGINT/SIGTERM
+	// cancellation. Nil means context.Background().
+	Ctx context.Context
+
+	// Provider is ProviderClaude or ProviderGemini.
+	Provider string
+	// ConfigPath is --config; "" means $CCRELAY_CONFIG, then the search order.
+	ConfigPath string
+	// AccountID is --account: the entry to update, or the id of the new one.
+	AccountID string
+	// NoBrowser prints the URLs without opening a browser.
+	NoBrowser bool
+	// AuthURL, TokenURL, ClientID and ClientSecret override the provider's
+	// OAuth endpoints and client; "" keeps the account's value, else the
+	// default.
+	AuthURL, TokenURL, ClientID, ClientSecret string
+
+	// OpenBrowser opens the authorization URL; nil means the system browser.
+	OpenBrowser func(url string) error
+	// HTTPClient sends the code exchange; nil means a plain client with a
+	// 60 s timeout.
+	HTTPClient *http.Client
+}
+
+// NewCmdLogin builds `login` and its provider subcommands. runF, when not
+// nil, replaces loginRun (tests).
+func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "login <provider>",
+		Short: "Sign in to a subscription account and add it to the config",
+		Long: heredoc.Doc(`
+			Sign in to a Claude or Google account in the browser and store its refresh
+			token in the config file, as a new [[accounts]] entry or in the entry named by
+			--account.
+
+			The sign-in works on a desktop (the browser returns to a local callback on
+			127.0.0.1) and on a headless server over SSH (open the printed URL on any
+			machine and paste the code the page shows). See 'ccrelay login claude --help'.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay login claude
+			$ ccrelay login claude --no-browser --account claude-2
+			$ ccrelay login gemini --config /etc/ccrelay/config.toml
+		`),
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return cmdutil.FlagErrorf("unknown provider %q: use 'ccrelay login claude' or 'ccrelay login gemini'", args[0])
+		},
+	}
+	cmd.AddCommand(newCmdProvider(f, runF, ProviderClaude))
+	cmd.AddCommand(newCmdProvider(f, runF, ProviderGemini))
+	return cmd
+}
+
+func newCmdProvider(f *cmdutil.Factory, runF func(*Options) error, provider string) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Provider: provider}
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	switch provider {
+	case ProviderClaude:
+		cmd.Use = "claude"
+		cmd.Short = "Sign in to a Claude Pro/Max subscription (claude-oauth account)"
+		cmd.Long = heredoc.Doc(`
+			Sign in to a Claude Pro or Max subscription with OAuth (PKCE) and store the
+			account's refresh token in the config as a type = "claude-oauth" account.
+
+			ccrelay opens the sign-in page in your browser and waits for it to come back
+			to a local callback on 127.0.0.1. At the same time it accepts the code by
+			paste, so it also works on a headless server over SSH: open the second URL
+			it prints in a browser on any machine, sign in, and paste the code the page
+			shows (it looks like code#state), or the whole address of the page the
+			sign-in ended on. Whichever arrives first wins.
+
+			Without --account a new [[accounts]] entry is appended (id "claude-<n>", name
+			= the account's email); with --account ID that entry's refresh_token is
+			replaced, or a new entry with that id is added if none exists. The rest of the
+			file, comments and order included, stays as it was; the file is replaced
+			atomically and left at mode 0600. With no config file anywhere, ./config.toml
+			is created. Ctrl-C leaves the config untouched.
+
+			A token written by login takes precedence, at the next start of ccrelay serve,
+			over the token the relay saved from its own refreshes.
+
+			Terms: Anthropic grants subscription logins for use with Claude Code. Using
+			one from other software, a relay included, may breach Anthropic's terms and
+			can get the account suspended. Where that matters, use a claude-api account
+			with an API key from the Anthropic Console instead.
+		`)
+		cmd.Example = heredoc.Doc(`
+			# On a desktop: the browser opens, you sign in, done
+			$ ccrelay login claude
+
+			# Over SSH: open the printed URL on your laptop, then paste the code it shows
+			$ ccrelay login claude --no-browser
+
+			# Replace the token of an existing account (e.g. after it was revoked)
+			$ ccrelay login claude --account claude-2
+
+			# Write into a specific config file
+			$ ccrelay login claude --config /etc/ccrelay/config.toml
+		`)
+	case ProviderGemini:
+		cmd.Use = "gemini"
+		cmd.Short = "Sign in with Google as Gemini CLI does (gemini account)"
+		cmd.Long = heredoc.Doc(`
+			Sign in with a Google account as Gemini CLI does (Code Assist OAuth, offline
+			access, consent prompt) and store the refresh token in the config as a
+			type = "gemini" account.
+
+			ccrelay opens the sign-in page in your browser and waits for it to come back
+			to a local callback on 127.0.0.1. At the same time it accepts the code by
+			paste, so it also works on a headless server over SSH: open the second URL
+			it prints in a browser on any machine, sign in, and paste the code the page
+			shows, or the whole address of the page the sign-in ended on.
+
+			Without --account a new [[accounts]] entry is appended (id "gemini-<n>", name
+			= the account's email); with --account ID that entry's refresh_token is
+			replaced, or a new entry with that id is added if none exists. The rest of the
+			file, comments and order included, stays as it was; the file is replaced
+			atomically and left at mode 0600. With no config file anywhere, ./config.toml
+			is created. Ctrl-C leaves the config untouched.
+
+			Terms and availability: Google's terms forbid using the Gemini CLI OAuth
+			client from third-party software, a relay included, and accounts have been
+			suspended for it. Google has also ended this login for consumer tiers (free,
+			Google One, AI Pro/Ultra); only paid Code Assist subscriptions remain. The
+			supported way is an API key: add a type = "gemini-api" account with a key
+			from Google AI Studio (or Vertex AI) instead.
+		`)
+		cmd.Example = heredoc.Doc(`
+			$ ccrelay login gemini
+			$ ccrelay login gemini --no-browser --account gemini-work
+		`)
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		opts.Ctx = cmd.Context()
+		if f.ConfigPath != nil {
+			opts.ConfigPath = *f.ConfigPath
+		}
+		if err := opts.check(); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(opts)
+		}
+		return loginRun(opts)
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.AccountID, "account", "", "update the refresh token of this account (or add a new one with this id)")
+	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "print the sign-in URL instead of opening a browser")
+	fl.StringVar(&opts.AuthURL, "auth-url", "", "override the authorization endpoint (a moved or proxied sign-in page)")
+	fl.StringVar(&opts.TokenURL, "token-url", "", "override the token endpoint; written into the account as token_url")
+	fl.StringVar(&opts.ClientID, "client-id", "", "override the OAuth client id; written into the account as client_id")
+	fl.StringVar(&opts.ClientSecret, "client-secret", "", "override the OAuth client secret (Google); written into the account as client_secret")
+	return cmd
+}
+
+// check validates the flag values before any sign-in starts.
+func (o *Options) check() error {
+	if strings.ContainsAny(o.AccountID, " \t\r\n/") {
+		return cmdutil.FlagErrorf("--account %q: an account id must not contain spaces, slashes or line breaks", o.AccountID)
+	}
+	for flag, v := range map[string]string{"--auth-url": o.AuthURL, "--token-url": o.TokenURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cmdutil.FlagErrorf("%s must be an http:// or https:// URL, not %q", flag, v)
+		}
+	}
+	for flag, v := range map[string]string{"--client-id": o.ClientID, "--client-secret": o.ClientSecret} {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return cmdutil.FlagErrorf("%s must not contain line breaks", flag)
+		}
+	}
+	return nil
+}
+
+// providerSpec ties a login provider to its OAuth server and account type.
+type providerSpec struct {
+	oauth       oauth.Provider
+	accountType string
+}
+
+func specFor(name string) (providerSpec, error) {
+	switch name {
+	case ProviderClaude:
+		return providerSpec{oauth: oauth.ClaudeProvider(), accountType: config.TypeClaudeOAuth}, nil
+	case ProviderGemini:
+		return providerSpec{oauth: oauth.GoogleProvider(), accountType: config.TypeGemini}, nil
+	}
+	return providerSpec{}, fmt.Errorf("unknown login provider %q", name)
+}
+
+// fileAccount is what login needs to know of an existing account. The file is
+// decoded leniently: an account that login is about to repair (no
+// refresh_token yet) must not stop it.
+type fileAccount struct {
+	Type         string `toml:"type"`
+	ID           string `toml:"id"`
+	Enabled      *bool  `toml:"enabled"`
+	TokenURL     string `toml:"token_url"`
+	ClientID     string `toml:"client_id"`
+	ClientSecret string `toml:"client_secret"`
+}
+
+// target is where the login's token goes.
+type target struct {
+	path      string       // the config file
+	exists    bool         // false: AppendAccount creates it
+	defaulted bool         // true when no file was named or found: ./config.toml
+	existing  *fileAccount // the entry to update; nil means append a new one
+	id        string       // the account id written or updated
+	ids       map[string]bool
+}
+
+func loginRun(opts *Options) error {
+	spec, err := specFor(opts.Provider)
+	if err != nil {
+		return err
+	}
+	errOut := opts.IO.ErrOut
+
+	tg, err := resolveTarget(opts)
+	if err != nil {
+		return err
+	}
+	if tg.existing != nil && tg.existing.Type != spec.accountType {
+		return fmt.Errorf("account %q in %s is a %s account; 'ccrelay login %s' signs in %s accounts (choose another --account, or omit it to add a new one)",
+			tg.id, tg.path, describeType(tg.existing.Type), opts.Provider, spec.accountType)
+	}
+
+	// Overrides: a flag wins, then the entry's own value (the refresh at the
+	// next start uses it, so the token must come from the same client), then
+	// the provider's default.
+	p := spec.oauth
+	defaults := spec.oauth
+	var cur fileAccount
+	if tg.existing != nil {
+		cur = *tg.existing
+	}
+	p.TokenURL = firstNonEmpty(opts.TokenURL, cur.TokenURL, defaults.TokenURL)
+	p.ClientID = firstNonEmpty(opts.ClientID, cur.ClientID, defaults.ClientID)
+	// Gemini CLI's installed-app secret belongs to its client id only (the
+	// credential package defaults it the same way).
+	secretDefault := ""
+	if p.ClientID == defaults.ClientID {
+		secretDefault = defaults.ClientSecret
+	}
+	p.ClientSecret = firstNonEmpty(opts.ClientSecret, cur.ClientSecret, secretDefault)
+	if opts.AuthURL != "" {
+		p.AuthURL = opts.AuthURL
+	}
+
+	parent := opts.Ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	// Until the file is written a signal only cancels: the write that follows a
+	// successful exchange takes milliseconds and must not be cut in half.
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch opts.Provider {
+	case ProviderClaude:
+		fmt.Fprint(errOut, "Note: Anthropic grants subscription logins for use with Claude Code; using one\nthrough other software may breach its terms (see 'ccrelay login claude --help').\n\n")
+	case ProviderGemini:
+		fmt.Fprint(errOut, "Note: Google's terms forbid using the Gemini CLI login from third-party software,\nand consumer tiers can no longer use it; a gemini-api account (API key) is the\nsupported way (see 'ccrelay login gemini --help').\n\n")
+	}
+
+	open := opts.OpenBrowser
+	if open == nil {
+		open = browser.Open
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: exchangeTimeout}
+	}
+	flow := &oauth.Flow{
+		Provider:    p,
+		HTTPClient:  hc,
+		OpenBrowser: open,
+		NoBrowser:   opts.NoBrowser,
+		In:          opts.IO.In,
+		ErrOut:      errOut,
+	}
+	tok, err := flow.Run(ctx)
+	if err == nil {
+		err = ctx.Err() // a Ctrl-C that raced the exchange still means "don't write"
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return &cmdutil.ExitError{Code: 130, Err: fmt.Errorf("login cancelled; %s was not changed", tg.path)}
+		}
+		return fmt.Errorf("login %s: %w (%s was not changed)", opts.Provider, err, tg.path)
+	}
+
+	// The overrides the next refresh needs: a flag value the account would not
+	// otherwise have (its own value, else the default).
+	var overrides []config.Field
+	for _, o := range []struct{ key, flag, have, def string }{
+		{"token_url", opts.TokenURL, cur.TokenURL, defaults.TokenURL},
+		{"client_id", opts.ClientID, cur.ClientID, defaults.ClientID},
+		{"client_secret", opts.ClientSecret, cur.ClientSecret, secretDefault},
+	} {
+		if o.flag != "" && o.flag != firstNonEmpty(o.have, o.def) {
+			overrides = append(overrides, config.Field{Key: o.key, Value: o.flag})
+		}
+	}
+
+	if tg.existing != nil {
+		fields := append([]config.Field{{Key: "refresh_token", Value: tok.RefreshToken}}, overrides...)
+		if err := setAccountFields(tg.path, tg.id, fields); err != nil {
+			return fmt.Errorf("signed in, but could not update %s: %w", tg.path, err)
+		}
+	} else {
+		name := tok.Email
+		if name == "" {
+			name = tg.id
+		}
+		fields := append([]config.Field{
+			{Key: "type", Value: spec.accountType},
+			{Key: "id", Value: tg.id},
+			{Key: "name", Value: name},
+			{Key: "refresh_token", Value: tok.RefreshToken},
+		}, overrides...)
+		if err := config.AppendAccount(tg.path, fields); err != nil {
+			return fmt.Errorf("signed in, but could not add the account to %s: %w", tg.path, err)
+		}
+	}
+
+	report(errOut, opts, tg, tok.Email)
+	return nil
+}
+
+// report says what was written and what to do next; never a token.
+func report(w io.Writer, opts *Options, tg *target, email string) {
+	shown := tg.path
+	if abs, err := filepath.Abs(tg.path); err == nil {
+		shown = abs
+	}
+	who := ""
+	if email != "" {
+		who = " (" + email + ")"
+	}
+	fmt.Fprintln(w)
+	switch {
+	case tg.existing != nil:
+		fmt.Fprintf(w, "Signed in%s. Updated the refresh token of account %q in %s.\n", who, tg.id, shown)
+		if tg.existing.Enabled != nil && !*tg.existing.Enabled {
+			fmt.Fprintf(w, "Account %q is disabled (enabled = false); set enabled = true to use it.\n", tg.id)
+		}
+	case !tg.exists:
+		fmt.Fprintf(w, "Signed in%s. Created %s (mode 0600) with account %q.\n", who, shown, tg.id)
+	default:
+		fmt.Fprintf(w, "Signed in%s. Added account %q to %s.\n", who, tg.id, shown)
+	}
+	serve := "ccrelay serve"
+	if opts.ConfigPath != "" {
+		serve += " --config " + shellQuote(opts.ConfigPath)
+	}
+	switch {
+	case tg.existing != nil:
+		fmt.Fprintf(w, "Next: restart %s (or it picks the new token up at the next start);\n"+
+			"the new token replaces the one the relay saved from its own refreshes.\n", serve)
+	case tg.exists:
+		fmt.Fprintf(w, "Next: restart %s (or it picks the new account up at the next start).\n", serve)
+	case tg.defaulted:
+		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+	default:
+		fmt.Fprintf(w, "Next: run '%s', then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+	}
+}
+
+// resolveTarget finds the config file and the account the login writes.
+func resolveTarget(opts *Options) (*target, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	tg := &target{ids: map[string]bool{}}
+	explicit := opts.ConfigPath
+	if explicit == "" {
+		explicit = getenv("CCRELAY_CONFIG")
+	}
+	if explicit != "" {
+		// A named file that does not exist yet is created, like ./config.toml.
+		tg.path = explicit
+	} else {
+		path, err := config.Find("", getenv)
+		switch {
+		case errors.Is(err, config.ErrNotFound):
+			tg.path, tg.defaulted = "config.toml", true
+		case err != nil:
+			return nil, err
+		default:
+			tg.path = path
+		}
+	}
+
+	data, err := os.ReadFile(tg.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(filepath.Dir(tg.path)); err != nil {
+			return nil, fmt.Errorf("config file %s: its directory does not exist", tg.path)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("read config: %w", err)
+	default:
+		tg.exists = true
+		accounts, err := decodeAccounts(tg.path, data)
+		if err != nil {
+			return nil, err
+		}
+		for i := range accounts {
+			a := &accounts[i]
+			tg.ids[a.ID] = true
+			if opts.AccountID != "" && a.ID == opts.AccountID {
+				if tg.existing != nil {
+					return nil, fmt.Errorf("%s: account id %q appears more than once; fix the file first", tg.path, a.ID)
+				}
+				tg.existing = a
+			}
+		}
+	}
+
+	tg.id = opts.AccountID
+	if tg.id == "" {
+		for n := 1; ; n++ {
+			if id := fmt.Sprintf("%s-%d", opts.Provider, n); !tg.ids[id] {
+				tg.id = id
+				break
+			}
+		}
+	}
+	return tg, nil
+}
+
+// decodeAccounts reads the accounts of a config file leniently, and refuses
+// early what the text editor cannot edit, before the user signs in for
+// nothing.
+func decodeAccounts(path string, data []byte) ([]fileAccount, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s:%d: %s; fix the config first", path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	switch raw["accounts"].(type) {
+	case nil, []map[string]any:
+	default:
+		return nil, fmt.Errorf("%s: accounts is not written as [[accounts]] tables, which is all login can edit; rewrite it that way or add the account by hand", path)
+	}
+	var doc struct {
+		Accounts []fileAccount `toml:"accounts"`
+	}
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		return nil, fmt.Errorf("%s: accounts: %w", path, err)
+	}
+	return doc.Accounts, nil
+}
+
+// setAccountFields sets string fields of one [[accounts]] entry in a single
+// atomic replacement of the file. With several fields the edits are staged on
+// a private copy next to the file, so a crash never leaves a new client_id
+// with an old refresh token.
+func setAccountFields(path, id string, fields []config.Field) (err error) {
+	if len(fields) == 1 {
+		return config.SetAccountField(path, id, fields[0].Key, fields[0].Value.(string))
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", path, err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	data, err := os.ReadFile(real)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	stage, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".login-*")
+	if err != nil {
+		return fmt.Errorf("stage the edit of %s: %w", path, err)
+	}
+	defer func() {
+		_ = stage.Close()
+		_ = os.Remove(stage.Name())
+	}()
+	if err := stage.Chmod(0o600); err != nil {
+		return fmt.Errorf("stage the edit of %s: %w", path, err)
+	}
+	if _, err := stage.Write(data); err != nil {
+		return fmt.Errorf("stage the edit of %s: %w", path, err)
+	}
+	if err := stage.Close(); err != nil {
+		return fmt.Errorf("stage the edit of %s: %w", path, err)
+	}
+	for _, fd := range fields {
+		if err := config.SetAccountField(stage.Name(), id, fd.Key, fd.Value.(string)); err != nil {
+			// The error names the staging file; say which file was meant.
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	out, err := os.ReadFile(stage.Name())
+	if err != nil {
+		return fmt.Errorf("read staged edit of %s: %w", path, err)
+	}
+	// The owner's bits, capped at 0600, as config.SetAccountField keeps them.
+	perm := fi.Mode().Perm() & 0o600
+	if perm&0o400 == 0 {
+		perm = 0o600
+	}
+	return fsutil.WriteFileAtomic(path, out, perm)
+}
+
+func describeType(t string) string {
+	if t == "" {
+		return "untyped"
+	}
+	return t
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// shellQuote quotes a path for a command line the user copies.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
