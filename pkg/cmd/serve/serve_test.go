@@ -1,0 +1,108 @@
+package serve
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+func TestFlagsBindToConfig(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios, Viper: config.NewViper(), Getenv: func(string) string { return "" }}
+	path := ""
+	f.ConfigPath = &path
+	var got *Options
+	cmd := NewCmdServe(f, func(o *Options) error { got = o; return nil })
+	args := strings.Fields("--host 0.0.0.0 --port 4321 --log-level debug --log-format json --database-path /tmp/x.db")
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil {
+		t.Fatal("runF not called")
+	}
+	cfg := config.Default()
+	if err := cfg.ApplyOverrides(f.Viper); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Host != "0.0.0.0" || cfg.Server.Port != 4321 || cfg.Server.LogLevel != "debug" || cfg.Server.LogFormat != "json" || cfg.Server.DatabasePath != "/tmp/x.db" {
+		t.Fatalf("flags not applied: %+v", cfg.Server)
+	}
+	cmd = NewCmdServe(f, func(*Options) error { return nil })
+	cmd.SetArgs([]string{"extra"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err == nil {
+		t.Fatal("positional argument accepted")
+	}
+}
+
+// With no config file, serve starts on defaults, says how to add an account,
+// answers API calls with 503 in Anthropic's shape, and stops cleanly on SIGTERM.
+func TestServeWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ios, _, _, errOut := iostreams.Test()
+	cfg := config.Default()
+	cfg.Server.Port = freePort(t)
+	cfg.Server.DatabasePath = filepath.Join(dir, "data", "relay.db")
+	sigs := make(chan os.Signal, 2)
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
+		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(int) { t.Error("second-signal exit called") }}
+	go func() { done <- serveRun(opts) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve exited: %v\n%s", err, errOut)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	resp, err := http.Post("http://"+addr.String()+"/v1/messages", "application/json", strings.NewReader(`{"model":"m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !bytes.Contains(b, []byte(`"type":"error"`)) || !bytes.Contains(b, []byte("no claude accounts are configured")) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	sigs <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	log := errOut.String()
+	for _, want := range []string{"no config file found", "ccrelay config init", "[[accounts]]", "ccrelay listening", "shutting down"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
