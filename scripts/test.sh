@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, vet, the race-enabled test suite and short
-# fuzzing of every fuzz target. Installs what the tests need when missing.
+# Runs every test: formatting, vet, the race-enabled test suite and a short
+# fuzzing pass over every fuzz target. Installs what the tests need when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_ENABLED=1
@@ -11,4 +11,5 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 ./...
+./scripts/fuzz.sh
 echo "all tests passed"

@@ -17,11 +17,13 @@ type Event struct {
 }
 
 // Parser splits a byte stream into events. The zero value is ready to use.
+// Scanning is linear: an event that arrives in many chunks is not rescanned.
 type Parser struct {
 	pending []byte // bytes of an event not yet terminated
+	scan    int    // offset in pending of the first line not yet scanned
 	data    []byte // scratch for multi-line data
-	// MaxEventBytes bounds a single event (0 = 16 MiB); a longer one is
-	// delivered truncated as Raw-only so memory stays bounded.
+	// MaxEventBytes bounds a single event (0 = 16 MiB); the oldest bytes of a
+	// longer one are dropped so memory stays bounded.
 	MaxEventBytes int
 }
 
@@ -32,100 +34,61 @@ func (p *Parser) Pending() int { return len(p.pending) }
 func (p *Parser) PendingBytes() []byte { return p.pending }
 
 // Feed parses chunk and calls fn for each event it completes. fn returning
-// false stops parsing; Feed then returns the number of bytes of chunk consumed
-// up to and including the last delivered event (the rest is not buffered).
-func (p *Parser) Feed(chunk []byte, fn func(ev *Event) bool) int {
+// false stops parsing and drops whatever of chunk was not delivered yet.
+// Line ends may be \n, \r\n or \r.
+func (p *Parser) Feed(chunk []byte, fn func(ev *Event) bool) {
 	var ev Event
 	buf := chunk
-	usingPending := len(p.pending) > 0
-	if usingPending {
+	pos := 0
+	if len(p.pending) > 0 {
 		p.pending = append(p.pending, chunk...)
 		buf = p.pending
+		pos = p.scan
 	}
 	start := 0
-	consumedFromChunk := 0
-	for {
-		end, next := eventEnd(buf, start)
-		if end < 0 {
-			break
+	for pos < len(buf) {
+		j := bytes.IndexAny(buf[pos:], "\r\n")
+		if j < 0 {
+			break // the line is not complete yet
 		}
-		p.parseEvent(buf[start:next], &ev)
-		cont := fn(&ev)
-		start = next
-		if usingPending {
-			consumedFromChunk = next - (len(buf) - len(chunk))
-		} else {
-			consumedFromChunk = next
-		}
-		if !cont {
-			p.pending = p.pending[:0]
-			if consumedFromChunk < 0 {
-				consumedFromChunk = 0
+		j += pos
+		k := j + 1
+		if buf[j] == '\r' {
+			if k >= len(buf) {
+				break // a \n may follow in the next chunk
 			}
-			return consumedFromChunk
+			if buf[k] == '\n' {
+				k++
+			}
 		}
+		if j == pos { // an empty line ends the event
+			p.parseEvent(buf[start:k], &ev)
+			if !fn(&ev) {
+				p.pending, p.scan = p.pending[:0], 0
+				return
+			}
+			start = k
+		}
+		pos = k
 	}
 	rest := buf[start:]
 	max := p.MaxEventBytes
 	if max == 0 {
 		max = 16 << 20
 	}
+	scan := pos - start
 	if len(rest) > max {
-		rest = rest[len(rest)-max:]
+		cut := len(rest) - max
+		rest = rest[cut:]
+		scan = maxInt(0, scan-cut)
 	}
-	if usingPending {
+	if len(p.pending) > 0 {
 		n := copy(p.pending, rest)
 		p.pending = p.pending[:n]
 	} else {
 		p.pending = append(p.pending[:0], rest...)
 	}
-	return len(chunk)
-}
-
-// eventEnd finds the blank line that ends the event starting at start. It
-// returns the index where the terminator begins and the index just past it,
-// or -1 when the event is not complete yet. Line ends may be \n, \r\n or \r.
-func eventEnd(b []byte, start int) (int, int) {
-	i := start
-	for i < len(b) {
-		j := bytes.IndexAny(b[i:], "\r\n")
-		if j < 0 {
-			return -1, -1
-		}
-		j += i
-		// end of a line at j; its terminator length:
-		k := j + 1
-		if b[j] == '\r' {
-			if k >= len(b) {
-				return -1, -1 // need to see whether \n follows
-			}
-			if b[k] == '\n' {
-				k++
-			}
-		}
-		// Is the next line empty?
-		if k < len(b) && (b[k] == '\n' || b[k] == '\r') {
-			m := k + 1
-			if b[k] == '\r' {
-				if m >= len(b) {
-					return -1, -1
-				}
-				if b[m] == '\n' {
-					m++
-				}
-			}
-			return j, m
-		}
-		if k >= len(b) {
-			return -1, -1
-		}
-		if j == start {
-			// A blank line right at the start (stray separator): skip it.
-			return j, k
-		}
-		i = k
-	}
-	return -1, -1
+	p.scan = scan
 }
 
 func (p *Parser) parseEvent(raw []byte, ev *Event) {
@@ -189,4 +152,11 @@ func AppendEvent(dst []byte, name string, data []byte) []byte {
 	dst = append(dst, "data: "...)
 	dst = append(dst, data...)
 	return append(dst, '\n', '\n')
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
