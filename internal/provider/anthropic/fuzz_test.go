@@ -7,7 +7,6 @@ import (
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
-
 // FuzzSessionKey: never panics; a derived key is either an id from the body
 // or header, or a 32-hex hash.
 func FuzzSessionKey(f *testing.F) {
