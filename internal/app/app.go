@@ -158,6 +158,9 @@ func (a *App) restore(ctx context.Context) error {
 		return fmt.Errorf("last used: %w", err)
 	}
 	a.Sched.Restore(sessions, cooldowns, lastUsed)
+	if n := a.DB.SkippedRows(); n > 0 {
+		a.Log.Warn("skipped damaged rows in the state database", "rows", n)
+	}
 	return nil
 }
 
@@ -179,11 +182,15 @@ func (a *App) health() map[string]any {
 	if !a.Recorder.Healthy() {
 		db = "failing"
 	}
-	return map[string]any{
+	m := map[string]any{
 		"status": "ok", "version": Version, "uptime_seconds": int64(time.Since(a.started).Seconds()),
 		"accounts": len(a.Sched.Accounts()), "available": avail, "in_flight": a.Server.InFlight(),
 		"usage_queue": a.Recorder.Pending(), "database": db,
 	}
+	if a.cluster != nil {
+		m["cluster"] = a.cluster.Health()
+	}
+	return m
 }
 
 // Start listens on the configured address (or addr when not empty) and serves

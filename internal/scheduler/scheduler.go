@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
@@ -96,8 +97,9 @@ type Scheduler struct {
 	cooldowns map[cooldownKey]state.Cooldown
 	sessions  map[string]state.Binding
 
-	persist Persister
-	jobs    chan func(context.Context)
+	persist        Persister
+	persistFailing atomic.Bool
+	jobs           chan func(context.Context)
 	done    chan struct{}
 	closed  bool
 	// observer is told of every state change (cluster sync); may be nil.
@@ -209,9 +211,17 @@ func (s *Scheduler) enqueue(job func(ctx context.Context)) {
 	}
 }
 
+// logErr reports a persistence failure once per failing streak (a broken
+// database must not print a line per request) and the recovery.
 func (s *Scheduler) logErr(what string, err error) {
 	if err != nil {
-		s.log.Warn("persist state failed", "what", what, "err", err)
+		if s.persistFailing.CompareAndSwap(false, true) {
+			s.log.Error("saving relay state failed; it stays in memory and saving is retried with the next change", "what", what, "err", err)
+		}
+		return
+	}
+	if s.persistFailing.CompareAndSwap(true, false) {
+		s.log.Info("saving relay state works again")
 	}
 }
 

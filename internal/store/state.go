@@ -35,7 +35,8 @@ func (db *DB) Sessions(ctx context.Context, now time.Time) ([]state.Binding, err
 		var b state.Binding
 		var exp int64
 		if err := rows.Scan(&b.Key, &b.AccountID, &exp); err != nil {
-			return nil, err
+			db.skipped.Add(1) // a damaged row: skip it, keep the rest
+			continue
 		}
 		b.ExpiresAt = fromMS(exp)
 		out = append(out, b)
@@ -87,7 +88,8 @@ func (db *DB) Cooldowns(ctx context.Context, now time.Time) ([]state.Cooldown, e
 		var c state.Cooldown
 		var until int64
 		if err := rows.Scan(&c.AccountID, &c.Model, &c.Kind, &c.Reason, &until); err != nil {
-			return nil, err
+			db.skipped.Add(1) // a damaged row: skip it, keep the rest
+			continue
 		}
 		c.Until = fromMS(until)
 		out = append(out, c)
@@ -183,3 +185,6 @@ func (db *DB) SaveLastUsed(ctx context.Context, accountID string, t time.Time) e
 		ON CONFLICT(account_id) DO UPDATE SET last_used_ms = MAX(last_used_ms, excluded.last_used_ms)`, accountID, ms(t))
 	return err
 }
+
+// SkippedRows reports (and resets) how many damaged state rows reads skipped.
+func (db *DB) SkippedRows() int64 { return db.skipped.Swap(0) }
