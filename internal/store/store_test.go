@@ -1,0 +1,154 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/internal/usage"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func openTemp(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "relay.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// A real database file is created, private, migrated; a cgo-less build would fail here.
+func TestOpenCreatesPrivateDatabase(t *testing.T) {
+	db, path := openTemp(t)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	db.Close()
+	db2, err := Open(path) // migrations are idempotent
+	if err != nil {
+		t.Fatal(err)
+	}
+	db2.Close()
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	now := time.Now()
+	db.SaveSession(ctx, state.Binding{Key: "k1", AccountID: "a", ExpiresAt: now.Add(time.Hour)})
+	db.SaveSession(ctx, state.Binding{Key: "old", AccountID: "a", ExpiresAt: now.Add(-time.Hour)})
+	db.SaveSession(ctx, state.Binding{Key: "k1", AccountID: "b", ExpiresAt: now.Add(2 * time.Hour)})
+	ss, err := db.Sessions(ctx, now)
+	if err != nil || len(ss) != 1 || ss[0].AccountID != "b" {
+		t.Fatalf("%+v %v", ss, err)
+	}
+	db.SaveCooldown(ctx, state.Cooldown{AccountID: "a", Model: "opus", Kind: "quota_exhausted", Until: now.Add(time.Hour)})
+	db.SaveCooldown(ctx, state.Cooldown{AccountID: "a", Kind: "rate_limited", Until: now.Add(time.Minute)})
+	cs, _ := db.Cooldowns(ctx, now)
+	if len(cs) != 2 {
+		t.Fatalf("%+v", cs)
+	}
+	if n, _ := db.DeleteCooldowns(ctx, "a"); n != 2 {
+		t.Fatal("delete cooldowns")
+	}
+	// A damaged row is skipped, the rest load.
+	db.sql.Exec(`INSERT INTO sticky_sessions (session_hash, account_id, expires_at_ms) VALUES ('bad', 'a', 'not-a-number')`)
+	ss, err = db.Sessions(ctx, time.Time{})
+	if err != nil || db.SkippedRows() == 0 {
+		t.Fatalf("damaged row: %v %+v", err, ss)
+	}
+	if _, err := db.Credential(ctx, "none"); err != ErrNoRow {
+		t.Fatal(err)
+	}
+}
+
+// The database locked by another process: requests go on (Record never
+// blocks), the failure is logged once, records wait in memory and are written
+// when the database is back.
+func TestRecorderSurvivesLockedDatabase(t *testing.T) {
+	db, path := openTemp(t)
+	logs := &syncBuf{}
+	rec := NewRecorder(db, slog.New(slog.NewTextHandler(logs, nil)))
+	rec.RetryEvery = 100 * time.Millisecond
+
+	other, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, _ := other.Conn(context.Background())
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < 500; i++ {
+		rec.Record(usage.Record{Time: time.Now(), AccountID: "a", Usage: provider.Usage{InputTokens: 1}, Status: 200})
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("Record blocked on the locked database")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for rec.Healthy() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rec.Healthy() {
+		t.Fatal("recorder never noticed the lock")
+	}
+	time.Sleep(300 * time.Millisecond) // several retries
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	conn.Close()
+	for rec.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	rows, _ := db.UsageRows(context.Background(), time.Time{})
+	if len(rows) != 500 {
+		t.Fatalf("%d rows written, want 500", len(rows))
+	}
+	if n := strings.Count(logs.String(), "usage database write failed"); n != 1 {
+		t.Fatalf("failure logged %d times:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "writable again") {
+		t.Fatal("recovery not logged")
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecorderFlushOnClose(t *testing.T) {
+	db, _ := openTemp(t)
+	rec := NewRecorder(db, slog.New(slog.DiscardHandler))
+	for i := 0; i < 2000; i++ {
+		rec.Record(usage.Record{Time: time.Now(), AccountID: "a", Status: 200})
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := db.UsageRows(context.Background(), time.Time{})
+	if len(rows) != 2000 {
+		t.Fatalf("%d rows", len(rows))
+	}
+}
