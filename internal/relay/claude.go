@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
@@ -71,7 +69,7 @@ func (a claudeAdapter) classify(c *call, status int, h http.Header, body []byte)
 }
 
 func (claudeAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
-	if !gjson.ValidBytes(body) {
+	if !provider.LooksLikeJSONObject(body) {
 		return nil, provider.Usage{}, errMalformed
 	}
 	u, _ := anthropic.ParseUsage(body)
@@ -102,10 +100,8 @@ func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request) {
 	if c == nil {
 		return
 	}
-	res := gjson.GetManyBytes(c.body, "model", "stream")
-	c.model = res[0].Str
-	c.stream = res[1].Bool()
-	c.sessionKey = anthropic.SessionKey(c.body, req.Header)
+	in := anthropic.Inspect(c.body, req.Header)
+	c.model, c.stream, c.sessionKey = in.Model, in.Stream, in.SessionKey
 	r.serve(c)
 }
 
@@ -115,8 +111,8 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request) {
 	if c == nil {
 		return
 	}
-	c.model = gjson.GetBytes(c.body, "model").Str
-	c.sessionKey = anthropic.SessionKey(c.body, req.Header)
+	in := anthropic.Inspect(c.body, req.Header)
+	c.model, c.sessionKey = in.Model, in.SessionKey
 	r.serve(c)
 }
 

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tidwall/gjson"
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 // intake authenticates the request and reads its body (bounded). It writes
@@ -43,8 +43,8 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, all
 		d.writeError(w, http.StatusBadRequest, "could not read the request body: "+err.Error())
 		return nil
 	}
-	if !gjson.ValidBytes(body) {
-		d.writeError(w, http.StatusBadRequest, "request body is not valid JSON")
+	if !provider.LooksLikeJSONObject(body) {
+		d.writeError(w, http.StatusBadRequest, "request body is not a JSON object")
 		return nil
 	}
 	c.body = body

@@ -55,13 +55,48 @@ func MergeBeta(client, add string) string {
 
 var legacySessionRE = regexp.MustCompile(`session_([a-f0-9-]{36})`)
 
+// Request is what the relay reads from a Messages request body.
+type Request struct {
+	Model      string
+	Stream     bool
+	SessionKey string
+}
+
+// Inspect reads model, stream and the session key in one pass over the
+// top level of the body (nested values are skipped, not decoded). The
+// session-key rules are SessionKey's.
+func Inspect(body []byte, h http.Header) Request {
+	var r Request
+	var userID, system, messages gjson.Result
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			r.Model = v.Str
+		case "stream":
+			r.Stream = v.Bool()
+		case "metadata":
+			userID = v.Get("user_id")
+		case "system":
+			system = v
+		case "messages":
+			messages = v
+		}
+		return true
+	})
+	r.SessionKey = sessionKey(userID, system, messages, h)
+	return r
+}
+
 // SessionKey derives the sticky-session key of a Messages request body, first
 // match wins: the session id in metadata.user_id (current Claude Code sends a
 // JSON string with session_id, older ones "..._session_<uuid>"); the
 // X-Claude-Code-Session-Id header; a hash of the cache-marked content; of the
 // system prompt; of the first message. "" when there is none.
 func SessionKey(body []byte, h http.Header) string {
-	uid := gjson.GetBytes(body, "metadata.user_id")
+	return Inspect(body, h).SessionKey
+}
+
+func sessionKey(uid, system, messages gjson.Result, h http.Header) string {
 	if uid.Type == gjson.String {
 		s := uid.Str
 		if len(s) > 0 && s[0] == '{' {
@@ -76,14 +111,13 @@ func SessionKey(body []byte, h http.Header) string {
 	if v := h.Get("X-Claude-Code-Session-Id"); v != "" {
 		return v
 	}
-	system := gjson.GetBytes(body, "system")
-	if t := cacheMarkedText(system, gjson.GetBytes(body, "messages")); t != "" {
+	if t := cacheMarkedText(system, messages); t != "" {
 		return hashContent(t)
 	}
 	if t := textOf(system); t != "" {
 		return hashContent(t)
 	}
-	if t := textOf(gjson.GetBytes(body, "messages.0.content")); t != "" {
+	if t := textOf(messages.Get("0.content")); t != "" {
 		return hashContent(t)
 	}
 	return ""
