@@ -140,6 +140,7 @@ func (r *Relay) Handler() http.Handler {
 		mux.HandleFunc("GET "+prefix+"/v1/models", r.handleClaudeModels)
 	}
 	mux.HandleFunc("POST /openai/v1/chat/completions", r.handleChat)
+	mux.HandleFunc("POST /v1/chat/completions", r.handleChat)
 	mux.HandleFunc("GET /openai/v1/models", r.handleOpenAIModels)
 	mux.HandleFunc("POST /openai/v1/responses", r.handleResponses)
 	mux.HandleFunc("POST /v1/responses", r.handleResponses)

@@ -18,9 +18,27 @@ import (
 type responsesAdapter struct{ now func() time.Time }
 
 func (responsesAdapter) platform() string { return "openai" }
-func (responsesAdapter) dialect() dialect { return openaiDialect{} }
-func (responsesAdapter) newStream(*call) streamer {
-	return &responsesStream{}
+func (responsesAdapter) dialect() dialect { return responsesDialect{} }
+func (a responsesAdapter) newStream(*call) streamer {
+	return &responsesStream{now: a.now}
+}
+
+// responsesDialect writes OpenAI errors; inside a stream a relay-made error is
+// a response.failed event, the terminal event Responses clients act on (Codex
+// ignores a bare "error" event and then reports "stream closed before
+// response.completed").
+type responsesDialect struct{ openaiDialect }
+
+func (responsesDialect) streamError(status int, msg string) []byte {
+	code := "server_error"
+	if status == http.StatusTooManyRequests {
+		code = "rate_limit_exceeded"
+	}
+	b := []byte(`event: response.failed` + "\n" + `data: {"type":"response.failed","response":{"id":"resp_ccrelay_error","object":"response","status":"failed","error":{"code":"`)
+	b = append(b, code...)
+	b = append(b, `","message":`...)
+	b = provider.AppendJSONString(b, msg)
+	return append(b, "}}}\n\n"...)
 }
 
 func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
@@ -45,7 +63,10 @@ func (responsesAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, er
 	return body, u, nil
 }
 
-type responsesStream struct{ u provider.Usage }
+type responsesStream struct {
+	now func() time.Time
+	u   provider.Usage
+}
 
 func (s *responsesStream) observe(ev *sse.Event) provider.EventClass {
 	return openai.ClassifyEvent(ev.Name, ev.Data, &s.u)
@@ -53,7 +74,7 @@ func (s *responsesStream) observe(ev *sse.Event) provider.EventClass {
 func (s *responsesStream) transform(dst []byte, ev *sse.Event) []byte { return append(dst, ev.Raw...) }
 func (s *responsesStream) passthrough() bool                          { return true }
 func (s *responsesStream) errVerdict(ev *sse.Event) provider.Verdict {
-	return openai.ClassifyStreamError(ev.Data, time.Now())
+	return openai.ClassifyStreamError(ev.Data, s.now())
 }
 func (s *responsesStream) end(dst []byte) []byte { return dst }
 func (s *responsesStream) needsTerminal() bool   { return true }

@@ -100,8 +100,8 @@ type Scheduler struct {
 	persist        Persister
 	persistFailing atomic.Bool
 	jobs           chan func(context.Context)
-	done    chan struct{}
-	closed  bool
+	done           chan struct{}
+	closed         bool
 	// observer is told of every state change (cluster sync); may be nil.
 	observer Observer
 }

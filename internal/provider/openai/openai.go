@@ -103,8 +103,12 @@ func Classify(status int, h http.Header, body []byte, now time.Time) provider.Ve
 	lower := strings.ToLower(string(body))
 	switch {
 	case status == 429:
-		if strings.Contains(lower, "insufficient_quota") || codexExhausted(h) {
-			return provider.Verdict{Kind: provider.QuotaExhausted, Until: codexReset(h), Reason: "quota exhausted (429)"}
+		if strings.Contains(lower, "insufficient_quota") || strings.Contains(lower, "usage_limit_reached") || codexExhausted(h) {
+			until := codexReset(h)
+			if until.IsZero() {
+				until = bodyReset(body, now)
+			}
+			return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Reason: "quota exhausted (429)"}
 		}
 		until := anthropic.RetryAfter(h.Get("retry-after"), now)
 		if until.IsZero() {
@@ -161,4 +165,17 @@ func codexReset(h http.Header) time.Time {
 		}
 	}
 	return t
+}
+
+// bodyReset reads the reset the Codex backend puts in a usage_limit_reached
+// body: error.resets_at (unix seconds) or error.resets_in_seconds.
+func bodyReset(body []byte, now time.Time) time.Time {
+	r := gjson.GetManyBytes(body, "error.resets_at", "error.resets_in_seconds")
+	if n := r[0].Int(); n > 0 {
+		return time.Unix(n, 0)
+	}
+	if n := r[1].Int(); n > 0 {
+		return now.Add(time.Duration(n) * time.Second)
+	}
+	return time.Time{}
 }

@@ -1,0 +1,157 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/convert"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
+	"github.com/ccrelay/ccrelay/internal/sse"
+)
+
+// chatAdapter serves OpenAI Chat Completions from the Claude pool: the
+// request goes upstream as an Anthropic Messages call and the answer comes
+// back converted, streams included.
+type chatAdapter struct {
+	now  func() time.Time
+	conv *convert.ChatRequest
+	// cs converts the stream. It outlives an attempt that failed after the
+	// client received its role chunk, so the next account's answer continues
+	// the same chunk sequence (same id, one role chunk).
+	cs *convert.ChatStream
+}
+
+// chatForwardHeaders are the only client headers that reach Anthropic: the
+// rest (OpenAI-Organization, X-Stainless-*, the client's Authorization...)
+// describes a conversation with OpenAI, not with this upstream.
+var chatForwardHeaders = []string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}
+
+func (*chatAdapter) platform() string { return "claude" }
+func (*chatAdapter) dialect() dialect { return openaiDialect{} }
+
+func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, anthropic.BaseURL(up.Config.APIURL)+"/v1/messages", bytes.NewReader(a.conv.Body))
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	for _, k := range chatForwardHeaders {
+		if vv := c.req.Header.Values(k); len(vv) > 0 {
+			h[k] = vv
+		}
+	}
+	h.Set("Content-Type", "application/json")
+	if a.conv.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	setClaudeAuth(h, up, secret)
+	return req, nil
+}
+
+func (a *chatAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
+	return anthropic.Classify(status, h, body, c.model, a.now())
+}
+
+func (a *chatAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+	out, err := convert.MessagesToChat(body, c.model)
+	if err != nil {
+		return nil, provider.Usage{}, err
+	}
+	u, _ := anthropic.ParseUsage(body)
+	return out, u, nil
+}
+
+func (a *chatAdapter) newStream(c *call) streamer {
+	if a.cs == nil || !c.wrotePreamble {
+		a.cs = convert.NewChatStream(c.model, a.conv.IncludeUsage, a.now().Unix())
+	}
+	return &chatStream{cs: a.cs, model: c.model}
+}
+
+// chatStream converts one Messages stream into chat.completion.chunk events.
+type chatStream struct {
+	cs    *convert.ChatStream
+	model string
+	// u is this attempt's usage, for the usage record.
+	u provider.Usage
+}
+
+func (s *chatStream) observe(ev *sse.Event) provider.EventClass {
+	return anthropic.ClassifyEvent(ev.Name, ev.Data, &s.u)
+}
+func (s *chatStream) transform(dst []byte, ev *sse.Event) []byte {
+	return s.cs.Event(dst, string(ev.Name), ev.Data)
+}
+func (s *chatStream) passthrough() bool { return false }
+func (s *chatStream) errVerdict(ev *sse.Event) provider.Verdict {
+	return anthropic.ClassifyStreamError(ev.Data, s.model)
+}
+func (s *chatStream) end(dst []byte) []byte { return s.cs.Finish(dst) }
+func (s *chatStream) needsTerminal() bool   { return true }
+func (s *chatStream) usage() provider.Usage { return s.u }
+
+func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request) {
+	ad := &chatAdapter{now: r.now}
+	c := r.intake(w, req, ad, false, true)
+	if c == nil {
+		return
+	}
+	conv, err := convert.ChatToMessages(c.body, r.opts.Models)
+	if err != nil {
+		c.model = gjson.GetBytes(c.body, "model").Str
+		c.status = http.StatusBadRequest
+		var re *convert.RequestError
+		if !errors.As(err, &re) {
+			// Not the client's fault: the converter could not encode what it built.
+			c.status = http.StatusInternalServerError
+			re = &convert.RequestError{Message: "could not convert the request: " + err.Error()}
+		}
+		c.errMsg = re.Message
+		writeJSON(w, c.status, openaiErrorBody(c.status, re.Message, re.Param))
+		c.wroteHeader = true
+		r.finish(c)
+		return
+	}
+	ad.conv = conv
+	c.model = conv.RequestedModel
+	c.stream = conv.Stream
+	c.sessionKey = chatSessionKey(c.body, conv.Body, req.Header)
+	r.serve(c)
+}
+
+// chatSessionKey pins a chat conversation to one Claude account. The client's
+// own prompt_cache_key (OpenAI's hint for "these requests share a prefix")
+// comes first; otherwise the converted body is keyed as the Messages route
+// keys it. The converter keeps the system prompt verbatim, so every turn of
+// a conversation hashes alike.
+func chatSessionKey(chatBody, messagesBody []byte, h http.Header) string {
+	if k := gjson.GetBytes(chatBody, "prompt_cache_key"); k.Type == gjson.String && k.Str != "" {
+		return "chat:" + k.Str
+	}
+	return anthropic.SessionKey(messagesBody, h)
+}
+
+// openaiErrorBody is an OpenAI error naming the offending parameter ("" for
+// null), as OpenAI reports invalid requests.
+func openaiErrorBody(status int, msg, param string) []byte {
+	b := []byte(`{"error":{"message":`)
+	b = provider.AppendJSONString(b, msg)
+	b = append(b, `,"type":"`...)
+	b = append(b, openaiErrorType(status)...)
+	b = append(b, `","param":`...)
+	if param == "" {
+		b = append(b, "null"...)
+	} else {
+		b = provider.AppendJSONString(b, param)
+	}
+	b = append(b, `,"code":null}}`...)
+	return b
+}
