@@ -10,6 +10,13 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# The cluster tests run against a real redis-server (they skip without one).
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
 go test -race -count=1 ./...
 ./scripts/fuzz.sh
+# Release pipeline (goreleaser check + snapshot build + run): opt-in, since a
+# first goreleaser install alone takes ~18 min on a 2-core machine.
+if [ "${RELEASE_CHECK:-0}" = 1 ]; then ./scripts/release-check.sh; fi
 echo "all tests passed"

@@ -152,3 +152,15 @@ func TestRecorderFlushOnClose(t *testing.T) {
 		t.Fatalf("%d rows", len(rows))
 	}
 }
+
+func TestOpenOddFileName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay#1?x=%41.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the database is not at the named path: %v", err)
+	}
+}

@@ -6,9 +6,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts"
+	configcmd "github.com/ccrelay/ccrelay/pkg/cmd/config"
+	"github.com/ccrelay/ccrelay/pkg/cmd/env"
 	"github.com/ccrelay/ccrelay/pkg/cmd/login"
 	"github.com/ccrelay/ccrelay/pkg/cmd/serve"
 	"github.com/ccrelay/ccrelay/pkg/cmd/sessions"
+	"github.com/ccrelay/ccrelay/pkg/cmd/stats"
 	"github.com/ccrelay/ccrelay/pkg/cmd/version"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 )
@@ -44,6 +47,9 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(accounts.NewCmdAccounts(f))
 	cmd.AddCommand(sessions.NewCmdSessions(f, nil))
 	cmd.AddCommand(login.NewCmdLogin(f, nil))
+	cmd.AddCommand(env.NewCmdEnv(f, nil))
+	cmd.AddCommand(stats.NewCmdStats(f, nil))
+	cmd.AddCommand(configcmd.NewCmdConfig(f))
 	cmd.AddCommand(version.NewCmdVersion(f))
 	return cmd
 }

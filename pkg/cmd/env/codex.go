@@ -1,0 +1,550 @@
+package env
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/ccrelay/ccrelay/internal/fsutil"
+)
+
+// codexProviderID is the model provider ccrelay adds to Codex's config.
+const codexProviderID = "ccrelay"
+
+// codexKeyEnv is the environment variable Codex reads the relay key from.
+const codexKeyEnv = "CCRELAY_API_KEY"
+
+// codexProvider returns the [model_providers.ccrelay] keys, in file order.
+// Codex's built-in "openai" provider ignores OPENAI_BASE_URL and TOML
+// overrides, so a custom provider is the way to point it at the relay; it
+// appends "/responses" to base_url and sends the env_key variable's value as
+// "Authorization: Bearer".
+func codexProvider(base string) [][2]string {
+	return [][2]string{
+		{"name", "ccrelay"},
+		{"base_url", base + "/v1"},
+		{"env_key", codexKeyEnv},
+		{"wire_api", "responses"},
+	}
+}
+
+// codexLines are the config.toml lines, for display.
+func codexLines(base string) []string {
+	lines := []string{`model_provider = "` + codexProviderID + `"`, "", "[model_providers." + codexProviderID + "]"}
+	for _, kv := range codexProvider(base) {
+		lines = append(lines, kv[0]+" = "+tomlString(kv[1]))
+	}
+	return lines
+}
+
+// codexConfigPath is $CODEX_HOME/config.toml, else ~/.codex/config.toml.
+func codexConfigPath(getenv func(string) string, home func() (string, error)) (string, error) {
+	if dir := getenv("CODEX_HOME"); dir != "" {
+		return filepath.Join(dir, "config.toml"), nil
+	}
+	h, err := home()
+	if err != nil {
+		return "", fmt.Errorf("find the home directory for ~/.codex/config.toml (set CODEX_HOME): %w", err)
+	}
+	return filepath.Join(h, ".codex", "config.toml"), nil
+}
+
+// writeCodexConfig sets model_provider and [model_providers.ccrelay] in the
+// Codex config file at path, keeping everything else byte for byte, and
+// writes it atomically. It returns what it did, for the user.
+func writeCodexConfig(path, base string) (string, error) {
+	data, err := os.ReadFile(path)
+	perm := os.FileMode(0o600)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		data = nil
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return "", fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("read Codex config: %w", err)
+	default:
+		if fi, err := os.Stat(path); err == nil {
+			perm = fi.Mode().Perm()
+		}
+	}
+	out, prev, err := updateCodexConfig(string(data), base)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if strings.TrimRight(out, "\r\n") == strings.TrimRight(string(data), "\r\n") {
+		return fmt.Sprintf("%s already uses the ccrelay provider at %s/v1; left unchanged", path, base), nil
+	}
+	if err := fsutil.WriteFileAtomic(path, []byte(out), perm); err != nil {
+		return "", fmt.Errorf("write Codex config: %w", err)
+	}
+	msg := fmt.Sprintf("wrote model_provider = %q and [model_providers.%s] (base_url %s/v1) to %s", codexProviderID, codexProviderID, base, path)
+	if prev != "" && prev != codexProviderID {
+		msg += fmt.Sprintf("; model_provider was %q (set it back to switch Codex away from the relay)", prev)
+	}
+	if w := codexProfileOverride(out); w != "" {
+		msg += "\nwarning: " + w
+	}
+	return msg, nil
+}
+
+// updateCodexConfig edits Codex config text: the top-level model_provider
+// becomes "ccrelay" and the [model_providers.ccrelay] table gets name,
+// base_url, env_key and wire_api. Other lines, comments included, are kept
+// as they are; other keys a user added to that table stay. The result is
+// decoded and compared with the input so that nothing else can have changed.
+// prev is the model_provider before the edit ("" when unset).
+func updateCodexConfig(src, base string) (out, prev string, err error) {
+	var before map[string]any
+	if _, err := toml.Decode(src, &before); err != nil {
+		return "", "", fmt.Errorf("not valid TOML, so ccrelay will not edit it (%v); fix it, or add the lines that 'ccrelay env codex' prints by hand", err)
+	}
+	prev, _ = before["model_provider"].(string)
+
+	eol := "\n"
+	if strings.Contains(src, "\r\n") {
+		eol = "\r\n"
+	}
+	lines := strings.SplitAfter(src, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) > 0 && !strings.HasSuffix(lines[len(lines)-1], "\n") {
+		lines[len(lines)-1] += eol
+	}
+	stmts, err := scanTOML(lines)
+	if err != nil {
+		return "", "", err
+	}
+
+	provider := codexProvider(base)
+	table := []string{"model_providers", codexProviderID}
+	// Where things are: the first table header, the top-level model_provider,
+	// the ccrelay table's header and its keys.
+	firstHeader, topKey, lastTopKey, header := -1, -1, -1, -1
+	tableKeys := map[string]int{}
+	var current []string
+	inTop := true
+	for i, st := range stmts {
+		switch st.kind {
+		case stmtHeader:
+			if firstHeader < 0 {
+				firstHeader = i
+			}
+			inTop = false
+			current = st.key
+			if !st.array && slicesEqual(st.key, table) {
+				if header >= 0 {
+					return "", "", fmt.Errorf("[model_providers.%s] appears twice", codexProviderID)
+				}
+				header = i
+			}
+		case stmtKey:
+			if inTop {
+				lastTopKey = i
+				if slicesEqual(st.key, []string{"model_provider"}) {
+					topKey = i
+				}
+			}
+			if !inTop && slicesEqual(current, table) && len(st.key) == 1 {
+				tableKeys[st.key[0]] = i
+			}
+		}
+	}
+	if header < 0 {
+		if mp, ok := before["model_providers"].(map[string]any); ok && mp[codexProviderID] != nil {
+			return "", "", fmt.Errorf("model_providers.%s is defined in a form ccrelay cannot edit (a dotted key or an inline table); replace it with the [model_providers.%s] lines that 'ccrelay env codex' prints", codexProviderID, codexProviderID)
+		}
+	}
+
+	// Build the new text from edits keyed by statement index.
+	replace := map[int]string{} // statement -> replacement line
+	insertAfter := map[int][]string{}
+	insertBefore := map[int][]string{}
+	var appendix []string
+
+	mpLine := `model_provider = ` + tomlString(codexProviderID) + eol
+	switch {
+	case topKey >= 0:
+		replace[topKey] = mpLine
+	case lastTopKey >= 0:
+		// Beside the other top-level settings.
+		insertAfter[lastTopKey] = append(insertAfter[lastTopKey], mpLine)
+	case firstHeader >= 0:
+		// Above the first table and the comments that introduce it, unless
+		// those comments open the file.
+		pos := firstHeader
+		for pos > 0 && stmts[pos-1].kind == stmtOther && !stmts[pos-1].blank {
+			pos--
+		}
+		if pos == 0 {
+			pos = firstHeader
+		}
+		insertBefore[pos] = []string{mpLine, eol}
+	default:
+		appendix = append(appendix, mpLine)
+	}
+
+	if header >= 0 {
+		var missing []string
+		for _, kv := range provider {
+			line := kv[0] + " = " + tomlString(kv[1]) + eol
+			if i, ok := tableKeys[kv[0]]; ok {
+				replace[i] = line
+			} else {
+				missing = append(missing, line)
+			}
+		}
+		insertAfter[header] = append(insertAfter[header], missing...)
+	} else {
+		block := []string{"[model_providers." + codexProviderID + "]" + eol}
+		for _, kv := range provider {
+			block = append(block, kv[0]+" = "+tomlString(kv[1])+eol)
+		}
+		if len(appendix) > 0 || len(lines) > 0 {
+			block = append([]string{eol}, block...)
+		}
+		appendix = append(appendix, block...)
+	}
+
+	var b strings.Builder
+	for i, st := range stmts {
+		for _, l := range insertBefore[i] {
+			b.WriteString(l)
+		}
+		if r, ok := replace[i]; ok {
+			// Keep a trailing comment of the replaced line out: the value it
+			// described is gone. Everything after the statement stays.
+			b.WriteString(st.indent + r)
+		} else {
+			for _, l := range lines[st.start:st.end] {
+				b.WriteString(l)
+			}
+		}
+		for _, l := range insertAfter[i] {
+			b.WriteString(l)
+		}
+	}
+	text := b.String()
+	if len(appendix) > 0 {
+		// A file whose last statement ends with blank lines needs no extra one.
+		if strings.HasSuffix(text, eol+eol) && appendix[0] == eol {
+			appendix = appendix[1:]
+		}
+		text += strings.Join(appendix, "")
+	}
+
+	if err := verifyCodexEdit(before, text, base); err != nil {
+		return "", "", err
+	}
+	return text, prev, nil
+}
+
+// verifyCodexEdit decodes the edited text and checks that it says what was
+// meant and that nothing else changed.
+func verifyCodexEdit(before map[string]any, text, base string) error {
+	var after map[string]any
+	if _, err := toml.Decode(text, &after); err != nil {
+		return fmt.Errorf("the edited file would not be valid TOML (%v); add the lines that 'ccrelay env codex' prints by hand", err)
+	}
+	if after["model_provider"] != codexProviderID {
+		return fmt.Errorf("could not set model_provider; add the lines that 'ccrelay env codex' prints by hand")
+	}
+	mpAfter, _ := after["model_providers"].(map[string]any)
+	got, _ := mpAfter[codexProviderID].(map[string]any)
+	for _, kv := range codexProvider(base) {
+		if got[kv[0]] != kv[1] {
+			return fmt.Errorf("could not set model_providers.%s.%s; add the lines that 'ccrelay env codex' prints by hand", codexProviderID, kv[0])
+		}
+	}
+	strip := func(doc map[string]any) map[string]any {
+		c := maps.Clone(doc)
+		delete(c, "model_provider")
+		if mp, ok := c["model_providers"].(map[string]any); ok {
+			mp = maps.Clone(mp)
+			if p, ok := mp[codexProviderID].(map[string]any); ok {
+				p = maps.Clone(p)
+				for _, kv := range codexProvider(base) {
+					delete(p, kv[0])
+				}
+				if len(p) == 0 {
+					delete(mp, codexProviderID)
+				} else {
+					mp[codexProviderID] = p
+				}
+			}
+			if len(mp) == 0 {
+				delete(c, "model_providers")
+			} else {
+				c["model_providers"] = mp
+			}
+		}
+		return c
+	}
+	if !reflect.DeepEqual(strip(before), strip(after)) {
+		return fmt.Errorf("editing would change other settings; add the lines that 'ccrelay env codex' prints by hand")
+	}
+	return nil
+}
+
+// codexProfileOverride warns when the active profile sets its own
+// model_provider, which wins over the top-level one.
+func codexProfileOverride(text string) string {
+	var doc struct {
+		Profile  string                    `toml:"profile"`
+		Profiles map[string]map[string]any `toml:"profiles"`
+	}
+	if _, err := toml.Decode(text, &doc); err != nil || doc.Profile == "" {
+		return ""
+	}
+	if mp, ok := doc.Profiles[doc.Profile]["model_provider"].(string); ok && mp != codexProviderID {
+		return fmt.Sprintf("the active profile %q sets model_provider = %q, which overrides the top-level setting; change it there or run codex with another --profile", doc.Profile, mp)
+	}
+	return ""
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// tomlString renders s as a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// Statement kinds found by scanTOML.
+const (
+	stmtOther  = iota // blank lines and comments
+	stmtHeader        // [table] or [[array]]
+	stmtKey           // key = value (possibly over several lines)
+)
+
+// stmt is one TOML statement: lines[start:end] of the file.
+type stmt struct {
+	kind       int
+	start, end int
+	key        []string // the table path of a header, the dotted key of a key
+	array      bool     // [[array]] header
+	blank      bool     // an empty line (not a comment)
+	indent     string
+}
+
+// scanTOML splits lines into statements, following multi-line strings and
+// arrays so that a line inside one is never taken for a header or a key.
+// The input already decoded as TOML, so the scanner may be lenient.
+func scanTOML(lines []string) ([]stmt, error) {
+	var out []stmt
+	for i := 0; i < len(lines); {
+		line := strings.TrimRight(lines[i], "\r\n")
+		if i == 0 {
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		trimmed := strings.TrimLeft(line, " \t")
+		indent := line[:len(line)-len(trimmed)]
+		switch {
+		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
+			out = append(out, stmt{kind: stmtOther, start: i, end: i + 1, blank: trimmed == ""})
+			i++
+		case strings.HasPrefix(trimmed, "["):
+			array := strings.HasPrefix(trimmed, "[[")
+			inner := strings.TrimPrefix(trimmed, "[")
+			if array {
+				inner = strings.TrimPrefix(inner, "[")
+			}
+			key, rest, err := parseKey(inner)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", i+1, err)
+			}
+			_ = rest
+			out = append(out, stmt{kind: stmtHeader, start: i, end: i + 1, key: key, array: array, indent: indent})
+			i++
+		default:
+			key, rest, err := parseKey(trimmed)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", i+1, err)
+			}
+			rest = strings.TrimLeft(rest, " \t")
+			if !strings.HasPrefix(rest, "=") {
+				return nil, fmt.Errorf("line %d: expected '=' after the key", i+1)
+			}
+			end, err := valueEnd(lines, i, rest[1:])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, stmt{kind: stmtKey, start: i, end: end, key: key, indent: indent})
+			i = end
+		}
+	}
+	return out, nil
+}
+
+// parseKey reads a dotted key (bare, "basic" or 'literal' parts) and returns
+// its parts and the text after it.
+func parseKey(s string) ([]string, string, error) {
+	var parts []string
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			return nil, "", errors.New("missing key")
+		}
+		switch s[0] {
+		case '"':
+			v, n, err := readBasic(s)
+			if err != nil {
+				return nil, "", err
+			}
+			parts = append(parts, v)
+			s = s[n:]
+		case '\'':
+			end := strings.IndexByte(s[1:], '\'')
+			if end < 0 {
+				return nil, "", errors.New("unterminated quoted key")
+			}
+			parts = append(parts, s[1:1+end])
+			s = s[end+2:]
+		default:
+			n := 0
+			for n < len(s) && (s[n] == '_' || s[n] == '-' || s[n] >= '0' && s[n] <= '9' || s[n] >= 'a' && s[n] <= 'z' || s[n] >= 'A' && s[n] <= 'Z') {
+				n++
+			}
+			if n == 0 {
+				return nil, "", fmt.Errorf("unexpected %q in a key", s[0])
+			}
+			parts = append(parts, s[:n])
+			s = s[n:]
+		}
+		s = strings.TrimLeft(s, " \t")
+		if !strings.HasPrefix(s, ".") {
+			return parts, s, nil
+		}
+		s = s[1:]
+	}
+}
+
+// readBasic decodes a "basic" string at the start of s, returning its value
+// and length. Only the escapes a key might use need to be right; the value
+// is used for comparison with plain ASCII names.
+func readBasic(s string) (string, int, error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			}
+		case '"':
+			return b.String(), i + 1, nil
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return "", 0, errors.New("unterminated quoted key")
+}
+
+// valueEnd finds the line after the value that starts in lines[i] at rest:
+// strings, multi-line strings, arrays and inline tables may continue on
+// later lines.
+func valueEnd(lines []string, i int, rest string) (int, error) {
+	const (
+		normal = iota
+		mlBasic
+		mlLiteral
+	)
+	state, depth := normal, 0
+	s := rest
+	for {
+		for j := 0; j < len(s); j++ {
+			c := s[j]
+			switch state {
+			case mlBasic:
+				if c == '\\' {
+					j++
+				} else if strings.HasPrefix(s[j:], `"""`) {
+					// Up to two more quotes may belong to the content.
+					j += 2
+					for j+1 < len(s) && s[j+1] == '"' {
+						j++
+					}
+					state = normal
+				}
+				continue
+			case mlLiteral:
+				if strings.HasPrefix(s[j:], `'''`) {
+					j += 2
+					for j+1 < len(s) && s[j+1] == '\'' {
+						j++
+					}
+					state = normal
+				}
+				continue
+			}
+			switch {
+			case c == '#':
+				j = len(s)
+			case strings.HasPrefix(s[j:], `"""`):
+				state = mlBasic
+				j += 2
+			case strings.HasPrefix(s[j:], `'''`):
+				state = mlLiteral
+				j += 2
+			case c == '"':
+				for j++; j < len(s) && s[j] != '"'; j++ {
+					if s[j] == '\\' {
+						j++
+					}
+				}
+			case c == '\'':
+				for j++; j < len(s) && s[j] != '\''; j++ {
+				}
+			case c == '[' || c == '{':
+				depth++
+			case c == ']' || c == '}':
+				depth--
+			}
+		}
+		i++
+		if state == normal && depth <= 0 {
+			return i, nil
+		}
+		if i >= len(lines) {
+			return 0, errors.New("a value does not end before the end of the file")
+		}
+		s = lines[i]
+	}
+}

@@ -1,0 +1,267 @@
+// Package env implements `ccrelay env`: the environment (and for Codex, the
+// config lines) a client needs to use this relay.
+package env
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+// Clients env knows how to configure.
+var clients = []string{"claude", "codex", "gemini"}
+
+// noAuthPlaceholder is printed as the key when api_keys is empty: the relay
+// accepts anything then, but the clients refuse to start without a key.
+const noAuthPlaceholder = "ccrelay-no-auth"
+
+// Options are env's inputs.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Config func() (*config.Config, error)
+	Getenv func(string) string
+	// HomeDir finds the user's home (for ~/.codex); os.UserHomeDir by default.
+	HomeDir func() (string, error)
+	// GOOS picks the default shell on Windows (replaceable in tests).
+	GOOS string
+
+	// Client is claude, codex or gemini.
+	Client string
+	// Shell is sh, fish or powershell ("" = from $SHELL).
+	Shell string
+	// URL overrides the base URL derived from server.host and server.port.
+	URL string
+	// WriteCodexConfig writes the provider into Codex's config.toml.
+	WriteCodexConfig bool
+}
+
+// NewCmdEnv builds the env command.
+func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Config: f.Config, Getenv: f.Getenv, HomeDir: os.UserHomeDir, GOOS: runtime.GOOS}
+	cmd := &cobra.Command{
+		Use:   "env {claude|codex|gemini}",
+		Short: "Print the environment a client needs to use this relay",
+		Long: heredoc.Doc(`
+			Print what a client needs to send its requests through this relay, as shell
+			code to evaluate: the base URL (from server.host and server.port; 0.0.0.0 and
+			:: become 127.0.0.1) and the first relay key of api_keys. When api_keys is empty
+			the relay accepts any key, and a placeholder is printed because the clients
+			insist on having one.
+
+			claude: ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN, which Claude Code sends as
+			"Authorization: Bearer". The Anthropic SDKs read the same variables.
+
+			gemini: GOOGLE_GEMINI_BASE_URL (the relay's URL followed by /gemini) and
+			GEMINI_API_KEY. Gemini CLI also needs security.auth.selectedType =
+			"gemini-api-key" in ~/.gemini/settings.json.
+
+			codex: Codex CLI ignores OPENAI_BASE_URL for its built-in provider, so it needs
+			a provider in ~/.codex/config.toml ($CODEX_HOME/config.toml). The lines are
+			printed as comments, with CCRELAY_API_KEY, the variable that provider reads the
+			key from. --write-codex-config writes them into the file, keeping the rest of it.
+
+			The output suits the shell named by --shell: sh (bash, zsh), fish or powershell.
+			By default it follows $SHELL. Values are quoted for that shell, so the output is
+			safe to evaluate whatever the key contains.
+
+			Clients on another machine need the relay's public address: pass it with --url.
+		`),
+		Example: heredoc.Doc(`
+			# bash / zsh
+			$ eval "$(ccrelay env claude)"
+			$ eval "$(ccrelay env codex --write-codex-config)"
+
+			# fish
+			$ ccrelay env gemini --shell fish | source
+
+			# PowerShell
+			PS> ccrelay env claude --shell powershell | Out-String | Invoke-Expression
+
+			# a relay behind a TLS reverse proxy
+			$ ccrelay env claude --url https://relay.example.com
+		`),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return cmdutil.FlagErrorf("name one client: ccrelay env {claude|codex|gemini}")
+			}
+			if !slices.Contains(clients, args[0]) {
+				return cmdutil.FlagErrorf("unknown client %q: ccrelay env {claude|codex|gemini}", args[0])
+			}
+			return nil
+		},
+		ValidArgs: clients,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Client = args[0]
+			if opts.Shell != "" {
+				sh, ok := normalizeShell(opts.Shell)
+				if !ok {
+					return cmdutil.FlagErrorf("--shell must be sh, fish or powershell, not %q", opts.Shell)
+				}
+				opts.Shell = sh
+			}
+			if opts.WriteCodexConfig && opts.Client != "codex" {
+				return cmdutil.FlagErrorf("--write-codex-config only applies to 'ccrelay env codex'")
+			}
+			if opts.URL != "" {
+				if _, err := parseBaseURL(opts.URL); err != nil {
+					return cmdutil.FlagErrorf("--url: %v", err)
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return envRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Shell, "shell", "", "output for sh, fish or powershell (default: from $SHELL, else sh)")
+	fl.StringVar(&opts.URL, "url", "", "base URL clients use to reach the relay (default: from server.host and server.port)")
+	fl.BoolVar(&opts.WriteCodexConfig, "write-codex-config", false, "codex: write the provider into $CODEX_HOME/config.toml (default ~/.codex/config.toml)")
+	_ = cmd.RegisterFlagCompletionFunc("shell", cobra.FixedCompletions([]string{"sh", "fish", "powershell"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("url", cobra.NoFileCompletions)
+	return cmd
+}
+
+func envRun(opts *Options) error {
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	shell := opts.Shell
+	if shell == "" {
+		shell = defaultShell(opts.Getenv, opts.GOOS)
+	}
+	base := baseURL(cfg.Server)
+	if opts.URL != "" {
+		u, err := parseBaseURL(opts.URL)
+		if err != nil {
+			return cmdutil.FlagErrorf("--url: %v", err)
+		}
+		base = u
+	}
+	key := noAuthPlaceholder
+	if len(cfg.APIKeys) > 0 {
+		key = cfg.APIKeys[0]
+	}
+
+	var s script
+	source := "the defaults (no config file)"
+	if cfg.Path != "" {
+		source = cfg.Path
+	}
+	s.Comment("ccrelay at %s, from %s", base, source)
+	if len(cfg.APIKeys) == 0 {
+		s.Comment("api_keys is empty: the relay accepts any key. %q only keeps the client from asking for one.", noAuthPlaceholder)
+	}
+
+	switch opts.Client {
+	case "claude":
+		s.Comment("%s", heredoc.Doc(`
+			Claude Code sends ANTHROPIC_AUTH_TOKEN as "Authorization: Bearer <key>".
+			ANTHROPIC_API_KEY works as well (sent as x-api-key; interactive Claude Code asks
+			once to approve it). If ANTHROPIC_API_KEY holds an Anthropic key in this shell,
+			unset it: Claude Code would send it to the relay too.`))
+		s.Set("ANTHROPIC_BASE_URL", base)
+		s.Set("ANTHROPIC_AUTH_TOKEN", key)
+	case "gemini":
+		s.Comment("%s", heredoc.Doc(`
+			Gemini CLI also needs security.auth.selectedType = "gemini-api-key" in
+			~/.gemini/settings.json, or it exits with "Invalid auth method selected":
+			  {"security": {"auth": {"selectedType": "gemini-api-key"}}}`))
+		if u, err := url.Parse(base); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			s.Comment("Gemini CLI wants an https:// base URL unless the host is localhost: put the relay behind TLS and pass --url.")
+		}
+		s.Set("GOOGLE_GEMINI_BASE_URL", base+"/gemini")
+		s.Set("GEMINI_API_KEY", key)
+	case "codex":
+		if opts.WriteCodexConfig {
+			path, err := codexConfigPath(opts.Getenv, opts.HomeDir)
+			if err != nil {
+				return err
+			}
+			msg, err := writeCodexConfig(path, base)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(opts.IO.ErrOut, msg)
+			s.Comment("Codex CLI reads the relay from the ccrelay provider in %s:", path)
+		} else {
+			s.Comment("Codex CLI ignores OPENAI_BASE_URL for its built-in provider. Add these lines to\n~/.codex/config.toml ($CODEX_HOME/config.toml), model_provider above any [table],\nor run: ccrelay env codex --write-codex-config")
+		}
+		s.Comment("")
+		for _, l := range codexLines(base) {
+			if l == "" {
+				s.Comment("")
+			} else {
+				s.Comment("  %s", l)
+			}
+		}
+		s.Comment("")
+		s.Comment("The provider sends %s as \"Authorization: Bearer\".", codexKeyEnv)
+		s.Set(codexKeyEnv, key)
+	}
+	out, err := s.Render(shell)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(opts.IO.Out, out)
+	return err
+}
+
+// defaultShell is fish when $SHELL is fish, powershell on Windows, else sh.
+func defaultShell(getenv func(string) string, goos string) string {
+	if sh, ok := normalizeShell(filepath.Base(getenv("SHELL"))); ok && getenv("SHELL") != "" {
+		return sh
+	}
+	if goos == "windows" {
+		return shellPowerShell
+	}
+	return shellSh
+}
+
+// baseURL is the relay's address as a local client reaches it: a wildcard
+// listen address is reached through the loopback interface.
+func baseURL(s config.ServerConfig) string {
+	host := strings.TrimSuffix(strings.TrimPrefix(s.Host, "["), "]")
+	switch host {
+	case "", "0.0.0.0", "::", "::0", "0:0:0:0:0:0:0:0":
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(s.Port))
+}
+
+// parseBaseURL checks a --url value and drops a trailing slash.
+func parseBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http:// or https:// URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q: a base URL has no query, fragment or user info", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
