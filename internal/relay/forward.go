@@ -224,6 +224,13 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 	}
 	req, err := c.ad.newRequest(ctx, c, up, secret)
 	if err != nil {
+		if c.req.Context().Err() != nil {
+			return r.gone(c)
+		}
+		var vd Verdicter
+		if errors.As(err, &vd) {
+			return attemptResult{outcome: failed, verdict: vd.Verdict()}
+		}
 		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.ServerError, Reason: "build request: " + err.Error()}}
 	}
 	var timedOut atomic.Bool

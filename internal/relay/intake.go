@@ -16,7 +16,11 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, all
 	d := ad.dialect()
 	keyHash, ok := r.authenticate(req, allowQueryKey)
 	if !ok {
-		d.writeError(w, http.StatusUnauthorized, "invalid or missing relay API key (send it as x-api-key or Authorization: Bearer)")
+		how := "x-api-key or Authorization: Bearer"
+		if allowQueryKey {
+			how = "x-goog-api-key, ?key= or Authorization: Bearer"
+		}
+		d.writeError(w, http.StatusUnauthorized, "invalid or missing relay API key (send it as "+how+")")
 		return nil
 	}
 	c := &call{w: w, req: req, ad: ad, keyHash: keyHash, start: time.Now()}

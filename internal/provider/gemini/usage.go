@@ -90,8 +90,8 @@ const maxSessionIDLen = 128
 //
 //   - request.session_id, then session_id (Gemini CLI sends one per session),
 //     verbatim when at most 128 bytes, else hashed;
-//   - hex(sha256(systemInstruction text))[:32];
-//   - hex(sha256(text of the first content))[:32].
+//   - hex(sha256(text of the first content))[:32];
+//   - hex(sha256(systemInstruction text))[:32].
 //
 // Text parts are hashed in order, separated by a NUL byte. Both the
 // camelCase and snake_case spellings of systemInstruction are read.
@@ -109,14 +109,17 @@ func SessionKey(body []byte) string {
 	} else if id := root.Get("session_id"); id.Type == gjson.String && id.Str != "" {
 		return sessionID(id.Str)
 	}
+	// The first turn identifies a conversation; the system instruction alone
+	// does not (Gemini CLI sends nearly the same one in every session, which
+	// would pin all of its traffic to one account).
+	if k := hashText(root.Get("contents.0")); k != "" {
+		return k
+	}
 	si := root.Get("systemInstruction")
 	if !si.Exists() {
 		si = root.Get("system_instruction")
 	}
-	if k := hashText(si); k != "" {
-		return k
-	}
-	return hashText(root.Get("contents.0"))
+	return hashText(si)
 }
 
 // sessionID copies id out of the viewed body, hashing it when it is long.

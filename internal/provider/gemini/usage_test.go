@@ -111,7 +111,7 @@ func TestSessionKey(t *testing.T) {
 		{"top-level session id", `{"contents":[{"parts":[{"text":"hi"}]}],"session_id":"s-9"}`, "s-9"},
 		{"wrapped falls back to outer session id", `{"session_id":"outer","request":{"contents":[]}}`, "outer"},
 		{"long session id hashed", `{"session_id":"` + long + `"}`, hash32(long)},
-		{"system instruction", `{"systemInstruction":{"parts":[{"text":"You are helpful."}]},"contents":[{"parts":[{"text":"hi"}]}]}`, hash32("You are helpful.")},
+		{"first content wins over system instruction", `{"systemInstruction":{"parts":[{"text":"You are helpful."}]},"contents":[{"parts":[{"text":"hi"}]}]}`, hash32("hi")},
 		{"system instruction parts joined", `{"systemInstruction":{"role":"user","parts":[{"text":"a"},{"inlineData":{}},{"text":"b"}]}}`, hash32("a\x00b")},
 		{"snake case system instruction", `{"system_instruction":{"parts":[{"text":"sys"}]}}`, hash32("sys")},
 		{"wrapped system instruction", `{"model":"m","project":"p","request":{"systemInstruction":{"parts":[{"text":"sys"}]}}}`, hash32("sys")},
@@ -144,8 +144,9 @@ func TestSessionKeyDoesNotAliasBody(t *testing.T) {
 }
 
 func TestSessionKeyStable(t *testing.T) {
+	// The second turn of a conversation repeats its first content.
 	a := SessionKey([]byte(`{"systemInstruction":{"parts":[{"text":"x"}]},"contents":[{"parts":[{"text":"1"}]}]}`))
-	b := SessionKey([]byte(`{"contents":[{"parts":[{"text":"2"}]},{"parts":[{"text":"3"}]}],"systemInstruction":{"parts":[{"text":"x"}]}}`))
+	b := SessionKey([]byte(`{"contents":[{"parts":[{"text":"1"}]},{"parts":[{"text":"3"}]}],"systemInstruction":{"parts":[{"text":"x"}]}}`))
 	if a == "" || a != b {
 		t.Fatalf("keys differ for the same system instruction: %q %q", a, b)
 	}

@@ -1,0 +1,489 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/gemini"
+	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/sse"
+)
+
+// geminiPlatform is the pool that gemini and gemini-api accounts serve.
+const geminiPlatform = "gemini"
+
+// geminiOp is what a /gemini request asks for.
+type geminiOp int
+
+const (
+	// geminiCall is POST models/{model}:{generateContent|streamGenerateContent|countTokens}.
+	geminiCall geminiOp = iota
+	// geminiList is GET models.
+	geminiList
+	// geminiGet is GET models/{model}.
+	geminiGet
+)
+
+// errNoCodeAssistModels is never expected: the model routes exclude gemini
+// (Code Assist) accounts before they can be picked.
+var errNoCodeAssistModels = errors.New("the code assist api has no model list")
+
+// geminiAdapter carries public Gemini API requests to the gemini pool. A
+// gemini-api account gets the client's body verbatim on the public API; a
+// gemini (Google OAuth) account gets it wrapped in the Code Assist envelope,
+// and its answers are unwrapped, both whole bodies and every SSE event.
+type geminiAdapter struct {
+	op geminiOp
+	// call is the parsed path (geminiCall); only Version is set for list/get.
+	call gemini.Call
+	// model is the model of a geminiGet.
+	model string
+	// sse: a streaming call that asked for alt=sse. Without it, Google
+	// answers streamGenerateContent with one JSON array, and so does ccrelay.
+	sse bool
+	now func() time.Time
+}
+
+// geminiState is what one attempt's newRequest leaves for decode and
+// newStream: whether the account it went to speaks Code Assist.
+type geminiState struct{ codeAssist bool }
+
+func (geminiAdapter) platform() string { return geminiPlatform }
+func (geminiAdapter) dialect() dialect { return googleDialect{} }
+
+func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	st := c.state.(*geminiState)
+	st.codeAssist = up.Config.Type == config.TypeGemini
+	var (
+		u      string
+		body   []byte
+		method = http.MethodPost
+	)
+	switch {
+	case a.op != geminiCall:
+		if st.codeAssist {
+			return nil, errNoCodeAssistModels
+		}
+		method = http.MethodGet
+		u = geminiPublicRoot(up.Config.APIURL) + "/" + a.call.Version + "/models"
+		if a.op == geminiGet {
+			u += "/" + url.PathEscape(a.model)
+		}
+		u += upstreamGeminiQuery(c.req.URL.RawQuery, false, true)
+	case st.codeAssist:
+		if up.Project == nil {
+			return nil, errors.New("gemini account has no code assist project source")
+		}
+		project, err := up.Project.Project(ctx, secret)
+		if err != nil {
+			return nil, err
+		}
+		if body, err = gemini.WrapCodeAssist(a.call, project, c.body); err != nil {
+			return nil, err
+		}
+		// Code Assist takes no query parameters but alt.
+		u = trimQuery(gemini.CodeAssistURL(up.Config.APIURL, a.call)) + upstreamGeminiQuery("", a.sse, false)
+	default:
+		body = c.body
+		u = trimQuery(gemini.PublicURL(up.Config.APIURL, a.call)) + upstreamGeminiQuery(c.req.URL.RawQuery, a.sse, true)
+	}
+	var req *http.Request
+	var err error
+	if body != nil {
+		req, err = http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, u, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	copyRequestHeader(req.Header, c.req.Header)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if st.codeAssist {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	} else {
+		req.Header.Set("X-Goog-Api-Key", secret)
+	}
+	return req, nil
+}
+
+// geminiPublicRoot is the public API base without a trailing slash.
+func geminiPublicRoot(base string) string {
+	base = strings.TrimRight(base, "/")
+	if base == "" {
+		return gemini.PublicBaseURL
+	}
+	return base
+}
+
+func trimQuery(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+// upstreamGeminiQuery builds the query string ("" or "?...") of an upstream
+// request. The relay key a client may send as ?key= never goes upstream;
+// neither does the client's alt, which is replaced by alt=sse when the
+// client asked for SSE. Other parameters (fields, pageSize, pageToken...)
+// pass when passOthers is set.
+func upstreamGeminiQuery(raw string, sse, passOthers bool) string {
+	var q url.Values
+	if passOthers && raw != "" {
+		v, err := url.ParseQuery(raw)
+		if err == nil {
+			v.Del("key")
+			v.Del("alt")
+			if len(v) > 0 {
+				q = v
+			}
+		}
+	}
+	if q == nil {
+		if sse {
+			return "?alt=sse"
+		}
+		return ""
+	}
+	if sse {
+		q.Set("alt", "sse")
+	}
+	return "?" + q.Encode()
+}
+
+func (a geminiAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
+	return gemini.Classify(status, h, body, a.now())
+}
+
+func (a geminiAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, provider.Usage{}, errMalformed
+	}
+	if a.op != geminiCall {
+		return body, provider.Usage{}, nil
+	}
+	out := body
+	if c.state.(*geminiState).codeAssist {
+		out = unwrapCodeAssistBody(body)
+	}
+	u, _ := gemini.ParseUsage(out)
+	return out, u, nil
+}
+
+// unwrapCodeAssistBody unwraps a unary Code Assist answer, or each element
+// of the JSON array that streamGenerateContent without alt=sse returns.
+func unwrapCodeAssistBody(body []byte) []byte {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 || b[0] != '[' {
+		return gemini.UnwrapCodeAssist(body)
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, '[')
+	n := 0
+	gjson.ParseBytes(b).ForEach(func(_, v gjson.Result) bool {
+		if n > 0 {
+			out = append(out, ',')
+		}
+		n++
+		out = append(out, gemini.UnwrapCodeAssist([]byte(v.Raw))...)
+		return true
+	})
+	return append(out, ']')
+}
+
+func (a geminiAdapter) newStream(c *call) streamer {
+	return &geminiStream{codeAssist: c.state.(*geminiState).codeAssist, now: a.now}
+}
+
+// errorKey is how a google.rpc error object is named in a stream event; the
+// quotes cannot occur unescaped inside a JSON string, so events without this
+// substring are not errors and skip the parse.
+var errorKey = []byte(`"error"`)
+
+// geminiStream reads a Gemini SSE stream. Every event is a complete
+// GenerateContentResponse, so the first one already commits (Gemini has no
+// preamble), and the stream just ends (no terminal event). Public API
+// streams pass through byte for byte; Code Assist events are rewritten to
+// their inner "response".
+type geminiStream struct {
+	codeAssist bool
+	now        func() time.Time
+	u          provider.Usage
+	verdict    provider.Verdict
+	// data and inner cache observe's unwrapping of the event that transform
+	// is called for next (pipeStream calls them back to back).
+	data, inner []byte
+}
+
+func (s *geminiStream) observe(ev *sse.Event) provider.EventClass {
+	if bytes.Contains(ev.Data, errorKey) {
+		if v, ok := gemini.StreamEventError(ev.Data, s.now()); ok {
+			s.verdict = v
+			return provider.ErrorEvent
+		}
+	}
+	payload := ev.Data
+	if s.codeAssist {
+		payload = gemini.UnwrapCodeAssist(ev.Data)
+		s.data, s.inner = ev.Data, payload
+	}
+	if u, ok := gemini.ParseUsage(payload); ok {
+		s.u.Merge(u)
+	}
+	return provider.Content
+}
+
+func (s *geminiStream) transform(dst []byte, ev *sse.Event) []byte {
+	if !s.codeAssist || len(ev.Data) == 0 {
+		return append(dst, ev.Raw...)
+	}
+	inner := s.inner
+	if !sameBytes(s.data, ev.Data) {
+		inner = gemini.UnwrapCodeAssist(ev.Data)
+	}
+	s.data, s.inner = nil, nil
+	return appendDataEvent(dst, inner)
+}
+
+// sameBytes reports whether a and b are the same slice of memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
+// appendDataEvent appends a JSON payload as one single-line SSE event.
+// Clients such as the genai SDKs parse each data: line as a whole JSON
+// value, so a payload the upstream spread over several lines is folded: in
+// valid JSON a raw CR or LF can only be whitespace, so a space replaces it.
+func appendDataEvent(dst, payload []byte) []byte {
+	dst = append(dst, "data: "...)
+	start := len(dst)
+	dst = append(dst, payload...)
+	// Two IndexByte scans (vectorised) beat one IndexAny over a two-byte set.
+	if bytes.IndexByte(payload, '\n') >= 0 || bytes.IndexByte(payload, '\r') >= 0 {
+		for i := start; i < len(dst); i++ {
+			if dst[i] == '\n' || dst[i] == '\r' {
+				dst[i] = ' '
+			}
+		}
+	}
+	return append(dst, '\n', '\n')
+}
+
+func (s *geminiStream) passthrough() bool { return !s.codeAssist }
+func (s *geminiStream) errVerdict(ev *sse.Event) provider.Verdict {
+	if s.verdict.Kind == provider.OK {
+		v, _ := gemini.StreamEventError(ev.Data, s.now())
+		return v
+	}
+	return s.verdict
+}
+func (s *geminiStream) end(dst []byte) []byte { return dst }
+func (s *geminiStream) needsTerminal() bool   { return false }
+func (s *geminiStream) usage() provider.Usage { return s.u }
+
+// geminiRoutes registers the /gemini routes: the public Gemini API's
+// models.list, models.get, generateContent, streamGenerateContent and
+// countTokens under /gemini/v1 and /gemini/v1beta. One handler takes the
+// whole prefix so every malformed path gets a Google-shaped error.
+func (r *Relay) geminiRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("/gemini/", r.handleGemini)
+}
+
+const geminiRoutesHelp = "ccrelay serves GET /gemini/{v1|v1beta}/models[/{model}] and POST /gemini/{v1|v1beta}/models/{model}:{generateContent|streamGenerateContent|countTokens}"
+
+func (r *Relay) handleGemini(w http.ResponseWriter, req *http.Request) {
+	ad := geminiAdapter{now: r.now}
+	rest := strings.TrimPrefix(req.URL.Path, "/gemini")
+	version, tail, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	ad.call.Version = version
+	if version != "v1" && version != "v1beta" {
+		r.rejectGemini(w, req, ad, http.StatusNotFound, "no route for "+req.Method+" /gemini/"+truncateForError(version)+"...; "+geminiRoutesHelp)
+		return
+	}
+	switch {
+	case tail == "models" || tail == "models/":
+		if req.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			r.rejectGemini(w, req, ad, http.StatusMethodNotAllowed, "models.list is GET; "+geminiRoutesHelp)
+			return
+		}
+		ad.op = geminiList
+		r.handleGeminiModels(w, req, ad)
+	case strings.HasPrefix(tail, "models/") && req.Method == http.MethodGet && !strings.Contains(tail, ":"):
+		model := tail[len("models/"):]
+		if !gemini.ValidModel(model) {
+			r.rejectGemini(w, req, ad, http.StatusBadRequest, "invalid model name: it must be 1-128 characters of [A-Za-z0-9._-], start with a letter or digit and contain no '..'")
+			return
+		}
+		ad.op, ad.model = geminiGet, model
+		r.handleGeminiModels(w, req, ad)
+	case strings.HasPrefix(tail, "models/"):
+		if req.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			r.rejectGemini(w, req, ad, http.StatusMethodNotAllowed, "generateContent, streamGenerateContent and countTokens are POST; "+geminiRoutesHelp)
+			return
+		}
+		gc, err := gemini.ParseCall(rest)
+		if err != nil {
+			// ParseCall's errors never echo the path, so they are safe to return.
+			r.rejectGemini(w, req, ad, http.StatusBadRequest, err.Error())
+			return
+		}
+		ad.call = gc
+		ad.sse = gc.Stream() && queryParam(req.URL.RawQuery, "alt") == "sse"
+		r.handleGeminiCall(w, req, ad)
+	default:
+		r.rejectGemini(w, req, ad, http.StatusNotFound, "no route for "+req.Method+" /gemini/"+version+"/"+truncateForError(tail)+"; "+geminiRoutesHelp)
+	}
+}
+
+// queryParam returns the first value of name in a raw query without
+// parsing the rest of it.
+func queryParam(raw, name string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k == name {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// truncateForError bounds a piece of client path echoed in an error.
+func truncateForError(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}
+
+// rejectGemini answers a malformed /gemini request after checking the relay
+// key, so an unauthenticated caller learns nothing but 401.
+func (r *Relay) rejectGemini(w http.ResponseWriter, req *http.Request, ad geminiAdapter, status int, msg string) {
+	if c := r.intake(w, req, ad, true, false); c == nil {
+		return
+	}
+	googleDialect{}.writeError(w, status, msg)
+}
+
+func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
+	c := r.intake(w, req, ad, true, true)
+	if c == nil {
+		return
+	}
+	if b := bytes.TrimSpace(c.body); len(b) == 0 || b[0] != '{' {
+		googleDialect{}.writeError(w, http.StatusBadRequest, "request body must be a JSON object")
+		return
+	}
+	c.model = ad.call.Model
+	c.stream = ad.sse
+	c.state = &geminiState{}
+	if k := gemini.SessionKey(c.body); k != "" {
+		c.sessionKey = "gemini:" + k
+	}
+	r.serve(c)
+}
+
+// handleGeminiModels serves models.list and models.get from gemini-api
+// accounts only: the Code Assist API behind gemini (Google OAuth) accounts
+// has no model list. A pool without gemini-api accounts answers 501.
+func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
+	c := r.intake(w, req, ad, true, false)
+	if c == nil {
+		return
+	}
+	c.model = ad.model
+	c.state = &geminiState{}
+	var exclude []string
+	apiAccounts := 0
+	for _, up := range r.upstreams {
+		if up == nil || up.Account.Platform != geminiPlatform {
+			continue
+		}
+		if up.Config.Type == config.TypeGeminiAPI {
+			apiAccounts++
+		} else {
+			exclude = append(exclude, up.Account.ID)
+		}
+	}
+	if apiAccounts == 0 && len(exclude) > 0 {
+		r.writeError(c, http.StatusNotImplemented, "listing models needs a gemini-api account: the Code Assist API behind gemini (Google OAuth) accounts has no model list; call models/{model}:generateContent directly")
+		r.finish(c)
+		return
+	}
+	r.serveExcluding(c, exclude)
+}
+
+// serveExcluding is serve's failover loop with some accounts ruled out from
+// the start. serve itself starts from an empty exclusion list; the model
+// routes need the Code Assist accounts kept out.
+func (r *Relay) serveExcluding(c *call, exclude []string) {
+	if len(exclude) == 0 {
+		r.serve(c)
+		return
+	}
+	exclude = append([]string(nil), exclude...)
+	var last *upstreamAnswer
+	var lastMsg string
+	var noAcct *scheduler.NoAccountError
+	for c.attempts < r.opts.MaxAttempts {
+		acct, err := r.sched.Pick(geminiPlatform, c.model, "", exclude)
+		if err != nil {
+			errors.As(err, &noAcct)
+			break
+		}
+		c.attempts++
+		c.account = acct.ID
+		res := r.attempt(c, r.upstream(acct), false)
+		switch res.outcome {
+		case done:
+			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
+			r.finish(c)
+			return
+		case final, clientGone:
+			if res.verdict.Kind != provider.OK {
+				r.sched.Report(acct.ID, res.verdict)
+			}
+			r.finish(c)
+			return
+		}
+		r.sched.Report(acct.ID, res.verdict)
+		r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason, "attempt", c.attempts)
+		exclude = append(exclude, acct.ID)
+		if res.answer != nil {
+			last = res.answer
+		}
+		lastMsg = res.verdict.Reason
+	}
+	switch {
+	case last != nil:
+		r.writeAnswer(c, last)
+	case c.attempts == 0 && noAcct != nil:
+		r.writeNoAccount(c, noAcct)
+	default:
+		msg := "upstream request failed"
+		if lastMsg != "" {
+			msg += ": " + lastMsg
+		}
+		r.writeError(c, http.StatusBadGateway, msg)
+	}
+	r.finish(c)
+}
