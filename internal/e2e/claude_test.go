@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,6 +31,18 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"), // started by init in google.golang.org/genai's dependencies
+		goleak.Cleanup(func(code int) {
+			// No configured key, token or relay key in any relay's log or
+			// `accounts list` output, across every test of the package.
+			if leaks := leakedSecrets(); len(leaks) > 0 {
+				for _, l := range leaks {
+					fmt.Fprintln(os.Stderr, l)
+				}
+				fmt.Fprintln(os.Stderr, "FAIL: secrets leaked into logs")
+				os.Exit(1)
+			}
+			os.Exit(code)
+		}),
 	)
 }
 

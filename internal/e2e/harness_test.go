@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/logging"
 	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 
 const relayKey = "relay-key-e2e-0123456789"
@@ -72,6 +74,7 @@ func startRelayAt(t *testing.T, cfg, dbPath string) *relayUT {
 		t.Fatalf("config: %v\n%s", err, full)
 	}
 	logs := &syncBuffer{}
+	watchSecrets(c, logs)
 	log := logging.New(logs, "debug", "text")
 	a, err := app.Build(c, log)
 	if err != nil {
@@ -92,6 +95,15 @@ func (r *relayUT) Close() {
 		return
 	}
 	r.closed = true
+	// `accounts list` output must not hold a secret either.
+	if sts, err := shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now()); err == nil {
+		b, _ := json.Marshal(sts)
+		out := &syncBuffer{}
+		out.Write(b)
+		secretsMu.Lock()
+		sinks = append(sinks, out)
+		secretsMu.Unlock()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.App.Shutdown(ctx); err != nil {
@@ -160,4 +172,51 @@ func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func storeCommand(kind, account string) store.Command {
 	return store.Command{Kind: kind, AccountID: account}
+}
+
+// Every secret any test configured, and every log sink of every relay: at
+// the end of the package, no sink may contain a secret (see TestMain).
+var (
+	secretsMu sync.Mutex
+	secrets   = map[string]bool{"fake-refresh": true, "fake-access": true}
+	sinks     []*syncBuffer
+)
+
+func watchSecrets(c *config.Config, logs *syncBuffer) {
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	add := func(s string) {
+		if len(s) >= 8 {
+			secrets[s] = true
+		}
+	}
+	for _, k := range c.APIKeys {
+		add(k)
+	}
+	for _, a := range c.Accounts {
+		add(a.APIKey)
+		add(a.RefreshToken)
+		add(a.ClientSecret)
+		if a.Proxy != nil {
+			add(a.Proxy.Password)
+		}
+	}
+	sinks = append(sinks, logs)
+}
+
+// leakedSecrets reports sink lines that contain a configured secret.
+func leakedSecrets() []string {
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	var out []string
+	for _, s := range sinks {
+		for _, line := range strings.Split(s.String(), "\n") {
+			for sec := range secrets {
+				if strings.Contains(line, sec) {
+					out = append(out, "secret "+sec[:4]+"... in: "+line)
+				}
+			}
+		}
+	}
+	return out
 }

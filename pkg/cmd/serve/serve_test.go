@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,4 +106,61 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A second signal during the drain exits at once.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	hang := make(chan struct{})
+	up := newHangingUpstream(t, hang)
+	defer close(hang)
+	src := "[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\napi_url = \"" + up + "\"\n[server]\nhost = \"127.0.0.1\"\nshutdown_timeout_seconds = 30\n"
+	cfg, err := config.Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Port = freePort(t)
+	cfg.Server.DatabasePath = filepath.Join(dir, "relay.db")
+	ios, _, _, _ := iostreams.Test()
+	sigs := make(chan os.Signal, 2)
+	ready := make(chan net.Addr, 1)
+	exited := make(chan int, 1)
+	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
+		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(code int) { exited <- code }}
+	go serveRun(opts)
+	addr := <-ready
+	go func() {
+		resp, err := http.Post("http://"+addr.String()+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the stream is open and hangs
+	sigs <- syscall.SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	sigs <- syscall.SIGINT
+	select {
+	case code := <-exited:
+		if code == 0 {
+			t.Fatal("exit code 0 on a forced exit")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("second signal did not exit")
+	}
+}
+
+func newHangingUpstream(t *testing.T, hang chan struct{}) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// SIGTERM-style shutdown during 100 open streams: every stream finishes
+// within the drain timeout and every request's usage is written.
+func TestShutdownDrains100Streams(t *testing.T) {
+	fake := &fakeupstream.Anthropic{StreamEvents: 8, EventGap: 40 * time.Millisecond}
+	up := upstream(t, fake)
+	r := startRelay(t, claudeAPIAccount("a", up.URL, "k", 100))
+	const n = 100
+	var wg sync.WaitGroup
+	var complete atomic.Int32
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), "event: message_stop") && !strings.Contains(string(b), "event: error") {
+				complete.Add(1)
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.App.Server.InFlight() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := r.App.Server.InFlight(); got < n {
+		t.Fatalf("only %d streams open", got)
+	}
+	r.Close() // what SIGTERM does: drain, flush usage
+	wg.Wait()
+	if complete.Load() != n {
+		t.Fatalf("%d of %d streams completed", complete.Load(), n)
+	}
+	r2 := startRelayAt(t, r.cfg, r.DBPath)
+	if rows := r2.usageRows(n); len(rows) != n {
+		t.Fatalf("%d usage rows", len(rows))
+	}
+}
+
+// Huge headers are refused by the server before any handler runs.
+func TestHugeHeaders(t *testing.T) {
+	r := startRelay(t, "")
+	req, _ := http.NewRequest("POST", r.URL+"/v1/messages", strings.NewReader(`{}`))
+	req.Header.Set("X-Big", strings.Repeat("a", 2<<20))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return // the server may close the connection instead of answering
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 431 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// A 1 GiB body is refused early: a declared length at once, a chunked one
+// after at most the limit, so the relay never holds it.
+func TestGiantBodyRejectedEarly(t *testing.T) {
+	fake := &fakeupstream.Anthropic{}
+	up := upstream(t, fake)
+	r := startRelay(t, claudeAPIAccount("a", up.URL, "k", 100))
+	host := strings.TrimPrefix(r.URL, "http://")
+
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 1<<30)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 413 || !strings.Contains(string(b), "request_too_large") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+
+	var sent atomic.Int64
+	body := &countingZeros{limit: 1 << 30, sent: &sent}
+	req, _ := http.NewRequest("POST", r.URL+"/v1/messages", body) // unknown length: chunked
+	resp, err = http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Fatalf("chunked: %d", resp.StatusCode)
+		}
+	}
+	if s := sent.Load(); s > 256<<20 {
+		t.Fatalf("client sent %d MiB before being refused", s>>20)
+	}
+	if fake.Count() != 0 {
+		t.Fatal("giant body reached the upstream")
+	}
+}
+
+type countingZeros struct {
+	limit int64
+	sent  *atomic.Int64
+}
+
+func (z *countingZeros) Read(p []byte) (int, error) {
+	if z.sent.Load() >= z.limit {
+		return 0, io.EOF
+	}
+	for i := range p {
+		p[i] = ' '
+	}
+	z.sent.Add(int64(len(p)))
+	return len(p), nil
+}
+
+// A client that disconnects while the relay fails over stops the failover.
+func TestClientGoneDuringFailover(t *testing.T) {
+	var second atomic.Int32
+	slow := &fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Stall: 300 * time.Millisecond, Status: 529, Body: `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`}
+	}}
+	next := &fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply { second.Add(1); return nil }}
+	us, un := upstream(t, slow), upstream(t, next)
+	r := startRelay(t, claudeAPIAccount("slow", us.URL, "k", 200)+claudeAPIAccount("next", un.URL, "k", 100))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", r.URL+"/v1/messages", strings.NewReader(`{"model":"m"}`))
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("expected the client to give up")
+	}
+	rows := r.usageRows(1)
+	time.Sleep(500 * time.Millisecond)
+	if rows[0].Status != 499 || second.Load() != 0 {
+		t.Fatalf("status %d, second account called %d times", rows[0].Status, second.Load())
+	}
+	if len(r.App.Sched.Cooldowns()) != 0 {
+		t.Fatal("a client that went away cooled the account")
+	}
+}
