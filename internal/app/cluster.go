@@ -3,6 +3,7 @@ package app
 import (
 	"log/slog"
 
+	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -23,16 +24,17 @@ type Cluster interface {
 	Close()
 }
 
-// newCluster returns nil when no cluster is configured.
+var _ Cluster = (*cluster.Cluster)(nil)
+
+// newCluster returns nil when no cluster is configured. An unreachable Redis
+// is not an error: the relay starts degraded and syncs when Redis answers.
 func newCluster(cfg *config.Config, db *store.DB, log *slog.Logger) (Cluster, error) {
 	if cfg.Cluster.RedisURL == "" {
 		return nil, nil
 	}
-	return nil, errClusterUnavailable
+	c, err := cluster.New(cfg.Cluster, db, log)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
-
-const errClusterUnavailable = errString("[cluster] redis_url is set but this build has no cluster support yet")

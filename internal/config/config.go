@@ -142,6 +142,17 @@ type ClusterConfig struct {
 	RedisURL string `toml:"redis_url"`
 	// KeyPrefix namespaces every Redis key. Default "ccrelay:".
 	KeyPrefix string `toml:"key_prefix"`
+	// Username and Password authenticate to Redis (ACL user, AUTH); when set
+	// they override the URL's. Default "" (the URL's, if any).
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	// TLSCAFile is a PEM file of the CA that signed the Redis server's
+	// certificate, for rediss:// URLs. Default "" (the system roots).
+	TLSCAFile string `toml:"tls_ca_file"`
+	// LeaseSeconds is the OAuth refresh lease's time to live: a relay that dies
+	// while refreshing blocks the account's refresh at most this long (a live
+	// holder renews it). Default 15.
+	LeaseSeconds int `toml:"lease_seconds"`
 }
 
 // Platform is the pool an account type serves.
@@ -233,6 +244,7 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 	if c.Cluster.KeyPrefix == "" {
 		c.Cluster.KeyPrefix = "ccrelay:"
 	}
+	def(&c.Cluster.LeaseSeconds, 15)
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		var p map[string]bool

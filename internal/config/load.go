@@ -297,7 +297,15 @@ func (c *Config) Validate() error {
 	if c.Cluster.RedisURL != "" {
 		if u, err := url.Parse(c.Cluster.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			add("cluster.redis_url", "must be a redis:// or rediss:// URL")
+		} else if c.Cluster.TLSCAFile != "" && u.Scheme != "rediss" {
+			add("cluster.tls_ca_file", "needs a rediss:// redis_url (TLS)")
 		}
+	}
+	if l := c.Cluster.LeaseSeconds; l != 0 && (l < 2 || l > 600) {
+		add("cluster.lease_seconds", "must be between 2 and 600, not %d", c.Cluster.LeaseSeconds)
+	}
+	if strings.ContainsAny(c.Cluster.Password+c.Cluster.Username, "\r\n") {
+		add("cluster.password", "must not contain a line break")
 	}
 	seen := map[string]int{}
 	for i := range c.Accounts {

@@ -11,6 +11,8 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/ccrelay/ccrelay/internal/cluster"
+	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
@@ -19,7 +21,9 @@ import (
 
 // Options are the inputs of both commands.
 type Options struct {
-	IO      *iostreams.IOStreams
+	IO *iostreams.IOStreams
+	// Config tells whether a cluster's Redis holds the sessions.
+	Config  func() (*config.Config, error)
 	DB      func() (*store.DB, error)
 	Now     func() time.Time
 	JSON    bool
@@ -29,7 +33,7 @@ type Options struct {
 
 // NewCmdSessions builds `sessions` (list) with its `clear` subcommand.
 func NewCmdSessions(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, DB: f.DB, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "sessions",
 		Short: "List sticky sessions (conversation -> account)",
@@ -58,7 +62,7 @@ func NewCmdSessions(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 }
 
 func newCmdClear(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, DB: f.DB, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "clear [<key>] [--account ID]",
 		Short: "Remove sticky sessions",
@@ -93,12 +97,21 @@ func newCmdClear(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 }
 
 func listRun(opts *Options) error {
+	adm, err := dialCluster(opts)
+	if err != nil {
+		return err
+	}
 	db, err := opts.DB()
 	if err != nil {
 		return err
 	}
 	var ss []state.Binding
-	if db != nil {
+	if adm != nil {
+		defer adm.Close()
+		if ss, err = adm.Sessions(context.Background(), opts.Now()); err != nil {
+			return err
+		}
+	} else if db != nil {
 		if ss, err = db.Sessions(context.Background(), opts.Now()); err != nil {
 			return err
 		}
@@ -133,7 +146,33 @@ func listRun(opts *Options) error {
 	return tw.Flush()
 }
 
+// dialCluster connects to the cluster's Redis when the config has one
+// (nil, nil otherwise): the sessions are then the cluster's.
+func dialCluster(opts *Options) (*cluster.Admin, error) {
+	if opts.Config == nil {
+		return nil, nil
+	}
+	cfg, err := opts.Config()
+	if err != nil || cfg.Cluster.RedisURL == "" {
+		return nil, err
+	}
+	return cluster.Dial(context.Background(), cfg.Cluster)
+}
+
 func clearRun(opts *Options) error {
+	adm, err := dialCluster(opts)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		defer adm.Close()
+		n, err := adm.ClearSessions(context.Background(), opts.Key, opts.Account)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "removed %d session(s) on every relay of the cluster\n", n)
+		return nil
+	}
 	db, err := opts.DB()
 	if err != nil {
 		return err

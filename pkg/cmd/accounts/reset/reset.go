@@ -8,6 +8,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
@@ -62,6 +63,9 @@ func resetRun(opts *Options) error {
 			return cmdutil.FlagErrorf("no account %q in %s", id, cfgName(cfg))
 		}
 	}
+	if cfg.Cluster.RedisURL != "" {
+		return resetShared(opts, cfg)
+	}
 	db, err := opts.DB()
 	if err != nil {
 		return err
@@ -80,6 +84,25 @@ func resetRun(opts *Options) error {
 			return fmt.Errorf("notify a running server: %w", err)
 		}
 		fmt.Fprintf(opts.IO.Out, "%s: cleared %d cooldown(s)\n", id, n)
+	}
+	return nil
+}
+
+// resetShared clears the cooldowns in the cluster's Redis; every relay
+// applies the change at once.
+func resetShared(opts *Options, cfg *config.Config) error {
+	ctx := context.Background()
+	adm, err := cluster.Dial(ctx, cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	for _, id := range opts.IDs {
+		n, err := adm.ResetAccount(ctx, id)
+		if err != nil {
+			return fmt.Errorf("reset %s: %w", id, err)
+		}
+		fmt.Fprintf(opts.IO.Out, "%s: cleared %d cooldown(s) on every relay of the cluster\n", id, n)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -37,20 +38,12 @@ type Status struct {
 
 // Statuses joins the config with the database (db may be nil: no state yet).
 func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Time) ([]Status, error) {
-	byAcct := map[string][]Cooldown{}
-	lastUsed := map[string]time.Time{}
 	totals := map[string]store.Totals{}
+	byAcct, lastUsed, err := sharedState(ctx, cfg, db, now)
+	if err != nil {
+		return nil, err
+	}
 	if db != nil {
-		cds, err := db.Cooldowns(ctx, now)
-		if err != nil {
-			return nil, fmt.Errorf("read cooldowns: %w", err)
-		}
-		for _, c := range cds {
-			byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
-		}
-		if lastUsed, err = db.LastUsed(ctx); err != nil {
-			return nil, fmt.Errorf("read last use: %w", err)
-		}
 		y, m, d := now.Date()
 		if totals, err = db.AccountTotals(ctx, time.Date(y, m, d, 0, 0, 0, 0, now.Location())); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
@@ -72,6 +65,49 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// sharedState reads the cooldowns and last-use times: the cluster's when one
+// is configured (usage stays in each relay's database), else the database's.
+func sharedState(ctx context.Context, cfg *config.Config, db *store.DB, now time.Time) (map[string][]Cooldown, map[string]time.Time, error) {
+	byAcct := map[string][]Cooldown{}
+	add := func(accountID, model, kind, reason string, until time.Time) {
+		byAcct[accountID] = append(byAcct[accountID], Cooldown{Model: model, Kind: kind, Reason: reason, Until: until})
+	}
+	if cfg.Cluster.RedisURL != "" {
+		adm, err := cluster.Dial(ctx, cfg.Cluster)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer adm.Close()
+		cds, err := adm.Cooldowns(ctx, now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read shared cooldowns: %w", err)
+		}
+		lastUsed, err := adm.LastUsed(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read shared last use: %w", err)
+		}
+		for _, c := range cds {
+			add(c.AccountID, c.Model, c.Kind, c.Reason, c.Until)
+		}
+		return byAcct, lastUsed, nil
+	}
+	if db == nil {
+		return byAcct, map[string]time.Time{}, nil
+	}
+	cds, err := db.Cooldowns(ctx, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read cooldowns: %w", err)
+	}
+	lastUsed, err := db.LastUsed(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read last use: %w", err)
+	}
+	for _, c := range cds {
+		add(c.AccountID, c.Model, c.Kind, c.Reason, c.Until)
+	}
+	return byAcct, lastUsed, nil
 }
 
 func state(a config.AccountConfig, cds []Cooldown, now time.Time) (string, string) {

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccrelay/ccrelay/internal/app"
+	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/lockfile"
 	"github.com/ccrelay/ccrelay/internal/probe"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -96,8 +98,19 @@ func testRun(opts *Options) error {
 		return err
 	}
 	defer db.Close()
-	locker := lockfile.ForDatabase(cfg.Server.DatabasePath)
 	log := slog.New(slog.DiscardHandler)
+	var locker credential.Locker = lockfile.ForDatabase(cfg.Server.DatabasePath)
+	var credStore credential.Store = db
+	if cfg.Cluster.RedisURL != "" {
+		// Refresh under the cluster's lease, from the shared chain: a local
+		// refresh could spend a token another relay already spent.
+		cl, err := cluster.New(cfg.Cluster, db, log)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		locker, credStore = cl.Locker(), cl.CredentialStore()
+	}
 	results := make([]probe.Result, len(pick))
 	var wg sync.WaitGroup
 	for i, ac := range pick {
@@ -105,7 +118,7 @@ func testRun(opts *Options) error {
 		go func() {
 			defer wg.Done()
 			acct := &scheduler.Account{ID: ac.ID, Type: ac.Type, Platform: ac.Platform()}
-			up, _, err := app.NewUpstream(acct, ac, db, locker, log)
+			up, _, err := app.NewUpstream(acct, ac, credStore, locker, log)
 			if err != nil {
 				results[i] = probe.Result{AccountID: ac.ID, Step: "setup", Error: err.Error()}
 				return
