@@ -84,6 +84,9 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		accounts = append(accounts, acct)
 		up, o, err := NewUpstream(acct, ac, credStore, locker, log)
 		if err != nil {
+			if cl != nil {
+				cl.Close()
+			}
 			db.Close()
 			return nil, err
 		}
