@@ -36,6 +36,49 @@ func OpenReadOnly(path string) (*DB, error) {
 	return &DB{sql: sdb, path: path}, nil
 }
 
+// OpenReadOnlyMany opens several relays' databases as one, for cluster-wide
+// statistics: the first is opened read-only and the others are attached
+// read-only; usage queries then read the union of their usage tables, so
+// totals and percentiles are exact across relays.
+func OpenReadOnlyMany(paths []string) (*DB, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no database given")
+	}
+	db, err := OpenReadOnly(paths[0])
+	if err != nil || len(paths) == 1 {
+		return db, err
+	}
+	// ATTACH is per connection: keep to one.
+	db.sql.SetMaxOpenConns(1)
+	union := "SELECT * FROM main.usage_stats"
+	for i, p := range paths[1:] {
+		if _, err := os.Stat(p); err != nil {
+			db.Close()
+			// Not fs.ErrNotExist: one missing file of several is an error,
+			// not "nothing recorded yet".
+			return nil, fmt.Errorf("open database %s: %v", p, err)
+		}
+		u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: p}).EscapedPath(), RawQuery: "mode=ro"}
+		alias := fmt.Sprintf("db%d", i+1)
+		if _, err := db.sql.Exec(`ATTACH DATABASE ? AS `+alias, u.String()); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("attach database %s: %w", p, err)
+		}
+		union += " UNION ALL SELECT * FROM " + alias + ".usage_stats"
+	}
+	db.usageFrom = "(" + union + ")"
+	return db, nil
+}
+
+// usageTable is what usage queries read: the usage table, or the union of
+// several attached databases' tables.
+func (db *DB) usageTable() string {
+	if db.usageFrom != "" {
+		return db.usageFrom
+	}
+	return "usage_stats"
+}
+
 // IsNotExist reports whether err says the database file does not exist.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
@@ -101,7 +144,7 @@ func (db *DB) UsageSummary(ctx context.Context, since, until time.Time, group st
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+col+`, COUNT(*),
 		SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
 		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
-		FROM usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1`, from, to)
+		FROM `+db.usageTable()+` WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1`, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("query usage: %w", err)
 	}
@@ -158,7 +201,7 @@ func (db *DB) percentiles(ctx context.Context, group, value string, from, to int
 			SELECT `+group+` AS g, `+value+` AS v,
 				ROW_NUMBER() OVER (PARTITION BY `+group+` ORDER BY `+value+`) AS rn,
 				COUNT(*) OVER (PARTITION BY `+group+`) AS n
-			FROM usage_stats
+			FROM `+db.usageTable()+`
 			WHERE ts_ms >= ? AND ts_ms < ? AND status BETWEEN 200 AND 399)
 		SELECT g,
 			MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN v END),

@@ -22,6 +22,9 @@ type DB struct {
 	sql     *sql.DB
 	path    string
 	skipped atomic.Int64
+	// usageFrom, when set, replaces usage_stats in statistics queries
+	// (several databases attached, see OpenReadOnlyMany).
+	usageFrom string
 }
 
 var migrations = []string{

@@ -35,8 +35,9 @@ type Options struct {
 	By string
 	// JSON prints machine-readable output.
 	JSON bool
-	// Database overrides server.database_path.
-	Database string
+	// Databases override server.database_path; several are read as one
+	// (one file per relay of a cluster).
+	Databases []string
 }
 
 // NewCmdStats builds the stats command.
@@ -85,7 +86,7 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.StringVar(&opts.Since, "since", "24h", "window start: a duration back from now (90m, 24h, 7d), a date (2026-11-01), an RFC 3339 time, or \"all\"")
 	fl.StringVar(&opts.By, "by", "", "group by key, account, model or platform")
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON")
-	fl.StringVar(&opts.Database, "db", "", "read this database file instead of server.database_path")
+	fl.StringArrayVar(&opts.Databases, "db", nil, "read this database file instead of server.database_path; repeat it to read several relays' files as one")
 	_ = cmd.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"key", "account", "model", "platform"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("since", cobra.FixedCompletions([]string{"1h", "24h", "7d", "30d", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -126,17 +127,18 @@ func statsRun(opts *Options) error {
 	if err != nil {
 		return cmdutil.FlagErrorf("--since: %v", err)
 	}
-	path := opts.Database
-	if path == "" {
-		path = cfg.Server.DatabasePath
+	paths := opts.Databases
+	if len(paths) == 0 {
+		paths = []string{cfg.Server.DatabasePath}
 	}
+	path := strings.Join(paths, ", ")
 	report := Report{Database: path, Until: now.UTC().Truncate(time.Second), By: opts.By}
 	if !since.IsZero() {
 		s := since.UTC().Truncate(time.Second)
 		report.Since = &s
 	}
 
-	db, err := store.OpenReadOnly(path)
+	db, err := store.OpenReadOnlyMany(paths)
 	switch {
 	case store.IsNotExist(err):
 		// Nothing recorded yet is a valid answer, not a failure: say where we looked.

@@ -25,7 +25,7 @@ func TestNewCmdStatsFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", args: nil, want: Options{Since: "24h"}},
-		{name: "all flags", args: []string{"--since", "7d", "--by", "account", "--json", "--db", "x.db"}, want: Options{Since: "7d", By: "account", JSON: true, Database: "x.db"}},
+		{name: "all flags", args: []string{"--since", "7d", "--by", "account", "--json", "--db", "x.db"}, want: Options{Since: "7d", By: "account", JSON: true, Databases: []string{"x.db"}}},
 		{name: "by key", args: []string{"--by", "key"}, want: Options{Since: "24h", By: "key"}},
 		{name: "bad by", args: []string{"--by", "user"}, wantErr: "--by must be"},
 		{name: "bad since", args: []string{"--since", "yesterday"}, wantErr: "--since"},
@@ -51,7 +51,7 @@ func TestNewCmdStatsFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Since != tt.want.Since || got.By != tt.want.By || got.JSON != tt.want.JSON || got.Database != tt.want.Database {
+			if got.Since != tt.want.Since || got.By != tt.want.By || got.JSON != tt.want.JSON || strings.Join(got.Databases, ",") != strings.Join(tt.want.Databases, ",") {
 				t.Errorf("got %+v, want %+v", *got, tt.want)
 			}
 		})
@@ -165,7 +165,7 @@ func TestStatsJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, _, err := run(t, Options{Database: path, By: tt.by, Since: tt.since, JSON: true})
+			out, _, err := run(t, Options{Databases: []string{path}, By: tt.by, Since: tt.since, JSON: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +195,7 @@ func TestStatsJSON(t *testing.T) {
 
 func TestStatsJSONValues(t *testing.T) {
 	path := seed(t)
-	out, _, err := run(t, Options{Database: path, By: "account", JSON: true})
+	out, _, err := run(t, Options{Databases: []string{path}, By: "account", JSON: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestStatsJSONValues(t *testing.T) {
 
 func TestStatsTable(t *testing.T) {
 	path := seed(t)
-	out, _, err := run(t, Options{Database: path, By: "account"})
+	out, _, err := run(t, Options{Databases: []string{path}, By: "account"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestStatsTable(t *testing.T) {
 
 func TestStatsTableUngrouped(t *testing.T) {
 	path := seed(t)
-	out, _, err := run(t, Options{Database: path})
+	out, _, err := run(t, Options{Databases: []string{path}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestStatsTableUngrouped(t *testing.T) {
 
 func TestStatsEmptyWindow(t *testing.T) {
 	path := seed(t)
-	out, _, err := run(t, Options{Database: path, Since: "10m"})
+	out, _, err := run(t, Options{Databases: []string{path}, Since: "10m"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestStatsEmptyWindow(t *testing.T) {
 func TestStatsMissingDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "relay.db")
 	for _, asJSON := range []bool{false, true} {
-		out, errOut, err := run(t, Options{Database: path, JSON: asJSON, By: "model"})
+		out, errOut, err := run(t, Options{Databases: []string{path}, JSON: asJSON, By: "model"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,5 +317,24 @@ func TestStatsConfigError(t *testing.T) {
 	_, _, err := run(t, Options{Config: func() (*config.Config, error) { return nil, boom }})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Several relays' files read as one (a cluster): totals add up exactly.
+func TestStatsSeveralDatabases(t *testing.T) {
+	a, b := seed(t), seed(t)
+	out, _, err := run(t, Options{Databases: []string{a, b}, By: "account", JSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Total.Requests != 8 {
+		t.Fatalf("total %d, want 8 (4 per file)", r.Total.Requests)
+	}
+	if _, _, err := run(t, Options{Databases: []string{a, a + ".missing"}}); err == nil {
+		t.Fatal("a missing second file must be an error")
 	}
 }
