@@ -726,8 +726,9 @@ func TestGeminiRelayKey(t *testing.T) {
 	}
 }
 
-// Requests of one conversation stay on one account (sticky by the system
-// instruction's hash), while another conversation may use another.
+// Requests of one conversation stay on one account (sticky by the hash of
+// its first content, which every turn repeats), while another conversation
+// may use another.
 func TestGeminiStickySession(t *testing.T) {
 	a1, a2 := &fakeupstream.GeminiAPI{}, &fakeupstream.GeminiAPI{}
 	s1, s2 := upstream(t, a1), upstream(t, a2)
@@ -735,7 +736,8 @@ func TestGeminiStickySession(t *testing.T) {
 	c := r.genaiClient(t, "v1beta", "x")
 	cfg := &genai.GenerateContentConfig{SystemInstruction: genai.NewContentFromText("You are session one", "")}
 	for i := 0; i < 4; i++ {
-		if _, err := c.Models.GenerateContent(context.Background(), geminiModel, userText(fmt.Sprintf("turn %d", i)), cfg); err != nil {
+		turn := append(userText("start of session one"), userText(fmt.Sprintf("turn %d", i))...)
+		if _, err := c.Models.GenerateContent(context.Background(), geminiModel, turn, cfg); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,7 +23,7 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test skipped in -short mode")
 	}
-	streams, rate, dur := 150, 100, 6*time.Second
+	streams, rate, dur := 100, 50, 6*time.Second
 	if os.Getenv("CCRELAY_SOAK") == "1" {
 		streams, rate, dur = 500, 200, 60*time.Second
 	}
@@ -34,6 +34,9 @@ func TestSoak(t *testing.T) {
 		fakes = append(fakes, f)
 		cfg += claudeAPIAccount("acct-"+string(rune('a'+i)), upstream(t, f).URL, "k", 100)
 	}
+	// Generous timeouts: on a shared CI machine a starved scheduler must not
+	// be mistaken for a stalled upstream.
+	cfg += "\n[server]\nhost = \"127.0.0.1\"\nfirst_byte_timeout_seconds = 60\nidle_timeout_seconds = 60\nresponse_timeout_seconds = 60\ndatabase_path = \"" + t.TempDir() + "/soak.db\"\n"
 	r := startRelay(t, cfg)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: streams + rate, MaxConnsPerHost: 0}}
 	defer client.CloseIdleConnections()
