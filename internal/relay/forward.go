@@ -66,6 +66,8 @@ type call struct {
 	start      time.Time
 	// state is adapter-specific per-request data.
 	state any
+	// exclude rules accounts out from the start (they do not count as tried).
+	exclude []string
 
 	account       string
 	attempts      int
@@ -105,7 +107,7 @@ type attemptResult struct {
 // serve runs the failover loop and records usage.
 func (r *Relay) serve(c *call) {
 	var excludeBuf [4]string
-	exclude := excludeBuf[:0]
+	exclude := append(excludeBuf[:0], c.exclude...)
 	var last *upstreamAnswer
 	var lastMsg string
 	var noAcct *scheduler.NoAccountError

@@ -14,7 +14,6 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/gemini"
-	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
@@ -429,61 +428,6 @@ func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, ad 
 		r.finish(c)
 		return
 	}
-	r.serveExcluding(c, exclude)
-}
-
-// serveExcluding is serve's failover loop with some accounts ruled out from
-// the start. serve itself starts from an empty exclusion list; the model
-// routes need the Code Assist accounts kept out.
-func (r *Relay) serveExcluding(c *call, exclude []string) {
-	if len(exclude) == 0 {
-		r.serve(c)
-		return
-	}
-	exclude = append([]string(nil), exclude...)
-	var last *upstreamAnswer
-	var lastMsg string
-	var noAcct *scheduler.NoAccountError
-	for c.attempts < r.opts.MaxAttempts {
-		acct, err := r.sched.Pick(geminiPlatform, c.model, "", exclude)
-		if err != nil {
-			errors.As(err, &noAcct)
-			break
-		}
-		c.attempts++
-		c.account = acct.ID
-		res := r.attempt(c, r.upstream(acct), false)
-		switch res.outcome {
-		case done:
-			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
-			r.finish(c)
-			return
-		case final, clientGone:
-			if res.verdict.Kind != provider.OK {
-				r.sched.Report(acct.ID, res.verdict)
-			}
-			r.finish(c)
-			return
-		}
-		r.sched.Report(acct.ID, res.verdict)
-		r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason, "attempt", c.attempts)
-		exclude = append(exclude, acct.ID)
-		if res.answer != nil {
-			last = res.answer
-		}
-		lastMsg = res.verdict.Reason
-	}
-	switch {
-	case last != nil:
-		r.writeAnswer(c, last)
-	case c.attempts == 0 && noAcct != nil:
-		r.writeNoAccount(c, noAcct)
-	default:
-		msg := "upstream request failed"
-		if lastMsg != "" {
-			msg += ": " + lastMsg
-		}
-		r.writeError(c, http.StatusBadGateway, msg)
-	}
-	r.finish(c)
+	c.exclude = exclude
+	r.serve(c)
 }
