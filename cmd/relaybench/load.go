@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// target is one way to reach the fake upstream: direct, through the baseline
+// proxy or through ccrelay.
+type target struct {
+	name   string
+	url    string // of the Messages endpoint
+	client *http.Client
+	// proc is the proxy process whose CPU is charged; nil for direct.
+	proc *proc
+	// upstream is the fake upstream process behind every target.
+	upstream *proc
+}
+
+// ownCPU is the CPU time of the processes a run keeps busy: this load
+// generator, the fake upstream and the proxy.
+func (t *target) ownCPU() time.Duration {
+	d := selfCPU()
+	for _, p := range []*proc{t.proc, t.upstream} {
+		if p != nil {
+			c, _ := p.cpu()
+			d += c
+		}
+	}
+	return d
+}
+
+func newTarget(name, addr string, p, upstream *proc) *target {
+	return &target{
+		upstream: upstream,
+		name:     name,
+		url:      "http://" + addr + "/v1/messages?beta=true",
+		client: &http.Client{Transport: &http.Transport{
+			// Reuse one connection per worker: sized for the largest load.
+			MaxIdleConns:        4096,
+			MaxIdleConnsPerHost: 4096,
+			IdleConnTimeout:     120 * time.Second,
+			DisableCompression:  true,
+		}},
+		proc: p,
+	}
+}
+
+// sample collects durations (ns) and answers percentiles.
+type sample []int64
+
+func (s sample) pct(p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(p/100*float64(len(s)-1) + 0.5)
+	return time.Duration(s[i])
+}
+
+// plainRun is one measured run of plain (non-streaming) requests.
+type plainRun struct {
+	ok, errs int64
+	elapsed  time.Duration
+	cpu      time.Duration
+	// busy is the CPU time of the load generator, upstream and proxy.
+	busy     time.Duration
+	lat      sample
+	firstErr string
+}
+
+func (r *plainRun) merge(o plainRun) {
+	r.ok += o.ok
+	r.errs += o.errs
+	r.elapsed += o.elapsed
+	r.cpu += o.cpu
+	r.busy += o.busy
+	r.lat = append(r.lat, o.lat...)
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+}
+
+// runPlain keeps conc requests in flight for dur (each worker sends its next
+// request when the previous answer is read) and measures them.
+func runPlain(ctx context.Context, t *target, bodies [][]byte, conc int, dur time.Duration) plainRun {
+	hdr := requestHeaders()
+	ctx, cancel := context.WithTimeout(ctx, dur+30*time.Second)
+	defer cancel()
+	var cpu0 time.Duration
+	if t.proc != nil {
+		cpu0, _ = t.proc.cpu()
+	}
+	own0 := t.ownCPU()
+	start := time.Now()
+	deadline := start.Add(dur)
+	runs := make([]plainRun, conc)
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &runs[w]
+			r.lat = make(sample, 0, 4096)
+			for i := w; ctx.Err() == nil; i += conc {
+				t0 := time.Now()
+				if !t0.Before(deadline) {
+					return
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(bodies[i%len(bodies)]))
+				req.Header = hdr // read-only: shared by every request
+				resp, err := t.client.Do(req)
+				if err != nil {
+					r.fail(err.Error())
+					continue
+				}
+				n, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch {
+				case err != nil:
+					r.fail("read: " + err.Error())
+					continue
+				case resp.StatusCode != http.StatusOK || n == 0:
+					r.fail("status " + strconv.Itoa(resp.StatusCode))
+					continue
+				}
+				r.ok++
+				r.lat = append(r.lat, int64(time.Since(t0)))
+			}
+		}()
+	}
+	wg.Wait()
+	var out plainRun
+	out.elapsed = time.Since(start)
+	if t.proc != nil {
+		cpu1, _ := t.proc.cpu()
+		out.cpu = cpu1 - cpu0
+	}
+	out.busy = t.ownCPU() - own0
+	for _, r := range runs {
+		r.elapsed = 0
+		out.merge(r)
+	}
+	return out
+}
+
+func (r *plainRun) fail(msg string) {
+	r.errs++
+	if r.firstErr == "" {
+		r.firstErr = msg
+	}
+	time.Sleep(time.Millisecond) // a failing target must not turn the loop into a spin
+}
+
+// streamRun is one measured run of SSE streams.
+type streamRun struct {
+	streams, bad, events int64
+	elapsed              time.Duration
+	cpu                  time.Duration
+	busy                 time.Duration
+	// ttfe: request sent -> first event read; delay: event stamped by the
+	// upstream -> event read by the client.
+	ttfe, delay sample
+	// maxGap is the largest growth of the delay from one event to the next:
+	// the longest an event was held beyond the upstream's own spacing.
+	maxGap time.Duration
+	// coalesced counts events read together with the one before although the
+	// upstream sent them more than half a spacing apart.
+	coalesced int64
+	firstErr  string
+}
+
+func (r *streamRun) merge(o streamRun) {
+	r.streams += o.streams
+	r.bad += o.bad
+	r.events += o.events
+	r.elapsed += o.elapsed
+	r.cpu += o.cpu
+	r.busy += o.busy
+	r.ttfe = append(r.ttfe, o.ttfe...)
+	r.delay = append(r.delay, o.delay...)
+	r.maxGap = max(r.maxGap, o.maxGap)
+	r.coalesced += o.coalesced
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+}
+
+// streamSpec describes the streams a run asks for.
+type streamSpec struct {
+	events int
+	gap    time.Duration
+	// hold keeps each stream open and silent after its third event.
+	hold time.Duration
+}
+
+func (s streamSpec) header() http.Header {
+	h := requestHeaders()
+	h.Set(fakeupstream.HeaderEvents, strconv.Itoa(s.events))
+	h.Set(fakeupstream.HeaderGap, strconv.FormatInt(s.gap.Microseconds(), 10))
+	if s.hold > 0 {
+		h.Set(fakeupstream.HeaderHold, strconv.Itoa(int(s.hold.Seconds())))
+	}
+	return h
+}
+
+// runStreams keeps conc streams open: each worker starts its next stream when
+// the previous one ended, until dur after the ramp-up; streams under way then
+// finish. Workers start spread over one stream's length, as independent
+// clients would, so the streams' events and starts do not arrive in
+// lockstep bursts.
+func runStreams(ctx context.Context, t *target, bodies [][]byte, spec streamSpec, conc int, dur time.Duration) streamRun {
+	hdr := spec.header()
+	ramp := time.Duration(spec.events-1) * spec.gap
+	ctx, cancel := context.WithTimeout(ctx, ramp+dur+60*time.Second)
+	defer cancel()
+	var cpu0 time.Duration
+	if t.proc != nil {
+		cpu0, _ = t.proc.cpu()
+	}
+	own0 := t.ownCPU()
+	start := time.Now()
+	deadline := start.Add(ramp + dur)
+	runs := make([]streamRun, conc)
+	var wg sync.WaitGroup
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &runs[w]
+			sr := newStreamReader(spec)
+			if ramp > 0 {
+				time.Sleep(ramp * time.Duration(w) / time.Duration(conc))
+			}
+			for i := w; ctx.Err() == nil && time.Now().Before(deadline); i += conc {
+				sr.one(ctx, t, hdr, bodies[i%len(bodies)], r, nil)
+			}
+		}()
+	}
+	wg.Wait()
+	var out streamRun
+	out.elapsed = time.Since(start)
+	if t.proc != nil {
+		cpu1, _ := t.proc.cpu()
+		out.cpu = cpu1 - cpu0
+	}
+	out.busy = t.ownCPU() - own0
+	for _, r := range runs {
+		out.merge(r)
+	}
+	return out
+}
+
+// streamReader reads streams and measures their events; one per worker.
+type streamReader struct {
+	spec streamSpec
+	buf  []byte
+	pend []byte
+}
+
+func newStreamReader(spec streamSpec) *streamReader {
+	return &streamReader{spec: spec, buf: make([]byte, 32<<10), pend: make([]byte, 0, 64<<10)}
+}
+
+// one runs a single stream into r. ready, when set, is called once the
+// third event arrived (the point where a held stream goes idle).
+func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body []byte, r *streamRun, ready func()) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	req.Header = hdr
+	t0 := time.Now().UnixNano()
+	resp, err := t.client.Do(req)
+	if err != nil {
+		r.failed(err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		r.failed(fmt.Sprintf("status %d: %s", resp.StatusCode, b))
+		return
+	}
+	var (
+		count                int
+		prevStamp, prevDelay int64
+		last                 []byte
+		lastWasStop          bool
+		halfGap              = int64(s.spec.gap / 2)
+	)
+	s.pend = s.pend[:0]
+	for {
+		n, rerr := resp.Body.Read(s.buf)
+		if n > 0 {
+			now := time.Now().UnixNano()
+			s.pend = append(s.pend, s.buf[:n]...)
+			off := 0
+			inChunk := 0
+			for {
+				i := bytes.Index(s.pend[off:], []byte("\n\n"))
+				if i < 0 {
+					break
+				}
+				ev := s.pend[off : off+i]
+				off += i + 2
+				stamp, ok := fakeupstream.ParseStamp(ev)
+				if !ok {
+					continue // not one of the upstream's events (e.g. a relay error event)
+				}
+				count++
+				inChunk++
+				delay := now - stamp
+				if count == 1 {
+					r.ttfe = append(r.ttfe, now-t0)
+				} else {
+					r.maxGap = max(r.maxGap, time.Duration(delay-prevDelay))
+					if inChunk > 1 && halfGap > 0 && stamp-prevStamp > halfGap {
+						r.coalesced++
+					}
+				}
+				r.delay = append(r.delay, delay)
+				prevStamp, prevDelay = stamp, delay
+				last = ev
+				if count == 3 && ready != nil {
+					ready()
+				}
+			}
+			s.pend = s.pend[:copy(s.pend, s.pend[off:])]
+		}
+		if rerr != nil {
+			lastWasStop = bytes.Contains(last, []byte("message_stop"))
+			if rerr != io.EOF {
+				r.failed("stream: " + rerr.Error())
+				r.events += int64(count)
+				return
+			}
+			break
+		}
+	}
+	r.events += int64(count)
+	if count != s.spec.events || !lastWasStop {
+		r.failed(fmt.Sprintf("stream ended after %d of %d events", count, s.spec.events))
+		return
+	}
+	r.streams++
+}
+
+func (r *streamRun) failed(msg string) {
+	r.bad++
+	if r.firstErr == "" {
+		r.firstErr = msg
+	}
+	time.Sleep(time.Millisecond)
+}
+
+// idleStreams holds streams open (silent after their third event).
+type idleStreams struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	ready  atomic.Int64
+	failed atomic.Int64
+	errMu  sync.Mutex
+	err    string
+}
+
+// openIdle opens n held streams to t, at most batch at a time being set up,
+// and returns once all are idle (or failed, or limit passed).
+func (h *idleStreams) open(ctx context.Context, t *target, body []byte, n, batch int, limit time.Duration) {
+	spec := streamSpec{events: 50, hold: 10 * time.Minute}
+	hdr := spec.header()
+	sem := make(chan struct{}, batch)
+	deadline := time.Now().Add(limit)
+	want := h.ready.Load() + h.failed.Load() + int64(n)
+	for range n {
+		sem <- struct{}{}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					<-sem
+				}
+			}
+			defer release()
+			var r streamRun
+			sr := &streamReader{spec: spec, buf: make([]byte, 4<<10), pend: make([]byte, 0, 4<<10)}
+			sr.one(ctx, t, hdr, body, &r, func() { h.ready.Add(1); release() })
+			if r.firstErr != "" && ctx.Err() == nil {
+				h.failed.Add(1)
+				h.errMu.Lock()
+				if h.err == "" {
+					h.err = r.firstErr
+				}
+				h.errMu.Unlock()
+			}
+		}()
+	}
+	for h.ready.Load()+h.failed.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *idleStreams) close() {
+	h.cancel()
+	h.wg.Wait()
+}
+
+func sortSample(s sample) sample { slices.Sort(s); return s }

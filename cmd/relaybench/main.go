@@ -1,0 +1,504 @@
+// Command relaybench measures ccrelay against a bare Go reverse proxy and
+// against no proxy at all, on loopback, and prints one table of ratios.
+//
+// It starts three processes: a lean fake Anthropic upstream
+// (fakeupstream.Fast), a bare httputil.ReverseProxy in front of it (the
+// baseline) and `ccrelay serve` on a generated config (several accounts, relay
+// key auth, sticky sessions, usage in SQLite, log_level warn). The load
+// generator runs in this process and drives direct, baseline and ccrelay in
+// alternating rounds; CPU and memory are each proxy process's own, read from
+// /proc. Every phase is bounded in time.
+//
+//	go run ./cmd/relaybench --quick        # about 75 seconds
+//	go run ./cmd/relaybench                # about five minutes
+//	go run ./cmd/relaybench --json > bench.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	quick     bool
+	json      bool
+	ccrelay   string
+	only      string
+	rounds    int
+	plainDur  time.Duration
+	streamDur time.Duration
+	accounts  int
+	keep      bool
+	verbose   bool
+	filter    *regexp.Regexp
+	holdIdle  time.Duration
+	jsonOut   string
+}
+
+func main() {
+	if role := os.Getenv("RELAYBENCH_ROLE"); role != "" {
+		if err := runRole(role); err != nil {
+			fmt.Fprintln(os.Stderr, "relaybench "+role+":", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "short run (about 75 seconds) instead of the full one (about five minutes)")
+	flag.BoolVar(&o.json, "json", false, "print the report as JSON instead of markdown tables")
+	flag.StringVar(&o.jsonOut, "json-out", "", "also write the JSON report to this file")
+	flag.StringVar(&o.ccrelay, "ccrelay", "", "ccrelay binary to measure (default: go build ./cmd/ccrelay of this module)")
+	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging (default all)")
+	flag.IntVar(&o.rounds, "rounds", 0, "rounds per scenario (default 1 quick, 3 full)")
+	flag.DurationVar(&o.plainDur, "plain-duration", 0, "one plain-request run per target and round (default 0.7s quick, 2s full)")
+	flag.DurationVar(&o.streamDur, "stream-duration", 0, "one stream run per target and round (default 1s quick, 3s full)")
+	flag.IntVar(&o.accounts, "accounts", 4, "accounts in ccrelay's config")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, databases)")
+	flag.BoolVar(&o.verbose, "v", false, "print progress and process ids to stderr")
+	flag.DurationVar(&o.holdIdle, "hold-idle", 0, "in the memory phase, keep the 2000 idle streams open this long (to inspect the process)")
+	filter := flag.String("filter", "", "run only the plain and stream scenarios whose name matches this regexp (names: plain/4KB/c=64, plain/100KB/c=1, streams/20ms/c=256, ...)")
+	flag.Parse()
+	if *filter != "" {
+		re, err := regexp.Compile(*filter)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "relaybench: --filter:", err)
+			os.Exit(2)
+		}
+		o.filter = re
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "relaybench:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	o        options
+	dir      string
+	bin      string
+	upstream *proc
+	targets  []*target // direct, baseline, ccrelay
+	rep      *Report
+}
+
+func (b *bench) logf(format string, args ...any) {
+	if b.o.verbose {
+		fmt.Fprintf(os.Stderr, "[%s] "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+func run(o options) error {
+	if o.rounds == 0 {
+		o.rounds = map[bool]int{true: 1, false: 3}[o.quick]
+	}
+	if o.plainDur == 0 {
+		o.plainDur = map[bool]time.Duration{true: 700 * time.Millisecond, false: 2 * time.Second}[o.quick]
+	}
+	if o.streamDur == 0 {
+		o.streamDur = map[bool]time.Duration{true: time.Second, false: 3 * time.Second}[o.quick]
+	}
+	phases := map[string]bool{}
+	for _, p := range strings.Split(o.only, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			phases[p] = true
+		}
+	}
+	want := func(p string) bool { return len(phases) == 0 || phases[p] }
+
+	// The whole run is bounded whatever happens to a child.
+	limit := 12 * time.Minute
+	if o.quick {
+		limit = 4 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	dir, err := os.MkdirTemp("", "relaybench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "work directory:", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	b := &bench{o: o, dir: dir, bin: o.ccrelay}
+	b.rep = &Report{Date: time.Now().Format("2006-01-02 15:04 MST"), Machine: machine(), Mode: map[bool]string{true: "quick", false: "full"}[o.quick],
+		Accounts: o.accounts, Rounds: o.rounds, PlainSeconds: o.plainDur.Seconds(), StreamSeconds: o.streamDur.Seconds()}
+	start := time.Now()
+	if b.bin == "" {
+		b.logf("building ccrelay")
+		if b.bin, err = buildRelay(ctx, dir); err != nil {
+			return err
+		}
+	}
+	defer b.close()
+	mark := markCPU()
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"plain", b.plain}, {"streams", b.streams}, {"logging", b.logging}, {"memory", b.memory}, {"startup", b.startup},
+	}
+	for _, s := range steps {
+		if !want(s.name) {
+			continue
+		}
+		b.logf("phase %s", s.name)
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	b.close() // reaps the children, so their CPU counts as ours
+	b.rep.OtherLoadCores = mark.otherCores(markCPU())
+	b.rep.checks()
+	b.rep.WallSeconds = time.Since(start).Seconds()
+	js, err := json.MarshalIndent(b.rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if o.jsonOut != "" {
+		if err := os.WriteFile(o.jsonOut, append(js, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.json {
+		_, err := os.Stdout.Write(append(js, '\n'))
+		return err
+	}
+	b.rep.writeMarkdown(os.Stdout)
+	return nil
+}
+
+// setup starts the fake upstream, the baseline and the ccrelay under test.
+func (b *bench) setup(ctx context.Context) error {
+	var err error
+	if b.upstream, err = startRole("upstream", "upstream"); err != nil {
+		return err
+	}
+	base, err := startRole("baseline", "baseline", "RELAYBENCH_TARGET=http://"+b.upstream.addr)
+	if err != nil {
+		return err
+	}
+	relay, err := startRelay(b.bin, b.dir, "ccrelay", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	if err != nil {
+		base.stop()
+		return err
+	}
+	b.targets = []*target{newTarget("direct", b.upstream.addr, nil, b.upstream), newTarget("baseline", base.addr, base, b.upstream), newTarget("ccrelay", relay.addr, relay, b.upstream)}
+	if err := waitHealthy(ctx, relay, 15*time.Second); err != nil {
+		return err
+	}
+	b.logf("upstream pid %d, baseline pid %d, ccrelay pid %d (%s)", b.upstream.pid(), base.pid(), relay.pid(), relay.addr)
+	return nil
+}
+
+func (b *bench) close() {
+	for _, t := range b.targets {
+		t.proc.stop()
+	}
+	b.upstream.stop()
+}
+
+// rotate returns ts starting at index r (mod len), so each target goes first in turn.
+func rotate[T any](ts []T, r int) []T {
+	r %= len(ts)
+	return append(slices.Clone(ts[r:]), ts[:r]...)
+}
+
+func (b *bench) plain(ctx context.Context) error {
+	type body struct {
+		name   string
+		bodies [][]byte
+	}
+	bodies := []body{{"4 KB", smallBodies(256, false)}, {"100 KB Claude Code", claudeCodeBodies(16, false)}}
+	for _, bd := range bodies {
+		for _, conc := range []int{1, 16, 64} {
+			if !b.selected(fmt.Sprintf("plain/%s/c=%d", strings.Fields(bd.name)[0]+strings.Fields(bd.name)[1], conc)) {
+				continue
+			}
+			res := map[string]*plainRun{}
+			for _, t := range b.targets {
+				res[t.name] = &plainRun{}
+				runPlain(ctx, t, bd.bodies, conc, b.warmup()) // connections, caches, sessions bound
+			}
+			for r := range b.o.rounds {
+				for _, t := range rotate(b.targets, r) {
+					res[t.name].merge(runPlain(ctx, t, bd.bodies, conc, b.o.plainDur))
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			row := PlainRow{Body: bd.name, BodyBytes: len(bd.bodies[0]), Concurrency: conc}
+			d, bs, rl := plainStats(res["direct"], nil), plainStats(res["baseline"], res["direct"]), plainStats(res["ccrelay"], res["direct"])
+			row.Direct, row.Baseline, row.Relay = d, bs, rl
+			row.RelayVsDirect, row.RelayVsBaseline, row.BaselineVsDir = ratio(rl.RPS, d.RPS), ratio(rl.RPS, bs.RPS), ratio(bs.RPS, d.RPS)
+			row.CPURatio = ratio(rl.CPUUsPerReq, bs.CPUUsPerReq)
+			b.rep.Plain = append(b.rep.Plain, row)
+			b.logf("plain %s c=%d: direct %.0f/s baseline %.0f/s ccrelay %.0f/s (cpu %.0f vs %.0f µs/req)%s",
+				bd.name, conc, d.RPS, bs.RPS, rl.RPS, bs.CPUUsPerReq, rl.CPUUsPerReq, errNote(d.FirstError, bs.FirstError, rl.FirstError))
+		}
+	}
+	return nil
+}
+
+func (b *bench) selected(name string) bool {
+	return b.o.filter == nil || b.o.filter.MatchString(name)
+}
+
+func errNote(errs ...string) string {
+	for _, e := range errs {
+		if e != "" {
+			return "; first error: " + e
+		}
+	}
+	return ""
+}
+
+func (b *bench) warmup() time.Duration {
+	if b.o.quick {
+		return 200 * time.Millisecond
+	}
+	return 500 * time.Millisecond
+}
+
+func plainStats(r, direct *plainRun) PlainStats {
+	sortSample(r.lat)
+	s := PlainStats{Requests: r.ok, Errors: r.errs, FirstError: r.firstErr,
+		P50Us: us(r.lat.pct(50)), P99Us: us(r.lat.pct(99))}
+	if r.elapsed > 0 {
+		s.RPS = float64(r.ok) / r.elapsed.Seconds()
+	}
+	if r.ok > 0 && r.cpu > 0 {
+		s.CPUUsPerReq = us(r.cpu) / float64(r.ok)
+	}
+	if r.elapsed > 0 {
+		s.BusyCores = float64(r.busy) / float64(r.elapsed)
+	}
+	if direct != nil {
+		sortSample(direct.lat)
+		s.AddedP50Us = s.P50Us - us(direct.lat.pct(50))
+		s.AddedP99Us = s.P99Us - us(direct.lat.pct(99))
+	}
+	return s
+}
+
+func (b *bench) streams(ctx context.Context) error {
+	bodies := smallBodies(256, true)
+	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
+		spec := streamSpec{events: 50, gap: gap}
+		for _, conc := range []int{16, 256} {
+			if !b.selected(fmt.Sprintf("streams/%dms/c=%d", gap.Milliseconds(), conc)) {
+				continue
+			}
+			res := map[string]*streamRun{}
+			for _, t := range b.targets {
+				res[t.name] = &streamRun{}
+				runStreams(ctx, t, bodies, streamSpec{events: 50}, conc, b.warmup())
+			}
+			for r := range b.o.rounds {
+				for _, t := range rotate(b.targets, r) {
+					res[t.name].merge(runStreams(ctx, t, bodies, spec, conc, b.o.streamDur))
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			d, bs, rl := streamStats(res["direct"], nil), streamStats(res["baseline"], res["direct"]), streamStats(res["ccrelay"], res["direct"])
+			b.rep.Streams = append(b.rep.Streams, StreamRow{Events: spec.events, GapMs: float64(gap) / 1e6, Concurrency: conc, Direct: d, Baseline: bs, Relay: rl})
+			b.logf("streams gap=%s c=%d: streams %d/%d/%d, added ttfe p50 %s/%s, added delay p99 %s/%s%s", gap, conc, d.Streams, bs.Streams, rl.Streams,
+				fmtUs(bs.AddedTTFEP50Us), fmtUs(rl.AddedTTFEP50Us), fmtUs(bs.AddedDelayP99Us), fmtUs(rl.AddedDelayP99Us), errNote(d.FirstError, bs.FirstError, rl.FirstError))
+		}
+	}
+	return nil
+}
+
+func streamStats(r, direct *streamRun) StreamStats {
+	sortSample(r.ttfe)
+	sortSample(r.delay)
+	s := StreamStats{Streams: r.streams, Bad: r.bad, Events: r.events, FirstError: r.firstErr,
+		TTFEP50Us: us(r.ttfe.pct(50)), TTFEP99Us: us(r.ttfe.pct(99)),
+		DelayP50Us: us(r.delay.pct(50)), DelayP99Us: us(r.delay.pct(99)),
+		MaxGapUs: us(r.maxGap), Coalesced: r.coalesced}
+	if n := r.streams + r.bad; n > 0 && r.cpu > 0 {
+		s.CPUUsPerStream = us(r.cpu) / float64(n)
+	}
+	if r.elapsed > 0 {
+		s.BusyCores = float64(r.busy) / float64(r.elapsed)
+	}
+	if direct != nil {
+		sortSample(direct.ttfe)
+		sortSample(direct.delay)
+		s.AddedTTFEP50Us = s.TTFEP50Us - us(direct.ttfe.pct(50))
+		s.AddedTTFEP99Us = s.TTFEP99Us - us(direct.ttfe.pct(99))
+		s.AddedDelayP50Us = s.DelayP50Us - us(direct.delay.pct(50))
+		s.AddedDelayP99Us = s.DelayP99Us - us(direct.delay.pct(99))
+	}
+	return s
+}
+
+// logging runs the c=64 4 KB load against ccrelay at warn and at info (one
+// access-log line per request, written to a file) in alternating rounds.
+func (b *bench) logging(ctx context.Context) error {
+	info, err := startRelay(b.bin, b.dir, "ccrelay-info", relayConfig{logLevel: "info", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	if err != nil {
+		return err
+	}
+	defer info.stop()
+	if err := waitHealthy(ctx, info, 15*time.Second); err != nil {
+		return err
+	}
+	ti := newTarget("ccrelay-info", info.addr, info, b.upstream)
+	tw := b.targets[2]
+	bodies := smallBodies(256, false)
+	const conc = 64
+	runPlain(ctx, ti, bodies, conc, b.warmup())
+	runPlain(ctx, tw, bodies, conc, b.warmup())
+	fi, _ := os.Stat(info.logPath)
+	var size0 int64
+	if fi != nil {
+		size0 = fi.Size()
+	}
+	rw, ri := &plainRun{}, &plainRun{}
+	for r := range b.o.rounds {
+		for _, t := range rotate([]*target{tw, ti}, r) {
+			res := runPlain(ctx, t, bodies, conc, b.o.plainDur)
+			if t == ti {
+				ri.merge(res)
+			} else {
+				rw.merge(res)
+			}
+		}
+	}
+	res := &LoggingResult{Body: "4 KB", Concurrency: conc, Warn: plainStats(rw, nil), Info: plainStats(ri, nil)}
+	if fi, _ := os.Stat(info.logPath); fi != nil && ri.ok > 0 {
+		res.LogBytesPerRq = float64(fi.Size()-size0) / float64(ri.ok)
+	}
+	b.rep.Logging = res
+	return ctx.Err()
+}
+
+// memory measures a fresh ccrelay and a fresh baseline: after start, after a
+// little traffic, at 256 active streams, then with 256 and 2000 idle ones.
+func (b *bench) memory(ctx context.Context) error {
+	for _, name := range []string{"ccrelay", "baseline"} {
+		var p *proc
+		var err error
+		if name == "ccrelay" {
+			p, err = startRelay(b.bin, b.dir, "ccrelay-mem", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+			if err == nil {
+				err = waitHealthy(ctx, p, 15*time.Second)
+			}
+		} else {
+			p, err = startRole("baseline-mem", "baseline", "RELAYBENCH_TARGET=http://"+b.upstream.addr)
+		}
+		if err != nil {
+			p.stop()
+			return err
+		}
+		row, err := b.memoryOf(ctx, name, p)
+		p.stop()
+		if err != nil {
+			return err
+		}
+		b.rep.Memory = append(b.rep.Memory, row)
+		b.logf("memory %s: peak 256 active %.1f MB, 256 idle %.1f MB, 2000 idle %.1f MB, %.1f KB/stream", name, row.PeakActive256MB, row.Idle256MB, row.Idle2000MB, row.PerIdleKB)
+	}
+	return nil
+}
+
+func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+func (b *bench) memoryOf(ctx context.Context, name string, p *proc) (MemRow, error) {
+	row := MemRow{Proxy: name}
+	time.Sleep(100 * time.Millisecond)
+	rss, _, err := p.mem()
+	if err != nil {
+		return row, err
+	}
+	row.StartMB = mb(rss)
+	t := newTarget(name+"-mem", p.addr, p, b.upstream)
+	small, streamBodies := smallBodies(256, false), smallBodies(256, true)
+	runPlain(ctx, t, small, 16, 300*time.Millisecond)
+	runPlain(ctx, t, claudeCodeBodies(4, false), 16, 300*time.Millisecond)
+	runStreams(ctx, t, streamBodies, streamSpec{events: 50}, 16, 300*time.Millisecond)
+	rss, _, _ = p.mem()
+	row.WarmMB = mb(rss)
+	// One stream per worker: 256 at once, 20 ms apart, about a second.
+	runStreams(ctx, t, streamBodies, streamSpec{events: 50, gap: 20 * time.Millisecond}, 256, time.Millisecond)
+	_, hwm, _ := p.mem()
+	row.PeakActive256MB = mb(hwm)
+
+	hctx, cancel := context.WithCancel(ctx)
+	idle := &idleStreams{cancel: cancel}
+	defer idle.close()
+	idle.open(hctx, t, streamBodies[0], 256, 64, 30*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	rss256, hwm256, _ := p.mem()
+	row.Idle256MB, row.Peak256MB = mb(rss256), mb(hwm256)
+	idle.open(hctx, t, streamBodies[0], 2000-256, 128, 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	rss2000, hwm2000, _ := p.mem()
+	if b.o.holdIdle > 0 {
+		fmt.Fprintf(os.Stderr, "relaybench: %s (pid %d, %s) holds %d idle streams for %s\n", name, p.pid(), p.addr, idle.ready.Load(), b.o.holdIdle)
+		time.Sleep(b.o.holdIdle)
+	}
+	row.Idle2000MB, row.Peak2000MB = mb(rss2000), mb(hwm2000)
+	row.Opened, row.FailedToOpen, row.FirstOpenError = idle.ready.Load(), idle.failed.Load(), idle.err
+	if extra := row.Opened - 256; extra > 0 {
+		row.PerIdleKB = float64(rss2000-rss256) / 1024 / float64(extra)
+	}
+	if row.Opened < 2000 {
+		b.logf("memory %s: only %d of 2000 streams opened (%s)", name, row.Opened, row.FirstOpenError)
+	}
+	return row, ctx.Err()
+}
+
+// startup times exec -> healthy /health with 100 accounts, on a new database
+// and again on the one that start created.
+func (b *bench) startup(ctx context.Context) error {
+	runs := 5
+	if !b.o.quick {
+		runs = 15
+	}
+	const accounts = 100
+	var cold, warm []float64
+	for i := range runs {
+		db := filepath.Join(b.dir, fmt.Sprintf("startup-%d.db", i))
+		for _, list := range []*[]float64{&cold, &warm} {
+			t0 := time.Now()
+			p, err := startRelay(b.bin, b.dir, "ccrelay-startup", relayConfig{logLevel: "warn", accounts: accounts, upstream: "http://" + b.upstream.addr, dbPath: db})
+			if err != nil {
+				return err
+			}
+			err = waitHealthy(ctx, p, 15*time.Second)
+			took := time.Since(t0)
+			p.stop()
+			if err != nil {
+				return err
+			}
+			*list = append(*list, float64(took.Microseconds())/1000)
+		}
+	}
+	slices.Sort(cold)
+	slices.Sort(warm)
+	b.rep.Startup = &StartupResult{Accounts: accounts, Runs: runs,
+		ColdP50Ms: cold[len(cold)/2], ColdMaxMs: cold[len(cold)-1], WarmP50Ms: warm[len(warm)/2], WarmMaxMs: warm[len(warm)-1]}
+	return nil
+}

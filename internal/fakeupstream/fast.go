@@ -1,0 +1,209 @@
+package fakeupstream
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Request headers that steer Fast. The relay forwards unknown client headers
+// unchanged, so a load generator sets them once and they reach the fake
+// through any proxy in between.
+const (
+	// HeaderEvents asks for an SSE stream of that many events (at least 5);
+	// absent or 0 means a JSON answer.
+	HeaderEvents = "X-Bench-Events"
+	// HeaderGap is the spacing between stream events in microseconds (default 0).
+	HeaderGap = "X-Bench-Gap-Us"
+	// HeaderHold, in seconds, keeps a stream open and silent after its third
+	// event (an idle stream) until the client leaves or the time is up.
+	HeaderHold = "X-Bench-Hold-S"
+)
+
+// StampKey prefixes every event's data in a Fast stream: the event's JSON
+// object starts with {"bench_ts":<19-digit Unix nanoseconds>, written just
+// before the event left the fake. ParseStamp reads it back.
+const StampKey = `{"bench_ts":`
+
+const stampDigits = 19
+
+// maxHold bounds an idle stream whatever a client asks.
+const maxHold = 10 * time.Minute
+
+// Fast is a lean fake Anthropic Messages API for load tests: it reads and
+// discards the request body without parsing it, answers from precomputed
+// bytes and records nothing, so it costs the machine little next to the relay
+// it measures. A JSON answer is a Messages response with usage; a stream
+// (see HeaderEvents) is message_start, content_block_start, text deltas,
+// content_block_stop, message_delta, message_stop, each flushed on its own and
+// stamped with its send time (StampKey).
+type Fast struct {
+	json   []byte
+	header [][2]string
+	// Stream event templates; each begins with StampKey and a zeroed stamp.
+	head  [][]byte
+	delta []byte
+	tail  [][]byte
+}
+
+// NewFast returns a Fast fake whose answers name model.
+func NewFast(model string) *Fast {
+	f := &Fast{
+		json: []byte(MessageJSON(model, "Sure. Here is the change you asked for: the function now returns early when the list is empty, and the loop no longer copies each element. I ran the tests and they pass.")),
+		// A few of the headers Anthropic sends, so header copying costs what it does in production.
+		header: [][2]string{
+			{"Request-Id", "req_011CWbenchFakeUpstream000001"},
+			{"Anthropic-Organization-Id", "00000000-0000-4000-8000-000000000000"},
+			{"Anthropic-Ratelimit-Requests-Limit", "4000"},
+			{"Anthropic-Ratelimit-Requests-Remaining", "3999"},
+			{"Anthropic-Ratelimit-Input-Tokens-Limit", "2000000"},
+			{"Anthropic-Ratelimit-Output-Tokens-Limit", "400000"},
+			{"Via", "1.1 google"},
+		},
+	}
+	for _, e := range MessageStream(model, "x", 1, 0) {
+		ev := stampTemplate(e)
+		switch e.Name {
+		case "message_start", "content_block_start":
+			f.head = append(f.head, ev)
+		case "content_block_delta":
+			f.delta = stampTemplate(Event{Name: e.Name, Data: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" token"}}`})
+		case "content_block_stop", "message_delta", "message_stop":
+			f.tail = append(f.tail, ev)
+		}
+	}
+	return f
+}
+
+// stampTemplate renders e with a zeroed stamp right after the opening brace.
+func stampTemplate(e Event) []byte {
+	data := e.Data
+	if len(data) < 2 || data[0] != '{' {
+		panic(fmt.Sprintf("fakeupstream: event data %q is not a JSON object", data))
+	}
+	var b []byte
+	b = append(b, "event: "...)
+	b = append(b, e.Name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, StampKey...)
+	for range stampDigits {
+		b = append(b, '0')
+	}
+	b = append(b, ',')
+	b = append(b, data[1:]...)
+	return append(b, "\n\n"...)
+}
+
+// ParseStamp finds the send stamp in an event's bytes (its data line or the
+// whole event); ok is false when there is none.
+func ParseStamp(ev []byte) (unixNano int64, ok bool) {
+	i := indexOf(ev, StampKey)
+	if i < 0 || i+len(StampKey)+stampDigits > len(ev) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range ev[i+len(StampKey) : i+len(StampKey)+stampDigits] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func indexOf(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if b[i] == s[0] && string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func (f *Fast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Read the whole body first: the client may not read the answer before it
+	// finished sending, and the relay measured must be charged for sending it.
+	_, _ = io.Copy(io.Discard, r.Body)
+	h := w.Header()
+	for _, kv := range f.header {
+		h[kv[0]] = []string{kv[1]}
+	}
+	n, _ := strconv.Atoi(r.Header.Get(HeaderEvents))
+	if n <= 0 {
+		h["Content-Type"] = []string{"application/json"}
+		h["Content-Length"] = []string{strconv.Itoa(len(f.json))}
+		_, _ = w.Write(f.json)
+		return
+	}
+	gapUs, _ := strconv.Atoi(r.Header.Get(HeaderGap))
+	holdS, _ := strconv.Atoi(r.Header.Get(HeaderHold))
+	f.stream(w, r, max(n, len(f.head)+len(f.tail)+1), time.Duration(gapUs)*time.Microsecond, time.Duration(holdS)*time.Second)
+}
+
+// stream sends n events, the i-th at start + i*gap, each in its own flushed write.
+func (f *Fast) stream(w http.ResponseWriter, r *http.Request, n int, gap, hold time.Duration) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/event-stream; charset=utf-8"}
+	h["Cache-Control"] = []string{"no-cache"}
+	w.WriteHeader(http.StatusOK)
+	fl := w.(http.Flusher)
+	ctx := r.Context()
+	buf := make([]byte, 0, 512)
+	start := time.Now()
+	var timer *time.Timer
+	wait := func(d time.Duration) bool {
+		if d <= 0 {
+			return ctx.Err() == nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-timer.C:
+			return true
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		}
+	}
+	deltas := n - len(f.head) - len(f.tail)
+	for i := range n {
+		var tmpl []byte
+		switch {
+		case i < len(f.head):
+			tmpl = f.head[i]
+		case i < len(f.head)+deltas:
+			tmpl = f.delta
+		default:
+			tmpl = f.tail[i-len(f.head)-deltas]
+		}
+		if i > 0 && !wait(time.Until(start.Add(time.Duration(i)*gap))) {
+			return
+		}
+		if hold > 0 && i == 3 {
+			if !wait(min(hold, maxHold)) {
+				return
+			}
+			start = time.Now().Add(-time.Duration(i) * gap)
+		}
+		buf = append(buf[:0], tmpl...)
+		at := indexOf(tmpl, StampKey) + len(StampKey)
+		stamp(buf[at:at+stampDigits], time.Now().UnixNano())
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+		fl.Flush()
+	}
+}
+
+// stamp writes v as exactly len(dst) decimal digits.
+func stamp(dst []byte, v int64) {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
