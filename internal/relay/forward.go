@@ -243,7 +243,13 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 	timer := time.AfterFunc(wait, func() { timedOut.Store(true); cancel() })
 	defer timer.Stop()
 
-	resp, err := up.Client.Do(req)
+	// RoundTrip, not Client.Do: Do clones every header for redirect handling
+	// the relay never uses (an upstream's redirect goes to the client as is).
+	rt := up.Client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		if c.req.Context().Err() != nil {
 			return r.gone(c)

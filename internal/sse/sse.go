@@ -22,6 +22,7 @@ type Parser struct {
 	pending []byte // bytes of an event not yet terminated
 	scan    int    // offset in pending of the first line not yet scanned
 	data    []byte // scratch for multi-line data
+	ev      Event  // reused for every callback (no allocation per event)
 	// MaxEventBytes bounds a single event (0 = 16 MiB); the oldest bytes of a
 	// longer one are dropped so memory stays bounded.
 	MaxEventBytes int
@@ -37,7 +38,7 @@ func (p *Parser) PendingBytes() []byte { return p.pending }
 // false stops parsing and drops whatever of chunk was not delivered yet.
 // Line ends may be \n, \r\n or \r.
 func (p *Parser) Feed(chunk []byte, fn func(ev *Event) bool) {
-	var ev Event
+	ev := &p.ev
 	buf := chunk
 	pos := 0
 	if len(p.pending) > 0 {
@@ -62,8 +63,8 @@ func (p *Parser) Feed(chunk []byte, fn func(ev *Event) bool) {
 			}
 		}
 		if j == pos { // an empty line ends the event
-			p.parseEvent(buf[start:k], &ev)
-			if !fn(&ev) {
+			p.parseEvent(buf[start:k], ev)
+			if !fn(ev) {
 				p.pending, p.scan = p.pending[:0], 0
 				return
 			}
@@ -99,7 +100,7 @@ func (p *Parser) parseEvent(raw []byte, ev *Event) {
 	lines := 0
 	rest := raw
 	for len(rest) > 0 {
-		j := bytes.IndexAny(rest, "\r\n")
+		j := lineEnd(rest)
 		var line []byte
 		if j < 0 {
 			line, rest = rest, nil

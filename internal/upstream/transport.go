@@ -49,7 +49,6 @@ func NewClient(p *config.ProxyConfig) (*http.Client, error) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		WriteBufferSize:       64 << 10,
-		ReadBufferSize:        32 << 10,
 	}
 	if pu != nil {
 		t.Proxy = http.ProxyURL(pu)

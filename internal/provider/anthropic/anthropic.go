@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -67,11 +68,17 @@ type Request struct {
 // session-key rules are SessionKey's.
 func Inspect(body []byte, h http.Header) Request {
 	var r Request
+	if len(body) == 0 {
+		return r
+	}
 	var userID, system, messages gjson.Result
-	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+	// A string view of the body: gjson.ParseBytes would copy all of it.
+	// Strings that outlive this call are cloned below.
+	view := unsafe.String(&body[0], len(body))
+	gjson.Parse(view).ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
-			r.Model = v.Str
+			r.Model = strings.Clone(v.Str)
 		case "stream":
 			r.Stream = v.Bool()
 		case "metadata":
@@ -83,7 +90,7 @@ func Inspect(body []byte, h http.Header) Request {
 		}
 		return true
 	})
-	r.SessionKey = sessionKey(userID, system, messages, h)
+	r.SessionKey = strings.Clone(sessionKey(userID, system, messages, h))
 	return r
 }
 
