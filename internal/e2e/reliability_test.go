@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,5 +155,75 @@ func TestClientGoneDuringFailover(t *testing.T) {
 	}
 	if len(r.App.Sched.Cooldowns()) != 0 {
 		t.Fatal("a client that went away cooled the account")
+	}
+}
+
+// Upstream faults that must fail over to the next account: a TLS failure
+// (untrusted certificate), a 200 whose body is not JSON, and a connection
+// reset in the middle of a JSON body.
+func TestUpstreamFaultsFailOver(t *testing.T) {
+	tlsUp := httptest.NewTLSServer(&fakeupstream.Anthropic{})
+	defer tlsUp.Close()
+	malformed := &fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Body: "<html>502 from some proxy</html>"}
+	}}
+	reset := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"id":"msg_1","content":[`)
+		w.(http.Flusher).Flush()
+		if hj, ok := w.(http.Hijacker); ok {
+			c, _, _ := hj.Hijack()
+			c.Close()
+		}
+	})
+	for _, tc := range []struct {
+		name, url, kind string
+	}{
+		{"tls", tlsUp.URL, "network"},
+		{"malformed 200", upstream(t, malformed).URL, "server_error"},
+		{"reset mid-body", upstream(t, reset).URL, "network"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := &fakeupstream.Anthropic{Text: "from good"}
+			r := startRelay(t, claudeAPIAccount("bad", tc.url, "k", 200)+claudeAPIAccount("good", upstream(t, good).URL, "k", 100))
+			text, err := ask(t, r)
+			if err != nil || text != "from good" {
+				t.Fatalf("%q %v", text, err)
+			}
+			if cd := cooldownOf(t, r, "bad"); cd.Kind != tc.kind {
+				t.Fatalf("cooldown %+v", cd)
+			}
+		})
+	}
+}
+
+// A stream that stalls after content: the idle timeout fires, the client
+// gets an error event, the account cools down.
+func TestStreamStallsAfterContent(t *testing.T) {
+	stall := &fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		ev := fakeupstream.MessageStream("m", "partial", 1, 0)
+		return &fakeupstream.Reply{Events: ev[:4], Hang: true}
+	}}
+	cfg := claudeAPIAccount("a", upstream(t, stall).URL, "k", 100) +
+		"\n[server]\nhost = \"127.0.0.1\"\nidle_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+	r := startRelay(t, cfg)
+	start := time.Now()
+	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "content_block_delta") || !strings.Contains(string(b), "event: error") || !strings.Contains(string(b), "stalled") {
+		t.Fatalf("%s", b)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("idle timeout did not fire")
+	}
+	if cooldownOf(t, r, "a").Kind != "network" {
+		t.Fatal("stalled account not cooled")
 	}
 }
