@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -62,22 +61,7 @@ type Anthropic struct {
 	// EventGap is the default pause between stream events.
 	EventGap time.Duration
 
-	mu       sync.Mutex
-	requests []*Recorded
-}
-
-// Requests returns what the fake received so far.
-func (a *Anthropic) Requests() []*Recorded {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]*Recorded(nil), a.requests...)
-}
-
-// Count is the number of requests received.
-func (a *Anthropic) Count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.requests)
+	requestLog
 }
 
 func record(r *http.Request) *Recorded {
@@ -87,10 +71,7 @@ func record(r *http.Request) *Recorded {
 
 func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
-	a.mu.Lock()
-	n := len(a.requests)
-	a.requests = append(a.requests, rec)
-	a.mu.Unlock()
+	n := a.add(rec)
 	if len(a.Keys) > 0 {
 		key := r.Header.Get("X-Api-Key")
 		if key == "" {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -26,31 +25,13 @@ type OpenAI struct {
 	// EventGap is the default pause between stream events.
 	EventGap time.Duration
 
-	mu       sync.Mutex
-	requests []*Recorded
-}
-
-// Requests returns what the fake received so far.
-func (o *OpenAI) Requests() []*Recorded {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]*Recorded(nil), o.requests...)
-}
-
-// Count is the number of requests received.
-func (o *OpenAI) Count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.requests)
+	requestLog
 }
 
 // ServeHTTP records the request, checks the key and answers it.
 func (o *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := record(r)
-	o.mu.Lock()
-	n := len(o.requests)
-	o.requests = append(o.requests, rec)
-	o.mu.Unlock()
+	n := o.add(rec)
 	if len(o.Keys) > 0 {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		valid := false
