@@ -237,7 +237,7 @@ func (a *App) Start(addr string) (net.Addr, error) {
 }
 
 // CommandPollInterval is how often a running server looks for CLI commands.
-var CommandPollInterval = time.Second
+const CommandPollInterval = time.Second
 
 // applyCommands applies `ccrelay accounts reset` and `ccrelay sessions clear`
 // made by other processes to this server's in-memory state.

@@ -26,18 +26,18 @@ func init() {
 
 // AddCommand queues a command for a running server.
 func (db *DB) AddCommand(ctx context.Context, c Command) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO admin_commands (kind, account_id, session_key, created_ms) VALUES (?, ?, ?, ?)`,
+	_, err := db.conn().ExecContext(ctx, `INSERT INTO admin_commands (kind, account_id, session_key, created_ms) VALUES (?, ?, ?, ?)`,
 		c.Kind, c.AccountID, c.SessionKey, time.Now().UnixMilli())
 	if err == nil {
 		// Old commands are only useful to a server that was running when they were made.
-		_, _ = db.sql.ExecContext(ctx, `DELETE FROM admin_commands WHERE created_ms < ?`, time.Now().Add(-24*time.Hour).UnixMilli())
+		_, _ = db.conn().ExecContext(ctx, `DELETE FROM admin_commands WHERE created_ms < ?`, time.Now().Add(-24*time.Hour).UnixMilli())
 	}
 	return err
 }
 
 // Commands returns the commands after id, oldest first.
 func (db *DB) Commands(ctx context.Context, after int64) ([]Command, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT id, kind, account_id, session_key FROM admin_commands WHERE id > ? ORDER BY id`, after)
+	rows, err := db.conn().QueryContext(ctx, `SELECT id, kind, account_id, session_key FROM admin_commands WHERE id > ? ORDER BY id`, after)
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +56,6 @@ func (db *DB) Commands(ctx context.Context, after int64) ([]Command, error) {
 // LastCommandID is the newest command id (0 when none).
 func (db *DB) LastCommandID(ctx context.Context) (int64, error) {
 	var id int64
-	err := db.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM admin_commands`).Scan(&id)
+	err := db.conn().QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM admin_commands`).Scan(&id)
 	return id, err
 }

@@ -33,14 +33,19 @@ type Recorder struct {
 	RetryEvery time.Duration
 }
 
-// NewRecorder starts a recorder over db.
+// NewRecorder starts a recorder over db. Every 5 s it also checks that the
+// database file still exists (see DB.RecreateIfDeleted).
 func NewRecorder(db *DB, log *slog.Logger) *Recorder {
+	return newRecorder(db, log, 5*time.Second)
+}
+
+func newRecorder(db *DB, log *slog.Logger, fileCheckEvery time.Duration) *Recorder {
 	r := &Recorder{
 		db: db, log: log,
 		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
 		MaxQueue: 200_000, BatchSize: 512, RetryEvery: time.Second,
 	}
-	go r.loop()
+	go r.loop(fileCheckEvery)
 	return r
 }
 
@@ -89,11 +94,19 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 }
 
-func (r *Recorder) loop() {
+func (r *Recorder) loop(fileCheckEvery time.Duration) {
 	defer close(r.done)
+	check := time.NewTicker(fileCheckEvery)
+	defer check.Stop()
 	for {
 		select {
 		case <-r.wake:
+		case <-check.C:
+			if ok, err := r.db.RecreateIfDeleted(context.Background()); ok {
+				r.log.Error("the database file was deleted while the relay ran; created a new one at the same path (usage and state written before are gone with the old file)", "path", r.db.Path())
+			} else if err != nil {
+				r.log.Error("the database file was deleted and could not be recreated; usage stays queued in memory", "path", r.db.Path(), "err", err)
+			}
 		case <-r.closing:
 			for r.flush() {
 			}
@@ -158,7 +171,7 @@ func (r *Recorder) flush() bool {
 
 // InsertUsage writes records in one transaction.
 func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, err := db.conn().BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -201,7 +214,7 @@ type Totals struct {
 
 // AccountTotals sums usage per account since t.
 func (db *DB) AccountTotals(ctx context.Context, since time.Time) (map[string]Totals, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT account_id, COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
+	rows, err := db.conn().QueryContext(ctx, `SELECT account_id, COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
 		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
 		FROM usage_stats WHERE ts_ms >= ? GROUP BY account_id`, since.UnixMilli())
 	if err != nil {
@@ -222,7 +235,7 @@ func (db *DB) AccountTotals(ctx context.Context, since time.Time) (map[string]To
 
 // UsageRows returns raw usage rows since t (oldest first), for stats and tests.
 func (db *DB) UsageRows(ctx context.Context, since time.Time) ([]usage.Record, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT ts_ms, request_id, client_api_key_hash, account_id, platform, model, input_tokens, output_tokens,
+	rows, err := db.conn().QueryContext(ctx, `SELECT ts_ms, request_id, client_api_key_hash, account_id, platform, model, input_tokens, output_tokens,
 		cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error FROM usage_stats WHERE ts_ms >= ? ORDER BY id`, since.UnixMilli())
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func fromMS(v int64) time.Time {
 
 // Sessions returns the bindings that have not expired at now.
 func (db *DB) Sessions(ctx context.Context, now time.Time) ([]state.Binding, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT session_hash, account_id, expires_at_ms FROM sticky_sessions WHERE expires_at_ms > ? ORDER BY expires_at_ms`, ms(now))
+	rows, err := db.conn().QueryContext(ctx, `SELECT session_hash, account_id, expires_at_ms FROM sticky_sessions WHERE expires_at_ms > ? ORDER BY expires_at_ms`, ms(now))
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (db *DB) Sessions(ctx context.Context, now time.Time) ([]state.Binding, err
 
 // SaveSession upserts a binding.
 func (db *DB) SaveSession(ctx context.Context, b state.Binding) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO sticky_sessions (session_hash, account_id, expires_at_ms) VALUES (?, ?, ?)
+	_, err := db.conn().ExecContext(ctx, `INSERT INTO sticky_sessions (session_hash, account_id, expires_at_ms) VALUES (?, ?, ?)
 		ON CONFLICT(session_hash) DO UPDATE SET account_id = excluded.account_id, expires_at_ms = excluded.expires_at_ms`, b.Key, b.AccountID, ms(b.ExpiresAt))
 	return err
 }
@@ -58,11 +58,11 @@ func (db *DB) DeleteSessions(ctx context.Context, key, accountID string) (int64,
 	var err error
 	switch {
 	case key != "":
-		res, err = db.sql.ExecContext(ctx, `DELETE FROM sticky_sessions WHERE session_hash = ?`, key)
+		res, err = db.conn().ExecContext(ctx, `DELETE FROM sticky_sessions WHERE session_hash = ?`, key)
 	case accountID != "":
-		res, err = db.sql.ExecContext(ctx, `DELETE FROM sticky_sessions WHERE account_id = ?`, accountID)
+		res, err = db.conn().ExecContext(ctx, `DELETE FROM sticky_sessions WHERE account_id = ?`, accountID)
 	default:
-		res, err = db.sql.ExecContext(ctx, `DELETE FROM sticky_sessions`)
+		res, err = db.conn().ExecContext(ctx, `DELETE FROM sticky_sessions`)
 	}
 	if err != nil {
 		return 0, err
@@ -72,13 +72,13 @@ func (db *DB) DeleteSessions(ctx context.Context, key, accountID string) (int64,
 
 // PruneSessions deletes expired bindings.
 func (db *DB) PruneSessions(ctx context.Context, now time.Time) error {
-	_, err := db.sql.ExecContext(ctx, `DELETE FROM sticky_sessions WHERE expires_at_ms <= ?`, ms(now))
+	_, err := db.conn().ExecContext(ctx, `DELETE FROM sticky_sessions WHERE expires_at_ms <= ?`, ms(now))
 	return err
 }
 
 // Cooldowns returns the cooldowns still in force at now.
 func (db *DB) Cooldowns(ctx context.Context, now time.Time) ([]state.Cooldown, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT account_id, model, kind, reason, until_ms FROM cooldowns WHERE until_ms > ? ORDER BY account_id, model`, ms(now))
+	rows, err := db.conn().QueryContext(ctx, `SELECT account_id, model, kind, reason, until_ms FROM cooldowns WHERE until_ms > ? ORDER BY account_id, model`, ms(now))
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (db *DB) Cooldowns(ctx context.Context, now time.Time) ([]state.Cooldown, e
 
 // SaveCooldown upserts a cooldown.
 func (db *DB) SaveCooldown(ctx context.Context, c state.Cooldown) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO cooldowns (account_id, model, kind, reason, until_ms) VALUES (?, ?, ?, ?, ?)
+	_, err := db.conn().ExecContext(ctx, `INSERT INTO cooldowns (account_id, model, kind, reason, until_ms) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(account_id, model) DO UPDATE SET kind = excluded.kind, reason = excluded.reason, until_ms = excluded.until_ms`,
 		c.AccountID, c.Model, c.Kind, c.Reason, ms(c.Until))
 	return err
@@ -107,7 +107,7 @@ func (db *DB) SaveCooldown(ctx context.Context, c state.Cooldown) error {
 
 // DeleteCooldowns clears an account's cooldowns (all models).
 func (db *DB) DeleteCooldowns(ctx context.Context, accountID string) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, `DELETE FROM cooldowns WHERE account_id = ?`, accountID)
+	res, err := db.conn().ExecContext(ctx, `DELETE FROM cooldowns WHERE account_id = ?`, accountID)
 	if err != nil {
 		return 0, err
 	}
@@ -116,7 +116,7 @@ func (db *DB) DeleteCooldowns(ctx context.Context, accountID string) (int64, err
 
 // DeleteCooldown clears one (account, model) cooldown.
 func (db *DB) DeleteCooldown(ctx context.Context, accountID, model string) error {
-	_, err := db.sql.ExecContext(ctx, `DELETE FROM cooldowns WHERE account_id = ? AND model = ?`, accountID, model)
+	_, err := db.conn().ExecContext(ctx, `DELETE FROM cooldowns WHERE account_id = ? AND model = ?`, accountID, model)
 	return err
 }
 
@@ -124,7 +124,7 @@ func (db *DB) DeleteCooldown(ctx context.Context, accountID, model string) error
 func (db *DB) Credential(ctx context.Context, accountID string) (state.Credential, error) {
 	var c state.Credential
 	var exp, upd int64
-	err := db.sql.QueryRowContext(ctx, `SELECT account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms FROM credentials WHERE account_id = ?`, accountID).
+	err := db.conn().QueryRowContext(ctx, `SELECT account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms FROM credentials WHERE account_id = ?`, accountID).
 		Scan(&c.AccountID, &c.RefreshToken, &c.AccessToken, &exp, &c.OriginHash, &upd)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNoRow
@@ -136,7 +136,7 @@ func (db *DB) Credential(ctx context.Context, accountID string) (state.Credentia
 // SaveCredential durably upserts an account's credential (synchronous: a
 // rotated refresh token must be on disk before it is relied on).
 func (db *DB) SaveCredential(ctx context.Context, c state.Credential) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO credentials (account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := db.conn().ExecContext(ctx, `INSERT INTO credentials (account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(account_id) DO UPDATE SET refresh_token = excluded.refresh_token, access_token = excluded.access_token,
 		expires_at_ms = excluded.expires_at_ms, origin_hash = excluded.origin_hash, updated_at_ms = excluded.updated_at_ms`,
 		c.AccountID, c.RefreshToken, c.AccessToken, ms(c.ExpiresAt), c.OriginHash, ms(c.UpdatedAt))
@@ -146,7 +146,7 @@ func (db *DB) SaveCredential(ctx context.Context, c state.Credential) error {
 // ProjectID returns the cached Code Assist project of a gemini account ("" if none).
 func (db *DB) ProjectID(ctx context.Context, accountID string) (string, error) {
 	var p string
-	err := db.sql.QueryRowContext(ctx, `SELECT project_id FROM account_meta WHERE account_id = ?`, accountID).Scan(&p)
+	err := db.conn().QueryRowContext(ctx, `SELECT project_id FROM account_meta WHERE account_id = ?`, accountID).Scan(&p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -155,14 +155,14 @@ func (db *DB) ProjectID(ctx context.Context, accountID string) (string, error) {
 
 // SaveProjectID caches a gemini account's Code Assist project.
 func (db *DB) SaveProjectID(ctx context.Context, accountID, project string) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO account_meta (account_id, project_id) VALUES (?, ?)
+	_, err := db.conn().ExecContext(ctx, `INSERT INTO account_meta (account_id, project_id) VALUES (?, ?)
 		ON CONFLICT(account_id) DO UPDATE SET project_id = excluded.project_id`, accountID, project)
 	return err
 }
 
 // LastUsed returns every account's last use time.
 func (db *DB) LastUsed(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT account_id, last_used_ms FROM account_meta WHERE last_used_ms > 0`)
+	rows, err := db.conn().QueryContext(ctx, `SELECT account_id, last_used_ms FROM account_meta WHERE last_used_ms > 0`)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (db *DB) LastUsed(ctx context.Context) (map[string]time.Time, error) {
 
 // SaveLastUsed records an account's last use time.
 func (db *DB) SaveLastUsed(ctx context.Context, accountID string, t time.Time) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO account_meta (account_id, last_used_ms) VALUES (?, ?)
+	_, err := db.conn().ExecContext(ctx, `INSERT INTO account_meta (account_id, last_used_ms) VALUES (?, ?)
 		ON CONFLICT(account_id) DO UPDATE SET last_used_ms = MAX(last_used_ms, excluded.last_used_ms)`, accountID, ms(t))
 	return err
 }

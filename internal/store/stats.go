@@ -33,7 +33,9 @@ func OpenReadOnly(path string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &DB{sql: sdb, path: path}, nil
+	db := &DB{path: path}
+	db.sqlp.Store(sdb)
+	return db, nil
 }
 
 // OpenReadOnlyMany opens several relays' databases as one, for cluster-wide
@@ -49,7 +51,7 @@ func OpenReadOnlyMany(paths []string) (*DB, error) {
 		return db, err
 	}
 	// ATTACH is per connection: keep to one.
-	db.sql.SetMaxOpenConns(1)
+	db.conn().SetMaxOpenConns(1)
 	union := "SELECT * FROM main.usage_stats"
 	for i, p := range paths[1:] {
 		if _, err := os.Stat(p); err != nil {
@@ -60,7 +62,7 @@ func OpenReadOnlyMany(paths []string) (*DB, error) {
 		}
 		u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: p}).EscapedPath(), RawQuery: "mode=ro"}
 		alias := fmt.Sprintf("db%d", i+1)
-		if _, err := db.sql.Exec(`ATTACH DATABASE ? AS `+alias, u.String()); err != nil {
+		if _, err := db.conn().Exec(`ATTACH DATABASE ? AS `+alias, u.String()); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("attach database %s: %w", p, err)
 		}
@@ -141,7 +143,7 @@ func (db *DB) UsageSummary(ctx context.Context, since, until time.Time, group st
 	if !until.IsZero() {
 		to = until.UnixMilli()
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+col+`, COUNT(*),
+	rows, err := db.conn().QueryContext(ctx, `SELECT `+col+`, COUNT(*),
 		SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
 		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
 		FROM `+db.usageTable()+` WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1`, from, to)
@@ -197,7 +199,7 @@ func (db *DB) UsageSummary(ctx context.Context, since, until time.Time, group st
 // group with window functions, so only one row per group leaves SQLite.
 // value and group are constants of this file, never caller input.
 func (db *DB) percentiles(ctx context.Context, group, value string, from, to int64, set func(group string, p50, p95 int64)) error {
-	rows, err := db.sql.QueryContext(ctx, `WITH ranked AS (
+	rows, err := db.conn().QueryContext(ctx, `WITH ranked AS (
 			SELECT `+group+` AS g, `+value+` AS v,
 				ROW_NUMBER() OVER (PARTITION BY `+group+` ORDER BY `+value+`) AS rn,
 				COUNT(*) OVER (PARTITION BY `+group+`) AS n

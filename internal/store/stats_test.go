@@ -173,7 +173,7 @@ func TestOpenReadOnlyWhileWriting(t *testing.T) {
 	if len(got) != 1 || got[0].Requests != 2 {
 		t.Fatalf("reader sees %+v, want 2 requests", got)
 	}
-	if _, err := r.sql.ExecContext(ctx, `DELETE FROM usage_stats`); err == nil {
+	if _, err := r.conn().ExecContext(ctx, `DELETE FROM usage_stats`); err == nil {
 		t.Fatal("a read-only database accepted a write")
 	}
 }

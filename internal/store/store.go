@@ -19,7 +19,8 @@ import (
 
 // DB is an open ccrelay database.
 type DB struct {
-	sql     *sql.DB
+	sqlp    atomic.Pointer[sql.DB]
+	dsn     string // "" for read-only handles, which are never recreated
 	path    string
 	skipped atomic.Int64
 	// usageFrom, when set, replaces usage_stats in statistics queries
@@ -102,7 +103,8 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	sdb.SetMaxOpenConns(4)
-	db := &DB{sql: sdb, path: path}
+	db := &DB{path: path, dsn: dsn}
+	db.sqlp.Store(sdb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := db.migrate(ctx); err != nil {
@@ -121,22 +123,60 @@ func Open(path string) (*DB, error) {
 func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error { return db.conn().Close() }
+
+func (db *DB) conn() *sql.DB { return db.sqlp.Load() }
+
+// RecreateIfDeleted checks that the database file still exists. When it was
+// deleted while the relay runs (SQLite would keep writing to the unlinked
+// file, and everything written would vanish at the next start), it creates a
+// new file at the same path, migrates it and switches to it. It reports
+// whether it did.
+func (db *DB) RecreateIfDeleted(ctx context.Context) (bool, error) {
+	if db.dsn == "" {
+		return false, nil
+	}
+	if _, err := os.Stat(db.path); !errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if dir := filepath.Dir(db.path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, err
+		}
+	}
+	if f, err := os.OpenFile(db.path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	sdb, err := sql.Open("sqlite3", db.dsn)
+	if err != nil {
+		return false, err
+	}
+	sdb.SetMaxOpenConns(4)
+	fresh := &DB{path: db.path, dsn: db.dsn}
+	fresh.sqlp.Store(sdb)
+	if err := fresh.migrate(ctx); err != nil {
+		sdb.Close()
+		return false, fmt.Errorf("migrate recreated database: %w", err)
+	}
+	old := db.sqlp.Swap(sdb)
+	old.Close()
+	return true, nil
+}
 
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+	if _, err := db.conn().ExecContext(ctx, `CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		return err
 	}
 	for i, m := range migrations {
 		id := i + 1
 		var n int
-		if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM _migrations WHERE id = ?`, id).Scan(&n); err != nil {
+		if err := db.conn().QueryRowContext(ctx, `SELECT COUNT(*) FROM _migrations WHERE id = ?`, id).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			continue
 		}
-		tx, err := db.sql.BeginTx(ctx, nil)
+		tx, err := db.conn().BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}

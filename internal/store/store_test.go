@@ -75,7 +75,7 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatal("delete cooldowns")
 	}
 	// A damaged row is skipped, the rest load.
-	db.sql.Exec(`INSERT INTO sticky_sessions (session_hash, account_id, expires_at_ms) VALUES ('bad', 'a', 'not-a-number')`)
+	db.conn().Exec(`INSERT INTO sticky_sessions (session_hash, account_id, expires_at_ms) VALUES ('bad', 'a', 'not-a-number')`)
 	ss, err = db.Sessions(ctx, time.Time{})
 	if err != nil || db.SkippedRows() == 0 {
 		t.Fatalf("damaged row: %v %+v", err, ss)
@@ -162,5 +162,37 @@ func TestOpenOddFileName(t *testing.T) {
 	db.Close()
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the database is not at the named path: %v", err)
+	}
+}
+
+// The database file deleted while the relay runs: a new one is created at
+// the same path and usage recorded afterwards lands in it.
+func TestRecorderRecreatesDeletedDatabase(t *testing.T) {
+	db, path := openTemp(t)
+	logs := &syncBuf{}
+	rec := newRecorder(db, slog.New(slog.NewTextHandler(logs, nil)), 50*time.Millisecond)
+	defer rec.Close(context.Background())
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Remove(p)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "was deleted") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not recreated: %v\n%s", err, logs.String())
+	}
+	rec.Record(usage.Record{Time: time.Now(), AccountID: "after", Status: 200})
+	for rec.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	other, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	rows, _ := other.UsageRows(context.Background(), time.Time{})
+	if len(rows) != 1 || rows[0].AccountID != "after" {
+		t.Fatalf("rows in the new file: %+v", rows)
 	}
 }
