@@ -164,3 +164,39 @@ func newHangingUpstream(t *testing.T, hang chan struct{}) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// serve warns when the config file, which holds secrets, is readable by others.
+func TestWarnsAboutReadableConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte("api_keys = [\"relay-key-123456\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Port = freePort(t)
+	cfg.Server.DatabasePath = filepath.Join(dir, "relay.db")
+	ios, _, _, errOut := iostreams.Test()
+	sigs := make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
+		Ready: func(net.Addr) { sigs <- syscall.SIGTERM }, Version: "test", Exit: func(int) {}}
+	go func() { done <- serveRun(opts) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(errOut.String(), "chmod 600 "+path) {
+		t.Fatalf("no warning about the readable config:\n%s", errOut)
+	}
+	if strings.Contains(errOut.String(), "relay-key-123456") {
+		t.Fatal("relay key logged")
+	}
+}
