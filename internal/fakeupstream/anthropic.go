@@ -86,14 +86,17 @@ func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var rep *Reply
-	if a.Script != nil {
-		rep = a.Script(n, rec)
+	WriteReply(w, r, scripted(a.Script, n, rec, a.defaultReply))
+}
+
+// scripted is the script's reply to request n, or the fake's default one.
+func scripted(script func(int, *Recorded) *Reply, n int, rec *Recorded, def func(*Recorded) *Reply) *Reply {
+	if script != nil {
+		if rep := script(n, rec); rep != nil {
+			return rep
+		}
 	}
-	if rep == nil {
-		rep = a.defaultReply(rec)
-	}
-	WriteReply(w, r, rep)
+	return def(rec)
 }
 
 func (a *Anthropic) defaultReply(rec *Recorded) *Reply {

@@ -43,14 +43,7 @@ func (o *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var rep *Reply
-	if o.Script != nil {
-		rep = o.Script(n, rec)
-	}
-	if rep == nil {
-		rep = o.defaultReply(rec)
-	}
-	WriteReply(w, r, rep)
+	WriteReply(w, r, scripted(o.Script, n, rec, o.defaultReply))
 }
 
 func (o *OpenAI) defaultReply(rec *Recorded) *Reply {

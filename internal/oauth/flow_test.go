@@ -1,13 +1,13 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -239,36 +239,7 @@ func loopbackClient(t *testing.T, followRedirects bool) *http.Client {
 }
 
 // syncBuffer is an ErrOut the test can read while Run writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls until the output contains substr.
-func (b *syncBuffer) waitFor(t *testing.T, substr string) string {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := b.String(); strings.Contains(s, substr) {
-			return s
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("output never contained %q; got:\n%s", substr, b.String())
-	return ""
-}
+type syncBuffer = testutil.SyncBuffer
 
 // printedURLs returns the authorization URLs Run printed, keyed by whether
 // their redirect_uri is the loopback one.
@@ -507,7 +478,7 @@ func TestRunPaste(t *testing.T) {
 				ErrOut:    errOut,
 			}
 			done := startRun(context.Background(), f)
-			loopbackURL, manualURL := printedURLs(t, errOut.waitFor(t, "Paste the code"))
+			loopbackURL, manualURL := printedURLs(t, errOut.WaitFor(t, "Paste the code"))
 			authURL := manualURL
 			if tt.loopback {
 				authURL = loopbackURL
@@ -516,7 +487,7 @@ func TestRunPaste(t *testing.T) {
 
 			// A wrong line first: the flow says so and keeps waiting.
 			fmt.Fprintln(pw, "https://example.invalid/elsewhere?code=x")
-			errOut.waitFor(t, "not this login's redirect page")
+			errOut.WaitFor(t, "not this login's redirect page")
 			fmt.Fprintln(pw, tt.paste(loc))
 
 			res := waitRun(t, done)
@@ -590,7 +561,7 @@ func TestRunStateMismatch(t *testing.T) {
 			errOut := &syncBuffer{}
 			f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), In: pr, ErrOut: errOut}
 			done := startRun(context.Background(), f)
-			loopbackURL, _ := printedURLs(t, errOut.waitFor(t, "Paste the code"))
+			loopbackURL, _ := printedURLs(t, errOut.WaitFor(t, "Paste the code"))
 			u, err := url.Parse(loopbackURL)
 			if err != nil {
 				t.Fatal(err)
@@ -650,10 +621,10 @@ func TestRunContextCancel(t *testing.T) {
 			defer cancel()
 			f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), In: pr, ErrOut: errOut}
 			done := startRun(ctx, f)
-			_, manualURL := printedURLs(t, errOut.waitFor(t, "Paste the code"))
+			_, manualURL := printedURLs(t, errOut.WaitFor(t, "Paste the code"))
 			if tt.hang {
 				fmt.Fprintln(pw, userVisit(t, manualURL).Query().Get("code"))
-				errOut.waitFor(t, "exchanging")
+				errOut.WaitFor(t, "exchanging")
 			}
 			start := time.Now()
 			cancel()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
@@ -24,7 +25,8 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, all
 		return nil
 	}
 	c := &call{w: w, req: req, ad: ad, keyHash: keyHash, start: time.Now()}
-	if !allowQueryKey && req.URL.Query().Has("key") {
+	// Parse the query only when it may hold a key (most requests have none).
+	if !allowQueryKey && strings.Contains(req.URL.RawQuery, "key=") && req.URL.Query().Has("key") {
 		// A key in a URL ends up in logs and histories; only Gemini clients need it.
 		d.writeError(w, http.StatusBadRequest, "a relay key in the query string (?key=) is only accepted on /gemini routes; send it as a header")
 		return nil

@@ -1,14 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,13 +16,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuf = testutil.SyncBuffer
 
 func openTemp(t *testing.T) (*DB, string) {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -317,35 +318,7 @@ func (b *fakeBrowser) openCount() int {
 }
 
 // syncBuffer is an ErrOut the test reads while the login writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) waitFor(t *testing.T, substr string) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := b.String(); strings.Contains(s, substr) {
-			return s
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("output never contained %q; got:\n%s", substr, b.String())
-	return ""
-}
+type syncBuffer = testutil.SyncBuffer
 
 // harness runs loginRun with pipe input and captured output.
 type harness struct {
@@ -404,7 +377,7 @@ func (h *harness) wait(done <-chan error) error {
 // what the provider's code page shows into the prompt.
 func (h *harness) paste(asURL bool) {
 	h.t.Helper()
-	printed := h.errOut.waitFor(h.t, "Paste the code")
+	printed := h.errOut.WaitFor(h.t, "Paste the code")
 	var manual string
 	for _, line := range strings.Split(printed, "\n") {
 		line = strings.TrimSpace(line)
@@ -765,7 +738,7 @@ func TestLoginCancelLeavesConfigUntouched(t *testing.T) {
 			defer cancel()
 			h.opts.Ctx = ctx
 			done := h.run()
-			h.errOut.waitFor(t, "Paste the code")
+			h.errOut.WaitFor(t, "Paste the code")
 			tt.cancel(t, cancel)
 			err := h.wait(done)
 			var ee *cmdutil.ExitError

@@ -28,10 +28,12 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 			account for the same conversation, failover when one is rate-limited or down.
 		`),
 		Example: heredoc.Doc(`
-			$ ccrelay serve                      # run the relay
+			$ ccrelay config init                # write a commented starter config.toml
 			$ ccrelay login claude               # add a Claude subscription account
+			$ ccrelay serve                      # run the relay
 			$ eval "$(ccrelay env claude)"       # point Claude Code at the relay
 			$ ccrelay accounts list              # see every account's state
+			$ ccrelay stats --by account         # requests, tokens and latency per account
 		`),
 		SilenceUsage:  true,
 		SilenceErrors: true,
