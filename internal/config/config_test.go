@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -115,23 +116,35 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 }
 
-// Every key of the Config struct must appear in config.example.toml.
+// Every key of the Config struct (found by reflection, so a new field cannot
+// be forgotten) must appear in config.example.toml.
 func TestExampleDocumentsEveryKey(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "config.example.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
-	for _, key := range []string{"api_keys", "host", "port", "database_path", "log_level", "log_format", "max_body_bytes",
-		"first_byte_timeout_seconds", "response_timeout_seconds", "idle_timeout_seconds", "shutdown_timeout_seconds", "max_attempts",
-		"sticky_ttl_seconds", "renewal_threshold_seconds", "unavailable_cooldown_seconds", "rate_limit_cooldown_seconds",
-		"max_rate_limit_cooldown_seconds", "overload_cooldown_seconds", "error_cooldown_seconds", "[models]", "redis_url", "key_prefix",
-		"type", "id", "name", "priority", "enabled", "refresh_token", "api_key", "api_url", "token_url", "client_id", "client_secret",
-		"project_id", "[accounts.proxy]", "username", "password"} {
-		if !strings.Contains(text, key) {
-			t.Errorf("config.example.toml does not document %q", key)
+	var walk func(rt reflect.Type, path string)
+	walk = func(rt reflect.Type, path string) {
+		for i := 0; i < rt.NumField(); i++ {
+			tag := strings.Split(rt.Field(i).Tag.Get("toml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			ft := rt.Field(i).Type
+			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				walk(ft, path+tag+".")
+				continue
+			}
+			if !strings.Contains(text, "\n"+tag+" =") && !strings.Contains(text, "# "+tag+" =") && !strings.Contains(text, "["+tag+"]") {
+				t.Errorf("config.example.toml does not document %s%s", path, tag)
+			}
 		}
 	}
+	walk(reflect.TypeFor[Config](), "")
 }
 
 func TestParseErrors(t *testing.T) {
