@@ -108,10 +108,12 @@ func (p *proc) start() error {
 
 // childEnv is our environment without CCRELAY_* (which would override the
 // generated config) and without RELAYBENCH_* (the role of a child).
+// Profile ccrelay under load with CCRELAY_PPROF_ADDR=127.0.0.1:6060.
 func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CCRELAY_") || strings.HasPrefix(kv, "RELAYBENCH_") {
+		// CCRELAY_PPROF_ADDR passes through: it only opens the profiler.
+		if (strings.HasPrefix(kv, "CCRELAY_") && !strings.HasPrefix(kv, "CCRELAY_PPROF_ADDR=")) || strings.HasPrefix(kv, "RELAYBENCH_") {
 			continue
 		}
 		env = append(env, kv)

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -36,7 +35,7 @@ func (*chatAdapter) platform() string { return "claude" }
 func (*chatAdapter) dialect() dialect { return openaiDialect{} }
 
 func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, anthropic.BaseURL(up.Config.APIURL)+"/v1/messages", bytes.NewReader(a.conv.Body))
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, anthropic.BaseURL(up.Config.APIURL)+"/v1/messages", a.conv.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +54,8 @@ func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 	setClaudeAuth(h, up, secret)
 	return req, nil
 }
+
+func (a *chatAdapter) releaseBody() { a.conv.Body = nil }
 
 func (a *chatAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
 	return anthropic.Classify(status, h, body, c.model, a.now())

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -30,19 +29,10 @@ func (a claudeAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 		u += "?" + q
 	}
 	method := http.MethodPost
-	var body *bytes.Reader
-	if c.body != nil {
-		body = bytes.NewReader(c.body)
-	} else {
+	if c.body == nil {
 		method = http.MethodGet
 	}
-	var req *http.Request
-	var err error
-	if body != nil {
-		req, err = http.NewRequestWithContext(ctx, method, u, body)
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, u, nil)
-	}
+	req, err := newUpstreamRequest(ctx, c, method, u, c.body)
 	if err != nil {
 		return nil, err
 	}

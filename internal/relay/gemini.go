@@ -95,13 +95,7 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 		body = c.body
 		u = trimQuery(gemini.PublicURL(up.Config.APIURL, a.call)) + upstreamGeminiQuery(c.req.URL.RawQuery, a.sse, true)
 	}
-	var req *http.Request
-	var err error
-	if body != nil {
-		req, err = http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, u, nil)
-	}
+	req, err := newUpstreamRequest(ctx, c, method, u, body)
 	if err != nil {
 		return nil, err
 	}

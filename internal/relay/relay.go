@@ -73,7 +73,21 @@ type Relay struct {
 	keyHashes [][32]byte
 	keyIDs    []string // usage.HashKey of each key, computed once
 
+	// bufPool holds stream read buffers, outPool the buffers events are
+	// rewritten into (see pipeStream).
 	bufPool sync.Pool
+	outPool sync.Pool
+}
+
+// maxPooledOut is the largest output buffer kept for reuse; one that grew
+// past it (a huge event) is left to the garbage collector.
+const maxPooledOut = 64 << 10
+
+func (r *Relay) putOut(b *[]byte) {
+	if cap(*b) <= maxPooledOut {
+		*b = (*b)[:0]
+		r.outPool.Put(b)
+	}
 }
 
 // New builds a relay. upstreams must be indexed by their Account.Index.
@@ -92,7 +106,11 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 		r.keyHashes = append(r.keyHashes, sha256.Sum256([]byte(k)))
 		r.keyIDs = append(r.keyIDs, usage.HashKey(k))
 	}
-	r.bufPool.New = func() any { b := make([]byte, 0, 16<<10); return &b }
+	// 8 KB: larger than the transport's 4 KB read buffer, so a read takes
+	// what arrived in one piece; an event longer than that is assembled by
+	// the SSE parser.
+	r.bufPool.New = func() any { b := make([]byte, 0, 8<<10); return &b }
+	r.outPool.New = func() any { b := make([]byte, 0, 4<<10); return &b }
 	return r
 }
 

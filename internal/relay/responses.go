@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"time"
@@ -42,7 +41,7 @@ func (responsesDialect) streamError(status int, msg string) []byte {
 }
 
 func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, openai.ResponsesURL(up.Config.APIURL), bytes.NewReader(c.body))
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, openai.ResponsesURL(up.Config.APIURL), c.body)
 	if err != nil {
 		return nil, err
 	}

@@ -24,16 +24,25 @@ import (
 func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, timedOut *atomic.Bool) attemptResult {
 	st := c.ad.newStream(c)
 	flusher, _ := c.w.(http.Flusher)
+	// Memory per open stream is what a relay of many idle streams pays for:
+	// one read buffer, and an output buffer only while events are rewritten
+	// (before the commit, or on a converting route). A committed passthrough
+	// stream gives its output buffer back.
 	bufp := r.bufPool.Get().(*[]byte)
 	defer r.bufPool.Put(bufp)
-	outp := r.bufPool.Get().(*[]byte)
-	defer r.bufPool.Put(outp)
+	var outp *[]byte
+	defer func() {
+		if outp != nil {
+			r.putOut(outp)
+		}
+	}()
 	buf := (*bufp)[:cap(*bufp)]
 	var p sse.Parser
 	terminal := false
 	var errEvent *provider.Verdict
 	wroteAny := false // this attempt wrote something to the client
 	pass := st.passthrough()
+	released := false
 
 	writeOut := func(b []byte) bool {
 		if len(b) == 0 {
@@ -73,7 +82,6 @@ func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, time
 		if n > 0 {
 			timer.Reset(r.opts.IdleTimeout)
 			chunk := buf[:n]
-			out := (*outp)[:0]
 			if c.committed && pass {
 				// Fast path: bytes go out as read; the parser only watches.
 				p.Feed(chunk, func(ev *sse.Event) bool {
@@ -87,6 +95,10 @@ func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, time
 				}
 				continue
 			}
+			if outp == nil {
+				outp = r.outPool.Get().(*[]byte)
+			}
+			out := (*outp)[:0]
 			p.Feed(chunk, func(ev *sse.Event) bool {
 				if len(ev.Data) == 0 && len(ev.Name) == 0 {
 					return true // comments and stray blank lines carry nothing
@@ -128,6 +140,16 @@ func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, time
 				if !c.committed {
 					c.wrotePreamble = true
 				}
+			}
+			if c.committed && !released {
+				// No other account can take over now.
+				c.releaseBody()
+				released = true
+			}
+			if c.committed && pass {
+				// From here bytes go out as read (see the fast path above).
+				r.putOut(outp)
+				outp = nil
 			}
 			if errEvent != nil {
 				c.usage = st.usage()

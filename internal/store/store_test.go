@@ -146,6 +146,28 @@ func TestRecorderFlushOnClose(t *testing.T) {
 	}
 }
 
+// Records that arrive a few milliseconds apart share one transaction: the
+// writer lingers after the first before it writes.
+func TestRecorderBatchesRecordsThatArriveTogether(t *testing.T) {
+	db, _ := openTemp(t)
+	rec := NewRecorder(db, slog.New(slog.DiscardHandler))
+	rec.Linger = time.Second
+	for range 10 {
+		rec.Record(usage.Record{Time: time.Now(), AccountID: "a", Status: 200})
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := db.UsageRows(context.Background(), time.Time{})
+	if len(rows) != 10 {
+		t.Fatalf("%d rows, want 10", len(rows))
+	}
+	if n := rec.Batches(); n != 1 {
+		t.Fatalf("10 records 5 ms apart took %d transactions, want 1", n)
+	}
+}
+
 func TestOpenOddFileName(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "relay#1?x=%41.db")
 	db, err := Open(path)

@@ -48,7 +48,6 @@ func NewClient(p *config.ProxyConfig) (*http.Client, error) {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		WriteBufferSize:       64 << 10,
 	}
 	if pu != nil {
 		t.Proxy = http.ProxyURL(pu)

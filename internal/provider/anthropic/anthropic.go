@@ -71,18 +71,21 @@ func Inspect(body []byte, h http.Header) Request {
 	if len(body) == 0 {
 		return r
 	}
-	var userID, system, messages gjson.Result
-	// A string view of the body: gjson.ParseBytes would copy all of it.
-	// Strings that outlive this call are cloned below.
-	view := unsafe.String(&body[0], len(body))
-	gjson.Parse(view).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
+	var userID gjson.Result
+	var system, messages []byte
+	// Raw member values are views into body; strings that outlive this
+	// call are cloned below.
+	ok := provider.ForEachMember(body, func(k, v []byte) bool {
+		if provider.KeyHasEscape(k) {
+			k = []byte(gjson.ParseBytes(append(append([]byte{'"'}, k...), '"')).Str)
+		}
+		switch string(k) {
 		case "model":
-			r.Model = strings.Clone(v.Str)
+			r.Model = strings.Clone(gjson.Parse(view(v)).Str)
 		case "stream":
-			r.Stream = v.Bool()
+			r.Stream = gjson.Parse(view(v)).Bool()
 		case "metadata":
-			userID = v.Get("user_id")
+			userID = gjson.Parse(view(v)).Get("user_id")
 		case "system":
 			system = v
 		case "messages":
@@ -90,8 +93,31 @@ func Inspect(body []byte, h http.Header) Request {
 		}
 		return true
 	})
-	r.SessionKey = strings.Clone(sessionKey(userID, system, messages, h))
+	if !ok {
+		// Malformed past what was read: the upstream will say so. Keep
+		// what was found (a model routes the error to the right pool).
+		r.SessionKey = strings.Clone(sessionKey(userID, gjson.Result{}, gjson.Result{}, h))
+		return r
+	}
+	// system and messages are parsed only when no session id is sent (the
+	// hash fallbacks need them); Claude Code always sends one.
+	r.SessionKey = strings.Clone(sessionKeyLazy(userID, system, messages, h))
 	return r
+}
+
+// view is a string over b without a copy; the caller keeps b alive.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func sessionKeyLazy(uid gjson.Result, system, messages []byte, h http.Header) string {
+	if k := sessionIDOf(uid, h); k != "" {
+		return k
+	}
+	return sessionKey(uid, gjson.Parse(view(system)), gjson.Parse(view(messages)), h)
 }
 
 // SessionKey derives the sticky-session key of a Messages request body, first
@@ -103,7 +129,9 @@ func SessionKey(body []byte, h http.Header) string {
 	return Inspect(body, h).SessionKey
 }
 
-func sessionKey(uid, system, messages gjson.Result, h http.Header) string {
+// sessionIDOf is the session id a client sends (metadata.user_id or the
+// Claude Code header), "" when there is none.
+func sessionIDOf(uid gjson.Result, h http.Header) string {
 	if uid.Type == gjson.String {
 		s := uid.Str
 		if len(s) > 0 && s[0] == '{' {
@@ -115,8 +143,12 @@ func sessionKey(uid, system, messages gjson.Result, h http.Header) string {
 			return m[1]
 		}
 	}
-	if v := h.Get("X-Claude-Code-Session-Id"); v != "" {
-		return v
+	return h.Get("X-Claude-Code-Session-Id")
+}
+
+func sessionKey(uid, system, messages gjson.Result, h http.Header) string {
+	if k := sessionIDOf(uid, h); k != "" {
+		return k
 	}
 	if t := cacheMarkedText(system, messages); t != "" {
 		return hashContent(t)

@@ -101,6 +101,9 @@ func serveRun(opts *Options) error {
 	if len(cfg.APIKeys) == 0 {
 		log.Warn("api_keys is empty: the relay accepts every client (usage recorded as anonymous)")
 	}
+	if addr := os.Getenv(pprofEnv); addr != "" {
+		startPprof(addr, log)
+	}
 	a, err := app.Build(cfg, log)
 	if err != nil {
 		return err
