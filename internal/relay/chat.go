@@ -55,7 +55,11 @@ func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 	return req, nil
 }
 
-func (a *chatAdapter) releaseBody() { a.conv.Body = nil }
+func (a *chatAdapter) releaseBody() {
+	if a.conv != nil {
+		a.conv.Body = nil
+	}
+}
 
 func (a *chatAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
 	return anthropic.Classify(status, h, body, c.model, a.now())

@@ -59,7 +59,8 @@ type call struct {
 	ad  adapter
 
 	body       []byte
-	replay     atomic.Pointer[[]byte] // the body the transport may send again
+	bodyBuf    *[]byte // c.body's pooled buffer (see body.go); nil if not pooled
+	sent       sentBodies
 	model      string
 	sessionKey string
 	stream     bool
@@ -412,6 +413,7 @@ func copyResponseHeader(dst, src http.Header) {
 
 // finish records usage and the access log line.
 func (r *Relay) finish(c *call) {
+	c.releaseBody()
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
@@ -425,65 +427,5 @@ func (r *Relay) finish(c *call) {
 	}
 	if info := InfoFrom(c.req.Context()); info != nil {
 		info.Account, info.Model, info.Usage, info.Attempts, info.Status = c.account, c.model, c.usage, c.attempts, c.status
-	}
-}
-
-// newUpstreamRequest builds an upstream request. Its body lets go of its
-// bytes once sent, and the transport's replay (GetBody, for a request that
-// met a dead keep-alive connection) reads them through the call, which
-// releases them when a stream commits (see call.releaseBody): a stream can
-// last minutes and its request, ~100 KB from Claude Code, need not live as
-// long.
-func newUpstreamRequest(ctx context.Context, c *call, method, url string, body []byte) (*http.Request, error) {
-	if body == nil {
-		return http.NewRequestWithContext(ctx, method, url, nil)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, &requestBody{b: body})
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = int64(len(body))
-	c.replay.Store(&body)
-	req.GetBody = func() (io.ReadCloser, error) {
-		b := c.replay.Load()
-		if b == nil {
-			return nil, errBodyReleased
-		}
-		return &requestBody{b: *b}, nil
-	}
-	return req, nil
-}
-
-var errBodyReleased = errors.New("request body already released")
-
-// requestBody reads a request body once and then drops it. Close does not
-// touch it: the transport may close from another goroutine than the one
-// that reads.
-type requestBody struct{ b []byte }
-
-func (r *requestBody) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		r.b = nil
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	if len(r.b) == 0 {
-		r.b = nil
-	}
-	return n, nil
-}
-
-func (*requestBody) Close() error { return nil }
-
-// bodyReleaser is an adapter that keeps a request body of its own.
-type bodyReleaser interface{ releaseBody() }
-
-// releaseBody lets go of the request body once no attempt can follow.
-func (c *call) releaseBody() {
-	c.body = nil
-	c.replay.Store(nil)
-	if br, ok := c.ad.(bodyReleaser); ok {
-		br.releaseBody()
 	}
 }

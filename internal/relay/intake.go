@@ -2,7 +2,6 @@ package relay
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,7 +38,7 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, all
 		d.writeError(w, http.StatusRequestEntityTooLarge, "request body is "+strconv.FormatInt(req.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))
 		return nil
 	}
-	body, err := readRequestBody(req, max)
+	body, buf, err := readRequestBody(req, max)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -53,19 +52,6 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, all
 		d.writeError(w, http.StatusBadRequest, "request body is not a JSON object")
 		return nil
 	}
-	c.body = body
+	c.body, c.bodyBuf = body, buf
 	return c
-}
-
-func readRequestBody(req *http.Request, max int64) ([]byte, error) {
-	rd := http.MaxBytesReader(nil, req.Body, max)
-	if n := req.ContentLength; n >= 0 {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(rd, buf); err != nil {
-			return nil, err
-		}
-		// Anything past Content-Length would be a protocol error; ignore it.
-		return buf, nil
-	}
-	return io.ReadAll(rd)
 }

@@ -24,9 +24,9 @@ type blockingStream struct {
 }
 
 func (b *blockingStream) RoundTrip(req *http.Request) (*http.Response, error) {
-	rb, ok := req.Body.(*requestBody)
+	rb, ok := req.Body.(*sentBody)
 	if !ok || len(rb.b) == 0 {
-		panic("upstream request body is not a requestBody")
+		panic("upstream request body is not a sentBody")
 	}
 	b.body = weak.Make(&rb.b[0])
 	if _, err := io.Copy(io.Discard, req.Body); err != nil {
@@ -88,5 +88,57 @@ func TestCommittedStreamReleasesRequestBody(t *testing.T) {
 	}
 	if !freed {
 		t.Fatal("the request body is still reachable while the committed stream is open")
+	}
+}
+
+// Once the call lets go of its body, an upstream request still reading it
+// gets an error, never the bytes of whatever reuses the pooled buffer.
+func TestReleasedBodyIsRevoked(t *testing.T) {
+	p := getBodyBuf(10_000)
+	copy(*p, strings.Repeat("a", 10_000))
+	c := &call{ad: claudeAdapter{}, body: *p, bodyBuf: p}
+	req, err := newUpstreamRequest(t.Context(), c, http.MethodPost, "http://upstream.invalid/v1/messages", c.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	if n, err := req.Body.Read(buf); n != 100 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	replay, err := req.GetBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.releaseBody()
+	c.releaseBody() // twice is harmless
+	if c.body != nil || c.bodyBuf != nil {
+		t.Fatal("call still holds its body")
+	}
+	// Whoever takes the buffer next writes over it.
+	q := getBodyBuf(10_000)
+	copy(*q, strings.Repeat("b", 10_000))
+	for _, r := range []io.Reader{req.Body, replay} {
+		if n, err := r.Read(buf); n != 0 || err != errBodyReleased {
+			t.Fatalf("read after release: %d bytes (%q), %v", n, buf[:n], err)
+		}
+	}
+	if _, err := req.GetBody(); err != errBodyReleased {
+		t.Fatalf("GetBody after release: %v", err)
+	}
+	if _, err := newUpstreamRequest(t.Context(), c, http.MethodPost, "http://upstream.invalid/v1/messages", []byte("{}")); err != errBodyReleased {
+		t.Fatalf("new request after release: %v", err)
+	}
+}
+
+func TestBodyBufSizes(t *testing.T) {
+	for _, tc := range []struct{ n, cap int }{
+		{0, 4 << 10}, {1, 4 << 10}, {4 << 10, 4 << 10}, {4<<10 + 1, 8 << 10}, {100 << 10, 128 << 10},
+		{1 << 20, 1 << 20}, {1<<20 + 1, 1<<20 + 1},
+	} {
+		p := getBodyBuf(tc.n)
+		if len(*p) != tc.n || cap(*p) != tc.cap {
+			t.Errorf("getBodyBuf(%d): len %d cap %d, want cap %d", tc.n, len(*p), cap(*p), tc.cap)
+		}
+		putBodyBuf(p)
 	}
 }
