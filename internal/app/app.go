@@ -56,9 +56,12 @@ type App struct {
 // Build opens the database and assembles the relay; it does not listen yet.
 func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, started: time.Now()}
-	db, err := store.Open(cfg.Server.DatabasePath)
+	db, err := store.OpenServe(cfg.Server.DatabasePath)
 	if err != nil {
-		return nil, err
+		// Serving comes first: usage waits in memory and state changes stay
+		// in memory until the database can be written (the recorder retries).
+		log.Error("the database cannot be written; serving anyway: usage is kept in memory (bounded) and written, and state saved, once it can be; saved sessions and credentials are read from the existing file where possible",
+			"path", cfg.Server.DatabasePath, "err", err)
 	}
 	a.DB = db
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -182,7 +185,10 @@ func (a *App) health() map[string]any {
 		}
 	}
 	db := "ok"
-	if !a.Recorder.Healthy() {
+	switch {
+	case a.DB.Degraded():
+		db = "read-only"
+	case !a.Recorder.Healthy():
 		db = "failing"
 	}
 	m := map[string]any{

@@ -29,14 +29,11 @@ func ForDatabase(dbPath string) *Locker {
 
 // Lock blocks until the account's lock is held or ctx ends.
 func (l *Locker) Lock(ctx context.Context, accountID string) (func(), error) {
-	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("lock directory: %w", err)
-	}
 	sum := sha256.Sum256([]byte(accountID))
-	path := filepath.Join(l.Dir, hex.EncodeToString(sum[:8])+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	name := hex.EncodeToString(sum[:8]) + ".lock"
+	f, err := openLockFile(l.Dir, name)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+		return nil, err
 	}
 	wait := 5 * time.Millisecond
 	for {
@@ -49,7 +46,7 @@ func (l *Locker) Lock(ctx context.Context, accountID string) (func(), error) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -61,4 +58,34 @@ func (l *Locker) Lock(ctx context.Context, accountID string) (func(), error) {
 			wait *= 2
 		}
 	}
+}
+
+// openLockFile opens dir/name, creating both. flock needs no write access,
+// so an existing lock file on a file system that turned read-only still
+// serves. When the directory cannot hold one at all (read-only, full), the
+// lock moves to a directory under the system's temporary directory named
+// after dir: every process that fails the same way meets there, so OAuth
+// refreshes stay serialised and keep the relay's accounts alive.
+func openLockFile(dir, name string) (*os.File, error) {
+	path := filepath.Join(dir, name)
+	err := os.MkdirAll(dir, 0o700)
+	if err == nil {
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			return f, nil
+		}
+	}
+	if f, rerr := os.Open(path); rerr == nil {
+		return f, nil
+	}
+	sum := sha256.Sum256([]byte(dir))
+	alt := filepath.Join(os.TempDir(), "ccrelay-locks-"+hex.EncodeToString(sum[:8]))
+	if merr := os.MkdirAll(alt, 0o700); merr != nil {
+		return nil, fmt.Errorf("lock directory %s: %w (fallback %s: %v)", dir, err, alt, merr)
+	}
+	f, aerr := os.OpenFile(filepath.Join(alt, name), os.O_RDWR|os.O_CREATE, 0o600)
+	if aerr != nil {
+		return nil, fmt.Errorf("open lock file in %s: %w (fallback %s: %v)", dir, err, alt, aerr)
+	}
+	return f, nil
 }

@@ -2,6 +2,8 @@ package lockfile
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,4 +56,31 @@ func TestLockHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	u2()
+}
+
+// A lock directory that cannot be created (here: its parent is a file)
+// moves the lock to a fallback every process computes the same way, and the
+// lock stays exclusive there.
+func TestLockFallsBackWhenItsDirectoryIsUnusable(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(parent, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &Locker{Dir: filepath.Join(parent, "relay.db.locks")}
+	unlock, err := l.Lock(context.Background(), "acct")
+	if err != nil {
+		t.Fatalf("no lock when the lock directory is unusable: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	other := &Locker{Dir: l.Dir}
+	if _, err := other.Lock(ctx, "acct"); err == nil {
+		t.Fatal("a second locker took the same fallback lock")
+	}
+	unlock()
+	again, err := other.Lock(context.Background(), "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
 }

@@ -124,6 +124,11 @@ func (r *Recorder) loop(fileCheckEvery time.Duration) {
 				t.Stop()
 			}
 		case <-check.C:
+			if r.db.Degraded() {
+				if ok, _ := r.db.TryWritable(); ok {
+					r.log.Info("the database can be written now", "path", r.db.Path())
+				}
+			}
 			if ok, err := r.db.RecreateIfDeleted(context.Background()); ok {
 				r.log.Error("the database file was deleted while the relay ran; created a new one at the same path (usage and state written before are gone with the old file)", "path", r.db.Path())
 			} else if err != nil {
@@ -154,6 +159,11 @@ func (r *Recorder) flush() bool {
 	copy(batch, r.queue)
 	r.mu.Unlock()
 
+	if r.db.Degraded() {
+		if ok, _ := r.db.TryWritable(); ok {
+			r.log.Info("the database can be written now; writing queued usage", "path", r.db.Path(), "queued", n)
+		}
+	}
 	err := r.db.InsertUsage(context.Background(), batch)
 
 	r.mu.Lock()

@@ -22,6 +22,9 @@ type DB struct {
 	sqlp    atomic.Pointer[sql.DB]
 	dsn     string // "" for read-only handles, which are never recreated
 	path    string
+	// degraded: opened by OpenServe without write access; TryWritable
+	// switches to a writable handle once it can.
+	degraded atomic.Bool
 	skipped atomic.Int64
 	// usageFrom, when set, replaces usage_stats in statistics queries
 	// (several databases attached, see OpenReadOnlyMany).
@@ -92,12 +95,14 @@ func Open(path string) (*DB, error) {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 	}
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
-		f.Close()
+	// Opening the file first gives a clear reason ("read-only file system",
+	// "permission denied") where SQLite would only say it cannot open it.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s for writing: %w", path, err)
 	}
-	// The path is a URI component: escape it so '#', '?' or '%' in a file
-	// name cannot open a different file.
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate"
+	f.Close()
+	dsn := serveDSN(path)
 	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -119,6 +124,73 @@ func Open(path string) (*DB, error) {
 	return db, nil
 }
 
+// OpenServe opens the relay's database. When it cannot be opened for
+// writing (a read-only or full file system, a directory it may not write),
+// the relay must still serve: OpenServe then returns a degraded DB that
+// reads what it can (the existing file, read-only, so sessions and rotated
+// credentials still load) together with the reason. Writes fail until
+// TryWritable succeeds; the usage recorder keeps records queued and calls
+// it before each retry.
+func OpenServe(path string) (*DB, error) {
+	db, err := Open(path)
+	if err == nil {
+		return db, nil
+	}
+	deg := &DB{path: path, dsn: serveDSN(path)}
+	deg.degraded.Store(true)
+	deg.sqlp.Store(readableHandle(path))
+	return deg, err
+}
+
+// readableHandle opens path for reading however the file system allows. A
+// WAL database needs its -shm file, which a read-only file system cannot
+// create; there the file is opened as immutable (nobody can change it
+// while the file system stays read-only). When nothing can be read, the
+// handle's every call fails.
+func readableHandle(path string) *sql.DB {
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
+	for _, q := range []string{"?mode=ro&_busy_timeout=5000", "?mode=ro&immutable=1"} {
+		sdb, err := sql.Open("sqlite3", u.String()+q)
+		if err != nil {
+			continue
+		}
+		var n int
+		if err := sdb.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&n); err == nil {
+			return sdb
+		}
+		sdb.Close()
+	}
+	sdb, _ := sql.Open("sqlite3", u.String()+"?mode=ro")
+	return sdb
+}
+
+// Degraded reports whether the database is open without write access (see
+// OpenServe).
+func (db *DB) Degraded() bool { return db.degraded.Load() }
+
+// TryWritable reopens a degraded database for writing (creating and
+// migrating it as Open does). It reports whether the database is writable
+// now.
+func (db *DB) TryWritable() (bool, error) {
+	if !db.degraded.Load() {
+		return true, nil
+	}
+	fresh, err := Open(db.path)
+	if err != nil {
+		return false, err
+	}
+	old := db.sqlp.Swap(fresh.conn())
+	db.degraded.Store(false)
+	old.Close()
+	return true, nil
+}
+
+func serveDSN(path string) string {
+	// The path is a URI component: escape it so '#', '?' or '%' in a file
+	// name cannot open a different file.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate"
+}
+
 // Path is the database file.
 func (db *DB) Path() string { return db.path }
 
@@ -133,7 +205,7 @@ func (db *DB) conn() *sql.DB { return db.sqlp.Load() }
 // new file at the same path, migrates it and switches to it. It reports
 // whether it did.
 func (db *DB) RecreateIfDeleted(ctx context.Context) (bool, error) {
-	if db.dsn == "" {
+	if db.dsn == "" || db.degraded.Load() {
 		return false, nil
 	}
 	if _, err := os.Stat(db.path); !errors.Is(err, os.ErrNotExist) {
