@@ -19,13 +19,13 @@ import (
 
 // DB is an open ccrelay database.
 type DB struct {
-	sqlp    atomic.Pointer[sql.DB]
-	dsn     string // "" for read-only handles, which are never recreated
-	path    string
+	sqlp atomic.Pointer[sql.DB]
+	dsn  string // "" for read-only handles, which are never recreated
+	path string
 	// degraded: opened by OpenServe without write access; TryWritable
 	// switches to a writable handle once it can.
 	degraded atomic.Bool
-	skipped atomic.Int64
+	skipped  atomic.Int64
 	// usageFrom, when set, replaces usage_stats in statistics queries
 	// (several databases attached, see OpenReadOnlyMany).
 	usageFrom string
