@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
@@ -225,5 +227,160 @@ func TestStreamStallsAfterContent(t *testing.T) {
 	}
 	if cooldownOf(t, r, "a").Kind != "network" {
 		t.Fatal("stalled account not cooled")
+	}
+}
+
+// An account whose proxy is down or refuses its credentials fails over to
+// the next account, which serves; the account cools down as a network
+// failure. A working proxy carries the request.
+func TestProxyFaultsFailOver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadPort := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	socks := &fakeupstream.Proxy{User: "u", Pass: "right"}
+	if err := socks.StartSOCKS5(); err != nil {
+		t.Fatal(err)
+	}
+	defer socks.Close()
+	hp := &fakeupstream.Proxy{User: "u", Pass: "right"}
+	if err := hp.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	defer hp.Close()
+	behind := upstream(t, &fakeupstream.Anthropic{Text: "through the proxy"}).URL
+	proxied := func(id, typ string, port int, pass string, priority int) string {
+		return claudeAPIAccount(id, behind, "k", priority) +
+			fmt.Sprintf("[accounts.proxy]\ntype = %q\nhost = \"127.0.0.1\"\nport = %d\nusername = \"u\"\npassword = %q\n", typ, port, pass)
+	}
+	for _, tc := range []struct {
+		name, typ string
+		port      int
+		pass      string
+	}{
+		{"socks5 down", "socks5", deadPort, "right"},
+		{"http down", "http", deadPort, "right"},
+		{"socks5 wrong password", "socks5", socks.Port(), "wrong"},
+		{"http wrong password", "http", hp.Port(), "wrong"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := upstream(t, &fakeupstream.Anthropic{Text: "from good"}).URL
+			r := startRelay(t, proxied("bad", tc.typ, tc.port, tc.pass, 200)+claudeAPIAccount("good", good, "k", 100))
+			text, err := ask(t, r)
+			if err != nil || text != "from good" {
+				t.Fatalf("%q %v", text, err)
+			}
+			if cd := cooldownOf(t, r, "bad"); cd.Kind != "network" {
+				t.Fatalf("cooldown %+v", cd)
+			}
+		})
+	}
+	for _, typ := range []string{"socks5", "http"} {
+		t.Run(typ+" works", func(t *testing.T) {
+			port := socks.Port()
+			if typ == "http" {
+				port = hp.Port()
+			}
+			r := startRelay(t, proxied("via", typ, port, "right", 100))
+			if text, err := ask(t, r); err != nil || text != "through the proxy" {
+				t.Fatalf("%q %v", text, err)
+			}
+		})
+	}
+	if socks.Conns.Load() == 0 || hp.Conns.Load() == 0 || socks.AuthFailures.Load() == 0 || hp.AuthFailures.Load() == 0 {
+		t.Fatalf("proxies saw socks5 %d conns / %d auth failures, http %d / %d", socks.Conns.Load(), socks.AuthFailures.Load(), hp.Conns.Load(), hp.AuthFailures.Load())
+	}
+}
+
+// An upstream that answers a stream with message_start and then only pings,
+// forever: within the idle timeout the request moves to the next account,
+// and the client sees one clean stream.
+func TestPingsForeverFailOver(t *testing.T) {
+	pinger := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_p\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n")
+		w.(http.Flusher).Flush()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(w, "event: ping\ndata: {\"type\": \"ping\"}\n\n"); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	fast := &fakeupstream.Anthropic{}
+	cfg := claudeAPIAccount("pinger", upstream(t, pinger).URL, "k", 200) + claudeAPIAccount("fast", upstream(t, fast).URL, "k", 100) +
+		"\n[server]\nhost = \"127.0.0.1\"\nfirst_byte_timeout_seconds = 1\nidle_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+	r := startRelay(t, cfg)
+	start := time.Now()
+	c := r.anthropicClient()
+	stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
+	var acc anthropic.Message
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Content) == 0 || acc.Content[0].Text != "Hello from fake upstream" {
+		t.Fatalf("got %+v", acc)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("failover took %v", el)
+	}
+	if cd := cooldownOf(t, r, "pinger"); cd.Kind != "network" {
+		t.Fatalf("cooldown %+v", cd)
+	}
+}
+
+// A non-stream answer that trickles forever (a byte now and then, never
+// the end): the response timeout ends it and the next account serves.
+func TestTricklingAnswerFailsOver(t *testing.T) {
+	trickle := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		io.WriteString(w, `{"id":"msg_t","content":[{"type":"text","text":"`)
+		w.(http.Flusher).Flush()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(w, "x"); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	good := &fakeupstream.Anthropic{Text: "from good"}
+	cfg := claudeAPIAccount("trickle", upstream(t, trickle).URL, "k", 200) + claudeAPIAccount("good", upstream(t, good).URL, "k", 100) +
+		"\n[server]\nhost = \"127.0.0.1\"\nresponse_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+	r := startRelay(t, cfg)
+	start := time.Now()
+	text, err := ask(t, r)
+	if err != nil || text != "from good" {
+		t.Fatalf("%q %v", text, err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("failover took %v", el)
+	}
+	if cd := cooldownOf(t, r, "trickle"); cd.Kind != "network" {
+		t.Fatalf("cooldown %+v", cd)
 	}
 }

@@ -273,6 +273,13 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 		return r.attempt(c, up, true)
 	}
 
+	if resp.StatusCode == http.StatusProxyAuthRequired {
+		// Only the account's own proxy asks this (a plain-http upstream
+		// through an HTTP proxy; over https it is a CONNECT error above):
+		// the client has no proxy here to fix, the next account may serve.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: "the account's proxy refused its credentials (407)"}}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		if rerr != nil && c.req.Context().Err() != nil {

@@ -43,6 +43,7 @@ func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, time
 	wroteAny := false // this attempt wrote something to the client
 	pass := st.passthrough()
 	released := false
+	started := false // the first byte arrived
 
 	writeOut := func(b []byte) bool {
 		if len(b) == 0 {
@@ -80,7 +81,14 @@ func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, time
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			timer.Reset(r.opts.IdleTimeout)
+			// Silence is bounded by the idle timeout. Before the first
+			// content event, only the first read starts that clock: an
+			// upstream that sends pings forever and never an answer must
+			// not hold the client (and the account) forever.
+			if c.committed || !started {
+				timer.Reset(r.opts.IdleTimeout)
+				started = true
+			}
 			chunk := buf[:n]
 			if c.committed && pass {
 				// Fast path: bytes go out as read; the parser only watches.
