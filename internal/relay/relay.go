@@ -106,10 +106,12 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 		r.keyHashes = append(r.keyHashes, sha256.Sum256([]byte(k)))
 		r.keyIDs = append(r.keyIDs, usage.HashKey(k))
 	}
-	// 8 KB: larger than the transport's 4 KB read buffer, so a read takes
-	// what arrived in one piece; an event longer than that is assembled by
-	// the SSE parser.
-	r.bufPool.New = func() any { b := make([]byte, 0, 8<<10); return &b }
+	// 4 KB, the transport's own read buffer: a read takes what the
+	// transport holds in one piece (a larger one reads past it straight
+	// from the socket only when the transport's buffer is empty), and an
+	// open stream pays no more than that. The SSE parser assembles longer
+	// events.
+	r.bufPool.New = func() any { b := make([]byte, 0, 4<<10); return &b }
 	r.outPool.New = func() any { b := make([]byte, 0, 4<<10); return &b }
 	return r
 }

@@ -140,6 +140,13 @@ func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, time
 				}
 				return true
 			})
+			if c.committed && pass {
+				// The fast path takes over with the next read and writes
+				// raw bytes: the start of an event this read left
+				// unfinished must go out now, or the client would get only
+				// its tail.
+				out = append(out, p.PendingBytes()...)
+			}
 			*outp = out[:0]
 			if len(out) > 0 {
 				if !writeOut(out) {
