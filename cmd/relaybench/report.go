@@ -282,6 +282,17 @@ func (r *Report) checks() {
 		add("plain "+p.Body+" c=64 throughput vs bare proxy", ">= 0.9x (aim 1.0x)", fmt.Sprintf("%.2fx", p.RelayVsBaseline), p.RelayVsBaseline >= 0.9)
 		add("plain "+p.Body+" c=64 CPU per request vs bare proxy", "<= 1.1x", fmt.Sprintf("%.2fx (%.0f vs %.0f µs)", p.CPURatio, p.Relay.CPUUsPerReq, p.Baseline.CPUUsPerReq), p.CPURatio > 0 && p.CPURatio <= 1.1)
 	}
+	var streams, bad, errs int64
+	for _, s := range r.Streams {
+		streams += s.Relay.Streams
+		bad += s.Relay.Bad
+	}
+	for _, p := range r.Plain {
+		errs += p.Relay.Errors
+	}
+	if len(r.Streams) > 0 || len(r.Plain) > 0 {
+		add("every answer and stream through ccrelay complete and intact", "0 errors, 0 bad streams", fmt.Sprintf("%d errors, %d bad of %d streams", errs, bad, streams+bad), errs == 0 && bad == 0)
+	}
 	for _, s := range r.Streams {
 		if s.GapMs == 0 {
 			continue
