@@ -114,6 +114,7 @@ type sentBody struct {
 	mu      sync.Mutex
 	b       []byte // what is left to read
 	all     []byte // the whole body, for a replay
+	sent    bool   // every byte was read
 	revoked bool
 }
 
@@ -122,14 +123,21 @@ var errBodyReleased = errors.New("request body already released")
 func (r *sentBody) Read(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A body sent in full stays at its end: the transport reads once more
+	// after the last byte (to check the length), and that may come after
+	// the upstream answered and the call let go of the body.
+	if r.sent {
+		return 0, io.EOF
+	}
 	if r.revoked {
 		return 0, errBodyReleased
 	}
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
 	n := copy(p, r.b)
 	r.b = r.b[n:]
+	if len(r.b) == 0 {
+		r.sent = true
+		r.b = nil
+	}
 	return n, nil
 }
 

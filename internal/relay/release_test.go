@@ -142,3 +142,23 @@ func TestBodyBufSizes(t *testing.T) {
 		putBodyBuf(p)
 	}
 }
+
+// A body the transport sent in full reads as ended, not as an error, when
+// the transport checks for more after the call let go of it (an error there
+// would make the transport drop the connection under a running stream).
+func TestSentBodyStaysAtEOFAfterRelease(t *testing.T) {
+	p := getBodyBuf(100)
+	c := &call{ad: claudeAdapter{}, body: *p, bodyBuf: p}
+	req, err := newUpstreamRequest(t.Context(), c, http.MethodPost, "http://upstream.invalid/v1/messages", c.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(io.LimitReader(req.Body, 100)); err != nil || len(b) != 100 {
+		t.Fatalf("read %d, %v", len(b), err)
+	}
+	c.releaseBody()
+	buf := make([]byte, 10)
+	if n, err := req.Body.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read after a full send and release: %d, %v; want EOF", n, err)
+	}
+}
