@@ -14,12 +14,12 @@ import (
 // own listener never serves them.
 const pprofEnv = "CCRELAY_PPROF_ADDR"
 
-// startPprof serves the profiler at addr until the process exits.
-func startPprof(addr string, log *slog.Logger) {
+// startPprof serves the profiler at addr; the returned function stops it.
+func startPprof(addr string, log *slog.Logger) func() {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("could not start the profiler listener", "env", pprofEnv, "addr", addr, "err", err)
-		return
+		return func() {}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -30,4 +30,5 @@ func startPprof(addr string, log *slog.Logger) {
 	log.Warn("profiler endpoints are on (do not expose them)", "env", pprofEnv, "addr", ln.Addr().String())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }
 }

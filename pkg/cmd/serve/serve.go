@@ -102,7 +102,7 @@ func serveRun(opts *Options) error {
 		log.Warn("api_keys is empty: the relay accepts every client (usage recorded as anonymous)")
 	}
 	if addr := os.Getenv(pprofEnv); addr != "" {
-		startPprof(addr, log)
+		defer startPprof(addr, log)()
 	}
 	a, err := app.Build(cfg, log)
 	if err != nil {

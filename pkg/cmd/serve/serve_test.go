@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -198,5 +199,58 @@ func TestWarnsAboutReadableConfig(t *testing.T) {
 	}
 	if strings.Contains(errOut.String(), "relay-key-123456") {
 		t.Fatal("relay key logged")
+	}
+}
+
+// CCRELAY_PPROF_ADDR opens Go's profiler on a listener of its own (logged
+// as a warning); the relay's listener never serves it; shutdown closes it.
+func TestPprofOnItsOwnListener(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(pprofEnv, "127.0.0.1:0")
+	ios, _, _, errOut := iostreams.Test()
+	cfg := config.Default()
+	cfg.Server.Port = freePort(t)
+	cfg.Server.DatabasePath = filepath.Join(dir, "relay.db")
+	sigs := make(chan os.Signal, 2)
+	ready := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
+		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(int) {}}
+	go func() { done <- serveRun(opts) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve exited: %v\n%s", err, errOut)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	m := regexp.MustCompile(`profiler endpoints are on.*addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("no profiler warning with its address:\n%s", errOut)
+	}
+	resp, err := http.Get("http://" + m[1] + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte("goroutine profile")) {
+		t.Fatalf("profiler: %d %.200s", resp.StatusCode, b)
+	}
+	resp, err = http.Get("http://" + addr.String() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("the relay's own listener serves the profiler")
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get("http://" + m[1] + "/debug/pprof/"); err == nil {
+		t.Fatal("the profiler still answers after shutdown")
 	}
 }
