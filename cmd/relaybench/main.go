@@ -396,29 +396,45 @@ func (b *bench) logging(ctx context.Context) error {
 
 // memory measures a fresh ccrelay and a fresh baseline: after start, after a
 // little traffic, at 256 active streams, then with 256 and 2000 idle ones.
+// memory measures each proxy against the plain-HTTP upstream (the
+// benchmark's own, HTTP/1.1: a connection per stream), then again against a
+// TLS upstream, which Go's transport reaches over HTTP/2 as it reaches every
+// real provider (streams share connections).
 func (b *bench) memory(ctx context.Context) error {
-	for _, name := range []string{"ccrelay", "baseline"} {
-		var p *proc
-		var err error
-		if name == "ccrelay" {
-			p, err = startRelay(b.bin, b.dir, "ccrelay-mem", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
-			if err == nil {
-				err = waitHealthy(ctx, p, 15*time.Second)
+	tlsUp, err := startRole("upstream-tls", "upstream", tlsDirEnv+"="+b.dir)
+	if err != nil {
+		return err
+	}
+	defer tlsUp.stop()
+	trust := "SSL_CERT_FILE=" + filepath.Join(b.dir, tlsCertFile)
+	for _, up := range []struct{ label, url string }{
+		{"", "http://" + b.upstream.addr},
+		{", TLS upstream (HTTP/2)", "https://" + tlsUp.addr},
+	} {
+		for _, name := range []string{"ccrelay", "baseline"} {
+			var p *proc
+			var err error
+			if name == "ccrelay" {
+				p, err = startRelay(b.bin, b.dir, "ccrelay-mem", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: up.url, env: []string{trust}})
+				if err == nil {
+					err = waitHealthy(ctx, p, 15*time.Second)
+				}
+			} else {
+				p, err = startRole("baseline-mem", "baseline", "RELAYBENCH_TARGET="+up.url, trust)
 			}
-		} else {
-			p, err = startRole("baseline-mem", "baseline", "RELAYBENCH_TARGET=http://"+b.upstream.addr)
-		}
-		if err != nil {
+			if err != nil {
+				p.stop()
+				return err
+			}
+			row, err := b.memoryOf(ctx, name, p)
 			p.stop()
-			return err
+			if err != nil {
+				return err
+			}
+			row.Proxy += up.label
+			b.rep.Memory = append(b.rep.Memory, row)
+			b.logf("memory %s: peak 256 active %.1f MB, 256 idle %.1f MB, 2000 idle %.1f MB, %.1f KB/stream", row.Proxy, row.PeakActive256MB, row.Idle256MB, row.Idle2000MB, row.PerIdleKB)
 		}
-		row, err := b.memoryOf(ctx, name, p)
-		p.stop()
-		if err != nil {
-			return err
-		}
-		b.rep.Memory = append(b.rep.Memory, row)
-		b.logf("memory %s: peak 256 active %.1f MB, 256 idle %.1f MB, 2000 idle %.1f MB, %.1f KB/stream", name, row.PeakActive256MB, row.Idle256MB, row.Idle2000MB, row.PerIdleKB)
 	}
 	return nil
 }

@@ -173,7 +173,8 @@ type relayConfig struct {
 	dbPath   string
 	logLevel string
 	accounts int
-	upstream string // http://host:port
+	upstream string // http://host:port or https://host:port
+	env      []string
 }
 
 func (c relayConfig) toml() string {
@@ -219,7 +220,7 @@ func startRelay(bin, dir, name string, cfg relayConfig) (*proc, error) {
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Dir = dir
-	cmd.Env = childEnv("HOME=" + dir)
+	cmd.Env = childEnv(append([]string{"HOME=" + dir}, cfg.env...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p := &proc{name: name, cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port), logPath: logPath}
 	err = p.start()

@@ -305,11 +305,12 @@ func (r *Report) checks() {
 		add(tag+": coalesced events", "0 (no more than direct)", fmt.Sprintf("%d (direct %d)", s.Relay.Coalesced, s.Direct.Coalesced), s.Relay.Coalesced <= s.Direct.Coalesced)
 	}
 	for _, m := range r.Memory {
-		if m.Proxy != "ccrelay" {
+		label, ok := strings.CutPrefix(m.Proxy, "ccrelay")
+		if !ok {
 			continue
 		}
-		add("peak RSS at 256 open streams", "<= 64 MB", fmt.Sprintf("%.1f MB", m.Peak256MB), m.Peak256MB > 0 && m.Peak256MB <= 64)
-		add("memory per additional idle stream (256 -> 2000)", "<= 40 KB", fmt.Sprintf("%.1f KB", m.PerIdleKB), m.PerIdleKB > 0 && m.PerIdleKB <= 40)
+		add("peak RSS at 256 open streams"+label, "<= 64 MB", fmt.Sprintf("%.1f MB", m.Peak256MB), m.Peak256MB > 0 && m.Peak256MB <= 64)
+		add("memory per additional idle stream (256 -> 2000)"+label, "<= 40 KB", fmt.Sprintf("%.1f KB", m.PerIdleKB), m.PerIdleKB > 0 && m.PerIdleKB <= 40)
 	}
 	if s := r.Startup; s != nil {
 		add(fmt.Sprintf("start-up to healthy, %d accounts (p50, new database)", s.Accounts), "<= 100 ms", fmt.Sprintf("%.1f ms", s.ColdP50Ms), s.ColdP50Ms <= 100)

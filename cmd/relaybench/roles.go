@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -33,6 +34,14 @@ func runRole(role string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
+	}
+	if dir := os.Getenv(tlsDirEnv); dir != "" {
+		cert, err := selfSignedCert(dir)
+		if err != nil {
+			return err
+		}
+		// HTTP/2 first, as api.anthropic.com offers it.
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
 	}
 	srv := &http.Server{
 		Handler:           h,
