@@ -298,26 +298,9 @@ func TestProxyFaultsFailOver(t *testing.T) {
 // forever: within the idle timeout the request moves to the next account,
 // and the client sees one clean stream.
 func TestPingsForeverFailOver(t *testing.T) {
-	pinger := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(200)
-		io.WriteString(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_p\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n")
-		w.(http.Flusher).Flush()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				if _, err := io.WriteString(w, "event: ping\ndata: {\"type\": \"ping\"}\n\n"); err != nil {
-					return
-				}
-				w.(http.Flusher).Flush()
-			}
-		}
-	})
+	pinger := drip("text/event-stream",
+		"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_p\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":1,\"output_tokens\":0}}}\n\n",
+		"event: ping\ndata: {\"type\": \"ping\"}\n\n", 200*time.Millisecond)
 	fast := &fakeupstream.Anthropic{}
 	cfg := claudeAPIAccount("pinger", upstream(t, pinger).URL, "k", 200) + claudeAPIAccount("fast", upstream(t, fast).URL, "k", 100) +
 		"\n[server]\nhost = \"127.0.0.1\"\nfirst_byte_timeout_seconds = 1\nidle_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
@@ -348,26 +331,7 @@ func TestPingsForeverFailOver(t *testing.T) {
 // A non-stream answer that trickles forever (a byte now and then, never
 // the end): the response timeout ends it and the next account serves.
 func TestTricklingAnswerFailsOver(t *testing.T) {
-	trickle := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(200)
-		io.WriteString(w, `{"id":"msg_t","content":[{"type":"text","text":"`)
-		w.(http.Flusher).Flush()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-tick.C:
-				if _, err := io.WriteString(w, "x"); err != nil {
-					return
-				}
-				w.(http.Flusher).Flush()
-			}
-		}
-	})
+	trickle := drip("application/json", `{"id":"msg_t","content":[{"type":"text","text":"`, "x", 100*time.Millisecond)
 	good := &fakeupstream.Anthropic{Text: "from good"}
 	cfg := claudeAPIAccount("trickle", upstream(t, trickle).URL, "k", 200) + claudeAPIAccount("good", upstream(t, good).URL, "k", 100) +
 		"\n[server]\nhost = \"127.0.0.1\"\nresponse_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
@@ -382,5 +346,30 @@ func TestTricklingAnswerFailsOver(t *testing.T) {
 	}
 	if cd := cooldownOf(t, r, "trickle"); cd.Kind != "network" {
 		t.Fatalf("cooldown %+v", cd)
+	}
+}
+
+// drip answers 200 with first, then writes more every interval, flushed,
+// until the client goes away: an upstream that answers slowly forever.
+func drip(contentType, first, more string, every time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(200)
+		io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				if _, err := io.WriteString(w, more); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		}
 	}
 }

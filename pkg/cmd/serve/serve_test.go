@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -56,24 +57,8 @@ func TestFlagsBindToConfig(t *testing.T) {
 func TestServeWithoutConfig(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	ios, _, _, errOut := iostreams.Test()
-	cfg := config.Default()
-	cfg.Server.Port = freePort(t)
-	cfg.Server.DatabasePath = filepath.Join(dir, "data", "relay.db")
-	sigs := make(chan os.Signal, 2)
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
-		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(int) { t.Error("second-signal exit called") }}
-	go func() { done <- serveRun(opts) }()
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited: %v\n%s", err, errOut)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	srv := startServe(t, config.Default(), dir)
+	addr := srv.addr
 	resp, err := http.Post("http://"+addr.String()+"/v1/messages", "application/json", strings.NewReader(`{"model":"m"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -83,20 +68,56 @@ func TestServeWithoutConfig(t *testing.T) {
 	if resp.StatusCode != 503 || !bytes.Contains(b, []byte(`"type":"error"`)) || !bytes.Contains(b, []byte("no claude accounts are configured")) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	sigs <- syscall.SIGTERM
+	srv.stop(t)
+	log := srv.errOut.String()
+	for _, want := range []string{"no config file found", "ccrelay config init", "[[accounts]]", "ccrelay listening", "shutting down"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// running is a serveRun in the background.
+type running struct {
+	addr   net.Addr
+	sigs   chan os.Signal
+	done   chan error
+	errOut fmt.Stringer
+}
+
+// startServe runs serveRun on cfg (a free port and a database under dir)
+// and waits until it listens.
+func startServe(t *testing.T, cfg *config.Config, dir string) *running {
+	t.Helper()
+	ios, _, _, errOut := iostreams.Test()
+	cfg.Server.Port = freePort(t)
+	cfg.Server.DatabasePath = filepath.Join(dir, "data", "relay.db")
+	r := &running{sigs: make(chan os.Signal, 2), done: make(chan error, 1), errOut: errOut}
+	ready := make(chan net.Addr, 1)
+	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: r.sigs,
+		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(int) { t.Error("second-signal exit called") }}
+	go func() { r.done <- serveRun(opts) }()
 	select {
-	case err := <-done:
+	case r.addr = <-ready:
+	case err := <-r.done:
+		t.Fatalf("serve exited: %v\n%s", err, errOut)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return r
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.sigs <- syscall.SIGTERM
+	select {
+	case err := <-r.done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
-	}
-	log := errOut.String()
-	for _, want := range []string{"no config file found", "ccrelay config init", "[[accounts]]", "ccrelay listening", "shutting down"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("log lacks %q:\n%s", want, log)
-		}
 	}
 }
 
@@ -205,26 +226,9 @@ func TestWarnsAboutReadableConfig(t *testing.T) {
 // CCRELAY_PPROF_ADDR opens Go's profiler on a listener of its own (logged
 // as a warning); the relay's listener never serves it; shutdown closes it.
 func TestPprofOnItsOwnListener(t *testing.T) {
-	dir := t.TempDir()
 	t.Setenv(pprofEnv, "127.0.0.1:0")
-	ios, _, _, errOut := iostreams.Test()
-	cfg := config.Default()
-	cfg.Server.Port = freePort(t)
-	cfg.Server.DatabasePath = filepath.Join(dir, "relay.db")
-	sigs := make(chan os.Signal, 2)
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
-		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(int) {}}
-	go func() { done <- serveRun(opts) }()
-	var addr net.Addr
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve exited: %v\n%s", err, errOut)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	srv := startServe(t, config.Default(), t.TempDir())
+	addr, errOut := srv.addr, srv.errOut
 	m := regexp.MustCompile(`profiler endpoints are on.*addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(errOut.String())
 	if m == nil {
 		t.Fatalf("no profiler warning with its address:\n%s", errOut)
@@ -246,10 +250,7 @@ func TestPprofOnItsOwnListener(t *testing.T) {
 	if resp.StatusCode == 200 {
 		t.Fatal("the relay's own listener serves the profiler")
 	}
-	sigs <- syscall.SIGTERM
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	srv.stop(t)
 	if _, err := http.Get("http://" + m[1] + "/debug/pprof/"); err == nil {
 		t.Fatal("the profiler still answers after shutdown")
 	}
