@@ -278,7 +278,7 @@ func TestNoAccounts503(t *testing.T) {
 func TestOversizedBody413(t *testing.T) {
 	fake := &fakeupstream.Anthropic{}
 	up := upstream(t, fake)
-	cfg := claudeAPIAccount("a", up.URL, "k", 100) + "\n[server]\nhost = \"127.0.0.1\"\nmax_body_bytes = 1024\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+	cfg := claudeAPIAccount("a", up.URL, "k", 100) + serverWith(t, "max_body_bytes = 1024")
 	r := startRelay(t, cfg)
 	big := `{"model":"m","messages":[{"role":"user","content":"` + strings.Repeat("x", 2048) + `"}]}`
 	for _, chunked := range []bool{false, true} {
@@ -347,24 +347,9 @@ func TestFirstByteTimeout(t *testing.T) {
 	fast := &fakeupstream.Anthropic{}
 	us, uf := upstream(t, slow), upstream(t, fast)
 	cfg := claudeAPIAccount("slow", us.URL, "k", 200) + claudeAPIAccount("fast", uf.URL, "k", 100) +
-		"\n[server]\nhost = \"127.0.0.1\"\nfirst_byte_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+		serverWith(t, "first_byte_timeout_seconds = 1")
 	r := startRelay(t, cfg)
-	start := time.Now()
-	c := r.anthropicClient()
-	stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
-	var acc anthropic.Message
-	for stream.Next() {
-		acc.Accumulate(stream.Current())
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if acc.Content[0].Text != "Hello from fake upstream" {
-		t.Fatalf("got %+v", acc)
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Fatalf("failover took %v", el)
-	}
+	streamFailsOverWithin(t, r, 5*time.Second)
 	rows := r.usageRows(1)
 	if rows[0].Account != "fast" {
 		t.Fatalf("served by %s", rows[0].Account)

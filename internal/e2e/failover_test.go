@@ -250,7 +250,7 @@ func TestMaxAttempts(t *testing.T) {
 	for _, f := range p.fakes {
 		f.Script = fail(500, nil, `{"type":"error","error":{"type":"api_error","message":"boom"}}`)
 	}
-	cfg := p.config() + "\n[server]\nhost = \"127.0.0.1\"\nmax_attempts = 2\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+	cfg := p.config() + serverWith(t, "max_attempts = 2")
 	r := startRelay(t, cfg)
 	resp, _ := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m"}`))
 	resp.Body.Close()

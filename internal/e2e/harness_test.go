@@ -149,6 +149,12 @@ func upstream(t *testing.T, h http.Handler) *httptest.Server {
 	return s
 }
 
+// serverWith is a [server] table on loopback with a temporary database and
+// the given settings ("key = value; key = value").
+func serverWith(t *testing.T, settings string) string {
+	return "\n[server]\nhost = \"127.0.0.1\"\n" + strings.ReplaceAll(settings, "; ", "\n") + "\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+}
+
 func claudeAPIAccount(id, url, key string, priority int) string {
 	return fmt.Sprintf("[[accounts]]\ntype = \"claude-api\"\nid = %q\napi_key = %q\napi_url = %q\npriority = %d\n", id, key, url, priority)
 }

@@ -210,7 +210,7 @@ func TestStreamStallsAfterContent(t *testing.T) {
 		return &fakeupstream.Reply{Events: ev[:4], Hang: true}
 	}}
 	cfg := claudeAPIAccount("a", upstream(t, stall).URL, "k", 100) +
-		"\n[server]\nhost = \"127.0.0.1\"\nidle_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+		serverWith(t, "idle_timeout_seconds = 1")
 	r := startRelay(t, cfg)
 	start := time.Now()
 	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
@@ -303,26 +303,9 @@ func TestPingsForeverFailOver(t *testing.T) {
 		"event: ping\ndata: {\"type\": \"ping\"}\n\n", 200*time.Millisecond)
 	fast := &fakeupstream.Anthropic{}
 	cfg := claudeAPIAccount("pinger", upstream(t, pinger).URL, "k", 200) + claudeAPIAccount("fast", upstream(t, fast).URL, "k", 100) +
-		"\n[server]\nhost = \"127.0.0.1\"\nfirst_byte_timeout_seconds = 1\nidle_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+		serverWith(t, "first_byte_timeout_seconds = 1; idle_timeout_seconds = 1")
 	r := startRelay(t, cfg)
-	start := time.Now()
-	c := r.anthropicClient()
-	stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(acc.Content) == 0 || acc.Content[0].Text != "Hello from fake upstream" {
-		t.Fatalf("got %+v", acc)
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Fatalf("failover took %v", el)
-	}
+	streamFailsOverWithin(t, r, 5*time.Second)
 	if cd := cooldownOf(t, r, "pinger"); cd.Kind != "network" {
 		t.Fatalf("cooldown %+v", cd)
 	}
@@ -334,7 +317,7 @@ func TestTricklingAnswerFailsOver(t *testing.T) {
 	trickle := drip("application/json", `{"id":"msg_t","content":[{"type":"text","text":"`, "x", 100*time.Millisecond)
 	good := &fakeupstream.Anthropic{Text: "from good"}
 	cfg := claudeAPIAccount("trickle", upstream(t, trickle).URL, "k", 200) + claudeAPIAccount("good", upstream(t, good).URL, "k", 100) +
-		"\n[server]\nhost = \"127.0.0.1\"\nresponse_timeout_seconds = 1\ndatabase_path = \"" + t.TempDir() + "/r.db\"\n"
+		serverWith(t, "response_timeout_seconds = 1")
 	r := startRelay(t, cfg)
 	start := time.Now()
 	text, err := ask(t, r)
@@ -371,5 +354,29 @@ func drip(contentType, first, more string, every time.Duration) http.HandlerFunc
 				w.(http.Flusher).Flush()
 			}
 		}
+	}
+}
+
+// streamFailsOverWithin streams one answer through r with the Anthropic SDK
+// and checks that it is the fake's whole answer, within d.
+func streamFailsOverWithin(t *testing.T, r *relayUT, d time.Duration) {
+	t.Helper()
+	start := time.Now()
+	c := r.anthropicClient()
+	stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
+	var acc anthropic.Message
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Content) == 0 || acc.Content[0].Text != "Hello from fake upstream" {
+		t.Fatalf("got %+v", acc)
+	}
+	if el := time.Since(start); el > d {
+		t.Fatalf("failover took %v", el)
 	}
 }
