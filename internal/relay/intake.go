@@ -49,6 +49,9 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, all
 		return nil
 	}
 	if !provider.LooksLikeJSONObject(body) {
+		if buf != nil {
+			putBodyBuf(buf)
+		}
 		d.writeError(w, http.StatusBadRequest, "request body is not a JSON object")
 		return nil
 	}
