@@ -30,7 +30,9 @@ func TestSoak(t *testing.T) {
 	var fakes []*fakeupstream.Anthropic
 	cfg := `api_keys = ["` + relayKey + `"]` + "\n"
 	for i := 0; i < 4; i++ {
-		f := &fakeupstream.Anthropic{StreamEvents: 50, EventGap: 20 * time.Millisecond}
+		// 50 text deltas 20 ms apart: each stream lasts about a second.
+		f := &fakeupstream.Anthropic{Text: strings.Repeat("word ", 50), StreamEvents: 50, EventGap: 20 * time.Millisecond}
+		f.CountOnly = true // the memory check is about the relay, not the fake's log
 		fakes = append(fakes, f)
 		cfg += claudeAPIAccount("acct-"+string(rune('a'+i)), upstream(t, f).URL, "k", 100)
 	}
@@ -59,7 +61,8 @@ func TestSoak(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || (stream && !strings.Contains(string(b), "message_stop")) {
+		// A stream must arrive whole: all 50 deltas, then message_stop.
+		if resp.StatusCode != 200 || (stream && (!strings.Contains(string(b), "message_stop") || strings.Count(string(b), "event: content_block_delta\n") != 50)) {
 			bad.Add(1)
 			firstErr.CompareAndSwap(nil, resp.Status+": "+string(b[:min(len(b), 200)]))
 		}

@@ -30,13 +30,20 @@ const (
 type requestLog struct {
 	mu       sync.Mutex
 	requests []*Recorded
+	n        int
+	// CountOnly counts requests without keeping them: a long soak run
+	// would otherwise hold every request it sent in the fake.
+	CountOnly bool
 }
 
 func (l *requestLog) add(r *Recorded) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.requests = append(l.requests, r)
-	return len(l.requests) - 1
+	l.n++
+	if !l.CountOnly {
+		l.requests = append(l.requests, r)
+	}
+	return l.n - 1
 }
 
 // Requests returns what the fake received so far.
@@ -50,7 +57,7 @@ func (l *requestLog) Requests() []*Recorded {
 func (l *requestLog) Count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.requests)
+	return l.n
 }
 
 // GeminiAPI is a fake public Gemini API (generativelanguage.googleapis.com):
