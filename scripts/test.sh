@@ -14,6 +14,15 @@ go vet ./...
 if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
+# The disk-full and read-only database tests mount a small tmpfs in a private
+# user+mount namespace (unshare, from util-linux); they skip where the system
+# refuses unprivileged namespaces. Say so up front rather than pass quietly.
+if ! command -v unshare >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq util-linux >/dev/null || true
+fi
+if ! unshare -rm true 2>/dev/null; then
+  echo "note: this system refuses unprivileged user namespaces; the file-system fault tests (TestDiskFullWhileServing, TestReadOnlyDatabaseAtStart) will skip"
+fi
 go test -race -count=1 ./...
 ./scripts/fuzz.sh
 # Release pipeline (goreleaser check + snapshot build + run): opt-in, since a
