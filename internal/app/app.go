@@ -187,7 +187,7 @@ func (a *App) health() map[string]any {
 	db := "ok"
 	switch {
 	case a.DB.Degraded():
-		db = "read-only"
+		db = "unwritable" // opened without write access (see store.OpenServe); the log says why
 	case !a.Recorder.Healthy():
 		db = "failing"
 	}

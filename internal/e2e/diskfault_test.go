@@ -126,7 +126,7 @@ func TestReadOnlyDatabaseAtStart(t *testing.T) {
 	if !strings.Contains(logs, "read-only file system") {
 		t.Fatalf("the reason is not in the log:\n%s", logs)
 	}
-	if got := healthField(t, r, "database"); got != "read-only" {
+	if got := healthField(t, r, "database"); got != "unwritable" {
 		t.Fatalf("/health database = %v", got)
 	}
 	if _, body := postSession(t, r, "saved", "m"); !strings.Contains(body, "answer from 2") {

@@ -211,3 +211,36 @@ func TestRecorderRecreatesDeletedDatabase(t *testing.T) {
 		t.Fatalf("rows in the new file: %+v", rows)
 	}
 }
+
+// A damaged database file does not stop the relay: OpenServe returns a
+// degraded database and the reason; once the operator moves the file away,
+// TryWritable creates a new one and writing works.
+func TestOpenServeDamagedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenServe(path)
+	if err == nil || db == nil || !db.Degraded() {
+		t.Fatalf("OpenServe on a damaged file: db=%v degraded=%v err=%v", db != nil, db != nil && db.Degraded(), err)
+	}
+	defer db.Close()
+	if err := db.InsertUsage(context.Background(), []usage.Record{{Time: time.Now(), AccountID: "a", Status: 200}}); err == nil {
+		t.Fatal("a write to a damaged database succeeded")
+	}
+	if ok, _ := db.TryWritable(); ok {
+		t.Fatal("TryWritable succeeded on the damaged file")
+	}
+	if err := os.Rename(path, path+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := db.TryWritable(); !ok {
+		t.Fatalf("TryWritable after the file was moved away: %v", err)
+	}
+	if db.Degraded() {
+		t.Fatal("still degraded")
+	}
+	if err := db.InsertUsage(context.Background(), []usage.Record{{Time: time.Now(), AccountID: "a", Status: 200}}); err != nil {
+		t.Fatal(err)
+	}
+}
