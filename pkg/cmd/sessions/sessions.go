@@ -3,9 +3,7 @@ package sessions
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -129,15 +127,13 @@ func listRun(opts *Options) error {
 		for i, s := range ss {
 			rows[i] = row{s.Key, s.AccountID, s.ExpiresAt}
 		}
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return cmdutil.WriteJSON(opts.IO.Out, rows)
 	}
 	if len(ss) == 0 {
 		fmt.Fprintln(opts.IO.ErrOut, "no sticky sessions")
 		return nil
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	tw := cmdutil.NewTable(opts.IO.Out)
 	fmt.Fprintln(tw, "KEY\tACCOUNT\tEXPIRES")
 	now := opts.Now()
 	for _, s := range ss {

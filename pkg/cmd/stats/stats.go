@@ -3,7 +3,6 @@ package stats
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -187,9 +186,7 @@ func writeJSON(w io.Writer, r Report) error {
 	if r.Groups == nil {
 		r.Groups = []Group{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return cmdutil.WriteJSON(w, r)
 }
 
 func writeTable(w io.Writer, r Report) error {

@@ -3,10 +3,8 @@ package list
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -74,15 +72,13 @@ func listRun(opts *Options) error {
 		return err
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sts)
+		return cmdutil.WriteJSON(opts.IO.Out, sts)
 	}
 	if len(sts) == 0 {
 		fmt.Fprintln(opts.IO.ErrOut, "no accounts configured; add an [[accounts]] entry to the config (see config.example.toml) or run 'ccrelay login claude'")
 		return nil
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	tw := cmdutil.NewTable(opts.IO.Out)
 	fmt.Fprintln(tw, "ID\tTYPE\tNAME\tPRIORITY\tSTATE\tLAST USED\tTODAY REQ\tTODAY TOKENS (in/out/cache)")
 	now := opts.Now()
 	for _, s := range sts {

@@ -3,11 +3,9 @@ package testcmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/MakeNowJust/heredoc"
@@ -136,13 +134,11 @@ func testRun(opts *Options) error {
 		}
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
+		if err := cmdutil.WriteJSON(opts.IO.Out, results); err != nil {
 			return err
 		}
 	} else {
-		tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+		tw := cmdutil.NewTable(opts.IO.Out)
 		fmt.Fprintln(tw, "ID\tRESULT\tLATENCY\tDETAIL")
 		for _, r := range results {
 			res, detail := "ok", ""
