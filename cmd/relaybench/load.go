@@ -67,27 +67,37 @@ func (s sample) pct(p float64) time.Duration {
 	return time.Duration(s[i])
 }
 
-// plainRun is one measured run of plain (non-streaming) requests.
-type plainRun struct {
-	ok, errs int64
+// runTotals are what every measured run adds up: wall time, the target's
+// CPU, the CPU of the load generator, upstream and proxy together (busy),
+// and the first error seen.
+type runTotals struct {
 	elapsed  time.Duration
 	cpu      time.Duration
-	// busy is the CPU time of the load generator, upstream and proxy.
 	busy     time.Duration
-	lat      sample
 	firstErr string
 }
 
-func (r *plainRun) merge(o plainRun) {
-	r.ok += o.ok
-	r.errs += o.errs
+func (r *runTotals) add(o runTotals) {
 	r.elapsed += o.elapsed
 	r.cpu += o.cpu
 	r.busy += o.busy
-	r.lat = append(r.lat, o.lat...)
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
 	}
+}
+
+// plainRun is one measured run of plain (non-streaming) requests.
+type plainRun struct {
+	runTotals
+	ok, errs int64
+	lat      sample
+}
+
+func (r *plainRun) merge(o plainRun) {
+	r.runTotals.add(o.runTotals)
+	r.ok += o.ok
+	r.errs += o.errs
+	r.lat = append(r.lat, o.lat...)
 }
 
 // runPlain keeps conc requests in flight for dur (each worker sends its next
@@ -163,10 +173,8 @@ func (r *plainRun) fail(msg string) {
 
 // streamRun is one measured run of SSE streams.
 type streamRun struct {
+	runTotals
 	streams, bad, events int64
-	elapsed              time.Duration
-	cpu                  time.Duration
-	busy                 time.Duration
 	// ttfe: request sent -> first event read; delay: event stamped by the
 	// upstream -> event read by the client.
 	ttfe, delay sample
@@ -176,23 +184,17 @@ type streamRun struct {
 	// coalesced counts events read together with the one before although the
 	// upstream sent them more than half a spacing apart.
 	coalesced int64
-	firstErr  string
 }
 
 func (r *streamRun) merge(o streamRun) {
+	r.runTotals.add(o.runTotals)
 	r.streams += o.streams
 	r.bad += o.bad
 	r.events += o.events
-	r.elapsed += o.elapsed
-	r.cpu += o.cpu
-	r.busy += o.busy
 	r.ttfe = append(r.ttfe, o.ttfe...)
 	r.delay = append(r.delay, o.delay...)
 	r.maxGap = max(r.maxGap, o.maxGap)
 	r.coalesced += o.coalesced
-	if r.firstErr == "" {
-		r.firstErr = o.firstErr
-	}
 }
 
 // streamSpec describes the streams a run asks for.
