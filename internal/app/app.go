@@ -120,6 +120,9 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
 		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
 	}, a.Sched, a.upstreams, a.Recorder, log)
+	if cl != nil {
+		a.Relay.SetSharedSessions(cl)
+	}
 	a.Server = server.New(a.Relay.Handler(), a.health, log, nil)
 	return a, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
+	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
 )
@@ -22,6 +23,8 @@ type Cluster interface {
 	Health() string
 	// Close stops syncing.
 	Close()
+	// The relay reads and writes new conversations' bindings through it.
+	relay.SharedSessions
 }
 
 var _ Cluster = (*cluster.Cluster)(nil)

@@ -308,3 +308,27 @@ func TestDegradedLockFailsFastAndRecovers(t *testing.T) {
 		return len(ss) == 1 && ss[0].Key == "during-outage" && len(cds) == 1 && cds[0].AccountID == "y"
 	})
 }
+
+// A binding claimed on one relay is in Redis when ClaimSession returns: the
+// next relay's LookupSession finds it without waiting for the event. The
+// later binding wins a claim; unknown and expired keys are not found.
+func TestClaimAndLookupSession(t *testing.T) {
+	r := clustertest.Start(t)
+	cfg := clusterCfg(r, 15)
+	a, b := newMember(t, cfg, false), newMember(t, cfg, false)
+	ctx := context.Background()
+	if _, ok := b.LookupSession(ctx, "conv"); ok {
+		t.Fatal("found a conversation nobody bound")
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	a.ClaimSession(ctx, state.Binding{Key: "conv", AccountID: "x", ExpiresAt: exp})
+	got, ok := b.LookupSession(ctx, "conv")
+	if !ok || got.AccountID != "x" || !got.ExpiresAt.Equal(exp) || got.Key != "conv" {
+		t.Fatalf("lookup after claim: %+v %v", got, ok)
+	}
+	// An older claim does not replace a newer binding.
+	b.ClaimSession(ctx, state.Binding{Key: "conv", AccountID: "y", ExpiresAt: exp.Add(-time.Minute)})
+	if got, _ := a.LookupSession(ctx, "conv"); got.AccountID != "x" {
+		t.Fatalf("an older claim replaced the binding: %+v", got)
+	}
+}

@@ -106,19 +106,25 @@ func (a *Anthropic) defaultReply(rec *Recorded) *Reply {
 	case strings.HasSuffix(rec.Path, "/models"):
 		return &Reply{Body: `{"data":[{"type":"model","id":"claude-fake-1","display_name":"Claude Fake","created_at":"2026-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-fake-1","last_id":"claude-fake-1"}`}
 	}
+	return defaultAnswer(rec, a.Text, a.StreamEvents, a.EventGap, MessageStream, MessageJSON)
+}
+
+// defaultAnswer is the Anthropic and OpenAI fakes' default reply: text (or
+// "Hello from fake upstream") for the request's model, as a stream of n
+// parts (default 3) gap apart when the body asks for one, else whole.
+func defaultAnswer(rec *Recorded, text string, n int, gap time.Duration,
+	stream func(model, text string, n int, gap time.Duration) []Event, whole func(model, text string) string) *Reply {
 	model := gjson.GetBytes(rec.Body, "model").Str
-	text := a.Text
 	if text == "" {
 		text = "Hello from fake upstream"
 	}
 	if gjson.GetBytes(rec.Body, "stream").Bool() {
-		n := a.StreamEvents
 		if n == 0 {
 			n = 3
 		}
-		return &Reply{Events: MessageStream(model, text, n, a.EventGap)}
+		return &Reply{Events: stream(model, text, n, gap)}
 	}
-	return &Reply{Body: MessageJSON(model, text)}
+	return &Reply{Body: whole(model, text)}
 }
 
 // MessageJSON is a complete non-streaming Messages answer.

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tidwall/gjson"
 )
 
 // OpenAI is a fake OpenAI Responses API (the upstream of openai-responses
@@ -53,19 +51,7 @@ func (o *OpenAI) defaultReply(rec *Recorded) *Reply {
 	if rec.Method != http.MethodPost || !strings.HasSuffix(rec.Path, "/responses") {
 		return &Reply{Status: 404, Body: OpenAIError("Invalid URL ("+rec.Method+" "+rec.Path+")", "invalid_request_error", "", "")}
 	}
-	model := gjson.GetBytes(rec.Body, "model").Str
-	text := o.Text
-	if text == "" {
-		text = "Hello from fake upstream"
-	}
-	if gjson.GetBytes(rec.Body, "stream").Bool() {
-		n := o.StreamEvents
-		if n == 0 {
-			n = 3
-		}
-		return &Reply{Events: ResponseStream(model, text, n, o.EventGap)}
-	}
-	return &Reply{Body: ResponseJSON(model, text)}
+	return defaultAnswer(rec, o.Text, o.StreamEvents, o.EventGap, ResponseStream, ResponseJSON)
 }
 
 // Responses usage of every default answer: 20 input tokens of which 8 were

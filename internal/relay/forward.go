@@ -114,11 +114,18 @@ func (r *Relay) serve(c *call) {
 	var lastMsg string
 	var noAcct *scheduler.NoAccountError
 	platform := c.ad.platform()
+	claim := r.syncSession(c)
 	for c.attempts < r.opts.MaxAttempts {
 		acct, err := r.sched.Pick(platform, c.model, c.sessionKey, exclude)
 		if err != nil {
 			errors.As(err, &noAcct)
 			break
+		}
+		if claim {
+			claim = false
+			if b, ok := r.sched.Session(c.sessionKey); ok {
+				r.shared.ClaimSession(c.req.Context(), b)
+			}
 		}
 		c.attempts++
 		c.account = acct.ID
@@ -157,6 +164,23 @@ func (r *Relay) serve(c *call) {
 		r.writeError(c, http.StatusBadGateway, msg)
 	}
 	r.finish(c)
+}
+
+// syncSession, in a cluster, makes a conversation this relay has no binding
+// for consult the shared one first. It reports whether the binding Pick is
+// about to make is new and must be claimed in the cluster at once.
+func (r *Relay) syncSession(c *call) bool {
+	if r.shared == nil || c.sessionKey == "" {
+		return false
+	}
+	if _, ok := r.sched.Session(c.sessionKey); ok {
+		return false
+	}
+	if b, ok := r.shared.LookupSession(c.req.Context(), c.sessionKey); ok {
+		r.sched.ApplyRemote(nil, false, &b, false)
+		return false
+	}
+	return true
 }
 
 func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {

@@ -16,6 +16,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
@@ -77,7 +78,22 @@ type Relay struct {
 	// rewritten into (see pipeStream).
 	bufPool sync.Pool
 	outPool sync.Pool
+
+	// shared is the cluster's view of sticky sessions; nil without one.
+	shared SharedSessions
 }
+
+// SharedSessions is sticky sessions shared by several relays (a cluster).
+// The relay reads a conversation that is new to it, and writes a new
+// binding before serving, so consecutive turns sent to different relays
+// stay on one account.
+type SharedSessions interface {
+	LookupSession(ctx context.Context, key string) (state.Binding, bool)
+	ClaimSession(ctx context.Context, b state.Binding)
+}
+
+// SetSharedSessions attaches a cluster's sessions; call before serving.
+func (r *Relay) SetSharedSessions(s SharedSessions) { r.shared = s }
 
 // maxPooledOut is the largest output buffer kept for reuse; one that grew
 // past it (a huge event) is left to the garbage collector.

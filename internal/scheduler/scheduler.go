@@ -446,6 +446,17 @@ func (s *Scheduler) Sessions() []state.Binding {
 	return out
 }
 
+// Session returns the live binding of key, if any.
+func (s *Scheduler) Session(key string) (state.Binding, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.sessions[key]
+	if !ok || !b.ExpiresAt.After(s.now()) {
+		return state.Binding{}, false
+	}
+	return b, true
+}
+
 // ApplyRemote merges a state change learned from another relay (cluster), without re-publishing it.
 func (s *Scheduler) ApplyRemote(c *state.Cooldown, clearedCooldown bool, b *state.Binding, clearedBinding bool) {
 	s.mu.Lock()
