@@ -52,6 +52,9 @@ func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			SIGINT or SIGTERM stops accepting, lets in-flight requests and streams finish
 			(server.shutdown_timeout_seconds), writes pending usage and exits 0; a second
 			signal exits at once.
+
+			For profiling, CCRELAY_PPROF_ADDR=127.0.0.1:6060 serves Go's /debug/pprof/ on
+			that address (a listener of its own; keep it on loopback).
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay serve
