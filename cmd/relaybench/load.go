@@ -77,12 +77,40 @@ type runTotals struct {
 	firstErr string
 }
 
+// noteErr keeps the first error and pauses: a failing target must not
+// turn a worker's loop into a spin.
+func (r *runTotals) noteErr(msg string) {
+	if r.firstErr == "" {
+		r.firstErr = msg
+	}
+	time.Sleep(time.Millisecond)
+}
+
 func (r *runTotals) add(o runTotals) {
 	r.elapsed += o.elapsed
 	r.cpu += o.cpu
 	r.busy += o.busy
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
+	}
+}
+
+// startTotals notes the clock and the CPU counters now; the function it
+// returns gives the totals since (the workers' first errors are merged in
+// by the caller).
+func (t *target) startTotals() func() runTotals {
+	start, own0 := time.Now(), t.ownCPU()
+	var cpu0 time.Duration
+	if t.proc != nil {
+		cpu0, _ = t.proc.cpu()
+	}
+	return func() runTotals {
+		r := runTotals{elapsed: time.Since(start), busy: t.ownCPU() - own0}
+		if t.proc != nil {
+			cpu1, _ := t.proc.cpu()
+			r.cpu = cpu1 - cpu0
+		}
+		return r
 	}
 }
 
@@ -106,11 +134,7 @@ func runPlain(ctx context.Context, t *target, bodies [][]byte, conc int, dur tim
 	hdr := requestHeaders()
 	ctx, cancel := context.WithTimeout(ctx, dur+30*time.Second)
 	defer cancel()
-	var cpu0 time.Duration
-	if t.proc != nil {
-		cpu0, _ = t.proc.cpu()
-	}
-	own0 := t.ownCPU()
+	totals := t.startTotals()
 	start := time.Now()
 	deadline := start.Add(dur)
 	runs := make([]plainRun, conc)
@@ -149,13 +173,7 @@ func runPlain(ctx context.Context, t *target, bodies [][]byte, conc int, dur tim
 		}()
 	}
 	wg.Wait()
-	var out plainRun
-	out.elapsed = time.Since(start)
-	if t.proc != nil {
-		cpu1, _ := t.proc.cpu()
-		out.cpu = cpu1 - cpu0
-	}
-	out.busy = t.ownCPU() - own0
+	out := plainRun{runTotals: totals()}
 	for _, r := range runs {
 		r.elapsed = 0
 		out.merge(r)
@@ -165,10 +183,7 @@ func runPlain(ctx context.Context, t *target, bodies [][]byte, conc int, dur tim
 
 func (r *plainRun) fail(msg string) {
 	r.errs++
-	if r.firstErr == "" {
-		r.firstErr = msg
-	}
-	time.Sleep(time.Millisecond) // a failing target must not turn the loop into a spin
+	r.noteErr(msg)
 }
 
 // streamRun is one measured run of SSE streams.
@@ -225,11 +240,7 @@ func runStreams(ctx context.Context, t *target, bodies [][]byte, spec streamSpec
 	ramp := time.Duration(spec.events-1) * spec.gap
 	ctx, cancel := context.WithTimeout(ctx, ramp+dur+60*time.Second)
 	defer cancel()
-	var cpu0 time.Duration
-	if t.proc != nil {
-		cpu0, _ = t.proc.cpu()
-	}
-	own0 := t.ownCPU()
+	totals := t.startTotals()
 	start := time.Now()
 	deadline := start.Add(ramp + dur)
 	runs := make([]streamRun, conc)
@@ -249,13 +260,7 @@ func runStreams(ctx context.Context, t *target, bodies [][]byte, spec streamSpec
 		}()
 	}
 	wg.Wait()
-	var out streamRun
-	out.elapsed = time.Since(start)
-	if t.proc != nil {
-		cpu1, _ := t.proc.cpu()
-		out.cpu = cpu1 - cpu0
-	}
-	out.busy = t.ownCPU() - own0
+	out := streamRun{runTotals: totals()}
 	for _, r := range runs {
 		out.merge(r)
 	}
@@ -356,10 +361,7 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 
 func (r *streamRun) failed(msg string) {
 	r.bad++
-	if r.firstErr == "" {
-		r.firstErr = msg
-	}
-	time.Sleep(time.Millisecond)
+	r.noteErr(msg)
 }
 
 // idleStreams holds streams open (silent after their third event).

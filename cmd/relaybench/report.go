@@ -202,10 +202,9 @@ func (r *Report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "relaybench %s, %s: %s, %d cores, %d MB, Linux %s, %s; %d ccrelay accounts, %d round(s) of %.1fs (plain) / %.1fs (streams) per target\n\n",
 		r.Mode, r.Date, m.CPU, m.Cores, m.MemMB, m.Kernel, m.Go, r.Accounts, r.Rounds, r.PlainSeconds, r.StreamSeconds)
 	if len(r.Plain) > 0 {
-		fmt.Fprintln(w, "Plain requests (closed loop; ratios are throughput; added latency is over direct; CPU is the proxy process's):")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| body | conc | direct req/s | ccrelay/direct | ccrelay/baseline | baseline/direct | added p50 base / ccrelay | added p99 base / ccrelay | CPU µs/req base / ccrelay | CPU ratio | bench CPU cores d / b / c | errors |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		tableStart(w, "Plain requests (closed loop; ratios are throughput; added latency is over direct; CPU is the proxy process's):",
+			"| body | conc | direct req/s | ccrelay/direct | ccrelay/baseline | baseline/direct | added p50 base / ccrelay | added p99 base / ccrelay | CPU µs/req base / ccrelay | CPU ratio | bench CPU cores d / b / c | errors |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, p := range r.Plain {
 			fmt.Fprintf(w, "| %s | %d | %.0f | %.2fx | %.2fx | %.2fx | %s / %s | %s / %s | %.0f / %.0f | %.2fx | %.1f / %.1f / %.1f | %d |\n",
 				p.Body, p.Concurrency, p.Direct.RPS, p.RelayVsDirect, p.RelayVsBaseline, p.BaselineVsDir,
@@ -216,10 +215,9 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if len(r.Streams) > 0 {
-		fmt.Fprintln(w, "Streams (50 events; added = over direct; gap = largest growth of an event's delay over the previous one's; coalesced = events read in one piece with the previous though sent > spacing/2 apart):")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| spacing | conc | added TTFE p50 base / ccrelay | added TTFE p99 base / ccrelay | added delivery p50 base / ccrelay | added delivery p99 base / ccrelay | max gap direct / base / ccrelay | coalesced direct / base / ccrelay | CPU µs/stream base / ccrelay | bench CPU cores d / b / c | bad |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		tableStart(w, "Streams (50 events; added = over direct; gap = largest growth of an event's delay over the previous one's; coalesced = events read in one piece with the previous though sent > spacing/2 apart):",
+			"| spacing | conc | added TTFE p50 base / ccrelay | added TTFE p99 base / ccrelay | added delivery p50 base / ccrelay | added delivery p99 base / ccrelay | max gap direct / base / ccrelay | coalesced direct / base / ccrelay | CPU µs/stream base / ccrelay | bench CPU cores d / b / c | bad |",
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 		for _, s := range r.Streams {
 			fmt.Fprintf(w, "| %g ms | %d | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s / %s | %d / %d / %d | %.0f / %.0f | %.1f / %.1f / %.1f | %d |\n",
 				s.GapMs, s.Concurrency,
@@ -233,10 +231,9 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if len(r.Memory) > 0 {
-		fmt.Fprintln(w, "Memory (fresh process each; RSS from /proc/<pid>/status; idle streams are open and silent after their third event):")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| proxy | start | warm | peak, 256 active | RSS / peak, 256 idle | RSS / peak, 2000 idle | per extra idle stream | opened |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
+		tableStart(w, "Memory (fresh process each; RSS from /proc/<pid>/status; idle streams are open and silent after their third event):",
+			"| proxy | start | warm | peak, 256 active | RSS / peak, 256 idle | RSS / peak, 2000 idle | per extra idle stream | opened |",
+			"|---|---:|---:|---:|---:|---:|---:|---:|")
 		for _, m := range r.Memory {
 			fmt.Fprintf(w, "| %s | %.1f MB | %.1f MB | %.1f MB | %.1f / %.1f MB | %.1f / %.1f MB | %.1f KB | %d |\n",
 				m.Proxy, m.StartMB, m.WarmMB, m.PeakActive256MB, m.Idle256MB, m.Peak256MB, m.Idle2000MB, m.Peak2000MB, m.PerIdleKB, m.Opened)
@@ -315,4 +312,13 @@ func (r *Report) checks() {
 	if s := r.Startup; s != nil {
 		add(fmt.Sprintf("start-up to healthy, %d accounts (p50, new database)", s.Accounts), "<= 100 ms", fmt.Sprintf("%.1f ms", s.ColdP50Ms), s.ColdP50Ms <= 100)
 	}
+}
+
+// tableStart writes a table's title, a blank line, its header row and its
+// alignment row.
+func tableStart(w io.Writer, title, header, align string) {
+	fmt.Fprintln(w, title)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, header)
+	fmt.Fprintln(w, align)
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ccrelay/ccrelay/internal/testutil"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/logging"
 	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ccrelay/ccrelay/internal/testutil"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ccrelay/ccrelay/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -213,31 +213,6 @@ func fakeJWT(payload string) string {
 	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(payload)) + ".sig"
 }
 
-// loopbackClient is an HTTP client that refuses to dial anything but the
-// loopback interface, so no test can reach the network by accident.
-func loopbackClient(t *testing.T, followRedirects bool) *http.Client {
-	t.Helper()
-	var d net.Dialer
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if host != "localhost" && !net.ParseIP(host).IsLoopback() {
-				return nil, fmt.Errorf("test dialed non-loopback address %s", addr)
-			}
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	if !followRedirects {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	return c
-}
-
 // syncBuffer is an ErrOut the test can read while Run writes to it.
 type syncBuffer = testutil.SyncBuffer
 
@@ -299,7 +274,7 @@ type browserVisit struct {
 }
 
 func fakeBrowser(t *testing.T) (func(string) error, <-chan browserVisit) {
-	client := loopbackClient(t, true)
+	client := testutil.LoopbackClient(t, true)
 	visits := make(chan browserVisit, 1)
 	return func(u string) error {
 		resp, err := client.Get(u)
@@ -367,7 +342,7 @@ func TestRunBrowserCallback(t *testing.T) {
 				errOut := &syncBuffer{}
 				f := &Flow{
 					Provider:    as.provider,
-					HTTPClient:  loopbackClient(t, false),
+					HTTPClient:  testutil.LoopbackClient(t, false),
 					OpenBrowser: open,
 					ErrOut:      errOut,
 				}
@@ -414,7 +389,7 @@ func TestRunBrowserCallback(t *testing.T) {
 // and returns where the provider redirected, without going there.
 func userVisit(t *testing.T, authURL string) *url.URL {
 	t.Helper()
-	resp, err := loopbackClient(t, false).Get(authURL)
+	resp, err := testutil.LoopbackClient(t, false).Get(authURL)
 	if err != nil {
 		t.Fatalf("visit authorize URL: %v", err)
 	}
@@ -468,7 +443,7 @@ func TestRunPaste(t *testing.T) {
 			errOut := &syncBuffer{}
 			f := &Flow{
 				Provider:   as.provider,
-				HTTPClient: loopbackClient(t, false),
+				HTTPClient: testutil.LoopbackClient(t, false),
 				OpenBrowser: func(string) error {
 					t.Error("browser opened despite NoBrowser")
 					return nil
@@ -529,7 +504,7 @@ func TestRunStateMismatch(t *testing.T) {
 		{
 			name: "callback",
 			attack: func(t *testing.T, _ io.Writer, loopbackRedirect string) {
-				resp, err := loopbackClient(t, false).Get(loopbackRedirect + "?code=stolen&state=forged")
+				resp, err := testutil.LoopbackClient(t, false).Get(loopbackRedirect + "?code=stolen&state=forged")
 				if err != nil {
 					t.Errorf("callback: %v", err)
 					return
@@ -544,7 +519,7 @@ func TestRunStateMismatch(t *testing.T) {
 		{
 			name: "callback without state",
 			attack: func(t *testing.T, _ io.Writer, loopbackRedirect string) {
-				resp, err := loopbackClient(t, false).Get(loopbackRedirect + "?code=stolen")
+				resp, err := testutil.LoopbackClient(t, false).Get(loopbackRedirect + "?code=stolen")
 				if err != nil {
 					t.Errorf("callback: %v", err)
 					return
@@ -559,7 +534,7 @@ func TestRunStateMismatch(t *testing.T) {
 			pr, pw := io.Pipe()
 			defer pw.Close()
 			errOut := &syncBuffer{}
-			f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), In: pr, ErrOut: errOut}
+			f := &Flow{Provider: as.provider, HTTPClient: testutil.LoopbackClient(t, false), In: pr, ErrOut: errOut}
 			done := startRun(context.Background(), f)
 			loopbackURL, _ := printedURLs(t, errOut.WaitFor(t, "Paste the code"))
 			u, err := url.Parse(loopbackURL)
@@ -585,7 +560,7 @@ func TestRunAccessDenied(t *testing.T) {
 			as := newFakeAS(t, base)
 			as.deny = true
 			open, visits := fakeBrowser(t)
-			f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), OpenBrowser: open}
+			f := &Flow{Provider: as.provider, HTTPClient: testutil.LoopbackClient(t, false), OpenBrowser: open}
 			res := waitRun(t, startRun(context.Background(), f))
 			var ae *AuthorizationError
 			if !errors.As(res.err, &ae) || ae.Code != "access_denied" {
@@ -619,7 +594,7 @@ func TestRunContextCancel(t *testing.T) {
 			errOut := &syncBuffer{}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), In: pr, ErrOut: errOut}
+			f := &Flow{Provider: as.provider, HTTPClient: testutil.LoopbackClient(t, false), In: pr, ErrOut: errOut}
 			done := startRun(ctx, f)
 			_, manualURL := printedURLs(t, errOut.WaitFor(t, "Paste the code"))
 			if tt.hang {
@@ -670,7 +645,7 @@ func TestRunExchangeErrors(t *testing.T) {
 			as.tokenFail, as.noRefresh = tt.tokenFail, tt.noRefresh
 			open, visits := fakeBrowser(t)
 			errOut := &syncBuffer{}
-			f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), OpenBrowser: open, ErrOut: errOut}
+			f := &Flow{Provider: as.provider, HTTPClient: testutil.LoopbackClient(t, false), OpenBrowser: open, ErrOut: errOut}
 			res := waitRun(t, startRun(context.Background(), f))
 			if res.err == nil {
 				t.Fatal("Run succeeded, want an error")
@@ -727,7 +702,7 @@ func TestRunInputClosedKeepsWaiting(t *testing.T) {
 	as := newFakeAS(t, ClaudeProvider())
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	f := &Flow{Provider: as.provider, HTTPClient: loopbackClient(t, false), In: strings.NewReader("")}
+	f := &Flow{Provider: as.provider, HTTPClient: testutil.LoopbackClient(t, false), In: strings.NewReader("")}
 	res := waitRun(t, startRun(ctx, f))
 	if !errors.Is(res.err, context.DeadlineExceeded) {
 		t.Fatalf("Run error = %v, want DeadlineExceeded", res.err)

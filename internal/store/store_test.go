@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"github.com/ccrelay/ccrelay/internal/testutil"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 

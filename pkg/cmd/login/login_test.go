@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ccrelay/ccrelay/internal/testutil"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
 )
@@ -259,29 +258,6 @@ func (as *fakeAS) exchangeCount() int {
 	return as.exchanges
 }
 
-// loopbackClient refuses to dial anything but loopback, so no test reaches
-// the network by accident.
-func loopbackClient(t *testing.T, follow bool) *http.Client {
-	t.Helper()
-	var d net.Dialer
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		if host != "localhost" && !net.ParseIP(host).IsLoopback() {
-			return nil, fmt.Errorf("test dialed non-loopback address %s", addr)
-		}
-		return d.DialContext(ctx, network, addr)
-	}}
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	if !follow {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	return c
-}
-
 // fakeBrowser follows the authorization URL like a browser, through the
 // provider's redirect to the loopback callback, and records the final page.
 type fakeBrowser struct {
@@ -293,7 +269,7 @@ type fakeBrowser struct {
 }
 
 func newFakeBrowser(t *testing.T) *fakeBrowser {
-	return &fakeBrowser{t: t, client: loopbackClient(t, true), pages: make(chan string, 1)}
+	return &fakeBrowser{t: t, client: testutil.LoopbackClient(t, true), pages: make(chan string, 1)}
 }
 
 func (b *fakeBrowser) open(u string) error {
@@ -349,7 +325,7 @@ func newHarness(t *testing.T, provider, cfgPath string) *harness {
 		ConfigPath: cfgPath,
 		AuthURL:    as.srv.URL + "/authorize",
 		TokenURL:   as.srv.URL + "/token",
-		HTTPClient: loopbackClient(t, false),
+		HTTPClient: testutil.LoopbackClient(t, false),
 	}
 	h.opts.OpenBrowser = h.browser.open
 	return h
@@ -391,7 +367,7 @@ func (h *harness) paste(asURL bool) {
 	if manual == "" {
 		h.t.Fatalf("no manual URL printed:\n%s", printed)
 	}
-	resp, err := loopbackClient(h.t, false).Get(manual)
+	resp, err := testutil.LoopbackClient(h.t, false).Get(manual)
 	if err != nil {
 		h.t.Fatalf("visit authorize URL: %v", err)
 	}
