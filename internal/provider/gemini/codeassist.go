@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 // ErrNotObject is returned by WrapCodeAssist for a body that is not a
@@ -39,10 +40,10 @@ func WrapCodeAssist(c Call, project string, body []byte) ([]byte, error) {
 	case MethodGenerate, MethodStream:
 		out := make([]byte, 0, len(b)+len(c.Model)+len(project)+40)
 		out = append(out, `{"model":`...)
-		out = appendJSONString(out, c.Model)
+		out = provider.AppendJSONString(out, c.Model)
 		if project != "" {
 			out = append(out, `,"project":`...)
-			out = appendJSONString(out, project)
+			out = provider.AppendJSONString(out, project)
 		}
 		out = append(out, `,"request":`...)
 		out = append(out, b...)
@@ -78,7 +79,7 @@ func wrapCountTokens(model string, b []byte) ([]byte, error) {
 	inner := bytes.TrimSpace(b[1 : len(b)-1])
 	out := make([]byte, 0, len(b)+len(model)+40)
 	out = append(out, `{"request":{"model":`...)
-	out = appendJSONString(out, "models/"+model)
+	out = provider.AppendJSONString(out, "models/"+model)
 	if len(inner) > 0 {
 		out = append(out, ',')
 		out = append(out, inner...)
@@ -126,40 +127,4 @@ func view(b []byte) string {
 // as hashes that neither modify nor keep what they are given.
 func bytesView(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
-// appendJSONString appends s as a JSON string literal. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }

@@ -165,20 +165,3 @@ func TestUnwrapCodeAssistAllocs(t *testing.T) {
 		t.Errorf("UnwrapCodeAssist allocates %v times, want 0", n)
 	}
 }
-
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"", "plain", "q\"b\\s/", "ctl\x00\x1f\t\r\n", "ünï€😀", "bad\xffutf8", "<&>"} {
-		got := appendJSONString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s: %v", s, got, err)
-		}
-		want := s
-		if s == "bad\xffutf8" {
-			want = "bad\ufffdutf8"
-		}
-		if back != want {
-			t.Errorf("round trip of %q = %q", s, back)
-		}
-	}
-}
