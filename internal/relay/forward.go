@@ -241,25 +241,11 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 	defer cancel()
 	secret, err := up.Token.Token(ctx)
 	if err != nil {
-		if c.req.Context().Err() != nil {
-			return r.gone(c)
-		}
-		var vd Verdicter
-		if errors.As(err, &vd) {
-			return attemptResult{outcome: failed, verdict: vd.Verdict()}
-		}
-		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: "credential: " + err.Error()}}
+		return r.failedBeforeSending(c, err, provider.Network, "credential: ")
 	}
 	req, err := c.ad.newRequest(ctx, c, up, secret)
 	if err != nil {
-		if c.req.Context().Err() != nil {
-			return r.gone(c)
-		}
-		var vd Verdicter
-		if errors.As(err, &vd) {
-			return attemptResult{outcome: failed, verdict: vd.Verdict()}
-		}
-		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.ServerError, Reason: "build request: " + err.Error()}}
+		return r.failedBeforeSending(c, err, provider.ServerError, "build request: ")
 	}
 	var timedOut atomic.Bool
 	wait := r.opts.ResponseTimeout
@@ -349,6 +335,19 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 		c.clientGone = true
 	}
 	return attemptResult{outcome: done}
+}
+
+// failedBeforeSending is an attempt that ended before its request left: the
+// client went away, or err's own verdict (a Verdicter), or kind.
+func (r *Relay) failedBeforeSending(c *call, err error, kind provider.Kind, prefix string) attemptResult {
+	if c.req.Context().Err() != nil {
+		return r.gone(c)
+	}
+	var vd Verdicter
+	if errors.As(err, &vd) {
+		return attemptResult{outcome: failed, verdict: vd.Verdict()}
+	}
+	return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: kind, Reason: prefix + err.Error()}}
 }
 
 func (r *Relay) gone(c *call) attemptResult {
