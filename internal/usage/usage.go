@@ -18,7 +18,10 @@ type Record struct {
 	Time      time.Time
 	RequestID string
 	// KeyHash is hex(sha256(relay key)) or Anonymous; never the key itself.
-	KeyHash   string
+	KeyHash string
+	// KeyName is the relay key's configured name ([[keys]] name); "" for an
+	// unnamed api_keys entry or when auth is off.
+	KeyName   string
 	AccountID string
 	Platform  string
 	Model     string
@@ -31,6 +34,11 @@ type Record struct {
 	Attempts int
 	// Error is a short reason for a failed request, without secrets.
 	Error string
+	// CostMicros is what the request cost, in micro-dollars (1e-6 USD);
+	// meaningful only when CostKnown.
+	CostMicros int64
+	// CostKnown is false when the model has no price: unknown, never 0.
+	CostKnown bool
 }
 
 // HashKey returns the stored form of a relay key.
