@@ -32,11 +32,10 @@ var (
 	_ relay.TokenSource   = (*credential.OAuth)(nil)
 )
 
-// Version is reported by /health; the command layer sets it.
-var Version = "dev"
-
 // App is a relay ready to serve.
 type App struct {
+	// Version is what /health reports; the command layer sets it.
+	Version  string
 	Config   *config.Config
 	Log      *slog.Logger
 	DB       *store.DB
@@ -55,7 +54,7 @@ type App struct {
 
 // Build opens the database and assembles the relay; it does not listen yet.
 func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
-	a := &App{Config: cfg, Log: log, started: time.Now()}
+	a := &App{Config: cfg, Log: log, Version: "dev", started: time.Now()}
 	db, err := store.OpenServe(cfg.Server.DatabasePath)
 	if err != nil {
 		// Serving comes first: usage waits in memory and state changes stay
@@ -118,12 +117,13 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.Relay = relay.New(relay.Options{
 		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
+		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds), WriteTimeout: config.Seconds(srv.WriteTimeoutSeconds),
 		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
 	}, a.Sched, a.upstreams, a.Recorder, log)
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
 	}
-	a.Server = server.New(a.Relay.Handler(), a.health, log, nil)
+	a.Server = server.New(a.Relay.Handler(), a.health, log)
 	return a, nil
 }
 
@@ -173,8 +173,23 @@ func (a *App) restore(ctx context.Context) error {
 	return nil
 }
 
-// health is /health's detail: counts only, never names or keys.
-func (a *App) health() map[string]any {
+// Health is /health's body: counts and states only, never names or keys.
+type Health struct {
+	Status        string `json:"status"`
+	Version       string `json:"version"`
+	UptimeSeconds int64  `json:"uptime_seconds"`
+	// Accounts is how many are configured; Available how many can serve now.
+	Accounts   int   `json:"accounts"`
+	Available  int   `json:"available"`
+	InFlight   int64 `json:"in_flight"`
+	UsageQueue int   `json:"usage_queue"`
+	// Database is ok, unwritable (opened without write access) or failing.
+	Database string `json:"database"`
+	// Cluster is the Redis link's state; absent without a cluster.
+	Cluster string `json:"cluster,omitempty"`
+}
+
+func (a *App) health() any {
 	avail := 0
 	cooling := map[string]bool{}
 	for _, c := range a.Sched.Cooldowns() {
@@ -194,15 +209,15 @@ func (a *App) health() map[string]any {
 	case !a.Recorder.Healthy():
 		db = "failing"
 	}
-	m := map[string]any{
-		"status": "ok", "version": Version, "uptime_seconds": int64(time.Since(a.started).Seconds()),
-		"accounts": len(a.Sched.Accounts()), "available": avail, "in_flight": a.Server.InFlight(),
-		"usage_queue": a.Recorder.Pending(), "database": db,
+	h := Health{
+		Status: "ok", Version: a.Version, UptimeSeconds: int64(time.Since(a.started).Seconds()),
+		Accounts: len(a.Sched.Accounts()), Available: avail, InFlight: a.Server.InFlight(),
+		UsageQueue: a.Recorder.Pending(), Database: db,
 	}
 	if a.cluster != nil {
-		m["cluster"] = a.cluster.Health()
+		h.Cluster = a.cluster.Health()
 	}
-	return m
+	return h
 }
 
 // Start listens on the configured address (or addr when not empty) and serves

@@ -18,7 +18,6 @@ import (
 
 var (
 	_ relay.ProjectSource = (*projectSource)(nil)
-	_ relay.TokenSource   = (*projectTokens)(nil)
 	_ projectStore        = (*store.DB)(nil)
 )
 
@@ -26,22 +25,16 @@ var (
 // (Gemini CLI polls onboardUser every 5 s).
 const discoveryTimeout = 2 * time.Minute
 
-// wireGemini gives gemini (Code Assist) accounts their project source.
-//
-// The account's token source is wrapped so that the project is resolved
-// while the access token is fetched: the relay reads a credential error
-// through its Verdict (a Code Assist account without a project cools down
-// as unavailable, a 429 from loadCodeAssist as rate limited) and treats a
-// client that hangs up meanwhile as gone, neither of which it does for an
-// error raised while building the upstream request.
+// wireGemini gives gemini (Code Assist) accounts their project source. The
+// relay asks it once per attempt while building the request; a failed
+// lookup is the account's (its Verdict), a refused token earns one refresh
+// (StaleToken).
 func (a *App) wireGemini() {
 	for _, up := range a.upstreams {
 		if up.Config.Type != config.TypeGemini {
 			continue
 		}
-		ps := newProjectSource(up.Config, up.Client, a.DB, a.Log)
-		up.Project = ps
-		up.Token = &projectTokens{TokenSource: up.Token, projects: ps}
+		up.Project = newProjectSource(up.Config, up.Client, a.DB, a.Log)
 	}
 }
 
@@ -157,6 +150,13 @@ type projectError struct{ err error }
 func (e *projectError) Error() string { return "code assist project discovery: " + e.err.Error() }
 func (e *projectError) Unwrap() error { return e.err }
 
+// StaleToken reports a 401 from a setup call: the access token was refused,
+// and one refresh may fix it.
+func (e *projectError) StaleToken() bool {
+	var ae *gemini.APIError
+	return errors.As(e.err, &ae) && ae.StatusCode == http.StatusUnauthorized
+}
+
 // Verdict implements relay.Verdicter.
 func (e *projectError) Verdict() provider.Verdict {
 	v := provider.Verdict{Kind: provider.Network, Reason: e.Error()}
@@ -179,33 +179,4 @@ func (e *projectError) Verdict() provider.Verdict {
 		}
 	}
 	return v
-}
-
-// projectTokens is a gemini account's token source that also makes sure the
-// account's project is known before a token is handed out (see wireGemini).
-type projectTokens struct {
-	relay.TokenSource
-	projects *projectSource
-}
-
-// Token returns an access token once the account's project is resolved. A
-// 401 from discovery earns one retry with a refreshed token.
-func (t *projectTokens) Token(ctx context.Context) (string, error) {
-	tok, err := t.TokenSource.Token(ctx)
-	if err != nil {
-		return "", err
-	}
-	_, err = t.projects.Project(ctx, tok)
-	var ae *gemini.APIError
-	if errors.As(err, &ae) && ae.StatusCode == http.StatusUnauthorized {
-		t.TokenSource.Invalidate(tok)
-		if tok, err = t.TokenSource.Token(ctx); err != nil {
-			return "", err
-		}
-		_, err = t.projects.Project(ctx, tok)
-	}
-	if err != nil {
-		return "", err
-	}
-	return tok, nil
 }

@@ -63,19 +63,10 @@ func TestProjectErrorVerdict(t *testing.T) {
 	}
 }
 
-type countingTokens struct {
-	n           atomic.Int64
-	invalidated atomic.Int64
-}
-
-func (c *countingTokens) Token(context.Context) (string, error) {
-	return fmt.Sprintf("ya29.tok-%d", c.n.Add(1)), nil
-}
-func (c *countingTokens) Invalidate(string) { c.invalidated.Add(1) }
-
-// A loadCodeAssist 401 invalidates the access token and tries once more
-// with a fresh one; the project is then cached and saved.
-func TestProjectTokensRetry401(t *testing.T) {
+// A loadCodeAssist 401 is a stale token (the relay refreshes once and
+// retries); the next lookup with a fresh token finds the project, which is
+// then cached and saved.
+func TestProjectLookup401IsStaleToken(t *testing.T) {
 	var loads atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		loads.Add(1)
@@ -89,11 +80,13 @@ func TestProjectTokensRetry401(t *testing.T) {
 	defer srv.Close()
 	db := &memProjects{}
 	ps := newProjectSource(config.AccountConfig{ID: "g", APIURL: srv.URL}, srv.Client(), db, nil)
-	toks := &countingTokens{}
-	pt := &projectTokens{TokenSource: toks, projects: ps}
-	tok, err := pt.Token(context.Background())
-	if err != nil || tok != "ya29.tok-2" || toks.invalidated.Load() != 1 {
-		t.Fatalf("token %q err %v invalidated %d", tok, err, toks.invalidated.Load())
+	_, err := ps.Project(context.Background(), "ya29.tok-1")
+	var st interface{ StaleToken() bool }
+	if !errors.As(err, &st) || !st.StaleToken() {
+		t.Fatalf("401 lookup error %v is not a stale token", err)
+	}
+	if p, err := ps.Project(context.Background(), "ya29.tok-2"); p != "p-9" || err != nil {
+		t.Fatalf("project %q err %v", p, err)
 	}
 	if p, _ := ps.Project(context.Background(), "unused"); p != "p-9" || db.saved["g"] != "p-9" || loads.Load() != 2 {
 		t.Fatalf("project %q saved %v loads %d", p, db.saved, loads.Load())

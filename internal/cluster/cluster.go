@@ -181,6 +181,9 @@ func (c *Cluster) Close() {
 // when its conversation is new to this relay.
 const sessionSyncTimeout = 100 * time.Millisecond
 
+// removed marks a binding or cooldown that another relay dropped.
+const removed = true
+
 // LookupSession reads one conversation's binding from Redis. The relay asks
 // when the conversation is new to it: another relay may have bound it a
 // moment ago, with the event still on its way. Nothing while Redis is
@@ -521,10 +524,10 @@ func (c *Cluster) apply(payload string) {
 	switch e.Type {
 	case evSession:
 		b := e.binding()
-		s.ApplyRemote(nil, false, &b, e.Del)
+		s.ApplyRemoteBinding(b, e.Del)
 	case evCooldown:
 		cd := e.cooldown()
-		s.ApplyRemote(&cd, e.Del, nil, false)
+		s.ApplyRemoteCooldown(cd, e.Del)
 	case evLastUsed:
 		if e.Origin == c.id {
 			return
@@ -647,7 +650,7 @@ func (c *Cluster) pull(ctx context.Context, s *scheduler.Scheduler) error {
 	}
 	for _, b := range s.Sessions() {
 		if !haveS[b.Key] {
-			s.ApplyRemote(nil, false, &b, true)
+			s.ApplyRemoteBinding(b, removed)
 		}
 	}
 	haveC := make(map[string]bool, len(cooldowns))
@@ -656,7 +659,7 @@ func (c *Cluster) pull(ctx context.Context, s *scheduler.Scheduler) error {
 	}
 	for _, cd := range s.Cooldowns() {
 		if !haveC[cd.AccountID+"/"+cd.Model] {
-			s.ApplyRemote(&cd, true, nil, false)
+			s.ApplyRemoteCooldown(cd, removed)
 		}
 	}
 	c.mu.Lock()

@@ -66,8 +66,17 @@ type ServerConfig struct {
 	// ResponseTimeoutSeconds bounds a non-streaming upstream call from start to
 	// full body. Default 600. New.
 	ResponseTimeoutSeconds int `toml:"response_timeout_seconds"`
-	// IdleTimeoutSeconds is the longest silence allowed inside a stream. Default 300. New.
+	// IdleTimeoutSeconds is the longest total silence (no bytes at all;
+	// pings count as life) allowed inside a stream; past it the stream ends
+	// with an error event and the account cools down. Default 90 (Claude
+	// Code gives up after ~180 s). New.
 	IdleTimeoutSeconds int `toml:"idle_timeout_seconds"`
+	// BodyTimeoutSeconds bounds the arrival of a request body; a body that
+	// trickles in slower is cut with 408. Default 60. New.
+	BodyTimeoutSeconds int `toml:"body_timeout_seconds"`
+	// WriteTimeoutSeconds bounds each write to a client; a client that stops
+	// reading is dropped and its upstream call cancelled. Default 60. New.
+	WriteTimeoutSeconds int `toml:"write_timeout_seconds"`
 	// ShutdownTimeoutSeconds bounds the drain of in-flight requests on SIGTERM. Default 30. New.
 	ShutdownTimeoutSeconds int `toml:"shutdown_timeout_seconds"`
 	// MaxAttempts is how many accounts one request may try. Default 3. New.
@@ -220,7 +229,13 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 		s.ResponseTimeoutSeconds = 600
 	}
 	if s.IdleTimeoutSeconds == 0 {
-		s.IdleTimeoutSeconds = 300
+		s.IdleTimeoutSeconds = 90
+	}
+	if s.BodyTimeoutSeconds == 0 {
+		s.BodyTimeoutSeconds = 60
+	}
+	if s.WriteTimeoutSeconds == 0 {
+		s.WriteTimeoutSeconds = 60
 	}
 	if s.ShutdownTimeoutSeconds == 0 {
 		s.ShutdownTimeoutSeconds = 30

@@ -276,6 +276,7 @@ func (c *Config) Validate() error {
 	for key, v := range map[string]int64{
 		"server.max_body_bytes": s.MaxBodyBytes, "server.first_byte_timeout_seconds": int64(s.FirstByteTimeoutSeconds),
 		"server.response_timeout_seconds": int64(s.ResponseTimeoutSeconds), "server.idle_timeout_seconds": int64(s.IdleTimeoutSeconds),
+		"server.body_timeout_seconds": int64(s.BodyTimeoutSeconds), "server.write_timeout_seconds": int64(s.WriteTimeoutSeconds),
 		"server.shutdown_timeout_seconds": int64(s.ShutdownTimeoutSeconds), "server.max_attempts": int64(s.MaxAttempts),
 		"session.sticky_ttl_seconds": int64(c.Session.StickyTTLSeconds), "session.renewal_threshold_seconds": int64(c.Session.RenewalThresholdSeconds),
 		"session.unavailable_cooldown_seconds": int64(c.Session.UnavailableCooldownSeconds), "session.rate_limit_cooldown_seconds": int64(c.Session.RateLimitCooldownSeconds),

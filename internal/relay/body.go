@@ -65,20 +65,34 @@ func putBodyBuf(p *[]byte) {
 }
 
 // readRequestBody reads the client's body (at most max bytes) into a pooled
-// buffer when its length is declared.
+// buffer when its length is declared. The buffer starts at firstBodyChunk
+// and doubles as bytes arrive, so memory follows what the client sent, not
+// what its Content-Length claims.
 func readRequestBody(req *http.Request, max int64) ([]byte, *[]byte, error) {
 	rd := http.MaxBytesReader(nil, req.Body, max)
-	if n := req.ContentLength; n >= 0 {
-		p := getBodyBuf(int(n))
-		if _, err := io.ReadFull(rd, *p); err != nil {
+	n := int(req.ContentLength)
+	if n < 0 {
+		b, err := io.ReadAll(rd)
+		return b, nil, err
+	}
+	p := getBodyBuf(min(n, firstBodyChunk))
+	got := 0
+	for {
+		m, err := io.ReadFull(rd, (*p)[got:])
+		got += m
+		if err != nil {
 			putBodyBuf(p)
 			return nil, nil, err
 		}
-		// Anything past Content-Length would be a protocol error; ignore it.
-		return *p, p, nil
+		if got == n {
+			// Anything past Content-Length would be a protocol error; ignore it.
+			return *p, p, nil
+		}
+		next := getBodyBuf(min(n, 2*len(*p)))
+		copy(*next, (*p)[:got])
+		putBodyBuf(p)
+		p = next
 	}
-	b, err := io.ReadAll(rd)
-	return b, nil, err
 }
 
 // sentBodies are the bodies a call handed to upstream requests.

@@ -11,6 +11,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
@@ -26,10 +27,10 @@ type chatAdapter struct {
 	cs *convert.ChatStream
 }
 
-// chatForwardHeaders are the only client headers that reach Anthropic: the
+// chatRequestHeaders are the only client headers that reach Anthropic: the
 // rest (OpenAI-Organization, X-Stainless-*, the client's Authorization...)
 // describes a conversation with OpenAI, not with this upstream.
-var chatForwardHeaders = []string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}
+var chatRequestHeaders = &headerList{names: []string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}}
 
 func (*chatAdapter) platform() string { return "claude" }
 func (*chatAdapter) dialect() dialect { return openaiDialect{} }
@@ -40,11 +41,7 @@ func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 		return nil, err
 	}
 	h := req.Header
-	for _, k := range chatForwardHeaders {
-		if vv := c.req.Header.Values(k); len(vv) > 0 {
-			h[k] = vv
-		}
-	}
+	copyRequestHeader(h, c.req.Header, chatRequestHeaders)
 	h.Set("Content-Type", "application/json")
 	if a.conv.Stream {
 		h.Set("Accept", "text/event-stream")
@@ -65,7 +62,7 @@ func (a *chatAdapter) classify(c *call, status int, h http.Header, body []byte) 
 	return anthropic.Classify(status, h, body, c.model, a.now())
 }
 
-func (a *chatAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+func (a *chatAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	out, err := convert.MessagesToChat(body, c.model)
 	if err != nil {
 		return nil, provider.Usage{}, err
@@ -74,8 +71,8 @@ func (a *chatAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, erro
 	return out, u, nil
 }
 
-func (a *chatAdapter) newStream(c *call) streamer {
-	if a.cs == nil || !c.wrotePreamble {
+func (a *chatAdapter) newStream(c *call, _ *Upstream) streamer {
+	if a.cs == nil || !c.resp.preamble {
 		a.cs = convert.NewChatStream(c.model, a.conv.IncludeUsage, a.now().Unix())
 	}
 	return &chatStream{cs: a.cs, model: c.model}
@@ -105,23 +102,23 @@ func (s *chatStream) usage() provider.Usage { return s.u }
 
 func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request) {
 	ad := &chatAdapter{now: r.now}
-	c := r.intake(w, req, ad, false, true)
+	c := r.intake(w, req, ad, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
 	conv, err := convert.ChatToMessages(c.body, r.opts.Models)
 	if err != nil {
 		c.model = gjson.GetBytes(c.body, "model").Str
-		c.status = http.StatusBadRequest
+		status := http.StatusBadRequest
 		var re *convert.RequestError
 		if !errors.As(err, &re) {
 			// Not the client's fault: the converter could not encode what it built.
-			c.status = http.StatusInternalServerError
+			status = http.StatusInternalServerError
 			re = &convert.RequestError{Message: "could not convert the request: " + err.Error()}
 		}
-		c.errMsg = re.Message
-		writeJSON(w, c.status, openaiErrorBody(c.status, re.Message, re.Param))
-		c.wroteHeader = true
+		c.resp.Header().Set("Content-Type", "application/json")
+		c.resp.whole(status, openai.ErrorBody(status, re.Message, re.Param))
+		c.resp.failed(status, re.Message)
 		r.finish(c)
 		return
 	}
@@ -142,21 +139,4 @@ func chatSessionKey(chatBody, messagesBody []byte, h http.Header) string {
 		return "chat:" + k.Str
 	}
 	return anthropic.SessionKey(messagesBody, h)
-}
-
-// openaiErrorBody is an OpenAI error naming the offending parameter ("" for
-// null), as OpenAI reports invalid requests.
-func openaiErrorBody(status int, msg, param string) []byte {
-	b := []byte(`{"error":{"message":`)
-	b = provider.AppendJSONString(b, msg)
-	b = append(b, `,"type":"`...)
-	b = append(b, openaiErrorType(status)...)
-	b = append(b, `","param":`...)
-	if param == "" {
-		b = append(b, "null"...)
-	} else {
-		b = provider.AppendJSONString(b, param)
-	}
-	b = append(b, `,"code":null}}`...)
-	return b
 }

@@ -19,9 +19,11 @@ type claudeAdapter struct {
 	now  func() time.Time
 }
 
-func (claudeAdapter) platform() string             { return "claude" }
-func (claudeAdapter) dialect() dialect             { return anthropicDialect{} }
-func (a claudeAdapter) newStream(c *call) streamer { return &claudeStream{model: c.model} }
+func (claudeAdapter) platform() string { return "claude" }
+func (claudeAdapter) dialect() dialect { return anthropicDialect{} }
+func (a claudeAdapter) newStream(c *call, _ *Upstream) streamer {
+	return &claudeStream{model: c.model}
+}
 
 func (a claudeAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
 	u := anthropic.BaseURL(up.Config.APIURL) + a.path
@@ -36,7 +38,7 @@ func (a claudeAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 	if err != nil {
 		return nil, err
 	}
-	copyRequestHeader(req.Header, c.req.Header)
+	copyRequestHeader(req.Header, c.req.Header, claudeRequestHeaders)
 	setClaudeAuth(req.Header, up, secret)
 	return req, nil
 }
@@ -58,7 +60,7 @@ func (a claudeAdapter) classify(c *call, status int, h http.Header, body []byte)
 	return anthropic.Classify(status, h, body, c.model, a.now())
 }
 
-func (claudeAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+func (claudeAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if !provider.LooksLikeJSONObject(body) {
 		return nil, provider.Usage{}, errMalformed
 	}
@@ -86,7 +88,7 @@ func (s *claudeStream) usage() provider.Usage { return s.u }
 
 func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request) {
 	ad := claudeAdapter{path: "/v1/messages", now: r.now}
-	c := r.intake(w, req, ad, false, true)
+	c := r.intake(w, req, ad, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
@@ -97,7 +99,7 @@ func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request) {
 
 func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request) {
 	ad := claudeAdapter{path: "/v1/messages/count_tokens", now: r.now}
-	c := r.intake(w, req, ad, false, true)
+	c := r.intake(w, req, ad, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
@@ -108,7 +110,7 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request) {
 
 func (r *Relay) handleClaudeModels(w http.ResponseWriter, req *http.Request) {
 	ad := claudeAdapter{path: "/v1/models", now: r.now}
-	c := r.intake(w, req, ad, false, false)
+	c := r.intake(w, req, ad, intakeOpts{})
 	if c == nil {
 		return
 	}

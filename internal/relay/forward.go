@@ -3,6 +3,8 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,15 +26,18 @@ import (
 type adapter interface {
 	platform() string
 	dialect() dialect
-	// newRequest builds one attempt's upstream request.
+	// newRequest builds one attempt's upstream request. An error that is a
+	// Verdicter is the account's (a failed project lookup); any other is the
+	// relay's own and ends the call with a 500, no account touched: what the
+	// client sent was checked before an account was picked.
 	newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error)
 	// classify reads a non-2xx answer.
 	classify(c *call, status int, h http.Header, body []byte) provider.Verdict
-	// decode turns a complete 2xx body into what the client gets, with usage.
-	// An error means the body is malformed (the attempt failed).
-	decode(c *call, body []byte) ([]byte, provider.Usage, error)
-	// newStream starts one attempt's stream reader.
-	newStream(c *call) streamer
+	// decode turns a complete 2xx body from up into what the client gets,
+	// with usage. An error means the body is malformed (the attempt failed).
+	decode(c *call, up *Upstream, body []byte) ([]byte, provider.Usage, error)
+	// newStream starts the stream reader of one attempt on up.
+	newStream(c *call, up *Upstream) streamer
 }
 
 // streamer reads one upstream SSE stream.
@@ -54,9 +59,10 @@ type streamer interface {
 
 // call is one client request on its way through the failover loop.
 type call struct {
-	w   http.ResponseWriter
 	req *http.Request
 	ad  adapter
+	// resp is the client's side: the only writer of what the client gets.
+	resp response
 
 	body       []byte
 	bodyBuf    *[]byte // c.body's pooled buffer (see body.go); nil if not pooled
@@ -66,21 +72,12 @@ type call struct {
 	stream     bool
 	keyHash    string
 	start      time.Time
-	// state is adapter-specific per-request data.
-	state any
 	// exclude rules accounts out from the start (they do not count as tried).
 	exclude []string
 
-	account       string
-	attempts      int
-	status        int
-	usage         provider.Usage
-	ttfb          time.Duration
-	errMsg        string
-	wroteHeader   bool
-	wrotePreamble bool
-	committed     bool
-	clientGone    bool
+	account  string
+	attempts int
+	usage    provider.Usage
 }
 
 type outcome int
@@ -108,6 +105,13 @@ type attemptResult struct {
 
 // serve runs the failover loop and records usage.
 func (r *Relay) serve(c *call) {
+	if len(c.model) > maxModelName {
+		r.writeError(c, http.StatusBadRequest, "the model name is "+strconv.Itoa(len(c.model))+" bytes; the limit is "+strconv.Itoa(maxModelName))
+		c.model = c.model[:maxModelName]
+		r.finish(c)
+		return
+	}
+	c.sessionKey = boundSessionKey(c.sessionKey)
 	var excludeBuf [4]string
 	exclude := append(excludeBuf[:0], c.exclude...)
 	var last *upstreamAnswer
@@ -166,6 +170,26 @@ func (r *Relay) serve(c *call) {
 	r.finish(c)
 }
 
+// Bounds on client-controlled strings the relay keeps (memory, SQLite,
+// Redis, the usage table).
+const (
+	maxModelName  = 256
+	maxSessionKey = 128
+)
+
+// boundSessionKey keeps a session key of any length to at most
+// maxSessionKey bytes: a longer one is replaced by its hash.
+func boundSessionKey(k string) string {
+	if len(k) <= maxSessionKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// kept marks a binding learned from the cluster that still holds.
+const kept = false
+
 // syncSession, in a cluster, makes a conversation this relay has no binding
 // for consult the shared one first. It reports whether the binding Pick is
 // about to make is new and must be claimed in the cluster at once.
@@ -177,7 +201,7 @@ func (r *Relay) syncSession(c *call) bool {
 		return false
 	}
 	if b, ok := r.shared.LookupSession(c.req.Context(), c.sessionKey); ok {
-		r.sched.ApplyRemote(nil, false, &b, false)
+		r.sched.ApplyRemoteBinding(b, kept)
 		return false
 	}
 	return true
@@ -193,7 +217,7 @@ func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
 		if secs < 1 {
 			secs = 1
 		}
-		c.w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.resp.Header().Set("Retry-After", strconv.Itoa(secs))
 		msg += fmt.Sprintf("; the first one comes back at %s", e.RetryAt.UTC().Format(time.RFC3339))
 	}
 	r.writeError(c, http.StatusServiceUnavailable, msg)
@@ -202,37 +226,29 @@ func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
 // writeError writes a relay-made error in the route's shape, or as an error
 // event when the stream has begun.
 func (r *Relay) writeError(c *call, status int, msg string) {
-	c.status = status
-	c.errMsg = msg
-	if c.wroteHeader {
-		r.writeStreamBytes(c, c.ad.dialect().streamError(status, msg))
+	d := c.ad.dialect()
+	if c.resp.started {
+		c.resp.failed(status, msg)
+		c.resp.flushWrite(d.streamError(status, msg))
 		return
 	}
-	c.ad.dialect().writeError(c.w, status, msg)
-	c.wroteHeader = true
+	c.resp.Header().Set("Content-Type", "application/json")
+	c.resp.whole(status, d.errorBody(status, msg))
+	c.resp.errMsg = msg
 }
 
-// writeAnswer hands an upstream error answer to the client unmodified.
+// writeAnswer hands an upstream error answer to the client with its wording
+// intact (clients match on it) and every secret removed.
 func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
-	c.status = a.status
-	c.errMsg = "upstream " + strconv.Itoa(a.status)
-	if c.wroteHeader {
-		r.writeStreamBytes(c, c.ad.dialect().streamError(a.status, string(bytes.TrimSpace(a.body))))
+	body := r.redact.body(a.body)
+	if c.resp.started {
+		c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
+		c.resp.flushWrite(c.ad.dialect().streamError(a.status, string(bytes.TrimSpace(body))))
 		return
 	}
-	copyResponseHeader(c.w.Header(), a.header)
-	c.w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
-	c.w.WriteHeader(a.status)
-	_, _ = c.w.Write(a.body)
-	c.wroteHeader = true
-}
-
-func (r *Relay) writeStreamBytes(c *call, b []byte) {
-	if _, err := c.w.Write(b); err == nil {
-		if f, ok := c.w.(http.Flusher); ok {
-			f.Flush()
-		}
-	}
+	copyResponseHeader(c.resp.Header(), a.header)
+	c.resp.whole(a.status, body)
+	c.resp.errMsg = "upstream " + strconv.Itoa(a.status)
 }
 
 // attempt sends the request to one account.
@@ -245,7 +261,20 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 	}
 	req, err := c.ad.newRequest(ctx, c, up, secret)
 	if err != nil {
-		return r.failedBeforeSending(c, err, provider.ServerError, "build request: ")
+		var st staleTokener
+		if errors.As(err, &st) && st.StaleToken() && up.OAuth && !retried401 {
+			// A setup call (project lookup) refused the token: refresh
+			// once and retry, as for an upstream 401.
+			up.Token.Invalidate(secret)
+			return r.attempt(c, up, true)
+		}
+		var vd Verdicter
+		if c.req.Context().Err() != nil || errors.As(err, &vd) {
+			return r.failedBeforeSending(c, err, provider.ServerError, "build request: ")
+		}
+		r.log.Error("could not build the upstream request", "account", up.Account.ID, "err", err)
+		r.writeError(c, http.StatusInternalServerError, "the relay could not build the upstream request: "+err.Error())
+		return attemptResult{outcome: final}
 	}
 	var timedOut atomic.Bool
 	wait := r.opts.ResponseTimeout
@@ -306,7 +335,7 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 
 	if isEventStream(resp.Header) {
 		timer.Reset(r.opts.FirstByteTimeout)
-		return r.pipeStream(c, resp, timer, &timedOut)
+		return r.pipeStream(c, up, resp, timer, &timedOut)
 	}
 	body, err := readBody(resp)
 	if err != nil {
@@ -319,23 +348,19 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 		}
 		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: reason}}
 	}
-	out, u, err := c.ad.decode(c, body)
+	out, u, err := c.ad.decode(c, up, body)
 	if err != nil {
 		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.ServerError, Reason: "malformed upstream response: " + err.Error()}}
 	}
 	c.usage = u
-	c.status = resp.StatusCode
-	c.ttfb = time.Since(c.start)
-	h := c.w.Header()
-	copyResponseHeader(h, resp.Header)
-	h.Set("Content-Length", strconv.Itoa(len(out)))
-	c.w.WriteHeader(resp.StatusCode)
-	c.wroteHeader = true
-	if _, err := c.w.Write(out); err != nil {
-		c.clientGone = true
-	}
+	copyResponseHeader(c.resp.Header(), resp.Header)
+	c.resp.whole(resp.StatusCode, out)
 	return attemptResult{outcome: done}
 }
+
+// staleTokener is implemented by errors that say the account's access token
+// was refused before the request could be built (a 401 from a setup call).
+type staleTokener interface{ StaleToken() bool }
 
 // failedBeforeSending is an attempt that ended before its request left: the
 // client went away, or err's own verdict (a Verdicter), or kind.
@@ -351,9 +376,7 @@ func (r *Relay) failedBeforeSending(c *call, err error, kind provider.Kind, pref
 }
 
 func (r *Relay) gone(c *call) attemptResult {
-	c.clientGone = true
-	c.status = 499
-	c.errMsg = "client closed the request"
+	c.resp.clientLeft()
 	return attemptResult{outcome: clientGone}
 }
 
@@ -391,71 +414,20 @@ func scrubNetErr(err error) string {
 	return err.Error()
 }
 
-// hopHeaders are never forwarded in either direction.
-var hopHeaders = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-}
-
-// requestDropHeaders are client headers that never reach the upstream: hop
-// headers, the client's credentials (the account sets its own), and what the
-// transport sets itself.
-var requestDropHeaders = map[string]bool{
-	"Host": true, "Content-Length": true, "Authorization": true, "X-Api-Key": true, "X-Goog-Api-Key": true,
-	"Accept-Encoding": true, "Cookie": true, "Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true,
-	"X-Forwarded-Proto": true, "X-Real-Ip": true,
-}
-
-// copyRequestHeader copies the client's headers that may go upstream.
-func copyRequestHeader(dst, src http.Header) {
-	conn := src["Connection"]
-	for k, vv := range src {
-		if hopHeaders[k] || requestDropHeaders[k] {
-			continue
-		}
-		if len(conn) > 0 && listed(conn, k) {
-			continue
-		}
-		dst[k] = vv
-	}
-}
-
-func listed(conn []string, k string) bool {
-	for _, v := range conn {
-		for _, f := range strings.Split(v, ",") {
-			if http.CanonicalHeaderKey(strings.TrimSpace(f)) == k {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// copyResponseHeader copies the upstream's headers that go to the client.
-func copyResponseHeader(dst, src http.Header) {
-	for k, vv := range src {
-		if hopHeaders[k] || k == "Content-Length" || k == "Set-Cookie" || k == "Alt-Svc" {
-			continue
-		}
-		dst[k] = vv
-	}
-}
-
 // finish records usage and the access log line.
 func (r *Relay) finish(c *call) {
 	c.releaseBody()
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
+	c.resp.done()
+	status := c.resp.recordedStatus()
 	lat := time.Since(c.start)
 	if r.rec != nil {
 		r.rec.Record(usage.Record{
 			Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
-			Model: c.model, Usage: c.usage, Status: c.status, Latency: lat, TTFB: c.ttfb, Stream: c.stream,
-			Attempts: c.attempts, Error: c.errMsg,
+			Model: c.model, Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
+			Attempts: c.attempts, Error: c.resp.errMsg,
 		})
 	}
 	if info := InfoFrom(c.req.Context()); info != nil {
-		info.Account, info.Model, info.Usage, info.Attempts, info.Status = c.account, c.model, c.usage, c.attempts, c.status
+		info.Account, info.Model, info.Usage, info.Attempts, info.Status = c.account, c.model, c.usage, c.attempts, status
 	}
 }

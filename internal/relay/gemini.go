@@ -52,16 +52,14 @@ type geminiAdapter struct {
 	now func() time.Time
 }
 
-// geminiState is what one attempt's newRequest leaves for decode and
-// newStream: whether the account it went to speaks Code Assist.
-type geminiState struct{ codeAssist bool }
-
 func (geminiAdapter) platform() string { return geminiPlatform }
 func (geminiAdapter) dialect() dialect { return googleDialect{} }
 
+// codeAssist reports whether up speaks the Code Assist API (a gemini,
+// Google OAuth, account) rather than the public one.
+func codeAssist(up *Upstream) bool { return up.Config.Type == config.TypeGemini }
+
 func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	st := c.state.(*geminiState)
-	st.codeAssist = up.Config.Type == config.TypeGemini
 	var (
 		u      string
 		body   []byte
@@ -69,7 +67,7 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 	)
 	switch {
 	case a.op != geminiCall:
-		if st.codeAssist {
+		if codeAssist(up) {
 			return nil, errNoCodeAssistModels
 		}
 		method = http.MethodGet
@@ -78,7 +76,7 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 			u += "/" + url.PathEscape(a.model)
 		}
 		u += upstreamGeminiQuery(c.req.URL.RawQuery, false, true)
-	case st.codeAssist:
+	case codeAssist(up):
 		if up.Project == nil {
 			return nil, errors.New("gemini account has no code assist project source")
 		}
@@ -86,24 +84,26 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 		if err != nil {
 			return nil, err
 		}
+		// The body was checked to be a JSON object at intake, so wrapping
+		// it cannot fail on the client's account.
 		if body, err = gemini.WrapCodeAssist(a.call, project, c.body); err != nil {
 			return nil, err
 		}
 		// Code Assist takes no query parameters but alt.
-		u = trimQuery(gemini.CodeAssistURL(up.Config.APIURL, a.call)) + upstreamGeminiQuery("", a.sse, false)
+		u = gemini.CodeAssistURL(up.Config.APIURL, a.call) + upstreamGeminiQuery("", a.sse, false)
 	default:
 		body = c.body
-		u = trimQuery(gemini.PublicURL(up.Config.APIURL, a.call)) + upstreamGeminiQuery(c.req.URL.RawQuery, a.sse, true)
+		u = gemini.PublicURL(up.Config.APIURL, a.call) + upstreamGeminiQuery(c.req.URL.RawQuery, a.sse, true)
 	}
 	req, err := newUpstreamRequest(ctx, c, method, u, body)
 	if err != nil {
 		return nil, err
 	}
-	copyRequestHeader(req.Header, c.req.Header)
+	copyRequestHeader(req.Header, c.req.Header, geminiRequestHeaders)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if st.codeAssist {
+	if codeAssist(up) {
 		req.Header.Set("Authorization", "Bearer "+secret)
 	} else {
 		req.Header.Set("X-Goog-Api-Key", secret)
@@ -118,13 +118,6 @@ func geminiPublicRoot(base string) string {
 		return gemini.PublicBaseURL
 	}
 	return base
-}
-
-func trimQuery(u string) string {
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[:i]
-	}
-	return u
 }
 
 // upstreamGeminiQuery builds the query string ("" or "?...") of an upstream
@@ -160,7 +153,7 @@ func (a geminiAdapter) classify(c *call, status int, h http.Header, body []byte)
 	return gemini.Classify(status, h, body, a.now())
 }
 
-func (a geminiAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+func (a geminiAdapter) decode(c *call, up *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, provider.Usage{}, errMalformed
 	}
@@ -168,7 +161,7 @@ func (a geminiAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, err
 		return body, provider.Usage{}, nil
 	}
 	out := body
-	if c.state.(*geminiState).codeAssist {
+	if codeAssist(up) {
 		out = unwrapCodeAssistBody(body)
 	}
 	u, _ := gemini.ParseUsage(out)
@@ -196,8 +189,8 @@ func unwrapCodeAssistBody(body []byte) []byte {
 	return append(out, ']')
 }
 
-func (a geminiAdapter) newStream(c *call) streamer {
-	return &geminiStream{codeAssist: c.state.(*geminiState).codeAssist, now: a.now}
+func (a geminiAdapter) newStream(c *call, up *Upstream) streamer {
+	return &geminiStream{codeAssist: codeAssist(up), now: a.now}
 }
 
 // errorKey is how a google.rpc error object is named in a stream event; the
@@ -215,9 +208,6 @@ type geminiStream struct {
 	now        func() time.Time
 	u          provider.Usage
 	verdict    provider.Verdict
-	// data and inner cache observe's unwrapping of the event that transform
-	// is called for next (pipeStream calls them back to back).
-	data, inner []byte
 }
 
 func (s *geminiStream) observe(ev *sse.Event) provider.EventClass {
@@ -230,7 +220,6 @@ func (s *geminiStream) observe(ev *sse.Event) provider.EventClass {
 	payload := ev.Data
 	if s.codeAssist {
 		payload = gemini.UnwrapCodeAssist(ev.Data)
-		s.data, s.inner = ev.Data, payload
 	}
 	if u, ok := gemini.ParseUsage(payload); ok {
 		s.u.Merge(u)
@@ -238,21 +227,13 @@ func (s *geminiStream) observe(ev *sse.Event) provider.EventClass {
 	return provider.Content
 }
 
+// transform rewrites a Code Assist event to its inner response; public API
+// events pass as they are.
 func (s *geminiStream) transform(dst []byte, ev *sse.Event) []byte {
 	if !s.codeAssist || len(ev.Data) == 0 {
 		return append(dst, ev.Raw...)
 	}
-	inner := s.inner
-	if !sameBytes(s.data, ev.Data) {
-		inner = gemini.UnwrapCodeAssist(ev.Data)
-	}
-	s.data, s.inner = nil, nil
-	return appendDataEvent(dst, inner)
-}
-
-// sameBytes reports whether a and b are the same slice of memory.
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+	return appendDataEvent(dst, gemini.UnwrapCodeAssist(ev.Data))
 }
 
 // appendDataEvent appends a JSON payload as one single-line SSE event.
@@ -371,24 +352,22 @@ func truncateForError(s string) string {
 // rejectGemini answers a malformed /gemini request after checking the relay
 // key, so an unauthenticated caller learns nothing but 401.
 func (r *Relay) rejectGemini(w http.ResponseWriter, req *http.Request, ad geminiAdapter, status int, msg string) {
-	if c := r.intake(w, req, ad, true, false); c == nil {
+	if c := r.intake(w, req, ad, intakeOpts{queryKey: true}); c == nil {
 		return
 	}
-	googleDialect{}.writeError(w, status, msg)
+	writeDialectError(w, googleDialect{}, status, msg)
 }
 
 func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
-	c := r.intake(w, req, ad, true, true)
+	// The whole body is checked: a Code Assist account wraps it in an
+	// envelope, and a body that is not JSON must be the client's 400 before
+	// any account is picked, never an account's failure.
+	c := r.intake(w, req, ad, intakeOpts{queryKey: true, body: jsonValid})
 	if c == nil {
-		return
-	}
-	if b := bytes.TrimSpace(c.body); len(b) == 0 || b[0] != '{' {
-		googleDialect{}.writeError(w, http.StatusBadRequest, "request body must be a JSON object")
 		return
 	}
 	c.model = ad.call.Model
 	c.stream = ad.sse
-	c.state = &geminiState{}
 	if k := gemini.SessionKey(c.body); k != "" {
 		c.sessionKey = "gemini:" + k
 	}
@@ -399,12 +378,11 @@ func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, ad ge
 // accounts only: the Code Assist API behind gemini (Google OAuth) accounts
 // has no model list. A pool without gemini-api accounts answers 501.
 func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
-	c := r.intake(w, req, ad, true, false)
+	c := r.intake(w, req, ad, intakeOpts{queryKey: true})
 	if c == nil {
 		return
 	}
 	c.model = ad.model
-	c.state = &geminiState{}
 	var exclude []string
 	apiAccounts := 0
 	for _, up := range r.upstreams {

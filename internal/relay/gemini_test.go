@@ -211,7 +211,7 @@ func TestGeminiNewRequest(t *testing.T) {
 			creq := httptest.NewRequest("POST", "/gemini/v1/models/gemini-2.5-pro:streamGenerateContent?"+tt.query, nil)
 			creq.Header.Set("X-Goog-Api-Key", "relay")
 			creq.Header.Set("X-Goog-Api-Client", "google-genai-sdk/1.0")
-			c := &call{req: creq, body: []byte(body), state: &geminiState{}}
+			c := &call{req: creq, body: []byte(body)}
 			ad := geminiAdapter{call: gc, sse: tt.sse, now: time.Now}
 			req, err := ad.newRequest(context.Background(), c, tt.up, "acct-secret")
 			if err != nil {
@@ -227,14 +227,11 @@ func TestGeminiNewRequest(t *testing.T) {
 			if tt.up.Config.Type == config.TypeGemini && req.Header.Get("X-Goog-Api-Key") != "" {
 				t.Fatal("relay key header reached code assist")
 			}
-			if c.state.(*geminiState).codeAssist != (tt.up.Config.Type == config.TypeGemini) {
-				t.Fatal("attempt state not set")
-			}
 		})
 	}
 	// A project failure is returned as is, so its verdict is kept.
 	boom := errors.New("boom")
-	c := &call{req: httptest.NewRequest("POST", "/gemini/v1/models/m:generateContent", nil), body: []byte(body), state: &geminiState{}}
+	c := &call{req: httptest.NewRequest("POST", "/gemini/v1/models/m:generateContent", nil), body: []byte(body)}
 	_, err := geminiAdapter{call: gc}.newRequest(context.Background(), c, &Upstream{Config: config.AccountConfig{Type: config.TypeGemini}, Project: failingProject{boom}}, "t")
 	if !errors.Is(err, boom) {
 		t.Fatalf("err %v", err)

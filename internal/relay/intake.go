@@ -3,56 +3,124 @@ package relay
 import (
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
-// intake authenticates the request and reads its body (bounded). It writes
-// the error itself and returns nil when the request must stop here.
-func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, allowQueryKey, needBody bool) *call {
+// bodyRule is what a route requires of the request body.
+type bodyRule int
+
+const (
+	// noBody: the route reads no body (GET routes, early rejections).
+	noBody bodyRule = iota
+	// jsonObject: a body that looks like a JSON object ({...}); the
+	// upstream judges the rest (the Anthropic and OpenAI routes pass the
+	// body through, and a full check would cost more than the relay's own
+	// work on a 100 KB body).
+	jsonObject
+	// jsonValid: a body that is valid JSON and an object, for routes that
+	// rewrite it (Code Assist wraps the body in an envelope).
+	jsonValid
+)
+
+// intakeOpts says what a route's intake checks.
+type intakeOpts struct {
+	// queryKey: the relay key may come as ?key= (Gemini clients do that).
+	queryKey bool
+	body     bodyRule
+}
+
+// Limits on what a client controls (see RELIABILITY.md, hostile input).
+const (
+	// maxHeaderValue is the longest single header value accepted (real
+	// clients send under 8 KiB in all); the server caps the whole block.
+	maxHeaderValue = 16 << 10
+	// MaxHeaderBytes is the whole request header block's cap, for the
+	// server (Go answers 431 past it).
+	MaxHeaderBytes = 64 << 10
+	// firstBodyChunk is the buffer a body starts in; it grows as bytes
+	// arrive, never to what Content-Length merely claims.
+	firstBodyChunk = 64 << 10
+)
+
+// intake authenticates the request, checks its headers and reads its body
+// (bounded in size and time). It writes the error itself and returns nil
+// when the request must stop here. A refusal that leaves a declared body
+// unread closes the connection, so the client is answered at once instead of
+// the server waiting for bytes it will discard.
+func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, o intakeOpts) *call {
 	d := ad.dialect()
-	keyHash, ok := r.authenticate(req, allowQueryKey)
+	refuse := func(status int, msg string) *call {
+		if req.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		writeDialectError(w, d, status, msg)
+		return nil
+	}
+	keyHash, ok := r.authenticate(req, o.queryKey)
 	if !ok {
 		how := "x-api-key or Authorization: Bearer"
-		if allowQueryKey {
+		if o.queryKey {
 			how = "x-goog-api-key, ?key= or Authorization: Bearer"
 		}
-		d.writeError(w, http.StatusUnauthorized, "invalid or missing relay API key (send it as "+how+")")
-		return nil
+		return refuse(http.StatusUnauthorized, "invalid or missing relay API key (send it as "+how+")")
 	}
-	c := &call{w: w, req: req, ad: ad, keyHash: keyHash, start: time.Now()}
 	// Parse the query only when it may hold a key (most requests have none).
-	if !allowQueryKey && strings.Contains(req.URL.RawQuery, "key=") && req.URL.Query().Has("key") {
+	if !o.queryKey && strings.Contains(req.URL.RawQuery, "key=") && req.URL.Query().Has("key") {
 		// A key in a URL ends up in logs and histories; only Gemini clients need it.
-		d.writeError(w, http.StatusBadRequest, "a relay key in the query string (?key=) is only accepted on /gemini routes; send it as a header")
-		return nil
+		return refuse(http.StatusBadRequest, "a relay key in the query string (?key=) is only accepted on /gemini routes; send it as a header")
 	}
-	if !needBody {
+	for name, vv := range req.Header {
+		for _, v := range vv {
+			if len(v) > maxHeaderValue {
+				return refuse(http.StatusRequestHeaderFieldsTooLarge, "header "+truncateForError(name)+" is "+strconv.Itoa(len(v))+" bytes; the limit is "+strconv.Itoa(maxHeaderValue))
+			}
+		}
+	}
+	start := time.Now()
+	c := &call{req: req, ad: ad, keyHash: keyHash, start: start, resp: newResponse(w, start, r.opts.WriteTimeout)}
+	if o.body == noBody {
 		return c
 	}
 	max := r.opts.MaxBodyBytes
 	if req.ContentLength > max {
-		d.writeError(w, http.StatusRequestEntityTooLarge, "request body is "+strconv.FormatInt(req.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))
-		return nil
+		return refuse(http.StatusRequestEntityTooLarge, "request body is "+strconv.FormatInt(req.ContentLength, 10)+" bytes; the limit is "+strconv.FormatInt(max, 10))
+	}
+	// A body must arrive within the body timeout, however slowly it
+	// trickles; the deadline is lifted once it is in (streams run long).
+	rc := http.NewResponseController(w)
+	if r.opts.BodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(r.opts.BodyTimeout))
 	}
 	body, buf, err := readRequestBody(req, max)
+	if r.opts.BodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			d.writeError(w, http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
-			return nil
+		switch {
+		case errors.As(err, &mbe):
+			return refuse(http.StatusRequestEntityTooLarge, "request body exceeds the limit of "+strconv.FormatInt(max, 10)+" bytes")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return refuse(http.StatusRequestTimeout, "the request body did not arrive within "+r.opts.BodyTimeout.String())
 		}
-		d.writeError(w, http.StatusBadRequest, "could not read the request body: "+err.Error())
-		return nil
+		return refuse(http.StatusBadRequest, "could not read the request body: "+err.Error())
 	}
-	if !provider.LooksLikeJSONObject(body) {
+	valid := provider.LooksLikeJSONObject(body)
+	if valid && o.body == jsonValid {
+		valid = gjson.ValidBytes(body)
+	}
+	if !valid {
 		if buf != nil {
 			putBodyBuf(buf)
 		}
-		d.writeError(w, http.StatusBadRequest, "request body is not a JSON object")
+		writeDialectError(w, d, http.StatusBadRequest, "request body is not a JSON object")
 		return nil
 	}
 	c.body, c.bodyBuf = body, buf

@@ -58,7 +58,11 @@ type Options struct {
 	FirstByteTimeout time.Duration
 	ResponseTimeout  time.Duration
 	IdleTimeout      time.Duration
-	MaxAttempts      int
+	// BodyTimeout bounds the arrival of a request body; 0 = no bound.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds each write to the client; 0 = no bound.
+	WriteTimeout time.Duration
+	MaxAttempts  int
 	// Models maps client model names to upstream names.
 	Models map[string]string
 }
@@ -73,6 +77,8 @@ type Relay struct {
 	now       func() time.Time
 	keyHashes [][32]byte
 	keyIDs    []string // usage.HashKey of each key, computed once
+	// redact removes secrets from upstream error text given to clients.
+	redact *redactor
 
 	// bufPool holds stream read buffers, outPool the buffers events are
 	// rewritten into (see pipeStream).
@@ -117,7 +123,7 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now}
+	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now, redact: newRedactor(upstreams)}
 	for _, k := range opts.APIKeys {
 		r.keyHashes = append(r.keyHashes, sha256.Sum256([]byte(k)))
 		r.keyIDs = append(r.keyIDs, usage.HashKey(k))
@@ -192,8 +198,7 @@ func (r *Relay) Handler() http.Handler {
 }
 
 func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
-	d := dialectFor(req.URL.Path)
-	d.writeError(w, http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
+	writeDialectError(w, dialectFor(req.URL.Path), http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
 }
 
 // upstream returns the account's upstream data.

@@ -18,7 +18,7 @@ type responsesAdapter struct{ now func() time.Time }
 
 func (responsesAdapter) platform() string { return "openai" }
 func (responsesAdapter) dialect() dialect { return responsesDialect{} }
-func (a responsesAdapter) newStream(*call) streamer {
+func (a responsesAdapter) newStream(*call, *Upstream) streamer {
 	return &responsesStream{now: a.now}
 }
 
@@ -45,7 +45,7 @@ func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, s
 	if err != nil {
 		return nil, err
 	}
-	copyRequestHeader(req.Header, c.req.Header)
+	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
 	req.Header.Set("Authorization", "Bearer "+secret)
 	return req, nil
 }
@@ -54,7 +54,7 @@ func (a responsesAdapter) classify(c *call, status int, h http.Header, body []by
 	return openai.Classify(status, h, body, a.now())
 }
 
-func (responsesAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+func (responsesAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, provider.Usage{}, errMalformed
 	}
@@ -80,7 +80,7 @@ func (s *responsesStream) needsTerminal() bool   { return true }
 func (s *responsesStream) usage() provider.Usage { return s.u }
 
 func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request) {
-	c := r.intake(w, req, responsesAdapter{now: r.now}, false, true)
+	c := r.intake(w, req, responsesAdapter{now: r.now}, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
@@ -96,11 +96,11 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request) {
 // /v1/responses. ccrelay serves Responses over HTTP SSE only; it refuses the
 // upgrade at once, so the client falls back to HTTP without waiting.
 func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Request) {
-	openaiDialect{}.writeError(w, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
+	writeDialectError(w, openaiDialect{}, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
 }
 
 func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request) {
-	c := r.intake(w, req, modelsAdapter{}, false, false)
+	c := r.intake(w, req, modelsAdapter{}, intakeOpts{})
 	if c == nil {
 		return
 	}
@@ -115,12 +115,12 @@ func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secr
 	if err != nil {
 		return nil, err
 	}
-	copyRequestHeader(req.Header, c.req.Header)
+	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
 	req.Header.Set("Authorization", "Bearer "+secret)
 	return req, nil
 }
 
-func (modelsAdapter) decode(c *call, body []byte) ([]byte, provider.Usage, error) {
+func (modelsAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, provider.Usage{}, errMalformed
 	}

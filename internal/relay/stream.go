@@ -11,199 +11,263 @@ import (
 	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
-// pipeStream carries one upstream SSE stream to the client as it arrives.
+// pipeStream carries one upstream SSE stream to the client as it arrives, in
+// two phases.
 //
-// Until the first content event, events are inspected one by one: an error
-// event (or a stream that dies) there fails the attempt over to the next
-// account, and events that carry no answer yet (message_start, ping) are
-// written at once so the client's first byte is not delayed. A later attempt
-// drops its own preamble, so the client sees one coherent stream. After the
-// first content event the stream is committed: upstream chunks are written and
-// flushed as they are read (passthrough routes write the exact bytes), and a
-// failure becomes an error event rather than a silently truncated stream.
-func (r *Relay) pipeStream(c *call, resp *http.Response, timer *time.Timer, timedOut *atomic.Bool) attemptResult {
-	st := c.ad.newStream(c)
-	flusher, _ := c.w.(http.Flusher)
-	// Memory per open stream is what a relay of many idle streams pays for:
-	// one read buffer, and an output buffer only while events are rewritten
-	// (before the commit, or on a converting route). A committed passthrough
-	// stream gives its output buffer back.
+// Before the first content event (beforeCommit), events are inspected one
+// by one: an error event (or a stream that dies) there fails the attempt
+// over to the next account, and events that carry no answer yet
+// (message_start, ping) are written at once so the client's first byte is
+// not delayed. A later attempt drops its own preamble, so the client sees
+// one coherent stream.
+//
+// After the first content event the stream is committed (copyCommitted):
+// no other account can take over, the request body is released, and
+// upstream chunks are written and flushed as they are read — the exact bytes
+// on passthrough routes, converted events on the others. A failure then
+// becomes an error event rather than a silently truncated stream.
+func (r *Relay) pipeStream(c *call, up *Upstream, resp *http.Response, timer *time.Timer, timedOut *atomic.Bool) attemptResult {
 	bufp := r.bufPool.Get().(*[]byte)
 	defer r.bufPool.Put(bufp)
-	var outp *[]byte
-	defer func() {
-		if outp != nil {
-			r.putOut(outp)
-		}
-	}()
-	buf := (*bufp)[:cap(*bufp)]
-	var p sse.Parser
-	terminal := false
-	var errEvent *provider.Verdict
-	wroteAny := false // this attempt wrote something to the client
-	pass := st.passthrough()
-	released := false
-	started := false // the first byte arrived
+	s := &upstreamStream{
+		r: r, c: c, resp: resp, st: c.ad.newStream(c, up), timer: timer, timedOut: timedOut,
+		buf: (*bufp)[:cap(*bufp)],
+	}
+	if res, committed := s.beforeCommit(); !committed {
+		return res
+	}
+	c.releaseBody() // no other account can take over now
+	return s.copyCommitted()
+}
 
-	writeOut := func(b []byte) bool {
-		if len(b) == 0 {
-			return true
-		}
-		if !c.wroteHeader {
-			h := c.w.Header()
-			copyResponseHeader(h, resp.Header)
-			h.Set("Content-Type", "text/event-stream")
-			h.Set("Cache-Control", "no-cache")
-			h.Set("X-Accel-Buffering", "no")
-			c.w.WriteHeader(http.StatusOK)
-			c.wroteHeader = true
-			c.status = http.StatusOK
-			c.ttfb = time.Since(c.start)
-		}
-		if _, err := c.w.Write(b); err != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		wroteAny = true
+// upstreamStream is one attempt's stream on its way to the client.
+type upstreamStream struct {
+	r        *Relay
+	c        *call
+	resp     *http.Response
+	st       streamer
+	timer    *time.Timer
+	timedOut *atomic.Bool
+	// buf is the read buffer (pooled by pipeStream).
+	buf []byte
+	p   sse.Parser
+	// terminal: the upstream's final event was seen.
+	terminal bool
+	// wroteAny: this attempt wrote something to the client.
+	wroteAny bool
+	// errorSeen: the bytes being copied hold an upstream error event, which
+	// is redacted before it reaches the client.
+	errorSeen bool
+}
+
+// write sends stream bytes, writing the response header first.
+func (s *upstreamStream) write(b []byte) bool {
+	if len(b) == 0 {
 		return true
 	}
-
-	// closePartial ends a half-written event (fast path) so that an error
-	// event that follows is parsed as an event of its own.
-	closePartial := func() {
-		if pass && p.Pending() > 0 {
-			writeOut([]byte("\n\n"))
-		}
+	rs := &s.c.resp
+	if !rs.started {
+		h := rs.Header()
+		copyResponseHeader(h, s.resp.Header)
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		rs.begin(http.StatusOK)
 	}
+	s.wroteAny = true
+	return rs.flushWrite(b)
+}
 
+// read reads the next chunk. Silence is bounded by the idle timeout: once
+// committed every read restarts the clock (pings are life); before the
+// commit only the first read does, so an upstream that sends pings forever
+// and never an answer cannot hold the client and the account.
+func (s *upstreamStream) read(committed bool, first *bool) (int, error) {
+	n, err := s.resp.Body.Read(s.buf)
+	if n > 0 && (committed || *first) {
+		s.timer.Reset(s.r.opts.IdleTimeout)
+		*first = false
+	}
+	return n, err
+}
+
+// beforeCommit reads until the first content event (committed) or until the
+// attempt fails. Events of the committing chunk that follow the first content
+// event are written as well.
+func (s *upstreamStream) beforeCommit() (attemptResult, bool) {
+	c := s.c
+	outp := s.r.outPool.Get().(*[]byte)
+	defer s.r.putOut(outp)
+	first := true
 	for {
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := s.read(false, &first)
 		if n > 0 {
-			// Silence is bounded by the idle timeout. Before the first
-			// content event, only the first read starts that clock: an
-			// upstream that sends pings forever and never an answer must
-			// not hold the client (and the account) forever.
-			if c.committed || !started {
-				timer.Reset(r.opts.IdleTimeout)
-				started = true
-			}
-			chunk := buf[:n]
-			if c.committed && pass {
-				// Fast path: bytes go out as read; the parser only watches.
-				p.Feed(chunk, func(ev *sse.Event) bool {
-					if st.observe(ev) == provider.Terminal {
-						terminal = true
-					}
-					return true
-				})
-				if !writeOut(chunk) {
-					return r.gone(c)
-				}
-				continue
-			}
-			if outp == nil {
-				outp = r.outPool.Get().(*[]byte)
-			}
 			out := (*outp)[:0]
-			p.Feed(chunk, func(ev *sse.Event) bool {
+			committed := false
+			var errEvent *provider.Verdict
+			s.p.Feed(s.buf[:n], func(ev *sse.Event) bool {
 				if len(ev.Data) == 0 && len(ev.Name) == 0 {
 					return true // comments and stray blank lines carry nothing
 				}
-				cls := st.observe(ev)
+				cls := s.st.observe(ev)
 				switch {
-				case c.committed:
+				case committed:
 					if cls == provider.Terminal {
-						terminal = true
+						s.terminal = true
 					}
-					out = st.transform(out, ev)
 				case cls == provider.Preamble:
-					if c.wrotePreamble && !wroteAny {
+					if c.resp.preamble && !s.wroteAny {
 						return true // this attempt's preamble: the client has one already
 					}
-					out = st.transform(out, ev)
 				case cls == provider.ErrorEvent:
-					v := st.errVerdict(ev)
-					if v.Kind.Failover() {
+					if v := s.st.errVerdict(ev); v.Kind.Failover() {
 						errEvent = &v
 						return false
 					}
-					c.committed = true
-					out = st.transform(out, ev)
+					s.errorSeen = true
+					committed = true
 				default:
-					c.committed = true
-					if cls == provider.Terminal {
-						terminal = true
-					}
-					out = st.transform(out, ev)
+					committed = true
+					s.terminal = cls == provider.Terminal
 				}
+				out = s.st.transform(out, ev)
 				return true
 			})
-			if c.committed && pass {
-				// The fast path takes over with the next read and writes
-				// raw bytes: the start of an event this read left
-				// unfinished must go out now, or the client would get only
-				// its tail.
-				out = append(out, p.PendingBytes()...)
+			if committed && s.st.passthrough() {
+				// The committed copy writes raw bytes from the next read on:
+				// the start of an event this read left unfinished goes now,
+				// or the client would get only its tail.
+				out = append(out, s.p.PendingBytes()...)
 			}
 			*outp = out[:0]
+			if s.errorSeen {
+				out, s.errorSeen = s.r.redact.body(out), false
+			}
 			if len(out) > 0 {
-				if !writeOut(out) {
-					return r.gone(c)
+				if !s.write(out) {
+					return s.r.gone(c), false
 				}
-				if !c.committed {
-					c.wrotePreamble = true
+				if !committed {
+					c.resp.preamble = true
 				}
-			}
-			if c.committed && !released {
-				// No other account can take over now.
-				c.releaseBody()
-				released = true
-			}
-			if c.committed && pass {
-				// From here bytes go out as read (see the fast path above).
-				r.putOut(outp)
-				outp = nil
 			}
 			if errEvent != nil {
-				c.usage = st.usage()
-				return attemptResult{outcome: failed, verdict: *errEvent}
+				c.usage = s.st.usage()
+				return attemptResult{outcome: failed, verdict: *errEvent}, false
+			}
+			if committed {
+				return attemptResult{}, true
 			}
 		}
-		if rerr == nil {
-			continue
+		if rerr != nil {
+			c.usage = s.st.usage()
+			if errors.Is(rerr, io.EOF) {
+				return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.ServerError, Reason: "upstream stream ended before any content"}}, false
+			}
+			if c.req.Context().Err() != nil {
+				return s.r.gone(c), false
+			}
+			return attemptResult{outcome: failed, verdict: s.readFailure(rerr)}, false
 		}
-		c.usage = st.usage()
-		if errors.Is(rerr, io.EOF) {
-			if !c.committed {
-				return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.ServerError, Reason: "upstream stream ended before any content"}}
+	}
+}
+
+// copyCommitted copies the rest of a committed stream. Passthrough routes
+// write the bytes as read (the parser only watches for the final event and
+// usage); converting routes write each event transformed.
+func (s *upstreamStream) copyCommitted() attemptResult {
+	pass := s.st.passthrough()
+	var outp *[]byte
+	if !pass {
+		outp = s.r.outPool.Get().(*[]byte)
+		defer s.r.putOut(outp)
+	}
+	first := false
+	for {
+		n, rerr := s.read(true, &first)
+		if n > 0 {
+			chunk := s.buf[:n]
+			out := chunk
+			if pass {
+				s.p.Feed(chunk, s.watch)
+			} else {
+				out = (*outp)[:0]
+				s.p.Feed(chunk, func(ev *sse.Event) bool {
+					if len(ev.Data) == 0 && len(ev.Name) == 0 {
+						return true
+					}
+					s.watch(ev)
+					out = s.st.transform(out, ev)
+					return true
+				})
+				*outp = out[:0]
 			}
-			if !terminal && st.needsTerminal() {
-				closePartial()
-				c.errMsg = "upstream stream ended before its final event"
-				c.status = http.StatusBadGateway
-				writeOut(c.ad.dialect().streamError(http.StatusBadGateway, "upstream stream ended before its final event; the answer is incomplete"))
-				return attemptResult{outcome: final, verdict: provider.Verdict{Kind: provider.ServerError, Reason: c.errMsg}}
+			if s.errorSeen {
+				// An error event is rare and small: its chunk is checked
+				// for secrets before it goes out.
+				out, s.errorSeen = s.r.redact.body(out), false
 			}
-			writeOut(st.end(nil))
+			if !s.write(out) {
+				return s.r.gone(s.c)
+			}
+		}
+		if rerr != nil {
+			return s.end(rerr)
+		}
+	}
+}
+
+// watch observes a committed event for usage and the final event.
+func (s *upstreamStream) watch(ev *sse.Event) bool {
+	switch s.st.observe(ev) {
+	case provider.Terminal:
+		s.terminal = true
+	case provider.ErrorEvent:
+		s.errorSeen = true
+	}
+	return true
+}
+
+// end finishes a committed stream: a clean end closes it in the route's
+// form; anything else reaches the client as an error event in the route's
+// shape and counts against the account.
+func (s *upstreamStream) end(rerr error) attemptResult {
+	c := s.c
+	c.usage = s.st.usage()
+	if errors.Is(rerr, io.EOF) {
+		if s.terminal || !s.st.needsTerminal() {
+			s.write(s.st.end(nil))
 			return attemptResult{outcome: done}
 		}
-		if c.req.Context().Err() != nil {
-			return r.gone(c)
-		}
-		reason := "upstream stream failed: " + scrubNetErr(rerr)
-		if timedOut.Load() {
-			reason = "upstream stream stalled (no data within the timeout)"
-		}
-		v := provider.Verdict{Kind: provider.Network, Reason: reason}
-		if !c.committed {
-			return attemptResult{outcome: failed, verdict: v}
-		}
-		c.errMsg = reason
-		c.status = http.StatusBadGateway
-		closePartial()
-		writeOut(c.ad.dialect().streamError(http.StatusBadGateway, reason+"; the answer is incomplete"))
-		return attemptResult{outcome: final, verdict: v}
+		reason := "upstream stream ended before its final event"
+		s.failCommitted(reason + "; the answer is incomplete")
+		c.resp.errMsg = reason
+		return attemptResult{outcome: final, verdict: provider.Verdict{Kind: provider.ServerError, Reason: reason}}
 	}
+	if c.req.Context().Err() != nil && !s.timedOut.Load() {
+		return s.r.gone(c)
+	}
+	v := s.readFailure(rerr)
+	s.failCommitted(v.Reason + "; the answer is incomplete")
+	c.resp.errMsg = v.Reason
+	return attemptResult{outcome: final, verdict: v}
+}
+
+// failCommitted ends a committed stream with an error event. A half-written
+// event (passthrough) is closed first so the error event parses as its own.
+func (s *upstreamStream) failCommitted(msg string) {
+	if s.st.passthrough() && s.p.Pending() > 0 {
+		s.write([]byte("\n\n"))
+	}
+	s.c.resp.failed(http.StatusBadGateway, msg)
+	s.write(s.c.ad.dialect().streamError(http.StatusBadGateway, msg))
+}
+
+// readFailure is the verdict on a stream that broke (not the client's doing).
+func (s *upstreamStream) readFailure(rerr error) provider.Verdict {
+	reason := "upstream stream failed: " + scrubNetErr(rerr)
+	if s.timedOut.Load() {
+		reason = "upstream stream stalled: no data for " + s.r.opts.IdleTimeout.String()
+	}
+	return provider.Verdict{Kind: provider.Network, Reason: reason}
 }

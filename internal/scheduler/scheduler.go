@@ -457,24 +457,34 @@ func (s *Scheduler) Session(key string) (state.Binding, bool) {
 	return b, true
 }
 
-// ApplyRemote merges a state change learned from another relay (cluster), without re-publishing it.
-func (s *Scheduler) ApplyRemote(c *state.Cooldown, clearedCooldown bool, b *state.Binding, clearedBinding bool) {
+// ApplyRemoteCooldown merges a cooldown set (or, removed, cleared) by
+// another relay of the cluster, without publishing it again.
+func (s *Scheduler) ApplyRemoteCooldown(c state.Cooldown, removed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c != nil && s.byID[c.AccountID] != nil {
-		k := cooldownKey{c.AccountID, c.Model}
-		if clearedCooldown {
-			delete(s.cooldowns, k)
-		} else {
-			s.cooldowns[k] = *c
-		}
+	if s.byID[c.AccountID] == nil {
+		return
 	}
-	if b != nil && s.byID[b.AccountID] != nil {
-		if clearedBinding {
-			delete(s.sessions, b.Key)
-		} else {
-			s.sessions[b.Key] = *b
-		}
+	k := cooldownKey{c.AccountID, c.Model}
+	if removed {
+		delete(s.cooldowns, k)
+	} else {
+		s.cooldowns[k] = c
+	}
+}
+
+// ApplyRemoteBinding merges a sticky binding made (or, removed, dropped) by
+// another relay of the cluster, without publishing it again.
+func (s *Scheduler) ApplyRemoteBinding(b state.Binding, removed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID[b.AccountID] == nil {
+		return
+	}
+	if removed {
+		delete(s.sessions, b.Key)
+	} else {
+		s.sessions[b.Key] = b
 	}
 }
 

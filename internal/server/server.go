@@ -7,20 +7,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/relay"
 )
 
-// HealthFunc returns the /health detail (no secrets, no account names).
-type HealthFunc func() map[string]any
+// HealthFunc returns the /health detail (no secrets, no account names): a
+// value encoding/json encodes as a JSON object, so every field it has is shown.
+type HealthFunc func() any
 
 // Server is the relay's HTTP server.
 type Server struct {
@@ -28,32 +29,42 @@ type Server struct {
 	log      *slog.Logger
 	inflight atomic.Int64
 	ln       net.Listener
+	mux      *http.ServeMux
 }
 
+// Handle mounts h at pattern beside the API routes (admin API, metrics,
+// dashboard), behind the same middleware; call before Serve.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // New wraps api (the relay's routes) with middleware and /health.
-func New(api http.Handler, health HealthFunc, log *slog.Logger, extra map[string]http.Handler) *Server {
-	s := &Server{log: log}
-	mux := http.NewServeMux()
+func New(api http.Handler, health HealthFunc, log *slog.Logger) *Server {
+	s := &Server{log: log, mux: http.NewServeMux()}
+	mux := s.mux
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		body := []byte(`{"status":"ok"}`)
 		if health != nil {
-			body = healthJSON(health())
+			b, err := json.Marshal(health())
+			if err != nil {
+				s.log.Error("encode /health", "err", err)
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			body = b
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(body)
 	})
-	for pattern, h := range extra {
-		mux.Handle(pattern, h)
-	}
 	mux.Handle("/", api)
 	s.srv = &http.Server{
 		Handler:           s.middleware(mux),
 		ReadHeaderTimeout: 30 * time.Second,
 		// No WriteTimeout: it would cut long SSE streams. No ReadTimeout: large
 		// bodies on slow links; the header timeout guards against slowloris.
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 1 << 20,
+		IdleTimeout: 120 * time.Second,
+		// Real clients send under 8 KiB of headers; past this Go answers 431
+		// before the relay sees the request.
+		MaxHeaderBytes: relay.MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return s
@@ -163,35 +174,4 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r.WithContext(relay.WithInfo(r.Context(), info)))
 	})
-}
-
-func healthJSON(m map[string]any) []byte {
-	// A tiny encoder keeps /health free of reflection surprises.
-	b := []byte{'{'}
-	first := true
-	for _, k := range []string{"status", "version", "uptime_seconds", "accounts", "available", "in_flight", "usage_queue", "database", "cluster"} {
-		v, ok := m[k]
-		if !ok {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = strconv.AppendQuote(b, k)
-		b = append(b, ':')
-		switch x := v.(type) {
-		case string:
-			b = strconv.AppendQuote(b, x)
-		case int:
-			b = strconv.AppendInt(b, int64(x), 10)
-		case int64:
-			b = strconv.AppendInt(b, x, 10)
-		case bool:
-			b = strconv.AppendBool(b, x)
-		default:
-			b = append(b, "null"...)
-		}
-	}
-	return append(b, '}')
 }

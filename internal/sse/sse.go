@@ -141,20 +141,6 @@ func (p *Parser) parseEvent(raw []byte, ev *Event) {
 	}
 }
 
-// AppendEvent appends a complete event ("event: name\ndata: data\n\n"; no
-// event line when name is empty) to dst. data must not contain line breaks
-// (compact JSON never does).
-func AppendEvent(dst []byte, name string, data []byte) []byte {
-	if name != "" {
-		dst = append(dst, "event: "...)
-		dst = append(dst, name...)
-		dst = append(dst, '\n')
-	}
-	dst = append(dst, "data: "...)
-	dst = append(dst, data...)
-	return append(dst, '\n', '\n')
-}
-
 func maxInt(a, b int) int {
 	if a > b {
 		return a

@@ -89,15 +89,6 @@ func TestMaxEventBytes(t *testing.T) {
 	}
 }
 
-func TestAppendEvent(t *testing.T) {
-	if s := string(AppendEvent(nil, "error", []byte(`{"a":1}`))); s != "event: error\ndata: {\"a\":1}\n\n" {
-		t.Fatal(s)
-	}
-	if s := string(AppendEvent(nil, "", []byte(`x`))); s != "data: x\n\n" {
-		t.Fatal(s)
-	}
-}
-
 func FuzzParser(f *testing.F) {
 	f.Add("event: a\ndata: 1\n\n", 3)
 	f.Add("data: x\r\n\r\ndata: y\r\r", 1)

@@ -313,9 +313,13 @@ func Classify(status int, h http.Header, body []byte, model string, now time.Tim
 }
 
 func classify429(h http.Header, lowerBody, model string, now time.Time) provider.Verdict {
+	// Properties of the request, not the account: rotating would not help,
+	// and the account is not to blame.
 	if strings.Contains(lowerBody, "usage credits are required for fast mode") {
-		// A property of the request, not the account: rotating would not help.
 		return provider.Verdict{Kind: provider.ClientError, Reason: "fast mode needs usage credits"}
+	}
+	if strings.Contains(lowerBody, "extra usage is required for long context") {
+		return provider.Verdict{Kind: provider.ClientError, Reason: "long context needs extra usage"}
 	}
 	// Model-specific weekly window (e.g. Opus): cool only that model.
 	if strings.EqualFold(h.Get("anthropic-ratelimit-unified-7d_oi-status"), "rejected") ||

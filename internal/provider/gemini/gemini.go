@@ -124,7 +124,7 @@ func ValidModel(name string) bool {
 }
 
 // PublicURL builds {base}/{version}/models/{model}:{method} for the public
-// API, adding ?alt=sse to streaming calls. An empty base means PublicBaseURL
+// API (no query: the caller adds alt=sse to a stream it wants as SSE). An empty base means PublicBaseURL
 // and an empty version means v1beta; trailing slashes on base are trimmed.
 func PublicURL(base string, c Call) string {
 	base = strings.TrimRight(base, "/")
@@ -135,22 +135,14 @@ func PublicURL(base string, c Call) string {
 	if version == "" {
 		version = defaultVersion
 	}
-	u := base + "/" + version + "/models/" + url.PathEscape(c.Model) + ":" + c.Method
-	if c.Stream() {
-		u += "?alt=sse"
-	}
-	return u
+	return base + "/" + version + "/models/" + url.PathEscape(c.Model) + ":" + c.Method
 }
 
-// CodeAssistURL builds {base}/v1internal:{method} for the Code Assist API,
-// adding ?alt=sse to streaming calls. An empty base means CodeAssistBaseURL;
+// CodeAssistURL builds {base}/v1internal:{method} for the Code Assist API
+// (no query: the caller adds alt=sse to a stream it wants as SSE). An empty base means CodeAssistBaseURL;
 // a base that already ends in /v1internal is not doubled.
 func CodeAssistURL(base string, c Call) string {
-	u := codeAssistRoot(base) + "/" + codeAssistVersion + ":" + c.Method
-	if c.Stream() {
-		u += "?alt=sse"
-	}
-	return u
+	return codeAssistRoot(base) + "/" + codeAssistVersion + ":" + c.Method
 }
 
 // codeAssistRoot returns base without trailing slashes or a /v1internal

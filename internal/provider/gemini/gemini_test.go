@@ -114,11 +114,11 @@ func TestPublicURL(t *testing.T) {
 		call Call
 		want string
 	}{
-		{"default base stream", "", Call{"v1beta", "gemini-2.5-pro", MethodStream}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"},
+		{"default base stream", "", Call{"v1beta", "gemini-2.5-pro", MethodStream}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:streamGenerateContent"},
 		{"default base unary", "", Call{"v1", "gemini-2.5-flash", MethodGenerate}, "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-flash:generateContent"},
 		{"count tokens has no alt", "", Call{"v1beta", "gemini-2.5-flash", MethodCountTokens}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:countTokens"},
 		{"custom base trailing slashes", "http://127.0.0.1:9000//", Call{"v1beta", "m", MethodGenerate}, "http://127.0.0.1:9000/v1beta/models/m:generateContent"},
-		{"custom base with path", "https://proxy.example/gemini/", Call{"v1beta", "m", MethodStream}, "https://proxy.example/gemini/v1beta/models/m:streamGenerateContent?alt=sse"},
+		{"custom base with path", "https://proxy.example/gemini/", Call{"v1beta", "m", MethodStream}, "https://proxy.example/gemini/v1beta/models/m:streamGenerateContent"},
 		{"empty version", "", Call{"", "m", MethodGenerate}, "https://generativelanguage.googleapis.com/v1beta/models/m:generateContent"},
 	}
 	for _, tt := range tests {
@@ -137,12 +137,12 @@ func TestCodeAssistURL(t *testing.T) {
 		call Call
 		want string
 	}{
-		{"default stream", "", Call{"v1beta", "gemini-2.5-pro", MethodStream}, "https://cloudcode-pa.googleapis.com/v1internal:streamGenerateContent?alt=sse"},
+		{"default stream", "", Call{"v1beta", "gemini-2.5-pro", MethodStream}, "https://cloudcode-pa.googleapis.com/v1internal:streamGenerateContent"},
 		{"default unary", "", Call{"v1beta", "gemini-2.5-pro", MethodGenerate}, "https://cloudcode-pa.googleapis.com/v1internal:generateContent"},
 		{"count tokens", "", Call{"v1beta", "gemini-2.5-pro", MethodCountTokens}, "https://cloudcode-pa.googleapis.com/v1internal:countTokens"},
 		{"trailing slash", "http://127.0.0.1:1/", Call{Method: MethodGenerate}, "http://127.0.0.1:1/v1internal:generateContent"},
 		{"already versioned", "http://127.0.0.1:1/v1internal", Call{Method: MethodGenerate}, "http://127.0.0.1:1/v1internal:generateContent"},
-		{"already versioned slash", "http://127.0.0.1:1/v1internal/", Call{Method: MethodStream}, "http://127.0.0.1:1/v1internal:streamGenerateContent?alt=sse"},
+		{"already versioned slash", "http://127.0.0.1:1/v1internal/", Call{Method: MethodStream}, "http://127.0.0.1:1/v1internal:streamGenerateContent"},
 		{"relay prefix", "http://relay:3000/gemini", Call{Method: MethodGenerate}, "http://relay:3000/gemini/v1internal:generateContent"},
 	}
 	for _, tt := range tests {

@@ -179,3 +179,35 @@ func bodyReset(body []byte, now time.Time) time.Time {
 	}
 	return time.Time{}
 }
+
+// ErrorType maps an HTTP status to OpenAI's error.type.
+func ErrorType(status int) string {
+	switch status {
+	case 400, 404, 413, 431:
+		return "invalid_request_error"
+	case 401:
+		return "authentication_error"
+	case 403:
+		return "permission_error"
+	case 429:
+		return "rate_limit_error"
+	}
+	return "server_error"
+}
+
+// ErrorBody is an error in OpenAI's shape, naming the offending parameter
+// (param "" is null), as OpenAI reports invalid requests.
+func ErrorBody(status int, msg, param string) []byte {
+	b := make([]byte, 0, 96+len(msg))
+	b = append(b, `{"error":{"message":`...)
+	b = provider.AppendJSONString(b, msg)
+	b = append(b, `,"type":"`...)
+	b = append(b, ErrorType(status)...)
+	b = append(b, `","param":`...)
+	if param == "" {
+		b = append(b, "null"...)
+	} else {
+		b = provider.AppendJSONString(b, param)
+	}
+	return append(b, `,"code":null}}`...)
+}

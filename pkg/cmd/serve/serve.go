@@ -87,7 +87,6 @@ func serveRun(opts *Options) error {
 		return err
 	}
 	log := logging.New(opts.IO.ErrOut, cfg.Server.LogLevel, cfg.Server.LogFormat)
-	app.Version = opts.Version
 	if cfg.Path == "" {
 		log.Warn("no config file found; running on defaults with no accounts",
 			"searched", fmt.Sprint(config.SearchPaths(os.Getenv)),
@@ -111,6 +110,7 @@ func serveRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
+	a.Version = opts.Version
 	addr, err := a.Start("")
 	if err != nil {
 		_ = a.Shutdown(context.Background())

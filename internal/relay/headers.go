@@ -1,0 +1,141 @@
+package relay
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// Headers pass by allow-list, both ways: what the real clients send and the
+// upstream needs (anthropic-*, x-stainless-*, x-app, user agent, session and
+// Codex headers), and what clients read back (rate limits, request ids,
+// content type). Everything else is dropped: a client's OpenAI-Organization
+// must not choose which organization the relay's key bills, and an upstream's
+// organization id is not the client's business.
+
+// headerList is a set of header names (case-insensitive) and name prefixes.
+type headerList struct {
+	names    []string
+	prefixes []string
+}
+
+func (l *headerList) allows(k string) bool {
+	for _, n := range l.names {
+		if strings.EqualFold(k, n) {
+			return true
+		}
+	}
+	for _, p := range l.prefixes {
+		if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// commonRequestHeaders are sent by every client and needed by every upstream.
+var commonRequestHeaders = []string{"Accept", "Accept-Language", "Content-Type", "User-Agent", "X-Client-Request-Id"}
+
+// claudeRequestHeaders go to Anthropic: the Anthropic SDKs' and Claude
+// Code's headers (anthropic-version, anthropic-beta, x-stainless-*, x-app,
+// the session id header).
+var claudeRequestHeaders = &headerList{
+	names:    append([]string{"X-App", "X-Claude-Code-Session-Id"}, commonRequestHeaders...),
+	prefixes: []string{"Anthropic-", "X-Stainless-"},
+}
+
+// openaiRequestHeaders go to the Responses API: the OpenAI SDKs' and Codex
+// CLI's headers (session_id, originator, version, x-codex-*, OpenAI-Beta),
+// never OpenAI-Organization or OpenAI-Project.
+var openaiRequestHeaders = &headerList{
+	names: append([]string{
+		"Session_id", "Session-Id", "Conversation_id", "Conversation-Id", "Originator", "Version",
+		"Openai-Beta", "X-Openai-Subagent", "Thread-Id",
+	}, commonRequestHeaders...),
+	prefixes: []string{"X-Codex-", "X-Stainless-"},
+}
+
+// geminiRequestHeaders go to Google: the genai SDKs' and Gemini CLI's
+// headers, never X-Goog-User-Project (it picks whom Google bills).
+var geminiRequestHeaders = &headerList{
+	names: append([]string{"X-Goog-Api-Client"}, commonRequestHeaders...),
+}
+
+// responseHeaders reach the client from any upstream.
+var responseHeaders = &headerList{
+	names: []string{
+		"Content-Type", "Retry-After", "Request-Id", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version",
+		"X-Models-Etag", "Cache-Control",
+	},
+	prefixes: []string{"Anthropic-Ratelimit-", "X-Ratelimit-", "X-Codex-"},
+}
+
+// copyRequestHeader copies the client's headers that l allows upstream.
+// Credentials never pass (the account sets its own), whatever l says.
+func copyRequestHeader(dst, src http.Header, l *headerList) {
+	for k, vv := range src {
+		if l.allows(k) {
+			dst[k] = vv
+		}
+	}
+}
+
+// copyResponseHeader copies the upstream's headers that reach the client.
+func copyResponseHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if responseHeaders.allows(k) {
+			dst[k] = vv
+		}
+	}
+}
+
+// secretShapes match what looks like a provider credential in an upstream's
+// error text: Google API keys and OAuth tokens, Anthropic and OpenAI keys and
+// tokens.
+var secretShapes = regexp.MustCompile(`AIza[0-9A-Za-z_\-]{30,}|ya29\.[0-9A-Za-z_\-.]{20,}|1//[0-9A-Za-z_\-]{20,}|sk-ant-[0-9A-Za-z_\-]{10,}|sk-(?:proj-|svcacct-|admin-)?[0-9A-Za-z_\-]{20,}`)
+
+// redactor removes secrets from what the relay hands a client of an
+// upstream's error: every configured account secret, and anything shaped
+// like a provider key or token.
+type redactor struct {
+	exact *strings.Replacer
+}
+
+// redacted replaces a secret in error text.
+const redacted = "[redacted]"
+
+func newRedactor(ups []*Upstream) *redactor {
+	var pairs []string
+	for _, up := range ups {
+		if up == nil {
+			continue
+		}
+		for _, s := range []string{up.Config.APIKey, up.Config.RefreshToken} {
+			if len(s) >= 8 {
+				pairs = append(pairs, s, redacted)
+			}
+		}
+	}
+	rd := &redactor{}
+	if len(pairs) > 0 {
+		rd.exact = strings.NewReplacer(pairs...)
+	}
+	return rd
+}
+
+// text returns s without secrets.
+func (rd *redactor) text(s string) string {
+	if rd != nil && rd.exact != nil {
+		s = rd.exact.Replace(s)
+	}
+	return secretShapes.ReplaceAllString(s, redacted)
+}
+
+// body returns b without secrets; b itself when it holds none.
+func (rd *redactor) body(b []byte) []byte {
+	s := string(b)
+	if out := rd.text(s); out != s {
+		return []byte(out)
+	}
+	return b
+}

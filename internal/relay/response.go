@@ -1,0 +1,124 @@
+package relay
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// response is the client's side of a call and its only writer: the status,
+// headers and bytes the client gets go through it, so the usage record and
+// the access log say what the client really received.
+type response struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	start   time.Time
+	// writeTimeout bounds each write: a client that stops reading is
+	// dropped (and its upstream call cancelled) instead of holding both.
+	writeTimeout time.Duration
+	rc           *http.ResponseController
+	deadline     bool // a write deadline is set on the connection
+
+	// status is what the client got (0 until decided; 499 when it left first).
+	status int
+	// errMsg is a short reason for a failed request, without secrets.
+	errMsg string
+	// ttfb is the time from the request's arrival to the response header.
+	ttfb time.Duration
+	// started: the header is written; errors from now on are in-stream events.
+	started bool
+	// preamble: a stream's preamble (message_start, ...) reached the client,
+	// so a later attempt must not send its own.
+	preamble bool
+	// gone: a write failed, the client went away.
+	gone bool
+}
+
+func newResponse(w http.ResponseWriter, start time.Time, writeTimeout time.Duration) response {
+	f, _ := w.(http.Flusher)
+	return response{w: w, flusher: f, start: start, writeTimeout: writeTimeout}
+}
+
+// armDeadline bounds the next write.
+func (rs *response) armDeadline() {
+	if rs.writeTimeout <= 0 {
+		return
+	}
+	if rs.rc == nil {
+		rs.rc = http.NewResponseController(rs.w)
+	}
+	if rs.rc.SetWriteDeadline(time.Now().Add(rs.writeTimeout)) == nil {
+		rs.deadline = true
+	}
+}
+
+// done lifts the write deadline: the connection may serve another request.
+func (rs *response) done() {
+	if rs.deadline {
+		_ = rs.rc.SetWriteDeadline(time.Time{})
+		rs.deadline = false
+	}
+}
+
+// Header is the header map to fill before the first write.
+func (rs *response) Header() http.Header { return rs.w.Header() }
+
+// begin writes the response header once.
+func (rs *response) begin(status int) {
+	if rs.started {
+		return
+	}
+	rs.w.WriteHeader(status)
+	rs.started = true
+	rs.status = status
+	rs.ttfb = time.Since(rs.start)
+}
+
+// flushWrite writes b and flushes it at once (streams); false when the
+// client is gone.
+func (rs *response) flushWrite(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	rs.armDeadline()
+	if _, err := rs.w.Write(b); err != nil {
+		rs.gone = true
+		return false
+	}
+	if rs.flusher != nil {
+		rs.flusher.Flush()
+	}
+	return true
+}
+
+// whole writes a complete answer: header with its length, then the body.
+func (rs *response) whole(status int, body []byte) {
+	rs.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	rs.begin(status)
+	rs.armDeadline()
+	if _, err := rs.w.Write(body); err != nil {
+		rs.gone = true
+	}
+}
+
+// failed records why the request failed; the status the client saw stays
+// unless the answer has not started (then it is the status to record).
+func (rs *response) failed(status int, msg string) {
+	rs.status = status
+	rs.errMsg = msg
+}
+
+// clientLeft records a client that went away before its answer was complete.
+func (rs *response) clientLeft() {
+	rs.gone = true
+	rs.status = 499
+	rs.errMsg = "client closed the request"
+}
+
+// recordedStatus is the status to record: 200 when nothing else was decided.
+func (rs *response) recordedStatus() int {
+	if rs.status == 0 {
+		return http.StatusOK
+	}
+	return rs.status
+}
