@@ -3,6 +3,7 @@
 package env
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -275,6 +277,9 @@ func baseURL(s config.ServerConfig) string {
 
 // parseBaseURL checks a --url value and drops a trailing slash.
 func parseBaseURL(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		return "", errors.New("the URL is not valid UTF-8")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", err
