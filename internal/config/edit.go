@@ -15,6 +15,20 @@ import (
 	"github.com/ccrelay/ccrelay/internal/tomledit"
 )
 
+// ErrAccountExists is AppendAccount's error when the file already has an
+// account with the new account's id (another edit may have added it since
+// the caller looked).
+var ErrAccountExists = errors.New("an account with this id already exists")
+
+// accountExistsError names the file and the id; it matches ErrAccountExists.
+type accountExistsError struct{ path, id string }
+
+func (e *accountExistsError) Error() string {
+	return fmt.Sprintf("%s: account %q already exists", e.path, e.id)
+}
+
+func (e *accountExistsError) Is(target error) bool { return target == ErrAccountExists }
+
 // Field is one key of an account that AppendAccount writes, in order.
 type Field struct {
 	// Key is the TOML key, e.g. "refresh_token".
@@ -33,64 +47,90 @@ type Field struct {
 // The edit is made on the text, then the result is parsed and compared with
 // the original: it must differ in exactly that one value, or nothing is
 // written. The file is replaced atomically and left at mode 0600 (or
-// stricter).
+// stricter). The read, edit and write happen under the config's edit lock
+// (see lockForEdit), so concurrent edits by other ccrelay processes all land.
 func SetAccountField(path, accountID, key, value string) error {
-	if key == "" {
-		return errors.New("set account field: empty key")
+	return SetAccountFields(path, accountID, []Field{{Key: key, Value: value}})
+}
+
+// SetAccountFields is SetAccountField for several string fields of one
+// account at once: all of them or none reach the file, in one atomic
+// replacement (a crash never leaves a new client_id with an old refresh
+// token).
+func SetAccountFields(path, accountID string, fields []Field) error {
+	type edit struct{ key, value, quoted string }
+	edits := make([]edit, 0, len(fields))
+	for _, f := range fields {
+		switch f.Key {
+		case "":
+			return errors.New("set account field: empty key")
+		case "id":
+			return errors.New("set account field: an account's id cannot be changed this way")
+		}
+		value, ok := f.Value.(string)
+		if !ok {
+			return fmt.Errorf("set %s of account %q: only string values can be set, not %T", f.Key, accountID, f.Value)
+		}
+		quoted, err := tomledit.Quote(value)
+		if err != nil {
+			return fmt.Errorf("set %s of account %q: %w", f.Key, accountID, err)
+		}
+		edits = append(edits, edit{f.Key, value, quoted})
 	}
-	if key == "id" {
-		return errors.New("set account field: an account's id cannot be changed this way")
+	if len(edits) == 0 {
+		return nil
 	}
-	quoted, err := tomledit.Quote(value)
+	unlock, err := lockForEdit(path)
 	if err != nil {
-		return fmt.Errorf("set %s of account %q: %w", key, accountID, err)
+		return err
 	}
+	defer unlock()
+
 	data, perm, err := editRead(path)
 	if err != nil {
 		return err
 	}
 	if data == nil {
-		return fmt.Errorf("set %s of account %q: %s does not exist", key, accountID, path)
+		return fmt.Errorf("set %s of account %q: %s does not exist", edits[0].key, accountID, path)
 	}
 	src := string(data)
 	want, err := editDecode(src)
 	if err != nil {
 		return fmt.Errorf("parse %s: %w", path, err)
 	}
-	stmts, err := tomledit.Scan(src)
-	if err != nil {
-		return fmt.Errorf("scan %s: %w", path, err)
-	}
-
-	blk, err := editFindAccount(stmts, src, accountID)
-	if err != nil {
-		if editDecodedAccount(want, accountID) != nil {
-			return fmt.Errorf("%s: account %q is not written as an [[accounts]] table; edit it by hand", path, accountID)
-		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-
-	var out string
-	if kv := blk.keys[key]; kv != nil {
-		out = src[:kv.ValStart] + quoted + src[kv.ValEnd:]
-	} else {
-		id := blk.keys["id"]
-		eol := tomledit.EOL(src)
-		line := id.Indent(src) + tomledit.Key(key) + " = " + quoted
-		if strings.HasSuffix(src[id.Start:id.End], "\n") {
-			out = src[:id.End] + line + eol + src[id.End:]
-		} else { // the id line is the last line and has no line break
-			out = src[:id.End] + eol + line + src[id.End:]
-		}
-	}
-
 	acct := editDecodedAccount(want, accountID)
-	if acct == nil { // the text has it but the decoder does not: cannot happen for valid TOML
-		return fmt.Errorf("%s: account %q not found by the TOML decoder", path, accountID)
+	out := src
+	for _, e := range edits {
+		stmts, err := tomledit.Scan(out)
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", path, err)
+		}
+		blk, err := editFindAccount(stmts, out, accountID)
+		if err != nil {
+			if acct != nil {
+				return fmt.Errorf("%s: account %q is not written as an [[accounts]] table; edit it by hand", path, accountID)
+			}
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if acct == nil { // the text has it but the decoder does not: cannot happen for valid TOML
+			return fmt.Errorf("%s: account %q not found by the TOML decoder", path, accountID)
+		}
+		if kv := blk.keys[e.key]; kv != nil {
+			out = out[:kv.ValStart] + e.quoted + out[kv.ValEnd:]
+		} else {
+			id := blk.keys["id"]
+			eol := tomledit.EOL(out)
+			line := id.Indent(out) + tomledit.Key(e.key) + " = " + e.quoted
+			if strings.HasSuffix(out[id.Start:id.End], "\n") {
+				out = out[:id.End] + line + eol + out[id.End:]
+			} else { // the id line is the last line and has no line break
+				out = out[:id.End] + eol + line + out[id.End:]
+			}
+		}
+		acct[e.key] = e.value
 	}
-	acct[key] = value
 	if err := editVerify(out, want); err != nil {
-		return fmt.Errorf("set %s of account %q in %s: %w", key, accountID, path, err)
+		return fmt.Errorf("set %s of account %q in %s: %w", edits[0].key, accountID, path, err)
 	}
 	return fsutil.WriteFileAtomic(path, []byte(out), perm)
 }
@@ -98,14 +138,20 @@ func SetAccountField(path, accountID, key, value string) error {
 // AppendAccount appends a new [[accounts]] table with fields, in order, at the
 // end of the file, after a blank line. The rest of the file is kept byte for
 // byte (a missing final line break is added). fields must include a
-// non-empty string "id" that no account has yet. A missing file is created
-// with mode 0600; an existing one is replaced atomically and left at mode
-// 0600 (or stricter).
+// non-empty string "id" that no account has yet (else the error is
+// ErrAccountExists). A missing file is created with mode 0600; an existing
+// one is replaced atomically and left at mode 0600 (or stricter). Like
+// SetAccountField it works under the config's edit lock.
 func AppendAccount(path string, fields []Field) error {
 	id, lines, values, err := editFields(fields)
 	if err != nil {
 		return fmt.Errorf("append account: %w", err)
 	}
+	unlock, err := lockForEdit(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	data, perm, err := editRead(path)
 	if err != nil {
 		return err
@@ -123,7 +169,7 @@ func AppendAccount(path string, fields []Field) error {
 		}
 	}
 	if editDecodedAccount(want, id) != nil {
-		return fmt.Errorf("%s: account %q already exists", path, id)
+		return &accountExistsError{path: path, id: id}
 	}
 
 	eol := tomledit.EOL(src)

@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -365,3 +368,89 @@ func TestEditSequence(t *testing.T) {
 }
 
 func editTestPtr[T any](v T) *T { return &v }
+
+// TestEditConcurrent: edits that run at the same time (two logins, or a login
+// and a key being added) all land: each one reads, edits and replaces the
+// file under the edit lock, so none writes over another's result.
+func TestEditConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(editTestConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- AppendAccount(path, []Field{{"type", "claude-oauth"}, {"id", fmt.Sprintf("new-%d", i)}, {"refresh_token", "r"}})
+		}()
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("note_%d", i)
+			errs <- SetAccountFields(path, "claude-1", []Field{{key, "x"}})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var doc struct {
+		Accounts []map[string]any `toml:"accounts"`
+	}
+	if _, err := toml.DecodeFile(path, &doc); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]map[string]any{}
+	for _, a := range doc.Accounts {
+		ids[a["id"].(string)] = a
+	}
+	for i := range n {
+		if ids[fmt.Sprintf("new-%d", i)] == nil {
+			t.Errorf("account new-%d was lost", i)
+		}
+		if ids["claude-1"][fmt.Sprintf("note_%d", i)] != "x" {
+			t.Errorf("field note_%d of claude-1 was lost", i)
+		}
+	}
+	if len(doc.Accounts) != 2+n {
+		t.Errorf("%d accounts, want %d", len(doc.Accounts), 2+n)
+	}
+}
+
+func TestAppendAccountExistsError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	fields := []Field{{"type", "claude-oauth"}, {"id", "a"}, {"refresh_token", "r"}}
+	if err := AppendAccount(path, fields); err != nil {
+		t.Fatal(err)
+	}
+	err := AppendAccount(path, fields)
+	if !errors.Is(err, ErrAccountExists) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want ErrAccountExists naming the file", err)
+	}
+}
+
+func TestSetAccountFieldsAllOrNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(editTestConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetAccountFields(path, "claude-1", []Field{{"refresh_token", "new"}, {"client_id", "cid"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := editTestRead(t, path)
+	if !strings.Contains(got, "refresh_token = \"new\" # rotated by ccrelay login") || !strings.Contains(got, "client_id = \"cid\"") {
+		t.Errorf("edits missing:\n%s", got)
+	}
+	// A bad second field leaves the file as it was.
+	if err := SetAccountFields(path, "claude-1", []Field{{"refresh_token", "newer"}, {"client_id", "a\xffb"}}); err == nil {
+		t.Fatal("invalid UTF-8 accepted")
+	}
+	if editTestRead(t, path) != got {
+		t.Error("a failed multi-field edit changed the file")
+	}
+}
