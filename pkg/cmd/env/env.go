@@ -191,11 +191,11 @@ func envRun(opts *Options) error {
 		s.Set("ANTHROPIC_BASE_URL", base)
 		s.Set("ANTHROPIC_AUTH_TOKEN", key)
 	case "gemini":
-		path, err := geminiSettingsPath(opts.Getenv, opts.HomeDir)
-		if err != nil {
-			return err
-		}
+		path, pathErr := geminiSettingsPath(opts.Getenv, opts.HomeDir)
 		if opts.WriteGeminiSettings {
+			if pathErr != nil {
+				return pathErr
+			}
 			msg, err := writeGeminiSettings(path)
 			if err != nil {
 				return err
@@ -204,8 +204,12 @@ func envRun(opts *Options) error {
 			s.Comment("Gemini CLI uses GEMINI_API_KEY at the relay: %s selects", path)
 			s.Comment(`  {"security": {"auth": {"selectedType": "gemini-api-key"}}}`)
 		} else {
-			if hint := geminiSettingsHint(path); hint != "" {
-				fmt.Fprintln(opts.IO.ErrOut, hint)
+			// Without a home directory there is no file to check; the
+			// comment below still says what Gemini CLI needs.
+			if pathErr == nil {
+				if hint := geminiSettingsHint(path); hint != "" {
+					fmt.Fprintln(opts.IO.ErrOut, hint)
+				}
 			}
 			s.Comment("%s", heredoc.Doc(`
 				Gemini CLI also needs security.auth.selectedType = "gemini-api-key" in

@@ -1,6 +1,7 @@
 package env
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,5 +308,19 @@ func TestEnvGeminiWriteShEval(t *testing.T) {
 				t.Fatalf("evaluating the output ran an injected command:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestEnvGeminiNoHome: without a home directory env gemini still prints the
+// variables (no hint), and --write-gemini-settings says what to set.
+func TestEnvGeminiNoHome(t *testing.T) {
+	noHome := func() (string, error) { return "", errors.New("no home") }
+	out, errOut, err := runEnv(t, Options{Client: "gemini", Shell: "sh", HomeDir: noHome}, testConfig("127.0.0.1", "k"))
+	if err != nil || !strings.Contains(out, "export GEMINI_API_KEY='k'") || errOut != "" {
+		t.Errorf("without the flag: %v, stdout %q, stderr %q", err, out, errOut)
+	}
+	_, _, err = runEnv(t, Options{Client: "gemini", Shell: "sh", HomeDir: noHome, WriteGeminiSettings: true}, testConfig("127.0.0.1", "k"))
+	if err == nil || !strings.Contains(err.Error(), "GEMINI_CLI_HOME") {
+		t.Errorf("with the flag: err = %v", err)
 	}
 }
