@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/ccrelay/ccrelay/pkg/cmd/root"
+	versioncmd "github.com/ccrelay/ccrelay/pkg/cmd/version"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 )
 
-// Build information, set with -ldflags -X.
+// Build information, set with -ldflags -X by release builds. Left empty,
+// each is taken from the build information Go embeds (see
+// versioncmd.Resolve), so a plain `go build` can be traced to its source too.
 var (
-	version = "dev"
-	commit  = "none"
-	date    = "unknown"
+	version string
+	commit  string
+	date    string
 )
 
 func main() {
@@ -22,7 +26,7 @@ func main() {
 }
 
 func run() int {
-	f := cmdutil.New(version, commit, date)
+	f := cmdutil.New(versioncmd.Resolve(version, commit, date, debug.ReadBuildInfo))
 	cmd := root.NewCmdRoot(f)
 	err := cmd.Execute()
 	if err == nil {

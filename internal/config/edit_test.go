@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -364,80 +367,90 @@ func TestEditSequence(t *testing.T) {
 	editTestMode(t, path, 0o600)
 }
 
-func TestEditScanStatements(t *testing.T) {
-	src := "\ufeffa = 1979-05-27 07:32:00Z # date\r\n" +
-		"b = { x = \"}\", y = [1, 2] }\n" +
-		"c = \"\"\"x\\\"\"\"\"\"\n" + // content x\"  then a quote before the delimiter
-		"[ \"t\" . 'u' ]\n" +
-		"d = ''\n"
-	stmts, err := editScan(src)
-	if err != nil {
+func editTestPtr[T any](v T) *T { return &v }
+
+// TestEditConcurrent: edits that run at the same time (two logins, or a login
+// and a key being added) all land: each one reads, edits and replaces the
+// file under the edit lock, so none writes over another's result.
+func TestEditConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(editTestConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	type row struct {
-		kind editStmtKind
-		key  string
-		val  string
+	const n = 12
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- AppendAccount(path, []Field{{"type", "claude-oauth"}, {"id", fmt.Sprintf("new-%d", i)}, {"refresh_token", "r"}})
+		}()
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("note_%d", i)
+			errs <- SetAccountFields(path, "claude-1", []Field{{key, "x"}})
+		}()
 	}
-	want := []row{
-		{editKeyVal, "a", "1979-05-27 07:32:00Z"},
-		{editKeyVal, "b", `{ x = "}", y = [1, 2] }`},
-		{editKeyVal, "c", `"""x\"""""`},
-		{editHeader, "t.u", ""},
-		{editKeyVal, "d", "''"},
-	}
-	if len(stmts) != len(want) {
-		t.Fatalf("got %d statements, want %d: %+v", len(stmts), len(want), stmts)
-	}
-	for i, st := range stmts {
-		got := row{kind: st.kind, key: strings.Join(st.key, ".")}
-		if st.kind == editKeyVal {
-			got.val = src[st.valStart:st.valEnd]
-		}
-		if got != want[i] {
-			t.Errorf("statement %d = %+v, want %+v", i, got, want[i])
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
-	if _, err := toml.Decode(src, new(map[string]any)); err != nil {
-		t.Errorf("the scanned text is not valid TOML, fix the test: %v", err)
+	var doc struct {
+		Accounts []map[string]any `toml:"accounts"`
+	}
+	if _, err := toml.DecodeFile(path, &doc); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]map[string]any{}
+	for _, a := range doc.Accounts {
+		ids[a["id"].(string)] = a
+	}
+	for i := range n {
+		if ids[fmt.Sprintf("new-%d", i)] == nil {
+			t.Errorf("account new-%d was lost", i)
+		}
+		if ids["claude-1"][fmt.Sprintf("note_%d", i)] != "x" {
+			t.Errorf("field note_%d of claude-1 was lost", i)
+		}
+	}
+	if len(doc.Accounts) != 2+n {
+		t.Errorf("%d accounts, want %d", len(doc.Accounts), 2+n)
 	}
 }
 
-func editTestPtr[T any](v T) *T { return &v }
+func TestAppendAccountExistsError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	fields := []Field{{"type", "claude-oauth"}, {"id", "a"}, {"refresh_token", "r"}}
+	if err := AppendAccount(path, fields); err != nil {
+		t.Fatal(err)
+	}
+	err := AppendAccount(path, fields)
+	if !errors.Is(err, ErrAccountExists) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want ErrAccountExists naming the file", err)
+	}
+}
 
-// FuzzEditScan checks the scanner against the real decoder: any text the
-// decoder accepts must split into statements that cover it exactly, and
-// replacing a value with a quoted string must keep it valid TOML.
-func FuzzEditScan(f *testing.F) {
-	f.Add(editTestConfig)
-	f.Add("a = [\n# ]\n'''\n]''', \"\"\"\n]\"\"\"]\nb = {c = 'd'}\n")
-	f.Add("\ufeff[x]\r\ny = 1979-05-27T07:32:00 # c\r\n")
-	f.Add("\xff\xfe")
-	f.Fuzz(func(t *testing.T, src string) {
-		var doc map[string]any
-		if _, err := toml.Decode(src, &doc); err != nil {
-			return
-		}
-		stmts, err := editScan(src)
-		if err != nil {
-			t.Fatalf("editScan rejected valid TOML: %v\n%q", err, src)
-		}
-		pos := editBOMLen(src)
-		for _, st := range stmts {
-			if st.start != pos || st.end <= st.start {
-				t.Fatalf("statement %+v does not start at %d\n%q", st, pos, src)
-			}
-			pos = st.end
-			if st.kind != editKeyVal {
-				continue
-			}
-			edited := src[:st.valStart] + `"x"` + src[st.valEnd:]
-			if _, err := toml.Decode(edited, new(map[string]any)); err != nil {
-				t.Fatalf("replacing value %q broke the file: %v\n%q", src[st.valStart:st.valEnd], err, src)
-			}
-		}
-		if pos != len(src) {
-			t.Fatalf("statements end at %d of %d\n%q", pos, len(src), src)
-		}
-	})
+func TestSetAccountFieldsAllOrNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(editTestConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetAccountFields(path, "claude-1", []Field{{"refresh_token", "new"}, {"client_id", "cid"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := editTestRead(t, path)
+	if !strings.Contains(got, "refresh_token = \"new\" # rotated by ccrelay login") || !strings.Contains(got, "client_id = \"cid\"") {
+		t.Errorf("edits missing:\n%s", got)
+	}
+	// A bad second field leaves the file as it was.
+	if err := SetAccountFields(path, "claude-1", []Field{{"refresh_token", "newer"}, {"client_id", "a\xffb"}}); err == nil {
+		t.Fatal("invalid UTF-8 accepted")
+	}
+	if editTestRead(t, path) != got {
+		t.Error("a failed multi-field edit changed the file")
+	}
 }

@@ -20,9 +20,12 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// ErrStateMismatch is returned when a callback or a pasted value carries a
-// state other than the one this login sent: the response belongs to another
-// authorization request (possibly a forged one), so the login stops.
+// ErrStateMismatch is returned when a pasted value carries a state other
+// than the one this login sent: the response belongs to another
+// authorization request (possibly a forged one), so the login stops. A
+// callback to the loopback port with a wrong state is answered with an error
+// page and ignored instead: any local process can reach that port, and it
+// must not be able to end the login.
 var ErrStateMismatch = errors.New("oauth state mismatch: the response does not belong to this login attempt")
 
 // AuthorizationError is the error the provider sent back to the redirect URI
@@ -132,8 +135,9 @@ type session struct {
 // Run performs the login: it prints the authorization URLs, opens the
 // browser, then waits for whichever comes first of the loopback callback and
 // a pasted value, exchanges that code for tokens and returns them. A
-// provider error, a state mismatch or a failed exchange ends the login with
-// an error; cancelling ctx ends it with ctx.Err().
+// provider error, a pasted state mismatch or a failed exchange ends the
+// login with an error (a callback with the wrong state is ignored);
+// cancelling ctx, or its deadline, ends it with ctx.Err().
 //
 // State is checked on every path, with one deliberate exception: a bare
 // pasted code (no "#state") is accepted for the manual redirect, because the
@@ -364,6 +368,17 @@ func (s *session) serveCallback(w http.ResponseWriter, r *http.Request) {
 	res := s.fromQuery(r.URL.Query(), s.loopbackRedirect, "browser callback")
 	if res.notice != "" {
 		writePage(w, http.StatusBadRequest, "No authorization code in this request.")
+		return
+	}
+	if errors.Is(res.err, ErrStateMismatch) {
+		// Anything on this machine can reach the port: a request that does
+		// not carry this login's state is answered and ignored, so it cannot
+		// end the login; the right callback may still come.
+		writePage(w, http.StatusBadRequest, "This response does not belong to the current login attempt (its state does not match), so it was ignored. Start the sign-in from the URL the terminal shows.")
+		select {
+		case s.results <- result{notice: "\nIgnored a callback to the local port that does not belong to this login attempt (wrong state). Still waiting..."}:
+		case <-s.done:
+		}
 		return
 	}
 	if res.err == nil {

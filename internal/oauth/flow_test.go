@@ -485,9 +485,8 @@ func TestRunPaste(t *testing.T) {
 func TestRunStateMismatch(t *testing.T) {
 	tests := []struct {
 		name string
-		// attack delivers a code with a foreign state, by paste or callback.
+		// attack pastes a code with a foreign state.
 		attack func(t *testing.T, pw io.Writer, loopbackRedirect string)
-		page   bool // the callback answered the browser
 	}{
 		{
 			name: "pasted code#state",
@@ -499,32 +498,6 @@ func TestRunStateMismatch(t *testing.T) {
 			name: "pasted manual URL",
 			attack: func(t *testing.T, pw io.Writer, _ string) {
 				fmt.Fprintln(pw, "https://platform.claude.com/oauth/code/callback?code=stolen&state=forged")
-			},
-		},
-		{
-			name: "callback",
-			attack: func(t *testing.T, _ io.Writer, loopbackRedirect string) {
-				resp, err := testutil.LoopbackClient(t, false).Get(loopbackRedirect + "?code=stolen&state=forged")
-				if err != nil {
-					t.Errorf("callback: %v", err)
-					return
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "Login failed") {
-					t.Errorf("callback page = %d %q", resp.StatusCode, body)
-				}
-			},
-		},
-		{
-			name: "callback without state",
-			attack: func(t *testing.T, _ io.Writer, loopbackRedirect string) {
-				resp, err := testutil.LoopbackClient(t, false).Get(loopbackRedirect + "?code=stolen")
-				if err != nil {
-					t.Errorf("callback: %v", err)
-					return
-				}
-				resp.Body.Close()
 			},
 		},
 	}
@@ -551,6 +524,58 @@ func TestRunStateMismatch(t *testing.T) {
 				t.Errorf("token endpoint called %d times after a state mismatch", n)
 			}
 		})
+	}
+}
+
+// TestRunWrongStateCallbackIgnored: requests to the loopback port that do
+// not carry this login's state (forged, missing, or an error from another
+// attempt) get an error page and are ignored; the real callback that
+// follows still completes the login.
+func TestRunWrongStateCallbackIgnored(t *testing.T) {
+	as := newFakeAS(t, ClaudeProvider())
+	errOut := &syncBuffer{}
+	f := &Flow{Provider: as.provider, HTTPClient: testutil.LoopbackClient(t, false), ErrOut: errOut}
+	done := startRun(context.Background(), f)
+	loopbackURL, _ := printedURLs(t, errOut.WaitFor(t, "Waiting for the browser"))
+	u, err := url.Parse(loopbackURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redirect := u.Query().Get("redirect_uri")
+	client := testutil.LoopbackClient(t, false)
+	for _, query := range []string{"?code=stolen&state=forged", "?code=stolen", "?error=access_denied&state=forged"} {
+		resp, err := client.Get(redirect + query)
+		if err != nil {
+			t.Fatalf("callback %s: %v", query, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ignored") {
+			t.Errorf("callback %s: page = %d %q", query, resp.StatusCode, body)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("callback %s ended the login: %v", query, r.err)
+		default:
+		}
+	}
+	errOut.WaitFor(t, "Ignored a callback")
+
+	// The user now signs in for real.
+	open, visits := fakeBrowser(t)
+	if err := open(loopbackURL); err != nil {
+		t.Fatal(err)
+	}
+	res := waitRun(t, done)
+	if res.err != nil {
+		t.Fatalf("Run: %v\noutput:\n%s", res.err, errOut.String())
+	}
+	checkToken(t, as.provider, res.tok)
+	if v := waitVisit(t, visits); v.status != http.StatusOK {
+		t.Errorf("browser page = %d %q", v.status, v.body)
+	}
+	if n, _, _ := as.calls(); n != 1 {
+		t.Errorf("token endpoint called %d times, want 1", n)
 	}
 }
 

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/ccrelay/ccrelay/internal/fsutil"
+	"github.com/ccrelay/ccrelay/internal/tomledit"
 )
 
 // codexProviderID is the model provider ccrelay adds to Codex's config.
@@ -107,18 +109,19 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 	}
 	prev, _ = before["model_provider"].(string)
 
+	for _, kv := range codexProvider(base) {
+		if _, err := tomledit.Quote(kv[1]); err != nil {
+			return "", "", fmt.Errorf("%s: %w", kv[0], err)
+		}
+	}
 	eol := "\n"
 	if strings.Contains(src, "\r\n") {
 		eol = "\r\n"
 	}
-	lines := strings.SplitAfter(src, "\n")
-	if lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
+	if src != "" && !strings.HasSuffix(src, "\n") {
+		src += eol
 	}
-	if len(lines) > 0 && !strings.HasSuffix(lines[len(lines)-1], "\n") {
-		lines[len(lines)-1] += eol
-	}
-	stmts, err := scanTOML(lines)
+	stmts, err := tomledit.Scan(src)
 	if err != nil {
 		return "", "", err
 	}
@@ -132,28 +135,28 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 	var current []string
 	inTop := true
 	for i, st := range stmts {
-		switch st.kind {
-		case stmtHeader:
+		switch st.Kind {
+		case tomledit.Header:
 			if firstHeader < 0 {
 				firstHeader = i
 			}
 			inTop = false
-			current = st.key
-			if !st.array && slicesEqual(st.key, table) {
+			current = st.Key
+			if !st.Array && slices.Equal(st.Key, table) {
 				if header >= 0 {
 					return "", "", fmt.Errorf("[model_providers.%s] appears twice", codexProviderID)
 				}
 				header = i
 			}
-		case stmtKey:
+		case tomledit.KeyVal:
 			if inTop {
 				lastTopKey = i
-				if slicesEqual(st.key, []string{"model_provider"}) {
+				if slices.Equal(st.Key, []string{"model_provider"}) {
 					topKey = i
 				}
 			}
-			if !inTop && slicesEqual(current, table) && len(st.key) == 1 {
-				tableKeys[st.key[0]] = i
+			if !inTop && slices.Equal(current, table) && len(st.Key) == 1 {
+				tableKeys[st.Key[0]] = i
 			}
 		}
 	}
@@ -180,7 +183,7 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 		// Above the first table and the comments that introduce it, unless
 		// those comments open the file.
 		pos := firstHeader
-		for pos > 0 && stmts[pos-1].kind == stmtOther && !stmts[pos-1].blank {
+		for pos > 0 && stmts[pos-1].Kind == tomledit.Blank && !stmts[pos-1].EmptyLine(src) {
 			pos--
 		}
 		if pos == 0 {
@@ -207,13 +210,16 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 		for _, kv := range provider {
 			block = append(block, kv[0]+" = "+tomlString(kv[1])+eol)
 		}
-		if len(appendix) > 0 || len(lines) > 0 {
+		if len(appendix) > 0 || len(stmts) > 0 {
 			block = append([]string{eol}, block...)
 		}
 		appendix = append(appendix, block...)
 	}
 
 	var b strings.Builder
+	if len(stmts) > 0 {
+		b.WriteString(src[:stmts[0].Start]) // a byte-order mark
+	}
 	for i, st := range stmts {
 		for _, l := range insertBefore[i] {
 			b.WriteString(l)
@@ -221,11 +227,9 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 		if r, ok := replace[i]; ok {
 			// Keep a trailing comment of the replaced line out: the value it
 			// described is gone. Everything after the statement stays.
-			b.WriteString(st.indent + r)
+			b.WriteString(st.Indent(src) + r)
 		} else {
-			for _, l := range lines[st.start:st.end] {
-				b.WriteString(l)
-			}
+			b.WriteString(src[st.Start:st.End])
 		}
 		for _, l := range insertAfter[i] {
 			b.WriteString(l)
@@ -309,242 +313,14 @@ func codexProfileOverride(text string) string {
 	return ""
 }
 
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// tomlString renders s as a TOML basic string.
+// tomlString renders s as a TOML basic string for display. The base URL
+// is valid UTF-8 (parseBaseURL and the TOML config guarantee it), so the
+// replacement never happens in practice; writes use tomledit.Quote and
+// report its error.
 func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
+	q, err := tomledit.Quote(s)
+	if err != nil {
+		q, _ = tomledit.Quote(strings.ToValidUTF8(s, "\uFFFD"))
 	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// Statement kinds found by scanTOML.
-const (
-	stmtOther  = iota // blank lines and comments
-	stmtHeader        // [table] or [[array]]
-	stmtKey           // key = value (possibly over several lines)
-)
-
-// stmt is one TOML statement: lines[start:end] of the file.
-type stmt struct {
-	kind       int
-	start, end int
-	key        []string // the table path of a header, the dotted key of a key
-	array      bool     // [[array]] header
-	blank      bool     // an empty line (not a comment)
-	indent     string
-}
-
-// scanTOML splits lines into statements, following multi-line strings and
-// arrays so that a line inside one is never taken for a header or a key.
-// The input already decoded as TOML, so the scanner may be lenient.
-func scanTOML(lines []string) ([]stmt, error) {
-	var out []stmt
-	for i := 0; i < len(lines); {
-		line := strings.TrimRight(lines[i], "\r\n")
-		if i == 0 {
-			line = strings.TrimPrefix(line, "\ufeff")
-		}
-		trimmed := strings.TrimLeft(line, " \t")
-		indent := line[:len(line)-len(trimmed)]
-		switch {
-		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
-			out = append(out, stmt{kind: stmtOther, start: i, end: i + 1, blank: trimmed == ""})
-			i++
-		case strings.HasPrefix(trimmed, "["):
-			array := strings.HasPrefix(trimmed, "[[")
-			inner := strings.TrimPrefix(trimmed, "[")
-			if array {
-				inner = strings.TrimPrefix(inner, "[")
-			}
-			key, rest, err := parseKey(inner)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", i+1, err)
-			}
-			_ = rest
-			out = append(out, stmt{kind: stmtHeader, start: i, end: i + 1, key: key, array: array, indent: indent})
-			i++
-		default:
-			key, rest, err := parseKey(trimmed)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", i+1, err)
-			}
-			rest = strings.TrimLeft(rest, " \t")
-			if !strings.HasPrefix(rest, "=") {
-				return nil, fmt.Errorf("line %d: expected '=' after the key", i+1)
-			}
-			end, err := valueEnd(lines, i, rest[1:])
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, stmt{kind: stmtKey, start: i, end: end, key: key, indent: indent})
-			i = end
-		}
-	}
-	return out, nil
-}
-
-// parseKey reads a dotted key (bare, "basic" or 'literal' parts) and returns
-// its parts and the text after it.
-func parseKey(s string) ([]string, string, error) {
-	var parts []string
-	for {
-		s = strings.TrimLeft(s, " \t")
-		if s == "" {
-			return nil, "", errors.New("missing key")
-		}
-		switch s[0] {
-		case '"':
-			v, n, err := readBasic(s)
-			if err != nil {
-				return nil, "", err
-			}
-			parts = append(parts, v)
-			s = s[n:]
-		case '\'':
-			end := strings.IndexByte(s[1:], '\'')
-			if end < 0 {
-				return nil, "", errors.New("unterminated quoted key")
-			}
-			parts = append(parts, s[1:1+end])
-			s = s[end+2:]
-		default:
-			n := 0
-			for n < len(s) && (s[n] == '_' || s[n] == '-' || s[n] >= '0' && s[n] <= '9' || s[n] >= 'a' && s[n] <= 'z' || s[n] >= 'A' && s[n] <= 'Z') {
-				n++
-			}
-			if n == 0 {
-				return nil, "", fmt.Errorf("unexpected %q in a key", s[0])
-			}
-			parts = append(parts, s[:n])
-			s = s[n:]
-		}
-		s = strings.TrimLeft(s, " \t")
-		if !strings.HasPrefix(s, ".") {
-			return parts, s, nil
-		}
-		s = s[1:]
-	}
-}
-
-// readBasic decodes a "basic" string at the start of s, returning its value
-// and length. Only the escapes a key might use need to be right; the value
-// is used for comparison with plain ASCII names.
-func readBasic(s string) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			if i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-			}
-		case '"':
-			return b.String(), i + 1, nil
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return "", 0, errors.New("unterminated quoted key")
-}
-
-// valueEnd finds the line after the value that starts in lines[i] at rest:
-// strings, multi-line strings, arrays and inline tables may continue on
-// later lines.
-func valueEnd(lines []string, i int, rest string) (int, error) {
-	const (
-		normal = iota
-		mlBasic
-		mlLiteral
-	)
-	state, depth := normal, 0
-	s := rest
-	for {
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			switch state {
-			case mlBasic:
-				if c == '\\' {
-					j++
-				} else if strings.HasPrefix(s[j:], `"""`) {
-					// Up to two more quotes may belong to the content.
-					j += 2
-					for j+1 < len(s) && s[j+1] == '"' {
-						j++
-					}
-					state = normal
-				}
-				continue
-			case mlLiteral:
-				if strings.HasPrefix(s[j:], `'''`) {
-					j += 2
-					for j+1 < len(s) && s[j+1] == '\'' {
-						j++
-					}
-					state = normal
-				}
-				continue
-			}
-			switch {
-			case c == '#':
-				j = len(s)
-			case strings.HasPrefix(s[j:], `"""`):
-				state = mlBasic
-				j += 2
-			case strings.HasPrefix(s[j:], `'''`):
-				state = mlLiteral
-				j += 2
-			case c == '"':
-				for j++; j < len(s) && s[j] != '"'; j++ {
-					if s[j] == '\\' {
-						j++
-					}
-				}
-			case c == '\'':
-				for j++; j < len(s) && s[j] != '\''; j++ {
-				}
-			case c == '[' || c == '{':
-				depth++
-			case c == ']' || c == '}':
-				depth--
-			}
-		}
-		i++
-		if state == normal && depth <= 0 {
-			return i, nil
-		}
-		if i >= len(lines) {
-			return 0, errors.New("a value does not end before the end of the file")
-		}
-		s = lines[i]
-	}
+	return q
 }

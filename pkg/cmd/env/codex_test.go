@@ -141,3 +141,26 @@ func TestTOMLString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUpdateCodexConfig: any Codex config is edited or refused, never
+// mangled: an accepted edit keeps every other setting (updateCodexConfig
+// verifies that itself) and a second edit changes nothing.
+func FuzzUpdateCodexConfig(f *testing.F) {
+	f.Add("")
+	f.Add("# my codex\nmodel = \"gpt-6\"\nmodel_provider = \"openai\" # was this\n\n[mcp_servers.docs]\nargs = [\n  \"-y\",\n]\n")
+	f.Add("\ufeff[model_providers.ccrelay]\r\nname = \"old\"\r\nextra = 1\r\n")
+	f.Add("[[profiles]]\nx = '''\n[model_providers.ccrelay]\n'''\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		out, _, err := updateCodexConfig(src, testBase)
+		if err != nil {
+			return
+		}
+		again, _, err := updateCodexConfig(out, testBase)
+		if err != nil {
+			t.Fatalf("the edited file is refused: %v\n%q", err, out)
+		}
+		if strings.TrimRight(again, "\r\n") != strings.TrimRight(out, "\r\n") {
+			t.Fatalf("a second edit changed the file:\n%q\n%q", out, again)
+		}
+	})
+}

@@ -3,6 +3,7 @@
 package env
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -33,7 +35,8 @@ type Options struct {
 	IO     *iostreams.IOStreams
 	Config func() (*config.Config, error)
 	Getenv func(string) string
-	// HomeDir finds the user's home (for ~/.codex); os.UserHomeDir by default.
+	// HomeDir finds the user's home (for ~/.codex and ~/.gemini);
+	// os.UserHomeDir by default.
 	HomeDir func() (string, error)
 	// GOOS picks the default shell on Windows (replaceable in tests).
 	GOOS string
@@ -46,6 +49,8 @@ type Options struct {
 	URL string
 	// WriteCodexConfig writes the provider into Codex's config.toml.
 	WriteCodexConfig bool
+	// WriteGeminiSettings selects API-key auth in Gemini CLI's settings.json.
+	WriteGeminiSettings bool
 }
 
 // NewCmdEnv builds the env command.
@@ -66,7 +71,11 @@ func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 
 			gemini: GOOGLE_GEMINI_BASE_URL (the relay's URL followed by /gemini) and
 			GEMINI_API_KEY. Gemini CLI also needs security.auth.selectedType =
-			"gemini-api-key" in ~/.gemini/settings.json.
+			"gemini-api-key" in ~/.gemini/settings.json ($GEMINI_CLI_HOME/.gemini/settings.json):
+			with GOOGLE_GEMINI_BASE_URL set and no auth selected there, it picks its
+			"gateway" auth method and exits with "Invalid auth method selected."
+			--write-gemini-settings sets it, keeping every other setting; without the flag
+			a one-line hint on stderr says when the file lacks it.
 
 			codex: Codex CLI ignores OPENAI_BASE_URL for its built-in provider, so it needs
 			a provider in ~/.codex/config.toml ($CODEX_HOME/config.toml). The lines are
@@ -83,6 +92,7 @@ func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			# bash / zsh
 			$ eval "$(ccrelay env claude)"
 			$ eval "$(ccrelay env codex --write-codex-config)"
+			$ eval "$(ccrelay env gemini --write-gemini-settings)"
 
 			# fish
 			$ ccrelay env gemini --shell fish | source
@@ -115,6 +125,9 @@ func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			if opts.WriteCodexConfig && opts.Client != "codex" {
 				return cmdutil.FlagErrorf("--write-codex-config only applies to 'ccrelay env codex'")
 			}
+			if opts.WriteGeminiSettings && opts.Client != "gemini" {
+				return cmdutil.FlagErrorf("--write-gemini-settings only applies to 'ccrelay env gemini'")
+			}
 			if opts.URL != "" {
 				if _, err := parseBaseURL(opts.URL); err != nil {
 					return cmdutil.FlagErrorf("--url: %v", err)
@@ -130,6 +143,7 @@ func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.StringVar(&opts.Shell, "shell", "", "output for sh, fish or powershell (default: from $SHELL, else sh)")
 	fl.StringVar(&opts.URL, "url", "", "base URL clients use to reach the relay (default: from server.host and server.port)")
 	fl.BoolVar(&opts.WriteCodexConfig, "write-codex-config", false, "codex: write the provider into $CODEX_HOME/config.toml (default ~/.codex/config.toml)")
+	fl.BoolVar(&opts.WriteGeminiSettings, "write-gemini-settings", false, "gemini: select API-key auth in $GEMINI_CLI_HOME/.gemini/settings.json (default ~/.gemini/settings.json)")
 	_ = cmd.RegisterFlagCompletionFunc("shell", cobra.FixedCompletions([]string{"sh", "fish", "powershell"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("url", cobra.NoFileCompletions)
 	return cmd
@@ -177,10 +191,32 @@ func envRun(opts *Options) error {
 		s.Set("ANTHROPIC_BASE_URL", base)
 		s.Set("ANTHROPIC_AUTH_TOKEN", key)
 	case "gemini":
-		s.Comment("%s", heredoc.Doc(`
-			Gemini CLI also needs security.auth.selectedType = "gemini-api-key" in
-			~/.gemini/settings.json, or it exits with "Invalid auth method selected":
-			  {"security": {"auth": {"selectedType": "gemini-api-key"}}}`))
+		path, pathErr := geminiSettingsPath(opts.Getenv, opts.HomeDir)
+		if opts.WriteGeminiSettings {
+			if pathErr != nil {
+				return pathErr
+			}
+			msg, err := writeGeminiSettings(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(opts.IO.ErrOut, msg)
+			s.Comment("Gemini CLI uses GEMINI_API_KEY at the relay: %s selects", path)
+			s.Comment(`  {"security": {"auth": {"selectedType": "gemini-api-key"}}}`)
+		} else {
+			// Without a home directory there is no file to check; the
+			// comment below still says what Gemini CLI needs.
+			if pathErr == nil {
+				if hint := geminiSettingsHint(path); hint != "" {
+					fmt.Fprintln(opts.IO.ErrOut, hint)
+				}
+			}
+			s.Comment("%s", heredoc.Doc(`
+				Gemini CLI also needs security.auth.selectedType = "gemini-api-key" in
+				~/.gemini/settings.json, or it exits with "Invalid auth method selected":
+				  {"security": {"auth": {"selectedType": "gemini-api-key"}}}
+				or run: ccrelay env gemini --write-gemini-settings`))
+		}
 		if u, err := url.Parse(base); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
 			s.Comment("Gemini CLI wants an https:// base URL unless the host is localhost: put the relay behind TLS and pass --url.")
 		}
@@ -245,6 +281,9 @@ func baseURL(s config.ServerConfig) string {
 
 // parseBaseURL checks a --url value and drops a trailing slash.
 func parseBaseURL(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		return "", errors.New("the URL is not valid UTF-8")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", err

@@ -46,6 +46,8 @@ func TestNewCmdEnvFlags(t *testing.T) {
 		{name: "shell alias", args: []string{"gemini", "--shell", "zsh"}, want: Options{Client: "gemini", Shell: "sh"}},
 		{name: "pwsh", args: []string{"claude", "--shell", "pwsh"}, want: Options{Client: "claude", Shell: "powershell"}},
 		{name: "write codex", args: []string{"codex", "--write-codex-config"}, want: Options{Client: "codex", WriteCodexConfig: true}},
+		{name: "write gemini", args: []string{"gemini", "--write-gemini-settings"}, want: Options{Client: "gemini", WriteGeminiSettings: true}},
+		{name: "write gemini for codex", args: []string{"codex", "--write-gemini-settings"}, wantErr: "only applies to 'ccrelay env gemini'"},
 		{name: "url", args: []string{"claude", "--url", "https://relay.example.com/"}, want: Options{Client: "claude", URL: "https://relay.example.com/"}},
 		{name: "no client", args: nil, wantErr: "name one client"},
 		{name: "unknown client", args: []string{"cursor"}, wantErr: "unknown client"},
@@ -73,7 +75,7 @@ func TestNewCmdEnvFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Client != tt.want.Client || got.Shell != tt.want.Shell || got.WriteCodexConfig != tt.want.WriteCodexConfig || got.URL != tt.want.URL {
+			if got.Client != tt.want.Client || got.Shell != tt.want.Shell || got.WriteCodexConfig != tt.want.WriteCodexConfig || got.WriteGeminiSettings != tt.want.WriteGeminiSettings || got.URL != tt.want.URL {
 				t.Errorf("got %+v, want %+v", *got, tt.want)
 			}
 		})

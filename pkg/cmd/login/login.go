@@ -23,7 +23,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccrelay/ccrelay/internal/config"
-	"github.com/ccrelay/ccrelay/internal/fsutil"
 	"github.com/ccrelay/ccrelay/internal/oauth"
 	"github.com/ccrelay/ccrelay/internal/oauth/browser"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
@@ -35,6 +34,10 @@ const (
 	ProviderClaude = "claude"
 	ProviderGemini = "gemini"
 )
+
+// DefaultTimeout bounds a whole login (--timeout): a sign-in nobody
+// finishes must not keep the command and its loopback port open forever.
+const DefaultTimeout = 10 * time.Minute
 
 // exchangeTimeout bounds the code exchange when no HTTPClient is given, so a
 // token endpoint that never answers does not hang the login forever.
@@ -58,6 +61,9 @@ type Options struct {
 	AccountID string
 	// NoBrowser prints the URLs without opening a browser.
 	NoBrowser bool
+	// Timeout is --timeout: how long the login waits in all, from the
+	// printed URL to the stored token (default DefaultTimeout).
+	Timeout time.Duration
 	// AuthURL, TokenURL, ClientID and ClientSecret override the provider's
 	// OAuth endpoints and client; "" keeps the account's value, else the
 	// default.
@@ -84,6 +90,11 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			The sign-in works on a desktop (the browser returns to a local callback on
 			127.0.0.1) and on a headless server over SSH (open the printed URL on any
 			machine and paste the code the page shows). See 'ccrelay login claude --help'.
+
+			A login gives up after --timeout (10 minutes by default). A request to the
+			local callback that does not carry this login's state is answered with an
+			error page and ignored. Edits of the config file take a lock, so logins run
+			at the same time all land.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay login claude
@@ -198,6 +209,7 @@ func newCmdProvider(f *cmdutil.Factory, runF func(*Options) error, provider stri
 	fl := cmd.Flags()
 	fl.StringVar(&opts.AccountID, "account", "", "update the refresh token of this account (or add a new one with this id)")
 	fl.BoolVar(&opts.NoBrowser, "no-browser", false, "print the sign-in URL instead of opening a browser")
+	fl.DurationVar(&opts.Timeout, "timeout", DefaultTimeout, "give up when the sign-in has not finished after this long")
 	fl.StringVar(&opts.AuthURL, "auth-url", "", "override the authorization endpoint (a moved or proxied sign-in page)")
 	fl.StringVar(&opts.TokenURL, "token-url", "", "override the token endpoint; written into the account as token_url")
 	fl.StringVar(&opts.ClientID, "client-id", "", "override the OAuth client id; written into the account as client_id")
@@ -207,6 +219,9 @@ func newCmdProvider(f *cmdutil.Factory, runF func(*Options) error, provider stri
 
 // check validates the flag values before any sign-in starts.
 func (o *Options) check() error {
+	if o.Timeout <= 0 {
+		return cmdutil.FlagErrorf("--timeout must be positive, not %s", o.Timeout)
+	}
 	if strings.ContainsAny(o.AccountID, " \t\r\n/") {
 		return cmdutil.FlagErrorf("--account %q: an account id must not contain spaces, slashes or line breaks", o.AccountID)
 	}
@@ -310,6 +325,12 @@ func loginRun(opts *Options) error {
 	// successful exchange takes milliseconds and must not be cut in half.
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 
 	switch opts.Provider {
 	case ProviderClaude:
@@ -339,6 +360,9 @@ func loginRun(opts *Options) error {
 		err = ctx.Err() // a Ctrl-C that raced the exchange still means "don't write"
 	}
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
+			return fmt.Errorf("login %s timed out after %s (--timeout); %s was not changed", opts.Provider, timeout, tg.path)
+		}
 		if ctx.Err() != nil {
 			return &cmdutil.ExitError{Code: 130, Err: fmt.Errorf("login cancelled; %s was not changed", tg.path)}
 		}
@@ -360,7 +384,7 @@ func loginRun(opts *Options) error {
 
 	if tg.existing != nil {
 		fields := append([]config.Field{{Key: "refresh_token", Value: tok.RefreshToken}}, overrides...)
-		if err := setAccountFields(tg.path, tg.id, fields); err != nil {
+		if err := config.SetAccountFields(tg.path, tg.id, fields); err != nil {
 			return fmt.Errorf("signed in, but could not update %s: %w", tg.path, err)
 		}
 	} else {
@@ -374,7 +398,7 @@ func loginRun(opts *Options) error {
 			{Key: "name", Value: name},
 			{Key: "refresh_token", Value: tok.RefreshToken},
 		}, overrides...)
-		if err := config.AppendAccount(tg.path, fields); err != nil {
+		if err := appendAccount(tg, opts, fields); err != nil {
 			return fmt.Errorf("signed in, but could not add the account to %s: %w", tg.path, err)
 		}
 	}
@@ -419,6 +443,36 @@ func report(w io.Writer, opts *Options, tg *target, email string) {
 		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
 	default:
 		fmt.Fprintf(w, "Next: run '%s', then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+	}
+}
+
+// appendAccount adds the new account. When its id was picked (no
+// --account) and another edit took that id meanwhile (two logins at once),
+// the next free id is used, so both accounts land.
+func appendAccount(tg *target, opts *Options, fields []config.Field) error {
+	for {
+		err := config.AppendAccount(tg.path, fields)
+		if opts.AccountID != "" || !errors.Is(err, config.ErrAccountExists) {
+			return err
+		}
+		taken := tg.id
+		tg.ids[taken] = true
+		tg.id = nextID(opts.Provider, tg.ids)
+		for i := range fields {
+			// The id, and the name when it was the id (no email known).
+			if fields[i].Key == "id" || fields[i].Key == "name" && fields[i].Value == taken {
+				fields[i].Value = tg.id
+			}
+		}
+	}
+}
+
+// nextID is the first "<provider>-<n>" not in ids.
+func nextID(provider string, ids map[string]bool) string {
+	for n := 1; ; n++ {
+		if id := fmt.Sprintf("%s-%d", provider, n); !ids[id] {
+			return id
+		}
 	}
 }
 
@@ -476,12 +530,7 @@ func resolveTarget(opts *Options) (*target, error) {
 
 	tg.id = opts.AccountID
 	if tg.id == "" {
-		for n := 1; ; n++ {
-			if id := fmt.Sprintf("%s-%d", opts.Provider, n); !tg.ids[id] {
-				tg.id = id
-				break
-			}
-		}
+		tg.id = nextID(opts.Provider, tg.ids)
 	}
 	return tg, nil
 }
@@ -510,61 +559,6 @@ func decodeAccounts(path string, data []byte) ([]fileAccount, error) {
 		return nil, fmt.Errorf("%s: accounts: %w", path, err)
 	}
 	return doc.Accounts, nil
-}
-
-// setAccountFields sets string fields of one [[accounts]] entry in a single
-// atomic replacement of the file. With several fields the edits are staged on
-// a private copy next to the file, so a crash never leaves a new client_id
-// with an old refresh token.
-func setAccountFields(path, id string, fields []config.Field) (err error) {
-	if len(fields) == 1 {
-		return config.SetAccountField(path, id, fields[0].Key, fields[0].Value.(string))
-	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %w", path, err)
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
-	}
-	data, err := os.ReadFile(real)
-	if err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	stage, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".login-*")
-	if err != nil {
-		return fmt.Errorf("stage the edit of %s: %w", path, err)
-	}
-	defer func() {
-		_ = stage.Close()
-		_ = os.Remove(stage.Name())
-	}()
-	if err := stage.Chmod(0o600); err != nil {
-		return fmt.Errorf("stage the edit of %s: %w", path, err)
-	}
-	if _, err := stage.Write(data); err != nil {
-		return fmt.Errorf("stage the edit of %s: %w", path, err)
-	}
-	if err := stage.Close(); err != nil {
-		return fmt.Errorf("stage the edit of %s: %w", path, err)
-	}
-	for _, fd := range fields {
-		if err := config.SetAccountField(stage.Name(), id, fd.Key, fd.Value.(string)); err != nil {
-			// The error names the staging file; say which file was meant.
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	out, err := os.ReadFile(stage.Name())
-	if err != nil {
-		return fmt.Errorf("read staged edit of %s: %w", path, err)
-	}
-	// The owner's bits, capped at 0600, as config.SetAccountField keeps them.
-	perm := fi.Mode().Perm() & 0o600
-	if perm&0o400 == 0 {
-		perm = 0o600
-	}
-	return fsutil.WriteFileAtomic(path, out, perm)
 }
 
 func describeType(t string) string {

@@ -2,6 +2,7 @@ package login
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 	"go.uber.org/goleak"
 
@@ -62,6 +64,8 @@ func TestNewCmdLogin(t *testing.T) {
 		{name: "token url not http", args: []string{"login", "claude", "--token-url", "ftp://x/token"}, wantErr: "--token-url must be an http", flagErr: true},
 		{name: "auth url without host", args: []string{"login", "gemini", "--auth-url", "https:///a"}, wantErr: "--auth-url must be an http", flagErr: true},
 		{name: "unknown flag", args: []string{"login", "claude", "--bogus"}, wantErr: "unknown flag", flagErr: true},
+		{name: "timeout", args: []string{"login", "claude", "--timeout", "90s"}, want: Options{Provider: "claude", Timeout: 90 * time.Second}},
+		{name: "zero timeout", args: []string{"login", "gemini", "--timeout", "0s"}, wantErr: "--timeout must be positive", flagErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +103,9 @@ func TestNewCmdLogin(t *testing.T) {
 				got.NoBrowser != w.NoBrowser || got.AuthURL != w.AuthURL || got.TokenURL != w.TokenURL ||
 				got.ClientID != w.ClientID || got.ClientSecret != w.ClientSecret {
 				t.Errorf("options = %+v\nwant      %+v", *got, w)
+			}
+			if wantTimeout := cmp.Or(w.Timeout, DefaultTimeout); got.Timeout != wantTimeout {
+				t.Errorf("timeout = %s, want %s", got.Timeout, wantTimeout)
 			}
 		})
 	}
@@ -732,6 +739,71 @@ func TestLoginCancelLeavesConfigUntouched(t *testing.T) {
 	}
 }
 
+// TestLoginTimeout: a sign-in nobody finishes ends after --timeout with an
+// error (not the exit code of a Ctrl-C) and leaves the config alone.
+func TestLoginTimeout(t *testing.T) {
+	path := writeConfig(t, baseConfig, 0o600)
+	h := newHarness(t, "claude", path)
+	h.opts.NoBrowser = true
+	h.opts.Timeout = time.Millisecond
+	err := h.wait(h.run())
+	if err == nil || !strings.Contains(err.Error(), "timed out after 1ms (--timeout)") || !strings.Contains(err.Error(), "was not changed") {
+		t.Fatalf("err = %v, want a timeout that leaves the config unchanged", err)
+	}
+	var ee *cmdutil.ExitError
+	if errors.As(err, &ee) {
+		t.Errorf("a timeout exits like a Ctrl-C: %v", err)
+	}
+	checkFile(t, path, baseConfig)
+	if h.as.exchangeCount() != 0 {
+		t.Error("token endpoint called")
+	}
+}
+
+// TestLoginConcurrent: two logins into one config at the same time, both
+// having picked the same new id before either wrote, both land: the second
+// takes the next free id.
+func TestLoginConcurrent(t *testing.T) {
+	path := writeConfig(t, baseConfig, 0o600)
+	a, b := newHarness(t, "claude", path), newHarness(t, "claude", path)
+	a.opts.NoBrowser, b.opts.NoBrowser = true, true
+	b.as.email = "other@example.com"
+	doneA, doneB := a.run(), b.run()
+	// Both have read the file and chosen claude-2 once they prompt.
+	a.errOut.WaitFor(t, "Paste the code")
+	b.errOut.WaitFor(t, "Paste the code")
+	a.paste(false)
+	b.paste(false)
+	if err := a.wait(doneA); err != nil {
+		t.Fatalf("first login: %v\n%s", err, a.errOut.String())
+	}
+	if err := b.wait(doneB); err != nil {
+		t.Fatalf("second login: %v\n%s", err, b.errOut.String())
+	}
+	var doc struct {
+		Accounts []fileAccount `toml:"accounts"`
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, acct := range doc.Accounts {
+		ids = append(ids, acct.ID)
+	}
+	// baseConfig has claude-1, claude-3 and g: the logins add claude-2 and,
+	// after finding it taken, claude-4.
+	if got := strings.Join(ids, ","); got != "claude-1,claude-3,g,claude-2,claude-4" {
+		t.Errorf("accounts = %v, want claude-2 and claude-4 added\n%s", ids, data)
+	}
+	if !strings.Contains(a.errOut.String()+b.errOut.String(), `Added account "claude-4"`) {
+		t.Errorf("the second login does not name the id it used:\n%s\n%s", a.errOut.String(), b.errOut.String())
+	}
+}
+
 func TestLoginErrorsLeaveConfigUntouched(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -816,7 +888,7 @@ func TestLoginMissingConfigDirectory(t *testing.T) {
 	}
 }
 
-func TestSetAccountFieldsStagedKeepsSymlink(t *testing.T) {
+func TestSetAccountFieldsKeepsSymlink(t *testing.T) {
 	dir := t.TempDir()
 	real := filepath.Join(dir, "real.toml")
 	if err := os.WriteFile(real, []byte(baseConfig), 0o600); err != nil {
@@ -826,7 +898,7 @@ func TestSetAccountFieldsStagedKeepsSymlink(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Skip("no symlinks:", err)
 	}
-	err := setAccountFields(link, "g", []config.Field{{Key: "refresh_token", Value: "new"}, {Key: "client_id", Value: "c2"}})
+	err := config.SetAccountFields(link, "g", []config.Field{{Key: "refresh_token", Value: "new"}, {Key: "client_id", Value: "c2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -843,7 +915,7 @@ func TestSetAccountFieldsStagedKeepsSymlink(t *testing.T) {
 		t.Errorf("staging file left behind: %v", entries)
 	}
 	// A failing edit leaves the file as it was and no staging file behind.
-	if err := setAccountFields(link, "missing", []config.Field{{Key: "refresh_token", Value: "x"}, {Key: "client_id", Value: "y"}}); err == nil {
+	if err := config.SetAccountFields(link, "missing", []config.Field{{Key: "refresh_token", Value: "x"}, {Key: "client_id", Value: "y"}}); err == nil {
 		t.Error("edit of a missing account succeeded")
 	}
 	if again, _ := os.ReadFile(real); string(again) != want {
