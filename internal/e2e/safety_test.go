@@ -15,6 +15,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
+	oaoption "github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
@@ -250,8 +251,8 @@ func TestHeadersPassByAllowList(t *testing.T) {
 		t.Fatalf("client-facing headers dropped: %v", got.Header)
 	}
 
-	oc := r.openaiClient(r.URL+"/v1", option.WithHeader("OpenAI-Organization", "org-client"), option.WithHeader("OpenAI-Project", "proj-client"),
-		option.WithHeader("Session_id", "codex-thread"))
+	oc := r.openaiClient("/v1", oaoption.WithHeader("OpenAI-Organization", "org-client"), oaoption.WithHeader("OpenAI-Project", "proj-client"),
+		oaoption.WithHeader("Session_id", "codex-thread"))
 	if _, err := oc.Responses.New(context.Background(), responses.ResponseNewParams{Model: "gpt-5", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}}); err != nil {
 		t.Fatal(err)
 	}
