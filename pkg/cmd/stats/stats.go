@@ -164,12 +164,12 @@ func statsRun(opts *Options) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
-		labels := keyLabels(cfg.APIKeys)
+		label := usage.KeyLabels(cfg.APIKeys)
 		report.Groups = make([]Group, 0, len(groups))
 		for _, g := range groups {
 			row := Group{Name: g.Group, UsageGroup: g}
 			if opts.By == store.GroupKey {
-				row.KeyHash, row.Name = g.Group, keyLabel(g.Group, labels)
+				row.KeyHash, row.Name = g.Group, label(g.Group)
 			}
 			row.UsageGroup.Group = ""
 			report.Groups = append(report.Groups, row)
@@ -285,53 +285,5 @@ func ms(v int64) string {
 	return strconv.FormatFloat(float64(v)/1000, 'f', 1, 64) + "s"
 }
 
-// keyLabels maps the hash of each configured relay key to its position.
-func keyLabels(keys []string) map[string]string {
-	m := make(map[string]string, len(keys))
-	for i, k := range keys {
-		h := usage.HashKey(k)
-		if _, dup := m[h]; !dup {
-			m[h] = fmt.Sprintf("api_keys[%d]", i)
-		}
-	}
-	return m
-}
-
-func keyLabel(hash string, labels map[string]string) string {
-	if hash == usage.Anonymous {
-		return usage.Anonymous
-	}
-	if l, ok := labels[hash]; ok {
-		return l
-	}
-	if len(hash) > 12 {
-		return "sha256:" + hash[:12]
-	}
-	return hash
-}
-
 // parseSince turns --since into a window start; the zero time means "all".
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	switch strings.ToLower(s) {
-	case "all", "0", "":
-		return time.Time{}, nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if d, err := strconv.ParseFloat(n, 64); err == nil && d > 0 {
-			return now.Add(-time.Duration(d * 24 * float64(time.Hour))), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, fmt.Errorf("%q: the duration must be positive", s)
-		}
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a duration (24h, 7d), a date (2006-01-02), a time (RFC 3339) or \"all\"", s)
-}
+func parseSince(s string, now time.Time) (time.Time, error) { return usage.ParseSince(s, now) }
