@@ -272,7 +272,9 @@ func (k keysFunc) Keys(context.Context) ([]Key, error) { return k(), nil }
 
 func TestKeysWired(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.Keys = keysFunc(func() []Key { return []Key{{Name: "alice", Last4: "wxyz", Budgets: []Budget{{Window: "daily", Unit: "usd", Limit: 5, Used: 4}}}} })
+		o.Keys = keysFunc(func() []Key {
+			return []Key{{Name: "alice", Last4: "wxyz", Budgets: []Budget{{Window: "daily", Unit: "usd", Limit: 5, Used: 4}}}}
+		})
 	})
 	_, body := f.do(t, "GET", "/admin/v1/keys", "")
 	if r := decode[KeysResponse](t, body); !r.Named || r.Keys[0].Name != "alice" || r.Keys[0].Budgets[0].Used != 4 {
@@ -366,4 +368,3 @@ func TestUnknownRoute(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 }
-
