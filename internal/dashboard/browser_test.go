@@ -149,7 +149,7 @@ func screenshotDir(t *testing.T) string {
 
 func shoot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -366,6 +366,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		if err := open(ctx, base, "accounts"); err != nil {
 			t.Fatal(err)
+		}
+		js := `(() => { let w = ""; for (const e of document.querySelectorAll("*")) { const r = e.getBoundingClientRect(); if (r.right > innerWidth + 1 && r.width > 0) w += e.tagName + "." + e.className + " " + Math.round(r.right) + "; "; } return document.documentElement.scrollWidth + " " + w; })()`
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil || !strings.HasPrefix(wide, "390 ") {
+			t.Errorf("the page is wider than a phone: %s %v", wide, err)
 		}
 		shoot(t, ctx, shots, "dashboard-accounts-phone.png")
 	})

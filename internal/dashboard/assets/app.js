@@ -49,9 +49,11 @@
   const tokens = (t) => (t.input_tokens || 0) + (t.output_tokens || 0) + (t.cache_creation_tokens || 0) + (t.cache_read_tokens || 0);
   function localMidnight() { const d = new Date(); d.setHours(0, 0, 0, 0); return d.toISOString(); }
 
-  function bar(label, used, limit, right, extraClass) {
+  // bar draws used against limit; tone fixes the colour (ok, warn, bad),
+  // else it turns amber past 80% and red past 95%.
+  function bar(label, used, limit, right, extraClass, tone) {
     const share = limit > 0 ? used / limit : 0;
-    const cls = share >= 0.95 ? "bad" : share >= 0.8 ? "warn" : "";
+    const cls = tone || (share >= 0.95 ? "bad" : share >= 0.8 ? "warn" : "");
     const fill = el("div", { class: "fill " + cls, role: "presentation" });
     fill.style.width = Math.min(100, Math.max(0, share * 100)).toFixed(1) + "%";
     return el("div", { class: "bar " + (extraClass || ""), role: "meter", "aria-valuemin": "0", "aria-valuemax": String(limit), "aria-valuenow": String(used), "aria-label": label },
@@ -91,8 +93,9 @@
 
   // barChart draws stacked bars: buckets is [{t: ms, values: [..]}], colors per stack index.
   function barChart(container, buckets, colors, opts) {
-    const W = 600, H = opts.height || 150, L = 44, B = 18, T = 8;
-    const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": opts.label });
+    // Drawn at the container's own width, so text is never stretched.
+    const W = Math.max(280, Math.round(container.clientWidth || 600)), H = opts.height || 150, L = 44, B = 18, T = 8;
+    const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": opts.label });
     const maxV = Math.max(1, ...buckets.map((b) => b.values.reduce((a, v) => a + v, 0)));
     const nice = niceMax(maxV);
     for (let i = 0; i <= 2; i++) {
@@ -114,10 +117,12 @@
         s.append(r);
       });
     });
-    const ticks = Math.min(6, n);
+    const ticks = Math.min(W < 420 ? 3 : 6, n);
     for (let i = 0; i < ticks; i++) {
       const idx = Math.floor((i * (n - 1)) / Math.max(1, ticks - 1));
-      const tx = svg("text", { x: L + idx * bw + bw / 2, y: H - 4, "text-anchor": "middle", class: "axis" });
+      const anchor = i === 0 ? "start" : i === ticks - 1 ? "end" : "middle";
+      const x = i === 0 ? L + idx * bw : i === ticks - 1 ? L + (idx + 1) * bw : L + idx * bw + bw / 2;
+      const tx = svg("text", { x, y: H - 4, "text-anchor": anchor, class: "axis" });
       tx.textContent = opts.tick(buckets[idx].t);
       s.append(tx);
     }
@@ -182,10 +187,10 @@
     barChart($("#ov-chart-tokens"), bucketize(day, 2, (v, p) => { v[0] += p.input_tokens + p.cache_creation_tokens + p.cache_read_tokens; v[1] += p.output_tokens; }),
       ["var(--accent)", "#2f9e8f"].map(cssVar), { label: "tokens per hour, last 24 hours", tick: (t) => clock(t), title: (b, j, v) => clock(b.t) + ": " + fmtInt(v) + (j ? " output" : " input and cache") + " tokens" });
     const pool = el("div", { class: "pool" },
-      bar("Available", acc.ready, total, acc.ready + " of " + total, "pool-ready"),
-      bar("Cooling down", acc.cooling_down, total, acc.cooling_down + " of " + total, "pool-cooling"),
-      bar("Failed (token invalid)", acc.token_invalid, total, acc.token_invalid + " of " + total, "pool-failed"),
-      bar("Disabled", acc.disabled, total, acc.disabled + " of " + total, "pool-disabled"));
+      bar("Available", acc.ready, total, acc.ready + " of " + total, "pool-ready", "ok"),
+      bar("Cooling down", acc.cooling_down, total, acc.cooling_down + " of " + total, "pool-cooling", "warn"),
+      bar("Failed (token invalid)", acc.token_invalid, total, acc.token_invalid + " of " + total, "pool-failed", "bad"),
+      bar("Disabled", acc.disabled, total, acc.disabled + " of " + total, "pool-disabled", "muted"));
     const db = health.relay.database || "ok";
     $("#ov-pool").replaceChildren(pool, el("p", { class: "muted small", text: `Database ${db} · usage queue ${fmtInt(health.relay.usage_queue || 0)} · ${fmtInt(health.sessions)} sticky sessions · version ${health.relay.version || "?"}` + (health.relay.cluster ? " · cluster " + health.relay.cluster : "") }));
   }
