@@ -6,6 +6,7 @@
 package dashboard
 
 import (
+	"crypto/subtle"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -125,7 +126,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	csrf, ok := h.auth.Session(r)
-	if ok && r.PostFormValue("csrf") != csrf {
+	if ok && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(csrf)) != 1 {
 		http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 		return
 	}
