@@ -14,6 +14,11 @@ go vet ./...
 if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
+# The dashboard's browser tests drive Debian's chromium headless (they skip
+# without it).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # The disk-full and read-only database tests mount a small tmpfs in a private
 # user+mount namespace (unshare, from util-linux); they skip where the system
 # refuses unprivileged namespaces. Say so up front rather than pass quietly.

@@ -124,6 +124,9 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Relay.SetSharedSessions(cl)
 	}
 	a.Server = server.New(a.Relay.Handler(), a.health, log)
+	for pattern, h := range a.adminRoutes() {
+		a.Server.Handle(pattern, h)
+	}
 	return a, nil
 }
 
@@ -167,6 +170,14 @@ func (a *App) restore(ctx context.Context) error {
 		return fmt.Errorf("last used: %w", err)
 	}
 	a.Sched.Restore(sessions, cooldowns, lastUsed)
+	// Accounts an operator disabled through the admin API stay disabled.
+	disabled, err := a.DB.DisabledAccounts(ctx)
+	if err != nil {
+		a.Log.Warn("could not read which accounts were disabled through the admin API; all configured accounts serve", "err", err)
+	}
+	for id := range disabled {
+		a.Sched.SetDisabled(id, true)
+	}
 	if n := a.DB.SkippedRows(); n > 0 {
 		a.Log.Warn("skipped damaged rows in the state database", "rows", n)
 	}

@@ -30,6 +30,11 @@ type Config struct {
 	// usage is recorded as "anonymous". Must stand at the top level, before any
 	// [table] header.
 	APIKeys []string `toml:"api_keys"`
+	// AdminKeys guard the admin API (/admin/v1/...) and the dashboard
+	// (/dashboard). Empty (the default) turns both off: they answer 404. An
+	// admin key is not a relay key and a relay key is not an admin key. Like
+	// api_keys it must stand at the top level. New.
+	AdminKeys []string `toml:"admin_keys"`
 	// Server holds the listener, storage, logging and timeout settings.
 	Server ServerConfig `toml:"server"`
 	// Session holds sticky-session and cooldown settings.

@@ -245,3 +245,33 @@ func TestOverrides(t *testing.T) {
 		t.Fatal("invalid override must fail validation")
 	}
 }
+
+func TestAdminKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		src     string
+		wantErr string
+	}{
+		{"ok", "api_keys = [\"relay-key-1\"]\nadmin_keys = [\"admin-key-0123456789\"]\n", ""},
+		{"short", "admin_keys = [\"short\"]\n", "admin_keys[0]"},
+		{"same as a relay key", "api_keys = [\"same-key-0123456789\"]\nadmin_keys = [\"same-key-0123456789\"]\n", "differ from every relay key"},
+		{"under a table", "[server]\nadmin_keys = [\"admin-key-0123456789\"]\n", "Move the admin_keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.src))
+			if tt.wantErr == "" {
+				if err != nil || len(cfg.AdminKeys) != 1 {
+					t.Fatalf("err %v cfg %+v", err, cfg)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err %v, want %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "0123456789") {
+				t.Fatalf("error shows the key: %v", err)
+			}
+		})
+	}
+}

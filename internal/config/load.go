@@ -162,8 +162,8 @@ func checkTable(tbl map[string]any, t reflect.Type, path []string, shown string,
 }
 
 func unknownKeyMsg(kp []string) string {
-	if len(kp) == 2 && kp[1] == "api_keys" {
-		return fmt.Sprintf("unknown key: api_keys is inside [%s], where it has no effect (TOML puts every key after a [table] header into that table). Move the api_keys = [...] line to the top of the file, above the first [table] header", kp[0])
+	if len(kp) == 2 && (kp[1] == "api_keys" || kp[1] == "admin_keys") {
+		return fmt.Sprintf("unknown key: %[2]s is inside [%[1]s], where it has no effect (TOML puts every key after a [table] header into that table). Move the %[2]s = [...] line to the top of the file, above the first [table] header", kp[0], kp[1])
 	}
 	return "unknown key (check the spelling; config.example.toml lists every key)"
 }
@@ -293,6 +293,23 @@ func (c *Config) Validate() error {
 		}
 		if strings.ContainsAny(k, "\r\n") {
 			add(fmt.Sprintf("api_keys[%d]", i), "must not contain a line break")
+		}
+	}
+	relayKeys := map[string]bool{}
+	for _, k := range c.APIKeys {
+		relayKeys[k] = true
+	}
+	for i, k := range c.AdminKeys {
+		key := fmt.Sprintf("admin_keys[%d]", i)
+		switch {
+		case strings.TrimSpace(k) == "":
+			add(key, "is empty; remove it or give it a value")
+		case strings.ContainsAny(k, "\r\n"):
+			add(key, "must not contain a line break")
+		case len(k) < 16:
+			add(key, "is too short: use at least 16 characters (e.g. openssl rand -hex 24)")
+		case relayKeys[k]:
+			add(key, "is also in api_keys; an admin key must differ from every relay key")
 		}
 	}
 	if c.Cluster.RedisURL != "" {

@@ -16,6 +16,7 @@ var Overridable = map[string][]string{
 	"server.log_format":    {"CCRELAY_LOG_FORMAT", "CCRELAY_SERVER_LOG_FORMAT"},
 	"server.database_path": {"CCRELAY_DATABASE_PATH", "CCRELAY_SERVER_DATABASE_PATH"},
 	"api_keys":             {"CCRELAY_API_KEYS"},
+	"admin_keys":           {"CCRELAY_ADMIN_KEYS"},
 	"cluster.redis_url":    {"CCRELAY_REDIS_URL", "CCRELAY_CLUSTER_REDIS_URL"},
 }
 
@@ -52,16 +53,24 @@ func (c *Config) ApplyOverrides(v *viper.Viper) error {
 		c.Server.DatabasePath = v.GetString("server.database_path")
 	}
 	if v.IsSet("api_keys") {
-		var keys []string
-		for _, k := range strings.Split(v.GetString("api_keys"), ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				keys = append(keys, k)
-			}
-		}
-		c.APIKeys = keys
+		c.APIKeys = splitKeys(v.GetString("api_keys"))
+	}
+	if v.IsSet("admin_keys") {
+		c.AdminKeys = splitKeys(v.GetString("admin_keys"))
 	}
 	if v.IsSet("cluster.redis_url") {
 		c.Cluster.RedisURL = v.GetString("cluster.redis_url")
 	}
 	return c.Validate()
+}
+
+// splitKeys reads a comma-separated key list from a flag or the environment.
+func splitKeys(s string) []string {
+	var keys []string
+	for _, k := range strings.Split(s, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

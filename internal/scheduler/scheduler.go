@@ -34,6 +34,28 @@ type Account struct {
 
 	lastUsed time.Time
 	order    int // config order within the pool, the final tie-break
+	// disabled is set by an operator (admin API), over Enabled; under Scheduler.mu.
+	disabled bool
+	// lastErr is the newest failed outcome; under Scheduler.mu.
+	lastErr LastError
+}
+
+// LastError is the newest failed upstream outcome of an account.
+type LastError struct {
+	Kind   string
+	Model  string
+	Reason string
+	At     time.Time
+}
+
+// AccountState is a snapshot of what the scheduler knows of one account.
+type AccountState struct {
+	*Account
+	// Disabled is true when an operator disabled the account (SetDisabled).
+	Disabled bool
+	LastUsed time.Time
+	// LastError is zero when the account has not failed since the start.
+	LastError LastError
 }
 
 // Persister stores state changes. Calls come from one background goroutine.
@@ -228,7 +250,7 @@ func (s *Scheduler) logErr(what string, err error) {
 // available reports whether a may serve model now; it returns the end of the
 // cooldown that blocks it otherwise. Called with s.mu held.
 func (s *Scheduler) available(a *Account, model string, now time.Time) (bool, time.Time) {
-	if !a.Enabled {
+	if !a.Enabled || a.disabled {
 		return false, time.Time{}
 	}
 	if c, ok := s.cooldowns[cooldownKey{a.ID, ""}]; ok {
@@ -344,6 +366,9 @@ func (s *Scheduler) Report(id string, v provider.Verdict) state.Cooldown {
 	if !v.Kind.Failover() {
 		return state.Cooldown{}
 	}
+	if a := s.byID[id]; a != nil {
+		a.lastErr = LastError{Kind: v.Kind.String(), Model: v.Model, Reason: v.Reason, At: now}
+	}
 	until := v.Until
 	var def time.Duration
 	switch v.Kind {
@@ -400,6 +425,31 @@ func (s *Scheduler) Reset(id string) int {
 		}
 	}
 	return n
+}
+
+// SetDisabled takes an account out of rotation (disabled) or puts it back,
+// over its configured enabled flag, in memory only: the caller persists it.
+// It reports false when there is no such account.
+func (s *Scheduler) SetDisabled(id string, disabled bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byID[id]
+	if a == nil {
+		return false
+	}
+	a.disabled = disabled
+	return true
+}
+
+// States returns a snapshot of every account in config order.
+func (s *Scheduler) States() []AccountState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]AccountState, len(s.accounts))
+	for i, a := range s.accounts {
+		out[i] = AccountState{Account: a, Disabled: a.disabled, LastUsed: a.lastUsed, LastError: a.lastErr}
+	}
+	return out
 }
 
 // Cooldowns returns the cooldowns in force, sorted by account and model.

@@ -253,3 +253,26 @@ func BenchmarkPickSticky(b *testing.B) {
 		s.Pick("claude", "m", keys[i%len(keys)], nil)
 	}
 }
+
+func TestSetDisabledAndStates(t *testing.T) {
+	a := &Account{ID: "a", Platform: "claude", Priority: 100, Enabled: true}
+	b := &Account{ID: "b", Platform: "claude", Priority: 50, Enabled: true}
+	s := New([]*Account{a, b}, Options{StickyTTL: time.Hour, ErrorCooldown: time.Minute}, nil, nil)
+	defer s.Close()
+	if !s.SetDisabled("a", true) || s.SetDisabled("nope", true) {
+		t.Fatal("SetDisabled result")
+	}
+	got, err := s.Pick("claude", "m", "", nil)
+	if err != nil || got.ID != "b" {
+		t.Fatalf("picked %v, %v; want b while a is disabled", got, err)
+	}
+	s.Report("b", provider.Verdict{Kind: provider.ServerError, Reason: "upstream 500"})
+	st := s.States()
+	if !st[0].Disabled || st[1].Disabled || st[1].LastError.Kind != provider.ServerError.String() || st[1].LastError.Reason != "upstream 500" || st[1].LastUsed.IsZero() {
+		t.Fatalf("states %+v", st)
+	}
+	s.SetDisabled("a", false)
+	if got, err := s.Pick("claude", "m", "", nil); err != nil || got.ID != "a" {
+		t.Fatalf("picked %v, %v after enable", got, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -165,7 +166,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if r.URL.Path == "/health" && status == http.StatusOK {
 				return
 			}
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			level := slog.LevelInfo
+			if r.Method == http.MethodGet && status == http.StatusOK && (strings.HasPrefix(r.URL.Path, "/admin/") || strings.HasPrefix(r.URL.Path, "/dashboard")) {
+				level = slog.LevelDebug // the dashboard polls every few seconds
+			}
+			s.log.LogAttrs(r.Context(), level, "request",
 				slog.String("id", info.RequestID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", status), slog.String("account", info.Account), slog.String("model", info.Model),
 				slog.Int64("in", info.InputTokens), slog.Int64("out", info.OutputTokens),

@@ -24,14 +24,17 @@ type Options struct {
 	Config  func() (*config.Config, error)
 	DB      func() (*store.DB, error)
 	Now     func() time.Time
+	Getenv  func(string) string
 	JSON    bool
 	Key     string
 	Account string
+	// Server is --server: ask a running relay through its admin API.
+	Server string
 }
 
 // NewCmdSessions builds `sessions` (list) with its `clear` subcommand.
 func NewCmdSessions(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "sessions",
 		Short: "List sticky sessions (conversation -> account)",
@@ -39,7 +42,9 @@ func NewCmdSessions(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 			List the sticky sessions: which account each conversation is bound to and when
 			the binding expires. A conversation stays on its account so the provider's
 			prompt cache stays warm; it moves only when that account is unavailable.
-			Reads the state database, with or without a running server.
+			Reads the state database, with or without a running server; with --server (or
+			$CCRELAY_SERVER) it asks the relay at that URL through its admin API, with the
+			admin key in $CCRELAY_ADMIN_KEY.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay sessions
@@ -55,19 +60,22 @@ func NewCmdSessions(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
-	cmd.AddCommand(newCmdClear(f, nil))
+	cmdutil.AddServerFlag(cmd, &opts.Server)
+	cmd.AddCommand(NewCmdClear(f, nil))
 	return cmd
 }
 
-func newCmdClear(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
+// NewCmdClear builds `sessions clear`.
+func NewCmdClear(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "clear [<key>] [--account ID]",
 		Short: "Remove sticky sessions",
 		Long: heredoc.Doc(`
 			Remove one sticky session (by key), all of one account's (--account), or, with
 			neither, all of them. The next request of each conversation is scheduled
-			afresh. A running server picks the change up within a second.
+			afresh. A running server picks the change up within a second. With --server
+			the relay at that URL clears them through its admin API.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay sessions clear 9f1c0e34-5b7a-4d2e-8c61-0a1b2c3d4e5f
@@ -90,32 +98,15 @@ func newCmdClear(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.Account, "account", "", "remove only this account's sessions")
+	cmdutil.AddServerFlag(cmd, &opts.Server)
 	_ = cmd.RegisterFlagCompletionFunc("account", cmdutil.CompleteAccountIDs(f))
 	return cmd
 }
 
 func listRun(opts *Options) error {
-	adm, err := dialCluster(opts)
+	ss, err := bindings(opts)
 	if err != nil {
 		return err
-	}
-	db, err := opts.DB()
-	if err != nil {
-		return err
-	}
-	var ss []state.Binding
-	if adm != nil {
-		defer adm.Close()
-		if ss, err = adm.Sessions(context.Background(), opts.Now()); err != nil {
-			return err
-		}
-	} else if db != nil {
-		if ss, err = db.Sessions(context.Background(), opts.Now()); err != nil {
-			return err
-		}
-	}
-	if ss == nil {
-		ss = []state.Binding{}
 	}
 	if opts.JSON {
 		type row struct {
@@ -142,6 +133,55 @@ func listRun(opts *Options) error {
 	return tw.Flush()
 }
 
+// bindings reads the sessions from the relay at --server, the cluster's
+// Redis, or the local database.
+func bindings(opts *Options) ([]state.Binding, error) {
+	remote, err := cmdutil.AdminFor(opts.Server, opts.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if remote != nil {
+		var resp struct {
+			Sessions []struct {
+				Key       string    `json:"key"`
+				Account   string    `json:"account"`
+				ExpiresAt time.Time `json:"expires_at"`
+			} `json:"sessions"`
+		}
+		if err := remote.Do(context.Background(), "GET", "sessions", nil, &resp); err != nil {
+			return nil, err
+		}
+		out := make([]state.Binding, len(resp.Sessions))
+		for i, s := range resp.Sessions {
+			out[i] = state.Binding{Key: s.Key, AccountID: s.Account, ExpiresAt: s.ExpiresAt}
+		}
+		return out, nil
+	}
+	adm, err := dialCluster(opts)
+	if err != nil {
+		return nil, err
+	}
+	db, err := opts.DB()
+	if err != nil {
+		return nil, err
+	}
+	var ss []state.Binding
+	if adm != nil {
+		defer adm.Close()
+		if ss, err = adm.Sessions(context.Background(), opts.Now()); err != nil {
+			return nil, err
+		}
+	} else if db != nil {
+		if ss, err = db.Sessions(context.Background(), opts.Now()); err != nil {
+			return nil, err
+		}
+	}
+	if ss == nil {
+		ss = []state.Binding{}
+	}
+	return ss, nil
+}
+
 // dialCluster connects to the cluster's Redis when the config has one
 // (nil, nil otherwise): the sessions are then the cluster's.
 func dialCluster(opts *Options) (*cluster.Admin, error) {
@@ -156,6 +196,20 @@ func dialCluster(opts *Options) (*cluster.Admin, error) {
 }
 
 func clearRun(opts *Options) error {
+	remote, err := cmdutil.AdminFor(opts.Server, opts.Getenv)
+	if err != nil {
+		return err
+	}
+	if remote != nil {
+		var r struct {
+			Removed int64 `json:"removed"`
+		}
+		if err := remote.Do(context.Background(), "POST", "sessions/clear", map[string]string{"key": opts.Key, "account": opts.Account}, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "removed %d session(s)\n", r.Removed)
+		return nil
+	}
 	adm, err := dialCluster(opts)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -37,11 +38,15 @@ type Options struct {
 	// Databases override server.database_path; several are read as one
 	// (one file per relay of a cluster).
 	Databases []string
+	// Server is --server: ask a running relay's admin API instead of
+	// reading a database file.
+	Server string
+	Getenv func(string) string
 }
 
 // NewCmdStats builds the stats command.
 func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, Now: time.Now, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Show requests, errors, tokens and latency from the usage database",
@@ -55,6 +60,10 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			A relative database path is relative to the current directory, as it is for
 			serve: run stats from the same directory, or pass --config / --db.
 
+			With --server (or $CCRELAY_SERVER) it asks the relay running at that URL,
+			through its admin API with the admin key in $CCRELAY_ADMIN_KEY, and prints
+			the same report.
+
 			--by key groups by relay key: a key of api_keys is shown by its position
 			(api_keys[0]), never by its value; keys no longer in the config show the
 			start of their SHA-256.
@@ -64,6 +73,7 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			$ ccrelay stats --since 7d --by account
 			$ ccrelay stats --since 2026-11-01 --by model --json | jq '.groups[0]'
 			$ ccrelay stats --db /var/lib/ccrelay/relay.db --since all
+			$ CCRELAY_ADMIN_KEY=... ccrelay stats --server https://relay.example.com --by key
 		`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,6 +84,9 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			}
 			if _, err := parseSince(opts.Since, time.Now()); err != nil {
 				return cmdutil.FlagErrorf("--since: %v", err)
+			}
+			if opts.Server != "" && len(opts.Databases) > 0 {
+				return cmdutil.FlagErrorf("give --server or --db, not both")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -86,6 +99,7 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.StringVar(&opts.By, "by", "", "group by key, account, model or platform")
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON")
 	fl.StringArrayVar(&opts.Databases, "db", nil, "read this database file instead of server.database_path; repeat it to read several relays' files as one")
+	cmdutil.AddServerFlag(cmd, &opts.Server)
 	_ = cmd.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"key", "account", "model", "platform"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("since", cobra.FixedCompletions([]string{"1h", "24h", "7d", "30d", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -117,14 +131,23 @@ type Group struct {
 }
 
 func statsRun(opts *Options) error {
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
 	now := opts.Now()
 	since, err := parseSince(opts.Since, now)
 	if err != nil {
 		return cmdutil.FlagErrorf("--since: %v", err)
+	}
+	if len(opts.Databases) == 0 {
+		adm, err := cmdutil.AdminFor(opts.Server, opts.Getenv)
+		if err != nil {
+			return err
+		}
+		if adm != nil {
+			return remoteStats(opts, adm, since)
+		}
+	}
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
 	}
 	paths := opts.Databases
 	if len(paths) == 0 {
@@ -164,18 +187,38 @@ func statsRun(opts *Options) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
-		labels := keyLabels(cfg.APIKeys)
+		label := usage.KeyLabels(cfg.APIKeys)
 		report.Groups = make([]Group, 0, len(groups))
 		for _, g := range groups {
 			row := Group{Name: g.Group, UsageGroup: g}
 			if opts.By == store.GroupKey {
-				row.KeyHash, row.Name = g.Group, keyLabel(g.Group, labels)
+				row.KeyHash, row.Name = g.Group, label(g.Group)
 			}
 			row.UsageGroup.Group = ""
 			report.Groups = append(report.Groups, row)
 		}
 	}
 
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, report)
+	}
+	return writeTable(opts.IO.Out, report)
+}
+
+// remoteStats asks the relay at --server for the same report.
+func remoteStats(opts *Options, adm *cmdutil.AdminClient, since time.Time) error {
+	// The window start is sent as an absolute time, so a date means local
+	// midnight where the command runs, as it does without --server.
+	q := url.Values{"by": {opts.By}, "since": {"all"}}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	}
+	var report Report
+	if err := adm.Do(context.Background(), "GET", "usage?"+q.Encode(), nil, &report); err != nil {
+		return err
+	}
+	report.Database = adm.BaseURL
+	report.Until = opts.Now().UTC().Truncate(time.Second)
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, report)
 	}
@@ -285,53 +328,5 @@ func ms(v int64) string {
 	return strconv.FormatFloat(float64(v)/1000, 'f', 1, 64) + "s"
 }
 
-// keyLabels maps the hash of each configured relay key to its position.
-func keyLabels(keys []string) map[string]string {
-	m := make(map[string]string, len(keys))
-	for i, k := range keys {
-		h := usage.HashKey(k)
-		if _, dup := m[h]; !dup {
-			m[h] = fmt.Sprintf("api_keys[%d]", i)
-		}
-	}
-	return m
-}
-
-func keyLabel(hash string, labels map[string]string) string {
-	if hash == usage.Anonymous {
-		return usage.Anonymous
-	}
-	if l, ok := labels[hash]; ok {
-		return l
-	}
-	if len(hash) > 12 {
-		return "sha256:" + hash[:12]
-	}
-	return hash
-}
-
 // parseSince turns --since into a window start; the zero time means "all".
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	switch strings.ToLower(s) {
-	case "all", "0", "":
-		return time.Time{}, nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if d, err := strconv.ParseFloat(n, 64); err == nil && d > 0 {
-			return now.Add(-time.Duration(d * 24 * float64(time.Hour))), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, fmt.Errorf("%q: the duration must be positive", s)
-		}
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a duration (24h, 7d), a date (2006-01-02), a time (RFC 3339) or \"all\"", s)
-}
+func parseSince(s string, now time.Time) (time.Time, error) { return usage.ParseSince(s, now) }

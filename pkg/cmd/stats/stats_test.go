@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/admin/admintest"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -336,5 +337,61 @@ func TestStatsSeveralDatabases(t *testing.T) {
 	}
 	if _, _, err := run(t, Options{Databases: []string{a, a + ".missing"}}); err == nil {
 		t.Fatal("a missing second file must be an error")
+	}
+}
+
+func TestStatsServerFlags(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	var got *Options
+	cmd := NewCmdStats(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--server", "http://h:1", "--by", "model"})
+	cmd.SetOut(ios.ErrOut)
+	cmd.SetErr(ios.ErrOut)
+	if err := cmd.Execute(); err != nil || got.Server != "http://h:1" || got.By != "model" {
+		t.Fatalf("got %+v err %v", got, err)
+	}
+	cmd = NewCmdStats(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { return nil })
+	cmd.SetArgs([]string{"--server", "http://h:1", "--db", "x.db"})
+	cmd.SetOut(ios.ErrOut)
+	cmd.SetErr(ios.ErrOut)
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("--server with --db: %v", err)
+	}
+}
+
+// The relay's report (stats --server) is the local one (stats --db) of the
+// same database, in both output formats, but for where it came from.
+func TestStatsFromServerMatchesLocal(t *testing.T) {
+	srv := admintest.Start(t, "claude-1")
+	local := seed(t)
+	rows, err := func() ([]usage.Record, error) {
+		db, err := store.OpenReadOnly(local)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		return db.UsageRows(context.Background(), time.Time{})
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DB.InsertUsage(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, by := range []string{"", "account", "model", "platform"} {
+		for _, asJSON := range []bool{true, false} {
+			want, _, err := run(t, Options{Databases: []string{srv.DBPath}, By: by, JSON: asJSON})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := run(t, Options{Server: srv.URL, Getenv: admintest.Getenv(admintest.Key), By: by, JSON: asJSON})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = strings.ReplaceAll(got, srv.URL, srv.DBPath)
+			if got != want {
+				t.Errorf("by %q json %v: server says\n%s\nlocal says\n%s", by, asJSON, got, want)
+			}
+		}
 	}
 }

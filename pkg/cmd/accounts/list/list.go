@@ -23,12 +23,15 @@ type Options struct {
 	Config func() (*config.Config, error)
 	DB     func() (*store.DB, error)
 	Now    func() time.Time
+	Getenv func(string) string
 	JSON   bool
+	// Server is --server: ask a running relay instead of the local database.
+	Server string
 }
 
 // NewCmdList builds `accounts list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -40,10 +43,13 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			was last used, and today's requests and tokens.
 
 			It reads the state database that 'ccrelay serve' writes, so it works whether or
-			not a server is running. No key or token is ever shown.
+			not a server is running. With --server (or $CCRELAY_SERVER) it asks a running
+			relay, possibly remote, through its admin API instead, sending the admin key in
+			$CCRELAY_ADMIN_KEY. No key or token is ever shown.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay accounts list
+			$ CCRELAY_ADMIN_KEY=... ccrelay accounts list --server https://relay.example.com
 			$ ccrelay accounts list --json | jq '.[] | select(.state != "ready")'
 		`),
 		Args: cobra.NoArgs,
@@ -55,19 +61,12 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmdutil.AddServerFlag(cmd, &opts.Server)
 	return cmd
 }
 
 func listRun(opts *Options) error {
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	db, err := opts.DB()
-	if err != nil {
-		return err
-	}
-	sts, err := shared.Statuses(context.Background(), cfg, db, opts.Now())
+	sts, err := statuses(opts)
 	if err != nil {
 		return err
 	}
@@ -94,6 +93,36 @@ func listRun(opts *Options) error {
 			num(s.Today.InputTokens), num(s.Today.OutputTokens), num(s.Today.CacheReadTokens+s.Today.CacheCreationTokens))
 	}
 	return tw.Flush()
+}
+
+// statuses reads the accounts from the relay at --server, or from the
+// config and the local database.
+func statuses(opts *Options) ([]shared.Status, error) {
+	adm, err := cmdutil.AdminFor(opts.Server, opts.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if adm != nil {
+		var resp struct {
+			Accounts []shared.Status `json:"accounts"`
+		}
+		if err := adm.Do(context.Background(), "GET", "accounts", nil, &resp); err != nil {
+			return nil, err
+		}
+		if resp.Accounts == nil {
+			resp.Accounts = []shared.Status{}
+		}
+		return resp.Accounts, nil
+	}
+	cfg, err := opts.Config()
+	if err != nil {
+		return nil, err
+	}
+	db, err := opts.DB()
+	if err != nil {
+		return nil, err
+	}
+	return shared.Statuses(context.Background(), cfg, db, opts.Now())
 }
 
 func ago(d time.Duration) string {

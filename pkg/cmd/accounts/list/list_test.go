@@ -50,6 +50,7 @@ password = "proxy-secret"
 	db.SaveCooldown(ctx, state.Cooldown{AccountID: "api", Model: "claude-opus", Kind: "quota_exhausted", Until: now.Add(time.Hour)})
 	db.InsertUsage(ctx, []usage.Record{{Time: now, AccountID: "api", Status: 200}})
 	db.SaveLastUsed(ctx, "api", now.Add(-2*time.Minute))
+	db.SetAccountDisabled(ctx, "max", false)
 
 	run := func(asJSON bool) string {
 		ios, _, out, _ := iostreams.Test()
@@ -72,6 +73,10 @@ password = "proxy-secret"
 	}
 	if sts[1]["state"] != "ready" || sts[2]["state"] != "disabled" || sts[2]["proxy"] != "socks5://127.0.0.1:1080" {
 		t.Fatalf("%s", js)
+	}
+	db.SetAccountDisabled(ctx, "api", true)
+	if js := run(true); !strings.Contains(js, "disabled through the admin API") {
+		t.Fatalf("an account disabled through the admin API is not shown so:\n%s", js)
 	}
 	for _, secret := range []string{"secret-token", "api-secret", "proxy-secret"} {
 		if strings.Contains(text+js, secret) {

@@ -4,6 +4,7 @@ package reset
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
@@ -20,12 +21,15 @@ type Options struct {
 	IO     *iostreams.IOStreams
 	Config func() (*config.Config, error)
 	DB     func() (*store.DB, error)
+	Getenv func(string) string
 	IDs    []string
+	// Server is --server: reset on a running relay through its admin API.
+	Server string
 }
 
 // NewCmdReset builds `accounts reset`.
 func NewCmdReset(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "reset <id>...",
 		Short: "Clear an account's cooldowns by hand",
@@ -34,8 +38,14 @@ func NewCmdReset(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			the relay uses them again at once. A running server picks the change up within
 			a second. A "token invalid" account needs a new login instead:
 			ccrelay login claude --account ID.
+
+			With --server (or $CCRELAY_SERVER) the relay at that URL resets them through
+			its admin API, with the admin key in $CCRELAY_ADMIN_KEY.
 		`),
-		Example:           "$ ccrelay accounts reset claude-1",
+		Example: heredoc.Doc(`
+			$ ccrelay accounts reset claude-1
+			$ CCRELAY_ADMIN_KEY=... ccrelay accounts reset claude-1 --server http://10.0.0.5:3000
+		`),
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: cmdutil.CompleteAccountIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,10 +56,27 @@ func NewCmdReset(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			return resetRun(opts)
 		},
 	}
+	cmdutil.AddServerFlag(cmd, &opts.Server)
 	return cmd
 }
 
 func resetRun(opts *Options) error {
+	adm, err := cmdutil.AdminFor(opts.Server, opts.Getenv)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		for _, id := range opts.IDs {
+			var r struct {
+				Cleared int `json:"cleared"`
+			}
+			if err := adm.Do(context.Background(), "POST", "accounts/"+url.PathEscape(id)+"/reset", nil, &r); err != nil {
+				return fmt.Errorf("reset %s: %w", id, err)
+			}
+			fmt.Fprintf(opts.IO.Out, "%s: cleared %d cooldown(s)\n", id, r.Cleared)
+		}
+		return nil
+	}
 	cfg, err := opts.Config()
 	if err != nil {
 		return err

@@ -43,7 +43,12 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 	if err != nil {
 		return nil, err
 	}
+	disabled := map[string]bool{}
 	if db != nil {
+		// A database from before the admin API has no such table: nothing disabled.
+		if d, err := db.DisabledAccounts(ctx); err == nil {
+			disabled = d
+		}
 		y, m, d := now.Date()
 		if totals, err = db.AccountTotals(ctx, time.Date(y, m, d, 0, 0, 0, 0, now.Location())); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
@@ -62,6 +67,9 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 			s.Proxy = a.Proxy.Type + "://" + a.Proxy.Addr()
 		}
 		s.State, s.Detail = state(a, s.Cooldowns, now)
+		if a.Enabled && disabled[a.ID] {
+			s.State, s.Detail = "disabled", "disabled through the admin API"
+		}
 		out = append(out, s)
 	}
 	return out, nil

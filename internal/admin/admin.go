@@ -1,0 +1,240 @@
+// Package admin serves the admin API, /admin/v1/..., on the relay's own
+// listener: JSON views of the accounts, sessions, keys, usage and health, and
+// the few actions an operator takes (reset, disable and enable an account,
+// clear sessions, reload). The dashboard and `ccrelay ... --server` use it and
+// nothing else, so there is one way to change a running relay's state.
+//
+// Every data source is a small interface declared here. Sources that other
+// parts of the relay own and that may be absent (quota windows, named keys
+// with budgets, config reload) are optional: without them the API answers an
+// empty list or "not available", never an error.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/internal/store"
+)
+
+// Prefix is where the admin API lives.
+const Prefix = "/admin/v1/"
+
+// Scheduler is the live account and session state (internal/scheduler).
+type Scheduler interface {
+	States() []scheduler.AccountState
+	Cooldowns() []state.Cooldown
+	Reset(id string) int
+	SetDisabled(id string, disabled bool) bool
+	Sessions() []state.Binding
+	ForgetSessions(key, accountID string) int
+}
+
+// StateStore persists what the admin API changes (internal/store), so a
+// disabled account stays disabled and a cleared session stays cleared
+// across a restart.
+type StateStore interface {
+	SetAccountDisabled(ctx context.Context, accountID string, disabled bool) error
+	DeleteSessions(ctx context.Context, key, accountID string) (int64, error)
+}
+
+// UsageStore answers usage questions (internal/store).
+type UsageStore interface {
+	UsageSummary(ctx context.Context, since, until time.Time, group string) ([]store.UsageGroup, error)
+	UsageSeries(ctx context.Context, since, until time.Time, step time.Duration, group string) ([]store.SeriesPoint, error)
+	AccountTotals(ctx context.Context, since time.Time) (map[string]store.Totals, error)
+}
+
+// QuotaSource reports the subscription windows the relay learned from an
+// account's answers (issue 17: Claude unified 5h / 7d / per-model, Codex
+// primary / secondary), as the quota tracker keeps them. It must not block:
+// it is called once per account for every GET /admin/v1/accounts. Wire it
+// with Options.Quota; until then accounts show "quota": [].
+type QuotaSource interface {
+	Windows(accountID string) []QuotaWindow
+}
+
+// QuotaWindow is one subscription window of an account.
+type QuotaWindow struct {
+	// Name is the window as the provider names it: "5h", "7d", "7d_opus",
+	// "primary", "secondary".
+	Name string `json:"name"`
+	// Utilization is the used share, 0 to 1 (may exceed 1 past the limit).
+	Utilization float64 `json:"utilization"`
+	// ResetsAt is when the window resets; nil when unknown.
+	ResetsAt *time.Time `json:"resets_at"`
+	// Status is the provider's word for it (allowed, allowed_warning,
+	// rejected), "" when it sends none.
+	Status string `json:"status,omitempty"`
+	// SeenAt is when the answer that reported it arrived.
+	SeenAt time.Time `json:"seen_at"`
+}
+
+// KeySource lists the relay keys with their limits, budgets and usage (issue
+// 16: [[keys]], internal/policy). Wire it with Options.Keys; until then the
+// API lists the api_keys by position (api_keys[N]) with today's usage and no
+// limits or budgets. It must never return a key's value: Last4 at most.
+type KeySource interface {
+	Keys(ctx context.Context) ([]Key, error)
+}
+
+// Key is one relay key as the admin API shows it. It holds no secret.
+type Key struct {
+	Name      string     `json:"name"`
+	Last4     string     `json:"last4"`
+	Enabled   bool       `json:"enabled"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Models    []string   `json:"models,omitempty"`
+	Groups    []string   `json:"groups,omitempty"`
+	// RPM and Concurrency are the key's limits; 0 = none.
+	RPM         int `json:"rpm,omitempty"`
+	Concurrency int `json:"concurrency,omitempty"`
+	// Budgets are the key's spending and token limits with what is used.
+	Budgets  []Budget   `json:"budgets"`
+	LastUsed *time.Time `json:"last_used,omitempty"`
+	// Today is the key's usage since local midnight.
+	Today store.Totals `json:"today"`
+	// CostTodayMicros is today's cost in micro-dollars; nil when unknown.
+	CostTodayMicros *int64 `json:"cost_today_micros,omitempty"`
+}
+
+// Budget is one limit of a key over a window.
+type Budget struct {
+	// Window is daily, weekly or monthly.
+	Window string `json:"window"`
+	// Unit is "usd" or "tokens".
+	Unit  string  `json:"unit"`
+	Limit float64 `json:"limit"`
+	Used  float64 `json:"used"`
+	// ResetsAt is when the window starts over; nil when unknown.
+	ResetsAt *time.Time `json:"resets_at,omitempty"`
+}
+
+// Reloader reads and applies the config file again (issue 18 hot reload). It
+// returns the reason a new config was refused (the old one keeps serving).
+// Wire it with Options.Reload; until then POST /admin/v1/reload answers 501.
+type Reloader interface {
+	Reload(ctx context.Context) error
+}
+
+// ConfigStatus tells whether the running config is the file's (issue 18: an
+// invalid new file leaves the old config serving, "stale"). Wire it with
+// Options.ConfigStatus; until then health omits "config".
+type ConfigStatus interface {
+	ConfigStatus() (stale bool, reason string, loadedAt time.Time)
+}
+
+// AccountInfo is the configured, unchanging part of an account that the
+// scheduler does not keep.
+type AccountInfo struct {
+	Groups []string
+	// Proxy is type://host:port, never credentials; "" for none.
+	Proxy string
+}
+
+// Options are the admin API's sources; Auth and Sched are required.
+type Options struct {
+	Auth  *Auth
+	Sched Scheduler
+	// State and Usage may be nil (no database): changes then stay in memory
+	// and usage is empty.
+	State StateStore
+	Usage UsageStore
+	// AccountInfo adds configured detail per account id; may be nil.
+	AccountInfo func(id string) AccountInfo
+	// RelayKeys are the api_keys, listed by position when Keys is nil.
+	RelayKeys []string
+	// KeyLabel names a key hash in usage reports (--by key).
+	KeyLabel func(hash string) string
+	// Health is the /health detail, extended by GET /admin/v1/health.
+	Health func() any
+	// Optional, wired by their owners; see each interface.
+	Quota        QuotaSource
+	Keys         KeySource
+	Reload       Reloader
+	ConfigStatus ConfigStatus
+	Log          *slog.Logger
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// API is the admin API handler.
+type API struct {
+	o   Options
+	mux *http.ServeMux
+}
+
+// New builds the admin API.
+func New(o Options) *API {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.KeyLabel == nil {
+		o.KeyLabel = func(h string) string { return h }
+	}
+	a := &API{o: o, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET "+Prefix+"accounts", a.accounts)
+	a.mux.HandleFunc("POST "+Prefix+"accounts/{id}/reset", a.resetAccount)
+	a.mux.HandleFunc("POST "+Prefix+"accounts/{id}/disable", a.setDisabled(true))
+	a.mux.HandleFunc("POST "+Prefix+"accounts/{id}/enable", a.setDisabled(false))
+	a.mux.HandleFunc("GET "+Prefix+"sessions", a.sessions)
+	a.mux.HandleFunc("POST "+Prefix+"sessions/clear", a.clearSessions)
+	a.mux.HandleFunc("GET "+Prefix+"keys", a.keys)
+	a.mux.HandleFunc("GET "+Prefix+"usage", a.usage)
+	a.mux.HandleFunc("GET "+Prefix+"usage/series", a.series)
+	a.mux.HandleFunc("POST "+Prefix+"reload", a.reload)
+	a.mux.HandleFunc("GET "+Prefix+"health", a.health)
+	a.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no admin route for "+r.Method+" "+r.URL.Path)
+	})
+	return a
+}
+
+// ServeHTTP authenticates, then routes. With no admin key configured the
+// admin API does not exist: 404.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.o.Auth == nil || !a.o.Auth.Enabled() {
+		writeError(w, http.StatusNotFound, "the admin API is off: set admin_keys in the config to turn it on")
+		return
+	}
+	if status, msg := a.o.Auth.check(r); status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ccrelay admin"`)
+		}
+		writeError(w, status, msg)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	a.mux.ServeHTTP(w, r)
+}
+
+// ErrorBody is the shape of every admin API error.
+type ErrorBody struct {
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	var b ErrorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, code, b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,530 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/internal/usage"
+)
+
+// Account states.
+const (
+	StateReady        = "ready"
+	StateCoolingDown  = "cooling_down"
+	StateDisabled     = "disabled"
+	StateTokenInvalid = "token_invalid"
+)
+
+// Cooldown is one cooldown in force.
+type Cooldown struct {
+	Model  string    `json:"model,omitempty"`
+	Kind   string    `json:"kind"`
+	Reason string    `json:"reason"`
+	Until  time.Time `json:"until"`
+}
+
+// LastError is an account's newest failed upstream outcome.
+type LastError struct {
+	Kind   string    `json:"kind"`
+	Model  string    `json:"model,omitempty"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Account is one account as GET /admin/v1/accounts shows it. The field names
+// are those of `ccrelay accounts list --json`, plus the live-only ones.
+type Account struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Name     string `json:"name"`
+	Platform string `json:"platform"`
+	Priority int    `json:"priority"`
+	// Enabled is the config's enabled flag; Disabled an operator's choice
+	// through this API (kept across restarts).
+	Enabled   bool          `json:"enabled"`
+	Disabled  bool          `json:"disabled"`
+	State     string        `json:"state"`
+	Detail    string        `json:"detail,omitempty"`
+	Cooldowns []Cooldown    `json:"cooldowns"`
+	LastUsed  *time.Time    `json:"last_used"`
+	LastError *LastError    `json:"last_error"`
+	Today     store.Totals  `json:"today"`
+	Quota     []QuotaWindow `json:"quota"`
+	Groups    []string      `json:"groups"`
+	Proxy     string        `json:"proxy,omitempty"`
+}
+
+// AccountsResponse is GET /admin/v1/accounts.
+type AccountsResponse struct {
+	Time     time.Time `json:"time"`
+	Accounts []Account `json:"accounts"`
+}
+
+func midnight(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
+}
+
+func (a *API) accounts(w http.ResponseWriter, r *http.Request) {
+	now := a.o.Now()
+	byAcct := map[string][]Cooldown{}
+	for _, c := range a.o.Sched.Cooldowns() {
+		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
+	}
+	totals := map[string]store.Totals{}
+	if a.o.Usage != nil {
+		t, err := a.o.Usage.AccountTotals(r.Context(), midnight(now))
+		if err != nil {
+			a.o.Log.Warn("admin: read usage totals", "err", err)
+		} else {
+			totals = t
+		}
+	}
+	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}}
+	for _, st := range a.o.Sched.States() {
+		acct := Account{
+			ID: st.ID, Type: st.Type, Name: st.Name, Platform: st.Platform, Priority: st.Priority,
+			Enabled: st.Enabled, Disabled: st.Disabled, Cooldowns: byAcct[st.ID], Today: totals[st.ID],
+			Quota: []QuotaWindow{}, Groups: []string{},
+		}
+		if acct.Cooldowns == nil {
+			acct.Cooldowns = []Cooldown{}
+		}
+		if !st.LastUsed.IsZero() {
+			t := st.LastUsed.UTC()
+			acct.LastUsed = &t
+		}
+		if !st.LastError.At.IsZero() {
+			e := st.LastError
+			acct.LastError = &LastError{Kind: e.Kind, Model: e.Model, Reason: e.Reason, At: e.At.UTC()}
+		}
+		if a.o.Quota != nil {
+			if q := a.o.Quota.Windows(st.ID); q != nil {
+				acct.Quota = q
+			}
+		}
+		if a.o.AccountInfo != nil {
+			info := a.o.AccountInfo(st.ID)
+			if info.Groups != nil {
+				acct.Groups = info.Groups
+			}
+			acct.Proxy = info.Proxy
+		}
+		acct.State, acct.Detail = accountState(st, acct.Cooldowns, now)
+		resp.Accounts = append(resp.Accounts, acct)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// accountState says what an account is doing, as `accounts list` words it.
+func accountState(st scheduler.AccountState, cds []Cooldown, now time.Time) (string, string) {
+	switch {
+	case !st.Enabled:
+		return StateDisabled, "enabled = false in the config"
+	case st.Disabled:
+		return StateDisabled, "disabled through the admin API"
+	}
+	for _, c := range cds {
+		if c.Model != "" {
+			continue
+		}
+		if c.Kind == provider.TokenInvalid.String() {
+			return StateTokenInvalid, fmt.Sprintf("the refresh token was rejected; run: ccrelay login %s --account %s", loginName(st.Type), st.ID)
+		}
+		return StateCoolingDown, fmt.Sprintf("until %s (%s, in %s): %s", c.Until.UTC().Format(time.RFC3339), c.Kind, c.Until.Sub(now).Round(time.Second), c.Reason)
+	}
+	var parts []string
+	for _, c := range cds {
+		parts = append(parts, fmt.Sprintf("%s cooling until %s (%s)", c.Model, c.Until.UTC().Format(time.RFC3339), c.Kind))
+	}
+	return StateReady, strings.Join(parts, "; ")
+}
+
+func loginName(accountType string) string {
+	if accountType == config.TypeGemini {
+		return "gemini"
+	}
+	return "claude"
+}
+
+func (a *API) known(w http.ResponseWriter, id string) bool {
+	for _, st := range a.o.Sched.States() {
+		if st.ID == id {
+			return true
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no account %q", id))
+	return false
+}
+
+// ResetResponse is POST /admin/v1/accounts/{id}/reset.
+type ResetResponse struct {
+	Account string `json:"account"`
+	Cleared int    `json:"cleared"`
+}
+
+func (a *API) resetAccount(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !a.known(w, id) {
+		return
+	}
+	// The scheduler persists the cleared cooldowns (and tells the cluster).
+	n := a.o.Sched.Reset(id)
+	a.o.Log.Info("cooldowns cleared through the admin API", "account", id, "cleared", n)
+	writeJSON(w, http.StatusOK, ResetResponse{Account: id, Cleared: n})
+}
+
+// DisableResponse is POST /admin/v1/accounts/{id}/disable and .../enable.
+type DisableResponse struct {
+	Account  string `json:"account"`
+	Disabled bool   `json:"disabled"`
+	// Persisted is false when the state database could not be written: the
+	// change holds until the relay restarts.
+	Persisted bool `json:"persisted"`
+}
+
+func (a *API) setDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !a.known(w, id) {
+			return
+		}
+		a.o.Sched.SetDisabled(id, disabled)
+		resp := DisableResponse{Account: id, Disabled: disabled}
+		if a.o.State != nil {
+			if err := a.o.State.SetAccountDisabled(r.Context(), id, disabled); err != nil {
+				a.o.Log.Error("admin: could not save the account's state; it holds until a restart", "account", id, "err", err)
+			} else {
+				resp.Persisted = true
+			}
+		}
+		a.o.Log.Info("account changed through the admin API", "account", id, "disabled", disabled)
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+// Session is one sticky binding.
+type Session struct {
+	Key       string    `json:"key"`
+	Account   string    `json:"account"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SessionsResponse is GET /admin/v1/sessions.
+type SessionsResponse struct {
+	Time     time.Time `json:"time"`
+	Sessions []Session `json:"sessions"`
+}
+
+func (a *API) sessions(w http.ResponseWriter, r *http.Request) {
+	resp := SessionsResponse{Time: a.o.Now().UTC(), Sessions: []Session{}}
+	for _, b := range a.o.Sched.Sessions() {
+		resp.Sessions = append(resp.Sessions, sessionOf(b))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func sessionOf(b state.Binding) Session {
+	return Session{Key: b.Key, Account: b.AccountID, ExpiresAt: b.ExpiresAt.UTC()}
+}
+
+// ClearRequest is the body of POST /admin/v1/sessions/clear: one session by
+// key, all of an account's, or (both empty) all.
+type ClearRequest struct {
+	Key     string `json:"key"`
+	Account string `json:"account"`
+}
+
+// ClearResponse answers POST /admin/v1/sessions/clear.
+type ClearResponse struct {
+	Removed int64 `json:"removed"`
+}
+
+func (a *API) clearSessions(w http.ResponseWriter, r *http.Request) {
+	var req ClearRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "body too large")
+		return
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeError(w, http.StatusBadRequest, "body must be JSON {\"key\": ..., \"account\": ...}: "+err.Error())
+			return
+		}
+	}
+	if req.Key != "" && req.Account != "" {
+		writeError(w, http.StatusBadRequest, "give a session key or an account, not both")
+		return
+	}
+	n := int64(a.o.Sched.ForgetSessions(req.Key, req.Account))
+	if a.o.State != nil {
+		if m, err := a.o.State.DeleteSessions(r.Context(), req.Key, req.Account); err != nil {
+			a.o.Log.Error("admin: could not delete saved sessions", "err", err)
+		} else {
+			n = max(n, m)
+		}
+	}
+	a.o.Log.Info("sessions cleared through the admin API", "account", req.Account, "removed", n)
+	writeJSON(w, http.StatusOK, ClearResponse{Removed: n})
+}
+
+// KeysResponse is GET /admin/v1/keys.
+type KeysResponse struct {
+	// Named is false while the relay knows only api_keys (no [[keys]]
+	// support wired): limits and budgets are then not available.
+	Named bool  `json:"named"`
+	Keys  []Key `json:"keys"`
+}
+
+func (a *API) keys(w http.ResponseWriter, r *http.Request) {
+	if a.o.Keys != nil {
+		ks, err := a.o.Keys.Keys(r.Context())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "list keys: "+err.Error())
+			return
+		}
+		if ks == nil {
+			ks = []Key{}
+		}
+		writeJSON(w, http.StatusOK, KeysResponse{Named: true, Keys: ks})
+		return
+	}
+	byHash := map[string]store.UsageGroup{}
+	if a.o.Usage != nil {
+		groups, err := a.o.Usage.UsageSummary(r.Context(), midnight(a.o.Now()), time.Time{}, store.GroupKey)
+		if err != nil {
+			a.o.Log.Warn("admin: read key usage", "err", err)
+		}
+		for _, g := range groups {
+			byHash[g.Group] = g
+		}
+	}
+	resp := KeysResponse{Keys: []Key{}}
+	for i, k := range a.o.RelayKeys {
+		g := byHash[usage.HashKey(k)]
+		resp.Keys = append(resp.Keys, Key{
+			Name: fmt.Sprintf("api_keys[%d]", i), Last4: Last4(k), Enabled: true, Budgets: []Budget{},
+			Today: store.Totals{Requests: g.Requests, Errors: g.Errors, InputTokens: g.InputTokens, OutputTokens: g.OutputTokens,
+				CacheCreationTokens: g.CacheCreationTokens, CacheReadTokens: g.CacheReadTokens},
+		})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// Last4 is how a key is shown: its last four characters, and only when the
+// key is long enough that they give nothing useful away.
+func Last4(k string) string {
+	if len(k) < 12 {
+		return ""
+	}
+	return k[len(k)-4:]
+}
+
+// UsageReport is GET /admin/v1/usage: the JSON of `ccrelay stats --json`.
+type UsageReport struct {
+	Database string     `json:"database"`
+	Since    *time.Time `json:"since"`
+	Until    time.Time  `json:"until"`
+	By       string     `json:"by"`
+	Total    UsageRow   `json:"total"`
+	Groups   []UsageRow `json:"groups"`
+}
+
+// UsageRow is one row of a usage report.
+type UsageRow struct {
+	Name    string `json:"name,omitempty"`
+	KeyHash string `json:"key_hash,omitempty"`
+	store.UsageGroup
+}
+
+var groupings = map[string]bool{store.GroupNone: true, store.GroupKey: true, store.GroupAccount: true, store.GroupModel: true, store.GroupPlatform: true}
+
+func (a *API) usageParams(w http.ResponseWriter, r *http.Request) (since time.Time, by string, ok bool) {
+	q := r.URL.Query()
+	by = q.Get("by")
+	if !groupings[by] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("by must be key, account, model or platform, not %q", by))
+		return since, by, false
+	}
+	s := q.Get("since")
+	if !q.Has("since") {
+		s = "24h"
+	}
+	since, err := usage.ParseSince(s, a.o.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "since: "+err.Error())
+		return since, by, false
+	}
+	return since, by, true
+}
+
+func (a *API) usage(w http.ResponseWriter, r *http.Request) {
+	since, by, ok := a.usageParams(w, r)
+	if !ok {
+		return
+	}
+	now := a.o.Now()
+	rep := UsageReport{Database: "server", Until: now.UTC().Truncate(time.Second), By: by, Groups: []UsageRow{}}
+	if !since.IsZero() {
+		s := since.UTC().Truncate(time.Second)
+		rep.Since = &s
+	}
+	if a.o.Usage == nil {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	totals, err := a.o.Usage.UsageSummary(r.Context(), since, time.Time{}, store.GroupNone)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
+		return
+	}
+	if len(totals) == 1 {
+		rep.Total = UsageRow{UsageGroup: totals[0]}
+	}
+	if by != "" {
+		groups, err := a.o.Usage.UsageSummary(r.Context(), since, time.Time{}, by)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
+			return
+		}
+		for _, g := range groups {
+			row := UsageRow{Name: g.Group, UsageGroup: g}
+			if by == store.GroupKey {
+				row.KeyHash, row.Name = g.Group, a.o.KeyLabel(g.Group)
+			}
+			row.UsageGroup.Group = ""
+			rep.Groups = append(rep.Groups, row)
+		}
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// SeriesResponse is GET /admin/v1/usage/series.
+type SeriesResponse struct {
+	Since       time.Time           `json:"since"`
+	Until       time.Time           `json:"until"`
+	StepSeconds int64               `json:"step_seconds"`
+	By          string              `json:"by"`
+	Points      []store.SeriesPoint `json:"points"`
+}
+
+// maxBuckets bounds a series so a request cannot ask for millions of points.
+const maxBuckets = 2000
+
+func (a *API) series(w http.ResponseWriter, r *http.Request) {
+	since, by, ok := a.usageParams(w, r)
+	if !ok {
+		return
+	}
+	now := a.o.Now()
+	if since.IsZero() {
+		writeError(w, http.StatusBadRequest, "since: a series needs a window start, not \"all\"")
+		return
+	}
+	step := time.Hour
+	if s := r.URL.Query().Get("step"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("step %q must be a duration of at least 1s (60s, 5m, 1h, 24h)", s))
+			return
+		}
+		step = d
+	}
+	if now.Sub(since)/step > maxBuckets {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("the window holds more than %d steps; use a larger step", maxBuckets))
+		return
+	}
+	resp := SeriesResponse{Since: since.UTC(), Until: now.UTC(), StepSeconds: int64(step / time.Second), By: by, Points: []store.SeriesPoint{}}
+	if a.o.Usage != nil {
+		pts, err := a.o.Usage.UsageSeries(r.Context(), since, time.Time{}, step, by)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
+			return
+		}
+		for _, p := range pts {
+			if by == store.GroupKey {
+				p.Group = a.o.KeyLabel(p.Group)
+			}
+			resp.Points = append(resp.Points, p)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// ErrReloadUnavailable is what POST /admin/v1/reload says while no Reloader is wired.
+var ErrReloadUnavailable = errors.New("reload is not available in this relay: restart it to apply a changed config")
+
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
+	if a.o.Reload == nil {
+		writeError(w, http.StatusNotImplemented, ErrReloadUnavailable.Error())
+		return
+	}
+	if err := a.o.Reload.Reload(r.Context()); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "the new config was refused; the old one keeps serving: "+err.Error())
+		return
+	}
+	a.o.Log.Info("config reloaded through the admin API")
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+}
+
+// Health is GET /admin/v1/health: /health's fields plus the account states.
+type Health struct {
+	// Relay is /health's detail (status, version, uptime, in-flight requests,
+	// usage queue, database, cluster).
+	Relay any `json:"relay"`
+	// Accounts counts accounts by state (ready, cooling_down, disabled,
+	// token_invalid) and by platform.
+	Accounts    map[string]int            `json:"accounts"`
+	Platforms   map[string]map[string]int `json:"platforms"`
+	Sessions    int                       `json:"sessions"`
+	Config      *ConfigHealth             `json:"config,omitempty"`
+	ReloadWired bool                      `json:"reload_available"`
+	Time        time.Time                 `json:"time"`
+}
+
+// ConfigHealth says whether the running config is the file's.
+type ConfigHealth struct {
+	Stale    bool      `json:"stale"`
+	Reason   string    `json:"reason,omitempty"`
+	LoadedAt time.Time `json:"loaded_at"`
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	now := a.o.Now()
+	h := Health{
+		Relay:     struct{}{},
+		Accounts:  map[string]int{StateReady: 0, StateCoolingDown: 0, StateDisabled: 0, StateTokenInvalid: 0},
+		Platforms: map[string]map[string]int{}, Sessions: len(a.o.Sched.Sessions()), ReloadWired: a.o.Reload != nil, Time: now.UTC(),
+	}
+	if a.o.Health != nil {
+		h.Relay = a.o.Health()
+	}
+	byAcct := map[string][]Cooldown{}
+	for _, c := range a.o.Sched.Cooldowns() {
+		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
+	}
+	for _, st := range a.o.Sched.States() {
+		s, _ := accountState(st, byAcct[st.ID], now)
+		h.Accounts[s]++
+		if h.Platforms[st.Platform] == nil {
+			h.Platforms[st.Platform] = map[string]int{}
+		}
+		h.Platforms[st.Platform][s]++
+	}
+	if a.o.ConfigStatus != nil {
+		stale, reason, at := a.o.ConfigStatus.ConfigStatus()
+		h.Config = &ConfigHealth{Stale: stale, Reason: reason, LoadedAt: at.UTC()}
+	}
+	writeJSON(w, http.StatusOK, h)
+}

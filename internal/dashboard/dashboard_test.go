@@ -1,0 +1,96 @@
+package dashboard
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/ccrelay/ccrelay/internal/admin"
+)
+
+const key = "dashboard-unit-admin-key-0123"
+
+func post(t *testing.T, h http.Handler, path string, form url.Values, hdr ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+func TestSignInSetsAStrictHttpOnlyCookie(t *testing.T) {
+	auth := admin.NewAuth([]string{key}, nil)
+	h := New(auth, nil)
+	w := post(t, h, "/dashboard/login", url.Values{"key": {"wrong-key-0123456789"}})
+	if w.Code != http.StatusUnauthorized || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "not an admin key") {
+		t.Fatalf("wrong key: %d %v", w.Code, w.Result().Cookies())
+	}
+	w = post(t, h, "/dashboard/login", url.Values{"key": {key}}, "Origin", "http://example.com")
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", w.Code, w.Body)
+	}
+	c := w.Result().Cookies()[0]
+	if c.Name != admin.Cookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Value == "" || strings.Contains(c.Value, key) {
+		t.Fatalf("cookie %+v", c)
+	}
+	// The page carries the CSRF token, never the key.
+	req := httptest.NewRequest("GET", "/dashboard", nil)
+	req.AddCookie(c)
+	pw := httptest.NewRecorder()
+	h.ServeHTTP(pw, req)
+	csrf, ok := auth.Session(req)
+	body, _ := io.ReadAll(pw.Body)
+	if !ok || !strings.Contains(string(body), csrf) || strings.Contains(string(body), key) || !strings.Contains(pw.Header().Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("page: ok %v, csrf in page %v", ok, strings.Contains(string(body), csrf))
+	}
+	// Signing out needs the token.
+	lw := post(t, h, "/dashboard/logout", url.Values{}, "Cookie", c.Name+"="+c.Value)
+	if lw.Code != http.StatusForbidden {
+		t.Fatalf("logout without token: %d", lw.Code)
+	}
+	lw = post(t, h, "/dashboard/logout", url.Values{"csrf": {csrf}}, "Cookie", c.Name+"="+c.Value)
+	if _, still := auth.Session(req); lw.Code != http.StatusSeeOther || still {
+		t.Fatalf("logout: %d, session still valid %v", lw.Code, still)
+	}
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	h := New(admin.NewAuth([]string{key}, nil), nil)
+	req := httptest.NewRequest("POST", "http://relay.local/dashboard/login", strings.NewReader("key="+key))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("cross-origin sign-in: %d", w.Code)
+	}
+}
+
+func TestOffWithoutAdminKeys(t *testing.T) {
+	h := New(admin.NewAuth(nil, []string{"relay-key-0123456789"}), nil)
+	for _, p := range []string{"/dashboard", "/dashboard/assets/app.js"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", p, nil))
+		if w.Code != http.StatusNotFound {
+			t.Fatalf("%s: %d", p, w.Code)
+		}
+	}
+}
+
+func TestAssets(t *testing.T) {
+	h := New(admin.NewAuth([]string{key}, nil), nil)
+	for path, want := range map[string]int{"/dashboard/assets/app.js": 200, "/dashboard/assets/app.css": 200, "/dashboard/assets/app.html": 404, "/dashboard/nope": 404} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", path, w.Code, want)
+		}
+	}
+}
