@@ -356,7 +356,7 @@ func TestHealth(t *testing.T) {
 	code, body := f.do(t, "GET", "/admin/v1/health", "")
 	h := decode[Health](t, body)
 	if code != 200 || h.Accounts[StateTokenInvalid] != 1 || h.Accounts[StateCoolingDown] != 1 || h.Accounts[StateDisabled] != 1 || h.Accounts[StateReady] != 0 ||
-		h.Platforms["claude"][StateCoolingDown] != 1 || h.Relay["status"] != "ok" || h.ReloadWired || h.Config != nil {
+		h.Platforms["claude"][StateCoolingDown] != 1 || h.Relay.(map[string]any)["status"] != "ok" || h.ReloadWired || h.Config != nil {
 		t.Fatalf("health: %d %s", code, body)
 	}
 }

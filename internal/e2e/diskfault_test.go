@@ -59,9 +59,9 @@ func TestDiskFullWhileServing(t *testing.T) {
 	r.usageRows(1)
 
 	filler := testutil.FillDisk(t, dir)
-	// Long model names make each usage row ~2 KB, so the writes need space
-	// the file system no longer has.
-	model := "claude-" + strings.Repeat("x", 2000)
+	// Long model names (the longest accepted, 256 bytes) make each usage
+	// row larger, so the writes need space the file system no longer has.
+	model := "claude-" + strings.Repeat("x", 249)
 	const n = 150
 	for i := range n {
 		if code, body := postSession(t, r, "full-"+string(rune('a'+i%26)), model); code != 200 {

@@ -18,6 +18,7 @@ import (
 	oaoption "github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
+	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
@@ -136,8 +137,7 @@ func TestSilentCommittedStreamIsEndedAndRecorded(t *testing.T) {
 	if row := r.usageRows(1)[0]; row.Status != http.StatusBadGateway {
 		t.Fatalf("usage %+v", row)
 	}
-	d := startRelay(t, claudeAPIAccount("a", closedURL(t), "k", 100))
-	if got := d.App.Config.Server.IdleTimeoutSeconds; got != 90 {
+	if got := config.Default().Server.IdleTimeoutSeconds; got != 90 {
 		t.Fatalf("default idle timeout %d, want 90", got)
 	}
 }
