@@ -44,20 +44,27 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Config: f.Config, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "stats",
-		Short: "Show requests, errors, tokens and latency from the usage database",
+		Short: "Show requests, errors, tokens, cost and latency from the usage database",
 		Long: heredoc.Doc(`
 			Summarize the usage that the relay recorded: requests, errors (status 400 or
-			more), input, output and cache tokens as the upstreams reported them, and the
-			50th and 95th percentile latency of successful requests.
+			more), input, output and cache tokens as the upstreams reported them, their
+			cost, and the mean latency and time to first byte of successful requests.
+			Cost is "unknown" when any request of a row has no price (a model missing
+			from the price table, or a request recorded before costs were), never 0.
+
+			Whole hours are read from the hourly rollups the relay keeps for good, the
+			partial hours at the window's edges from the raw rows (kept for
+			server.usage_retention_days), so stats stays fast over any window. A window
+			starting before the retention reads its first hour whole.
 
 			It reads the SQLite database at server.database_path (or --db) directly, so it
 			works whether or not 'ccrelay serve' is running, and it never writes to it.
 			A relative database path is relative to the current directory, as it is for
 			serve: run stats from the same directory, or pass --config / --db.
 
-			--by key groups by relay key: a key of api_keys is shown by its position
-			(api_keys[0]), never by its value; keys no longer in the config show the
-			start of their SHA-256.
+			--by key groups by relay key name ([[keys]] name); a key without a name (an
+			entry of api_keys) is shown by its position (api_keys[0]), never by its
+			value, and keys no longer in the config by the start of their SHA-256.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay stats
@@ -108,12 +115,26 @@ type Report struct {
 
 // Group is one row of the report.
 type Group struct {
-	// Name is the account id, model or platform; for keys the label
-	// (api_keys[N], "anonymous", or the hash prefix of a key no longer configured).
+	// Name is the account id, model or platform; for keys the key name or,
+	// for an unnamed key, its label (api_keys[N], "anonymous", or the hash
+	// prefix of a key no longer configured).
 	Name string `json:"name,omitempty"`
-	// KeyHash is the SHA-256 of the relay key (with --by key only).
-	KeyHash string `json:"key_hash,omitempty"`
-	store.UsageGroup
+	store.UsageRow
+	// CostUSD is the cost in dollars; null when any request's cost is unknown.
+	CostUSD *float64 `json:"cost_usd"`
+	// LatencyAvgMs and TTFBAvgMs are the means over successful requests.
+	LatencyAvgMs int64 `json:"latency_avg_ms"`
+	TTFBAvgMs    int64 `json:"ttfb_avg_ms"`
+}
+
+func newGroup(name string, r store.UsageRow) Group {
+	g := Group{Name: name, UsageRow: r, LatencyAvgMs: r.LatencyAvgMs(), TTFBAvgMs: r.TTFBAvgMs()}
+	g.UsageRow.Group = ""
+	if r.CostKnown() {
+		usd := float64(r.CostMicros) / 1e6
+		g.CostUSD = &usd
+	}
+	return g
 }
 
 func statsRun(opts *Options) error {
@@ -152,27 +173,35 @@ func statsRun(opts *Options) error {
 	defer db.Close()
 
 	ctx := context.Background()
-	totals, err := db.UsageSummary(ctx, since, time.Time{}, store.GroupNone)
+	groups, err := db.Usage(ctx, store.UsageQuery{From: since, By: opts.By})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	if len(totals) == 1 {
-		report.Total = Group{UsageGroup: totals[0]}
+	// The total is the sum of the groups: one query, not two.
+	var total store.UsageRow
+	for _, g := range groups {
+		total.Requests += g.Requests
+		total.Errors += g.Errors
+		total.InputTokens += g.InputTokens
+		total.OutputTokens += g.OutputTokens
+		total.CacheCreationTokens += g.CacheCreationTokens
+		total.CacheReadTokens += g.CacheReadTokens
+		total.CostMicros += g.CostMicros
+		total.CostUnknown += g.CostUnknown
+		total.Successes += g.Successes
+		total.LatencyMsSum += g.LatencyMsSum
+		total.TTFBMsSum += g.TTFBMsSum
 	}
+	report.Total = newGroup("", total)
 	if opts.By != "" {
-		groups, err := db.UsageSummary(ctx, since, time.Time{}, opts.By)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
 		labels := keyLabels(cfg.APIKeys)
 		report.Groups = make([]Group, 0, len(groups))
 		for _, g := range groups {
-			row := Group{Name: g.Group, UsageGroup: g}
-			if opts.By == store.GroupKey {
-				row.KeyHash, row.Name = g.Group, keyLabel(g.Group, labels)
+			name := g.Group
+			if opts.By == store.GroupKey && g.KeyName == "" {
+				name = keyLabel(g.KeyHash, labels)
 			}
-			row.UsageGroup.Group = ""
-			report.Groups = append(report.Groups, row)
+			report.Groups = append(report.Groups, newGroup(name, g))
 		}
 	}
 
@@ -204,7 +233,7 @@ func writeTable(w io.Writer, r Report) error {
 	// widest) starts at the margin, left-aligned.
 	tw := tabwriter.NewWriter(w, 0, 0, 0, ' ', tabwriter.AlignRight)
 	first := strings.ToUpper(r.By)
-	header := []string{"REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "P50", "P95", ""}
+	header := []string{"REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "COST", "AVG LATENCY", "AVG TTFB", ""}
 	if first != "" {
 		header = append([]string{first}, header...)
 	}
@@ -220,11 +249,11 @@ func writeTable(w io.Writer, r Report) error {
 		}
 		return strings.Join(cells, "\t")
 	}
-	row := func(name string, g store.UsageGroup) {
+	row := func(name string, g Group) {
 		cells := []string{
 			strconv.FormatInt(g.Requests, 10), strconv.FormatInt(g.Errors, 10),
 			humanInt(g.InputTokens), humanInt(g.OutputTokens), humanInt(g.CacheCreationTokens), humanInt(g.CacheReadTokens),
-			ms(g.LatencyP50Ms), ms(g.LatencyP95Ms), "",
+			usd(g.CostUSD), ms(g.LatencyAvgMs), ms(g.TTFBAvgMs), "",
 		}
 		if first != "" {
 			cells = append([]string{fmt.Sprintf("%-*s", width, name)}, cells...)
@@ -236,18 +265,39 @@ func writeTable(w io.Writer, r Report) error {
 	}
 	fmt.Fprintln(tw, gap(header))
 	for _, g := range r.Groups {
-		row(displayName(g.Name), g.UsageGroup)
+		row(displayName(g.Name), g)
 	}
 	if first != "" && len(r.Groups) > 1 {
-		row("TOTAL", r.Total.UsageGroup)
+		row("TOTAL", r.Total)
 	} else if first == "" {
-		row("", r.Total.UsageGroup)
+		row("", r.Total)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "\nLatency percentiles are over successful requests; tokens as the upstreams reported them.")
+	_, err := fmt.Fprintln(w, "\nLatency and time to first byte are means over successful requests; tokens as the upstreams reported them;\ncost is unknown where any request has no price.")
 	return err
+}
+
+// usd formats a cost: cents from a dollar up, more digits below; "unknown"
+// for nil (never 0).
+func usd(v *float64) string {
+	switch {
+	case v == nil:
+		return "unknown"
+	case *v >= 1 || *v == 0:
+		return "$" + humanFloat(*v, 2)
+	default:
+		return "$" + strconv.FormatFloat(*v, 'f', 4, 64)
+	}
+}
+
+// humanFloat formats v with prec decimals and thousands separators.
+func humanFloat(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	n, _ := strconv.ParseInt(whole, 10, 64)
+	return humanInt(n) + "." + frac
 }
 
 func displayName(s string) string {
