@@ -13,6 +13,13 @@ import (
 // the partial hours at the edges of their window, so their cost does not grow
 // with history.
 //
+// usage_daily holds the same sums per UTC day for each grouping on its own
+// (dim "key": g1 key name, g2 key hash; "account", "model", "platform": g1
+// the value), a few dozen rows a day: a window of months or years reads
+// whole days from it, whole hours at its edges from usage_hourly. (Summing
+// usage_hourly alone over two years means millions of rows, since its rows
+// are per key, account, model and status at once.)
+//
 // Rolling up goes by row id, not by time: usage_rollup_state.rolled_id is the
 // highest raw id already summed into usage_hourly. A record written late (a
 // long stream is recorded when it ends, under its start time) has a higher id
@@ -49,6 +56,24 @@ func init() {
 		ttfb_ms_sum INTEGER NOT NULL,
 		PRIMARY KEY (hour_ms, key_hash, key_name, account_id, model, platform, status_class)
 	) WITHOUT ROWID;
+	CREATE TABLE IF NOT EXISTS usage_daily (
+		day_ms INTEGER NOT NULL,
+		dim TEXT NOT NULL,
+		g1 TEXT NOT NULL,
+		g2 TEXT NOT NULL,
+		requests INTEGER NOT NULL,
+		errors INTEGER NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cost_micros INTEGER NOT NULL,
+		cost_unknown INTEGER NOT NULL,
+		successes INTEGER NOT NULL,
+		latency_ms_sum INTEGER NOT NULL,
+		ttfb_ms_sum INTEGER NOT NULL,
+		PRIMARY KEY (dim, day_ms, g1, g2)
+	) WITHOUT ROWID;
 	CREATE TABLE IF NOT EXISTS usage_rollup_state (
 		id INTEGER PRIMARY KEY CHECK (id = 1),
 		rolled_id INTEGER NOT NULL,
@@ -57,7 +82,59 @@ func init() {
 	INSERT OR IGNORE INTO usage_rollup_state (id, rolled_id, pruned_before_ms) VALUES (1, 0, 0);`)
 }
 
-const hourMs = int64(time.Hour / time.Millisecond)
+const (
+	hourMs = int64(time.Hour / time.Millisecond)
+	dayMs  = 24 * hourMs
+)
+
+// dailyDims maps each usage_daily dimension to its two columns in usage_stats
+// and in usage_hourly. Constants: the only values put into the SQL text.
+var dailyDims = []struct{ dim, raw, hourly string }{
+	{"key", "key_name, client_api_key_hash", "key_name, key_hash"},
+	{"account", "account_id, ''", "account_id, ''"},
+	{"model", "model, ''", "model, ''"},
+	{"platform", "platform, ''", "platform, ''"},
+}
+
+const dailyColumns = `day_ms, dim, g1, g2, requests, errors, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+	cost_micros, cost_unknown, successes, latency_ms_sum, ttfb_ms_sum`
+
+const dailyUpsert = ` ON CONFLICT (dim, day_ms, g1, g2) DO UPDATE SET
+		requests = requests + excluded.requests,
+		errors = errors + excluded.errors,
+		input_tokens = input_tokens + excluded.input_tokens,
+		output_tokens = output_tokens + excluded.output_tokens,
+		cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+		cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+		cost_micros = cost_micros + excluded.cost_micros,
+		cost_unknown = cost_unknown + excluded.cost_unknown,
+		successes = successes + excluded.successes,
+		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
+
+// dailyRollupSQL sums the raw rows with ? < id <= ? into usage_daily, one
+// statement per dimension.
+func dailyRollupSQL() []string {
+	var out []string
+	for _, d := range dailyDims {
+		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
+	SELECT ts_ms - ts_ms % 86400000, '`+d.dim+`', `+d.raw+`, `+rawSums+`
+	FROM usage_stats WHERE id > ? AND id <= ? GROUP BY 1, 3, 4`+dailyUpsert)
+	}
+	return out
+}
+
+// dailyFromHourlySQL sums usage_hourly rows of [?, ?) into usage_daily (for
+// generated histories whose rollups have no raw rows behind them).
+func dailyFromHourlySQL() []string {
+	var out []string
+	for _, d := range dailyDims {
+		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
+	SELECT hour_ms - hour_ms % 86400000, '`+d.dim+`', `+d.hourly+`, `+rollupSums+`
+	FROM usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 3, 4`+dailyUpsert)
+	}
+	return out
+}
 
 // rollupSQL sums the raw rows with rolled_id < id <= ? into usage_hourly.
 // status / 100 is the status class: 2 and 3 are successes, 0 (no status)
@@ -104,8 +181,10 @@ func (db *DB) RollupStep(ctx context.Context, maxRows int) (int, error) {
 		return 0, nil
 	}
 	upper := min(top, rolled+int64(maxRows))
-	if _, err := tx.ExecContext(ctx, rollupSQL, rolled, upper); err != nil {
-		return 0, fmt.Errorf("roll up usage: %w", err)
+	for _, q := range append([]string{rollupSQL}, dailyRollupSQL()...) {
+		if _, err := tx.ExecContext(ctx, q, rolled, upper); err != nil {
+			return 0, fmt.Errorf("roll up usage: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE usage_rollup_state SET rolled_id = ? WHERE id = 1`, upper); err != nil {
 		return 0, fmt.Errorf("roll up usage: %w", err)

@@ -140,8 +140,18 @@ const (
 		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN ttfb_ms ELSE 0 END)`
 )
 
+// dailySums are the sums of usage_daily, in scanRow's order.
+const dailySums = `SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
+		SUM(cost_micros), SUM(cost_unknown), SUM(successes), SUM(latency_ms_sum), SUM(ttfb_ms_sum)`
+
+// dailyDim is the usage_daily dimension each grouping reads; ungrouped
+// totals sum the smallest one.
+var dailyDim = map[string]string{GroupNone: "platform", GroupKey: "key", GroupAccount: "account", GroupModel: "model", GroupPlatform: "platform"}
+
 // usageQueries are the texts of one schema's usage queries for one grouping.
 type usageQueries struct {
+	// daily reads the rollups of whole days [?, ?).
+	daily string
 	// hourly reads the rollups of whole hours [?, ?).
 	hourly string
 	// tail reads the raw rows not rolled up yet (id > ?) of whole hours [?, ?).
@@ -159,7 +169,12 @@ func buildUsageQueries(schema, by string, legacy bool) usageQueries {
 		}
 		return usageQueries{edge: raw}
 	}
+	g := "g1, g2"
+	if by == GroupNone {
+		g = "'', ''"
+	}
 	return usageQueries{
+		daily: `SELECT ` + g + `, ` + dailySums + ` FROM ` + schema + `.usage_daily WHERE dim = '` + dailyDim[by] + `' AND day_ms >= ? AND day_ms < ? GROUP BY 1, 2`,
 		hourly: `SELECT ` + cols.rollup + `, ` + rollupSums + ` FROM ` + schema + `.usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 2`,
 		// NOT INDEXED: the rows above rolled_id are the newest few, found
 		// by rowid; the ts_ms index would visit every row of the window.
@@ -312,7 +327,22 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, from,
 	if hFrom >= hTo {
 		return run(qs.edge, from, to)
 	}
-	if err := run(qs.hourly, hFrom, hTo); err != nil {
+	// Whole days from the daily rollups, the hours around them from the hourly ones.
+	if dFrom, dTo := ceilTo(hFrom, dayMs), hTo-hTo%dayMs; dFrom < dTo {
+		if err := run(qs.daily, dFrom, dTo); err != nil {
+			return err
+		}
+		if hFrom < dFrom {
+			if err := run(qs.hourly, hFrom, dFrom); err != nil {
+				return err
+			}
+		}
+		if dTo < hTo {
+			if err := run(qs.hourly, dTo, hTo); err != nil {
+				return err
+			}
+		}
+	} else if err := run(qs.hourly, hFrom, hTo); err != nil {
 		return err
 	}
 	if err := run(qs.tail, rolled, hFrom, hTo); err != nil {
@@ -329,9 +359,11 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, from,
 	return nil
 }
 
-func ceilHour(ms int64) int64 {
-	if r := ms % hourMs; r != 0 {
-		return ms - r + hourMs
+func ceilHour(ms int64) int64 { return ceilTo(ms, hourMs) }
+
+func ceilTo(ms, unit int64) int64 {
+	if r := ms % unit; r != 0 {
+		return ms - r + unit
 	}
 	return ms
 }

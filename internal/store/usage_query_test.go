@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -306,9 +307,13 @@ func TestUsageQueryPlans(t *testing.T) {
 	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
 		u := buildUsageQueries("main", by, false)
 		qs = append(qs,
+			q{"daily by " + by, u.daily, []any{1, 2}},
 			q{"hourly by " + by, u.hourly, []any{1, 2}},
 			q{"tail by " + by, u.tail, []any{1, 2, 3}},
 			q{"edge by " + by, u.edge, []any{1, 2}})
+	}
+	for i, d := range dailyRollupSQL() {
+		qs = append(qs, q{"daily rollup " + dailyDims[i].dim, d, []any{1, 2}})
 	}
 	qs = append(qs,
 		q{"rollup", rollupSQL, []any{1, 2}},
@@ -355,7 +360,7 @@ func TestUsageLegacyDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Undo the roll-up migration as an old database would lack it.
-	if _, err := db.conn().Exec(`DROP TABLE usage_hourly; DROP TABLE usage_rollup_state;
+	if _, err := db.conn().Exec(`DROP TABLE usage_hourly; DROP TABLE usage_daily; DROP TABLE usage_rollup_state;
 		ALTER TABLE usage_stats DROP COLUMN key_name; ALTER TABLE usage_stats DROP COLUMN cost_micros`); err != nil {
 		t.Fatal(err)
 	}
@@ -421,5 +426,105 @@ func TestNewDatabaseUsesIncrementalVacuum(t *testing.T) {
 	}
 	if v.Mode != AutoVacuumIncremental {
 		t.Fatalf("auto_vacuum = %d, want incremental", v.Mode)
+	}
+}
+
+func TestGenerateUsage(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	for _, legacy := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "gen.db")
+		o := GenOptions{Rows: 2400, RawDays: 1, RollupDays: 3, Keys: 5, Accounts: 2, Now: now, Seed: 1, Legacy: legacy}
+		if err := GenerateUsage(ctx, path, o); err != nil {
+			t.Fatal(err)
+		}
+		db, err := OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(2400)
+		if !legacy {
+			want += 100 * 72 // 100 requests an hour in the rollups before
+		}
+		for _, by := range []string{GroupNone, GroupKey, GroupModel} {
+			rows, err := db.Usage(ctx, UsageQuery{By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, r := range rows {
+				n += r.Requests
+			}
+			if n != want {
+				t.Errorf("legacy %v by %q: %d requests, want %d", legacy, by, n, want)
+			}
+		}
+		db.Close()
+	}
+}
+
+// TestUpgradeExistingDatabase opens a database written before rollups: the
+// migration keeps its rows (cost unknown), and the usage writer's
+// maintenance rolls them up, prunes past the retention and switches the
+// small file to incremental auto-vacuum.
+func TestUpgradeExistingDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := openUpTo(path, legacyMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.conn().Exec(`PRAGMA auto_vacuum = NONE; VACUUM`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	recs := randomRecords(500, now, 5)
+	for i := range recs {
+		recs[i].KeyName, recs[i].CostKnown, recs[i].CostMicros = "", false, 0 // the old schema had neither
+	}
+	if _, err := old.conn().Exec(`INSERT INTO usage_stats (ts_ms, client_api_key_hash, status) VALUES (?, 'h', 200)`, now.Add(-100*24*time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range recs {
+		if _, err := old.conn().Exec(`INSERT INTO usage_stats (ts_ms, client_api_key_hash, account_id, platform, model, input_tokens, output_tokens,
+			cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.Time.UnixMilli(), u.KeyHash, u.AccountID, u.Platform, u.Model, u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens,
+			u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkUsage(t, db, recs, [][2]time.Time{{now.Add(-80 * 24 * time.Hour), time.Time{}}})
+
+	rec := newRecorder(db, slog.New(slog.DiscardHandler), time.Hour, 5*time.Millisecond)
+	defer rec.Close(ctx)
+	for {
+		var rolled, oldRows int64
+		if err := db.conn().QueryRow(`SELECT rolled_id, (SELECT count(*) FROM usage_stats WHERE ts_ms < ?) FROM usage_rollup_state`,
+			now.Add(-90*24*time.Hour).UnixMilli()).Scan(&rolled, &oldRows); err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.Vacuum(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rolled == int64(len(recs)+1) && oldRows == 0 && v.Mode == AutoVacuumIncremental {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkUsage(t, db, recs, [][2]time.Time{{now.Add(-80 * 24 * time.Hour), time.Time{}}, {now.Add(-26 * time.Hour), now.Add(-2 * time.Hour)}})
+	all, err := db.Usage(ctx, UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all[0].Requests != int64(len(recs)+1) {
+		t.Fatalf("the pruned row must live on in the rollups: %d requests, want %d", all[0].Requests, len(recs)+1)
 	}
 }

@@ -120,14 +120,23 @@ func GenerateUsage(ctx context.Context, path string, o GenOptions) error {
 		return err
 	}
 	if !o.Legacy {
-		if _, err := sdb.ExecContext(ctx, rollupSQL, 0, int64(1)<<62); err != nil {
-			return fmt.Errorf("roll up: %w", err)
+		for _, q := range append([]string{rollupSQL}, dailyRollupSQL()...) {
+			if _, err := sdb.ExecContext(ctx, q, 0, int64(1)<<62); err != nil {
+				return fmt.Errorf("roll up: %w", err)
+			}
 		}
 		if _, err := sdb.ExecContext(ctx, `UPDATE usage_rollup_state SET rolled_id = (SELECT MAX(id) FROM usage_stats)`); err != nil {
 			return err
 		}
 		if err := g.rollups(ctx, sdb); err != nil {
 			return err
+		}
+		// The generated hours have no raw rows: their days come from them.
+		rawStart := o.Now.Add(-time.Duration(o.RawDays) * 24 * time.Hour).Truncate(time.Hour).UnixMilli()
+		for _, q := range dailyFromHourlySQL() {
+			if _, err := sdb.ExecContext(ctx, q, 0, rawStart); err != nil {
+				return fmt.Errorf("roll up days: %w", err)
+			}
 		}
 	}
 	_, err = sdb.ExecContext(ctx, `PRAGMA journal_mode = WAL`)
