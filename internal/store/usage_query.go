@@ -174,7 +174,7 @@ func buildUsageQueries(schema, by string, legacy bool) usageQueries {
 		g = "'', ''"
 	}
 	return usageQueries{
-		daily: `SELECT ` + g + `, ` + dailySums + ` FROM ` + schema + `.usage_daily WHERE dim = '` + dailyDim[by] + `' AND day_ms >= ? AND day_ms < ? GROUP BY 1, 2`,
+		daily:  `SELECT ` + g + `, ` + dailySums + ` FROM ` + schema + `.usage_daily WHERE dim = '` + dailyDim[by] + `' AND day_ms >= ? AND day_ms < ? GROUP BY 1, 2`,
 		hourly: `SELECT ` + cols.rollup + `, ` + rollupSums + ` FROM ` + schema + `.usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 2`,
 		// NOT INDEXED: the rows above rolled_id are the newest few, found
 		// by rowid; the ts_ms index would visit every row of the window.
