@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -29,6 +30,7 @@ type usageDBOptions struct {
 	ccrelay    string
 	insert     int
 	startup    bool
+	windows    string
 }
 
 // runUsageDB measures the usage database at scale: it generates a synthetic
@@ -52,6 +54,7 @@ func runUsageDB(args []string) error {
 	fs.StringVar(&o.ccrelay, "ccrelay", "", "ccrelay binary: time `ccrelay stats` and start-up on the file (default: go build ./cmd/ccrelay)")
 	fs.IntVar(&o.insert, "insert", 200_000, "rows to add through the usage writer's batched insert (0: skip; changes the file)")
 	fs.BoolVar(&o.startup, "startup", true, "time ccrelay serve to healthy on the file (a legacy file is migrated by it)")
+	fs.StringVar(&o.windows, "windows", "24h,7d,30d,all", "--since values to time, comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,7 +85,7 @@ func runUsageDB(args []string) error {
 			return err
 		}
 	}
-	windows := []string{"24h", "7d", "30d", "all"}
+	windows := strings.Split(o.windows, ",")
 	groups := []string{"", store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupPlatform}
 
 	if !o.legacy {
