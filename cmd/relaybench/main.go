@@ -12,6 +12,7 @@
 //	go run ./cmd/relaybench --quick        # about 75 seconds
 //	go run ./cmd/relaybench                # about five minutes
 //	go run ./cmd/relaybench --json > bench.json
+//	go run ./cmd/relaybench usagedb        # the usage database at scale (see usagedb.go)
 package main
 
 import (
@@ -49,6 +50,13 @@ func main() {
 	if role := os.Getenv("RELAYBENCH_ROLE"); role != "" {
 		if err := runRole(role); err != nil {
 			fmt.Fprintln(os.Stderr, "relaybench "+role+":", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "usagedb" {
+		if err := runUsageDB(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "relaybench usagedb:", err)
 			os.Exit(1)
 		}
 		return

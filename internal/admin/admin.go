@@ -45,7 +45,8 @@ type StateStore interface {
 
 // UsageStore answers usage questions (internal/store).
 type UsageStore interface {
-	UsageSummary(ctx context.Context, since, until time.Time, group string) ([]store.UsageGroup, error)
+	FillReport(ctx context.Context, r *store.Report, keyLabel func(hash string) string) error
+	Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRow, error)
 	UsageSeries(ctx context.Context, since, until time.Time, step time.Duration, group string) ([]store.SeriesPoint, error)
 	AccountTotals(ctx context.Context, since time.Time) (map[string]store.Totals, error)
 }

@@ -300,14 +300,14 @@ func (a *API) keys(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, KeysResponse{Named: true, Keys: ks})
 		return
 	}
-	byHash := map[string]store.UsageGroup{}
+	byHash := map[string]store.UsageRow{}
 	if a.o.Usage != nil {
-		groups, err := a.o.Usage.UsageSummary(r.Context(), midnight(a.o.Now()), time.Time{}, store.GroupKey)
+		groups, err := a.o.Usage.Usage(r.Context(), store.UsageQuery{From: midnight(a.o.Now()), By: store.GroupKey})
 		if err != nil {
 			a.o.Log.Warn("admin: read key usage", "err", err)
 		}
 		for _, g := range groups {
-			byHash[g.Group] = g
+			byHash[g.KeyHash] = g
 		}
 	}
 	resp := KeysResponse{Keys: []Key{}}
@@ -332,21 +332,7 @@ func Last4(k string) string {
 }
 
 // UsageReport is GET /admin/v1/usage: the JSON of `ccrelay stats --json`.
-type UsageReport struct {
-	Database string     `json:"database"`
-	Since    *time.Time `json:"since"`
-	Until    time.Time  `json:"until"`
-	By       string     `json:"by"`
-	Total    UsageRow   `json:"total"`
-	Groups   []UsageRow `json:"groups"`
-}
-
-// UsageRow is one row of a usage report.
-type UsageRow struct {
-	Name    string `json:"name,omitempty"`
-	KeyHash string `json:"key_hash,omitempty"`
-	store.UsageGroup
-}
+type UsageReport = store.Report
 
 var groupings = map[string]bool{store.GroupNone: true, store.GroupKey: true, store.GroupAccount: true, store.GroupModel: true, store.GroupPlatform: true}
 
@@ -374,38 +360,14 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := a.o.Now()
-	rep := UsageReport{Database: "server", Until: now.UTC().Truncate(time.Second), By: by, Groups: []UsageRow{}}
-	if !since.IsZero() {
-		s := since.UTC().Truncate(time.Second)
-		rep.Since = &s
-	}
+	rep := store.NewReport("server", since, a.o.Now(), by)
 	if a.o.Usage == nil {
 		writeJSON(w, http.StatusOK, rep)
 		return
 	}
-	totals, err := a.o.Usage.UsageSummary(r.Context(), since, time.Time{}, store.GroupNone)
-	if err != nil {
+	if err := a.o.Usage.FillReport(r.Context(), &rep, a.o.KeyLabel); err != nil {
 		writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
 		return
-	}
-	if len(totals) == 1 {
-		rep.Total = UsageRow{UsageGroup: totals[0]}
-	}
-	if by != "" {
-		groups, err := a.o.Usage.UsageSummary(r.Context(), since, time.Time{}, by)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
-			return
-		}
-		for _, g := range groups {
-			row := UsageRow{Name: g.Group, UsageGroup: g}
-			if by == store.GroupKey {
-				row.KeyHash, row.Name = g.Group, a.o.KeyLabel(g.Group)
-			}
-			row.UsageGroup.Group = ""
-			rep.Groups = append(rep.Groups, row)
-		}
 	}
 	writeJSON(w, http.StatusOK, rep)
 }

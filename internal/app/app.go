@@ -113,6 +113,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
+	a.Recorder.SetRetention(time.Duration(cfg.Server.UsageRetentionDays) * 24 * time.Hour)
 	srv := cfg.Server
 	a.Relay = relay.New(relay.Options{
 		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),

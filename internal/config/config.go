@@ -86,6 +86,10 @@ type ServerConfig struct {
 	ShutdownTimeoutSeconds int `toml:"shutdown_timeout_seconds"`
 	// MaxAttempts is how many accounts one request may try. Default 3. New.
 	MaxAttempts int `toml:"max_attempts"`
+	// UsageRetentionDays is how long raw usage rows (one per request) are
+	// kept; older ones live on only in the hourly rollups, which are kept
+	// for good. Default 90. New.
+	UsageRetentionDays int `toml:"usage_retention_days"`
 }
 
 // SessionConfig is the [session] table.
@@ -247,6 +251,9 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 	}
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = 3
+	}
+	if s.UsageRetentionDays == 0 {
+		s.UsageRetentionDays = 90
 	}
 	ss := &c.Session
 	def := func(v *int, d int) {

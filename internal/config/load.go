@@ -287,6 +287,9 @@ func (c *Config) Validate() error {
 			add(key, "must not be negative, got %d", v)
 		}
 	}
+	if s.UsageRetentionDays < 0 {
+		add("server.usage_retention_days", "must not be negative, got %d", s.UsageRetentionDays)
+	}
 	for i, k := range c.APIKeys {
 		if strings.TrimSpace(k) == "" {
 			add(fmt.Sprintf("api_keys[%d]", i), "is empty; remove it or give it a value")

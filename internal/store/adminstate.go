@@ -61,11 +61,18 @@ type SeriesPoint struct {
 	CacheReadTokens     int64  `json:"cache_read_tokens"`
 }
 
+// seriesColumns is the raw-row column of each grouping. Series cover the
+// dashboard's recent windows (hours to days), inside the raw rows' retention.
+var seriesColumns = map[string]string{
+	GroupNone: "''", GroupKey: "CASE WHEN key_name != '' THEN key_name ELSE client_api_key_hash END",
+	GroupAccount: "account_id", GroupModel: "model", GroupPlatform: "platform",
+}
+
 // UsageSeries sums usage in [since, until) into buckets of step (aligned to
 // the Unix epoch), per group (see UsageSummary), in one query. Empty buckets
 // are absent; points come in time order, then by group.
 func (db *DB) UsageSeries(ctx context.Context, since, until time.Time, step time.Duration, group string) ([]SeriesPoint, error) {
-	col, ok := groupColumns[group]
+	col, ok := seriesColumns[group]
 	if !ok {
 		return nil, fmt.Errorf("unknown usage grouping %q", group)
 	}
@@ -80,7 +87,7 @@ func (db *DB) UsageSeries(ctx context.Context, since, until time.Time, step time
 	rows, err := db.conn().QueryContext(ctx, `SELECT (ts_ms / ?) * ?, `+col+`, COUNT(*),
 		SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
 		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
-		FROM `+db.usageTable()+` WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2 ORDER BY 1, 2`, stepMS, stepMS, since.UnixMilli(), to)
+		FROM usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2 ORDER BY 1, 2`, stepMS, stepMS, since.UnixMilli(), to)
 	if err != nil {
 		return nil, fmt.Errorf("query usage series: %w", err)
 	}

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 func TestAccountDisabledSurvivesReopen(t *testing.T) {
@@ -65,5 +68,39 @@ func TestUsageSeries(t *testing.T) {
 	}
 	if _, err := db.UsageSeries(context.Background(), now, time.Time{}, time.Hour, "bogus"); err == nil {
 		t.Fatal("unknown grouping accepted")
+	}
+}
+
+// seedUsage writes a known set of rows: for account "a", 100 successful
+// requests with latencies 1..100 ms (ttfb = latency/2) plus 2 errors with a
+// huge latency; for account "b", 3 successful requests; one old row for "a"
+// two days back.
+func seedUsage(t *testing.T, path string, now time.Time) {
+	t.Helper()
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var recs []usage.Record
+	for i := 1; i <= 100; i++ {
+		recs = append(recs, usage.Record{
+			Time: now.Add(-time.Duration(i) * time.Minute), KeyHash: "k1", AccountID: "a", Platform: "claude", Model: "claude-x",
+			Usage:  provider.Usage{InputTokens: 10, OutputTokens: 2, CacheCreationTokens: 1, CacheReadTokens: 5},
+			Status: 200, Latency: time.Duration(i) * time.Millisecond, TTFB: time.Duration(i/2) * time.Millisecond, Stream: true, Attempts: 1,
+		})
+	}
+	for _, st := range []int{429, 0} {
+		recs = append(recs, usage.Record{Time: now.Add(-time.Minute), KeyHash: "k2", AccountID: "a", Platform: "claude", Model: "claude-x",
+			Status: st, Latency: time.Hour, Attempts: 3, Error: "boom"})
+	}
+	for i := 1; i <= 3; i++ {
+		recs = append(recs, usage.Record{Time: now.Add(-time.Hour), KeyHash: "k1", AccountID: "b", Platform: "openai", Model: "gpt-x",
+			Usage: provider.Usage{InputTokens: 100, OutputTokens: 50}, Status: 200, Latency: time.Duration(i) * time.Second, Attempts: 1})
+	}
+	recs = append(recs, usage.Record{Time: now.Add(-48 * time.Hour), KeyHash: "k1", AccountID: "a", Model: "claude-x", Status: 200, Latency: time.Millisecond,
+		Usage: provider.Usage{InputTokens: 1000000}})
+	if err := db.InsertUsage(context.Background(), recs); err != nil {
+		t.Fatal(err)
 	}
 }

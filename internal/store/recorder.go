@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -26,6 +28,10 @@ type Recorder struct {
 	failing bool
 	batches int64 // transactions written
 
+	// retention is how long raw usage rows are kept (nanoseconds; see SetRetention).
+	retention atomic.Int64
+	maint     maintenance
+
 	// MaxQueue bounds the records held while the database is failing.
 	MaxQueue int
 	// BatchSize is the most records written in one transaction.
@@ -43,16 +49,17 @@ type Recorder struct {
 // NewRecorder starts a recorder over db. Every 5 s it also checks that the
 // database file still exists (see DB.RecreateIfDeleted).
 func NewRecorder(db *DB, log *slog.Logger) *Recorder {
-	return newRecorder(db, log, 5*time.Second)
+	return newRecorder(db, log, 5*time.Second, maintainEvery)
 }
 
-func newRecorder(db *DB, log *slog.Logger, fileCheckEvery time.Duration) *Recorder {
+func newRecorder(db *DB, log *slog.Logger, fileCheckEvery, maintainEvery time.Duration) *Recorder {
 	r := &Recorder{
 		db: db, log: log,
 		wake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
 		MaxQueue: 200_000, BatchSize: 512, RetryEvery: time.Second, Linger: 100 * time.Millisecond,
 	}
-	go r.loop(fileCheckEvery)
+	r.retention.Store(int64(DefaultRetention))
+	go r.loop(fileCheckEvery, maintainEvery)
 	return r
 }
 
@@ -108,12 +115,16 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}
 }
 
-func (r *Recorder) loop(fileCheckEvery time.Duration) {
+func (r *Recorder) loop(fileCheckEvery, maintainEvery time.Duration) {
 	defer close(r.done)
 	check := time.NewTicker(fileCheckEvery)
 	defer check.Stop()
+	maint := time.NewTicker(maintainEvery)
+	defer maint.Stop()
 	for {
 		select {
+		case <-maint.C:
+			r.maintain()
 		case <-r.wake:
 			if r.Linger > 0 && r.Pending() < r.BatchSize {
 				t := time.NewTimer(r.Linger)
@@ -208,9 +219,9 @@ func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
 	if err != nil {
 		return err
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_stats (created_at, ts_ms, request_id, client_api_key_hash, account_id, platform, model,
-		input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_stats (created_at, ts_ms, request_id, client_api_key_hash, key_name, account_id, platform, model,
+		input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error, cost_micros)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		tx.Rollback()
 		return err
@@ -224,8 +235,12 @@ func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
 		if key == "" {
 			key = usage.Anonymous
 		}
-		if _, err := stmt.ExecContext(ctx, u.Time.UTC().Format("2006-01-02 15:04:05"), u.Time.UnixMilli(), u.RequestID, key, u.AccountID, u.Platform, u.Model,
-			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds(), stream, u.Attempts, u.Error); err != nil {
+		var cost sql.NullInt64 // NULL: unknown, never 0
+		if u.CostKnown {
+			cost = sql.NullInt64{Int64: u.CostMicros, Valid: true}
+		}
+		if _, err := stmt.ExecContext(ctx, u.Time.UTC().Format("2006-01-02 15:04:05"), u.Time.UnixMilli(), u.RequestID, key, u.KeyName, u.AccountID, u.Platform, u.Model,
+			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds(), stream, u.Attempts, u.Error, cost); err != nil {
 			stmt.Close()
 			tx.Rollback()
 			return err
@@ -247,29 +262,22 @@ type Totals struct {
 
 // AccountTotals sums usage per account since t.
 func (db *DB) AccountTotals(ctx context.Context, since time.Time) (map[string]Totals, error) {
-	rows, err := db.conn().QueryContext(ctx, `SELECT account_id, COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
-		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
-		FROM usage_stats WHERE ts_ms >= ? GROUP BY account_id`, since.UnixMilli())
+	rows, err := db.Usage(ctx, UsageQuery{From: since, By: GroupAccount})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]Totals{}
-	for rows.Next() {
-		var id string
-		var t Totals
-		if err := rows.Scan(&id, &t.Requests, &t.Errors, &t.InputTokens, &t.OutputTokens, &t.CacheCreationTokens, &t.CacheReadTokens); err != nil {
-			return nil, err
-		}
-		out[id] = t
+	out := make(map[string]Totals, len(rows))
+	for _, r := range rows {
+		out[r.Group] = Totals{Requests: r.Requests, Errors: r.Errors, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
+			CacheCreationTokens: r.CacheCreationTokens, CacheReadTokens: r.CacheReadTokens}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // UsageRows returns raw usage rows since t (oldest first), for stats and tests.
 func (db *DB) UsageRows(ctx context.Context, since time.Time) ([]usage.Record, error) {
-	rows, err := db.conn().QueryContext(ctx, `SELECT ts_ms, request_id, client_api_key_hash, account_id, platform, model, input_tokens, output_tokens,
-		cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error FROM usage_stats WHERE ts_ms >= ? ORDER BY id`, since.UnixMilli())
+	rows, err := db.conn().QueryContext(ctx, `SELECT ts_ms, request_id, client_api_key_hash, key_name, account_id, platform, model, input_tokens, output_tokens,
+		cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error, cost_micros FROM usage_stats WHERE ts_ms >= ? ORDER BY id`, since.UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -279,10 +287,12 @@ func (db *DB) UsageRows(ctx context.Context, since time.Time) ([]usage.Record, e
 		var u usage.Record
 		var ts, lat, ttfb int64
 		var stream int
-		if err := rows.Scan(&ts, &u.RequestID, &u.KeyHash, &u.AccountID, &u.Platform, &u.Model, &u.InputTokens, &u.OutputTokens,
-			&u.CacheCreationTokens, &u.CacheReadTokens, &u.Status, &lat, &ttfb, &stream, &u.Attempts, &u.Error); err != nil {
+		var cost sql.NullInt64
+		if err := rows.Scan(&ts, &u.RequestID, &u.KeyHash, &u.KeyName, &u.AccountID, &u.Platform, &u.Model, &u.InputTokens, &u.OutputTokens,
+			&u.CacheCreationTokens, &u.CacheReadTokens, &u.Status, &lat, &ttfb, &stream, &u.Attempts, &u.Error, &cost); err != nil {
 			return nil, err
 		}
+		u.CostMicros, u.CostKnown = cost.Int64, cost.Valid
 		u.Time = time.UnixMilli(ts)
 		u.Latency, u.TTFB = time.Duration(lat)*time.Millisecond, time.Duration(ttfb)*time.Millisecond
 		u.Stream = stream == 1

@@ -26,9 +26,9 @@ type DB struct {
 	// switches to a writable handle once it can.
 	degraded atomic.Bool
 	skipped  atomic.Int64
-	// usageFrom, when set, replaces usage_stats in statistics queries
-	// (several databases attached, see OpenReadOnlyMany).
-	usageFrom string
+	// schemas, when set, are the attached databases usage queries sum over
+	// (several relays' files, see OpenReadOnlyMany); nil means "main".
+	schemas []string
 }
 
 var migrations = []string{
@@ -89,7 +89,11 @@ var migrations = []string{
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs
 // the migrations and makes the file private (it holds OAuth tokens).
-func Open(path string) (*DB, error) {
+func Open(path string) (*DB, error) { return openUpTo(path, len(migrations)) }
+
+// openUpTo is Open running only the first n migrations (n < len(migrations)
+// writes an older schema, for comparisons).
+func openUpTo(path string, n int) (*DB, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database directory: %w", err)
@@ -112,7 +116,7 @@ func Open(path string) (*DB, error) {
 	db.sqlp.Store(sdb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, n); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
 	}
@@ -185,10 +189,13 @@ func (db *DB) TryWritable() (bool, error) {
 	return true, nil
 }
 
+// serveDSN is the writable handle's DSN. _auto_vacuum takes effect on a new
+// file (set before its first table) and is a no-op on an existing one, which
+// only a VACUUM switches (see EnableIncrementalVacuum).
 func serveDSN(path string) string {
 	// The path is a URI component: escape it so '#', '?' or '%' in a file
 	// name cannot open a different file.
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_journal_mode=WAL&_busy_timeout=5000&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate"
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_auto_vacuum=incremental&_journal_mode=WAL&_busy_timeout=5000&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate"
 }
 
 // Path is the database file.
@@ -226,7 +233,7 @@ func (db *DB) RecreateIfDeleted(ctx context.Context) (bool, error) {
 	sdb.SetMaxOpenConns(4)
 	fresh := &DB{path: db.path, dsn: db.dsn}
 	fresh.sqlp.Store(sdb)
-	if err := fresh.migrate(ctx); err != nil {
+	if err := fresh.migrate(ctx, len(migrations)); err != nil {
 		sdb.Close()
 		return false, fmt.Errorf("migrate recreated database: %w", err)
 	}
@@ -235,11 +242,11 @@ func (db *DB) RecreateIfDeleted(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-func (db *DB) migrate(ctx context.Context) error {
+func (db *DB) migrate(ctx context.Context, upTo int) error {
 	if _, err := db.conn().ExecContext(ctx, `CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, applied_at DATETIME DEFAULT CURRENT_TIMESTAMP)`); err != nil {
 		return err
 	}
-	for i, m := range migrations {
+	for i, m := range migrations[:upTo] {
 		id := i + 1
 		var n int
 		if err := db.conn().QueryRowContext(ctx, `SELECT COUNT(*) FROM _migrations WHERE id = ?`, id).Scan(&n); err != nil {

@@ -185,7 +185,7 @@ func TestOpenOddFileName(t *testing.T) {
 func TestRecorderRecreatesDeletedDatabase(t *testing.T) {
 	db, path := openTemp(t)
 	logs := &syncBuf{}
-	rec := newRecorder(db, slog.New(slog.NewTextHandler(logs, nil)), 50*time.Millisecond)
+	rec := newRecorder(db, slog.New(slog.NewTextHandler(logs, nil)), 50*time.Millisecond, time.Hour)
 	defer rec.Close(context.Background())
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		os.Remove(p)

@@ -39,7 +39,7 @@ type Options struct {
 	// (one file per relay of a cluster).
 	Databases []string
 	// Server is --server: ask a running relay's admin API instead of
-	// reading a database file.
+	// reading a database.
 	Server string
 	Getenv func(string) string
 }
@@ -49,11 +49,18 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Config: f.Config, Now: time.Now, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "stats",
-		Short: "Show requests, errors, tokens and latency from the usage database",
+		Short: "Show requests, errors, tokens, cost and latency from the usage database",
 		Long: heredoc.Doc(`
 			Summarize the usage that the relay recorded: requests, errors (status 400 or
-			more), input, output and cache tokens as the upstreams reported them, and the
-			50th and 95th percentile latency of successful requests.
+			more), input, output and cache tokens as the upstreams reported them, their
+			cost, and the mean latency and time to first byte of successful requests.
+			Cost is "unknown" when any request of a row has no price (a model missing
+			from the price table, or a request recorded before costs were), never 0.
+
+			Whole hours are read from the hourly rollups the relay keeps for good, the
+			partial hours at the window's edges from the raw rows (kept for
+			server.usage_retention_days), so stats stays fast over any window. A window
+			starting before the retention reads its first hour whole.
 
 			It reads the SQLite database at server.database_path (or --db) directly, so it
 			works whether or not 'ccrelay serve' is running, and it never writes to it.
@@ -64,16 +71,15 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			through its admin API with the admin key in $CCRELAY_ADMIN_KEY, and prints
 			the same report.
 
-			--by key groups by relay key: a key of api_keys is shown by its position
-			(api_keys[0]), never by its value; keys no longer in the config show the
-			start of their SHA-256.
+			--by key groups by relay key name ([[keys]] name); a key without a name (an
+			entry of api_keys) is shown by its position (api_keys[0]), never by its
+			value, and keys no longer in the config by the start of their SHA-256.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay stats
 			$ ccrelay stats --since 7d --by account
 			$ ccrelay stats --since 2026-11-01 --by model --json | jq '.groups[0]'
 			$ ccrelay stats --db /var/lib/ccrelay/relay.db --since all
-			$ CCRELAY_ADMIN_KEY=... ccrelay stats --server https://relay.example.com --by key
 		`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,9 +90,6 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			}
 			if _, err := parseSince(opts.Since, time.Now()); err != nil {
 				return cmdutil.FlagErrorf("--since: %v", err)
-			}
-			if opts.Server != "" && len(opts.Databases) > 0 {
-				return cmdutil.FlagErrorf("give --server or --db, not both")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -105,30 +108,11 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	return cmd
 }
 
-// Report is the --json output.
-type Report struct {
-	// Database is the file read.
-	Database string `json:"database"`
-	// Since is the window start (null for "all"); Until is when the report was made.
-	Since *time.Time `json:"since"`
-	Until time.Time  `json:"until"`
-	// By is the grouping ("" when none).
-	By string `json:"by"`
-	// Total sums every request of the window.
-	Total Group `json:"total"`
-	// Groups is one entry per group, busiest first ([] without --by).
-	Groups []Group `json:"groups"`
-}
+// Report is the --json output (the admin API serves the same).
+type Report = store.Report
 
 // Group is one row of the report.
-type Group struct {
-	// Name is the account id, model or platform; for keys the label
-	// (api_keys[N], "anonymous", or the hash prefix of a key no longer configured).
-	Name string `json:"name,omitempty"`
-	// KeyHash is the SHA-256 of the relay key (with --by key only).
-	KeyHash string `json:"key_hash,omitempty"`
-	store.UsageGroup
-}
+type Group = store.ReportGroup
 
 func statsRun(opts *Options) error {
 	now := opts.Now()
@@ -154,11 +138,7 @@ func statsRun(opts *Options) error {
 		paths = []string{cfg.Server.DatabasePath}
 	}
 	path := strings.Join(paths, ", ")
-	report := Report{Database: path, Until: now.UTC().Truncate(time.Second), By: opts.By}
-	if !since.IsZero() {
-		s := since.UTC().Truncate(time.Second)
-		report.Since = &s
-	}
+	report := store.NewReport(path, since, now, opts.By)
 
 	db, err := store.OpenReadOnlyMany(paths)
 	switch {
@@ -173,32 +153,9 @@ func statsRun(opts *Options) error {
 		return err
 	}
 	defer db.Close()
-
-	ctx := context.Background()
-	totals, err := db.UsageSummary(ctx, since, time.Time{}, store.GroupNone)
-	if err != nil {
+	if err := db.FillReport(context.Background(), &report, usage.KeyLabels(cfg.APIKeys)); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	if len(totals) == 1 {
-		report.Total = Group{UsageGroup: totals[0]}
-	}
-	if opts.By != "" {
-		groups, err := db.UsageSummary(ctx, since, time.Time{}, opts.By)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
-		label := usage.KeyLabels(cfg.APIKeys)
-		report.Groups = make([]Group, 0, len(groups))
-		for _, g := range groups {
-			row := Group{Name: g.Group, UsageGroup: g}
-			if opts.By == store.GroupKey {
-				row.KeyHash, row.Name = g.Group, label(g.Group)
-			}
-			row.UsageGroup.Group = ""
-			report.Groups = append(report.Groups, row)
-		}
-	}
-
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, report)
 	}
@@ -247,7 +204,7 @@ func writeTable(w io.Writer, r Report) error {
 	// widest) starts at the margin, left-aligned.
 	tw := tabwriter.NewWriter(w, 0, 0, 0, ' ', tabwriter.AlignRight)
 	first := strings.ToUpper(r.By)
-	header := []string{"REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "P50", "P95", ""}
+	header := []string{"REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "COST", "AVG LATENCY", "AVG TTFB", ""}
 	if first != "" {
 		header = append([]string{first}, header...)
 	}
@@ -263,11 +220,11 @@ func writeTable(w io.Writer, r Report) error {
 		}
 		return strings.Join(cells, "\t")
 	}
-	row := func(name string, g store.UsageGroup) {
+	row := func(name string, g Group) {
 		cells := []string{
 			strconv.FormatInt(g.Requests, 10), strconv.FormatInt(g.Errors, 10),
 			humanInt(g.InputTokens), humanInt(g.OutputTokens), humanInt(g.CacheCreationTokens), humanInt(g.CacheReadTokens),
-			ms(g.LatencyP50Ms), ms(g.LatencyP95Ms), "",
+			usd(g.CostUSD), ms(g.LatencyAvgMs), ms(g.TTFBAvgMs), "",
 		}
 		if first != "" {
 			cells = append([]string{fmt.Sprintf("%-*s", width, name)}, cells...)
@@ -279,18 +236,39 @@ func writeTable(w io.Writer, r Report) error {
 	}
 	fmt.Fprintln(tw, gap(header))
 	for _, g := range r.Groups {
-		row(displayName(g.Name), g.UsageGroup)
+		row(displayName(g.Name), g)
 	}
 	if first != "" && len(r.Groups) > 1 {
-		row("TOTAL", r.Total.UsageGroup)
+		row("TOTAL", r.Total)
 	} else if first == "" {
-		row("", r.Total.UsageGroup)
+		row("", r.Total)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "\nLatency percentiles are over successful requests; tokens as the upstreams reported them.")
+	_, err := fmt.Fprintln(w, "\nLatency and time to first byte are means over successful requests; tokens as the upstreams reported them;\ncost is unknown where any request has no price.")
 	return err
+}
+
+// usd formats a cost: cents from a dollar up, more digits below; "unknown"
+// for nil (never 0).
+func usd(v *float64) string {
+	switch {
+	case v == nil:
+		return "unknown"
+	case *v >= 1 || *v == 0:
+		return "$" + humanFloat(*v, 2)
+	default:
+		return "$" + strconv.FormatFloat(*v, 'f', 4, 64)
+	}
+}
+
+// humanFloat formats v with prec decimals and thousands separators.
+func humanFloat(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	n, _ := strconv.ParseInt(whole, 10, 64)
+	return humanInt(n) + "." + frac
 }
 
 func displayName(s string) string {
@@ -328,5 +306,29 @@ func ms(v int64) string {
 	return strconv.FormatFloat(float64(v)/1000, 'f', 1, 64) + "s"
 }
 
+
 // parseSince turns --since into a window start; the zero time means "all".
-func parseSince(s string, now time.Time) (time.Time, error) { return usage.ParseSince(s, now) }
+func parseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
+	case "all", "0", "":
+		return time.Time{}, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if d, err := strconv.ParseFloat(n, 64); err == nil && d > 0 {
+			return now.Add(-time.Duration(d * 24 * float64(time.Hour))), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("%q: the duration must be positive", s)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a duration (24h, 7d), a date (2006-01-02), a time (RFC 3339) or \"all\"", s)
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/admin/admintest"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -206,7 +208,7 @@ func TestStatsJSONValues(t *testing.T) {
 	}
 	total := r["total"].(map[string]any)
 	want := map[string]float64{"requests": 4, "errors": 1, "input_tokens": 1_002_000, "output_tokens": 402, "cache_creation_tokens": 50,
-		"cache_read_tokens": 4000, "latency_p50_ms": 1500, "latency_p95_ms": 12000}
+		"cache_read_tokens": 4000, "latency_avg_ms": 4667, "successes": 3}
 	for k, v := range want {
 		if total[k] != v {
 			t.Errorf("total.%s = %v, want %v", k, total[k], v)
@@ -219,8 +221,12 @@ func TestStatsJSONValues(t *testing.T) {
 		t.Errorf("since = %v", r["since"])
 	}
 	g0 := r["groups"].([]any)[0].(map[string]any)
-	if g0["name"] != "claude-1" || g0["requests"] != 2.0 || g0["latency_p50_ms"] != 500.0 || g0["latency_p95_ms"] != 1500.0 {
+	if g0["name"] != "claude-1" || g0["requests"] != 2.0 || g0["latency_avg_ms"] != 1000.0 {
 		t.Errorf("first group = %v", g0)
+	}
+	// Recorded without a price: unknown, never 0.
+	if v, ok := total["cost_usd"]; !ok || v != nil {
+		t.Errorf("total.cost_usd = %v, want null", v)
 	}
 }
 
@@ -247,7 +253,7 @@ func TestStatsTable(t *testing.T) {
 			t.Errorf("row width %d != header width %d:\n%s", len(l), len(table[0]), out)
 		}
 	}
-	for _, want := range []string{"ACCOUNT", "1,002,000", "4,000", "1500ms", "12.0s", "TOTAL"} {
+	for _, want := range []string{"ACCOUNT", "1,002,000", "4,000", "1000ms", "12.0s", "4667ms", "TOTAL", "COST", "unknown"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -340,58 +346,74 @@ func TestStatsSeveralDatabases(t *testing.T) {
 	}
 }
 
-func TestStatsServerFlags(t *testing.T) {
-	ios, _, _, _ := iostreams.Test()
-	var got *Options
-	cmd := NewCmdStats(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { got = o; return nil })
-	cmd.SetArgs([]string{"--server", "http://h:1", "--by", "model"})
-	cmd.SetOut(ios.ErrOut)
-	cmd.SetErr(ios.ErrOut)
-	if err := cmd.Execute(); err != nil || got.Server != "http://h:1" || got.By != "model" {
-		t.Fatalf("got %+v err %v", got, err)
-	}
-	cmd = NewCmdStats(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { return nil })
-	cmd.SetArgs([]string{"--server", "http://h:1", "--db", "x.db"})
-	cmd.SetOut(ios.ErrOut)
-	cmd.SetErr(ios.ErrOut)
-	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "not both") {
-		t.Fatalf("--server with --db: %v", err)
-	}
-}
-
-// The relay's report (stats --server) is the local one (stats --db) of the
-// same database, in both output formats, but for where it came from.
-func TestStatsFromServerMatchesLocal(t *testing.T) {
-	srv := admintest.Start(t, "claude-1")
-	local := seed(t)
-	rows, err := func() ([]usage.Record, error) {
-		db, err := store.OpenReadOnly(local)
-		if err != nil {
-			return nil, err
-		}
-		defer db.Close()
-		return db.UsageRows(context.Background(), time.Time{})
-	}()
+// Named keys group by name (an unnamed key by its label), and cost shows
+// beside tokens: "unknown" when any request of the row has no price.
+func TestStatsByKeyNameAndCost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relay.db")
+	db, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.DB.InsertUsage(context.Background(), rows); err != nil {
+	recs := []usage.Record{
+		{Time: now.Add(-time.Hour), KeyHash: usage.HashKey("alice-1"), KeyName: "alice", Model: "m", Status: 200, CostKnown: true, CostMicros: 1_500_000},
+		{Time: now.Add(-time.Hour), KeyHash: usage.HashKey("alice-2"), KeyName: "alice", Model: "m", Status: 200, CostKnown: true, CostMicros: 250_000},
+		{Time: now.Add(-time.Hour), KeyHash: usage.HashKey("bob"), KeyName: "bob", Model: "m", Status: 200, CostKnown: true, CostMicros: 1234},
+		{Time: now.Add(-time.Hour), KeyHash: usage.HashKey("bob"), KeyName: "bob", Model: "unpriced", Status: 200},
+		{Time: now.Add(-time.Hour), KeyHash: usage.HashKey(testKey), Model: "m", Status: 200, CostKnown: true, CostMicros: 0},
+	}
+	if err := db.InsertUsage(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	for _, by := range []string{"", "account", "model", "platform"} {
-		for _, asJSON := range []bool{true, false} {
-			want, _, err := run(t, Options{Databases: []string{srv.DBPath}, By: by, JSON: asJSON})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := run(t, Options{Server: srv.URL, Getenv: admintest.Getenv(admintest.Key), By: by, JSON: asJSON})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = strings.ReplaceAll(got, srv.URL, srv.DBPath)
-			if got != want {
-				t.Errorf("by %q json %v: server says\n%s\nlocal says\n%s", by, asJSON, got, want)
-			}
+	db.Close()
+
+	out, _, err := run(t, Options{Databases: []string{path}, By: "key", JSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, g := range r.Groups {
+		c := "null"
+		if g.CostUSD != nil {
+			c = strconv.FormatFloat(*g.CostUSD, 'f', -1, 64)
+		}
+		got[g.Name] = fmt.Sprintf("%d %s", g.Requests, c)
+	}
+	want := map[string]string{"alice": "2 1.75", "bob": "2 null", "api_keys[1]": "1 0"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("groups = %v, want %v", got, want)
+	}
+	if r.Total.CostUSD != nil || r.Total.CostUnknown != 1 {
+		t.Errorf("total cost = %v (unknown %d), want unknown", r.Total.CostUSD, r.Total.CostUnknown)
+	}
+
+	out, _, err = run(t, Options{Databases: []string{path}, By: "key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"alice", "$1.75", "$0.00", "unknown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "bob ") && !strings.Contains(line, "unknown") {
+			t.Errorf("bob's cost must be unknown: %q", line)
+		}
+	}
+}
+
+func TestUSD(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	for _, tt := range []struct {
+		in   *float64
+		want string
+	}{{nil, "unknown"}, {f(0), "$0.00"}, {f(0.001234), "$0.0012"}, {f(1234.5), "$1,234.50"}} {
+		if got := usd(tt.in); got != tt.want {
+			t.Errorf("usd(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Report is a usage summary as `ccrelay stats` prints it and the admin API
+// serves it (the same JSON either way, so `stats --server` and `stats --db`
+// agree byte for byte).
+type Report struct {
+	// Database is the file read (or the relay asked).
+	Database string `json:"database"`
+	// Since is the window start (null for "all"); Until is when the report was made.
+	Since *time.Time `json:"since"`
+	Until time.Time  `json:"until"`
+	// By is the grouping ("" when none).
+	By string `json:"by"`
+	// Total sums every request of the window.
+	Total ReportGroup `json:"total"`
+	// Groups is one entry per group, busiest first ([] without a grouping).
+	Groups []ReportGroup `json:"groups"`
+}
+
+// ReportGroup is one row of a Report.
+type ReportGroup struct {
+	// Name is the account id, model or platform; for keys the key name or,
+	// for an unnamed key, its label (api_keys[N], "anonymous", or the hash
+	// prefix of a key no longer configured).
+	Name string `json:"name,omitempty"`
+	UsageRow
+	// CostUSD is the cost in dollars; null when any request's cost is unknown.
+	CostUSD *float64 `json:"cost_usd"`
+	// LatencyAvgMs and TTFBAvgMs are the means over successful requests.
+	LatencyAvgMs int64 `json:"latency_avg_ms"`
+	TTFBAvgMs    int64 `json:"ttfb_avg_ms"`
+}
+
+func newReportGroup(name string, r UsageRow) ReportGroup {
+	g := ReportGroup{Name: name, UsageRow: r, LatencyAvgMs: r.LatencyAvgMs(), TTFBAvgMs: r.TTFBAvgMs()}
+	g.UsageRow.Group = ""
+	if r.CostKnown() {
+		usd := float64(r.CostMicros) / 1e6
+		g.CostUSD = &usd
+	}
+	return g
+}
+
+// NewReport is an empty report of the window from since (zero = all time)
+// to now, grouped by by.
+func NewReport(database string, since, now time.Time, by string) Report {
+	r := Report{Database: database, Until: now.UTC().Truncate(time.Second), By: by, Groups: []ReportGroup{}}
+	if !since.IsZero() {
+		s := since.UTC().Truncate(time.Second)
+		r.Since = &s
+	}
+	return r
+}
+
+// FillReport reads the usage of r's window into r. keyLabel names a key
+// without a name by its hash (api_keys[N]).
+func (db *DB) FillReport(ctx context.Context, r *Report, keyLabel func(hash string) string) error {
+	var since time.Time
+	if r.Since != nil {
+		since = *r.Since
+	}
+	groups, err := db.Usage(ctx, UsageQuery{From: since, By: r.By})
+	if err != nil {
+		return err
+	}
+	// The total is the sum of the groups: one query, not two.
+	var total UsageRow
+	for _, g := range groups {
+		total.Requests += g.Requests
+		total.Errors += g.Errors
+		total.InputTokens += g.InputTokens
+		total.OutputTokens += g.OutputTokens
+		total.CacheCreationTokens += g.CacheCreationTokens
+		total.CacheReadTokens += g.CacheReadTokens
+		total.CostMicros += g.CostMicros
+		total.CostUnknown += g.CostUnknown
+		total.Successes += g.Successes
+		total.LatencyMsSum += g.LatencyMsSum
+		total.TTFBMsSum += g.TTFBMsSum
+	}
+	r.Total = newReportGroup("", total)
+	r.Groups = make([]ReportGroup, 0, len(groups))
+	if r.By == "" {
+		return nil
+	}
+	for _, g := range groups {
+		name := g.Group
+		if r.By == GroupKey && g.KeyName == "" {
+			name = keyLabel(g.KeyHash)
+		}
+		r.Groups = append(r.Groups, newReportGroup(name, g))
+	}
+	return nil
+}

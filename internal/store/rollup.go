@@ -1,0 +1,293 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Usage at scale: raw rows (usage_stats, one per request) are kept for the
+// retention period; every row is also summed into usage_hourly (one row per
+// UTC hour, key, account, model, platform and status class), which is kept
+// for good. Queries read usage_hourly for whole hours and raw rows only for
+// the partial hours at the edges of their window, so their cost does not grow
+// with history.
+//
+// usage_daily holds the same sums per UTC day for each grouping on its own
+// (dim "key": g1 key name, g2 key hash; "account", "model", "platform": g1
+// the value), a few dozen rows a day: a window of months or years reads
+// whole days from it, whole hours at its edges from usage_hourly. (Summing
+// usage_hourly alone over two years means millions of rows, since its rows
+// are per key, account, model and status at once.)
+//
+// Rolling up goes by row id, not by time: usage_rollup_state.rolled_id is the
+// highest raw id already summed into usage_hourly. A record written late (a
+// long stream is recorded when it ends, under its start time) has a higher id
+// than everything rolled before it, so it is rolled up later into the hour it
+// belongs to; nothing waits for an hour to "close". Queries add the raw rows
+// above rolled_id to the rollups, in one read transaction, so a window's
+// totals are exact whether or not the roll-up has caught up.
+//
+// Pruning deletes only rows already rolled up (id <= rolled_id) and older
+// than the hour-aligned cutoff, and first records that cutoff
+// (pruned_before_ms): a query whose window starts before it reads the whole
+// first hour from the rollups instead of a raw edge that is partly gone.
+func init() {
+	migrations = append(migrations, `ALTER TABLE usage_stats ADD COLUMN key_name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE usage_stats ADD COLUMN cost_micros INTEGER;
+	DROP INDEX IF EXISTS idx_usage_account;
+	DROP INDEX IF EXISTS idx_usage_key;
+	CREATE TABLE IF NOT EXISTS usage_hourly (
+		hour_ms INTEGER NOT NULL,
+		key_hash TEXT NOT NULL,
+		key_name TEXT NOT NULL,
+		account_id TEXT NOT NULL,
+		model TEXT NOT NULL,
+		platform TEXT NOT NULL,
+		status_class INTEGER NOT NULL,
+		requests INTEGER NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cost_micros INTEGER NOT NULL,
+		cost_unknown INTEGER NOT NULL,
+		latency_ms_sum INTEGER NOT NULL,
+		ttfb_ms_sum INTEGER NOT NULL,
+		PRIMARY KEY (hour_ms, key_hash, key_name, account_id, model, platform, status_class)
+	) WITHOUT ROWID;
+	CREATE TABLE IF NOT EXISTS usage_daily (
+		day_ms INTEGER NOT NULL,
+		dim TEXT NOT NULL,
+		g1 TEXT NOT NULL,
+		g2 TEXT NOT NULL,
+		requests INTEGER NOT NULL,
+		errors INTEGER NOT NULL,
+		input_tokens INTEGER NOT NULL,
+		output_tokens INTEGER NOT NULL,
+		cache_creation_tokens INTEGER NOT NULL,
+		cache_read_tokens INTEGER NOT NULL,
+		cost_micros INTEGER NOT NULL,
+		cost_unknown INTEGER NOT NULL,
+		successes INTEGER NOT NULL,
+		latency_ms_sum INTEGER NOT NULL,
+		ttfb_ms_sum INTEGER NOT NULL,
+		PRIMARY KEY (dim, day_ms, g1, g2)
+	) WITHOUT ROWID;
+	CREATE TABLE IF NOT EXISTS usage_rollup_state (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		rolled_id INTEGER NOT NULL,
+		pruned_before_ms INTEGER NOT NULL
+	);
+	INSERT OR IGNORE INTO usage_rollup_state (id, rolled_id, pruned_before_ms) VALUES (1, 0, 0);`)
+}
+
+const (
+	hourMs = int64(time.Hour / time.Millisecond)
+	dayMs  = 24 * hourMs
+)
+
+// dailyDims maps each usage_daily dimension to its two columns in usage_stats
+// and in usage_hourly. Constants: the only values put into the SQL text.
+var dailyDims = []struct{ dim, raw, hourly string }{
+	{"key", "key_name, client_api_key_hash", "key_name, key_hash"},
+	{"account", "account_id, ''", "account_id, ''"},
+	{"model", "model, ''", "model, ''"},
+	{"platform", "platform, ''", "platform, ''"},
+}
+
+const dailyColumns = `day_ms, dim, g1, g2, requests, errors, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
+	cost_micros, cost_unknown, successes, latency_ms_sum, ttfb_ms_sum`
+
+const dailyUpsert = ` ON CONFLICT (dim, day_ms, g1, g2) DO UPDATE SET
+		requests = requests + excluded.requests,
+		errors = errors + excluded.errors,
+		input_tokens = input_tokens + excluded.input_tokens,
+		output_tokens = output_tokens + excluded.output_tokens,
+		cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+		cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+		cost_micros = cost_micros + excluded.cost_micros,
+		cost_unknown = cost_unknown + excluded.cost_unknown,
+		successes = successes + excluded.successes,
+		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
+
+// dailyRollupSQL sums the raw rows with ? < id <= ? into usage_daily, one
+// statement per dimension.
+func dailyRollupSQL() []string {
+	var out []string
+	for _, d := range dailyDims {
+		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
+	SELECT ts_ms - ts_ms % 86400000, '`+d.dim+`', `+d.raw+`, `+rawSums+`
+	FROM usage_stats WHERE id > ? AND id <= ? GROUP BY 1, 3, 4`+dailyUpsert)
+	}
+	return out
+}
+
+// dailyFromHourlySQL sums usage_hourly rows of [?, ?) into usage_daily (for
+// generated histories whose rollups have no raw rows behind them).
+func dailyFromHourlySQL() []string {
+	var out []string
+	for _, d := range dailyDims {
+		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
+	SELECT hour_ms - hour_ms % 86400000, '`+d.dim+`', `+d.hourly+`, `+rollupSums+`
+	FROM usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 3, 4`+dailyUpsert)
+	}
+	return out
+}
+
+// rollupSQL sums the raw rows with rolled_id < id <= ? into usage_hourly.
+// status / 100 is the status class: 2 and 3 are successes, 0 (no status)
+// and 4 and up errors, as UsageRow counts them.
+const rollupSQL = `INSERT INTO usage_hourly (hour_ms, key_hash, key_name, account_id, model, platform, status_class,
+		requests, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_micros, cost_unknown, latency_ms_sum, ttfb_ms_sum)
+	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, platform, status / 100,
+		COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
+		SUM(COALESCE(cost_micros, 0)), SUM(cost_micros IS NULL), SUM(latency_ms), SUM(ttfb_ms)
+	FROM usage_stats WHERE id > ? AND id <= ?
+	GROUP BY 1, 2, 3, 4, 5, 6, 7
+	ON CONFLICT (hour_ms, key_hash, key_name, account_id, model, platform, status_class) DO UPDATE SET
+		requests = requests + excluded.requests,
+		input_tokens = input_tokens + excluded.input_tokens,
+		output_tokens = output_tokens + excluded.output_tokens,
+		cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
+		cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+		cost_micros = cost_micros + excluded.cost_micros,
+		cost_unknown = cost_unknown + excluded.cost_unknown,
+		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
+
+// pruneSQL deletes up to ? rolled-up raw rows older than the cutoff, oldest first.
+const pruneSQL = `DELETE FROM usage_stats WHERE id IN (
+	SELECT id FROM usage_stats WHERE ts_ms < ? AND id <= ? ORDER BY ts_ms LIMIT ?)`
+
+// RollupStep sums up to maxRows raw usage rows not yet rolled up into the
+// hourly rollups, in one short transaction. It returns how many row ids it
+// covered (0 when the rollups are up to date).
+func (db *DB) RollupStep(ctx context.Context, maxRows int) (int, error) {
+	tx, err := db.conn().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("roll up usage: %w", err)
+	}
+	defer tx.Rollback()
+	var rolled, top int64
+	if err := tx.QueryRowContext(ctx, `SELECT rolled_id FROM usage_rollup_state WHERE id = 1`).Scan(&rolled); err != nil {
+		return 0, fmt.Errorf("roll up usage: read state: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM usage_stats`).Scan(&top); err != nil {
+		return 0, fmt.Errorf("roll up usage: %w", err)
+	}
+	if top <= rolled {
+		return 0, nil
+	}
+	upper := min(top, rolled+int64(maxRows))
+	for _, q := range append([]string{rollupSQL}, dailyRollupSQL()...) {
+		if _, err := tx.ExecContext(ctx, q, rolled, upper); err != nil {
+			return 0, fmt.Errorf("roll up usage: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_rollup_state SET rolled_id = ? WHERE id = 1`, upper); err != nil {
+		return 0, fmt.Errorf("roll up usage: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("roll up usage: %w", err)
+	}
+	return int(upper - rolled), nil
+}
+
+// PruneStep deletes up to maxRows raw usage rows older than before (rounded
+// down to the hour) that are already rolled up, in one short transaction. It
+// returns how many it deleted; fewer than maxRows means none is left.
+func (db *DB) PruneStep(ctx context.Context, before time.Time, maxRows int) (int, error) {
+	cutoff := before.UnixMilli()
+	cutoff -= cutoff % hourMs
+	tx, err := db.conn().BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune usage: %w", err)
+	}
+	defer tx.Rollback()
+	var rolled int64
+	if err := tx.QueryRowContext(ctx, `SELECT rolled_id FROM usage_rollup_state WHERE id = 1`).Scan(&rolled); err != nil {
+		return 0, fmt.Errorf("prune usage: read state: %w", err)
+	}
+	// Recorded before the first delete, so a query never reads a raw edge
+	// that is partly gone.
+	if _, err := tx.ExecContext(ctx, `UPDATE usage_rollup_state SET pruned_before_ms = MAX(pruned_before_ms, ?) WHERE id = 1`, cutoff); err != nil {
+		return 0, fmt.Errorf("prune usage: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, pruneSQL, cutoff, rolled, maxRows)
+	if err != nil {
+		return 0, fmt.Errorf("prune usage: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune usage: %w", err)
+	}
+	return int(n), nil
+}
+
+// AutoVacuum is the database's auto_vacuum mode.
+type AutoVacuum int
+
+// The auto_vacuum modes (SQLite's numbering).
+const (
+	AutoVacuumNone        AutoVacuum = 0
+	AutoVacuumFull        AutoVacuum = 1
+	AutoVacuumIncremental AutoVacuum = 2
+)
+
+// VacuumInfo describes the file's auto-vacuum mode and free space.
+type VacuumInfo struct {
+	Mode      AutoVacuum
+	PageSize  int64
+	Pages     int64
+	FreePages int64
+}
+
+// Vacuum reads the file's auto-vacuum mode and free space.
+func (db *DB) Vacuum(ctx context.Context) (VacuumInfo, error) {
+	var v VacuumInfo
+	for _, p := range []struct {
+		pragma string
+		dst    any
+	}{{"auto_vacuum", &v.Mode}, {"page_size", &v.PageSize}, {"page_count", &v.Pages}, {"freelist_count", &v.FreePages}} {
+		if err := db.conn().QueryRowContext(ctx, `PRAGMA `+p.pragma).Scan(p.dst); err != nil {
+			return v, fmt.Errorf("read %s: %w", p.pragma, err)
+		}
+	}
+	return v, nil
+}
+
+// IncrementalVacuumStep returns up to pages free pages to the file system
+// (incremental auto-vacuum only; a no-op otherwise).
+func (db *DB) IncrementalVacuumStep(ctx context.Context, pages int) error {
+	// The pragma returns a row per page freed: drain it.
+	rows, err := db.conn().QueryContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, pages))
+	if err != nil {
+		return fmt.Errorf("incremental vacuum: %w", err)
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// EnableIncrementalVacuum switches a database created without auto-vacuum
+// to incremental auto-vacuum. SQLite only changes that mode with a full
+// VACUUM, which rewrites the file and holds the write lock meanwhile: call it
+// only for small files (the relay does below smallVacuumBytes) or with the
+// relay stopped.
+func (db *DB) EnableIncrementalVacuum(ctx context.Context) error {
+	c, err := db.conn().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("enable incremental vacuum: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA auto_vacuum = INCREMENTAL`); err != nil {
+		return fmt.Errorf("enable incremental vacuum: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("enable incremental vacuum: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,418 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Usage groupings accepted by Usage.
+const (
+	GroupNone     = ""
+	GroupKey      = "key"
+	GroupAccount  = "account"
+	GroupModel    = "model"
+	GroupPlatform = "platform"
+)
+
+// groupColumns maps a grouping to the two columns it groups by, in the
+// rollup table and in the raw table; the only values ever put into the SQL
+// text, so no caller string reaches a query. Keys group by name and hash;
+// Usage then merges the hashes of one name.
+var groupColumns = map[string]struct{ rollup, raw string }{
+	GroupNone:     {"'', ''", "'', ''"},
+	GroupKey:      {"key_name, key_hash", "key_name, client_api_key_hash"},
+	GroupAccount:  {"account_id, ''", "account_id, ''"},
+	GroupModel:    {"model, ''", "model, ''"},
+	GroupPlatform: {"platform, ''", "platform, ''"},
+}
+
+// UsageQuery selects the usage of a window, grouped.
+type UsageQuery struct {
+	// From is the window start (inclusive); zero means from the beginning.
+	From time.Time
+	// To is the window end (exclusive); zero means up to now and beyond.
+	To time.Time
+	// By is GroupNone, GroupKey, GroupAccount, GroupModel or GroupPlatform.
+	By string
+}
+
+// UsageRow sums the usage of one group of a window.
+type UsageRow struct {
+	// Group is the grouping value: the account id, model or platform; for
+	// keys the key name, or the key hash of an unnamed key; "" ungrouped.
+	Group string `json:"group,omitempty"`
+	// KeyName and KeyHash identify the key (with By GroupKey only). KeyHash
+	// is "" when one name was used with several keys in the window.
+	KeyName string `json:"key_name,omitempty"`
+	KeyHash string `json:"key_hash,omitempty"`
+	// Requests counts every recorded request; Errors those that ended with a
+	// status of 400 or more (or none at all).
+	Requests int64 `json:"requests"`
+	Errors   int64 `json:"errors"`
+	// Tokens as the upstream reported them.
+	InputTokens         int64 `json:"input_tokens"`
+	OutputTokens        int64 `json:"output_tokens"`
+	CacheCreationTokens int64 `json:"cache_creation_tokens"`
+	CacheReadTokens     int64 `json:"cache_read_tokens"`
+	// CostMicros sums the cost of the requests whose cost is known, in
+	// micro-dollars; CostUnknown counts the others (a model without a price,
+	// or a request recorded before costs were). The cost is known only when
+	// CostUnknown is 0.
+	CostMicros  int64 `json:"cost_micros"`
+	CostUnknown int64 `json:"cost_unknown_requests"`
+	// Successes counts the requests with a 2xx or 3xx status; LatencyMsSum
+	// and TTFBMsSum sum their latency and time to first byte.
+	Successes    int64 `json:"successes"`
+	LatencyMsSum int64 `json:"latency_ms_sum"`
+	TTFBMsSum    int64 `json:"ttfb_ms_sum"`
+}
+
+// CostKnown reports whether every request of the row has a known cost.
+func (r UsageRow) CostKnown() bool { return r.CostUnknown == 0 }
+
+// LatencyAvgMs is the mean latency of the successful requests (0 when none).
+func (r UsageRow) LatencyAvgMs() int64 { return avg(r.LatencyMsSum, r.Successes) }
+
+// TTFBAvgMs is the mean time to first byte of the successful requests.
+func (r UsageRow) TTFBAvgMs() int64 { return avg(r.TTFBMsSum, r.Successes) }
+
+func avg(sum, n int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	return (sum + n/2) / n
+}
+
+func (r *UsageRow) add(o UsageRow) {
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.InputTokens += o.InputTokens
+	r.OutputTokens += o.OutputTokens
+	r.CacheCreationTokens += o.CacheCreationTokens
+	r.CacheReadTokens += o.CacheReadTokens
+	r.CostMicros += o.CostMicros
+	r.CostUnknown += o.CostUnknown
+	r.Successes += o.Successes
+	r.LatencyMsSum += o.LatencyMsSum
+	r.TTFBMsSum += o.TTFBMsSum
+}
+
+// KeyTotals sums one relay key's usage (one row per key name and hash).
+type KeyTotals struct {
+	KeyName string
+	KeyHash string
+	// Requests, tokens (all kinds summed, and by kind) and cost as in UsageRow.
+	Requests            int64
+	Tokens              int64
+	InputTokens         int64
+	OutputTokens        int64
+	CacheCreationTokens int64
+	CacheReadTokens     int64
+	CostMicros          int64
+	CostUnknown         int64
+}
+
+// The sums every usage query selects after its two group columns; one list
+// for the rollups and one for raw rows, in the same order as scanRow reads.
+const (
+	rollupSums = `SUM(requests), SUM(CASE WHEN status_class >= 4 OR status_class = 0 THEN requests ELSE 0 END),
+		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
+		SUM(cost_micros), SUM(cost_unknown),
+		SUM(CASE WHEN status_class IN (2, 3) THEN requests ELSE 0 END),
+		SUM(CASE WHEN status_class IN (2, 3) THEN latency_ms_sum ELSE 0 END),
+		SUM(CASE WHEN status_class IN (2, 3) THEN ttfb_ms_sum ELSE 0 END)`
+	rawSums = `COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
+		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
+		SUM(COALESCE(cost_micros, 0)), SUM(cost_micros IS NULL),
+		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN latency_ms ELSE 0 END),
+		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN ttfb_ms ELSE 0 END)`
+	// A database written before rollups existed has neither key names nor costs.
+	legacySums = `COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
+		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
+		0, COUNT(*),
+		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN latency_ms ELSE 0 END),
+		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN ttfb_ms ELSE 0 END)`
+)
+
+// dailySums are the sums of usage_daily, in scanRow's order.
+const dailySums = `SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
+		SUM(cost_micros), SUM(cost_unknown), SUM(successes), SUM(latency_ms_sum), SUM(ttfb_ms_sum)`
+
+// dailyDim is the usage_daily dimension each grouping reads; ungrouped
+// totals sum the smallest one.
+var dailyDim = map[string]string{GroupNone: "platform", GroupKey: "key", GroupAccount: "account", GroupModel: "model", GroupPlatform: "platform"}
+
+// usageQueries are the texts of one schema's usage queries for one grouping.
+type usageQueries struct {
+	// daily reads the rollups of whole days [?, ?).
+	daily string
+	// hourly reads the rollups of whole hours [?, ?).
+	hourly string
+	// tail reads the raw rows not rolled up yet (id > ?) of whole hours [?, ?).
+	tail string
+	// edge reads every raw row of [?, ?) (the partial hours of a window).
+	edge string
+}
+
+func buildUsageQueries(schema, by string, legacy bool) usageQueries {
+	cols := groupColumns[by]
+	if legacy {
+		raw := `SELECT ` + cols.raw + `, ` + legacySums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`
+		if by == GroupKey {
+			raw = `SELECT '', client_api_key_hash, ` + legacySums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`
+		}
+		return usageQueries{edge: raw}
+	}
+	g := "g1, g2"
+	if by == GroupNone {
+		g = "'', ''"
+	}
+	return usageQueries{
+		daily:  `SELECT ` + g + `, ` + dailySums + ` FROM ` + schema + `.usage_daily WHERE dim = '` + dailyDim[by] + `' AND day_ms >= ? AND day_ms < ? GROUP BY 1, 2`,
+		hourly: `SELECT ` + cols.rollup + `, ` + rollupSums + ` FROM ` + schema + `.usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 2`,
+		// NOT INDEXED: the rows above rolled_id are the newest few, found
+		// by rowid; the ts_ms index would visit every row of the window.
+		tail: `SELECT ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats NOT INDEXED WHERE id > ? AND ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`,
+		edge: `SELECT ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`,
+	}
+}
+
+// schemaList is the attached databases a query sums over: "main", plus one
+// per extra relay database opened by OpenReadOnlyMany.
+func (db *DB) schemaList() []string {
+	if len(db.schemas) == 0 {
+		return []string{"main"}
+	}
+	return db.schemas
+}
+
+// Usage sums the usage of [q.From, q.To) by q.By. Whole hours come from the
+// hourly rollups (plus the few raw rows not rolled up yet), partial hours at
+// the window's edges from the raw rows, so the cost of a query does not grow
+// with the history kept. An edge older than the raw retention is read as its
+// whole hour from the rollups. Groups come busiest first.
+func (db *DB) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	if _, ok := groupColumns[q.By]; !ok {
+		return nil, fmt.Errorf("unknown usage grouping %q", q.By)
+	}
+	from, to := int64(0), int64(1<<62)
+	if !q.From.IsZero() {
+		from = q.From.UnixMilli()
+	}
+	if !q.To.IsZero() {
+		to = q.To.UnixMilli()
+	}
+	c, err := db.conn().Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	defer c.Close()
+	// One read transaction: rolled_id, the rollups and the raw rows are
+	// read from one snapshot, so no row is counted twice or missed while
+	// the relay rolls up.
+	if _, err := c.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`) //nolint:errcheck // read-only
+
+	merged := map[[2]string]*UsageRow{}
+	var order []*UsageRow
+	add := func(name, hash string, r UsageRow) {
+		k := [2]string{name, hash}
+		if m := merged[k]; m != nil {
+			m.add(r)
+			return
+		}
+		r.KeyName, r.KeyHash = name, hash
+		merged[k] = &r
+		order = append(order, &r)
+	}
+	for _, schema := range db.schemaList() {
+		if err := db.usageOf(ctx, c, schema, q.By, from, to, add); err != nil {
+			return nil, err
+		}
+	}
+
+	var out []UsageRow
+	if q.By == GroupKey {
+		// One row per key name (its hashes merged); unnamed keys by hash.
+		byName := map[string]*UsageRow{}
+		var rows []*UsageRow
+		for _, r := range order {
+			g := r.KeyName
+			if g == "" {
+				g = r.KeyHash
+			}
+			if m := byName[g]; m != nil {
+				m.add(*r)
+				if m.KeyHash != r.KeyHash {
+					m.KeyHash = ""
+				}
+				continue
+			}
+			r.Group = g
+			byName[g] = r
+			rows = append(rows, r)
+		}
+		order = rows
+	} else {
+		for _, r := range order {
+			r.Group, r.KeyName, r.KeyHash = r.KeyName, "", ""
+		}
+	}
+	for _, r := range order {
+		out = append(out, *r)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Requests != out[j].Requests {
+			return out[i].Requests > out[j].Requests
+		}
+		return out[i].Group < out[j].Group
+	})
+	return out, nil
+}
+
+// usageOf adds one schema's usage of [from, to) to add, split into whole
+// hours (rollups and the raw tail) and raw edges.
+func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, from, to int64, add func(g1, g2 string, r UsageRow)) error {
+	var legacy bool
+	var rolled, prunedBefore int64
+	err := c.QueryRowContext(ctx, `SELECT rolled_id, pruned_before_ms FROM `+schema+`.usage_rollup_state WHERE id = 1`).Scan(&rolled, &prunedBefore)
+	switch {
+	case err != nil && isNoSuchTable(err):
+		// A database not yet migrated (stats reads it read-only).
+		legacy = true
+	case err != nil:
+		return fmt.Errorf("query usage: read rollup state: %w", err)
+	}
+	qs := buildUsageQueries(schema, by, legacy)
+	run := func(text string, args ...any) error {
+		rows, err := c.QueryContext(ctx, text, args...)
+		if err != nil {
+			return fmt.Errorf("query usage: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var g1, g2 string
+			var r UsageRow
+			if err := rows.Scan(&g1, &g2, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CacheCreationTokens, &r.CacheReadTokens,
+				&r.CostMicros, &r.CostUnknown, &r.Successes, &r.LatencyMsSum, &r.TTFBMsSum); err != nil {
+				return fmt.Errorf("read usage: %w", err)
+			}
+			add(g1, g2, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read usage: %w", err)
+		}
+		return nil
+	}
+	if legacy {
+		return run(qs.edge, from, to)
+	}
+	hFrom, hTo := ceilHour(from), to-to%hourMs
+	// Raw rows before prunedBefore are gone once rolled up: an edge there is
+	// read as its whole hour from the rollups (prunedBefore is hour-aligned).
+	if from < prunedBefore {
+		hFrom = from - from%hourMs
+	}
+	if to < prunedBefore {
+		hTo = ceilHour(to)
+	}
+	if hFrom >= hTo {
+		return run(qs.edge, from, to)
+	}
+	// Whole days from the daily rollups, the hours around them from the hourly ones.
+	if dFrom, dTo := ceilTo(hFrom, dayMs), hTo-hTo%dayMs; dFrom < dTo {
+		if err := run(qs.daily, dFrom, dTo); err != nil {
+			return err
+		}
+		if hFrom < dFrom {
+			if err := run(qs.hourly, hFrom, dFrom); err != nil {
+				return err
+			}
+		}
+		if dTo < hTo {
+			if err := run(qs.hourly, dTo, hTo); err != nil {
+				return err
+			}
+		}
+	} else if err := run(qs.hourly, hFrom, hTo); err != nil {
+		return err
+	}
+	if err := run(qs.tail, rolled, hFrom, hTo); err != nil {
+		return err
+	}
+	if from < hFrom {
+		if err := run(qs.edge, from, hFrom); err != nil {
+			return err
+		}
+	}
+	if hTo < to {
+		return run(qs.edge, hTo, to)
+	}
+	return nil
+}
+
+func ceilHour(ms int64) int64 { return ceilTo(ms, hourMs) }
+
+func ceilTo(ms, unit int64) int64 {
+	if r := ms % unit; r != 0 {
+		return ms - r + unit
+	}
+	return ms
+}
+
+func isNoSuchTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}
+
+// KeyTotalsSince sums each relay key's usage since t (one row per key name
+// and hash), for seeding budgets at start. It reads the rollups for whole
+// hours, like Usage.
+func (db *DB) KeyTotalsSince(ctx context.Context, since time.Time) ([]KeyTotals, error) {
+	from := since.UnixMilli()
+	c, err := db.conn().Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("query key totals: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
+		return nil, fmt.Errorf("query key totals: %w", err)
+	}
+	defer c.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`) //nolint:errcheck // read-only
+	merged := map[[2]string]*KeyTotals{}
+	var out []*KeyTotals
+	for _, schema := range db.schemaList() {
+		err := db.usageOf(ctx, c, schema, GroupKey, from, 1<<62, func(name, hash string, r UsageRow) {
+			k := [2]string{name, hash}
+			t := merged[k]
+			if t == nil {
+				t = &KeyTotals{KeyName: name, KeyHash: hash}
+				merged[k] = t
+				out = append(out, t)
+			}
+			t.Requests += r.Requests
+			t.InputTokens += r.InputTokens
+			t.OutputTokens += r.OutputTokens
+			t.CacheCreationTokens += r.CacheCreationTokens
+			t.CacheReadTokens += r.CacheReadTokens
+			t.Tokens += r.InputTokens + r.OutputTokens + r.CacheCreationTokens + r.CacheReadTokens
+			t.CostMicros += r.CostMicros
+			t.CostUnknown += r.CostUnknown
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	res := make([]KeyTotals, len(out))
+	for i, t := range out {
+		res[i] = *t
+	}
+	return res, nil
+}

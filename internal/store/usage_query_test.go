@@ -1,0 +1,530 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/usage"
+)
+
+// oracle sums records the slow, obvious way: what Usage must return.
+func oracle(recs []usage.Record, from, to time.Time, by string) []UsageRow {
+	m := map[string]*UsageRow{}
+	for _, u := range recs {
+		if (!from.IsZero() && u.Time.Before(from)) || (!to.IsZero() && !u.Time.Before(to)) {
+			continue
+		}
+		var g, name, hash string
+		switch by {
+		case GroupKey:
+			name, hash, g = u.KeyName, u.KeyHash, u.KeyName
+			if g == "" {
+				g = u.KeyHash
+			}
+		case GroupAccount:
+			g = u.AccountID
+		case GroupModel:
+			g = u.Model
+		case GroupPlatform:
+			g = u.Platform
+		}
+		r := m[g]
+		if r == nil {
+			r = &UsageRow{Group: g, KeyName: name, KeyHash: hash}
+			m[g] = r
+		} else if r.KeyHash != hash {
+			r.KeyHash = ""
+		}
+		r.Requests++
+		if u.Status >= 400 || u.Status == 0 {
+			r.Errors++
+		}
+		r.InputTokens += u.InputTokens
+		r.OutputTokens += u.OutputTokens
+		r.CacheCreationTokens += u.CacheCreationTokens
+		r.CacheReadTokens += u.CacheReadTokens
+		if u.CostKnown {
+			r.CostMicros += u.CostMicros
+		} else {
+			r.CostUnknown++
+		}
+		if u.Status >= 200 && u.Status <= 399 {
+			r.Successes++
+			r.LatencyMsSum += u.Latency.Milliseconds()
+			r.TTFBMsSum += u.TTFB.Milliseconds()
+		}
+	}
+	out := []UsageRow{}
+	for _, r := range m {
+		out = append(out, *r)
+	}
+	sortRows(out)
+	return out
+}
+
+func sortRows(rows []UsageRow) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Group < rows[j].Group })
+}
+
+// randomRecords spreads n records over the three days before now, written
+// in shuffled time order (as late-recorded streams arrive), with key names,
+// known and unknown costs, successes and errors.
+func randomRecords(n int, now time.Time, seed uint64) []usage.Record {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	keys := []struct{ name, hash string }{{"alice", "h1"}, {"alice", "h2"}, {"bob", "h3"}, {"", "h4"}, {"", usage.Anonymous}}
+	models := []struct{ model, platform string }{{"claude-sonnet-4-5", "claude"}, {"gpt-5", "openai"}, {"gemini-2.5-pro", "gemini"}}
+	statuses := []int{200, 200, 200, 200, 301, 400, 429, 500, 0, 499}
+	recs := make([]usage.Record, n)
+	for i := range recs {
+		k, m := keys[rng.IntN(len(keys))], models[rng.IntN(len(models))]
+		u := usage.Record{
+			Time:    now.Add(-time.Duration(rng.Int64N(int64(72 * time.Hour)))).Truncate(time.Millisecond),
+			KeyHash: k.hash, KeyName: k.name, AccountID: fmt.Sprintf("acct-%d", rng.IntN(4)), Platform: m.platform, Model: m.model,
+			Usage: provider.Usage{InputTokens: rng.Int64N(5000), OutputTokens: rng.Int64N(900), CacheCreationTokens: rng.Int64N(300),
+				CacheReadTokens: rng.Int64N(10000)},
+			Status: statuses[rng.IntN(len(statuses))], Latency: time.Duration(rng.IntN(60000)) * time.Millisecond,
+			TTFB: time.Duration(rng.IntN(3000)) * time.Millisecond, Attempts: 1,
+		}
+		if m.model != "gemini-2.5-pro" {
+			u.CostKnown, u.CostMicros = true, rng.Int64N(100000)
+		}
+		recs[i] = u
+	}
+	return recs
+}
+
+func checkUsage(t *testing.T, db *DB, recs []usage.Record, windows [][2]time.Time) {
+	t.Helper()
+	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
+		for _, w := range windows {
+			got, err := db.Usage(context.Background(), UsageQuery{From: w[0], To: w[1], By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := oracle(recs, w[0], w[1], by)
+			if got == nil {
+				got = []UsageRow{}
+			}
+			sortRows(got)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("by %q, window %v .. %v:\n got  %+v\n want %+v", by, w[0], w[1], got, want)
+			}
+		}
+	}
+}
+
+// TestUsageExactAtEveryRollupStage checks that Usage returns exactly the sums
+// of the raw records for every grouping and many windows (whole hours,
+// partial hours, open ends), before any roll-up, midway through one, and
+// after it.
+func TestUsageExactAtEveryRollupStage(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs := randomRecords(3000, now, 7)
+	ctx := context.Background()
+	if err := db.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	hour := now.Truncate(time.Hour)
+	windows := [][2]time.Time{
+		{}, {now.Add(-24 * time.Hour), time.Time{}}, {now.Add(-90 * time.Minute), time.Time{}},
+		{hour.Add(-30 * time.Hour), hour.Add(-2 * time.Hour)}, {now.Add(-50*time.Hour - 17*time.Minute), now.Add(-3*time.Hour + 5*time.Second)},
+		{now.Add(-10 * time.Minute), now.Add(-5 * time.Minute)}, {time.Time{}, now.Add(-40 * time.Hour)},
+		{now.Add(time.Hour), time.Time{}},
+	}
+	t.Run("raw only", func(t *testing.T) { checkUsage(t, db, recs, windows) })
+	if _, err := db.RollupStep(ctx, 1234); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("partly rolled up", func(t *testing.T) { checkUsage(t, db, recs, windows) })
+	// Late records (a long stream recorded when it ends) join hours
+	// already rolled up.
+	late := randomRecords(200, now, 8)
+	if err := db.InsertUsage(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, late...)
+	for {
+		n, err := db.RollupStep(ctx, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	t.Run("rolled up", func(t *testing.T) { checkUsage(t, db, recs, windows) })
+
+	more := randomRecords(100, now, 9)
+	if err := db.InsertUsage(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, more...)
+	t.Run("rolled up plus a raw tail", func(t *testing.T) { checkUsage(t, db, recs, windows) })
+}
+
+// TestUsageAfterPruning: raw rows older than the retention are gone, the
+// rollups keep their sums; a window starting inside a pruned hour reads that
+// whole hour.
+func TestUsageAfterPruning(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	recs := randomRecords(3000, now, 11)
+	if err := db.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	retention := 30*time.Hour + 20*time.Minute
+	// Not rolled up yet: nothing may be pruned.
+	if n, err := db.PruneStep(ctx, now.Add(-retention), 100); err != nil || n != 0 {
+		t.Fatalf("pruned %d rows not rolled up (err %v)", n, err)
+	}
+	if err := Maintain(ctx, db, retention, now); err != nil {
+		t.Fatal(err)
+	}
+	cutoff := now.Add(-retention).Truncate(time.Hour)
+	var raw int
+	if err := db.conn().QueryRow(`SELECT count(*) FROM usage_stats WHERE ts_ms < ?`, cutoff.UnixMilli()).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw != 0 {
+		t.Fatalf("%d raw rows older than the cutoff survived", raw)
+	}
+	hour := now.Truncate(time.Hour)
+	checkUsage(t, db, recs, [][2]time.Time{
+		{}, {now.Add(-24 * time.Hour), time.Time{}}, {hour.Add(-60 * time.Hour), hour.Add(-35 * time.Hour)},
+		{cutoff, now.Add(-time.Minute)}, {time.Time{}, cutoff},
+	})
+	// Inside the pruned hours a partial-hour edge widens to its hour.
+	from := cutoff.Add(-5*time.Hour + 20*time.Minute)
+	got, err := db.Usage(ctx, UsageQuery{From: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := oracle(recs, from.Truncate(time.Hour), time.Time{}, GroupNone); !reflect.DeepEqual(got, want) {
+		t.Fatalf("from inside a pruned hour: got %+v, want the whole hour %+v", got, want)
+	}
+}
+
+func TestUsageByKeyMergesAName(t *testing.T) {
+	now := time.Now()
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	recs := []usage.Record{
+		{Time: now, KeyHash: "h1", KeyName: "alice", Status: 200, Usage: provider.Usage{InputTokens: 10}, CostKnown: true, CostMicros: 5},
+		{Time: now, KeyHash: "h2", KeyName: "alice", Status: 200, Usage: provider.Usage{InputTokens: 1}, CostKnown: true, CostMicros: 7},
+		{Time: now, KeyHash: "h3", Status: 200, CostKnown: true},
+		{Time: now, KeyHash: "h4", KeyName: "carol", Status: 500},
+	}
+	if err := db.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Usage(ctx, UsageQuery{By: GroupKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UsageRow{
+		{Group: "alice", KeyName: "alice", Requests: 2, InputTokens: 11, CostMicros: 12, Successes: 2},
+		{Group: "carol", KeyName: "carol", KeyHash: "h4", Requests: 1, Errors: 1, CostUnknown: 1},
+		{Group: "h3", KeyHash: "h3", Requests: 1, Successes: 1},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	if !got[0].CostKnown() || got[1].CostKnown() {
+		t.Error("CostKnown: alice's cost is known, carol's is not")
+	}
+
+	totals, err := db.KeyTotalsSince(ctx, now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(totals, func(i, j int) bool { return totals[i].KeyHash < totals[j].KeyHash })
+	wantTotals := []KeyTotals{
+		{KeyName: "alice", KeyHash: "h1", Requests: 1, Tokens: 10, InputTokens: 10, CostMicros: 5},
+		{KeyName: "alice", KeyHash: "h2", Requests: 1, Tokens: 1, InputTokens: 1, CostMicros: 7},
+		{KeyHash: "h3", Requests: 1},
+		{KeyName: "carol", KeyHash: "h4", Requests: 1, CostUnknown: 1},
+	}
+	if !reflect.DeepEqual(totals, wantTotals) {
+		t.Fatalf("key totals:\n got  %+v\nwant %+v", totals, wantTotals)
+	}
+}
+
+func TestUsageUnknownGroup(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Usage(context.Background(), UsageQuery{By: "id; DROP TABLE usage_stats"}); err == nil {
+		t.Fatal("an unknown grouping must be refused")
+	}
+}
+
+// TestUsageQueryPlans runs EXPLAIN QUERY PLAN on every usage query (each
+// grouping, each part) and on the roll-up and pruning statements, and fails
+// on a full table scan.
+func TestUsageQueryPlans(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Some rows; no ANALYZE, as the relay runs none.
+	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	type q struct {
+		name, text string
+		args       []any
+	}
+	var qs []q
+	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
+		u := buildUsageQueries("main", by, false)
+		qs = append(qs,
+			q{"daily by " + by, u.daily, []any{1, 2}},
+			q{"hourly by " + by, u.hourly, []any{1, 2}},
+			q{"tail by " + by, u.tail, []any{1, 2, 3}},
+			q{"edge by " + by, u.edge, []any{1, 2}})
+	}
+	for i, d := range dailyRollupSQL() {
+		qs = append(qs, q{"daily rollup " + dailyDims[i].dim, d, []any{1, 2}})
+	}
+	qs = append(qs,
+		q{"rollup", rollupSQL, []any{1, 2}},
+		q{"prune", pruneSQL, []any{1, 2, 3}},
+		q{"rollup state", `SELECT rolled_id, pruned_before_ms FROM main.usage_rollup_state WHERE id = 1`, nil},
+		q{"max id", `SELECT COALESCE(MAX(id), 0) FROM usage_stats`, nil},
+	)
+	for _, tt := range qs {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := db.conn().Query(`EXPLAIN QUERY PLAN `+tt.text, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			for _, d := range plan {
+				if strings.HasPrefix(d, "SCAN ") && !strings.HasPrefix(d, "SCAN CONSTANT") {
+					t.Errorf("full scan in %s:\n%s", tt.name, strings.Join(plan, "\n"))
+				}
+			}
+		})
+	}
+}
+
+// TestUsageLegacyDatabase reads a database written before rollups existed
+// (stats opens it read-only, without migrating): totals from raw rows, no
+// key names, every cost unknown.
+func TestUsageLegacyDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := db.InsertUsage(ctx, []usage.Record{{Time: time.Now(), KeyHash: "h1", KeyName: "x", Status: 200, CostKnown: true}}); err != nil {
+		t.Fatal(err)
+	}
+	// Undo the roll-up migration as an old database would lack it.
+	if _, err := db.conn().Exec(`DROP TABLE usage_hourly; DROP TABLE usage_daily; DROP TABLE usage_rollup_state;
+		ALTER TABLE usage_stats DROP COLUMN key_name; ALTER TABLE usage_stats DROP COLUMN cost_micros`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	ro, err := OpenReadOnlyMany([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	got, err := ro.Usage(ctx, UsageQuery{By: GroupKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UsageRow{{Group: "h1", KeyHash: "h1", Requests: 1, CostUnknown: 1, Successes: 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestUsageManyDatabases sums several relays' files, rolled up to different
+// points.
+func TestUsageManyDatabases(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	dir := t.TempDir()
+	var all []usage.Record
+	var paths []string
+	for i := range 3 {
+		p := filepath.Join(dir, fmt.Sprintf("r%d.db", i))
+		db, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := randomRecords(500, now, uint64(20+i))
+		if err := db.InsertUsage(context.Background(), recs); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			if _, err := db.RollupStep(context.Background(), 200*i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		all = append(all, recs...)
+		paths = append(paths, p)
+	}
+	db, err := OpenReadOnlyMany(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkUsage(t, db, all, [][2]time.Time{{}, {now.Add(-24*time.Hour - 13*time.Minute), now.Add(-time.Hour)}})
+}
+
+func TestNewDatabaseUsesIncrementalVacuum(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v, err := db.Vacuum(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Mode != AutoVacuumIncremental {
+		t.Fatalf("auto_vacuum = %d, want incremental", v.Mode)
+	}
+}
+
+func TestGenerateUsage(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	for _, legacy := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "gen.db")
+		o := GenOptions{Rows: 2400, RawDays: 1, RollupDays: 3, Keys: 5, Accounts: 2, Now: now, Seed: 1, Legacy: legacy}
+		if err := GenerateUsage(ctx, path, o); err != nil {
+			t.Fatal(err)
+		}
+		db, err := OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int64(2400)
+		if !legacy {
+			want += 100 * 72 // 100 requests an hour in the rollups before
+		}
+		for _, by := range []string{GroupNone, GroupKey, GroupModel} {
+			rows, err := db.Usage(ctx, UsageQuery{By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			for _, r := range rows {
+				n += r.Requests
+			}
+			if n != want {
+				t.Errorf("legacy %v by %q: %d requests, want %d", legacy, by, n, want)
+			}
+		}
+		db.Close()
+	}
+}
+
+// TestUpgradeExistingDatabase opens a database written before rollups: the
+// migration keeps its rows (cost unknown), and the usage writer's
+// maintenance rolls them up, prunes past the retention and switches the
+// small file to incremental auto-vacuum.
+func TestUpgradeExistingDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := openUpTo(path, legacyMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.conn().Exec(`PRAGMA auto_vacuum = NONE; VACUUM`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	recs := randomRecords(500, now, 5)
+	for i := range recs {
+		recs[i].KeyName, recs[i].CostKnown, recs[i].CostMicros = "", false, 0 // the old schema had neither
+	}
+	if _, err := old.conn().Exec(`INSERT INTO usage_stats (ts_ms, client_api_key_hash, status) VALUES (?, 'h', 200)`, now.Add(-100*24*time.Hour).UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range recs {
+		if _, err := old.conn().Exec(`INSERT INTO usage_stats (ts_ms, client_api_key_hash, account_id, platform, model, input_tokens, output_tokens,
+			cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.Time.UnixMilli(), u.KeyHash, u.AccountID, u.Platform, u.Model, u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens,
+			u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkUsage(t, db, recs, [][2]time.Time{{now.Add(-80 * 24 * time.Hour), time.Time{}}})
+
+	rec := newRecorder(db, slog.New(slog.DiscardHandler), time.Hour, 5*time.Millisecond)
+	defer rec.Close(ctx)
+	for {
+		var rolled, oldRows int64
+		if err := db.conn().QueryRow(`SELECT rolled_id, (SELECT count(*) FROM usage_stats WHERE ts_ms < ?) FROM usage_rollup_state`,
+			now.Add(-90*24*time.Hour).UnixMilli()).Scan(&rolled, &oldRows); err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.Vacuum(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rolled == int64(len(recs)+1) && oldRows == 0 && v.Mode == AutoVacuumIncremental {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	checkUsage(t, db, recs, [][2]time.Time{{now.Add(-80 * 24 * time.Hour), time.Time{}}, {now.Add(-26 * time.Hour), now.Add(-2 * time.Hour)}})
+	all, err := db.Usage(ctx, UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all[0].Requests != int64(len(recs)+1) {
+		t.Fatalf("the pruned row must live on in the rollups: %d requests, want %d", all[0].Requests, len(recs)+1)
+	}
+}
