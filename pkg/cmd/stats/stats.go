@@ -306,7 +306,6 @@ func ms(v int64) string {
 	return strconv.FormatFloat(float64(v)/1000, 'f', 1, 64) + "s"
 }
 
-
 // parseSince turns --since into a window start; the zero time means "all".
 func parseSince(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
