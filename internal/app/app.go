@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/lockfile"
@@ -134,18 +135,27 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 	if err != nil {
 		return nil, nil, fmt.Errorf("account %q: %w", ac.ID, err)
 	}
-	up := &relay.Upstream{Account: acct, Config: ac, Client: client}
-	if !ac.IsOAuth() {
-		up.Token = credential.Static(ac.APIKey)
+	spec := ac.Spec()
+	if spec == nil {
+		return nil, nil, fmt.Errorf("account %q: unknown account type %q", ac.ID, ac.Type)
+	}
+	up := &relay.Upstream{Account: acct, Config: ac, Spec: spec, Client: client}
+	if spec.Credential != accounttype.OAuth {
+		up.Token = credential.Static(ac.Secret())
 		return up, nil, nil
 	}
 	style := credential.Claude
-	if ac.Type == config.TypeGemini {
+	if spec.Refresh.Form {
 		style = credential.Google
 	}
+	tokenURL, clientID, clientSecret := spec.Refresh.Client(ac.TokenURL, ac.ClientID, ac.ClientSecret)
+	login := ""
+	if spec.Login != nil {
+		login = spec.Login.Name
+	}
 	o := credential.NewOAuth(credential.OAuthConfig{
-		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: ac.TokenURL,
-		ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Style: style,
+		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: tokenURL,
+		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Login: login,
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
 	}, client, st, lk, log)
 	up.Token, up.OAuth = o, true
