@@ -180,6 +180,7 @@ var registry = []*Spec{
 	&geminiOAuth,
 	&geminiAPI,
 	&openaiResponses,
+	&claudeToken,
 }
 
 // All returns every type in documentation order. The Specs are shared:

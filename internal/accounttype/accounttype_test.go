@@ -74,6 +74,7 @@ func TestAuthenticate(t *testing.T) {
 			map[string]string{"Authorization": "Bearer s3cret", "Anthropic-Beta": "claude-code-20250219,oauth-2025-04-20", "Anthropic-Version": "2023-06-01"}, []string{"X-Api-Key"}},
 		{"claude-oauth", http.Header{"Anthropic-Beta": {"oauth-2025-04-20"}, "Anthropic-Version": {"2099-01-01"}},
 			map[string]string{"Anthropic-Beta": "oauth-2025-04-20", "Anthropic-Version": "2099-01-01"}, nil},
+		{"claude-token", http.Header{}, map[string]string{"Authorization": "Bearer s3cret", "Anthropic-Beta": "oauth-2025-04-20", "Anthropic-Version": "2023-06-01"}, []string{"X-Api-Key"}},
 		{"claude-api", http.Header{}, map[string]string{"X-Api-Key": "s3cret", "Anthropic-Version": "2023-06-01"}, []string{"Authorization", "Anthropic-Beta"}},
 		{"gemini", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, []string{"X-Goog-Api-Key"}},
 		{"gemini-api", http.Header{}, map[string]string{"X-Goog-Api-Key": "s3cret"}, []string{"Authorization"}},
@@ -103,6 +104,7 @@ func TestProbe(t *testing.T) {
 		typ, apiURL, method, url, body, authHeader string
 	}{
 		{"claude-oauth", "", "GET", "https://api.anthropic.com/v1/models", "", "Authorization"},
+		{"claude-token", "", "GET", "https://api.anthropic.com/v1/models", "", "Authorization"},
 		{"claude-api", "https://mirror.test/v1/", "GET", "https://mirror.test/v1/models", "", "X-Api-Key"},
 		{"gemini", "", "POST", "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist",
 			`{"metadata":{"ideType":"IDE_UNSPECIFIED","platform":"PLATFORM_UNSPECIFIED","pluginType":"GEMINI"}}`, "Authorization"},
@@ -160,6 +162,9 @@ func TestRenew(t *testing.T) {
 	}
 	if got := Lookup("gemini").Renew("g"); got != "ccrelay login gemini --account g" {
 		t.Fatalf("gemini: %q", got)
+	}
+	if got := Lookup("claude-token").Renew("t"); !strings.HasPrefix(got, "claude setup-token") {
+		t.Fatalf("claude-token: %q", got)
 	}
 	if got := Lookup("claude-api").Renew("k"); got != "" {
 		t.Fatalf("claude-api: %q", got)

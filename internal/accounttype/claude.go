@@ -88,6 +88,21 @@ func claudeKey(h http.Header, _ Account, secret string) {
 	claudeVersion(h)
 }
 
+// claudeToken is a long-lived subscription token from `claude setup-token`:
+// used like a refreshed access token, never refreshed (it carries the
+// inference scope only, so profile calls would fail and are not made).
+var claudeToken = Spec{
+	Type:         "claude-token",
+	Display:      "Claude long-lived token (claude setup-token)",
+	Platform:     PlatformClaude,
+	Credential:   Token,
+	SecretKey:    "token",
+	Obtain:       "claude setup-token (then put the sk-ant-oat01-... token it prints in the account's token)",
+	BaseURL:      anthropic.BaseURL,
+	Authenticate: claudeBearer,
+	Probe:        claudeProbe(claudeBearer),
+}
+
 // claudeBearer authenticates with a subscription token (a refreshed access
 // token or a long-lived one): Bearer, and the OAuth beta added to the
 // client's own betas.

@@ -140,8 +140,14 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 		return nil, nil, fmt.Errorf("account %q: unknown account type %q", ac.ID, ac.Type)
 	}
 	up := &relay.Upstream{Account: acct, Config: ac, Spec: spec, Client: client}
-	if spec.Credential != accounttype.OAuth {
+	switch spec.Credential {
+	case accounttype.APIKey:
 		up.Token = credential.Static(ac.Secret())
+		return up, nil, nil
+	case accounttype.Token:
+		// OAuth set: a 401 earns the retry that turns into the token's
+		// TokenInvalid verdict (see credential.LongLived).
+		up.Token, up.OAuth = credential.NewLongLived(ac.Secret(), spec.Renew(ac.ID)), true
 		return up, nil, nil
 	}
 	style := credential.Claude

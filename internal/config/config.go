@@ -113,6 +113,9 @@ type AccountConfig struct {
 	RefreshToken string `toml:"refresh_token"`
 	// APIKey is the provider key (claude-api, gemini-api, openai-responses).
 	APIKey string `toml:"api_key"`
+	// Token is a long-lived bearer token (claude-token: the sk-ant-oat01-
+	// token `claude setup-token` prints). New.
+	Token string `toml:"token"`
 	// APIURL replaces the provider's base URL (mirror, gateway).
 	APIURL string `toml:"api_url"`
 	// Proxy carries all of this account's traffic.
@@ -185,8 +188,11 @@ func (a *AccountConfig) Secret() string {
 	if s == nil {
 		return ""
 	}
-	if s.SecretKey == "refresh_token" {
+	switch s.SecretKey {
+	case "refresh_token":
 		return a.RefreshToken
+	case "token":
+		return a.Token
 	}
 	return a.APIKey
 }
