@@ -158,6 +158,10 @@ type Spec struct {
 	// Probe builds the smallest free request that proves the credential
 	// works (`ccrelay accounts test`).
 	Probe func(ctx context.Context, a Account, secret string) (*http.Request, error)
+	// Transport, when set, wraps the account's HTTP transport for upstream
+	// requests (not for token refreshes): a type whose upstream speaks a
+	// variant of its platform's API presents it as that API here.
+	Transport func(http.RoundTripper) http.RoundTripper
 }
 
 // Renew is the command that gets the account a new credential, or "" when
@@ -181,6 +185,7 @@ var registry = []*Spec{
 	&geminiAPI,
 	&openaiResponses,
 	&claudeToken,
+	&codexOAuth,
 }
 
 // All returns every type in documentation order. The Specs are shared:

@@ -79,11 +79,13 @@ func TestAuthenticate(t *testing.T) {
 		{"gemini", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, []string{"X-Goog-Api-Key"}},
 		{"gemini-api", http.Header{}, map[string]string{"X-Goog-Api-Key": "s3cret"}, []string{"Authorization"}},
 		{"openai-responses", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, nil},
+		{"codex-oauth", http.Header{}, map[string]string{"Authorization": "Bearer s3cret", "Chatgpt-Account-Id": "ws-9", "Originator": "codex_cli_rs"}, nil},
+		{"codex-oauth", http.Header{"Originator": {"codex_exec"}}, map[string]string{"Originator": "codex_exec"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {
 			h := tt.client.Clone()
-			Lookup(tt.typ).Authenticate(h, Account{ID: "a"}, "s3cret")
+			Lookup(tt.typ).Authenticate(h, Account{ID: "a", UpstreamAccount: "ws-9"}, "s3cret")
 			for k, v := range tt.want {
 				if got := strings.Join(h.Values(k), ","); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
@@ -111,6 +113,7 @@ func TestProbe(t *testing.T) {
 		{"gemini", "http://ca.test/v1internal/", "POST", "http://ca.test/v1internal:loadCodeAssist", "", "Authorization"},
 		{"gemini-api", "", "GET", "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1", "", "X-Goog-Api-Key"},
 		{"openai-responses", "http://oa.test/v1/", "GET", "http://oa.test/v1/models", "", "Authorization"},
+		{"codex-oauth", "", "GET", "https://chatgpt.com/backend-api/codex/models?client_version=0.1.0", "", "Authorization"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ+" "+tt.apiURL, func(t *testing.T) {

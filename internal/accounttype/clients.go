@@ -26,3 +26,13 @@ const (
 	// GoogleManualRedirectURL shows the code to paste.
 	GoogleManualRedirectURL = "https://codeassist.google.com/authcode"
 )
+
+// Codex CLI's "Sign in with ChatGPT" client.
+const (
+	// OpenAIAuthURL is OpenAI's authorization endpoint.
+	OpenAIAuthURL = "https://auth.openai.com/oauth/authorize"
+	// OpenAITokenURL is OpenAI's token endpoint (exchange and refresh).
+	OpenAITokenURL = "https://auth.openai.com/oauth/token"
+	// CodexClientID is Codex CLI's public OAuth client.
+	CodexClientID = "app_EMoamEEZ73f0CkXaXp7hrann"
+)

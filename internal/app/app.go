@@ -140,6 +140,12 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 		return nil, nil, fmt.Errorf("account %q: unknown account type %q", ac.ID, ac.Type)
 	}
 	up := &relay.Upstream{Account: acct, Config: ac, Spec: spec, Client: client}
+	if spec.Transport != nil {
+		// Upstream requests only: refreshes below keep the plain client.
+		wrapped := *client
+		wrapped.Transport = spec.Transport(client.Transport)
+		up.Client = &wrapped
+	}
 	switch spec.Credential {
 	case accounttype.APIKey:
 		up.Token = credential.Static(ac.Secret())
@@ -155,13 +161,9 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 		style = credential.Google
 	}
 	tokenURL, clientID, clientSecret := spec.Refresh.Client(ac.TokenURL, ac.ClientID, ac.ClientSecret)
-	login := ""
-	if spec.Login != nil {
-		login = spec.Login.Name
-	}
 	o := credential.NewOAuth(credential.OAuthConfig{
 		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: tokenURL,
-		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Login: login,
+		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Renew: spec.Renew(ac.ID),
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
 	}, client, st, lk, log)
 	up.Token, up.OAuth = o, true

@@ -126,6 +126,9 @@ type AccountConfig struct {
 	ClientID string `toml:"client_id"`
 	// ClientSecret overrides the OAuth client secret (gemini). New.
 	ClientSecret string `toml:"client_secret"`
+	// ChatGPTAccountID is the ChatGPT account (workspace) of a codex-oauth
+	// account. Default: the chatgpt_account_id claim of its access token. New.
+	ChatGPTAccountID string `toml:"chatgpt_account_id"`
 	// ProjectID pins the Code Assist project of a gemini account instead of discovering it. New.
 	ProjectID string `toml:"project_id"`
 }
@@ -199,7 +202,7 @@ func (a *AccountConfig) Secret() string {
 
 // Account is the view of the account that its type's functions take.
 func (a *AccountConfig) Account() accounttype.Account {
-	return accounttype.Account{ID: a.ID, APIURL: a.APIURL}
+	return accounttype.Account{ID: a.ID, APIURL: a.APIURL, UpstreamAccount: a.ChatGPTAccountID}
 }
 
 // Enabled reports whether the proxy is in effect.

@@ -333,7 +333,7 @@ func (c *Config) Validate() error {
 			}
 			add(key+"."+spec.SecretKey, "%s", msg)
 		}
-		for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "token": a.Token, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID} {
+		for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "token": a.Token, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID, "chatgpt_account_id": a.ChatGPTAccountID} {
 			if strings.ContainsAny(v, "\r\n\x00") {
 				add(key+"."+fk, "must not contain line breaks or NUL (it would be sent in a header)")
 			}

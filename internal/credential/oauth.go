@@ -34,10 +34,10 @@ type OAuthConfig struct {
 	Scope string
 	// Style selects the request format (Claude JSON or Google form).
 	Style Style
-	// Login is the argument of `ccrelay login` that signs this account in
-	// again, for hints. Default: "claude" for the Claude style, "gemini" for
-	// the Google style.
-	Login string
+	// Renew is the command that gets this account a new refresh token, for
+	// hints. Default: "ccrelay login claude|gemini --account <AccountID>",
+	// per Style.
+	Renew string
 	// NotFound reports whether an error from Store.Credential means "nothing
 	// stored for this account" (then the config token is used). Default:
 	// errors.Is(err, ErrNotStored). For *store.DB pass
@@ -255,11 +255,10 @@ func (o *OAuth) Status() Status {
 }
 
 func (o *OAuth) loginHint() string {
-	login := o.cfg.Login
-	if login == "" {
-		login = o.cfg.Style.loginName()
+	if o.cfg.Renew != "" {
+		return "run: " + o.cfg.Renew
 	}
-	return fmt.Sprintf("run: ccrelay login %s --account %s", login, o.cfg.AccountID)
+	return fmt.Sprintf("run: ccrelay login %s --account %s", o.cfg.Style.loginName(), o.cfg.AccountID)
 }
 
 // margin is how long before expiry a token of the given lifetime is renewed:
