@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/lockfile"
@@ -138,18 +139,35 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 	if err != nil {
 		return nil, nil, fmt.Errorf("account %q: %w", ac.ID, err)
 	}
-	up := &relay.Upstream{Account: acct, Config: ac, Client: client}
-	if !ac.IsOAuth() {
-		up.Token = credential.Static(ac.APIKey)
+	spec := ac.Spec()
+	if spec == nil {
+		return nil, nil, fmt.Errorf("account %q: unknown account type %q", ac.ID, ac.Type)
+	}
+	up := &relay.Upstream{Account: acct, Config: ac, Spec: spec, Client: client}
+	if spec.Transport != nil {
+		// Upstream requests only: refreshes below keep the plain client.
+		wrapped := *client
+		wrapped.Transport = spec.Transport(client.Transport)
+		up.Client = &wrapped
+	}
+	switch spec.Credential {
+	case accounttype.APIKey:
+		up.Token = credential.Static(ac.Secret())
+		return up, nil, nil
+	case accounttype.Token:
+		// OAuth set: a 401 earns the retry that turns into the token's
+		// TokenInvalid verdict (see credential.LongLived).
+		up.Token, up.OAuth = credential.NewLongLived(ac.Secret(), spec.Renew(ac.ID)), true
 		return up, nil, nil
 	}
 	style := credential.Claude
-	if ac.Type == config.TypeGemini {
+	if spec.Refresh.Form {
 		style = credential.Google
 	}
+	tokenURL, clientID, clientSecret := spec.Refresh.Client(ac.TokenURL, ac.ClientID, ac.ClientSecret)
 	o := credential.NewOAuth(credential.OAuthConfig{
-		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: ac.TokenURL,
-		ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Style: style,
+		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: tokenURL,
+		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Renew: spec.Renew(ac.ID),
 		NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
 	}, client, st, lk, log)
 	up.Token, up.OAuth = o, true

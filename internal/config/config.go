@@ -10,9 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 )
 
-// Account types. The first four are the original's; gemini-api is new.
+// Account types. The first four are the original's; gemini-api is new. What
+// each one means lives in internal/accounttype; these names are kept for
+// the code that names one type on purpose.
 const (
 	TypeClaudeOAuth     = "claude-oauth"
 	TypeClaudeAPI       = "claude-api"
@@ -21,8 +25,9 @@ const (
 	TypeOpenAIResponses = "openai-responses"
 )
 
-// AccountTypes lists every accepted account type, in documentation order.
-var AccountTypes = []string{TypeClaudeOAuth, TypeClaudeAPI, TypeGemini, TypeGeminiAPI, TypeOpenAIResponses}
+// AccountTypes lists every accepted account type, in documentation order
+// (accounttype's registry).
+var AccountTypes = accounttype.Names()
 
 // Config is the whole configuration file.
 type Config struct {
@@ -126,6 +131,9 @@ type AccountConfig struct {
 	RefreshToken string `toml:"refresh_token"`
 	// APIKey is the provider key (claude-api, gemini-api, openai-responses).
 	APIKey string `toml:"api_key"`
+	// Token is a long-lived bearer token (claude-token: the sk-ant-oat01-
+	// token `claude setup-token` prints). New.
+	Token string `toml:"token"`
 	// APIURL replaces the provider's base URL (mirror, gateway).
 	APIURL string `toml:"api_url"`
 	// Proxy carries all of this account's traffic.
@@ -136,6 +144,9 @@ type AccountConfig struct {
 	ClientID string `toml:"client_id"`
 	// ClientSecret overrides the OAuth client secret (gemini). New.
 	ClientSecret string `toml:"client_secret"`
+	// ChatGPTAccountID is the ChatGPT account (workspace) of a codex-oauth
+	// account. Default: the chatgpt_account_id claim of its access token. New.
+	ChatGPTAccountID string `toml:"chatgpt_account_id"`
 	// ProjectID pins the Code Assist project of a gemini account instead of discovering it. New.
 	ProjectID string `toml:"project_id"`
 }
@@ -173,21 +184,44 @@ type ClusterConfig struct {
 	LeaseSeconds int `toml:"lease_seconds"`
 }
 
-// Platform is the pool an account type serves.
+// Spec is the description of the account's type; nil for an unknown type
+// (which Validate refuses).
+func (a *AccountConfig) Spec() *accounttype.Spec { return accounttype.Lookup(a.Type) }
+
+// Platform is the pool an account type serves; "" for an unknown type.
 func (a *AccountConfig) Platform() string {
-	switch a.Type {
-	case TypeClaudeOAuth, TypeClaudeAPI:
-		return "claude"
-	case TypeGemini, TypeGeminiAPI:
-		return "gemini"
-	case TypeOpenAIResponses:
-		return "openai"
+	if s := a.Spec(); s != nil {
+		return s.Platform
 	}
 	return ""
 }
 
 // IsOAuth reports whether the account authenticates with a refresh token.
-func (a *AccountConfig) IsOAuth() bool { return a.Type == TypeClaudeOAuth || a.Type == TypeGemini }
+func (a *AccountConfig) IsOAuth() bool {
+	s := a.Spec()
+	return s != nil && s.Credential == accounttype.OAuth
+}
+
+// Secret is the value of the key that holds the account's credential
+// (api_key, refresh_token or token, as its type says).
+func (a *AccountConfig) Secret() string {
+	s := a.Spec()
+	if s == nil {
+		return ""
+	}
+	switch s.SecretKey {
+	case "refresh_token":
+		return a.RefreshToken
+	case "token":
+		return a.Token
+	}
+	return a.APIKey
+}
+
+// Account is the view of the account that its type's functions take.
+func (a *AccountConfig) Account() accounttype.Account {
+	return accounttype.Account{ID: a.ID, APIURL: a.APIURL, UpstreamAccount: a.ChatGPTAccountID}
+}
 
 // Enabled reports whether the proxy is in effect.
 func (p *ProxyConfig) Enabled() bool { return p != nil && p.Type != "" && p.Type != "none" }

@@ -102,7 +102,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Accounts) != 5 {
+	if len(cfg.Accounts) != len(AccountTypes) { // one example per type
 		t.Fatalf("example accounts: %d", len(cfg.Accounts))
 	}
 	seen := map[string]bool{}

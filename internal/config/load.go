@@ -342,21 +342,19 @@ func (c *Config) Validate() error {
 		if strings.ContainsAny(a.ID, " \t\r\n/") {
 			add(key+".id", "must not contain spaces, slashes or line breaks")
 		}
-		switch a.Type {
-		case TypeClaudeOAuth, TypeGemini:
-			if a.RefreshToken == "" {
-				add(key+".refresh_token", "is required for a %s account (get one with: ccrelay login %s --account %s)", a.Type, loginName(a.Type), a.ID)
-			}
-		case TypeClaudeAPI, TypeGeminiAPI, TypeOpenAIResponses:
-			if a.APIKey == "" {
-				add(key+".api_key", "is required for a %s account", a.Type)
-			}
-		case "":
+		switch spec := a.Spec(); {
+		case a.Type == "":
 			add(key+".type", "is required (one of %s)", strings.Join(AccountTypes, ", "))
-		default:
+		case spec == nil:
 			add(key+".type", "unknown account type %q (one of %s)", a.Type, strings.Join(AccountTypes, ", "))
+		case a.Secret() == "":
+			msg := fmt.Sprintf("is required for a %s account", a.Type)
+			if fix := spec.Renew(a.ID); fix != "" {
+				msg += " (get one with: " + fix + ")"
+			}
+			add(key+"."+spec.SecretKey, "%s", msg)
 		}
-		for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID} {
+		for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "token": a.Token, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID, "chatgpt_account_id": a.ChatGPTAccountID} {
 			if strings.ContainsAny(v, "\r\n\x00") {
 				add(key+"."+fk, "must not contain line breaks or NUL (it would be sent in a header)")
 			}
@@ -391,11 +389,4 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &Error{Path: c.Path, Problems: ps}
-}
-
-func loginName(t string) string {
-	if t == TypeGemini {
-		return "gemini"
-	}
-	return "claude"
 }

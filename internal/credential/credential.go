@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
@@ -130,4 +131,35 @@ func (e *RefreshError) Unwrap() error { return e.cause }
 // Verdict tells the relay what the failure means for the account.
 func (e *RefreshError) Verdict() provider.Verdict {
 	return provider.Verdict{Kind: e.Kind, Until: e.Until, Reason: e.Msg}
+}
+
+// LongLived is a long-lived bearer token (claude-token): it is not
+// refreshed. Once the upstream rejects it (Invalidate), Token fails with a
+// TokenInvalid error that says how to get a new one, so the account cools
+// down as invalid and the request fails over; only a new token in the
+// config (a restart) brings it back.
+type LongLived struct {
+	tok, fix string
+	rejected atomic.Bool
+}
+
+var _ Source = (*LongLived)(nil)
+
+// NewLongLived returns the source of token; fix is the command that gets a
+// new one, for the error.
+func NewLongLived(token, fix string) *LongLived { return &LongLived{tok: token, fix: fix} }
+
+// Token returns the token until the upstream has rejected it.
+func (l *LongLived) Token(context.Context) (string, error) {
+	if l.rejected.Load() {
+		return "", &RefreshError{Kind: provider.TokenInvalid, Msg: "the token was rejected (401); run: " + l.fix}
+	}
+	return l.tok, nil
+}
+
+// Invalidate records that the upstream rejected token.
+func (l *LongLived) Invalidate(token string) {
+	if token != "" && token == l.tok {
+		l.rejected.Store(true)
+	}
 }

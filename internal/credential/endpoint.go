@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
@@ -45,17 +46,15 @@ func (s Style) loginName() string {
 	return "claude"
 }
 
-// Defaults per style. They repeat oauth.ClaudeProvider and
-// oauth.GoogleProvider rather than import that package, which pulls in the
-// interactive login machinery this package has no use for.
+// Defaults per style, for a config that names none (the relay passes its
+// account type's client, see accounttype.Refresh). The values live in
+// accounttype.
 const (
-	claudeTokenURL = "https://platform.claude.com/v1/oauth/token"
-	claudeClientID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
-	googleTokenURL = "https://oauth2.googleapis.com/token"
-	googleClientID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
-	// googleClientSecret is Gemini CLI's installed-app secret: public by
-	// design, but still kept out of errors and logs like any secret.
-	googleClientSecret = "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"
+	claudeTokenURL     = accounttype.ClaudeTokenURL
+	claudeClientID     = accounttype.ClaudeClientID
+	googleTokenURL     = accounttype.GoogleTokenURL
+	googleClientID     = accounttype.GoogleClientID
+	googleClientSecret = accounttype.GoogleClientSecret
 )
 
 const (
@@ -215,7 +214,7 @@ func (o *OAuth) post(ctx context.Context, rt string) (*tokenResponse, *RefreshEr
 	switch {
 	case code == "invalid_grant" && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized):
 		e.Kind = provider.TokenInvalid
-		e.Msg = fmt.Sprintf("refresh token rejected (%s); run: ccrelay login %s --account %s", msg, o.cfg.Style.loginName(), o.cfg.AccountID)
+		e.Msg = fmt.Sprintf("refresh token rejected (%s); %s", msg, o.loginHint())
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.Kind = provider.RateLimited
 		e.Until = o.now().Add(retryAfter(resp.Header, o.now()))

@@ -34,6 +34,10 @@ type OAuthConfig struct {
 	Scope string
 	// Style selects the request format (Claude JSON or Google form).
 	Style Style
+	// Renew is the command that gets this account a new refresh token, for
+	// hints. Default: "ccrelay login claude|gemini --account <AccountID>",
+	// per Style.
+	Renew string
 	// NotFound reports whether an error from Store.Credential means "nothing
 	// stored for this account" (then the config token is used). Default:
 	// errors.Is(err, ErrNotStored). For *store.DB pass
@@ -251,6 +255,9 @@ func (o *OAuth) Status() Status {
 }
 
 func (o *OAuth) loginHint() string {
+	if o.cfg.Renew != "" {
+		return "run: " + o.cfg.Renew
+	}
 	return fmt.Sprintf("run: ccrelay login %s --account %s", o.cfg.Style.loginName(), o.cfg.AccountID)
 }
 

@@ -13,11 +13,13 @@ package oauth
 import (
 	"fmt"
 	"strings"
+
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 )
 
 // Provider describes one OAuth authorization server as ccrelay talks to it.
-// ClaudeProvider and GoogleProvider return the real ones; tests point the
-// URLs at fakes.
+// ProviderFor returns an account type's (ClaudeProvider and GoogleProvider
+// the two original ones); tests point the URLs at fakes.
 type Provider struct {
 	// Name identifies the provider in messages: "claude" or "gemini".
 	Name string
@@ -51,43 +53,37 @@ type Provider struct {
 	JSONExchange bool
 }
 
+// ProviderFor returns the authorization server of an account type's login
+// with its default client. A type without a login yields a Provider that
+// fails validation.
+func ProviderFor(s *accounttype.Spec) Provider {
+	l := s.Login
+	if l == nil {
+		return Provider{Name: s.Type}
+	}
+	p := Provider{
+		Name:              l.Name,
+		AuthURL:           l.AuthURL,
+		Scopes:            l.Scopes,
+		ManualRedirectURL: l.ManualRedirectURL,
+		LoopbackHost:      l.LoopbackHost,
+		LoopbackPath:      l.LoopbackPath,
+		ExtraAuthParams:   l.ExtraAuthParams,
+		JSONExchange:      l.JSONExchange,
+	}
+	if s.Refresh != nil {
+		p.TokenURL, p.ClientID, p.ClientSecret = s.Refresh.TokenURL, s.Refresh.ClientID, s.Refresh.ClientSecret
+	}
+	return p
+}
+
 // ClaudeProvider returns the Claude (Pro/Max subscription) login as Claude
 // Code performs it.
-func ClaudeProvider() Provider {
-	return Provider{
-		Name:              "claude",
-		AuthURL:           "https://claude.ai/oauth/authorize",
-		TokenURL:          "https://platform.claude.com/v1/oauth/token",
-		ClientID:          "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
-		Scopes:            []string{"user:profile", "user:inference", "user:sessions:claude_code", "user:mcp_servers", "user:file_upload"},
-		ManualRedirectURL: "https://platform.claude.com/oauth/code/callback",
-		LoopbackHost:      "localhost",
-		LoopbackPath:      "/callback",
-		ExtraAuthParams:   map[string]string{"code": "true"},
-		JSONExchange:      true,
-	}
-}
+func ClaudeProvider() Provider { return ProviderFor(accounttype.Lookup("claude-oauth")) }
 
 // GoogleProvider returns the Google login of Gemini CLI (Code Assist). Its
 // client secret belongs to an installed application and is public by design.
-func GoogleProvider() Provider {
-	return Provider{
-		Name:         "gemini",
-		AuthURL:      "https://accounts.google.com/o/oauth2/v2/auth",
-		TokenURL:     "https://oauth2.googleapis.com/token",
-		ClientID:     "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com",
-		ClientSecret: "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",
-		Scopes: []string{
-			"https://www.googleapis.com/auth/cloud-platform",
-			"https://www.googleapis.com/auth/userinfo.email",
-			"https://www.googleapis.com/auth/userinfo.profile",
-		},
-		ManualRedirectURL: "https://codeassist.google.com/authcode",
-		LoopbackHost:      "127.0.0.1",
-		LoopbackPath:      "/oauth2callback",
-		ExtraAuthParams:   map[string]string{"access_type": "offline", "prompt": "consent"},
-	}
-}
+func GoogleProvider() Provider { return ProviderFor(accounttype.Lookup("gemini")) }
 
 // validate reports every missing field at once.
 func (p Provider) validate() error {

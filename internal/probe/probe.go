@@ -4,7 +4,6 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,10 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/config"
-	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
-	"github.com/ccrelay/ccrelay/internal/provider/gemini"
-	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/relay"
 )
 
@@ -40,7 +35,7 @@ func Run(ctx context.Context, up *relay.Upstream) Result {
 		return res
 	}
 	res.Step = "request"
-	req, err := request(ctx, up.Config, secret)
+	req, err := request(ctx, up, secret)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -72,52 +67,14 @@ func scrub(s, secret string) string {
 	return s
 }
 
-func request(ctx context.Context, ac config.AccountConfig, secret string) (*http.Request, error) {
-	switch ac.Type {
-	case config.TypeClaudeAPI, config.TypeClaudeOAuth:
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, anthropic.BaseURL(ac.APIURL)+"/v1/models", nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Anthropic-Version", anthropic.Version)
-		if ac.Type == config.TypeClaudeOAuth {
-			req.Header.Set("Authorization", "Bearer "+secret)
-			req.Header.Set("Anthropic-Beta", anthropic.OAuthBeta)
-		} else {
-			req.Header.Set("X-Api-Key", secret)
-		}
-		return req, nil
-	case config.TypeGeminiAPI:
-		base := strings.TrimRight(ac.APIURL, "/")
-		if base == "" {
-			base = gemini.PublicBaseURL
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1beta/models?pageSize=1", nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("X-Goog-Api-Key", secret)
-		return req, nil
-	case config.TypeGemini:
-		base := strings.TrimSuffix(strings.TrimRight(ac.APIURL, "/"), "/v1internal")
-		if base == "" {
-			base = gemini.CodeAssistBaseURL
-		}
-		body := `{"metadata":{"ideType":"IDE_UNSPECIFIED","platform":"PLATFORM_UNSPECIFIED","pluginType":"GEMINI"}}`
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1internal:loadCodeAssist", bytes.NewReader([]byte(body)))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		return req, nil
-	case config.TypeOpenAIResponses:
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, openai.BaseURL(ac.APIURL)+"/models", nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+secret)
-		return req, nil
+// request is the account type's probe.
+func request(ctx context.Context, up *relay.Upstream, secret string) (*http.Request, error) {
+	spec := up.Config.Spec()
+	if up.Spec != nil {
+		spec = up.Spec
 	}
-	return nil, fmt.Errorf("unknown account type %q", ac.Type)
+	if spec == nil {
+		return nil, fmt.Errorf("unknown account type %q", up.Config.Type)
+	}
+	return spec.Probe(ctx, up.Config.Account(), secret)
 }

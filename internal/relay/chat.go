@@ -36,7 +36,7 @@ func (*chatAdapter) platform() string { return "claude" }
 func (*chatAdapter) dialect() dialect { return openaiDialect{} }
 
 func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, anthropic.BaseURL(up.Config.APIURL)+"/v1/messages", a.conv.Body)
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/v1/messages", a.conv.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	setClaudeAuth(h, up, secret)
+	up.authenticate(h, secret)
 	return req, nil
 }
 

@@ -3,10 +3,8 @@ package relay
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
 	"github.com/ccrelay/ccrelay/internal/sse"
@@ -26,7 +24,7 @@ func (a claudeAdapter) newStream(c *call, _ *Upstream) streamer {
 }
 
 func (a claudeAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	u := anthropic.BaseURL(up.Config.APIURL) + a.path
+	u := up.baseURL() + a.path
 	if q := c.req.URL.RawQuery; q != "" {
 		u += "?" + q
 	}
@@ -39,21 +37,8 @@ func (a claudeAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 		return nil, err
 	}
 	copyRequestHeader(req.Header, c.req.Header, claudeRequestHeaders)
-	setClaudeAuth(req.Header, up, secret)
+	up.authenticate(req.Header, secret)
 	return req, nil
-}
-
-// setClaudeAuth puts an account's credential on a request to Anthropic.
-func setClaudeAuth(h http.Header, up *Upstream, secret string) {
-	if up.Config.Type == config.TypeClaudeOAuth {
-		h.Set("Authorization", "Bearer "+secret)
-		h.Set("Anthropic-Beta", anthropic.MergeBeta(strings.Join(h.Values("Anthropic-Beta"), ","), anthropic.OAuthBeta))
-	} else {
-		h.Set("X-Api-Key", secret)
-	}
-	if h.Get("Anthropic-Version") == "" {
-		h.Set("Anthropic-Version", anthropic.Version)
-	}
 }
 
 func (a claudeAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {

@@ -103,11 +103,7 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if codeAssist(up) {
-		req.Header.Set("Authorization", "Bearer "+secret)
-	} else {
-		req.Header.Set("X-Goog-Api-Key", secret)
-	}
+	up.authenticate(req.Header, secret)
 	return req, nil
 }
 

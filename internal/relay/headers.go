@@ -110,7 +110,7 @@ func newRedactor(ups []*Upstream) *redactor {
 		if up == nil {
 			continue
 		}
-		for _, s := range []string{up.Config.APIKey, up.Config.RefreshToken} {
+		for _, s := range []string{up.Config.APIKey, up.Config.RefreshToken, up.Config.Token, up.Config.ClientSecret} {
 			if len(s) >= 8 {
 				pairs = append(pairs, s, redacted)
 			}

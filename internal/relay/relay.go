@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -42,6 +43,8 @@ type ProjectSource interface {
 type Upstream struct {
 	Account *scheduler.Account
 	Config  config.AccountConfig
+	// Spec is the account's type; nil means the one Config.Type names.
+	Spec *accounttype.Spec
 	// Client carries all of the account's traffic (its proxy, pooled connections).
 	Client *http.Client
 	Token  TokenSource
@@ -199,6 +202,23 @@ func (r *Relay) Handler() http.Handler {
 
 func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
 	writeDialectError(w, dialectFor(req.URL.Path), http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
+}
+
+// spec is the account's type description.
+func (up *Upstream) spec() *accounttype.Spec {
+	if up.Spec != nil {
+		return up.Spec
+	}
+	return accounttype.Lookup(up.Config.Type)
+}
+
+// baseURL is the account's upstream API root: its api_url, else its type's default.
+func (up *Upstream) baseURL() string { return up.spec().BaseURL(up.Config.APIURL) }
+
+// authenticate puts the account's credential on an upstream request, as its
+// type says.
+func (up *Upstream) authenticate(h http.Header, secret string) {
+	up.spec().Authenticate(h, up.Config.Account(), secret)
 }
 
 // upstream returns the account's upstream data.

@@ -41,12 +41,12 @@ func (responsesDialect) streamError(status int, msg string) []byte {
 }
 
 func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, openai.ResponsesURL(up.Config.APIURL), c.body)
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/responses", c.body)
 	if err != nil {
 		return nil, err
 	}
 	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
-	req.Header.Set("Authorization", "Bearer "+secret)
+	up.authenticate(req.Header, secret)
 	return req, nil
 }
 
@@ -111,12 +111,12 @@ func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request) {
 type modelsAdapter struct{ responsesAdapter }
 
 func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, openai.BaseURL(up.Config.APIURL)+"/models", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, up.baseURL()+"/models", nil)
 	if err != nil {
 		return nil, err
 	}
 	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
-	req.Header.Set("Authorization", "Bearer "+secret)
+	up.authenticate(req.Header, secret)
 	return req, nil
 }
 

@@ -69,6 +69,27 @@ type clientMetadata struct {
 	DuetProject string `json:"duetProject,omitempty"`
 }
 
+// newClientMetadata is Gemini CLI's client metadata, with the user's own
+// project when there is one.
+func newClientMetadata(envProject string) clientMetadata {
+	return clientMetadata{IDEType: "IDE_UNSPECIFIED", Platform: "PLATFORM_UNSPECIFIED", PluginType: "GEMINI", DuetProject: envProject}
+}
+
+// LoadCodeAssistURL is {base}/v1internal:loadCodeAssist; an empty base means
+// CodeAssistBaseURL.
+func LoadCodeAssistURL(base string) string {
+	return codeAssistRoot(base) + "/" + codeAssistVersion + ":loadCodeAssist"
+}
+
+// LoadCodeAssistBody is a loadCodeAssist request without a project: the
+// cheapest call that proves a Code Assist token works.
+func LoadCodeAssistBody() []byte {
+	b, _ := json.Marshal(struct {
+		Metadata clientMetadata `json:"metadata"`
+	}{newClientMetadata("")})
+	return b
+}
+
 // DiscoverProject finds the Code Assist project (cloudaicompanionProject) of
 // the Google account whose OAuth access token is given, the way Gemini CLI's
 // setupUser does: loadCodeAssist, and when the account has no current tier,
@@ -96,8 +117,8 @@ func DiscoverProject(ctx context.Context, hc *http.Client, base, accessToken, en
 	}
 	d := discoverer{hc: hc, root: codeAssistRoot(base), token: accessToken}
 
-	meta := clientMetadata{IDEType: "IDE_UNSPECIFIED", Platform: "PLATFORM_UNSPECIFIED", PluginType: "GEMINI", DuetProject: envProject}
-	load, err := d.call(ctx, http.MethodPost, "loadCodeAssist", d.root+"/"+codeAssistVersion+":loadCodeAssist", struct {
+	meta := newClientMetadata(envProject)
+	load, err := d.call(ctx, http.MethodPost, "loadCodeAssist", LoadCodeAssistURL(base), struct {
 		Project  string         `json:"cloudaicompanionProject,omitempty"`
 		Metadata clientMetadata `json:"metadata"`
 	}{envProject, meta})

@@ -22,6 +22,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/oauth"
 	"github.com/ccrelay/ccrelay/internal/oauth/browser"
@@ -109,90 +110,18 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			return cmdutil.FlagErrorf("unknown provider %q: use 'ccrelay login claude' or 'ccrelay login gemini'", args[0])
 		},
 	}
-	cmd.AddCommand(newCmdProvider(f, runF, ProviderClaude))
-	cmd.AddCommand(newCmdProvider(f, runF, ProviderGemini))
+	for _, spec := range accounttype.All() {
+		if spec.Login != nil {
+			cmd.AddCommand(newCmdProvider(f, runF, spec))
+		}
+	}
 	return cmd
 }
 
-func newCmdProvider(f *cmdutil.Factory, runF func(*Options) error, provider string) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Provider: provider}
-	cmd := &cobra.Command{Args: cobra.NoArgs}
-	switch provider {
-	case ProviderClaude:
-		cmd.Use = "claude"
-		cmd.Short = "Sign in to a Claude Pro/Max subscription (claude-oauth account)"
-		cmd.Long = heredoc.Doc(`
-			Sign in to a Claude Pro or Max subscription with OAuth (PKCE) and store the
-			account's refresh token in the config as a type = "claude-oauth" account.
-
-			ccrelay opens the sign-in page in your browser and waits for it to come back
-			to a local callback on 127.0.0.1. At the same time it accepts the code by
-			paste, so it also works on a headless server over SSH: open the second URL
-			it prints in a browser on any machine, sign in, and paste the code the page
-			shows (it looks like code#state), or the whole address of the page the
-			sign-in ended on. Whichever arrives first wins.
-
-			Without --account a new [[accounts]] entry is appended (id "claude-<n>", name
-			= the account's email); with --account ID that entry's refresh_token is
-			replaced, or a new entry with that id is added if none exists. The rest of the
-			file, comments and order included, stays as it was; the file is replaced
-			atomically and left at mode 0600. With no config file anywhere, ./config.toml
-			is created. Ctrl-C leaves the config untouched.
-
-			A token written by login takes precedence, at the next start of ccrelay serve,
-			over the token the relay saved from its own refreshes.
-
-			Terms: Anthropic grants subscription logins for use with Claude Code. Using
-			one from other software, a relay included, may breach Anthropic's terms and
-			can get the account suspended. Where that matters, use a claude-api account
-			with an API key from the Anthropic Console instead.
-		`)
-		cmd.Example = heredoc.Doc(`
-			# On a desktop: the browser opens, you sign in, done
-			$ ccrelay login claude
-
-			# Over SSH: open the printed URL on your laptop, then paste the code it shows
-			$ ccrelay login claude --no-browser
-
-			# Replace the token of an existing account (e.g. after it was revoked)
-			$ ccrelay login claude --account claude-2
-
-			# Write into a specific config file
-			$ ccrelay login claude --config /etc/ccrelay/config.toml
-		`)
-	case ProviderGemini:
-		cmd.Use = "gemini"
-		cmd.Short = "Sign in with Google as Gemini CLI does (gemini account)"
-		cmd.Long = heredoc.Doc(`
-			Sign in with a Google account as Gemini CLI does (Code Assist OAuth, offline
-			access, consent prompt) and store the refresh token in the config as a
-			type = "gemini" account.
-
-			ccrelay opens the sign-in page in your browser and waits for it to come back
-			to a local callback on 127.0.0.1. At the same time it accepts the code by
-			paste, so it also works on a headless server over SSH: open the second URL
-			it prints in a browser on any machine, sign in, and paste the code the page
-			shows, or the whole address of the page the sign-in ended on.
-
-			Without --account a new [[accounts]] entry is appended (id "gemini-<n>", name
-			= the account's email); with --account ID that entry's refresh_token is
-			replaced, or a new entry with that id is added if none exists. The rest of the
-			file, comments and order included, stays as it was; the file is replaced
-			atomically and left at mode 0600. With no config file anywhere, ./config.toml
-			is created. Ctrl-C leaves the config untouched.
-
-			Terms and availability: Google's terms forbid using the Gemini CLI OAuth
-			client from third-party software, a relay included, and accounts have been
-			suspended for it. Google has also ended this login for consumer tiers (free,
-			Google One, AI Pro/Ultra); only paid Code Assist subscriptions remain. The
-			supported way is an API key: add a type = "gemini-api" account with a key
-			from Google AI Studio (or Vertex AI) instead.
-		`)
-		cmd.Example = heredoc.Doc(`
-			$ ccrelay login gemini
-			$ ccrelay login gemini --no-browser --account gemini-work
-		`)
-	}
+func newCmdProvider(f *cmdutil.Factory, runF func(*Options) error, spec *accounttype.Spec) *cobra.Command {
+	l := spec.Login
+	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv, Provider: l.Name}
+	cmd := &cobra.Command{Args: cobra.NoArgs, Use: l.Name, Short: l.Short, Long: l.Long, Example: l.Example}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		opts.Ctx = cmd.Context()
 		if f.ConfigPath != nil {
@@ -245,14 +174,13 @@ func (o *Options) check() error {
 type providerSpec struct {
 	oauth       oauth.Provider
 	accountType string
+	// note is printed before the sign-in (the vendor's terms).
+	note string
 }
 
 func specFor(name string) (providerSpec, error) {
-	switch name {
-	case ProviderClaude:
-		return providerSpec{oauth: oauth.ClaudeProvider(), accountType: config.TypeClaudeOAuth}, nil
-	case ProviderGemini:
-		return providerSpec{oauth: oauth.GoogleProvider(), accountType: config.TypeGemini}, nil
+	if spec := accounttype.LoginFor(name); spec != nil {
+		return providerSpec{oauth: oauth.ProviderFor(spec), accountType: spec.Type, note: spec.Login.Note}, nil
 	}
 	return providerSpec{}, fmt.Errorf("unknown login provider %q", name)
 }
@@ -332,12 +260,7 @@ func loginRun(opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	switch opts.Provider {
-	case ProviderClaude:
-		fmt.Fprint(errOut, "Note: Anthropic grants subscription logins for use with Claude Code; using one\nthrough other software may breach its terms (see 'ccrelay login claude --help').\n\n")
-	case ProviderGemini:
-		fmt.Fprint(errOut, "Note: Google's terms forbid using the Gemini CLI login from third-party software,\nand consumer tiers can no longer use it; a gemini-api account (API key) is the\nsupported way (see 'ccrelay login gemini --help').\n\n")
-	}
+	fmt.Fprint(errOut, spec.note)
 
 	open := opts.OpenBrowser
 	if open == nil {

@@ -5,6 +5,7 @@ package shared
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/cluster"
@@ -129,7 +130,7 @@ func state(a config.AccountConfig, cds []Cooldown, now time.Time) (string, strin
 		}
 	}
 	if whole != nil && whole.Kind == provider.TokenInvalid.String() {
-		return "token_invalid", fmt.Sprintf("the refresh token was rejected; run: ccrelay login %s --account %s", loginName(a.Type), a.ID)
+		return "token_invalid", invalidDetail(a)
 	}
 	if whole != nil {
 		return "cooling_down", fmt.Sprintf("until %s (%s, in %s): %s", whole.Until.Local().Format("2006-01-02 15:04:05"), whole.Kind, until(whole.Until, now), whole.Reason)
@@ -155,9 +156,16 @@ func until(t, now time.Time) string {
 	return d.String()
 }
 
-func loginName(t string) string {
-	if t == config.TypeGemini {
-		return "gemini"
+// invalidDetail says which credential was rejected and what gets a new one.
+func invalidDetail(a config.AccountConfig) string {
+	spec := a.Spec()
+	if spec == nil {
+		return "the credential was rejected"
 	}
-	return "claude"
+	what := "the " + strings.ReplaceAll(spec.SecretKey, "_", " ")
+	fix := spec.Renew(a.ID)
+	if fix == "" {
+		return what + " was rejected; replace " + spec.SecretKey + " in the config"
+	}
+	return what + " was rejected; run: " + fix
 }

@@ -1,0 +1,175 @@
+package accounttype
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestRegistryComplete checks that every registered type is fully described:
+// a type that forgot a field would panic or misbehave in some layer far away.
+func TestRegistryComplete(t *testing.T) {
+	seen := map[string]bool{}
+	logins := map[string]bool{}
+	for _, s := range All() {
+		t.Run(s.Type, func(t *testing.T) {
+			if s.Type == "" || seen[s.Type] {
+				t.Fatalf("empty or duplicate type %q", s.Type)
+			}
+			seen[s.Type] = true
+			if s.Display == "" || s.BaseURL == nil || s.Authenticate == nil || s.Probe == nil {
+				t.Fatalf("incomplete spec: %+v", s)
+			}
+			switch s.Platform {
+			case PlatformClaude, PlatformGemini, PlatformOpenAI:
+			default:
+				t.Fatalf("platform %q", s.Platform)
+			}
+			want := map[Credential]string{APIKey: "api_key", OAuth: "refresh_token", Token: "token"}[s.Credential]
+			if s.SecretKey != want {
+				t.Fatalf("%s credential in %q, want %q", s.Credential, s.SecretKey, want)
+			}
+			if (s.Credential == OAuth) != (s.Refresh != nil) {
+				t.Fatalf("Refresh must be set exactly for OAuth types")
+			}
+			if s.Login != nil {
+				if s.Credential != OAuth || s.Login.Name == "" || logins[s.Login.Name] || s.Login.AuthURL == "" || s.Login.Short == "" || s.Login.Long == "" || s.Login.Note == "" {
+					t.Fatalf("incomplete or duplicate login %+v", s.Login)
+				}
+				logins[s.Login.Name] = true
+				if LoginFor(s.Login.Name) != s {
+					t.Fatalf("LoginFor(%q) is not this spec", s.Login.Name)
+				}
+			}
+			if Lookup(s.Type) != s {
+				t.Fatalf("Lookup(%q) is not this spec", s.Type)
+			}
+			if !strings.HasPrefix(s.BaseURL(""), "https://") {
+				t.Fatalf("default base URL %q", s.BaseURL(""))
+			}
+			if got := s.BaseURL("http://mirror.test/"); !strings.HasPrefix(got, "http://mirror.test") || strings.HasSuffix(got, "/") {
+				t.Fatalf("BaseURL(override) = %q", got)
+			}
+		})
+	}
+	if Lookup("nope") != nil || LoginFor("nope") != nil {
+		t.Fatal("unknown names must give nil")
+	}
+	if got := strings.Join(Names(), ","); !strings.HasPrefix(got, "claude-oauth,claude-api,gemini,gemini-api,openai-responses") {
+		t.Fatalf("Names() = %s: the original's order comes first", got)
+	}
+}
+
+// TestAuthenticate pins the headers each type puts on an upstream request.
+func TestAuthenticate(t *testing.T) {
+	tests := []struct {
+		typ    string
+		client http.Header // what the client sent
+		want   map[string]string
+		absent []string
+	}{
+		{"claude-oauth", http.Header{"Anthropic-Beta": {"claude-code-20250219"}},
+			map[string]string{"Authorization": "Bearer s3cret", "Anthropic-Beta": "claude-code-20250219,oauth-2025-04-20", "Anthropic-Version": "2023-06-01"}, []string{"X-Api-Key"}},
+		{"claude-oauth", http.Header{"Anthropic-Beta": {"oauth-2025-04-20"}, "Anthropic-Version": {"2099-01-01"}},
+			map[string]string{"Anthropic-Beta": "oauth-2025-04-20", "Anthropic-Version": "2099-01-01"}, nil},
+		{"claude-token", http.Header{}, map[string]string{"Authorization": "Bearer s3cret", "Anthropic-Beta": "oauth-2025-04-20", "Anthropic-Version": "2023-06-01"}, []string{"X-Api-Key"}},
+		{"claude-api", http.Header{}, map[string]string{"X-Api-Key": "s3cret", "Anthropic-Version": "2023-06-01"}, []string{"Authorization", "Anthropic-Beta"}},
+		{"gemini", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, []string{"X-Goog-Api-Key"}},
+		{"gemini-api", http.Header{}, map[string]string{"X-Goog-Api-Key": "s3cret"}, []string{"Authorization"}},
+		{"openai-responses", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, nil},
+		{"codex-oauth", http.Header{}, map[string]string{"Authorization": "Bearer s3cret", "Chatgpt-Account-Id": "ws-9", "Originator": "codex_cli_rs"}, nil},
+		{"codex-oauth", http.Header{"Originator": {"codex_exec"}}, map[string]string{"Originator": "codex_exec"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			h := tt.client.Clone()
+			Lookup(tt.typ).Authenticate(h, Account{ID: "a", UpstreamAccount: "ws-9"}, "s3cret")
+			for k, v := range tt.want {
+				if got := strings.Join(h.Values(k), ","); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			for _, k := range tt.absent {
+				if h.Get(k) != "" {
+					t.Errorf("%s set: %q", k, h.Get(k))
+				}
+			}
+		})
+	}
+}
+
+// TestProbe pins each type's probe: method, URL (default and api_url) and auth.
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		typ, apiURL, method, url, body, authHeader string
+	}{
+		{"claude-oauth", "", "GET", "https://api.anthropic.com/v1/models", "", "Authorization"},
+		{"claude-token", "", "GET", "https://api.anthropic.com/v1/models", "", "Authorization"},
+		{"claude-api", "https://mirror.test/v1/", "GET", "https://mirror.test/v1/models", "", "X-Api-Key"},
+		{"gemini", "", "POST", "https://cloudcode-pa.googleapis.com/v1internal:loadCodeAssist",
+			`{"metadata":{"ideType":"IDE_UNSPECIFIED","platform":"PLATFORM_UNSPECIFIED","pluginType":"GEMINI"}}`, "Authorization"},
+		{"gemini", "http://ca.test/v1internal/", "POST", "http://ca.test/v1internal:loadCodeAssist", "", "Authorization"},
+		{"gemini-api", "", "GET", "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1", "", "X-Goog-Api-Key"},
+		{"openai-responses", "http://oa.test/v1/", "GET", "http://oa.test/v1/models", "", "Authorization"},
+		{"codex-oauth", "", "GET", "https://chatgpt.com/backend-api/codex/models?client_version=0.1.0", "", "Authorization"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ+" "+tt.apiURL, func(t *testing.T) {
+			req, err := Lookup(tt.typ).Probe(context.Background(), Account{ID: "a", APIURL: tt.apiURL}, "s3cret")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Method != tt.method || req.URL.String() != tt.url {
+				t.Fatalf("%s %s, want %s %s", req.Method, req.URL, tt.method, tt.url)
+			}
+			if !strings.Contains(req.Header.Get(tt.authHeader), "s3cret") {
+				t.Fatalf("no credential in %s: %v", tt.authHeader, req.Header)
+			}
+			if tt.body != "" {
+				b, _ := io.ReadAll(req.Body)
+				if string(b) != tt.body {
+					t.Fatalf("body %s, want %s", b, tt.body)
+				}
+			}
+		})
+	}
+}
+
+func TestRefreshClient(t *testing.T) {
+	g := Lookup("gemini").Refresh
+	tests := []struct {
+		name               string
+		url, id, secret    string
+		wURL, wID, wSecret string
+	}{
+		{"defaults", "", "", "", GoogleTokenURL, GoogleClientID, GoogleClientSecret},
+		{"default id written out", "", GoogleClientID, "", GoogleTokenURL, GoogleClientID, GoogleClientSecret},
+		{"own client, no secret", "", "mine", "", GoogleTokenURL, "mine", ""},
+		{"own client and secret", "https://t.test", "mine", "s", "https://t.test", "mine", "s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, id, sec := g.Client(tt.url, tt.id, tt.secret)
+			if u != tt.wURL || id != tt.wID || sec != tt.wSecret {
+				t.Fatalf("Client = %q %q %q", u, id, sec)
+			}
+		})
+	}
+}
+
+func TestRenew(t *testing.T) {
+	if got := Lookup("claude-oauth").Renew("c1"); got != "ccrelay login claude --account c1" {
+		t.Fatalf("claude-oauth: %q", got)
+	}
+	if got := Lookup("gemini").Renew("g"); got != "ccrelay login gemini --account g" {
+		t.Fatalf("gemini: %q", got)
+	}
+	if got := Lookup("claude-token").Renew("t"); !strings.HasPrefix(got, "claude setup-token") {
+		t.Fatalf("claude-token: %q", got)
+	}
+	if got := Lookup("claude-api").Renew("k"); got != "" {
+		t.Fatalf("claude-api: %q", got)
+	}
+}
