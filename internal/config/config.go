@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -180,8 +181,14 @@ func (p *ProxyConfig) Addr() string { return net.JoinHostPort(p.Host, strconv.It
 // Addr is the listen address host:port.
 func (s *ServerConfig) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// Seconds converts a seconds setting to a Duration.
-func Seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+// Seconds converts a seconds setting to a Duration; an absurdly large one
+// saturates at the longest Duration instead of overflowing.
+func Seconds(n int) time.Duration {
+	if int64(n) > int64(math.MaxInt64/time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Second
+}
 
 // Default returns the configuration used when no file exists.
 func Default() *Config {
