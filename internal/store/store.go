@@ -29,6 +29,9 @@ type DB struct {
 	// usageFrom, when set, replaces usage_stats in statistics queries
 	// (several databases attached, see OpenReadOnlyMany).
 	usageFrom string
+	// durableHook, when set (tests), sees the connection of every durable
+	// write just before the write.
+	durableHook func(*sql.Conn)
 }
 
 var migrations = []string{
