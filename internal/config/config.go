@@ -154,7 +154,15 @@ type ClusterConfig struct {
 	// while refreshing blocks the account's refresh at most this long (a live
 	// holder renews it). Default 15.
 	LeaseSeconds int `toml:"lease_seconds"`
+	// Secret is the key (at least MinClusterSecret characters) the OAuth
+	// tokens stored in Redis are encrypted with; never stored in Redis. Every
+	// relay of a cluster needs the same one. Required when RedisURL is set
+	// and an account uses OAuth. Default "".
+	Secret string `toml:"secret"`
 }
+
+// MinClusterSecret is the least length of [cluster] secret.
+const MinClusterSecret = 16
 
 // Platform is the pool an account type serves.
 func (a *AccountConfig) Platform() string {

@@ -26,10 +26,14 @@ import (
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 
-const clusterPrefix = "e2e:"
+const (
+	clusterPrefix = "e2e:"
+	// clusterSecret encrypts the tokens the relays store in Redis.
+	clusterSecret = "e2e-cluster-secret-0123456789"
+)
 
 func clusterTable(r *clustertest.Redis, lease int) string {
-	return fmt.Sprintf("[cluster]\nredis_url = %q\nkey_prefix = %q\nlease_seconds = %d\n\n", r.URL, clusterPrefix, lease)
+	return fmt.Sprintf("[cluster]\nredis_url = %q\nkey_prefix = %q\nlease_seconds = %d\nsecret = %q\n\n", r.URL, clusterPrefix, lease, clusterSecret)
 }
 
 // startRelays starts n relays on one config (each with its own database).
