@@ -228,6 +228,18 @@ func TestClusterSingleRefresh(t *testing.T) {
 			return err == nil && strings.HasSuffix(c.RefreshToken, fmt.Sprintf("%04d-abcdefgh", 3))
 		})
 	}
+	// Redis holds the credential sealed with the cluster secret: no token in it.
+	c, err := rs[0].App.DB.Credential(context.Background(), "max-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := rd.Dump(t)
+	for _, tok := range []string{c.RefreshToken, c.AccessToken, clusterSecret} {
+		if strings.Contains(dump, tok) {
+			t.Fatalf("redis holds a token or the secret in plain text:
+%s", dump)
+		}
+	}
 }
 
 // TestClusterHelperRelay is not a test: TestClusterLeaseHolderKilled runs the
