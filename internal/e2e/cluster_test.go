@@ -236,8 +236,7 @@ func TestClusterSingleRefresh(t *testing.T) {
 	dump := rd.Dump(t)
 	for _, tok := range []string{c.RefreshToken, c.AccessToken, clusterSecret} {
 		if strings.Contains(dump, tok) {
-			t.Fatalf("redis holds a token or the secret in plain text:
-%s", dump)
+			t.Fatalf("redis holds a token or the secret in plain text:\n%s", dump)
 		}
 	}
 }
