@@ -180,12 +180,14 @@ func NewOAuth(cfg OAuthConfig, hc *http.Client, st Store, lk Locker, log *slog.L
 }
 
 // Token returns the cached access token while it has more than the renewal
-// margin left, and otherwise refreshes. Concurrent callers share one refresh;
-// each stops waiting when its own ctx ends, while the refresh itself runs on
-// (a refresh cut off after the provider consumed the old token would lose the
-// new one). When a refresh fails but the cached token still has more than
-// 10 s left, that token is returned; otherwise the *RefreshError is, and the
-// same error is returned without a new attempt until the back-off passes.
+// margin left (or was obtained less than minRefreshGap ago and has not ended
+// yet), and otherwise refreshes. Concurrent callers share one refresh; each
+// stops waiting when its own ctx ends, while the refresh itself runs on (a
+// refresh cut off after the provider consumed the old token would lose the
+// new one). When a refresh fails but the cached token has not ended (10 s
+// before its expiry, see endLocked), that token is returned; otherwise the
+// *RefreshError is, and the same error is returned without a new attempt
+// until the back-off passes.
 func (o *OAuth) Token(ctx context.Context) (string, error) {
 	now := o.now()
 	o.mu.Lock()
@@ -260,9 +262,10 @@ func (o *OAuth) loginHint() string {
 }
 
 // margin is how long before expiry a token of the given lifetime is renewed:
-// 10% of its lifetime but at least a minute, at most half its lifetime (so a
-// short-lived token is not renewed on every use), and never less than 10 s.
-// An unknown lifetime (0) gets a minute.
+// 10% of its lifetime but at least a minute, at most half its lifetime, and
+// never less than 10 s. An unknown lifetime (0) gets a minute. For a token
+// living under 20 s that is all of its life: renewAtLocked spaces such
+// refreshes.
 func margin(lifetime time.Duration) time.Duration {
 	if lifetime <= 0 {
 		return minMargin
