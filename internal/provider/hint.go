@@ -43,8 +43,16 @@ func HintTime(t, now time.Time) time.Time {
 	if t.IsZero() {
 		return t
 	}
-	// Time.Sub saturates instead of overflowing, so a year-9999 reset is just long.
-	return now.Add(ClampHint(t.Sub(now)))
+	// Time.Sub saturates instead of overflowing, so a year-9999 reset is just
+	// long. A time within bounds is returned as it is (not rebuilt from now,
+	// which may differ from it by wall-clock versus monotonic drift).
+	switch d := t.Sub(now); {
+	case d < MinHint:
+		return now.Add(MinHint)
+	case d > MaxHint:
+		return now.Add(MaxHint)
+	}
+	return t
 }
 
 // maxBadHint bounds the upstream value quoted in Verdict.BadHint.
