@@ -88,6 +88,7 @@ func New(cfg config.ClusterConfig, db *store.DB, log *slog.Logger) (*Cluster, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	warnPlaintextRedis(log, cfg.RedisURL)
 	ttl := time.Duration(cfg.LeaseSeconds) * time.Second
 	if ttl <= 0 {
 		ttl = 15 * time.Second
@@ -622,7 +623,7 @@ func (c *Cluster) push(ctx context.Context, s *scheduler.Scheduler, dels []event
 					continue
 				}
 				ev := event{Origin: c.id, Type: evCred, Acct: a.ID}.json()
-				args := append([]any{strconv.FormatInt(msOf(cr.UpdatedAt), 10), ev}, credFields(cr, c.id)...)
+				args := append([]any{strconv.FormatInt(msOf(cr.UpdatedAt), 10), ev}, c.credFields(cr, c.id)...)
 				pushCredScript.Eval(ctx, p, []string{c.credKey(a.ID), c.channel()}, args...)
 			}
 		}

@@ -18,8 +18,11 @@ import (
 	"github.com/ccrelay/ccrelay/internal/store"
 )
 
+// testSecret is the [cluster] secret of the test relays.
+const testSecret = "test-cluster-secret-0123456789"
+
 func clusterCfg(r *clustertest.Redis, lease int) config.ClusterConfig {
-	return config.ClusterConfig{RedisURL: r.URL, KeyPrefix: "test:", LeaseSeconds: lease}
+	return config.ClusterConfig{RedisURL: r.URL, KeyPrefix: "test:", LeaseSeconds: lease, Secret: testSecret}
 }
 
 func newMember(t *testing.T, cfg config.ClusterConfig, withDB bool) *Cluster {

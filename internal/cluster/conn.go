@@ -16,6 +16,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -43,7 +44,7 @@ import (
 //	P s:<session key>        "<expires ms> <account>", expiring at the binding's end
 //	P c:<account>/<model>    cooldown JSON, expiring at its end (model "" = whole account)
 //	P lastused               hash account -> last use (ms)
-//	P cred:<account>         hash: the newest OAuth credential and the fence that wrote it
+//	P cred:<account>         hash: the newest OAuth credential (tokens sealed, see seal.go) and the fence that wrote it
 //	P lease:<account>        "<fence>:<relay>", the refresh lease (PX lease_seconds)
 //	P fence:<account>        counter: the fencing token of each lease taken
 //	P epoch                  set by the first relay after Redis starts empty
@@ -53,6 +54,8 @@ type conn struct {
 	prefix string
 	// id names this process in events and leases.
 	id string
+	// aead seals the credential fields (nil without [cluster] secret).
+	aead cipher.AEAD
 }
 
 // dialTimeout bounds connecting and every single command; the relay never
@@ -99,7 +102,11 @@ func newConn(cfg config.ClusterConfig) (*conn, error) {
 	if prefix == "" {
 		prefix = "ccrelay:"
 	}
-	return &conn{rdb: redis.NewClient(opt), prefix: prefix, id: newID()}, nil
+	aead, err := newSealer(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{rdb: redis.NewClient(opt), prefix: prefix, id: newID(), aead: aead}, nil
 }
 
 func newID() string {
@@ -226,6 +233,10 @@ func (c *conn) lastUsed(ctx context.Context) (map[string]time.Time, error) {
 }
 
 // credential reads an account's shared credential; ok is false when none.
+// Its tokens are opened with the cluster secret: a value sealed under
+// another secret is an error that says so. Tokens an older relay stored in
+// plain text are returned, and replaced in Redis by their sealed form unless
+// something else was stored meanwhile.
 func (c *conn) credential(ctx context.Context, acct string) (state.Credential, bool, error) {
 	m, err := c.rdb.HGetAll(ctx, c.credKey(acct)).Result()
 	if err != nil {
@@ -241,15 +252,43 @@ func (c *conn) credential(ctx context.Context, acct string) (state.Credential, b
 		}
 		return time.UnixMilli(v)
 	}
-	return state.Credential{
-		AccountID: acct, RefreshToken: m["refresh_token"], AccessToken: m["access_token"],
-		ExpiresAt: ms("expires_at_ms"), OriginHash: m["origin_hash"], UpdatedAt: ms("updated_at_ms"),
-	}, true, nil
+	cr := state.Credential{AccountID: acct, ExpiresAt: ms("expires_at_ms"), OriginHash: m["origin_hash"], UpdatedAt: ms("updated_at_ms")}
+	plain := false
+	for _, f := range sealedFields {
+		v, p, err := c.open(acct, f, m[f])
+		if err != nil {
+			return state.Credential{}, false, fmt.Errorf("read the shared credential of account %q: %w", acct, err)
+		}
+		plain = plain || p
+		if f == "refresh_token" {
+			cr.RefreshToken = v
+		} else {
+			cr.AccessToken = v
+		}
+	}
+	if plain && c.aead != nil {
+		// Compare-and-set: only the very values read are replaced, so a
+		// credential stored meanwhile is never overwritten with an older one.
+		_ = sealPlainScript.Run(ctx, c.rdb, []string{c.credKey(acct)}, m["refresh_token"], m["access_token"],
+			c.seal(acct, "refresh_token", cr.RefreshToken), c.seal(acct, "access_token", cr.AccessToken)).Err()
+	}
+	return cr, true, nil
 }
 
-// credFields are the hash fields of a credential, as HSET arguments.
-func credFields(cr state.Credential, writer string) []any {
-	return []any{"refresh_token", cr.RefreshToken, "access_token", cr.AccessToken,
+// sealPlainScript replaces plain-text tokens by their sealed form if they
+// are still the ones read. KEYS: credential hash. ARGV: refresh and access
+// token as read, then sealed.
+var sealPlainScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'refresh_token') ~= ARGV[1] then return 0 end
+if (redis.call('HGET', KEYS[1], 'access_token') or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'refresh_token', ARGV[3], 'access_token', ARGV[4])
+return 1
+`)
+
+// credFields are the hash fields of a credential, as HSET arguments, with
+// its tokens sealed.
+func (c *conn) credFields(cr state.Credential, writer string) []any {
+	return []any{"refresh_token", c.seal(cr.AccountID, "refresh_token", cr.RefreshToken), "access_token", c.seal(cr.AccountID, "access_token", cr.AccessToken),
 		"expires_at_ms", strconv.FormatInt(msOf(cr.ExpiresAt), 10), "origin_hash", cr.OriginHash,
 		"updated_at_ms", strconv.FormatInt(msOf(cr.UpdatedAt), 10), "writer", writer}
 }

@@ -168,7 +168,8 @@ type credStore struct{ c *Cluster }
 // when Redis cannot be read and this relay holds no lease (start-up during an
 // outage: the tokens are used, not refreshed). Under a lease a Redis read
 // error fails the refresh instead: an old local copy could hold a consumed
-// refresh token.
+// refresh token. So does a credential sealed under another [cluster] secret,
+// always: the relay's secret is wrong, and its error says so.
 func (s credStore) Credential(ctx context.Context, accountID string) (state.Credential, error) {
 	c := s.c
 	local, lerr := c.localCredential(ctx, accountID)
@@ -176,6 +177,9 @@ func (s credStore) Credential(ctx context.Context, accountID string) (state.Cred
 		return local, lerr
 	}
 	remote, ok, err := c.credential(ctx, accountID)
+	if errors.Is(err, errWrongSecret) || errors.Is(err, errNoSecret) {
+		return state.Credential{}, err
+	}
 	if err != nil {
 		c.noteErr(err)
 		if c.holds(accountID) {
@@ -210,7 +214,7 @@ func (s credStore) SaveCredential(ctx context.Context, cr state.Credential) erro
 		return ErrLeaseLost
 	}
 	ev := event{Origin: c.id, Type: evCred, Acct: cr.AccountID}.json()
-	args := append([]any{l.value, strconv.FormatInt(l.fence, 10), ev}, credFields(cr, c.id)...)
+	args := append([]any{l.value, strconv.FormatInt(l.fence, 10), ev}, c.credFields(cr, c.id)...)
 	n, err := saveCredScript.Run(ctx, c.rdb, []string{c.leaseKey(cr.AccountID), c.credKey(cr.AccountID), c.channel()}, args...).Int64()
 	switch {
 	case err != nil:

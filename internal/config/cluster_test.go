@@ -5,6 +5,8 @@ import (
 	"testing"
 )
 
+const oauthAccount = "[[accounts]]\ntype = \"claude-oauth\"\nid = \"c\"\nrefresh_token = \"sk-ant-ort01-x\"\n"
+
 func TestClusterTable(t *testing.T) {
 	tests := []struct {
 		name string
@@ -21,6 +23,12 @@ func TestClusterTable(t *testing.T) {
 		{name: "lease negative", src: "[cluster]\nlease_seconds = -5\n", errs: []string{"cluster.lease_seconds"}},
 		{name: "password line break", src: "[cluster]\nredis_url = \"redis://h:6379\"\npassword = \"a\\r\\nQUIT\"\n", errs: []string{"cluster.password", "line break"}},
 		{name: "unknown key", src: "[cluster]\nredis_urls = \"redis://h\"\n", errs: []string{"cluster.redis_urls", "unknown key"}},
+		{name: "oauth account with secret", src: "[cluster]\nredis_url = \"redis://h:6379\"\nsecret = \"0123456789abcdef0123\"\n" + oauthAccount,
+			want: ClusterConfig{RedisURL: "redis://h:6379", KeyPrefix: "ccrelay:", LeaseSeconds: 15, Secret: "0123456789abcdef0123"}},
+		{name: "oauth account without secret", src: "[cluster]\nredis_url = \"redis://h:6379\"\n" + oauthAccount, errs: []string{"cluster.secret", "is required", "encrypted", "openssl rand -hex 32"}},
+		{name: "api-key accounts need no secret", src: "[cluster]\nredis_url = \"redis://h:6379\"\n[[accounts]]\ntype = \"claude-api\"\nid = \"k\"\napi_key = \"sk-ant-api03-x\"\n",
+			want: ClusterConfig{RedisURL: "redis://h:6379", KeyPrefix: "ccrelay:", LeaseSeconds: 15}},
+		{name: "short secret", src: "[cluster]\nredis_url = \"redis://h:6379\"\nsecret = \"QUIT-short\"\n" + oauthAccount, errs: []string{"cluster.secret", "at least 16 characters"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

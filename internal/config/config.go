@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -182,7 +183,15 @@ type ClusterConfig struct {
 	// while refreshing blocks the account's refresh at most this long (a live
 	// holder renews it). Default 15.
 	LeaseSeconds int `toml:"lease_seconds"`
+	// Secret is the key (at least MinClusterSecret characters) the OAuth
+	// tokens stored in Redis are encrypted with; never stored in Redis. Every
+	// relay of a cluster needs the same one. Required when RedisURL is set
+	// and an account uses OAuth. Default "".
+	Secret string `toml:"secret"`
 }
+
+// MinClusterSecret is the least length of [cluster] secret.
+const MinClusterSecret = 16
 
 // Spec is the description of the account's type; nil for an unknown type
 // (which Validate refuses).
@@ -232,8 +241,14 @@ func (p *ProxyConfig) Addr() string { return net.JoinHostPort(p.Host, strconv.It
 // Addr is the listen address host:port.
 func (s *ServerConfig) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) }
 
-// Seconds converts a seconds setting to a Duration.
-func Seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+// Seconds converts a seconds setting to a Duration; an absurdly large one
+// saturates at the longest Duration instead of overflowing.
+func Seconds(n int) time.Duration {
+	if int64(n) > int64(math.MaxInt64/time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(n) * time.Second
+}
 
 // Default returns the configuration used when no file exists.
 func Default() *Config {

@@ -2,11 +2,13 @@ package config
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // originalConfig is the original relay's config.example.toml shape.
@@ -273,5 +275,15 @@ func TestAdminKeys(t *testing.T) {
 				t.Fatalf("error shows the key: %v", err)
 			}
 		})
+	}
+}
+
+// A seconds setting too large for a Duration saturates; it never wraps into a
+// negative or short one.
+func TestSecondsSaturates(t *testing.T) {
+	for n, want := range map[int]time.Duration{0: 0, 90: 90 * time.Second, math.MaxInt64: math.MaxInt64, 1 << 40: math.MaxInt64} {
+		if got := Seconds(n); got != want {
+			t.Errorf("Seconds(%d) = %v, want %v", n, got, want)
+		}
 	}
 }

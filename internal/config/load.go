@@ -328,6 +328,11 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.Cluster.Password+c.Cluster.Username, "\r\n") {
 		add("cluster.password", "must not contain a line break")
 	}
+	if sec := c.Cluster.Secret; sec != "" && len(sec) < MinClusterSecret {
+		add("cluster.secret", "must be at least %d characters long (generate one with: openssl rand -hex 32)", MinClusterSecret)
+	} else if sec == "" && c.Cluster.RedisURL != "" && slices.ContainsFunc(c.Accounts, func(a AccountConfig) bool { return a.IsOAuth() }) {
+		add("cluster.secret", "is required when redis_url is set and an account uses OAuth: the tokens stored in Redis are encrypted with it; give every relay of the cluster the same secret (generate one with: openssl rand -hex 32)")
+	}
 	seen := map[string]int{}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]

@@ -84,14 +84,23 @@ type tokenResponse struct {
 	ExpiresIn    json.RawMessage `json:"expires_in"`
 }
 
-// lifetime reads expires_in, which some servers send as a string.
-func (r *tokenResponse) lifetime() time.Duration {
-	s := strings.Trim(string(r.ExpiresIn), `"`)
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 {
-		return defaultLifetime
+// lifetime reads expires_in, which some servers send as a string, bounded to
+// [provider.MinHint, provider.MaxHint]. Absent, it is defaultLifetime; bad
+// is set (and the lifetime is defaultLifetime) when it is present but makes
+// no sense: zero, negative, NaN, infinite, too large for a Duration, not a
+// number.
+func (r *tokenResponse) lifetime() (d time.Duration, bad string) {
+	raw := strings.TrimSpace(string(r.ExpiresIn))
+	if raw == "" || raw == "null" {
+		return defaultLifetime, ""
 	}
-	return time.Duration(n * float64(time.Second))
+	n, err := strconv.ParseFloat(strings.Trim(raw, `"`), 64)
+	if err == nil && n > 0 {
+		if d, ok := provider.HintDelay(n, time.Second); ok {
+			return d, ""
+		}
+	}
+	return defaultLifetime, provider.BadHint("expires_in", raw)
 }
 
 // errorBody is an OAuth error answer. Anthropic's API sometimes answers in
@@ -230,21 +239,18 @@ func (o *OAuth) post(ctx context.Context, rt string) (*tokenResponse, *RefreshEr
 	return nil, e
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date) or Retry-After-Ms,
-// clamped to [minRateLimit, maxRateLimit]; absent, it is minRateLimit.
+// retryAfter reads Retry-After-Ms or Retry-After (seconds or an HTTP date),
+// clamped to [minRateLimit, maxRateLimit]; absent or nonsense (negative,
+// NaN, infinite, too large), it is minRateLimit.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	d := time.Duration(0)
+	var d time.Duration
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil {
-			d = time.Duration(ms * float64(time.Millisecond))
+			d, _ = provider.HintDelay(ms, time.Millisecond)
 		}
 	}
-	if v := strings.TrimSpace(h.Get("Retry-After")); d == 0 && v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil {
-			d = time.Duration(s * float64(time.Second))
-		} else if t, err := http.ParseTime(v); err == nil {
-			d = t.Sub(now)
-		}
+	if t, _ := provider.ParseRetryAfter(h.Get("Retry-After"), now); d == 0 && !t.IsZero() {
+		d = t.Sub(now)
 	}
 	return min(max(d, minRateLimit), maxRateLimit)
 }

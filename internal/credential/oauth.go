@@ -51,8 +51,14 @@ const (
 	// minMargin is the least time before expiry at which a token is renewed.
 	minMargin = 60 * time.Second
 	// hardMargin: a token with less left is never handed out, not even as a
-	// fallback while refreshes fail.
+	// fallback while refreshes fail (a tenth of its lifetime for a token
+	// living less than 100 s, see endLocked).
 	hardMargin = 10 * time.Second
+	// minRefreshGap spaces the refreshes of one account: a token obtained
+	// less than this long ago is renewed only once it has actually expired
+	// or a 401 rejected it, however short its lifetime (a token living 20 s
+	// was once renewed on every request).
+	minRefreshGap = 30 * time.Second
 	// refreshTimeout bounds one refresh: lock, store re-read and POST.
 	refreshTimeout = 30 * time.Second
 	// saveTimeout bounds the save that follows a successful POST; it gets its
@@ -65,8 +71,7 @@ const (
 	// maxRunSleep caps Run's sleeps so a suspended machine or a clock jump is
 	// noticed within a minute.
 	maxRunSleep = time.Minute
-	// minRunGap keeps Run from spinning when a token is due again at once
-	// (a lifetime shorter than twice hardMargin).
+	// minRunGap keeps Run from spinning when a token is due again at once.
 	minRunGap = time.Second
 	// maxSpent is how many consumed refresh tokens are remembered for
 	// scrubbing messages.
@@ -179,12 +184,14 @@ func NewOAuth(cfg OAuthConfig, hc *http.Client, st Store, lk Locker, log *slog.L
 }
 
 // Token returns the cached access token while it has more than the renewal
-// margin left, and otherwise refreshes. Concurrent callers share one refresh;
-// each stops waiting when its own ctx ends, while the refresh itself runs on
-// (a refresh cut off after the provider consumed the old token would lose the
-// new one). When a refresh fails but the cached token still has more than
-// 10 s left, that token is returned; otherwise the *RefreshError is, and the
-// same error is returned without a new attempt until the back-off passes.
+// margin left (or was obtained less than minRefreshGap ago and has not ended
+// yet), and otherwise refreshes. Concurrent callers share one refresh; each
+// stops waiting when its own ctx ends, while the refresh itself runs on (a
+// refresh cut off after the provider consumed the old token would lose the
+// new one). When a refresh fails but the cached token has not ended (10 s
+// before its expiry, see endLocked), that token is returned; otherwise the
+// *RefreshError is, and the same error is returned without a new attempt
+// until the back-off passes.
 func (o *OAuth) Token(ctx context.Context) (string, error) {
 	now := o.now()
 	o.mu.Lock()
@@ -262,9 +269,10 @@ func (o *OAuth) loginHint() string {
 }
 
 // margin is how long before expiry a token of the given lifetime is renewed:
-// 10% of its lifetime but at least a minute, at most half its lifetime (so a
-// short-lived token is not renewed on every use), and never less than 10 s.
-// An unknown lifetime (0) gets a minute.
+// 10% of its lifetime but at least a minute, at most half its lifetime, and
+// never less than 10 s. An unknown lifetime (0) gets a minute. For a token
+// living under 20 s that is all of its life: renewAtLocked spaces such
+// refreshes.
 func margin(lifetime time.Duration) time.Duration {
 	if lifetime <= 0 {
 		return minMargin
@@ -274,19 +282,68 @@ func margin(lifetime time.Duration) time.Duration {
 	return max(m, hardMargin)
 }
 
+// freshLocked reports whether the cached token needs no refresh at now.
 func (o *OAuth) freshLocked(now time.Time) bool {
-	if o.access == "" {
-		return false
-	}
-	var lifetime time.Duration
-	if !o.issued.IsZero() {
-		lifetime = o.expires.Sub(o.issued)
-	}
-	return now.Before(o.expires.Add(-margin(lifetime)))
+	return o.access != "" && now.Before(o.renewAtLocked())
 }
 
+// usableLocked reports whether the cached token may still be handed out.
 func (o *OAuth) usableLocked(now time.Time) bool {
-	return o.access != "" && now.Before(o.expires.Add(-hardMargin))
+	return o.access != "" && now.Before(o.endLocked())
+}
+
+func (o *OAuth) lifetimeLocked() time.Duration {
+	if o.issued.IsZero() {
+		return 0
+	}
+	return o.expires.Sub(o.issued)
+}
+
+// endLocked is when the cached token counts as expired: hardMargin before
+// its expiry, or a tenth of its lifetime when that is shorter.
+func (o *OAuth) endLocked() time.Time {
+	skew := hardMargin
+	if l := o.lifetimeLocked(); l > 0 {
+		skew = min(skew, l/10)
+	}
+	return o.expires.Add(-skew)
+}
+
+// renewAtLocked is when the cached token is renewed: at the renewal margin,
+// but no sooner than minRefreshGap after it was obtained, and no later than
+// its end.
+func (o *OAuth) renewAtLocked() time.Time {
+	at := o.expires.Add(-margin(o.lifetimeLocked()))
+	if !o.issued.IsZero() {
+		at = later(at, o.issued.Add(minRefreshGap))
+	}
+	return earlier(at, o.endLocked())
+}
+
+// runAtLocked is when Run renews the cached token: at renewAtLocked, but no
+// sooner than minRefreshGap after it was obtained even when it ends before
+// that. An idle account with a very short-lived token is then refreshed
+// twice a minute, and a request that meets its expired token refreshes it.
+func (o *OAuth) runAtLocked() time.Time {
+	at := o.renewAtLocked()
+	if !o.issued.IsZero() {
+		at = later(at, o.issued.Add(minRefreshGap))
+	}
+	return at
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (o *OAuth) backoffLocked(now time.Time) bool {
@@ -515,6 +572,10 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 		return o.fail(e)
 	}
 	now := o.now()
+	lifetime, bad := tr.lifetime()
+	if bad != "" {
+		o.log.Warn("the token endpoint sent a nonsensical token lifetime; assuming the default", "hint", bad, "default", defaultLifetime)
+	}
 	newRT := tr.RefreshToken
 	rotated := newRT != "" && newRT != rt
 	if newRT == "" {
@@ -525,7 +586,7 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 		AccountID:    o.cfg.AccountID,
 		RefreshToken: newRT,
 		AccessToken:  tr.AccessToken,
-		ExpiresAt:    now.Add(tr.lifetime()),
+		ExpiresAt:    now.Add(lifetime),
 		OriginHash:   o.origin,
 		UpdatedAt:    now,
 	}
@@ -676,7 +737,7 @@ func (o *OAuth) runDue() bool {
 	if o.lastErr != nil && (o.lastErr.Kind == provider.TokenInvalid || now.Before(o.retryAt)) {
 		return false
 	}
-	return !o.loaded || !o.freshLocked(now)
+	return !o.loaded || o.access == "" || !now.Before(o.runAtLocked())
 }
 
 // nextWake is how long Run sleeps: until the renewal margin, the end of a
@@ -694,11 +755,7 @@ func (o *OAuth) nextWake() time.Duration {
 	case !o.loaded || o.access == "":
 		at = now
 	default:
-		var lifetime time.Duration
-		if !o.issued.IsZero() {
-			lifetime = o.expires.Sub(o.issued)
-		}
-		at = o.expires.Add(-margin(lifetime))
+		at = o.runAtLocked()
 	}
 	if o.dirty && o.persistRetryAt.Before(at) {
 		at = o.persistRetryAt

@@ -736,3 +736,113 @@ func TestRunStopsOnContext(t *testing.T) {
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// A token that lives 3 s is renewed when it has actually expired, not on
+// every request (the fixed 10 s margin once exceeded its whole life: every
+// request refreshed), and never handed out after its end.
+func TestShortLivedTokenIsNotRefreshedOnEveryRequest(t *testing.T) {
+	e := newEnv(t, Claude, true)
+	e.ep.set(func(ep *tokenEndpoint) { ep.lifetime = 3 })
+	o := e.newOAuth(e.cfg(), nil)
+	start := e.clock.Now()
+	expiry := map[string]time.Time{}
+	for e.clock.Now().Sub(start) < time.Minute {
+		posts := e.ep.postCount()
+		tok := e.mustToken(o)
+		if e.ep.postCount() != posts {
+			expiry[tok] = e.clock.Now().Add(3 * time.Second)
+		}
+		if !e.clock.Now().Before(expiry[tok]) {
+			t.Fatalf("handed out a token %v after its expiry", e.clock.Now().Sub(expiry[tok]))
+		}
+		e.clock.Advance(10 * time.Millisecond)
+	}
+	// One refresh per 2.7 s of token life (renewed a tenth of its life
+	// early), not one per request (6,000).
+	if n := e.ep.postCount(); n > 23 {
+		t.Fatalf("%d refreshes in a minute of requests on a 3 s token, want at most 23", n)
+	}
+}
+
+// Refreshes of one account are at least 30 s apart unless the token expired
+// or a 401 demands one.
+func TestRefreshesAreSpaced(t *testing.T) {
+	e := newEnv(t, Claude, true)
+	e.ep.set(func(ep *tokenEndpoint) { ep.lifetime = 40 }) // margin 20 s: renewed 20 s after issue before
+	o := e.newOAuth(e.cfg(), nil)
+	for i := range 12_000 { // two minutes of a request every 10 ms
+		if i > 0 {
+			e.clock.Advance(10 * time.Millisecond)
+		}
+		e.mustToken(o)
+	}
+	times := e.ep.times()
+	for i := 1; i < len(times); i++ {
+		if d := times[i].Sub(times[i-1]); d < minRefreshGap {
+			t.Fatalf("refresh %d came %v after the previous one, want at least %v", i, d, minRefreshGap)
+		}
+	}
+	if len(times) != 4 {
+		t.Fatalf("%d refreshes in two minutes, want 4 (at 0, 30, 60, 90 s)", len(times))
+	}
+	// A 401 still forces one at once.
+	at := e.mustToken(o)
+	o.Invalidate(at)
+	if e.mustToken(o) == at || e.ep.postCount() != 5 {
+		t.Fatal("a rejected token was not refreshed at once")
+	}
+}
+
+// Run does not spin on a token shorter than the refresh gap: an idle
+// account is refreshed at most every 30 s.
+func TestRunSpacesShortLivedTokens(t *testing.T) {
+	e := newEnv(t, Claude, true)
+	e.ep.set(func(ep *tokenEndpoint) { ep.lifetime = 3 })
+	o := e.newOAuth(e.cfg(), nil)
+	runUntil(t, e, o, func() bool { return e.ep.postCount() >= 5 })
+	times := e.ep.times()
+	for i := 1; i < len(times); i++ {
+		if d := times[i].Sub(times[i-1]); d < minRefreshGap {
+			t.Fatalf("Run refreshed %v after the previous refresh, want at least %v", d, minRefreshGap)
+		}
+	}
+}
+
+// expires_in is bounded to [1 s, 31 days]; nonsense means the default
+// lifetime (an hour) and one warning, never an instantly expired token.
+func TestExpiresInIsBounded(t *testing.T) {
+	tests := []struct {
+		expiresIn string
+		want      time.Duration
+		warn      bool
+	}{
+		{`3600`, time.Hour, false},
+		{`"7200"`, 2 * time.Hour, false},
+		{`0.2`, time.Second, false},
+		{`1e9`, 31 * 24 * time.Hour, false},
+		{`null`, time.Hour, false},
+		{`1e300`, time.Hour, true},
+		{`"NaN"`, time.Hour, true},
+		{`"+Inf"`, time.Hour, true},
+		{`-60`, time.Hour, true},
+		{`0`, time.Hour, true},
+		{`"soon"`, time.Hour, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expiresIn, func(t *testing.T) {
+			e := newEnv(t, Google, false)
+			e.ep.setRespond(func(w http.ResponseWriter, _ int) bool {
+				writeJSON(w, http.StatusOK, `{"access_token":"ya29.short-lived-abcdefgh","expires_in":`+tt.expiresIn+`}`)
+				return true
+			})
+			o := e.newOAuth(e.cfg(), nil)
+			e.mustToken(o)
+			if got := o.Status().ExpiresAt.Sub(e.clock.Now()); got != tt.want {
+				t.Fatalf("token lives %v, want %v", got, tt.want)
+			}
+			if n := strings.Count(e.logs.String(), "nonsensical token lifetime"); n != map[bool]int{true: 1}[tt.warn] {
+				t.Fatalf("%d warnings, want warn=%v:\n%s", n, tt.warn, e.logs.String())
+			}
+		})
+	}
+}

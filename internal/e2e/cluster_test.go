@@ -26,10 +26,14 @@ import (
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 
-const clusterPrefix = "e2e:"
+const (
+	clusterPrefix = "e2e:"
+	// clusterSecret encrypts the tokens the relays store in Redis.
+	clusterSecret = "e2e-cluster-secret-0123456789"
+)
 
 func clusterTable(r *clustertest.Redis, lease int) string {
-	return fmt.Sprintf("[cluster]\nredis_url = %q\nkey_prefix = %q\nlease_seconds = %d\n\n", r.URL, clusterPrefix, lease)
+	return fmt.Sprintf("[cluster]\nredis_url = %q\nkey_prefix = %q\nlease_seconds = %d\nsecret = %q\n\n", r.URL, clusterPrefix, lease, clusterSecret)
 }
 
 // startRelays starts n relays on one config (each with its own database).
@@ -223,6 +227,17 @@ func TestClusterSingleRefresh(t *testing.T) {
 			c, err := r.App.DB.Credential(context.Background(), "max-1")
 			return err == nil && strings.HasSuffix(c.RefreshToken, fmt.Sprintf("%04d-abcdefgh", 3))
 		})
+	}
+	// Redis holds the credential sealed with the cluster secret: no token in it.
+	c, err := rs[0].App.DB.Credential(context.Background(), "max-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := rd.Dump(t)
+	for _, tok := range []string{c.RefreshToken, c.AccessToken, clusterSecret} {
+		if strings.Contains(dump, tok) {
+			t.Fatalf("redis holds a token or the secret in plain text:\n%s", dump)
+		}
 	}
 }
 

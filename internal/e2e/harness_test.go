@@ -184,6 +184,7 @@ func watchSecrets(c *config.Config, logs *syncBuffer) {
 	for _, k := range c.APIKeys {
 		add(k)
 	}
+	add(c.Cluster.Secret)
 	for _, a := range c.Accounts {
 		add(a.APIKey)
 		add(a.RefreshToken)

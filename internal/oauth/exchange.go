@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 // ErrNoRefreshToken is returned when the token endpoint answered without a
@@ -154,8 +156,8 @@ func (s *session) exchangeJSON(ctx context.Context, client *http.Client, code, r
 		return nil, fmt.Errorf("token exchange: decode response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	tok := &Token{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken}
-	if tr.ExpiresIn > 0 {
-		tok.ExpiresAt = time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second)
+	if d, ok := provider.HintDelay(float64(tr.ExpiresIn), time.Second); ok && tr.ExpiresIn > 0 {
+		tok.ExpiresAt = time.Now().Add(d) // bounded: a huge expires_in cannot overflow
 	}
 	if tr.Account != nil {
 		tok.Email = tr.Account.EmailAddress

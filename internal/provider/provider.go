@@ -107,6 +107,10 @@ type Verdict struct {
 	Model string
 	// Reason is a short human explanation with no secrets in it.
 	Reason string
+	// BadHint, when set, names an upstream time hint that made no sense
+	// (negative, NaN, infinite, too large for a Duration) and was ignored, so
+	// Until fell back to the default; the scheduler logs it. See HintDelay.
+	BadHint string
 }
 
 // EventClass is what one SSE event of a response stream means for failover.

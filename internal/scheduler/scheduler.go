@@ -390,8 +390,14 @@ func (s *Scheduler) Report(id string, v provider.Verdict) state.Cooldown {
 	}
 	if until.IsZero() || !until.After(now) {
 		until = now.Add(def)
+	} else {
+		// An upstream-given time: within [1 s, 31 days], whatever named it.
+		until = provider.HintTime(until, now)
 	}
 	c := state.Cooldown{AccountID: id, Model: v.Model, Kind: v.Kind.String(), Reason: v.Reason, Until: until}
+	if v.BadHint != "" {
+		s.log.Warn("ignored a nonsensical time from the upstream", "account", id, "kind", c.Kind, "hint", v.BadHint, "cooldown_until", until)
+	}
 	k := cooldownKey{id, v.Model}
 	if old, ok := s.cooldowns[k]; ok && old.Until.After(c.Until) && old.Kind == c.Kind {
 		return old // a longer cooldown of the same kind stands

@@ -1,8 +1,11 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,5 +277,36 @@ func TestSetDisabledAndStates(t *testing.T) {
 	s.SetDisabled("a", false)
 	if got, err := s.Pick("claude", "m", "", nil); err != nil || got.ID != "a" {
 		t.Fatalf("picked %v, %v after enable", got, err)
+	}
+}
+
+// Whatever time an upstream names, a cooldown lasts between 1 s and 31 days;
+// a nonsensical hint falls back to the default with one warning.
+func TestCooldownBounds(t *testing.T) {
+	var logs bytes.Buffer
+	s := New([]*Account{acct("a", 100)}, opts, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(s.Close)
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s.SetClock(c.now)
+	tests := []struct {
+		name string
+		v    provider.Verdict
+		want time.Duration
+	}{
+		{"quota reset a year away", provider.Verdict{Kind: provider.QuotaExhausted, Until: c.t.AddDate(1, 0, 0)}, provider.MaxHint},
+		{"quota reset in year 9999", provider.Verdict{Kind: provider.QuotaExhausted, Until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, provider.MaxHint},
+		{"overload hint of a millisecond", provider.Verdict{Kind: provider.Overloaded, Until: c.t.Add(time.Millisecond)}, provider.MinHint},
+		{"nonsense hint: the default", provider.Verdict{Kind: provider.Overloaded, BadHint: "retry-after=NaN"}, opts.OverloadCooldown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.Reset("a")
+			if got := s.Report("a", tt.v).Until.Sub(c.t); got != tt.want {
+				t.Fatalf("cooldown %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), `hint="retry-after=NaN"`) {
+		t.Fatalf("want one warning naming the hint, got:\n%s", logs.String())
 	}
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -133,14 +135,49 @@ func (db *DB) Credential(ctx context.Context, accountID string) (state.Credentia
 	return c, err
 }
 
-// SaveCredential durably upserts an account's credential (synchronous: a
-// rotated refresh token must be on disk before it is relied on).
+// SaveCredential durably upserts an account's credential: when it returns
+// nil the row survives an OS crash or a power loss, not only a crash of the
+// process. The database runs synchronous=NORMAL in WAL mode, where the last
+// commits may roll back after a power loss; that is fine for usage and
+// state, but a rotated refresh token is "saved before use" only once it is
+// on the disk, so this write runs with synchronous=FULL (the WAL is synced at
+// its commit). See durably.
 func (db *DB) SaveCredential(ctx context.Context, c state.Credential) error {
-	_, err := db.conn().ExecContext(ctx, `INSERT INTO credentials (account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+	return db.durably(ctx, func(conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, `INSERT INTO credentials (account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(account_id) DO UPDATE SET refresh_token = excluded.refresh_token, access_token = excluded.access_token,
 		expires_at_ms = excluded.expires_at_ms, origin_hash = excluded.origin_hash, updated_at_ms = excluded.updated_at_ms`,
-		c.AccountID, c.RefreshToken, c.AccessToken, ms(c.ExpiresAt), c.OriginHash, ms(c.UpdatedAt))
-	return err
+			c.AccountID, c.RefreshToken, c.AccessToken, ms(c.ExpiresAt), c.OriginHash, ms(c.UpdatedAt))
+		return err
+	})
+}
+
+// durably runs write on one connection pinned for it with
+// synchronous=FULL, then sets the connection back to NORMAL before it returns
+// to the pool (PRAGMA synchronous is per connection). A connection that
+// cannot be set back is discarded rather than left FULL, so the usage
+// writer's commits keep their cost. The whole database at FULL would sync
+// the WAL at every usage batch and state change; only credentials need it.
+func (db *DB) durably(ctx context.Context, write func(*sql.Conn) error) error {
+	conn, err := db.conn().Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return fmt.Errorf("make the write durable (synchronous=FULL): %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(rctx, `PRAGMA synchronous = NORMAL`); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	if db.durableHook != nil {
+		db.durableHook(conn)
+	}
+	return write(conn)
 }
 
 // ProjectID returns the cached Code Assist project of a gemini account ("" if none).

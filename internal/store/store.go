@@ -29,6 +29,9 @@ type DB struct {
 	// schemas, when set, are the attached databases usage queries sum over
 	// (several relays' files, see OpenReadOnlyMany); nil means "main".
 	schemas []string
+	// durableHook, when set (tests), sees the connection of every durable
+	// write just before the write.
+	durableHook func(*sql.Conn)
 }
 
 var migrations = []string{

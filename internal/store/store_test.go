@@ -244,3 +244,41 @@ func TestOpenServeDamagedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A rotated refresh token must survive a power loss once saved: the
+// credential write runs with synchronous=FULL (the database otherwise runs
+// NORMAL, where the last WAL commits may roll back after an OS crash), and
+// the connection goes back to the pool at NORMAL.
+func TestSaveCredentialIsDurable(t *testing.T) {
+	db, _ := openTemp(t)
+	db.conn().SetMaxOpenConns(1) // one connection: the one the write used is the one checked after
+	syncOf := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		t.Helper()
+		var mode int
+		if err := q.QueryRowContext(context.Background(), `PRAGMA synchronous`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return mode
+	}
+	const normal, full = 1, 2
+	if m := syncOf(db.conn()); m != normal {
+		t.Fatalf("database opened with synchronous=%d, want NORMAL (1)", m)
+	}
+	var during []int
+	db.durableHook = func(c *sql.Conn) { during = append(during, syncOf(c)) }
+	cred := state.Credential{AccountID: "a", RefreshToken: "rt-2", AccessToken: "at-2", ExpiresAt: time.Now().Add(time.Hour), UpdatedAt: time.Now()}
+	if err := db.SaveCredential(context.Background(), cred); err != nil {
+		t.Fatal(err)
+	}
+	if len(during) != 1 || during[0] != full {
+		t.Fatalf("credential written with synchronous=%v, want FULL (2)", during)
+	}
+	if m := syncOf(db.conn()); m != normal {
+		t.Fatalf("the connection went back to the pool with synchronous=%d, want NORMAL (1)", m)
+	}
+	if got, err := db.Credential(context.Background(), "a"); err != nil || got.RefreshToken != "rt-2" {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+}

@@ -4,6 +4,7 @@ package clustertest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Redis is a redis-server child process.
@@ -159,4 +163,46 @@ func (r *Redis) Exists(key string) bool {
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, ":1")
+}
+
+// Dump returns every key Redis holds with its value (strings, hashes,
+// lists, sets, sorted sets, streams), one key a line, for tests that check
+// what Redis holds, e.g. that no token is stored in it.
+func (r *Redis) Dump(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.Port), DisableIdentity: true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}})
+	defer c.Close()
+	var b strings.Builder
+	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		var v any
+		var err error
+		switch typ, _ := c.Type(ctx, k).Result(); typ {
+		case "string":
+			v, err = c.Get(ctx, k).Result()
+		case "hash":
+			v, err = c.HGetAll(ctx, k).Result()
+		case "list":
+			v, err = c.LRange(ctx, k, 0, -1).Result()
+		case "set":
+			v, err = c.SMembers(ctx, k).Result()
+		case "zset":
+			v, err = c.ZRangeWithScores(ctx, k, 0, -1).Result()
+		case "stream":
+			v, err = c.XRange(ctx, k, "-", "+").Result()
+		default:
+			v = "(type " + typ + ")"
+		}
+		if err != nil {
+			t.Fatalf("dump redis key %q: %v", k, err)
+		}
+		fmt.Fprintf(&b, "%s: %v\n", k, v)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("dump redis: %v", err)
+	}
+	return b.String()
 }

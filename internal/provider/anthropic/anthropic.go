@@ -286,15 +286,25 @@ func ClassifyStreamError(data []byte, model string) provider.Verdict {
 }
 
 // Classify reads a non-2xx answer. model is the requested model, used to scope
-// a model-specific limit.
+// a model-specific limit. Every time hint is bounded (provider.HintTime); a
+// nonsensical one is ignored and named in Verdict.BadHint.
 func Classify(status int, h http.Header, body []byte, model string, now time.Time) provider.Verdict {
+	x := &hints{h: h, now: now}
+	v := classify(status, x, body, model)
+	if v.BadHint == "" {
+		v.BadHint = x.bad
+	}
+	return v
+}
+
+func classify(status int, x *hints, body []byte, model string) provider.Verdict {
 	lower := strings.ToLower(string(body))
 	etype := gjson.GetBytes(body, "error.type").Str
 	switch {
 	case status == 429:
-		return classify429(h, lower, model, now)
+		return classify429(x, lower, model)
 	case status == 529 || etype == "overloaded_error":
-		return provider.Verdict{Kind: provider.Overloaded, Until: retryAfter(h, now), Reason: "overloaded"}
+		return provider.Verdict{Kind: provider.Overloaded, Until: x.retryAfter(), Reason: "overloaded"}
 	case status == 401:
 		return provider.Verdict{Kind: provider.Unavailable, Reason: "unauthorized (401)"}
 	case status == 402:
@@ -307,12 +317,13 @@ func Classify(status int, h http.Header, body []byte, model string, now time.Tim
 	case status == 400 && (strings.Contains(lower, "credit balance is too low") || strings.Contains(lower, "organization has been disabled")):
 		return provider.Verdict{Kind: provider.Unavailable, Reason: "account billing or organization problem (400)"}
 	case status >= 500:
-		return provider.Verdict{Kind: provider.ServerError, Until: retryAfter(h, now), Reason: "upstream " + strconv.Itoa(status)}
+		return provider.Verdict{Kind: provider.ServerError, Until: x.retryAfter(), Reason: "upstream " + strconv.Itoa(status)}
 	}
 	return provider.Verdict{Kind: provider.ClientError, Reason: "upstream " + strconv.Itoa(status)}
 }
 
-func classify429(h http.Header, lowerBody, model string, now time.Time) provider.Verdict {
+func classify429(x *hints, lowerBody, model string) provider.Verdict {
+	h, now := x.h, x.now
 	// Properties of the request, not the account: rotating would not help,
 	// and the account is not to blame.
 	if strings.Contains(lowerBody, "usage credits are required for fast mode") {
@@ -324,77 +335,98 @@ func classify429(h http.Header, lowerBody, model string, now time.Time) provider
 	// Model-specific weekly window (e.g. Opus): cool only that model.
 	if strings.EqualFold(h.Get("anthropic-ratelimit-unified-7d_oi-status"), "rejected") ||
 		(strings.Contains(lowerBody, "weekly") && strings.Contains(lowerBody, "opus")) {
-		until := parseReset(h.Get("anthropic-ratelimit-unified-7d_oi-reset"))
+		until := x.reset("anthropic-ratelimit-unified-7d_oi-reset")
 		if until.IsZero() {
-			until = parseReset(h.Get("anthropic-ratelimit-unified-7d-reset"))
+			until = x.reset("anthropic-ratelimit-unified-7d-reset")
 		}
 		return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Model: model, Reason: "model weekly limit reached"}
 	}
 	// Subscription windows: the account is out until the window resets.
 	for _, w := range []string{"5h", "7d"} {
 		if strings.EqualFold(h.Get("anthropic-ratelimit-unified-"+w+"-status"), "rejected") {
-			until := parseReset(h.Get("anthropic-ratelimit-unified-" + w + "-reset"))
+			until := x.reset("anthropic-ratelimit-unified-" + w + "-reset")
 			if until.IsZero() {
-				until = parseReset(h.Get("anthropic-ratelimit-unified-reset"))
+				until = x.reset("anthropic-ratelimit-unified-reset")
 			}
 			return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Reason: w + " usage limit reached"}
 		}
 	}
 	if strings.EqualFold(h.Get("anthropic-ratelimit-unified-status"), "rejected") {
-		if until := parseReset(h.Get("anthropic-ratelimit-unified-reset")); !until.IsZero() {
+		if until := x.reset("anthropic-ratelimit-unified-reset"); !until.IsZero() {
 			return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Reason: "usage limit reached"}
 		}
 	}
-	until := retryAfter(h, now)
+	until := x.retryAfter()
 	if until.IsZero() {
 		// API-key limits name their reset per dimension; the latest rejected one
 		// is unknown, so take the earliest reset in the future.
 		for _, k := range []string{"requests", "tokens", "input-tokens", "output-tokens"} {
-			t := parseReset(h.Get("anthropic-ratelimit-" + k + "-reset"))
+			t, _ := parseReset(h.Get("anthropic-ratelimit-" + k + "-reset"))
 			if t.After(now) && (until.IsZero() || t.Before(until)) {
 				until = t
 			}
 		}
+		until = provider.HintTime(until, now)
 	}
 	return provider.Verdict{Kind: provider.RateLimited, Until: until, Reason: "rate limited (429)"}
 }
 
-// retryAfter parses Retry-After (delay seconds or HTTP date).
-func retryAfter(h http.Header, now time.Time) time.Time {
-	return RetryAfter(h.Get("retry-after"), now)
+// hints reads the time hints of one answer, bounded to
+// [now+provider.MinHint, now+provider.MaxHint]; bad keeps the first
+// nonsensical one for Verdict.BadHint.
+type hints struct {
+	h   http.Header
+	now time.Time
+	bad string
 }
 
-// RetryAfter parses a Retry-After value: delay seconds or an HTTP date.
-func RetryAfter(v string, now time.Time) time.Time {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}
+func (x *hints) note(name, v string) {
+	if x.bad == "" {
+		x.bad = provider.BadHint(name, v)
 	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return now.Add(time.Duration(secs * float64(time.Second)))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return t
-	}
-	return time.Time{}
 }
 
-// parseReset reads a reset header: unix seconds or an RFC 3339 timestamp.
-func parseReset(v string) time.Time {
+// retryAfter reads Retry-After; zero when absent or nonsense.
+func (x *hints) retryAfter() time.Time {
+	v := x.h.Get("retry-after")
+	t, ok := provider.ParseRetryAfter(v, x.now)
+	if !ok {
+		x.note("retry-after", v)
+	}
+	return t
+}
+
+// reset reads a reset header; zero when absent or nonsense.
+func (x *hints) reset(name string) time.Time {
+	v := x.h.Get(name)
+	t, ok := parseReset(v)
+	if !ok {
+		x.note(name, v)
+	}
+	return provider.HintTime(t, x.now)
+}
+
+// parseReset reads a reset header: unix seconds (or milliseconds) or an RFC
+// 3339 timestamp. ok is false for a value that is present but unusable (not
+// a number or a date, zero or negative).
+func parseReset(v string) (t time.Time, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return time.Time{}
+		return time.Time{}, true
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > 1e12 { // milliseconds
-			return time.UnixMilli(n)
+		switch {
+		case n <= 0:
+			return time.Time{}, false
+		case n > 1e12: // milliseconds
+			return time.UnixMilli(n), true
 		}
-		return time.Unix(n, 0)
+		return time.Unix(n, 0), true
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t
+		return t, true
 	}
-	return time.Time{}
+	return time.Time{}, false
 }
 
 // ErrorType maps an HTTP status to Anthropic's error.type.

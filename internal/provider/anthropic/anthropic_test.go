@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,49 @@ func TestStreamEventsAndErrorBody(t *testing.T) {
 	}
 	if b := string(ErrorBody(413, "too \"big\"\n")); b != `{"type":"error","error":{"type":"request_too_large","message":"too \"big\"\n"}}` {
 		t.Fatal(b)
+	}
+}
+
+// Every time the upstream names is bounded to [1 s, 31 days]; nonsense is
+// ignored (the default cooldown applies) and named in BadHint.
+func TestClassifyBoundsTimeHints(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name    string
+		status  int
+		hdr     []string
+		kind    provider.Kind
+		until   time.Time
+		wantBad string // prefix of BadHint; "" = none
+	}{
+		{"retry-after 1e300", 429, []string{"retry-after", "1e300"}, provider.RateLimited, time.Time{}, "retry-after=1e300"},
+		{"retry-after +Inf", 429, []string{"retry-after", "+Inf"}, provider.RateLimited, time.Time{}, "retry-after=+Inf"},
+		{"retry-after NaN", 429, []string{"retry-after", "NaN"}, provider.RateLimited, time.Time{}, "retry-after=NaN"},
+		{"retry-after negative", 429, []string{"retry-after", "-30"}, provider.RateLimited, time.Time{}, "retry-after=-30"},
+		{"retry-after 0", 429, []string{"retry-after", "0"}, provider.RateLimited, now.Add(provider.MinHint), ""},
+		{"retry-after a year", 429, []string{"retry-after", "31536000"}, provider.RateLimited, now.Add(provider.MaxHint), ""},
+		{"529 retry-after nonsense", 529, []string{"retry-after", "Infinity"}, provider.Overloaded, time.Time{}, "retry-after="},
+		{"5h reset in year 2100", 429, []string{"anthropic-ratelimit-unified-5h-status", "rejected", "anthropic-ratelimit-unified-5h-reset", "4102444800"}, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"5h reset in milliseconds, far", 429, []string{"anthropic-ratelimit-unified-5h-status", "rejected", "anthropic-ratelimit-unified-5h-reset", "9223372036854775807"}, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"5h reset negative", 429, []string{"anthropic-ratelimit-unified-5h-status", "rejected", "anthropic-ratelimit-unified-5h-reset", "-1"}, provider.QuotaExhausted, time.Time{}, "anthropic-ratelimit-unified-5h-reset=-1"},
+		{"7d reset garbage", 429, []string{"anthropic-ratelimit-unified-7d-status", "rejected", "anthropic-ratelimit-unified-7d-reset", "1e300"}, provider.QuotaExhausted, time.Time{}, "anthropic-ratelimit-unified-7d-reset=1e300"},
+		{"7d reset past", 429, []string{"anthropic-ratelimit-unified-7d-status", "rejected", "anthropic-ratelimit-unified-7d-reset", "1700000000"}, provider.QuotaExhausted, now.Add(provider.MinHint), ""},
+		{"opus reset far", 429, []string{"anthropic-ratelimit-unified-7d_oi-status", "rejected", "anthropic-ratelimit-unified-7d_oi-reset", "99999999999"}, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"api reset far", 429, []string{"anthropic-ratelimit-tokens-reset", "2200-01-01T00:00:00Z"}, provider.RateLimited, now.Add(provider.MaxHint), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for i := 0; i < len(tt.hdr); i += 2 {
+				h.Set(tt.hdr[i], tt.hdr[i+1])
+			}
+			v := Classify(tt.status, h, []byte(`{}`), "claude-opus-4-8", now)
+			if v.Kind != tt.kind || !v.Until.Equal(tt.until) {
+				t.Fatalf("got %v until %v, want %v until %v", v.Kind, v.Until, tt.kind, tt.until)
+			}
+			if (tt.wantBad == "") != (v.BadHint == "") || !strings.HasPrefix(v.BadHint, tt.wantBad) {
+				t.Fatalf("BadHint = %q, want prefix %q", v.BadHint, tt.wantBad)
+			}
+		})
 	}
 }

@@ -26,9 +26,6 @@ const (
 	// limit as transient; a QUOTA_EXHAUSTED hint at least this long is
 	// believed instead of waiting for midnight.
 	longRetry = 5 * time.Minute
-	// maxHint bounds any upstream-suggested wait so a garbled value cannot
-	// park an account for years.
-	maxHint = 31 * 24 * time.Hour
 	// maxReasonLen bounds Verdict.Reason.
 	maxReasonLen = 200
 )
@@ -72,6 +69,14 @@ type rpcError struct {
 	// daily and perMinute say a violated quota is per day or per minute.
 	daily     bool
 	perMinute bool
+	// bad names the first time hint that made no sense (Verdict.BadHint).
+	bad string
+}
+
+func (r *rpcError) note(name, v string) {
+	if r.bad == "" {
+		r.bad = provider.BadHint(name, v)
+	}
 }
 
 // Classify reads a non-2xx answer from the public Gemini API or Code Assist
@@ -190,15 +195,13 @@ func parseRPCError(e gjson.Result) rpcError {
 			if ts := md.Get("quotaResetTimeStamp").String(); ts != "" {
 				if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 					r.resetAt = t
+				} else {
+					r.note("quotaResetTimeStamp", ts)
 				}
 			}
-			if d := parseDelay(md.Get("quotaResetDelay")); d > 0 {
-				r.resetDelay = d
-			}
+			r.resetDelay = r.delay("quotaResetDelay", md.Get("quotaResetDelay"))
 		case "google.rpc.RetryInfo":
-			if d := parseDelay(d.Get("retryDelay")); d > 0 {
-				r.retryDelay = d
-			}
+			r.retryDelay = r.delay("retryDelay", d.Get("retryDelay"))
 		case "google.rpc.QuotaFailure":
 			d.Get("violations").ForEach(func(_, v gjson.Result) bool {
 				id := v.Get("quotaId").String()
@@ -236,26 +239,30 @@ func isDaily(id string) bool {
 	return strings.Contains(id, "PerDay") || strings.Contains(id, "Daily")
 }
 
-// parseDelay reads a google.protobuf.Duration: the JSON form "32s", "1.5s",
-// "900ms", or the object form {"seconds":32,"nanos":5e8}. It returns 0 for
-// anything unusable, negative or absurdly long.
-func parseDelay(v gjson.Result) time.Duration {
-	var d time.Duration
+// delay reads a google.protobuf.Duration: the JSON form "32s", "1.5s",
+// "900ms", or the object form {"seconds":32,"nanos":5e8}, bounded to
+// [provider.MinHint, provider.MaxHint]. It returns 0 when v is absent and
+// when it is unusable (negative, NaN, infinite, too large, not a
+// duration), noting the latter.
+func (r *rpcError) delay(name string, v gjson.Result) time.Duration {
+	var (
+		d  time.Duration
+		ok bool
+	)
 	switch {
+	case !v.Exists() || v.Type == gjson.Null:
+		return 0
 	case v.Type == gjson.String:
+		// ParseDuration refuses what a Duration cannot hold.
 		pd, err := time.ParseDuration(strings.TrimSpace(v.Str))
-		if err != nil {
-			return 0
-		}
-		d = pd
+		d, ok = provider.ClampHint(pd), err == nil && pd >= 0
 	case v.IsObject():
-		secs := v.Get("seconds").Float()
-		if secs < 0 || secs > maxHint.Seconds() {
-			return 0
-		}
-		d = time.Duration(secs*float64(time.Second)) + time.Duration(v.Get("nanos").Int())
+		nanos := v.Get("nanos").Float()
+		d, ok = provider.HintDelay(v.Get("seconds").Float()+nanos/1e9, time.Second)
+		ok = ok && nanos > -1e9 && nanos < 1e9
 	}
-	if d <= 0 || d > maxHint {
+	if !ok {
+		r.note(name, v.Raw)
 		return 0
 	}
 	return d
@@ -268,18 +275,18 @@ func classify(status int, h http.Header, r rpcError, now time.Time) provider.Ver
 	case accountReason(r.reason):
 		v.Kind = provider.Unavailable
 	case r.reason == "MODEL_CAPACITY_EXHAUSTED":
-		v.Kind, v.Model, v.Until = provider.Overloaded, r.model, retryHint(r, h, now)
+		v.Kind, v.Model, v.Until = provider.Overloaded, r.model, retryHint(&r, h, now)
 	case r.reason == "INSUFFICIENT_G1_CREDITS_BALANCE":
 		v.Kind = provider.QuotaExhausted
 	case r.reason == "QUOTA_EXHAUSTED" || r.daily:
 		v.Kind, v.Model, v.Until = provider.QuotaExhausted, r.model, quotaReset(r, now)
 	case status == http.StatusTooManyRequests || r.reason == "RATE_LIMIT_EXCEEDED" || r.reason == "RESOURCE_QUOTA_EXCEEDED":
-		v.Kind, v.Model, v.Until = provider.RateLimited, r.model, retryHint(r, h, now)
+		v.Kind, v.Model, v.Until = provider.RateLimited, r.model, retryHint(&r, h, now)
 		if v.Until.IsZero() && r.perMinute {
 			v.Until = now.Add(time.Minute)
 		}
 	case status == http.StatusServiceUnavailable:
-		v.Kind, v.Until = provider.Overloaded, retryHint(r, h, now)
+		v.Kind, v.Until = provider.Overloaded, retryHint(&r, h, now)
 	case status == http.StatusUnauthorized:
 		v.Kind = provider.Unavailable
 	case status == http.StatusForbidden:
@@ -297,8 +304,9 @@ func classify(status int, h http.Header, r rpcError, now time.Time) provider.Ver
 	case status >= 400 && status < 500:
 		v.Kind = provider.ClientError
 	default:
-		v.Kind, v.Until = provider.ServerError, headerHint(h, now)
+		v.Kind, v.Until = provider.ServerError, headerHint(&r, h, now)
 	}
+	v.BadHint = r.bad
 	return v
 }
 
@@ -342,11 +350,12 @@ func aboutAccountSetup(msg string) bool {
 	return false
 }
 
-// quotaReset decides when an exhausted quota comes back.
+// quotaReset decides when an exhausted quota comes back. A reset timestamp
+// already past gives way to the other hints.
 func quotaReset(r rpcError, now time.Time) time.Time {
 	switch {
-	case r.resetAt.After(now) && r.resetAt.Sub(now) <= maxHint:
-		return r.resetAt
+	case r.resetAt.After(now):
+		return provider.HintTime(r.resetAt, now)
 	case r.resetDelay > 0:
 		return now.Add(r.resetDelay)
 	}
@@ -371,11 +380,11 @@ func nextPacificMidnight(now time.Time) time.Time {
 
 // retryHint is the first of RetryInfo, Retry-After and a delay named in the
 // message, as an absolute time; zero when there is none.
-func retryHint(r rpcError, h http.Header, now time.Time) time.Time {
+func retryHint(r *rpcError, h http.Header, now time.Time) time.Time {
 	if r.retryDelay > 0 {
 		return now.Add(r.retryDelay)
 	}
-	if t := headerHint(h, now); !t.IsZero() {
+	if t := headerHint(r, h, now); !t.IsZero() {
 		return t
 	}
 	if d := messageDelay(retryInRE, r.message); d > 0 {
@@ -387,35 +396,30 @@ func retryHint(r rpcError, h http.Header, now time.Time) time.Time {
 	return time.Time{}
 }
 
-// headerHint reads Retry-After as seconds or an HTTP date.
-func headerHint(h http.Header, now time.Time) time.Time {
-	ra := strings.TrimSpace(h.Get("Retry-After"))
-	if ra == "" {
-		return time.Time{}
+// headerHint reads Retry-After as seconds or an HTTP date (see
+// provider.ParseRetryAfter), noting a nonsensical one in r.
+func headerHint(r *rpcError, h http.Header, now time.Time) time.Time {
+	v := h.Get("Retry-After")
+	t, ok := provider.ParseRetryAfter(v, now)
+	if !ok {
+		r.note("Retry-After", v)
 	}
-	if secs, err := strconv.ParseFloat(ra, 64); err == nil {
-		if secs <= 0 || secs > maxHint.Seconds() {
-			return time.Time{}
-		}
-		return now.Add(time.Duration(secs * float64(time.Second)))
-	}
-	if t, err := http.ParseTime(ra); err == nil && t.After(now) && t.Sub(now) <= maxHint {
-		return t
-	}
-	return time.Time{}
+	return t
 }
 
-// messageDelay extracts a duration captured by re from msg.
+// messageDelay extracts a duration captured by re from msg, bounded to
+// [provider.MinHint, provider.MaxHint]; 0 when there is none.
 func messageDelay(re *regexp.Regexp, msg string) time.Duration {
 	m := re.FindStringSubmatch(msg)
 	if m == nil {
 		return 0
 	}
+	// ParseDuration refuses what a Duration cannot hold.
 	d, err := time.ParseDuration(m[1])
-	if err != nil || d <= 0 || d > maxHint {
+	if err != nil {
 		return 0
 	}
-	return d
+	return provider.ClampHint(d)
 }
 
 // reasonText is a short, credential-free summary of an upstream error.

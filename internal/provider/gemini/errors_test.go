@@ -103,11 +103,11 @@ func TestClassify(t *testing.T) {
 		{"429 retry-after date", 429, hdr("Retry-After", now.Add(90*time.Second).Format(http.TimeFormat)), ``, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(90 * time.Second)}},
 		{"429 retry-after garbage", 429, hdr("Retry-After", "soon"), ``, provider.Verdict{Kind: provider.RateLimited}},
 		{"429 RetryInfo beats header", 429, hdr("Retry-After", "99"), caRateLimit, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(1500 * time.Millisecond), Model: "gemini-2.5-pro"}},
-		{"429 message only", 429, nil, `{"error":{"code":429,"message":"Resource exhausted. Please retry in 850ms.","status":"RESOURCE_EXHAUSTED"}}`, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(850 * time.Millisecond)}},
+		{"429 message only", 429, nil, `{"error":{"code":429,"message":"Resource exhausted. Please retry in 850ms.","status":"RESOURCE_EXHAUSTED"}}`, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(provider.MinHint)}},
 		{"429 bare boilerplate", 429, nil, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`, provider.Verdict{Kind: provider.RateLimited}},
 		{"429 per-minute without delay", 429, nil, `{"error":{"code":429,"message":"x","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateContentInputTokensPerModelPerMinute-FreeTier"}]}]}}`, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(time.Minute)}},
 		{"429 RetryInfo object form", 429, nil, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":{"seconds":4,"nanos":500000000}}]}}`, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(4500 * time.Millisecond)}},
-		{"429 absurd RetryInfo ignored", 429, nil, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"99999999s"}]}}`, provider.Verdict{Kind: provider.RateLimited}},
+		{"429 absurd RetryInfo clamped", 429, nil, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"99999999s"}]}}`, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(provider.MaxHint)}},
 		{"429 array body", 429, nil, `[{"error":{"code":429,"message":"q","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"2s"}]}}]`, provider.Verdict{Kind: provider.RateLimited, Until: now.Add(2 * time.Second)}},
 		{"QUOTA_EXHAUSTED long RetryInfo", 429, nil, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED"},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"3600s"}]}}`, provider.Verdict{Kind: provider.QuotaExhausted, Until: now.Add(time.Hour)}},
 		{"QUOTA_EXHAUSTED short RetryInfo waits for midnight", 429, nil, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED"},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"30s"}]}}`, provider.Verdict{Kind: provider.QuotaExhausted, Until: nextMidnight}},
@@ -268,5 +268,52 @@ func TestStatusName(t *testing.T) {
 		if got := codeForStatus(StatusName(code)); got != code {
 			t.Errorf("codeForStatus(StatusName(%d)) = %d", code, got)
 		}
+	}
+}
+
+// Every time the upstream names is bounded to [1 s, 31 days]; nonsense is
+// ignored (the default cooldown applies) and named in BadHint.
+func TestClassifyBoundsTimeHints(t *testing.T) {
+	retryInfo := func(delay string) string {
+		return `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":` + delay + `}]}}`
+	}
+	quota := func(md string) string {
+		return `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED","metadata":` + md + `}]}}`
+	}
+	tests := []struct {
+		name    string
+		h       http.Header
+		body    string
+		kind    provider.Kind
+		until   time.Time
+		wantBad string // prefix of BadHint; "" = none
+	}{
+		{"RetryInfo object 1e300 seconds", nil, retryInfo(`{"seconds":1e300}`), provider.RateLimited, time.Time{}, "retryDelay="},
+		{"RetryInfo object negative", nil, retryInfo(`{"seconds":-3}`), provider.RateLimited, time.Time{}, "retryDelay="},
+		{"RetryInfo object absurd nanos", nil, retryInfo(`{"seconds":2678000,"nanos":9000000000000000000}`), provider.RateLimited, time.Time{}, "retryDelay="},
+		{"RetryInfo string overflow", nil, retryInfo(`"99999999999999999999s"`), provider.RateLimited, time.Time{}, "retryDelay="},
+		{"RetryInfo string negative", nil, retryInfo(`"-5s"`), provider.RateLimited, time.Time{}, "retryDelay="},
+		{"RetryInfo 0s", nil, retryInfo(`"0s"`), provider.RateLimited, now.Add(provider.MinHint), ""},
+		{"Retry-After +Inf", http.Header{"Retry-After": {"+Inf"}}, `{}`, provider.RateLimited, time.Time{}, "Retry-After=+Inf"},
+		{"Retry-After NaN on a 500", http.Header{"Retry-After": {"NaN"}}, `{}`, provider.ServerError, time.Time{}, "Retry-After=NaN"},
+		{"quotaResetDelay a year", nil, quota(`{"quotaResetDelay":"8760h"}`), provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"quotaResetTimeStamp year 2200", nil, quota(`{"quotaResetTimeStamp":"2200-01-01T00:00:00Z"}`), provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"quotaResetTimeStamp garbage", nil, quota(`{"quotaResetTimeStamp":"tomorrow"}`), provider.QuotaExhausted, nextMidnight, "quotaResetTimeStamp=tomorrow"},
+		{"message reset after 9000h", nil, `{"error":{"code":429,"message":"Your quota will reset after 9000h.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED"}]}}`, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status := 429
+			if tt.kind == provider.ServerError {
+				status = 500
+			}
+			v := Classify(status, tt.h, []byte(tt.body), now)
+			if v.Kind != tt.kind || !v.Until.Equal(tt.until) {
+				t.Fatalf("got %v until %v, want %v until %v", v.Kind, v.Until, tt.kind, tt.until)
+			}
+			if (tt.wantBad == "") != (v.BadHint == "") || !strings.HasPrefix(v.BadHint, tt.wantBad) {
+				t.Fatalf("BadHint = %q, want prefix %q", v.BadHint, tt.wantBad)
+			}
+		})
 	}
 }

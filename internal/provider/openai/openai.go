@@ -11,7 +11,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
-	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
 )
 
 // DefaultBaseURL is OpenAI's API root, /v1 included (as the original).
@@ -99,45 +98,68 @@ func ClassifyStreamError(data []byte, now time.Time) provider.Verdict {
 }
 
 // Classify reads a non-2xx answer from the Responses API (or Codex backend).
+// Every time hint is bounded (provider.HintTime); a nonsensical one is
+// ignored and named in Verdict.BadHint.
 func Classify(status int, h http.Header, body []byte, now time.Time) provider.Verdict {
 	lower := strings.ToLower(string(body))
+	var bad string
+	note := func(name, v string) {
+		if bad == "" {
+			bad = provider.BadHint(name, v)
+		}
+	}
+	retryAfter := func() time.Time {
+		v := h.Get("retry-after")
+		t, ok := provider.ParseRetryAfter(v, now)
+		if !ok {
+			note("retry-after", v)
+		}
+		return t
+	}
+	var v provider.Verdict
 	switch {
 	case status == 429:
 		if strings.Contains(lower, "insufficient_quota") || strings.Contains(lower, "usage_limit_reached") || codexExhausted(h) {
-			until := codexReset(h)
+			until := codexReset(h, note)
 			if until.IsZero() {
-				until = bodyReset(body, now)
+				until = bodyReset(body, now, note)
 			}
-			return provider.Verdict{Kind: provider.QuotaExhausted, Until: until, Reason: "quota exhausted (429)"}
+			v = provider.Verdict{Kind: provider.QuotaExhausted, Until: provider.HintTime(until, now), Reason: "quota exhausted (429)"}
+			break
 		}
-		until := anthropic.RetryAfter(h.Get("retry-after"), now)
-		if until.IsZero() {
-			if ms := h.Get("retry-after-ms"); ms != "" {
-				if n, err := strconv.ParseFloat(ms, 64); err == nil {
-					until = now.Add(time.Duration(n * float64(time.Millisecond)))
-				}
+		until := retryAfter()
+		if ms := h.Get("retry-after-ms"); until.IsZero() && ms != "" {
+			n, err := strconv.ParseFloat(ms, 64)
+			if d, ok := provider.HintDelay(n, time.Millisecond); err == nil && ok {
+				until = now.Add(d)
+			} else {
+				note("retry-after-ms", ms)
 			}
 		}
 		if until.IsZero() {
 			for _, k := range []string{"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"} {
+				// ParseDuration refuses what a Duration cannot hold.
 				if d, err := time.ParseDuration(h.Get(k)); err == nil && d > 0 {
-					if t := now.Add(d); until.IsZero() || t.After(until) {
+					if t := now.Add(provider.ClampHint(d)); until.IsZero() || t.After(until) {
 						until = t
 					}
 				}
 			}
 		}
-		return provider.Verdict{Kind: provider.RateLimited, Until: until, Reason: "rate limited (429)"}
+		v = provider.Verdict{Kind: provider.RateLimited, Until: until, Reason: "rate limited (429)"}
 	case status == 401, status == 402:
-		return provider.Verdict{Kind: provider.Unavailable, Reason: "unauthorized (" + strconv.Itoa(status) + ")"}
+		v = provider.Verdict{Kind: provider.Unavailable, Reason: "unauthorized (" + strconv.Itoa(status) + ")"}
 	case status == 403:
-		return provider.Verdict{Kind: provider.Unavailable, Reason: "forbidden (403)"}
+		v = provider.Verdict{Kind: provider.Unavailable, Reason: "forbidden (403)"}
 	case status == 503 && strings.Contains(lower, "overload"):
-		return provider.Verdict{Kind: provider.Overloaded, Reason: "overloaded"}
+		v = provider.Verdict{Kind: provider.Overloaded, Reason: "overloaded"}
 	case status >= 500:
-		return provider.Verdict{Kind: provider.ServerError, Until: anthropic.RetryAfter(h.Get("retry-after"), now), Reason: "upstream " + strconv.Itoa(status)}
+		v = provider.Verdict{Kind: provider.ServerError, Until: retryAfter(), Reason: "upstream " + strconv.Itoa(status)}
+	default:
+		v = provider.Verdict{Kind: provider.ClientError, Reason: "upstream " + strconv.Itoa(status)}
 	}
-	return provider.Verdict{Kind: provider.ClientError, Reason: "upstream " + strconv.Itoa(status)}
+	v.BadHint = bad
+	return v
 }
 
 // codexExhausted reports a Codex window at 100%.
@@ -150,32 +172,52 @@ func codexExhausted(h http.Header) bool {
 	return false
 }
 
-// codexReset is the latest reset of an exhausted Codex window (unix seconds).
-func codexReset(h http.Header) time.Time {
+// codexReset is the latest reset of an exhausted Codex window (unix
+// seconds); note is told of a reset that is not a positive number.
+func codexReset(h http.Header, note func(name, v string)) time.Time {
 	var t time.Time
 	for _, w := range []string{"primary", "secondary"} {
 		used, _ := strconv.ParseFloat(h.Get("x-codex-"+w+"-used-percent"), 64)
 		if used < 100 {
 			continue
 		}
-		if n, err := strconv.ParseInt(h.Get("x-codex-"+w+"-reset-at"), 10, 64); err == nil {
+		name := "x-codex-" + w + "-reset-at"
+		v := h.Get(name)
+		if v == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
 			if r := time.Unix(n, 0); r.After(t) {
 				t = r
 			}
+		} else {
+			note(name, v)
 		}
 	}
 	return t
 }
 
+// maxUnix bounds a unix time read from a body (year 33658): beyond it the
+// value is nonsense, not a date.
+const maxUnix = 1e12
+
 // bodyReset reads the reset the Codex backend puts in a usage_limit_reached
-// body: error.resets_at (unix seconds) or error.resets_in_seconds.
-func bodyReset(body []byte, now time.Time) time.Time {
+// body: error.resets_at (unix seconds) or error.resets_in_seconds; note is
+// told of a value that is present but unusable.
+func bodyReset(body []byte, now time.Time, note func(name, v string)) time.Time {
 	r := gjson.GetManyBytes(body, "error.resets_at", "error.resets_in_seconds")
-	if n := r[0].Int(); n > 0 {
-		return time.Unix(n, 0)
+	if r[0].Exists() && r[0].Type != gjson.Null {
+		// Read as a float: converting a huge one to an integer is undefined.
+		if n := r[0].Float(); r[0].Type == gjson.Number && n > 0 && n < maxUnix {
+			return time.Unix(int64(n), 0)
+		}
+		note("error.resets_at", r[0].Raw)
 	}
-	if n := r[1].Int(); n > 0 {
-		return now.Add(time.Duration(n) * time.Second)
+	if r[1].Exists() && r[1].Type != gjson.Null {
+		if d, ok := provider.HintDelay(r[1].Float(), time.Second); ok && r[1].Type == gjson.Number {
+			return now.Add(d)
+		}
+		note("error.resets_in_seconds", r[1].Raw)
 	}
 	return time.Time{}
 }

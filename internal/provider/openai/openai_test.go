@@ -3,6 +3,7 @@ package openai
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +123,51 @@ func TestBaseURL(t *testing.T) {
 	}
 	if got := ResponsesURL(""); got != "https://api.openai.com/v1/responses" {
 		t.Errorf("ResponsesURL = %q", got)
+	}
+}
+
+// Every time the upstream names is bounded to [1 s, 31 days]; nonsense is
+// ignored (the default cooldown applies) and named in BadHint.
+func TestClassifyBoundsTimeHints(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name      string
+		header    map[string]string
+		body      string
+		wantKind  provider.Kind
+		wantUntil time.Time
+		wantBad   string // prefix of BadHint; "" = none
+	}{
+		{"resets_in_seconds beyond a Duration", nil, `{"error":{"type":"usage_limit_reached","resets_in_seconds":10000000000000}}`, provider.QuotaExhausted, time.Time{}, "error.resets_in_seconds="},
+		{"resets_in_seconds 1e300", nil, `{"error":{"type":"usage_limit_reached","resets_in_seconds":1e300}}`, provider.QuotaExhausted, time.Time{}, "error.resets_in_seconds="},
+		{"resets_in_seconds 60 days", nil, `{"error":{"type":"usage_limit_reached","resets_in_seconds":5184000}}`, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"resets_in_seconds negative", nil, `{"error":{"type":"usage_limit_reached","resets_in_seconds":-5}}`, provider.QuotaExhausted, time.Time{}, "error.resets_in_seconds="},
+		{"resets_at 1e300", nil, `{"error":{"type":"usage_limit_reached","resets_at":1e300}}`, provider.QuotaExhausted, time.Time{}, "error.resets_at="},
+		{"resets_at year 2100", nil, `{"error":{"type":"usage_limit_reached","resets_at":4102444800}}`, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"resets_at in the past", nil, `{"error":{"type":"usage_limit_reached","resets_at":1000}}`, provider.QuotaExhausted, now.Add(provider.MinHint), ""},
+		{"codex reset-at garbage", map[string]string{"X-Codex-Primary-Used-Percent": "100", "X-Codex-Primary-Reset-At": "99999999999999999999"}, `{}`, provider.QuotaExhausted, time.Time{}, "x-codex-primary-reset-at="},
+		{"codex reset-at year 2100", map[string]string{"X-Codex-Primary-Used-Percent": "100", "X-Codex-Primary-Reset-At": "4102444800"}, `{}`, provider.QuotaExhausted, now.Add(provider.MaxHint), ""},
+		{"retry-after +Inf", map[string]string{"Retry-After": "+Inf"}, `{}`, provider.RateLimited, time.Time{}, "retry-after=+Inf"},
+		{"retry-after NaN", map[string]string{"Retry-After": "NaN"}, `{}`, provider.RateLimited, time.Time{}, "retry-after=NaN"},
+		{"retry-after 1e300", map[string]string{"Retry-After": "1e300"}, `{}`, provider.RateLimited, time.Time{}, "retry-after=1e300"},
+		{"retry-after 0", map[string]string{"Retry-After": "0"}, `{}`, provider.RateLimited, now.Add(provider.MinHint), ""},
+		{"retry-after-ms NaN", map[string]string{"Retry-After-Ms": "NaN"}, `{}`, provider.RateLimited, time.Time{}, "retry-after-ms=NaN"},
+		{"retry-after-ms 1e300", map[string]string{"Retry-After-Ms": "1e300"}, `{}`, provider.RateLimited, time.Time{}, "retry-after-ms="},
+		{"x-ratelimit-reset 9000h", map[string]string{"X-Ratelimit-Reset-Requests": "9000h"}, `{}`, provider.RateLimited, now.Add(provider.MaxHint), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h.Set(k, v)
+			}
+			v := Classify(429, h, []byte(tt.body), now)
+			if v.Kind != tt.wantKind || !v.Until.Equal(tt.wantUntil) {
+				t.Fatalf("got %v until %v, want %v until %v", v.Kind, v.Until, tt.wantKind, tt.wantUntil)
+			}
+			if (tt.wantBad == "") != (v.BadHint == "") || !strings.HasPrefix(v.BadHint, tt.wantBad) {
+				t.Fatalf("BadHint = %q, want prefix %q", v.BadHint, tt.wantBad)
+			}
+		})
 	}
 }
