@@ -85,6 +85,8 @@ var migrations = []string{
 		project_id TEXT NOT NULL DEFAULT '',
 		last_used_ms INTEGER NOT NULL DEFAULT 0
 	);`,
+	// 3: each account's latest rate-limit numbers (quota.go).
+	quotaMigration,
 }
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs
