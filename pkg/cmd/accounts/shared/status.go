@@ -34,12 +34,18 @@ type Status struct {
 	LastUsed  *time.Time   `json:"last_used"`
 	Today     store.Totals `json:"today"`
 	Proxy     string       `json:"proxy,omitempty"` // type://host:port, never credentials
+	// Quota is the latest rate-limit numbers (nil: none seen yet).
+	Quota *Quota `json:"quota"`
 }
 
 // Statuses joins the config with the database (db may be nil: no state yet).
 func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Time) ([]Status, error) {
 	totals := map[string]store.Totals{}
 	byAcct, lastUsed, err := sharedState(ctx, cfg, db, now)
+	if err != nil {
+		return nil, err
+	}
+	qs, err := quotas(ctx, cfg, db)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +66,9 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 		}
 		if a.Proxy.Enabled() {
 			s.Proxy = a.Proxy.Type + "://" + a.Proxy.Addr()
+		}
+		if q, ok := qs[a.ID]; ok {
+			s.Quota = newQuota(q, now)
 		}
 		s.State, s.Detail = state(a, s.Cooldowns, now)
 		out = append(out, s)
