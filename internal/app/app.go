@@ -241,6 +241,7 @@ func (a *App) Start(addr string) (net.Addr, error) {
 		}
 	}()
 	go func() { defer a.bg.Done(); a.applyCommands(ctx) }()
+	a.startProbe(ctx)
 	go func() {
 		if err := a.Server.Serve(); err != nil {
 			a.Log.Error("server stopped", "err", err)
