@@ -76,11 +76,14 @@ func TestQuotaSteersNewConversationsAndSurvivesRestart(t *testing.T) {
 	if w, _ := snap.Window("5h"); !ok || w.Utilization != 0.8 || w.Minutes != 300 {
 		t.Fatalf("busy's numbers %+v", snap)
 	}
-	sts, err := shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if q := sts[1].Quota; q == nil || len(q.Windows) != 2 || q.Windows[0].Utilization != 0.1 || q.Windows[0].Stale {
+	// accounts list reads the database, which the tracker writes in the background.
+	var sts []shared.Status
+	waitFor(t, 5*time.Second, "accounts list shows both accounts' numbers", func() bool {
+		var err error
+		sts, err = shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
+		return err == nil && sts[0].Quota != nil && sts[1].Quota != nil && sts[0].Quota.SeenAt.Equal(snap.SeenAt)
+	})
+	if q := sts[1].Quota; len(q.Windows) != 2 || q.Windows[0].Utilization != 0.1 || q.Windows[0].Stale {
 		t.Fatalf("accounts list of idle: %+v", sts[1].Quota)
 	}
 	if line := sts[0].Quota.Line(time.Now()); line[:19] != "5h ########.. 80% r" {
@@ -128,7 +131,7 @@ func TestQuotaCodexHeadersAndEvent(t *testing.T) {
 				fakeupstream.CodexWindow{UsedPercent: 3, Minutes: 10080, Reset: reset.Add(72 * time.Hour)}, false)
 		},
 		Script: func(n int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
-			if n == 1 {
+			if n == 0 {
 				return nil // the first answer: JSON, headers only
 			}
 			ev := append([]fakeupstream.Event{fakeupstream.CodexRateLimitsEvent(fakeupstream.CodexWindow{UsedPercent: 55, Minutes: 300, Reset: reset},
