@@ -17,6 +17,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/lockfile"
+	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/server"
@@ -44,6 +45,8 @@ type App struct {
 	Sched    *scheduler.Scheduler
 	Relay    *relay.Relay
 	Server   *server.Server
+	// Quota holds every account's latest rate-limit numbers (quota.go).
+	Quota *quota.Tracker
 
 	cluster   Cluster
 	upstreams []*relay.Upstream
@@ -125,6 +128,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
 	}
+	a.wireQuota(ctx)
 	a.Server = server.New(a.Relay.Handler(), a.health, log)
 	for pattern, h := range a.adminRoutes() {
 		a.Server.Handle(pattern, h)
@@ -282,6 +286,7 @@ func (a *App) Start(addr string) (net.Addr, error) {
 		}
 	}()
 	go func() { defer a.bg.Done(); a.applyCommands(ctx) }()
+	a.startProbe(ctx)
 	go func() {
 		if err := a.Server.Serve(); err != nil {
 			a.Log.Error("server stopped", "err", err)
@@ -339,6 +344,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.bg.Wait()
 	a.Sched.Close()
+	a.Quota.Close()
 	if a.cluster != nil {
 		a.cluster.Close()
 	}

@@ -52,6 +52,8 @@ type Config struct {
 	Models map[string]string `toml:"models"`
 	// Cluster, when RedisURL is set, shares state between several relays.
 	Cluster ClusterConfig `toml:"cluster"`
+	// Scheduler steers by the accounts' rate-limit windows (scheduler.go).
+	Scheduler SchedulerConfig `toml:"scheduler"`
 
 	// Path is the file this config was loaded from; "" when running on defaults.
 	Path string `toml:"-"`
@@ -150,6 +152,8 @@ type AccountConfig struct {
 	ChatGPTAccountID string `toml:"chatgpt_account_id"`
 	// ProjectID pins the Code Assist project of a gemini account instead of discovering it. New.
 	ProjectID string `toml:"project_id"`
+	// PlanOnly overrides [scheduler] plan_only for this account. Default: the global value. New.
+	PlanOnly *bool `toml:"plan_only"`
 }
 
 // ProxyConfig is an [accounts.proxy] table.
@@ -260,6 +264,7 @@ func Default() *Config {
 // applyDefaults fills every unset value. present tells, per account index,
 // which keys the file set (priority/enabled defaults need it); nil = none.
 func (c *Config) applyDefaults(present []map[string]bool) {
+	c.applySchedulerDefaults()
 	s := &c.Server
 	if s.Host == "" {
 		s.Host = "127.0.0.1"

@@ -188,6 +188,10 @@ func checkValue(v any, ft reflect.Type, kp []string, name string, lines *lineInd
 		if _, ok := v.(bool); !ok {
 			bad("true or false")
 		}
+	case reflect.Float64:
+		if _, ok := v.(float64); !ok {
+			bad("a decimal number (e.g. 0.9)")
+		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -390,6 +394,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateScheduler(add)
 	if len(ps) == 0 {
 		return nil
 	}

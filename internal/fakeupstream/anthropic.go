@@ -60,6 +60,9 @@ type Anthropic struct {
 	StreamEvents int
 	// EventGap is the default pause between stream events.
 	EventGap time.Duration
+	// Headers, when set, adds headers to answer n (scripted or default), e.g.
+	// rate-limit numbers (see ClaudeQuota, CodexHeaders).
+	Headers func(n int) map[string]string
 
 	requestLog
 }
@@ -86,7 +89,11 @@ func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	WriteReply(w, r, scripted(a.Script, n, rec, a.defaultReply))
+	rep := scripted(a.Script, n, rec, a.defaultReply)
+	if a.Headers != nil {
+		rep = withHeaders(rep, a.Headers(n))
+	}
+	WriteReply(w, r, rep)
 }
 
 // scripted is the script's reply to request n, or the fake's default one.

@@ -22,6 +22,9 @@ type OpenAI struct {
 	StreamEvents int
 	// EventGap is the default pause between stream events.
 	EventGap time.Duration
+	// Headers, when set, adds headers to answer n (scripted or default), e.g.
+	// rate-limit numbers (see ClaudeQuota, CodexHeaders).
+	Headers func(n int) map[string]string
 
 	requestLog
 }
@@ -41,7 +44,11 @@ func (o *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	WriteReply(w, r, scripted(o.Script, n, rec, o.defaultReply))
+	rep := scripted(o.Script, n, rec, o.defaultReply)
+	if o.Headers != nil {
+		rep = withHeaders(rep, o.Headers(n))
+	}
+	WriteReply(w, r, rep)
 }
 
 func (o *OpenAI) defaultReply(rec *Recorded) *Reply {

@@ -302,6 +302,7 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: reason}}
 	}
 	defer resp.Body.Close()
+	r.observeHeaders(c, resp.Header)
 
 	if resp.StatusCode == http.StatusUnauthorized && up.OAuth && !retried401 {
 		// The token was believed valid: refresh once and retry this account.

@@ -90,6 +90,8 @@ type Relay struct {
 
 	// shared is the cluster's view of sticky sessions; nil without one.
 	shared SharedSessions
+	// quota learns every answer's rate-limit numbers; nil without one.
+	quota QuotaObserver
 }
 
 // SharedSessions is sticky sessions shared by several relays (a cluster).

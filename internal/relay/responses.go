@@ -14,12 +14,15 @@ import (
 
 // responsesAdapter passes OpenAI Responses requests (Codex) through to the
 // openai-responses pool.
-type responsesAdapter struct{ now func() time.Time }
+type responsesAdapter struct {
+	now   func() time.Time
+	quota QuotaObserver
+}
 
 func (responsesAdapter) platform() string { return "openai" }
 func (responsesAdapter) dialect() dialect { return responsesDialect{} }
-func (a responsesAdapter) newStream(*call, *Upstream) streamer {
-	return &responsesStream{now: a.now}
+func (a responsesAdapter) newStream(c *call, _ *Upstream) streamer {
+	return &responsesStream{now: a.now, quota: a.quota, account: c.account}
 }
 
 // responsesDialect writes OpenAI errors; inside a stream a relay-made error is
@@ -63,11 +66,14 @@ func (responsesAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provi
 }
 
 type responsesStream struct {
-	now func() time.Time
-	u   provider.Usage
+	now     func() time.Time
+	u       provider.Usage
+	quota   QuotaObserver
+	account string
 }
 
 func (s *responsesStream) observe(ev *sse.Event) provider.EventClass {
+	observeCodexEvent(s.quota, s.account, ev.Name, ev.Data)
 	return openai.ClassifyEvent(ev.Name, ev.Data, &s.u)
 }
 func (s *responsesStream) transform(dst []byte, ev *sse.Event) []byte { return append(dst, ev.Raw...) }
@@ -80,7 +86,7 @@ func (s *responsesStream) needsTerminal() bool   { return true }
 func (s *responsesStream) usage() provider.Usage { return s.u }
 
 func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request) {
-	c := r.intake(w, req, responsesAdapter{now: r.now}, intakeOpts{body: jsonObject})
+	c := r.intake(w, req, responsesAdapter{now: r.now, quota: r.quota}, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}

@@ -31,6 +31,8 @@ type Account struct {
 	// Index is the account's position in the configuration; callers use it to
 	// find their own per-account data without a map lookup.
 	Index int
+	// PlanOnly: never draw paid extra usage (see QuotaPolicy).
+	PlanOnly bool
 
 	lastUsed time.Time
 	order    int // config order within the pool, the final tie-break
@@ -126,6 +128,8 @@ type Scheduler struct {
 	closed         bool
 	// observer is told of every state change (cluster sync); may be nil.
 	observer Observer
+	// quota steers by the accounts' rate-limit windows (quota.go).
+	quota QuotaPolicy
 }
 
 // Observer learns of local state changes, e.g. to publish them to a cluster.
@@ -267,6 +271,9 @@ func (s *Scheduler) available(a *Account, model string, now time.Time) (bool, ti
 			delete(s.cooldowns, cooldownKey{a.ID, model})
 		}
 	}
+	if spent, until := s.planSpent(a, now); spent {
+		return false, until
+	}
 	return true, time.Time{}
 }
 
@@ -283,7 +290,7 @@ func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (
 			if !b.ExpiresAt.After(now) {
 				delete(s.sessions, sessionKey)
 			} else if a := s.byID[b.AccountID]; a != nil && a.Platform == platform && !slices.Contains(exclude, a.ID) {
-				if ok, _ := s.available(a, model, now); ok {
+				if ok, _ := s.available(a, model, now); ok && !s.leaveSticky(pool, a, model, exclude, now) {
 					if b.ExpiresAt.Sub(now) < s.opts.RenewalThreshold {
 						s.bind(sessionKey, a.ID, now)
 					}
@@ -294,11 +301,11 @@ func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (
 		}
 	}
 
-	var best *Account
+	var pick candidate
 	var retryAt time.Time
 	for _, a := range pool {
-		if best != nil && a.Priority < best.Priority {
-			break // pool is sorted by priority; lower ones only matter if none above serves
+		if pick.a != nil && pick.tier == tierOpen && a.Priority < pick.a.Priority {
+			break // pool is sorted by priority; lower ones only matter if none above serves (under its limits)
 		}
 		if slices.Contains(exclude, a.ID) {
 			continue
@@ -310,10 +317,13 @@ func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (
 			}
 			continue
 		}
-		if best == nil || a.lastUsed.Before(best.lastUsed) {
-			best = a
+		c := candidate{a: a}
+		c.tier, c.load = s.standing(a, now)
+		if c.better(pick) {
+			pick = c
 		}
 	}
+	best := pick.a
 	if best == nil {
 		return nil, &NoAccountError{Platform: platform, RetryAt: retryAt, Configured: len(pool)}
 	}

@@ -14,15 +14,15 @@ type Command struct {
 	SessionKey string
 }
 
-func init() {
-	migrations = append(migrations, `CREATE TABLE IF NOT EXISTS admin_commands (
+// adminCommandsMigration adds the table of commands the CLI leaves for a
+// running server.
+const adminCommandsMigration = `CREATE TABLE IF NOT EXISTS admin_commands (
 		id INTEGER PRIMARY KEY AUTOINCREMENT,
 		kind TEXT NOT NULL,
 		account_id TEXT NOT NULL DEFAULT '',
 		session_key TEXT NOT NULL DEFAULT '',
 		created_ms INTEGER NOT NULL
-	);`)
-}
+	);`
 
 // AddCommand queues a command for a running server.
 func (db *DB) AddCommand(ctx context.Context, c Command) error {

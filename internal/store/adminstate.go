@@ -6,13 +6,12 @@ import (
 	"time"
 )
 
-func init() {
-	migrations = append(migrations, `CREATE TABLE IF NOT EXISTS account_admin (
+// accountAdminMigration adds accounts disabled through the admin API.
+const accountAdminMigration = `CREATE TABLE IF NOT EXISTS account_admin (
 		account_id TEXT PRIMARY KEY,
 		disabled INTEGER NOT NULL DEFAULT 0,
 		updated_ms INTEGER NOT NULL
-	);`)
-}
+	);`
 
 // SetAccountDisabled records that an operator disabled (or enabled again) an
 // account through the admin API, so the choice survives a restart.

@@ -32,8 +32,8 @@ import (
 // than the hour-aligned cutoff, and first records that cutoff
 // (pruned_before_ms): a query whose window starts before it reads the whole
 // first hour from the rollups instead of a raw edge that is partly gone.
-func init() {
-	migrations = append(migrations, `ALTER TABLE usage_stats ADD COLUMN key_name TEXT NOT NULL DEFAULT '';
+// rollupMigration adds key names and costs per request and the rollups.
+const rollupMigration = `ALTER TABLE usage_stats ADD COLUMN key_name TEXT NOT NULL DEFAULT '';
 	ALTER TABLE usage_stats ADD COLUMN cost_micros INTEGER;
 	DROP INDEX IF EXISTS idx_usage_account;
 	DROP INDEX IF EXISTS idx_usage_key;
@@ -79,8 +79,7 @@ func init() {
 		rolled_id INTEGER NOT NULL,
 		pruned_before_ms INTEGER NOT NULL
 	);
-	INSERT OR IGNORE INTO usage_rollup_state (id, rolled_id, pruned_before_ms) VALUES (1, 0, 0);`)
-}
+	INSERT OR IGNORE INTO usage_rollup_state (id, rolled_id, pruned_before_ms) VALUES (1, 0, 0);`
 
 const (
 	hourMs = int64(time.Hour / time.Millisecond)

@@ -88,6 +88,15 @@ var migrations = []string{
 		project_id TEXT NOT NULL DEFAULT '',
 		last_used_ms INTEGER NOT NULL DEFAULT 0
 	);`,
+	// The order is fixed forever: a database records how many have run.
+	// 3: commands the CLI leaves for a running server (admin.go).
+	adminCommandsMigration,
+	// 4: accounts disabled through the admin API (adminstate.go).
+	accountAdminMigration,
+	// 5: key names, costs and the usage rollups (rollup.go).
+	rollupMigration,
+	// 6: each account's latest rate-limit numbers (quota.go).
+	quotaMigration,
 }
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs

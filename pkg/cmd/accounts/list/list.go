@@ -40,7 +40,11 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			Show every configured account: id, type, name, priority, whether it is enabled,
 			its state (ready; cooling down until when and why, per model where a limit is
 			per model; disabled; token invalid, with the command that fixes it), when it
-			was last used, and today's requests and tokens.
+			was last used, today's requests and tokens, and the latest rate-limit numbers
+			the upstream reported: per window (Claude's 5h and 7d, Codex's primary and
+			secondary, an API key's requests and tokens) a bar, the share used and when it
+			resets, e.g. "5h ######.... 62% resets 14:00". Numbers older than their
+			window are marked stale. --json gives the raw numbers and when they were seen.
 
 			It reads the state database that 'ccrelay serve' writes, so it works whether or
 			not a server is running. With --server (or $CCRELAY_SERVER) it asks a running
@@ -78,19 +82,19 @@ func listRun(opts *Options) error {
 		return nil
 	}
 	tw := cmdutil.NewTable(opts.IO.Out)
-	fmt.Fprintln(tw, "ID\tTYPE\tNAME\tPRIORITY\tSTATE\tLAST USED\tTODAY REQ\tTODAY TOKENS (in/out/cache)")
+	fmt.Fprintln(tw, "ID\tTYPE\tNAME\tPRIORITY\tSTATE\tLAST USED\tTODAY REQ\tTODAY TOKENS (in/out/cache)\tQUOTA")
 	now := opts.Now()
 	for _, s := range sts {
 		last := "never"
 		if s.LastUsed != nil {
-			last = ago(now.Sub(*s.LastUsed))
+			last = shared.Ago(now.Sub(*s.LastUsed))
 		}
 		state := s.State
 		if s.Detail != "" {
 			state += ": " + s.Detail
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s/%s/%s\n", s.ID, s.Type, s.Name, s.Priority, state, last, s.Today.Requests,
-			num(s.Today.InputTokens), num(s.Today.OutputTokens), num(s.Today.CacheReadTokens+s.Today.CacheCreationTokens))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s/%s/%s\t%s\n", s.ID, s.Type, s.Name, s.Priority, state, last, s.Today.Requests,
+			num(s.Today.InputTokens), num(s.Today.OutputTokens), num(s.Today.CacheReadTokens+s.Today.CacheCreationTokens), s.Quota.Line(now))
 	}
 	return tw.Flush()
 }
@@ -123,18 +127,6 @@ func statuses(opts *Options) ([]shared.Status, error) {
 		return nil, err
 	}
 	return shared.Statuses(context.Background(), cfg, db, opts.Now())
-}
-
-func ago(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d.Seconds())) + "s ago"
-	case d < time.Hour:
-		return strconv.Itoa(int(d.Minutes())) + "m ago"
-	case d < 48*time.Hour:
-		return strconv.Itoa(int(d.Hours())) + "h ago"
-	}
-	return strconv.Itoa(int(d.Hours()/24)) + "d ago"
 }
 
 func num(n int64) string {

@@ -35,6 +35,8 @@ type Status struct {
 	LastUsed  *time.Time   `json:"last_used"`
 	Today     store.Totals `json:"today"`
 	Proxy     string       `json:"proxy,omitempty"` // type://host:port, never credentials
+	// Quota is the latest rate-limit numbers (nil: none seen yet).
+	Quota *Quota `json:"quota"`
 }
 
 // Statuses joins the config with the database (db may be nil: no state yet).
@@ -45,6 +47,10 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 		return nil, err
 	}
 	disabled := map[string]bool{}
+	qs, err := quotas(ctx, cfg, db)
+	if err != nil {
+		return nil, err
+	}
 	if db != nil {
 		// A database from before the admin API has no such table: nothing disabled.
 		if d, err := db.DisabledAccounts(ctx); err == nil {
@@ -66,6 +72,9 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 		}
 		if a.Proxy.Enabled() {
 			s.Proxy = a.Proxy.Type + "://" + a.Proxy.Addr()
+		}
+		if q, ok := qs[a.ID]; ok {
+			s.Quota = newQuota(q, now)
 		}
 		s.State, s.Detail = state(a, s.Cooldowns, now)
 		if a.Enabled && disabled[a.ID] {
