@@ -30,6 +30,14 @@ type Config struct {
 	// usage is recorded as "anonymous". Must stand at the top level, before any
 	// [table] header.
 	APIKeys []string `toml:"api_keys"`
+	// AllowUnauthenticated serves every client when no relay key is
+	// configured. Default false: without a key only loopback clients are
+	// served (protected mode). New.
+	AllowUnauthenticated bool `toml:"allow_unauthenticated"`
+	// TrustedProxies lists the addresses (IPs or CIDRs) whose
+	// X-Forwarded-For header is believed for the client address. Default
+	// none: the TCP peer is the client. New.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// Server holds the listener, storage, logging and timeout settings.
 	Server ServerConfig `toml:"server"`
 	// Session holds sticky-session and cooldown settings.
@@ -41,6 +49,10 @@ type Config struct {
 	Models map[string]string `toml:"models"`
 	// Cluster, when RedisURL is set, shares state between several relays.
 	Cluster ClusterConfig `toml:"cluster"`
+	// Keys are named relay keys with limits and budgets ([[keys]]). New.
+	Keys []KeyConfig `toml:"keys"`
+	// Prices override the embedded price table per model ([prices."model"]). New.
+	Prices map[string]PriceConfig `toml:"prices"`
 
 	// Path is the file this config was loaded from; "" when running on defaults.
 	Path string `toml:"-"`
@@ -120,6 +132,12 @@ type AccountConfig struct {
 	ClientSecret string `toml:"client_secret"`
 	// ProjectID pins the Code Assist project of a gemini account instead of discovering it. New.
 	ProjectID string `toml:"project_id"`
+	// Groups are the account groups this account belongs to; a [[keys]]
+	// entry with groups uses only accounts of those groups. Default none. New.
+	Groups []string `toml:"groups"`
+	// MaxConcurrency caps the requests this account serves at once; at the
+	// cap the scheduler picks another account. Default 0 (no cap). New.
+	MaxConcurrency int `toml:"max_concurrency"`
 }
 
 // ProxyConfig is an [accounts.proxy] table.
@@ -245,6 +263,9 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 		c.Cluster.KeyPrefix = "ccrelay:"
 	}
 	def(&c.Cluster.LeaseSeconds, 15)
+	for i := range c.Keys {
+		c.Keys[i].applyDefaults()
+	}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		var p map[string]bool

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -188,10 +189,28 @@ func checkValue(v any, ft reflect.Type, kp []string, name string, lines *lineInd
 		if _, ok := v.(bool); !ok {
 			bad("true or false")
 		}
+	case reflect.Float64:
+		switch v.(type) {
+		case int64, float64:
+		default:
+			bad("a number")
+		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
 			bad("a table")
+			return
+		}
+		if et := ft.Elem(); et.Kind() == reflect.Struct {
+			for k, mv := range m {
+				sub, ok := mv.(map[string]any)
+				kp2 := append(slices.Clone(kp), k)
+				if !ok {
+					*out = append(*out, Problem{Line: lines.keyLine(kp2), Key: name + "." + k, Msg: fmt.Sprintf("must be a table, not %s", tomlTypeName(mv))})
+					continue
+				}
+				checkTable(sub, et, kp2, name+"."+strconv.Quote(k), lines, out)
+			}
 			return
 		}
 		for k, mv := range m {
@@ -307,6 +326,7 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.Cluster.Password+c.Cluster.Username, "\r\n") {
 		add("cluster.password", "must not contain a line break")
 	}
+	c.validateTeam(add)
 	seen := map[string]int{}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]

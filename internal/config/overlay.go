@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -57,6 +58,10 @@ func (c *Config) ApplyOverrides(v *viper.Viper) error {
 			if k = strings.TrimSpace(k); k != "" {
 				keys = append(keys, k)
 			}
+		}
+		if len(keys) == 0 {
+			// An override that names no key would silently turn auth off.
+			return errors.New("CCRELAY_API_KEYS (or the api_keys override) holds no key: give at least one relay key, comma-separated, or unset it")
 		}
 		c.APIKeys = keys
 	}
