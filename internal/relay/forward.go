@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/sse"
@@ -65,7 +66,11 @@ type call struct {
 	sessionKey string
 	stream     bool
 	keyHash    string
-	start      time.Time
+	// key is the relay key's policy entry (nil when auth is off);
+	// admitted: the policy admitted the call and awaits its Done.
+	key      *policy.Key
+	admitted bool
+	start    time.Time
 	// state is adapter-specific per-request data.
 	state any
 	// exclude rules accounts out from the start (they do not count as tried).
@@ -108,6 +113,10 @@ type attemptResult struct {
 
 // serve runs the failover loop and records usage.
 func (r *Relay) serve(c *call) {
+	if !r.admit(c) {
+		r.finish(c)
+		return
+	}
 	var excludeBuf [4]string
 	exclude := append(excludeBuf[:0], c.exclude...)
 	var last *upstreamAnswer
@@ -130,6 +139,7 @@ func (r *Relay) serve(c *call) {
 		c.attempts++
 		c.account = acct.ID
 		res := r.attempt(c, r.upstream(acct), false)
+		r.sched.Release(acct)
 		switch res.outcome {
 		case done:
 			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
@@ -448,12 +458,14 @@ func (r *Relay) finish(c *call) {
 		c.status = http.StatusOK
 	}
 	lat := time.Since(c.start)
+	rec := usage.Record{
+		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
+		Model: c.model, Usage: c.usage, Status: c.status, Latency: lat, TTFB: c.ttfb, Stream: c.stream,
+		Attempts: c.attempts, Error: c.errMsg,
+	}
+	r.settle(c, &rec)
 	if r.rec != nil {
-		r.rec.Record(usage.Record{
-			Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
-			Model: c.model, Usage: c.usage, Status: c.status, Latency: lat, TTFB: c.ttfb, Stream: c.stream,
-			Attempts: c.attempts, Error: c.errMsg,
-		})
+		r.rec.Record(rec)
 	}
 	if info := InfoFrom(c.req.Context()); info != nil {
 		info.Account, info.Model, info.Usage, info.Attempts, info.Status = c.account, c.model, c.usage, c.attempts, c.status

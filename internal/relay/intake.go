@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
@@ -14,16 +15,21 @@ import (
 // the error itself and returns nil when the request must stop here.
 func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, allowQueryKey, needBody bool) *call {
 	d := ad.dialect()
-	keyHash, ok := r.authenticate(req, allowQueryKey)
-	if !ok {
+	auth := r.authenticate(req, allowQueryKey)
+	switch auth.status {
+	case 0:
+	case http.StatusUnauthorized:
 		how := "x-api-key or Authorization: Bearer"
 		if allowQueryKey {
 			how = "x-goog-api-key, ?key= or Authorization: Bearer"
 		}
 		d.writeError(w, http.StatusUnauthorized, "invalid or missing relay API key (send it as "+how+")")
 		return nil
+	default:
+		writeRefusalTo(w, d, auth.status, policy.RateLimited, auth.msg, auth.retry)
+		return nil
 	}
-	c := &call{w: w, req: req, ad: ad, keyHash: keyHash, start: time.Now()}
+	c := &call{w: w, req: req, ad: ad, keyHash: auth.keyHash, key: auth.key, start: time.Now()}
 	// Parse the query only when it may hold a key (most requests have none).
 	if !allowQueryKey && strings.Contains(req.URL.RawQuery, "key=") && req.URL.Query().Has("key") {
 		// A key in a URL ends up in logs and histories; only Gemini clients need it.
