@@ -234,7 +234,7 @@ func (p *Policy) Admit(ctx context.Context, k *Key, model string) *Refusal {
 	if !k.expires.IsZero() && !now.Before(k.expires) {
 		return &Refusal{Status: 403, Reason: Forbidden, Message: "relay key " + strconv.Quote(k.Name) + " expired at " + k.expires.UTC().Format(time.RFC3339)}
 	}
-	if len(k.models) > 0 && !k.allows(model) {
+	if len(k.models) > 0 && model != "" && !k.allows(model) { // "": a model list, which names no model
 		return &Refusal{Status: 403, Reason: Forbidden, Message: "model " + strconv.Quote(model) + " is not allowed for relay key " + strconv.Quote(k.Name)}
 	}
 	k.mu.Lock()
