@@ -341,7 +341,13 @@ func (k *Key) checkBudgets(now time.Time) *Refusal {
 	return nil
 }
 
-func usd(micros int64) string { return strconv.FormatFloat(float64(micros)/1e6, 'f', 2, 64) }
+// usd formats micro-dollars with cents, or more digits when cents hide them.
+func usd(micros int64) string {
+	if micros%10000 == 0 {
+		return strconv.FormatFloat(float64(micros)/1e6, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(float64(micros)/1e6, 'f', -1, 64)
+}
 
 // Done ends an admitted request: it frees its concurrency slot (handing it
 // to the first waiter) and charges its cost and tokens to the key's
