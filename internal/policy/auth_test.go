@@ -26,12 +26,10 @@ func TestAuthenticateComparesEveryDigestInConstantTime(t *testing.T) {
 	}
 	type cmp struct{ a, b []byte }
 	var calls []cmp
-	orig := keyEqual
-	keyEqual = func(a, b []byte) int {
-		calls = append(calls, cmp{append([]byte(nil), a...), append([]byte(nil), b...)})
-		return orig(a, b)
+	compareHook = func(a, b *[32]byte) {
+		calls = append(calls, cmp{append([]byte(nil), a[:]...), append([]byte(nil), b[:]...)})
 	}
-	t.Cleanup(func() { keyEqual = orig })
+	t.Cleanup(func() { compareHook = nil })
 
 	for _, tc := range []struct {
 		name, value    string
@@ -73,5 +71,24 @@ func TestAuthenticateComparesEveryDigestInConstantTime(t *testing.T) {
 	calls = nil
 	if _, ok := r.Authenticate(""); ok || len(calls) != 0 {
 		t.Fatalf("no key: ok=%v after %d comparisons", ok, len(calls))
+	}
+}
+
+func TestKeyEqualSeesEveryByte(t *testing.T) {
+	var a [32]byte
+	for i := range a {
+		a[i] = byte(i * 7)
+	}
+	if keyEqual(&a, &a) != 1 {
+		t.Fatal("equal digests differ")
+	}
+	for i := 0; i < 32; i++ {
+		for bit := 0; bit < 8; bit++ {
+			b := a
+			b[i] ^= 1 << bit
+			if keyEqual(&a, &b) != 0 {
+				t.Fatalf("a difference in byte %d bit %d is not seen", i, bit)
+			}
+		}
 	}
 }

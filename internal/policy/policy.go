@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"path"
@@ -195,9 +196,19 @@ func (p *Policy) Open() bool { return len(p.hashes) == 0 }
 // KeyByName returns the named key, or nil.
 func (p *Policy) KeyByName(name string) *Key { return p.byName[name] }
 
-// keyEqual compares key digests; a variable so a test can watch every
-// comparison Authenticate makes.
-var keyEqual = subtle.ConstantTimeCompare
+// keyEqual compares two key digests in constant time (1 when equal): the
+// OR of the XORs of their four 64-bit words, with no branch on the data.
+// Word loads instead of subtle.ConstantTimeCompare's byte loop keep 1,000
+// keys at a few microseconds.
+func keyEqual(a, b *[32]byte) int {
+	le := binary.LittleEndian
+	x := (le.Uint64(a[0:]) ^ le.Uint64(b[0:])) | (le.Uint64(a[8:]) ^ le.Uint64(b[8:])) |
+		(le.Uint64(a[16:]) ^ le.Uint64(b[16:])) | (le.Uint64(a[24:]) ^ le.Uint64(b[24:]))
+	return subtle.ConstantTimeEq(int32(uint32(x)|uint32(x>>32)), 0)
+}
+
+// compareHook, when set (tests only), sees every comparison Authenticate makes.
+var compareHook func(a, b *[32]byte)
 
 // Authenticate finds the key presented. Every configured key's digest is
 // compared with the presented key's sha256 in constant time, whichever
@@ -210,9 +221,12 @@ func (p *Policy) Authenticate(presented string) (*Key, bool) {
 	sum := sha256.Sum256([]byte(presented))
 	match := -1
 	for i := range p.hashes {
-		if keyEqual(sum[:], p.hashes[i][:]) == 1 {
-			match = i
+		// Branch-free select: the index of the last match, -1 if none.
+		if compareHook != nil {
+			compareHook(&sum, &p.hashes[i])
 		}
+		eq := keyEqual(&sum, &p.hashes[i])
+		match = subtle.ConstantTimeSelect(eq, i, match)
 	}
 	if match < 0 {
 		return nil, false
