@@ -49,9 +49,10 @@ type App struct {
 	Sched    *scheduler.Scheduler
 	Relay    *relay.Relay
 	Server   *server.Server
+	// Policy holds the relay keys, their limits and live counters.
+	Policy *policy.Policy
 
 	cluster   Cluster
-	policy    *policy.Policy
 	upstreams []*relay.Upstream
 	oauth     []*credential.OAuth
 	started   time.Time
@@ -165,7 +166,7 @@ func (a *App) buildPolicy(ctx context.Context) (*policy.Policy, *pricing.Table, 
 	default:
 		a.Log.Warn("protected mode: no relay key configured, so only clients on this machine (loopback) are served; add one with `ccrelay keys add NAME` (or `ccrelay config init`), or set allow_unauthenticated = true")
 	}
-	a.policy = pol
+	a.Policy = pol
 	return pol, prices, nil
 }
 
