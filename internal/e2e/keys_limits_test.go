@@ -75,7 +75,10 @@ queue_seconds = 1
 `)
 	ctx := context.Background()
 	first := make(chan error, 1)
-	go func() { _, err := keyClient(r, "conc-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5")); first <- err }()
+	go func() {
+		_, err := keyClient(r, "conc-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5"))
+		first <- err
+	}()
 	<-entered
 	// Past queue_seconds while the first holds the slot: 429.
 	_, err := keyClient(r, "conc-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5"))
@@ -86,7 +89,10 @@ queue_seconds = 1
 	// The next one waits in the queue (seen in the policy's counters) and is
 	// served once the first ends.
 	second := make(chan error, 1)
-	go func() { _, err := keyClient(r, "conc-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5")); second <- err }()
+	go func() {
+		_, err := keyClient(r, "conc-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5"))
+		second <- err
+	}()
 	for r.App.Policy.Status()[0].Queued == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
