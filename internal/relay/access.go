@@ -140,12 +140,15 @@ func (r *Relay) settle(c *call, rec *usage.Record) {
 	if c.key != nil {
 		rec.KeyName = c.key.Name
 	}
-	if r.prices != nil && !c.usage.IsZero() {
+	if r.prices != nil {
 		model := c.model
 		if m, ok := r.opts.Models[model]; ok {
 			model = m
 		}
 		rec.CostMicros, rec.CostKnown = r.prices.Cost(model, c.usage)
+		if !rec.CostKnown {
+			rec.CostMicros = 0 // unknown, not free: CostKnown says so
+		}
 	}
 	if c.admitted {
 		c.admitted = false

@@ -10,7 +10,9 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/policy"
+	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 func accessRelay(t *testing.T, allowUnauth bool, keys ...config.KeyConfig) *Relay {
@@ -154,5 +156,30 @@ func TestClientAddrFromInfo(t *testing.T) {
 	req = req.WithContext(WithInfo(req.Context(), &Info{ClientAddr: netip.MustParseAddr("198.51.100.1")}))
 	if got := r.clientAddr(req); got.String() != "198.51.100.1" {
 		t.Fatal(got)
+	}
+}
+
+type flatPrices struct{}
+
+func (flatPrices) Cost(model string, u provider.Usage) (int64, bool) {
+	return u.OutputTokens * 10, model == "claude-sonnet-4-5"
+}
+
+// settle prices the request once (through the Models mapping) and names the key.
+func TestSettleSetsCostAndKeyName(t *testing.T) {
+	pol, _ := policy.New(policy.Options{Keys: []config.KeyConfig{{Name: "eve", Key: "k", QueueSeconds: 30}}})
+	r := New(Options{Policy: pol, Prices: flatPrices{}, Models: map[string]string{"gpt-4o": "claude-sonnet-4-5"}}, nil, nil, nil, nil)
+	k, _ := pol.Authenticate("k")
+	for _, tt := range []struct {
+		model string
+		cost  int64
+		known bool
+	}{{"gpt-4o", 70, true}, {"claude-sonnet-4-5", 70, true}, {"unpriced", 0, false}} {
+		c := &call{key: k, model: tt.model, usage: provider.Usage{OutputTokens: 7}}
+		var rec usage.Record
+		r.settle(c, &rec)
+		if rec.CostMicros != tt.cost || rec.CostKnown != tt.known || rec.KeyName != "eve" {
+			t.Fatalf("%s: %+v", tt.model, rec)
+		}
 	}
 }
