@@ -41,6 +41,10 @@ WORKDIR /app
 # environment overrides what the container needs whatever the file says:
 # listen on port 3000 of every interface of the container (map it with -p),
 # keep the database in the volume.
+# A relay key is required for clients outside the container: without one the
+# relay serves only loopback (protected mode) and answers others 403. Pass one
+# with -e CCRELAY_API_KEYS=your-key (comma-separated for several), or mount a
+# config with api_keys / [[keys]] (ccrelay config init writes one).
 ENV CCRELAY_HOST=0.0.0.0 \
     CCRELAY_PORT=3000 \
     CCRELAY_DATABASE_PATH=/app/data/relay.db

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/dashboard"
+	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -34,16 +35,40 @@ func (a *App) adminRoutes() map[string]http.Handler {
 			proxies[ac.ID] = ac.Proxy.Type + "://" + ac.Proxy.Addr()
 		}
 	}
-	api := admin.New(admin.Options{
+	opts := admin.Options{
 		Auth: auth, Sched: a.Sched, State: a.DB, Usage: a.DB, RelayKeys: cfg.APIKeys,
 		KeyLabel:    usage.KeyLabels(cfg.APIKeys),
 		AccountInfo: func(id string) admin.AccountInfo { return admin.AccountInfo{Proxy: proxies[id]} },
 		Health:      a.health, Log: a.Log,
-	})
+	}
+	if a.Quota != nil {
+		opts.Quota = quotaWindows{a.Quota}
+	}
+	api := admin.New(opts)
 	dash := dashboard.New(auth, a.Log)
 	return map[string]http.Handler{
 		admin.Prefix:           api,
 		dashboard.Prefix:       dash,
 		dashboard.Prefix + "/": dash,
 	}
+}
+
+// quotaWindows shows the quota tracker's numbers to the admin API.
+type quotaWindows struct{ t *quota.Tracker }
+
+func (q quotaWindows) Windows(accountID string) []admin.QuotaWindow {
+	s, ok := q.t.Snapshot(accountID)
+	if !ok {
+		return nil
+	}
+	out := make([]admin.QuotaWindow, 0, len(s.Windows))
+	for _, w := range s.Windows {
+		aw := admin.QuotaWindow{Name: w.Name, Utilization: w.Utilization, Status: w.Status, SeenAt: s.SeenAt.UTC()}
+		if !w.ResetsAt.IsZero() {
+			r := w.ResetsAt.UTC()
+			aw.ResetsAt = &r
+		}
+		out = append(out, aw)
+	}
+	return out
 }

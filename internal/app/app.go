@@ -17,6 +17,8 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/lockfile"
+	"github.com/ccrelay/ccrelay/internal/policy"
+	"github.com/ccrelay/ccrelay/internal/pricing"
 	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -32,6 +34,9 @@ var (
 	_ credential.Store    = (*store.DB)(nil)
 	_ relay.TokenSource   = credential.Static("")
 	_ relay.TokenSource   = (*credential.OAuth)(nil)
+	_ policy.UsageSource  = (*store.DB)(nil)
+	_ policy.Coster       = (*pricing.Table)(nil)
+	_ relay.Coster        = (*pricing.Table)(nil)
 )
 
 // App is a relay ready to serve.
@@ -47,6 +52,8 @@ type App struct {
 	Server   *server.Server
 	// Quota holds every account's latest rate-limit numbers (quota.go).
 	Quota *quota.Tracker
+	// Policy holds the relay keys, their limits and live counters.
+	Policy *policy.Policy
 
 	cluster   Cluster
 	upstreams []*relay.Upstream
@@ -86,7 +93,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	var accounts []*scheduler.Account
 	for i, ac := range cfg.Accounts {
-		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i}
+		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i, MaxConcurrency: ac.MaxConcurrency}
 		accounts = append(accounts, acct)
 		up, o, err := NewUpstream(acct, ac, credStore, locker, log)
 		if err != nil {
@@ -117,9 +124,18 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
+	pol, prices, err := a.buildPolicy(ctx)
+	if err != nil {
+		if cl != nil {
+			cl.Close()
+		}
+		db.Close()
+		return nil, err
+	}
 	a.Recorder.SetRetention(time.Duration(cfg.Server.UsageRetentionDays) * 24 * time.Hour)
 	srv := cfg.Server
 	a.Relay = relay.New(relay.Options{
+		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
 		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
 		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds), WriteTimeout: config.Seconds(srv.WriteTimeoutSeconds),
@@ -133,7 +149,34 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	for pattern, h := range a.adminRoutes() {
 		a.Server.Handle(pattern, h)
 	}
+	a.Server.SetTrustedProxies(cfg.TrustedPrefixes())
 	return a, nil
+}
+
+// buildPolicy builds the relay-key policy and the price table, seeds the
+// keys' budgets from the usage database, and says in one line when the
+// relay runs without a key.
+func (a *App) buildPolicy(ctx context.Context) (*policy.Policy, *pricing.Table, error) {
+	cfg := a.Config
+	pol, err := policy.New(policy.Options{APIKeys: cfg.APIKeys, Keys: cfg.Keys, Log: a.Log})
+	if err != nil {
+		return nil, nil, err
+	}
+	prices := pricing.New(cfg.Prices)
+	if len(cfg.Keys) > 0 && a.DB != nil {
+		if err := pol.Seed(ctx, a.DB, prices); err != nil {
+			a.Log.Warn("could not load the keys' spending so far; budgets count from now", "err", err)
+		}
+	}
+	switch {
+	case cfg.HasRelayKey():
+	case cfg.AllowUnauthenticated:
+		a.Log.Warn("no relay key configured and allow_unauthenticated = true: every client that reaches this address is served")
+	default:
+		a.Log.Warn("protected mode: no relay key configured, so only clients on this machine (loopback) are served; add one with `ccrelay keys add NAME` (or `ccrelay config init`), or set allow_unauthenticated = true")
+	}
+	a.Policy = pol
+	return pol, prices, nil
 }
 
 // NewUpstream builds an account's client (through its proxy) and credential

@@ -41,6 +41,14 @@ type Config struct {
 	// admin key is not a relay key and a relay key is not an admin key. Like
 	// api_keys it must stand at the top level. New.
 	AdminKeys []string `toml:"admin_keys"`
+	// AllowUnauthenticated serves every client when no relay key is
+	// configured. Default false: without a key only loopback clients are
+	// served (protected mode). New.
+	AllowUnauthenticated bool `toml:"allow_unauthenticated"`
+	// TrustedProxies lists the addresses (IPs or CIDRs) whose
+	// X-Forwarded-For header is believed for the client address. Default
+	// none: the TCP peer is the client. New.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// Server holds the listener, storage, logging and timeout settings.
 	Server ServerConfig `toml:"server"`
 	// Session holds sticky-session and cooldown settings.
@@ -54,6 +62,10 @@ type Config struct {
 	Cluster ClusterConfig `toml:"cluster"`
 	// Scheduler steers by the accounts' rate-limit windows (scheduler.go).
 	Scheduler SchedulerConfig `toml:"scheduler"`
+	// Keys are named relay keys with limits and budgets ([[keys]]). New.
+	Keys []KeyConfig `toml:"keys"`
+	// Prices override the embedded price table per model ([prices."model"]). New.
+	Prices map[string]PriceConfig `toml:"prices"`
 
 	// Path is the file this config was loaded from; "" when running on defaults.
 	Path string `toml:"-"`
@@ -154,6 +166,12 @@ type AccountConfig struct {
 	ProjectID string `toml:"project_id"`
 	// PlanOnly overrides [scheduler] plan_only for this account. Default: the global value. New.
 	PlanOnly *bool `toml:"plan_only"`
+	// Groups are the account groups this account belongs to; a [[keys]]
+	// entry with groups uses only accounts of those groups. Default none. New.
+	Groups []string `toml:"groups"`
+	// MaxConcurrency caps the requests this account serves at once; at the
+	// cap the scheduler picks another account. Default 0 (no cap). New.
+	MaxConcurrency int `toml:"max_concurrency"`
 }
 
 // ProxyConfig is an [accounts.proxy] table.
@@ -326,6 +344,9 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 		c.Cluster.KeyPrefix = "ccrelay:"
 	}
 	def(&c.Cluster.LeaseSeconds, 15)
+	for i := range c.Keys {
+		c.Keys[i].applyDefaults()
+	}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		var p map[string]bool

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -189,13 +190,27 @@ func checkValue(v any, ft reflect.Type, kp []string, name string, lines *lineInd
 			bad("true or false")
 		}
 	case reflect.Float64:
-		if _, ok := v.(float64); !ok {
-			bad("a decimal number (e.g. 0.9)")
+		switch v.(type) {
+		case int64, float64:
+		default:
+			bad("a number")
 		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
 			bad("a table")
+			return
+		}
+		if et := ft.Elem(); et.Kind() == reflect.Struct {
+			for k, mv := range m {
+				sub, ok := mv.(map[string]any)
+				kp2 := append(slices.Clone(kp), k)
+				if !ok {
+					*out = append(*out, Problem{Line: lines.keyLine(kp2), Key: name + "." + k, Msg: fmt.Sprintf("must be a table, not %s", tomlTypeName(mv))})
+					continue
+				}
+				checkTable(sub, et, kp2, name+"."+strconv.Quote(k), lines, out)
+			}
 			return
 		}
 		for k, mv := range m {
@@ -337,6 +352,7 @@ func (c *Config) Validate() error {
 	} else if sec == "" && c.Cluster.RedisURL != "" && slices.ContainsFunc(c.Accounts, func(a AccountConfig) bool { return a.IsOAuth() }) {
 		add("cluster.secret", "is required when redis_url is set and an account uses OAuth: the tokens stored in Redis are encrypted with it; give every relay of the cluster the same secret (generate one with: openssl rand -hex 32)")
 	}
+	c.validateTeam(add)
 	seen := map[string]int{}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]

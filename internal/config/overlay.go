@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -53,7 +54,18 @@ func (c *Config) ApplyOverrides(v *viper.Viper) error {
 		c.Server.DatabasePath = v.GetString("server.database_path")
 	}
 	if v.IsSet("api_keys") {
-		c.APIKeys = splitKeys(v.GetString("api_keys"))
+		var keys []string
+		for _, k := range strings.Split(v.GetString("api_keys"), ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) == 0 {
+			// An override that names no key would silently turn auth off.
+			return errors.New("CCRELAY_API_KEYS (or the api_keys override) holds no key: give at least one relay key, comma-separated, or unset it")
+		}
+		c.APIKeys = keys
+
 	}
 	if v.IsSet("admin_keys") {
 		c.AdminKeys = splitKeys(v.GetString("admin_keys"))

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/sse"
@@ -71,7 +72,11 @@ type call struct {
 	sessionKey string
 	stream     bool
 	keyHash    string
-	start      time.Time
+	// key is the relay key's policy entry (nil when auth is off);
+	// admitted: the policy admitted the call and awaits its Done.
+	key      *policy.Key
+	admitted bool
+	start    time.Time
 	// exclude rules accounts out from the start (they do not count as tried).
 	exclude []string
 
@@ -111,6 +116,10 @@ func (r *Relay) serve(c *call) {
 		r.finish(c)
 		return
 	}
+	if !r.admit(c) {
+		r.finish(c)
+		return
+	}
 	c.sessionKey = boundSessionKey(c.sessionKey)
 	var excludeBuf [4]string
 	exclude := append(excludeBuf[:0], c.exclude...)
@@ -134,6 +143,7 @@ func (r *Relay) serve(c *call) {
 		c.attempts++
 		c.account = acct.ID
 		res := r.attempt(c, r.upstream(acct), false)
+		r.sched.Release(acct)
 		switch res.outcome {
 		case done:
 			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
@@ -421,12 +431,14 @@ func (r *Relay) finish(c *call) {
 	c.resp.done()
 	status := c.resp.recordedStatus()
 	lat := time.Since(c.start)
+	rec := usage.Record{
+		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
+		Model: c.model, Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
+		Attempts: c.attempts, Error: c.resp.errMsg,
+	}
+	r.settle(c, &rec)
 	if r.rec != nil {
-		r.rec.Record(usage.Record{
-			Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
-			Model: c.model, Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
-			Attempts: c.attempts, Error: c.resp.errMsg,
-		})
+		r.rec.Record(rec)
 	}
 	if info := InfoFrom(c.req.Context()); info != nil {
 		info.Account, info.Model, info.Usage, info.Attempts, info.Status = c.account, c.model, c.usage, c.attempts, status

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"net/http"
+	"net/netip"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
@@ -10,10 +11,15 @@ import (
 // Info is what the relay learned about a request, for the access log.
 type Info struct {
 	RequestID string
-	Account   string
-	Model     string
-	Attempts  int
-	Status    int
+	// ClientAddr is the client's address (the server middleware sets it:
+	// X-Forwarded-For believed only from a trusted proxy, else the peer).
+	ClientAddr netip.Addr
+	// ViaTrustedProxy: ClientAddr came from a trusted proxy's header.
+	ViaTrustedProxy bool
+	Account         string
+	Model           string
+	Attempts        int
+	Status          int
 	provider.Usage
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
@@ -63,13 +64,21 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, o i
 		writeDialectError(w, d, status, msg)
 		return nil
 	}
-	keyHash, ok := r.authenticate(req, o.queryKey)
-	if !ok {
+	auth := r.authenticate(req, o.queryKey)
+	switch auth.status {
+	case 0:
+	case http.StatusUnauthorized:
 		how := "x-api-key or Authorization: Bearer"
 		if o.queryKey {
 			how = "x-goog-api-key, ?key= or Authorization: Bearer"
 		}
 		return refuse(http.StatusUnauthorized, "invalid or missing relay API key (send it as "+how+")")
+	default:
+		if req.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		writeRefusalTo(w, d, auth.status, policy.RateLimited, auth.msg, auth.retry)
+		return nil
 	}
 	// Parse the query only when it may hold a key (most requests have none).
 	if !o.queryKey && strings.Contains(req.URL.RawQuery, "key=") && req.URL.Query().Has("key") {
@@ -84,7 +93,7 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, o i
 		}
 	}
 	start := time.Now()
-	c := &call{req: req, ad: ad, keyHash: keyHash, start: start, resp: newResponse(w, start, r.opts.WriteTimeout)}
+	c := &call{req: req, ad: ad, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start, r.opts.WriteTimeout)}
 	if o.body == noBody {
 		return c
 	}

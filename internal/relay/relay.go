@@ -5,16 +5,15 @@ package relay
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -56,11 +55,22 @@ type Upstream struct {
 
 // Options are the relay's settings.
 type Options struct {
-	APIKeys          []string
-	MaxBodyBytes     int64
-	FirstByteTimeout time.Duration
-	ResponseTimeout  time.Duration
-	IdleTimeout      time.Duration
+	// APIKeys are unnamed relay keys; used when Policy is nil (tests).
+	APIKeys []string
+	// Policy authenticates and admits requests. nil builds one from APIKeys
+	// and, without keys, serves every client (the relay's own tests); the
+	// app always passes one, so protected mode applies.
+	Policy *policy.Policy
+	// Brake limits wrong-key attempts per client address; nil = none.
+	Brake *policy.Brake
+	// Prices prices each request; nil leaves its cost unknown.
+	Prices Coster
+	// AllowUnauthenticated serves non-loopback clients when no key is configured.
+	AllowUnauthenticated bool
+	MaxBodyBytes         int64
+	FirstByteTimeout     time.Duration
+	ResponseTimeout      time.Duration
+	IdleTimeout          time.Duration
 	// BodyTimeout bounds the arrival of a request body; 0 = no bound.
 	BodyTimeout time.Duration
 	// WriteTimeout bounds each write to the client; 0 = no bound.
@@ -78,8 +88,11 @@ type Relay struct {
 	rec       UsageRecorder
 	log       *slog.Logger
 	now       func() time.Time
-	keyHashes [][32]byte
-	keyIDs    []string // usage.HashKey of each key, computed once
+	policy    *policy.Policy
+	brake     *policy.Brake
+	prices    Coster
+	// groupExclude lists, per key with groups, the accounts outside them.
+	groupExclude map[*policy.Key][]string
 	// redact removes secrets from upstream error text given to clients.
 	redact *redactor
 
@@ -128,10 +141,23 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now, redact: newRedactor(upstreams)}
-	for _, k := range opts.APIKeys {
-		r.keyHashes = append(r.keyHashes, sha256.Sum256([]byte(k)))
-		r.keyIDs = append(r.keyIDs, usage.HashKey(k))
+	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now, redact: newRedactor(upstreams),
+		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices, groupExclude: map[*policy.Key][]string{}}
+	if r.policy == nil {
+		r.policy, _ = policy.New(policy.Options{APIKeys: opts.APIKeys}) // unnamed keys cannot fail
+		r.opts.AllowUnauthenticated = true
+	}
+	for _, k := range r.policy.Named() {
+		if len(k.Groups) == 0 {
+			continue
+		}
+		ex := []string{}
+		for _, up := range upstreams {
+			if up != nil && !intersects(up.Config.Groups, k.Groups) {
+				ex = append(ex, up.Account.ID)
+			}
+		}
+		r.groupExclude[k] = ex
 	}
 	// 4 KB, the transport's own read buffer: a read takes what the
 	// transport holds in one piece (a larger one reads past it straight
@@ -143,43 +169,13 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	return r
 }
 
-// keyEqual compares key digests; a variable so a test can watch every
-// comparison authenticate makes.
-var keyEqual = subtle.ConstantTimeCompare
-
-// authenticate checks the relay key a request presents and returns its usage
-// id. Every configured key is compared (in constant time, on sha256 digests so
-// lengths leak nothing) whatever matches first.
-func (r *Relay) authenticate(req *http.Request, allowQueryKey bool) (string, bool) {
-	if len(r.keyHashes) == 0 {
-		return usage.Anonymous, true
-	}
-	key := req.Header.Get("X-Api-Key")
-	if key == "" {
-		if a := req.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-			key = strings.TrimSpace(a[7:])
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
 		}
 	}
-	if key == "" {
-		key = req.Header.Get("X-Goog-Api-Key")
-	}
-	if key == "" && allowQueryKey {
-		key = req.URL.Query().Get("key")
-	}
-	if key == "" {
-		return "", false
-	}
-	sum := sha256.Sum256([]byte(key))
-	match := -1
-	for i := range r.keyHashes {
-		if keyEqual(sum[:], r.keyHashes[i][:]) == 1 {
-			match = i
-		}
-	}
-	if match < 0 {
-		return "", false
-	}
-	return r.keyIDs[match], true
+	return false
 }
 
 // Handler returns the API routes (no /health: the server adds it outside auth).

@@ -33,7 +33,12 @@ type Account struct {
 	Index int
 	// PlanOnly: never draw paid extra usage (see QuotaPolicy).
 	PlanOnly bool
+	// MaxConcurrency caps the requests the account serves at once (0 = no
+	// cap); at the cap Pick passes it over. Every Pick must be paired with
+	// a Release.
+	MaxConcurrency int
 
+	inUse    atomic.Int32
 	lastUsed time.Time
 	order    int // config order within the pool, the final tie-break
 	// disabled is set by an operator (admin API), over Enabled; under Scheduler.mu.
@@ -254,7 +259,7 @@ func (s *Scheduler) logErr(what string, err error) {
 // available reports whether a may serve model now; it returns the end of the
 // cooldown that blocks it otherwise. Called with s.mu held.
 func (s *Scheduler) available(a *Account, model string, now time.Time) (bool, time.Time) {
-	if !a.Enabled || a.disabled {
+	if !a.Enabled || a.disabled || (a.MaxConcurrency > 0 && int(a.inUse.Load()) >= a.MaxConcurrency) {
 		return false, time.Time{}
 	}
 	if c, ok := s.cooldowns[cooldownKey{a.ID, ""}]; ok {
@@ -343,7 +348,14 @@ func (s *Scheduler) bind(key, accountID string, now time.Time) {
 	}
 }
 
+// Release ends a request that Pick gave to a (its concurrency slot).
+func (s *Scheduler) Release(a *Account) { a.inUse.Add(-1) }
+
+// InUse is how many picked requests a is serving now.
+func (a *Account) InUse() int { return int(a.inUse.Load()) }
+
 func (s *Scheduler) touch(a *Account, now time.Time) {
+	a.inUse.Add(1)
 	// Persist last use at most once a second per account: it only breaks ties.
 	persist := now.Sub(a.lastUsed) > time.Second
 	a.lastUsed = now

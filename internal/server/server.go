@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -31,6 +32,46 @@ type Server struct {
 	inflight atomic.Int64
 	ln       net.Listener
 	mux      *http.ServeMux
+	trusted  []netip.Prefix
+}
+
+// SetTrustedProxies sets the proxies whose X-Forwarded-For is believed;
+// call before Serve.
+func (s *Server) SetTrustedProxies(p []netip.Prefix) { s.trusted = p }
+
+// clientAddr resolves the client's address: the TCP peer, unless the peer
+// is a trusted proxy, in which case X-Forwarded-For is read from the right,
+// skipping trusted proxies, and the first untrusted address is the client.
+func (s *Server) clientAddr(r *http.Request) (netip.Addr, bool) {
+	peer := relay.PeerAddr(r)
+	if !s.isTrusted(peer) {
+		return peer, false
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	client, via := peer, false
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return client, via
+			}
+			client, via = a.Unmap(), true
+			if !s.isTrusted(client) {
+				return client, via
+			}
+		}
+	}
+	return client, via
+}
+
+func (s *Server) isTrusted(a netip.Addr) bool {
+	for _, p := range s.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Handle mounts h at pattern beside the API routes (admin API, metrics,
@@ -145,6 +186,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		defer s.inflight.Add(-1)
 		start := time.Now()
 		info := &relay.Info{RequestID: newRequestID()}
+		info.ClientAddr, info.ViaTrustedProxy = s.clientAddr(r)
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("X-Relay-Request-Id", info.RequestID)
 		defer func() {
@@ -171,7 +213,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				level = slog.LevelDebug // the dashboard polls every few seconds
 			}
 			s.log.LogAttrs(r.Context(), level, "request",
-				slog.String("id", info.RequestID), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("id", info.RequestID), slog.String("client", info.ClientAddr.String()), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", status), slog.String("account", info.Account), slog.String("model", info.Model),
 				slog.Int64("in", info.InputTokens), slog.Int64("out", info.OutputTokens),
 				slog.Int64("cache_read", info.CacheReadTokens), slog.Int64("cache_write", info.CacheCreationTokens),

@@ -8,6 +8,7 @@ import (
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts"
 	configcmd "github.com/ccrelay/ccrelay/pkg/cmd/config"
 	"github.com/ccrelay/ccrelay/pkg/cmd/env"
+	"github.com/ccrelay/ccrelay/pkg/cmd/keys"
 	"github.com/ccrelay/ccrelay/pkg/cmd/login"
 	"github.com/ccrelay/ccrelay/pkg/cmd/serve"
 	"github.com/ccrelay/ccrelay/pkg/cmd/sessions"
@@ -51,6 +52,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(login.NewCmdLogin(f, nil))
 	cmd.AddCommand(env.NewCmdEnv(f, nil))
 	cmd.AddCommand(stats.NewCmdStats(f, nil))
+	cmd.AddCommand(keys.NewCmdKeys(f))
 	cmd.AddCommand(configcmd.NewCmdConfig(f))
 	cmd.AddCommand(version.NewCmdVersion(f))
 	return cmd

@@ -27,7 +27,9 @@ type QuotaWindow struct {
 	Stale bool `json:"stale"`
 }
 
-func newQuota(s quota.Snapshot, now time.Time) *Quota {
+// NewQuota shows a snapshot's windows, each marked stale once its numbers
+// are older than the window.
+func NewQuota(s quota.Snapshot, now time.Time) *Quota {
 	q := &Quota{Snapshot: s, Windows: make([]QuotaWindow, 0, len(s.Windows))}
 	for _, w := range s.Windows {
 		q.Windows = append(q.Windows, QuotaWindow{Window: w, Stale: !w.Live(s.SeenAt, now)})

@@ -74,7 +74,7 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 			s.Proxy = a.Proxy.Type + "://" + a.Proxy.Addr()
 		}
 		if q, ok := qs[a.ID]; ok {
-			s.Quota = newQuota(q, now)
+			s.Quota = NewQuota(q, now)
 		}
 		s.State, s.Detail = state(a, s.Cooldowns, now)
 		if a.Enabled && disabled[a.ID] {

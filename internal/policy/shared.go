@@ -1,0 +1,57 @@
+package policy
+
+import "time"
+
+// Shared carries budget spending between the relays of a cluster. Charge is
+// called after a request's cost is known and must not block (queue the work);
+// the implementation reports what the cluster has spent through ApplyShared.
+type Shared interface {
+	Charge(k *Key, at time.Time, costMicros, tokens int64)
+}
+
+// SetShared attaches the cluster's budget sharing; call before serving.
+func (p *Policy) SetShared(s Shared) { p.shared = s }
+
+// Keys returns the keys with budgets (what a cluster needs to poll).
+func (p *Policy) Keys() []*Key {
+	var out []*Key
+	for _, k := range p.keys {
+		if k.budgetUSD != [numWindows]int64{} || k.dailyTokens > 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// WindowStart returns the start of k's current window w (for naming shared
+// counters) and when it ends.
+func (p *Policy) WindowStart(k *Key, w Window, at time.Time) (time.Time, time.Time) {
+	return Bounds(w, at, k.loc)
+}
+
+// ApplyShared raises k's window w spending (and, for Day, tokens) to the
+// cluster's totals for the window starting at start; totals lower than what
+// this relay knows (a counter that lagged) change nothing.
+func (p *Policy) ApplyShared(k *Key, w Window, start time.Time, costMicros, tokens int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.roll(p.now())
+	if !k.win[w].start.Equal(start) {
+		return
+	}
+	k.win[w].spent = max(k.win[w].spent, costMicros)
+	if w == Day {
+		k.tokens = max(k.tokens, tokens)
+	}
+}
+
+// Named returns the named keys, in config order.
+func (p *Policy) Named() []*Key {
+	var out []*Key
+	for _, k := range p.keys {
+		if k.Name != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+// Package pricing holds the price table of the models the relay serves (an
+// embedded, dated data file, overridable per model in the config) and turns
+// a request's token counts into its cost.
+//
+// Costs are integers in micro-dollars (1e-6 USD). A price in US dollars per
+// million tokens is exactly micro-dollars per token, so a request's cost is
+// the sum of its token counts times the prices, rounded once. A model the
+// table does not know has an unknown cost, never 0.
+package pricing
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+//go:embed prices.json
+var embedded []byte
+
+// Price is one model's prices in US dollars per million tokens.
+type Price struct {
+	Input        float64 `json:"input"`
+	Output       float64 `json:"output"`
+	CacheWrite5m float64 `json:"cache_write_5m"`
+	CacheWrite1h float64 `json:"cache_write_1h"`
+	CacheRead    float64 `json:"cache_read"`
+}
+
+type file struct {
+	Date   string           `json:"date"`
+	Source string           `json:"source"`
+	Models map[string]Price `json:"models"`
+}
+
+// Table is a price table; safe for concurrent use (read-only after New).
+type Table struct {
+	// Date is the day the embedded prices were taken; Source says where from.
+	Date, Source string
+	models       map[string]Price
+}
+
+// Embedded returns the table shipped in the binary.
+func Embedded() *Table {
+	t, err := parse(embedded)
+	if err != nil {
+		panic("pricing: embedded prices.json: " + err.Error()) // a build defect, caught by the tests
+	}
+	return t
+}
+
+func parse(data []byte) (*Table, error) {
+	var f file
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	if f.Date == "" || f.Source == "" {
+		return nil, fmt.Errorf("prices need a date and a source")
+	}
+	t := &Table{Date: f.Date, Source: f.Source, models: make(map[string]Price, len(f.Models))}
+	for name, p := range f.Models {
+		t.models[strings.ToLower(name)] = fill(p)
+	}
+	return t, nil
+}
+
+// fill completes a price whose cache prices are absent: an absent cache
+// write costs what the 5-minute one (else input) costs, an absent cache read
+// what input costs. Providers without cache writes never report any.
+func fill(p Price) Price {
+	if p.CacheWrite5m == 0 {
+		p.CacheWrite5m = p.Input
+	}
+	if p.CacheWrite1h == 0 {
+		p.CacheWrite1h = p.CacheWrite5m
+	}
+	if p.CacheRead == 0 {
+		p.CacheRead = p.Input
+	}
+	return p
+}
+
+// New returns the embedded table with the config's [prices."model"]
+// overrides applied: a field given replaces that model's price, a field
+// left out keeps the embedded one (for a new model, 0 for input/output).
+func New(overrides map[string]config.PriceConfig) *Table {
+	base := Embedded()
+	if len(overrides) == 0 {
+		return base
+	}
+	for name, o := range overrides {
+		name = strings.ToLower(name)
+		p, ok := base.models[name]
+		if !ok {
+			p = Price{}
+		}
+		set := func(dst *float64, v *float64) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&p.Input, o.Input)
+		set(&p.Output, o.Output)
+		set(&p.CacheWrite5m, o.CacheWrite5m)
+		set(&p.CacheWrite1h, o.CacheWrite1h)
+		set(&p.CacheRead, o.CacheRead)
+		if !ok {
+			p = fill(p)
+		}
+		base.models[name] = p
+	}
+	return base
+}
+
+// Lookup finds a model's price: the exact name first, then the longest name
+// in the table that the model starts with, up to a '-' (so a dated name like
+// claude-sonnet-4-5-20250929 or gemini-2.5-flash-preview-09-2025 finds its
+// family). "models/" and an "@version" suffix are ignored. The work is a
+// few map lookups, bounded by the number of dashes in the name.
+func (t *Table) Lookup(model string) (Price, bool) {
+	if t == nil || model == "" {
+		return Price{}, false
+	}
+	m := strings.TrimPrefix(model, "models/")
+	if i := strings.IndexByte(m, '@'); i > 0 {
+		m = m[:i]
+	}
+	if hasUpper(m) {
+		m = strings.ToLower(m)
+	}
+	if p, ok := t.models[m]; ok {
+		return p, true
+	}
+	for i := len(m) - 1; i > 0; i-- {
+		if m[i] != '-' {
+			continue
+		}
+		if p, ok := t.models[m[:i]]; ok {
+			return p, true
+		}
+	}
+	return Price{}, false
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// Cost returns what u cost on model in micro-dollars, and false when the
+// model has no price (the cost is unknown). Cache writes are priced at the
+// 5-minute rate: the usage counters do not tell 5-minute and 1-hour writes
+// apart.
+func (t *Table) Cost(model string, u provider.Usage) (int64, bool) {
+	p, ok := t.Lookup(model)
+	if !ok {
+		return 0, false
+	}
+	return p.Cost(u), true
+}
+
+// Cost is u's cost at these prices, in micro-dollars.
+func (p Price) Cost(u provider.Usage) int64 {
+	c := float64(u.InputTokens)*p.Input + float64(u.OutputTokens)*p.Output +
+		float64(u.CacheCreationTokens)*p.CacheWrite5m + float64(u.CacheReadTokens)*p.CacheRead
+	return int64(math.Round(c))
+}
+
+// Models returns the names in the table (for documentation and tests).
+func (t *Table) Models() []string {
+	out := make([]string, 0, len(t.models))
+	for m := range t.models {
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,136 @@
+// Package add implements `ccrelay keys add`.
+package add
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/MakeNowJust/heredoc"
+	"github.com/spf13/cobra"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/pkg/cmd/config/initcmd"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+// Options are add's inputs.
+type Options struct {
+	IO     *iostreams.IOStreams
+	Config func() (*config.Config, error)
+	// NewKey makes the relay key (initcmd.NewRelayKey; tests replace it).
+	NewKey func() string
+
+	Name        string
+	Models      []string
+	Groups      []string
+	RPM         int
+	Concurrency int
+	Queue       int
+	DailyUSD    float64
+	WeeklyUSD   float64
+	MonthlyUSD  float64
+	DailyTokens int64
+	ExpiresAt   string
+	Timezone    string
+	HashOnly    bool
+}
+
+// NewCmdAdd builds `keys add`.
+func NewCmdAdd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Config: f.Config, NewKey: initcmd.NewRelayKey}
+	cmd := &cobra.Command{
+		Use:   "add <name>",
+		Short: "Create a named relay key and print it once",
+		Long: heredoc.Doc(`
+			Create a relay key and write it as a new [[keys]] entry at the end of the
+			config (the rest of the file, comments included, is kept; the write is atomic
+			and the file stays 0600). The key is printed once, on standard output.
+
+			--hash-only stores only the key's sha256 (key_sha256): the config then holds
+			nothing a reader could use, and the key cannot be shown again.
+
+			Every limit is optional. A running server applies the new key at its next start.
+		`),
+		Example: heredoc.Doc(`
+			$ ccrelay keys add alice --models 'claude-sonnet-*' --rpm 60 --daily-usd 20
+			$ ccrelay keys add ci --groups team-a --concurrency 2 --hash-only
+		`),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return addRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&opts.Models, "models", nil, "allowed model globs, comma-separated (default: all)")
+	fl.StringSliceVar(&opts.Groups, "groups", nil, "account groups the key may use (default: all accounts)")
+	fl.IntVar(&opts.RPM, "rpm", 0, "requests per minute (0 = no cap)")
+	fl.IntVar(&opts.Concurrency, "concurrency", 0, "requests in flight (0 = no cap); more wait in a queue")
+	fl.IntVar(&opts.Queue, "queue-seconds", 0, "longest wait for a concurrency slot (default 30)")
+	fl.Float64Var(&opts.DailyUSD, "daily-usd", 0, "budget per calendar day in US dollars")
+	fl.Float64Var(&opts.WeeklyUSD, "weekly-usd", 0, "budget per ISO week in US dollars")
+	fl.Float64Var(&opts.MonthlyUSD, "monthly-usd", 0, "budget per calendar month in US dollars")
+	fl.Int64Var(&opts.DailyTokens, "daily-tokens", 0, "tokens per calendar day")
+	fl.StringVar(&opts.ExpiresAt, "expires-at", "", "expiry: a date (2026-12-31) or an RFC 3339 time")
+	fl.StringVar(&opts.Timezone, "timezone", "", "IANA time zone of the budget windows (default UTC)")
+	fl.BoolVar(&opts.HashOnly, "hash-only", false, "store only the key's sha256 in the config")
+	return cmd
+}
+
+func addRun(opts *Options) error {
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	if cfg.Path == "" {
+		return errors.New("no config file found: create one with 'ccrelay config init' (or name one with --config)")
+	}
+	key := opts.NewKey()
+	fields := []config.Field{{Key: "name", Value: opts.Name}}
+	if opts.HashOnly {
+		sum := sha256.Sum256([]byte(key))
+		fields = append(fields, config.Field{Key: "key_sha256", Value: hex.EncodeToString(sum[:])})
+	} else {
+		fields = append(fields, config.Field{Key: "key", Value: key})
+	}
+	kc := config.KeyConfig{Name: opts.Name, Key: key, Models: opts.Models, Groups: opts.Groups, RPM: opts.RPM, Concurrency: opts.Concurrency,
+		QueueSeconds: opts.Queue, DailyUSD: opts.DailyUSD, WeeklyUSD: opts.WeeklyUSD, MonthlyUSD: opts.MonthlyUSD, DailyTokens: opts.DailyTokens,
+		ExpiresAt: opts.ExpiresAt, Timezone: opts.Timezone}
+	// Check the entry as the config will (names, globs, zone, expiry) before writing.
+	check := *cfg
+	check.Keys = append(append([]config.KeyConfig(nil), cfg.Keys...), kc)
+	if err := check.Validate(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	if len(opts.Models) > 0 {
+		fields = append(fields, config.Field{Key: "models", Value: opts.Models})
+	}
+	if len(opts.Groups) > 0 {
+		fields = append(fields, config.Field{Key: "groups", Value: opts.Groups})
+	}
+	for _, f := range []struct {
+		k   string
+		v   any
+		set bool
+	}{
+		{"expires_at", opts.ExpiresAt, opts.ExpiresAt != ""}, {"rpm", opts.RPM, opts.RPM != 0}, {"concurrency", opts.Concurrency, opts.Concurrency != 0},
+		{"queue_seconds", opts.Queue, opts.Queue != 0}, {"daily_usd", opts.DailyUSD, opts.DailyUSD != 0}, {"weekly_usd", opts.WeeklyUSD, opts.WeeklyUSD != 0},
+		{"monthly_usd", opts.MonthlyUSD, opts.MonthlyUSD != 0}, {"daily_tokens", opts.DailyTokens, opts.DailyTokens != 0}, {"timezone", opts.Timezone, opts.Timezone != ""},
+	} {
+		if f.set {
+			fields = append(fields, config.Field{Key: f.k, Value: f.v})
+		}
+	}
+	if err := config.AppendKey(cfg.Path, fields); err != nil {
+		return err
+	}
+	fmt.Fprintln(opts.IO.Out, key)
+	fmt.Fprintf(opts.IO.ErrOut, "Added relay key %q to %s. It is shown only this once: give it to its holder now. A running server uses it after a restart.\n", opts.Name, cfg.Path)
+	return nil
+}
