@@ -47,15 +47,17 @@ type App struct {
 
 	cluster   Cluster
 	upstreams []*relay.Upstream
-	oauth     []*credential.OAuth
 	started   time.Time
-	bgCancel  context.CancelFunc
-	bg        sync.WaitGroup
+	// ops is hot reload, metrics and alerts (reload.go, metrics.go).
+	ops      ops
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // Build opens the database and assembles the relay; it does not listen yet.
 func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, started: time.Now()}
+	a.initOps(cfg)
 	db, err := store.OpenServe(cfg.Server.DatabasePath)
 	if err != nil {
 		// Serving comes first: usage waits in memory and state changes stay
@@ -85,7 +87,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	for i, ac := range cfg.Accounts {
 		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i}
 		accounts = append(accounts, acct)
-		up, o, err := NewUpstream(acct, ac, credStore, locker, log)
+		up, o, err := newUpstream(acct, ac, credStore, locker, log, a.refreshed(ac.ID))
 		if err != nil {
 			if cl != nil {
 				cl.Close()
@@ -94,7 +96,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 			return nil, err
 		}
 		if o != nil {
-			a.oauth = append(a.oauth, o)
+			a.ops.refreshers[ac.ID] = o
 		}
 		a.upstreams = append(a.upstreams, up)
 	}
@@ -112,6 +114,8 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if cl != nil {
 		cl.Attach(a.Sched)
 	}
+	a.ops.nextIndex = len(accounts)
+	a.ops.credStore, a.ops.locker = credStore, locker
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
 	srv := cfg.Server
@@ -119,17 +123,23 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
 		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
-	}, a.Sched, a.upstreams, a.Recorder, log)
+	}, a.Sched, a.upstreams, a.usageRecorder(), log)
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
 	}
-	a.Server = server.New(a.Relay.Handler(), a.health, log, nil)
+	a.Server = server.New(a.Relay.Handler(), a.health, log, a.opsRoutes())
+	a.wireOps()
 	return a, nil
 }
 
 // NewUpstream builds an account's client (through its proxy) and credential
 // source. OAuth accounts persist rotated tokens in st and refresh under lk.
 func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential.Store, lk credential.Locker, log *slog.Logger) (*relay.Upstream, *credential.OAuth, error) {
+	return newUpstream(acct, ac, st, lk, log, nil)
+}
+
+// newUpstream is NewUpstream with a refresh outcome callback (may be nil).
+func newUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential.Store, lk credential.Locker, log *slog.Logger, onRefresh func(*credential.RefreshError)) (*relay.Upstream, *credential.OAuth, error) {
 	client, err := upstream.NewClient(ac.Proxy)
 	if err != nil {
 		return nil, nil, fmt.Errorf("account %q: %w", ac.ID, err)
@@ -146,7 +156,8 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 	o := credential.NewOAuth(credential.OAuthConfig{
 		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: ac.TokenURL,
 		ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, Style: style,
-		NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
+		NotFound:  func(err error) bool { return errors.Is(err, store.ErrNoRow) },
+		OnRefresh: onRefresh,
 	}, client, st, lk, log)
 	up.Token, up.OAuth = o, true
 	return up, o, nil
@@ -199,6 +210,7 @@ func (a *App) health() map[string]any {
 		"accounts": len(a.Sched.Accounts()), "available": avail, "in_flight": a.Server.InFlight(),
 		"usage_queue": a.Recorder.Pending(), "database": db,
 	}
+	a.reloadHealth(m)
 	if a.cluster != nil {
 		m["cluster"] = a.cluster.Health()
 	}
@@ -217,10 +229,7 @@ func (a *App) Start(addr string) (net.Addr, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.bgCancel = cancel
-	for _, o := range a.oauth {
-		a.bg.Add(1)
-		go func() { defer a.bg.Done(); o.Run(ctx) }()
-	}
+	a.startOps(ctx)
 	a.bg.Add(2)
 	go func() {
 		defer a.bg.Done()
@@ -289,6 +298,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.Log.Warn("drain timed out; closing the remaining connections", "in_flight", a.Server.InFlight())
 		_ = a.Server.Close()
 	}
+	a.stopOps(ctx)
 	if a.bgCancel != nil {
 		a.bgCancel()
 	}
@@ -302,7 +312,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if ferr := a.Recorder.Close(flushCtx); ferr != nil {
 		a.Log.Error("usage flush incomplete", "err", ferr)
 	}
-	for _, up := range a.upstreams {
+	for _, up := range a.Relay.Upstreams() {
 		if t, ok := up.Client.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}

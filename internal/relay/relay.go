@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
@@ -67,7 +68,11 @@ type Options struct {
 type Relay struct {
 	opts      Options
 	sched     *scheduler.Scheduler
-	upstreams []*Upstream // indexed by Account.Index
+	// table is the account upstreams; a reload swaps it (copy on write), so
+	// the request path reads it with one atomic load and no lock.
+	table     atomic.Pointer[upstreamTable]
+	// models is Options.Models, swapped whole by a reload.
+	models atomic.Pointer[map[string]string]
 	rec       UsageRecorder
 	log       *slog.Logger
 	now       func() time.Time
@@ -117,7 +122,9 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now}
+	r := &Relay{opts: opts, sched: sched, rec: rec, log: log, now: time.Now}
+	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams})
+	r.SetModels(opts.Models)
 	for _, k := range opts.APIKeys {
 		r.keyHashes = append(r.keyHashes, sha256.Sum256([]byte(k)))
 		r.keyIDs = append(r.keyIDs, usage.HashKey(k))
@@ -196,8 +203,48 @@ func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
 	d.writeError(w, http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
 }
 
+// SetModels replaces the model name map (a config reload); requests that
+// already converted their body keep the names they got.
+func (r *Relay) SetModels(m map[string]string) { r.models.Store(&m) }
+
+// modelMap is the model name map in force.
+func (r *Relay) modelMap() map[string]string { return *r.models.Load() }
+
+// upstreamTable is one generation of the account upstreams.
+type upstreamTable struct {
+	// byIndex is indexed by Account.Index. It keeps the upstreams of
+	// accounts a reload removed or replaced, so a request that picked one
+	// before the swap still finds it (their indexes are never reused).
+	byIndex []*Upstream
+	// current is the configured set, in config order.
+	current []*Upstream
+}
+
 // upstream returns the account's upstream data.
-func (r *Relay) upstream(a *scheduler.Account) *Upstream { return r.upstreams[a.Index] }
+func (r *Relay) upstream(a *scheduler.Account) *Upstream { return r.table.Load().byIndex[a.Index] }
+
+// Upstreams returns the configured upstreams, in config order. The slice is
+// shared: do not modify it.
+func (r *Relay) Upstreams() []*Upstream { return r.table.Load().current }
+
+// SetUpstreams installs a new set of upstreams (a config reload). current is
+// the new configured set; every Account.Index in it must be new or name the
+// same upstream as before. Call it before the scheduler learns the new
+// accounts (scheduler.SetAccounts), so that any account Pick returns has its
+// upstream here. Requests already on a replaced upstream finish with it.
+func (r *Relay) SetUpstreams(current []*Upstream) {
+	old := r.table.Load()
+	n := len(old.byIndex)
+	for _, up := range current {
+		n = max(n, up.Account.Index+1)
+	}
+	byIndex := make([]*Upstream, n)
+	copy(byIndex, old.byIndex)
+	for _, up := range current {
+		byIndex[up.Account.Index] = up
+	}
+	r.table.Store(&upstreamTable{byIndex: byIndex, current: current})
+}
 
 // Verdicter is implemented by errors that know what they mean for an account.
 type Verdicter interface{ Verdict() provider.Verdict }

@@ -28,7 +28,16 @@ type Server struct {
 	log      *slog.Logger
 	inflight atomic.Int64
 	ln       net.Listener
+	observe  RequestObserver
 }
+
+// RequestObserver is told of every finished request: its path, the status
+// the client got and the account that served it ("" for none). It runs on
+// the request's goroutine and must be quick (metrics counting).
+type RequestObserver func(path string, status int, account string)
+
+// SetObserver registers the request observer; call before Serve.
+func (s *Server) SetObserver(o RequestObserver) { s.observe = o }
 
 // New wraps api (the relay's routes) with middleware and /health.
 func New(api http.Handler, health HealthFunc, log *slog.Logger, extra map[string]http.Handler) *Server {
@@ -151,6 +160,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if info.Status != 0 {
 				status = info.Status
 			}
+			if s.observe != nil {
+				s.observe(r.URL.Path, status, info.Account)
+			}
 			if r.URL.Path == "/health" && status == http.StatusOK {
 				return
 			}
@@ -169,7 +181,7 @@ func healthJSON(m map[string]any) []byte {
 	// A tiny encoder keeps /health free of reflection surprises.
 	b := []byte{'{'}
 	first := true
-	for _, k := range []string{"status", "version", "uptime_seconds", "accounts", "available", "in_flight", "usage_queue", "database", "cluster"} {
+	for _, k := range []string{"status", "version", "uptime_seconds", "accounts", "available", "in_flight", "usage_queue", "database", "cluster", "config", "config_error"} {
 		v, ok := m[k]
 		if !ok {
 			continue
