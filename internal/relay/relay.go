@@ -66,13 +66,13 @@ type Options struct {
 
 // Relay serves the API routes.
 type Relay struct {
-	opts      Options
-	sched     *scheduler.Scheduler
+	opts  Options
+	sched *scheduler.Scheduler
 	// table is the account upstreams; a reload swaps it (copy on write), so
 	// the request path reads it with one atomic load and no lock.
-	table     atomic.Pointer[upstreamTable]
+	table atomic.Pointer[upstreamTable]
 	// models is Options.Models, swapped whole by a reload.
-	models atomic.Pointer[map[string]string]
+	models    atomic.Pointer[map[string]string]
 	rec       UsageRecorder
 	log       *slog.Logger
 	now       func() time.Time
