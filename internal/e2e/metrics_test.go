@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -153,5 +156,46 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 				t.Error("ccrelay_redis_up without a cluster")
 			}
 		})
+	}
+}
+
+// TestAlertsDoNotSlowRequests: with a webhook that hangs, requests that
+// raise alerts (an account refused with 401, a pool with no account) are
+// answered all the same, and the webhook was told (in the JSON shape).
+func TestAlertsDoNotSlowRequests(t *testing.T) {
+	posted := make(chan string, 10)
+	release := make(chan struct{})
+	hook := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		posted <- string(b)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer close(release)
+	dead := upstream(t, &fakeupstream.Anthropic{Script: fail(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`)})
+	good := upstream(t, &fakeupstream.Anthropic{Text: "ok"})
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("dead", dead.URL, "sk-ant-dead-key-1", 200)+claudeAPIAccount("good", good.URL, "sk-ant-good-key-1", 100)+
+		"[[alerts]]\nurl = \""+hook.URL+"/hook\"\nformat = \"json\"\n")
+	for i := 0; i < 20; i++ {
+		if who, err := askIn(t, r, fmt.Sprintf("conv-%d", i)); err != nil || who != "ok" {
+			t.Fatalf("request %d with a hanging webhook: %q %v", i, who, err)
+		}
+		resp, err := http.Post(r.URL+"/gemini/v1beta/models/gemini-2.5-pro:generateContent?key="+relayKey, "application/json", strings.NewReader(`{"contents":[{"parts":[{"text":"hi"}]}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			t.Fatalf("gemini: %d", resp.StatusCode)
+		}
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(<-posted), &m); err != nil || m["event"] != "account_invalid" || m["subject"] != "dead" {
+		t.Fatalf("first alert %v (%v)", m, err)
+	}
+	if strings.Contains(r.Logs.String(), hook.URL) {
+		t.Fatal("the webhook URL is in the logs")
 	}
 }

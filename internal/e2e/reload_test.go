@@ -128,8 +128,9 @@ func TestLoginWhileServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	written := time.Now()
-	for {
-		who, err := servedBy(r.relayUT)
+	for i := 0; ; i++ {
+		// A new conversation each time: an old one stays on its account.
+		who, err := askIn(t, r.relayUT, fmt.Sprintf("poll-%d", i))
 		if err == nil && who == "new" {
 			break
 		}
@@ -224,10 +225,10 @@ func TestInvalidConfigKeepsServing(t *testing.T) {
 		t.Fatalf("health config = %q, want stale", s)
 	}
 	why, _ := healthField(t, r.relayUT, "config_error").(string)
-	if !strings.Contains(why, "line 11") || !strings.Contains(why, "claude-bogus") {
+	if !strings.Contains(why, "line 9") || !strings.Contains(why, "claude-bogus") {
 		t.Fatalf("health config_error = %q, want the line and the problem", why)
 	}
-	if !strings.Contains(r.Logs.String(), "config reload refused") || !strings.Contains(r.Logs.String(), "line=11") {
+	if !strings.Contains(r.Logs.String(), "config reload refused") || !strings.Contains(r.Logs.String(), "line=9") {
 		t.Fatalf("refusal not logged with its line:\n%s", r.Logs.String())
 	}
 	if g := r.App.Reloader().Status().Generation; g != gen {
