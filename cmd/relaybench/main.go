@@ -66,7 +66,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print the report as JSON instead of markdown tables")
 	flag.StringVar(&o.jsonOut, "json-out", "", "also write the JSON report to this file")
 	flag.StringVar(&o.ccrelay, "ccrelay", "", "ccrelay binary to measure (default: go build ./cmd/ccrelay of this module)")
-	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging (default all)")
+	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging,metrics (default all)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds per scenario (default 1 quick, 3 full)")
 	flag.DurationVar(&o.plainDur, "plain-duration", 0, "one plain-request run per target and round (default 0.7s quick, 2s full)")
 	flag.DurationVar(&o.streamDur, "stream-duration", 0, "one stream run per target and round (default 1s quick, 3s full)")
@@ -161,7 +161,7 @@ func run(o options) error {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"plain", b.plain}, {"streams", b.streams}, {"logging", b.logging}, {"memory", b.memory}, {"startup", b.startup},
+		{"plain", b.plain}, {"streams", b.streams}, {"logging", b.logging}, {"metrics", b.metrics}, {"memory", b.memory}, {"startup", b.startup},
 	}
 	for _, s := range steps {
 		if !want(s.name) {
@@ -399,6 +399,43 @@ func (b *bench) logging(ctx context.Context) error {
 		res.LogBytesPerRq = float64(fi.Size()-size0) / float64(ri.ok)
 	}
 	b.rep.Logging = res
+	return ctx.Err()
+}
+
+// metrics runs the c=64 4 KB load against ccrelay with metrics off (the
+// main target) and on (metrics_listen set) in alternating rounds.
+func (b *bench) metrics(ctx context.Context) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	on, err := startRelay(b.bin, b.dir, "ccrelay-metrics", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr,
+		metricsListen: fmt.Sprintf("127.0.0.1:%d", port)})
+	if err != nil {
+		return err
+	}
+	defer on.stop()
+	if err := waitHealthy(ctx, on, 15*time.Second); err != nil {
+		return err
+	}
+	tOn := newTarget("ccrelay-metrics", on.addr, on, b.upstream)
+	tOff := b.targets[2]
+	bodies := smallBodies(256, false)
+	const conc = 64
+	runPlain(ctx, tOn, bodies, conc, b.warmup())
+	runPlain(ctx, tOff, bodies, conc, b.warmup())
+	rOff, rOn := &plainRun{}, &plainRun{}
+	for r := range b.o.rounds {
+		for _, t := range rotate([]*target{tOff, tOn}, r) {
+			res := runPlain(ctx, t, bodies, conc, b.o.plainDur)
+			if t == tOn {
+				rOn.merge(res)
+			} else {
+				rOff.merge(res)
+			}
+		}
+	}
+	b.rep.Metrics = &MetricsResult{Body: "4 KB", Concurrency: conc, Off: plainStats(rOff, nil), On: plainStats(rOn, nil)}
 	return ctx.Err()
 }
 

@@ -172,14 +172,20 @@ type relayConfig struct {
 	port     int
 	dbPath   string
 	logLevel string
-	accounts int
-	upstream string // http://host:port or https://host:port
-	env      []string
+	// metricsListen, when set, turns Prometheus metrics on.
+	metricsListen string
+	accounts      int
+	upstream      string // http://host:port or https://host:port
+	env           []string
 }
 
 func (c relayConfig) toml() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "api_keys = [%q]\n\n", relayKey)
+	fmt.Fprintf(&b, "api_keys = [%q]\n", relayKey)
+	if c.metricsListen != "" {
+		fmt.Fprintf(&b, "metrics_listen = %q\n", c.metricsListen)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "[server]\nhost = \"127.0.0.1\"\nport = %d\ndatabase_path = %q\nlog_level = %q\n\n", c.port, c.dbPath, c.logLevel)
 	b.WriteString("[session]\nsticky_ttl_seconds = 3600\n\n")
 	for i := range c.accounts {

@@ -24,6 +24,7 @@ type Report struct {
 	Memory        []MemRow       `json:"memory,omitempty"`
 	Startup       *StartupResult `json:"startup,omitempty"`
 	Logging       *LoggingResult `json:"logging,omitempty"`
+	Metrics       *MetricsResult `json:"metrics,omitempty"`
 	Checks        []Check        `json:"checks"`
 	WallSeconds   float64        `json:"wall_seconds"`
 	// OtherLoadCores is the CPU other processes on the machine used during
@@ -139,6 +140,15 @@ type StartupResult struct {
 	WarmMaxMs float64 `json:"warm_max_ms"`
 }
 
+// MetricsResult compares ccrelay with Prometheus metrics off and on
+// (metrics_listen set: every request counted).
+type MetricsResult struct {
+	Body        string     `json:"body"`
+	Concurrency int        `json:"concurrency"`
+	Off         PlainStats `json:"off"`
+	On          PlainStats `json:"on"`
+}
+
 // LoggingResult compares ccrelay at log_level warn and info (access log on).
 type LoggingResult struct {
 	Body          string     `json:"body"`
@@ -247,6 +257,10 @@ func (r *Report) writeMarkdown(w io.Writer) {
 	if l := r.Logging; l != nil {
 		fmt.Fprintf(w, "Access log cost (%s, c=%d): log_level warn %.0f req/s, %.0f µs CPU/req; info %.0f req/s, %.0f µs CPU/req (%.2fx throughput, +%.0f µs CPU/req, %.0f log bytes/req)\n\n",
 			l.Body, l.Concurrency, l.Warn.RPS, l.Warn.CPUUsPerReq, l.Info.RPS, l.Info.CPUUsPerReq, ratio(l.Info.RPS, l.Warn.RPS), l.Info.CPUUsPerReq-l.Warn.CPUUsPerReq, l.LogBytesPerRq)
+	}
+	if m := r.Metrics; m != nil {
+		fmt.Fprintf(w, "Metrics cost (%s, c=%d): off %.0f req/s, %.0f µs CPU/req; on %.0f req/s, %.0f µs CPU/req (%.2fx throughput)\n\n",
+			m.Body, m.Concurrency, m.Off.RPS, m.Off.CPUUsPerReq, m.On.RPS, m.On.CPUUsPerReq, ratio(m.On.RPS, m.Off.RPS))
 	}
 	if len(r.Checks) > 0 {
 		fmt.Fprintln(w, "| target | goal | measured | |")

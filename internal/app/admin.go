@@ -2,10 +2,12 @@ package app
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/dashboard"
 	"github.com/ccrelay/ccrelay/internal/quota"
+	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -44,6 +46,10 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	if a.Quota != nil {
 		opts.Quota = quotaWindows{a.Quota}
 	}
+	if a.Config.Path != "" && a.ops.reloader != nil {
+		opts.Reload = a.ops.reloader
+		opts.ConfigStatus = configStatus{a.ops.reloader}
+	}
 	api := admin.New(opts)
 	dash := dashboard.New(auth, a.Log)
 	return map[string]http.Handler{
@@ -71,4 +77,12 @@ func (q quotaWindows) Windows(accountID string) []admin.QuotaWindow {
 		out = append(out, aw)
 	}
 	return out
+}
+
+// configStatus tells the admin API whether the running config is the file's.
+type configStatus struct{ r *reload.Reloader }
+
+func (c configStatus) ConfigStatus() (bool, string, time.Time) {
+	st := c.r.Status()
+	return st.Stale, st.Error, st.LastApplied
 }

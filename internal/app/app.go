@@ -57,15 +57,17 @@ type App struct {
 
 	cluster   Cluster
 	upstreams []*relay.Upstream
-	oauth     []*credential.OAuth
 	started   time.Time
-	bgCancel  context.CancelFunc
-	bg        sync.WaitGroup
+	// ops is hot reload, metrics and alerts (reload.go, metrics.go).
+	ops      ops
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 }
 
 // Build opens the database and assembles the relay; it does not listen yet.
 func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, Version: "dev", started: time.Now()}
+	a.initOps(cfg)
 	db, err := store.OpenServe(cfg.Server.DatabasePath)
 	if err != nil {
 		// Serving comes first: usage waits in memory and state changes stay
@@ -95,7 +97,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	for i, ac := range cfg.Accounts {
 		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i, MaxConcurrency: ac.MaxConcurrency}
 		accounts = append(accounts, acct)
-		up, o, err := NewUpstream(acct, ac, credStore, locker, log)
+		up, o, err := newUpstream(acct, ac, credStore, locker, log, a.refreshed(ac.ID))
 		if err != nil {
 			if cl != nil {
 				cl.Close()
@@ -104,7 +106,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 			return nil, err
 		}
 		if o != nil {
-			a.oauth = append(a.oauth, o)
+			a.ops.refreshers[ac.ID] = o
 		}
 		a.upstreams = append(a.upstreams, up)
 	}
@@ -122,6 +124,8 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if cl != nil {
 		cl.Attach(a.Sched)
 	}
+	a.ops.nextIndex = len(accounts)
+	a.ops.credStore, a.ops.locker = credStore, locker
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
 	pol, prices, err := a.buildPolicy(ctx)
@@ -140,7 +144,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
 		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds), WriteTimeout: config.Seconds(srv.WriteTimeoutSeconds),
 		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
-	}, a.Sched, a.upstreams, a.Recorder, log)
+	}, a.Sched, a.upstreams, a.usageRecorder(), log)
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
 	}
@@ -149,7 +153,11 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	for pattern, h := range a.adminRoutes() {
 		a.Server.Handle(pattern, h)
 	}
+	for pattern, h := range a.opsRoutes() {
+		a.Server.Handle(pattern, h)
+	}
 	a.Server.SetTrustedProxies(cfg.TrustedPrefixes())
+	a.wireOps()
 	return a, nil
 }
 
@@ -182,6 +190,11 @@ func (a *App) buildPolicy(ctx context.Context) (*policy.Policy, *pricing.Table, 
 // NewUpstream builds an account's client (through its proxy) and credential
 // source. OAuth accounts persist rotated tokens in st and refresh under lk.
 func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential.Store, lk credential.Locker, log *slog.Logger) (*relay.Upstream, *credential.OAuth, error) {
+	return newUpstream(acct, ac, st, lk, log, nil)
+}
+
+// newUpstream is NewUpstream with a refresh outcome callback (may be nil).
+func newUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential.Store, lk credential.Locker, log *slog.Logger, onRefresh func(*credential.RefreshError)) (*relay.Upstream, *credential.OAuth, error) {
 	client, err := upstream.NewClient(ac.Proxy)
 	if err != nil {
 		return nil, nil, fmt.Errorf("account %q: %w", ac.ID, err)
@@ -215,7 +228,8 @@ func NewUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 	o := credential.NewOAuth(credential.OAuthConfig{
 		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: tokenURL,
 		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Renew: spec.Renew(ac.ID),
-		NotFound: func(err error) bool { return errors.Is(err, store.ErrNoRow) },
+		NotFound:  func(err error) bool { return errors.Is(err, store.ErrNoRow) },
+		OnRefresh: onRefresh,
 	}, client, st, lk, log)
 	up.Token, up.OAuth = o, true
 	return up, o, nil
@@ -264,6 +278,10 @@ type Health struct {
 	Database string `json:"database"`
 	// Cluster is the Redis link's state; absent without a cluster.
 	Cluster string `json:"cluster,omitempty"`
+	// Config is ok, or stale when a changed config file could not be
+	// applied (ConfigError says why; the old one keeps serving).
+	Config      string `json:"config,omitempty"`
+	ConfigError string `json:"config_error,omitempty"`
 }
 
 func (a *App) health() any {
@@ -291,6 +309,7 @@ func (a *App) health() any {
 		Accounts: len(a.Sched.Accounts()), Available: avail, InFlight: a.Server.InFlight(),
 		UsageQueue: a.Recorder.Pending(), Database: db,
 	}
+	a.reloadHealth(&h)
 	if a.cluster != nil {
 		h.Cluster = a.cluster.Health()
 	}
@@ -309,10 +328,7 @@ func (a *App) Start(addr string) (net.Addr, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.bgCancel = cancel
-	for _, o := range a.oauth {
-		a.bg.Add(1)
-		go func() { defer a.bg.Done(); o.Run(ctx) }()
-	}
+	a.startOps(ctx)
 	a.bg.Add(2)
 	go func() {
 		defer a.bg.Done()
@@ -382,6 +398,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.Log.Warn("drain timed out; closing the remaining connections", "in_flight", a.Server.InFlight())
 		_ = a.Server.Close()
 	}
+	a.stopOps(ctx)
 	if a.bgCancel != nil {
 		a.bgCancel()
 	}
@@ -396,7 +413,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if ferr := a.Recorder.Close(flushCtx); ferr != nil {
 		a.Log.Error("usage flush incomplete", "err", ferr)
 	}
-	for _, up := range a.upstreams {
+	for _, up := range a.Relay.Upstreams() {
 		if t, ok := up.Client.Transport.(*http.Transport); ok {
 			t.CloseIdleConnections()
 		}

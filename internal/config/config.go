@@ -66,6 +66,12 @@ type Config struct {
 	Keys []KeyConfig `toml:"keys"`
 	// Prices override the embedded price table per model ([prices."model"]). New.
 	Prices map[string]PriceConfig `toml:"prices"`
+	// MetricsListen, when set (e.g. "127.0.0.1:9464"), serves /metrics
+	// without auth on a listener of its own. Default "" (off). Must stand at
+	// the top level. New.
+	MetricsListen string `toml:"metrics_listen"`
+	// Alerts are webhooks told of account and pool events. Default none. New.
+	Alerts []AlertConfig `toml:"alerts"`
 
 	// Path is the file this config was loaded from; "" when running on defaults.
 	Path string `toml:"-"`
@@ -186,6 +192,58 @@ type ProxyConfig struct {
 	Username string `toml:"username"`
 	// Password is optional.
 	Password string `toml:"password"`
+}
+
+// Alert formats.
+const (
+	AlertJSON     = "json"
+	AlertSlack    = "slack"
+	AlertDiscord  = "discord"
+	AlertTelegram = "telegram"
+)
+
+// Alert events.
+const (
+	EventAccountInvalid   = "account_invalid"
+	EventAccountRecovered = "account_recovered"
+	EventQuotaThreshold   = "quota_threshold"
+	EventPoolExhausted    = "pool_exhausted"
+	EventKeyBudget        = "key_budget"
+)
+
+// AlertEvents lists every alert event, in documentation order.
+var AlertEvents = []string{EventAccountInvalid, EventAccountRecovered, EventQuotaThreshold, EventPoolExhausted, EventKeyBudget}
+
+// AlertConfig is one [[alerts]] entry: a webhook and what it is told.
+type AlertConfig struct {
+	// URL receives the alerts (POST). Required, except for telegram where it
+	// defaults to the Bot API's address. Treated as a secret (webhook URLs
+	// hold tokens): never logged.
+	URL string `toml:"url"`
+	// Format is json | slack | discord | telegram. Default "json".
+	Format string `toml:"format"`
+	// BotToken is the Telegram bot token (format = "telegram").
+	BotToken string `toml:"bot_token"`
+	// ChatID is the Telegram chat (format = "telegram").
+	ChatID string `toml:"chat_id"`
+	// Events are the events sent (see AlertEvents). Default all.
+	Events []string `toml:"events"`
+	// QuietMinutes: one (event, subject) is sent at most once in this many
+	// minutes. Default 60.
+	QuietMinutes int `toml:"quiet_minutes"`
+}
+
+// Wants reports whether the alert is sent event.
+func (a *AlertConfig) Wants(event string) bool {
+	if len(a.Events) == 0 {
+		return true
+	}
+	for _, e := range a.Events {
+		if e == event {
+			return true
+		}
+	}
+	return false
 }
 
 // ClusterConfig is the optional [cluster] table.
@@ -346,6 +404,16 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 	def(&c.Cluster.LeaseSeconds, 15)
 	for i := range c.Keys {
 		c.Keys[i].applyDefaults()
+	}
+	for i := range c.Alerts {
+		a := &c.Alerts[i]
+		if a.Format == "" {
+			a.Format = AlertJSON
+		}
+		if a.Format == AlertTelegram && a.URL == "" {
+			a.URL = "https://api.telegram.org"
+		}
+		def(&a.QuietMinutes, 60)
 	}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -353,6 +354,12 @@ func (c *Config) Validate() error {
 		add("cluster.secret", "is required when redis_url is set and an account uses OAuth: the tokens stored in Redis are encrypted with it; give every relay of the cluster the same secret (generate one with: openssl rand -hex 32)")
 	}
 	c.validateTeam(add)
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil || port == "" {
+			add("metrics_listen", "must be host:port, e.g. \"127.0.0.1:9464\"")
+		}
+	}
+	c.validateAlerts(add)
 	seen := map[string]int{}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
@@ -415,4 +422,43 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return &Error{Path: c.Path, Problems: ps}
+}
+
+func (c *Config) validateAlerts(add func(key, format string, args ...any)) {
+	for i := range c.Alerts {
+		a := &c.Alerts[i]
+		key := fmt.Sprintf("alerts[%d]", i)
+		switch a.Format {
+		case AlertJSON, AlertSlack, AlertDiscord:
+			if a.URL == "" {
+				add(key+".url", "is required")
+			}
+		case AlertTelegram:
+			if a.BotToken == "" {
+				add(key+".bot_token", "is required for format = \"telegram\"")
+			}
+			if a.ChatID == "" {
+				add(key+".chat_id", "is required for format = \"telegram\"")
+			}
+		default:
+			add(key+".format", "must be json, slack, discord or telegram, not %q", a.Format)
+		}
+		if a.URL != "" {
+			// The URL is a secret (webhook tokens live in it): not echoed.
+			if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(key+".url", "must be an http:// or https:// URL")
+			}
+		}
+		if strings.ContainsAny(a.BotToken, "/?#\r\n ") {
+			add(key+".bot_token", "must be the bare token BotFather gave")
+		}
+		for j, e := range a.Events {
+			if !slices.Contains(AlertEvents, e) {
+				add(fmt.Sprintf("%s.events[%d]", key, j), "unknown event %q (one of %s)", e, strings.Join(AlertEvents, ", "))
+			}
+		}
+		if a.QuietMinutes < 0 {
+			add(key+".quiet_minutes", "must not be negative, got %d", a.QuietMinutes)
+		}
+	}
 }

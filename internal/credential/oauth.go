@@ -45,6 +45,10 @@ type OAuthConfig struct {
 	// Any other load error fails the refresh rather than risk reusing a
 	// consumed config token.
 	NotFound func(error) bool
+	// OnRefresh, when set, is told the outcome of every refresh that reached
+	// the provider or failed trying (nil on success); metrics and alerts use
+	// it. It must not block.
+	OnRefresh func(err *RefreshError)
 }
 
 const (
@@ -609,6 +613,9 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 		o.saveSucceeded()
 	}
 	o.log.Info("oauth token refreshed", "rotated", rotated, "expires_at", cred.ExpiresAt)
+	if o.cfg.OnRefresh != nil {
+		o.cfg.OnRefresh(nil)
+	}
 	return cred.AccessToken, nil
 }
 
@@ -712,6 +719,9 @@ func (o *OAuth) fail(e *RefreshError) (string, error) {
 		level = slog.LevelError
 	}
 	o.log.Log(context.Background(), level, "oauth refresh failed", "kind", e.Kind.String(), "error", e.Msg, "retry_in", retry.Sub(now).Round(time.Second))
+	if o.cfg.OnRefresh != nil {
+		o.cfg.OnRefresh(e)
+	}
 	return tok, err
 }
 

@@ -106,7 +106,7 @@ func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request) {
 	if c == nil {
 		return
 	}
-	conv, err := convert.ChatToMessages(c.body, r.opts.Models)
+	conv, err := convert.ChatToMessages(c.body, r.modelMap())
 	if err != nil {
 		c.model = gjson.GetBytes(c.body, "model").Str
 		status := http.StatusBadRequest

@@ -250,7 +250,7 @@ func (r *Relay) writeError(c *call, status int, msg string) {
 // writeAnswer hands an upstream error answer to the client with its wording
 // intact (clients match on it) and every secret removed.
 func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
-	body := r.redact.body(a.body)
+	body := r.table.Load().redact.body(a.body)
 	if c.resp.started {
 		c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
 		c.resp.flushWrite(c.ad.dialect().streamError(a.status, string(bytes.TrimSpace(body))))

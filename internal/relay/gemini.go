@@ -381,7 +381,7 @@ func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, ad 
 	c.model = ad.model
 	var exclude []string
 	apiAccounts := 0
-	for _, up := range r.upstreams {
+	for _, up := range r.Upstreams() {
 		if up == nil || up.Account.Platform != geminiPlatform {
 			continue
 		}

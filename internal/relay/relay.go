@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/accounttype"
@@ -82,19 +83,21 @@ type Options struct {
 
 // Relay serves the API routes.
 type Relay struct {
-	opts      Options
-	sched     *scheduler.Scheduler
-	upstreams []*Upstream // indexed by Account.Index
-	rec       UsageRecorder
-	log       *slog.Logger
-	now       func() time.Time
-	policy    *policy.Policy
-	brake     *policy.Brake
-	prices    Coster
+	opts  Options
+	sched *scheduler.Scheduler
+	// table is the account upstreams; a reload swaps it (copy on write), so
+	// the request path reads it with one atomic load and no lock.
+	table atomic.Pointer[upstreamTable]
+	// models is Options.Models, swapped whole by a reload.
+	models atomic.Pointer[map[string]string]
+	rec    UsageRecorder
+	log    *slog.Logger
+	now    func() time.Time
+	policy *policy.Policy
+	brake  *policy.Brake
+	prices Coster
 	// groupExclude lists, per key with groups, the accounts outside them.
 	groupExclude map[*policy.Key][]string
-	// redact removes secrets from upstream error text given to clients.
-	redact *redactor
 
 	// bufPool holds stream read buffers, outPool the buffers events are
 	// rewritten into (see pipeStream).
@@ -141,8 +144,10 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{opts: opts, sched: sched, upstreams: upstreams, rec: rec, log: log, now: time.Now, redact: newRedactor(upstreams),
+	r := &Relay{opts: opts, sched: sched, rec: rec, log: log, now: time.Now,
 		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices, groupExclude: map[*policy.Key][]string{}}
+	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams)})
+	r.SetModels(opts.Models)
 	if r.policy == nil {
 		r.policy, _ = policy.New(policy.Options{APIKeys: opts.APIKeys}) // unnamed keys cannot fail
 		r.opts.AllowUnauthenticated = true
@@ -219,8 +224,51 @@ func (up *Upstream) authenticate(h http.Header, secret string) {
 	up.spec().Authenticate(h, up.Config.Account(), secret)
 }
 
+// SetModels replaces the model name map (a config reload); requests that
+// already converted their body keep the names they got.
+func (r *Relay) SetModels(m map[string]string) { r.models.Store(&m) }
+
+// modelMap is the model name map in force.
+func (r *Relay) modelMap() map[string]string { return *r.models.Load() }
+
+// upstreamTable is one generation of the account upstreams.
+type upstreamTable struct {
+	// byIndex is indexed by Account.Index. It keeps the upstreams of
+	// accounts a reload removed or replaced, so a request that picked one
+	// before the swap still finds it (their indexes are never reused).
+	byIndex []*Upstream
+	// current is the configured set, in config order.
+	current []*Upstream
+	// redact removes every known account's secrets (removed ones too) from
+	// upstream error text given to clients.
+	redact *redactor
+}
+
 // upstream returns the account's upstream data.
-func (r *Relay) upstream(a *scheduler.Account) *Upstream { return r.upstreams[a.Index] }
+func (r *Relay) upstream(a *scheduler.Account) *Upstream { return r.table.Load().byIndex[a.Index] }
+
+// Upstreams returns the configured upstreams, in config order. The slice is
+// shared: do not modify it.
+func (r *Relay) Upstreams() []*Upstream { return r.table.Load().current }
+
+// SetUpstreams installs a new set of upstreams (a config reload). current is
+// the new configured set; every Account.Index in it must be new or name the
+// same upstream as before. Call it before the scheduler learns the new
+// accounts (scheduler.SetAccounts), so that any account Pick returns has its
+// upstream here. Requests already on a replaced upstream finish with it.
+func (r *Relay) SetUpstreams(current []*Upstream) {
+	old := r.table.Load()
+	n := len(old.byIndex)
+	for _, up := range current {
+		n = max(n, up.Account.Index+1)
+	}
+	byIndex := make([]*Upstream, n)
+	copy(byIndex, old.byIndex)
+	for _, up := range current {
+		byIndex[up.Account.Index] = up
+	}
+	r.table.Store(&upstreamTable{byIndex: byIndex, current: current, redact: newRedactor(byIndex)})
+}
 
 // Verdicter is implemented by errors that know what they mean for an account.
 type Verdicter interface{ Verdict() provider.Verdict }

@@ -141,7 +141,7 @@ func (s *upstreamStream) beforeCommit() (attemptResult, bool) {
 			}
 			*outp = out[:0]
 			if s.errorSeen {
-				out, s.errorSeen = s.r.redact.body(out), false
+				out, s.errorSeen = s.r.table.Load().redact.body(out), false
 			}
 			if len(out) > 0 {
 				if !s.write(out) {
@@ -205,7 +205,7 @@ func (s *upstreamStream) copyCommitted() attemptResult {
 			if s.errorSeen {
 				// An error event is rare and small: its chunk is checked
 				// for secrets before it goes out.
-				out, s.errorSeen = s.r.redact.body(out), false
+				out, s.errorSeen = s.r.table.Load().redact.body(out), false
 			}
 			if !s.write(out) {
 				return s.r.gone(s.c)

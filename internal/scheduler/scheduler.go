@@ -28,8 +28,10 @@ type Account struct {
 	Platform string
 	Priority int
 	Enabled  bool
-	// Index is the account's position in the configuration; callers use it to
-	// find their own per-account data without a map lookup.
+	// Index is unique among the accounts of one scheduler's lifetime (the
+	// position in the configuration at start; a reload gives each new or
+	// changed account a fresh one); callers use it to find their own
+	// per-account data without a map lookup.
 	Index int
 	// PlanOnly: never draw paid extra usage (see QuotaPolicy).
 	PlanOnly bool
@@ -131,7 +133,8 @@ type Scheduler struct {
 	jobs           chan func(context.Context)
 	done           chan struct{}
 	closed         bool
-	// observer is told of every state change (cluster sync); may be nil.
+	// observer is told of every state change (cluster sync, metrics,
+	// alerts); nil when none is registered.
 	observer Observer
 	// quota steers by the accounts' rate-limit windows (quota.go).
 	quota QuotaPolicy
@@ -158,6 +161,16 @@ func New(accounts []*Account, opts Options, persist Persister, log *slog.Logger)
 		cooldowns: map[cooldownKey]state.Cooldown{}, sessions: map[string]state.Binding{},
 		persist: persist, jobs: make(chan func(context.Context), 4096), done: make(chan struct{}),
 	}
+	s.setAccountsLocked(accounts)
+	go s.writer()
+	return s
+}
+
+// setAccountsLocked installs accounts (in config order) as the pools.
+func (s *Scheduler) setAccountsLocked(accounts []*Account) {
+	s.accounts = make([]*Account, 0, len(accounts))
+	s.byID = make(map[string]*Account, len(accounts))
+	s.pools = map[string][]*Account{}
 	for i, a := range accounts {
 		a.order = i
 		s.accounts = append(s.accounts, a)
@@ -167,21 +180,96 @@ func New(accounts []*Account, opts Options, persist Persister, log *slog.Logger)
 	for _, p := range s.pools {
 		slices.SortStableFunc(p, func(a, b *Account) int { return b.Priority - a.Priority })
 	}
-	go s.writer()
-	return s
+}
+
+// SetAccounts replaces the account set (a config reload). An account whose
+// ID was known keeps its last use (the least-recently-used tie-break) and its
+// cooldowns; a removed account's cooldowns are dropped, and sessions bound to
+// it move to another account at their next Pick. A caller that already
+// picked a removed account finishes with it: Report on an unknown id only
+// records a cooldown that nothing reads. Accounts passed in must not be
+// mutated afterwards; pass a new *Account for a changed one.
+func (s *Scheduler) SetAccounts(accounts []*Account) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range accounts {
+		if old := s.byID[a.ID]; old != nil && old != a && old.lastUsed.After(a.lastUsed) {
+			a.lastUsed = old.lastUsed
+		}
+	}
+	s.setAccountsLocked(accounts)
+	for k := range s.cooldowns {
+		if s.byID[k.account] == nil {
+			delete(s.cooldowns, k)
+		}
+	}
 }
 
 // SetClock replaces time.Now (tests).
 func (s *Scheduler) SetClock(now func() time.Time) { s.now = now }
 
-// SetObserver registers the cluster observer.
-func (s *Scheduler) SetObserver(o Observer) { s.mu.Lock(); s.observer = o; s.mu.Unlock() }
+// SetObserver registers o, beside any observer already registered. Observers
+// are called with the scheduler's lock held: they must not block or call
+// back into the scheduler.
+func (s *Scheduler) SetObserver(o Observer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch cur := s.observer.(type) {
+	case nil:
+		s.observer = o
+	case observers:
+		s.observer = append(cur, o)
+	default:
+		s.observer = observers{cur, o}
+	}
+}
 
-// Accounts returns every account in config order.
-func (s *Scheduler) Accounts() []*Account { return s.accounts }
+// observers tells several observers of each change.
+type observers []Observer
+
+func (os observers) CooldownChanged(c state.Cooldown, cleared bool) {
+	for _, o := range os {
+		o.CooldownChanged(c, cleared)
+	}
+}
+
+func (os observers) SessionChanged(b state.Binding, cleared bool) {
+	for _, o := range os {
+		o.SessionChanged(b, cleared)
+	}
+}
+
+func (os observers) AccountUsed(accountID string, t time.Time) {
+	for _, o := range os {
+		o.AccountUsed(accountID, t)
+	}
+}
+
+// SetOptions replaces the durations (a config reload). Cooldowns and
+// bindings already made keep their end times.
+func (s *Scheduler) SetOptions(opts Options) {
+	if opts.TokenInvalidCooldown == 0 {
+		opts.TokenInvalidCooldown = 30 * 24 * time.Hour
+	}
+	s.mu.Lock()
+	s.opts = opts
+	s.mu.Unlock()
+}
+
+// Accounts returns every account in config order. The slice is the
+// caller's; a reload replaces the set, never changes a returned one.
+func (s *Scheduler) Accounts() []*Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.accounts)
+}
 
 // Account returns the account with id, or nil.
-func (s *Scheduler) Account(id string) *Account { return s.byID[id] }
+func (s *Scheduler) Account(id string) *Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byID[id]
+}
 
 // Restore loads persisted state (bindings to unknown accounts are dropped).
 func (s *Scheduler) Restore(bindings []state.Binding, cooldowns []state.Cooldown, lastUsed map[string]time.Time) {

@@ -310,3 +310,45 @@ func TestCooldownBounds(t *testing.T) {
 		t.Fatalf("want one warning naming the hint, got:\n%s", logs.String())
 	}
 }
+
+// SetAccounts (a reload): a new account serves, a removed one's sticky
+// conversations move at their next Pick, a kept one keeps its cooldown and
+// its last use, and a removed one's cooldowns are dropped.
+func TestSetAccounts(t *testing.T) {
+	a, b := acct("a", 100), acct("b", 100)
+	s, c := newSched(t, nil, a, b)
+	if got := pick(t, s, "", "conv"); got != "a" {
+		t.Fatalf("first pick %s", got)
+	}
+	c.add(time.Second)
+	s.Report("b", provider.Verdict{Kind: provider.Overloaded})
+
+	// b changed (new object, same id), a removed, n added with a higher priority.
+	b2, n := acct("b", 100), acct("n", 200)
+	b2.Index, n.Index = 7, 8
+	s.SetAccounts([]*Account{b2, n})
+	if s.Account("a") != nil || s.Account("b") != b2 || len(s.Accounts()) != 2 {
+		t.Fatalf("accounts %v", s.Accounts())
+	}
+	if cds := s.Cooldowns(); len(cds) != 1 || cds[0].AccountID != "b" {
+		t.Fatalf("cooldowns %+v", cds)
+	}
+	if got := pick(t, s, "", "conv"); got != "n" {
+		t.Fatalf("conversation of a removed account went to %s", got)
+	}
+	if b, _ := s.Session("conv"); b.AccountID != "n" {
+		t.Fatalf("binding %+v", b)
+	}
+	// Reporting on the removed account (a request that was on it finishes) is harmless.
+	s.Report("a", provider.Verdict{Kind: provider.OK})
+
+	s.SetAccounts([]*Account{b2})
+	if _, err := s.Pick("claude", "", "", nil); err == nil {
+		t.Fatal("b is cooling down; nothing should serve")
+	}
+	s.SetAccounts(nil)
+	var nae *NoAccountError
+	if _, err := s.Pick("claude", "", "", nil); !errors.As(err, &nae) || nae.Configured != 0 {
+		t.Fatalf("empty set: %v", err)
+	}
+}

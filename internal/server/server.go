@@ -33,7 +33,16 @@ type Server struct {
 	ln       net.Listener
 	mux      *http.ServeMux
 	trusted  []netip.Prefix
+	observe  RequestObserver
 }
+
+// RequestObserver is told of every finished request: its path, the status
+// the client got and the account that served it ("" for none). It runs on
+// the request's goroutine and must be quick (metrics counting).
+type RequestObserver func(path string, status int, account string)
+
+// SetObserver registers the request observer; call before Serve.
+func (s *Server) SetObserver(o RequestObserver) { s.observe = o }
 
 // SetTrustedProxies sets the proxies whose X-Forwarded-For is believed;
 // call before Serve.
@@ -204,6 +213,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			status := sw.status
 			if info.Status != 0 {
 				status = info.Status
+			}
+			if s.observe != nil {
+				s.observe(r.URL.Path, status, info.Account)
 			}
 			if r.URL.Path == "/health" && status == http.StatusOK {
 				return

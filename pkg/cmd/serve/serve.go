@@ -31,11 +31,17 @@ type Options struct {
 	Version string
 	// Exit ends the process on a second signal (replaceable in tests).
 	Exit func(code int)
+	// Load reloads the config file at path with the same flag and
+	// environment overrides (hot reload).
+	Load func(path string) (*config.Config, error)
+	// Reloads delivers reload signals; nil = SIGHUP of the process.
+	Reloads <-chan os.Signal
 }
 
 // NewCmdServe builds the serve command.
 func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, Version: f.Version, Exit: os.Exit}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, Version: f.Version, Exit: os.Exit,
+		Load: func(path string) (*config.Config, error) { return cmdutil.LoadConfig(path, f.Getenv, f.Viper) }}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the relay",
@@ -48,6 +54,12 @@ func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			CCRELAY_LOG_FORMAT, CCRELAY_DATABASE_PATH, CCRELAY_API_KEYS), then from flags.
 			With no config file it starts on the defaults with no accounts and answers
 			API calls with 503 until you add one.
+
+			The config file is watched: accounts, model names, session settings and
+			alerts change live when it changes (or on SIGHUP), without dropping requests
+			in flight. A config that does not validate is not applied; the old one keeps
+			serving and /health says "config":"stale". Settings read once (listen
+			address, database, cluster, metrics_listen...) are logged as needing a restart.
 
 			SIGINT or SIGTERM stops accepting, lets in-flight requests and streams finish
 			(server.shutdown_timeout_seconds), writes pending usage and exits 0; a second
@@ -111,6 +123,17 @@ func serveRun(opts *Options) error {
 		return err
 	}
 	a.Version = opts.Version
+	if cfg.Path != "" && opts.Load != nil {
+		reloads := opts.Reloads
+		if reloads == nil {
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, syscall.SIGHUP)
+			defer signal.Stop(ch)
+			reloads = ch
+		}
+		path := cfg.Path
+		a.EnableReload(func() (*config.Config, error) { return opts.Load(path) }, reloads)
+	}
 	addr, err := a.Start("")
 	if err != nil {
 		_ = a.Shutdown(context.Background())
