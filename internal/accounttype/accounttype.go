@@ -7,7 +7,7 @@
 // reads the one Spec instead.
 //
 // Adding a type is one file here (its Spec), one line in registry, and its
-// tests; docs/recipe-account-type.md walks through it.
+// tests; docs/ARCHITECTURE.md ("Recipe: add an account type") walks through it.
 //
 // The package knows the provider packages (URLs, header names) but nothing of
 // the config file, the scheduler, the store or cobra, so config can import it.
