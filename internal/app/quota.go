@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -51,33 +53,63 @@ func (a *App) wireQuota(ctx context.Context) {
 }
 
 // startProbe reads idle subscription accounts' usage endpoints every
-// quota_probe_minutes (off when 0). Claude OAuth accounts only for now; a
-// Codex (ChatGPT) account type adds its target here with
-// quota.CodexUsageRequest and quota.ParseCodexUsage.
+// quota_probe_minutes (off when 0).
 func (a *App) startProbe(ctx context.Context) {
 	every := time.Duration(a.Config.Scheduler.QuotaProbeMinutes) * time.Minute
 	if every <= 0 {
 		return
 	}
-	p := &quota.Prober{Tracker: a.Quota, Every: every}
-	for _, up := range a.upstreams {
-		if up.Config.Type != config.TypeClaudeOAuth || !up.Config.Enabled {
-			continue
-		}
-		p.Targets = append(p.Targets, quota.ProbeTarget{
-			AccountID: up.Config.ID, Client: up.Client, Parse: quota.ParseClaudeUsage,
-			NewRequest: func(ctx context.Context) (*http.Request, error) {
-				tok, err := up.Token.Token(ctx)
-				if err != nil {
-					return nil, err
-				}
-				return quota.ClaudeUsageRequest(ctx, anthropic.BaseURL(up.Config.APIURL), tok)
-			},
-		})
-	}
+	p := &quota.Prober{Tracker: a.Quota, Every: every, Targets: probeTargets(a.upstreams)}
 	if len(p.Targets) == 0 {
 		return
 	}
 	a.bg.Add(1)
 	go func() { defer a.bg.Done(); p.Run(ctx) }()
+}
+
+// probeTargets are the enabled subscription accounts whose usage endpoint
+// can be asked: Claude OAuth (api/oauth/usage) and ChatGPT for Codex
+// (backend-api/wham/usage), each through its own client and credential.
+func probeTargets(ups []*relay.Upstream) []quota.ProbeTarget {
+	var out []quota.ProbeTarget
+	for _, up := range ups {
+		if up == nil || !up.Config.Enabled {
+			continue
+		}
+		switch up.Config.Type {
+		case config.TypeClaudeOAuth:
+			out = append(out, quota.ProbeTarget{
+				AccountID: up.Config.ID, Client: up.Client, Parse: quota.ParseClaudeUsage,
+				NewRequest: func(ctx context.Context) (*http.Request, error) {
+					tok, err := up.Token.Token(ctx)
+					if err != nil {
+						return nil, err
+					}
+					return quota.ClaudeUsageRequest(ctx, anthropic.BaseURL(up.Config.APIURL), tok)
+				},
+			})
+		case config.TypeCodexOAuth:
+			out = append(out, quota.ProbeTarget{
+				AccountID: up.Config.ID, Client: up.Client, Parse: quota.ParseCodexUsage,
+				NewRequest: func(ctx context.Context) (*http.Request, error) {
+					tok, err := up.Token.Token(ctx)
+					if err != nil {
+						return nil, err
+					}
+					account := up.Config.ChatGPTAccountID
+					if account == "" {
+						account = openai.ChatGPTAccountID(tok)
+					}
+					// The usage endpoint sits beside the Codex backend:
+					// {root}/backend-api/wham/usage next to {root}/backend-api/codex.
+					base := openai.CodexBaseURL
+					if up.Config.APIURL != "" {
+						base = strings.TrimRight(up.Config.APIURL, "/")
+					}
+					return quota.CodexUsageRequest(ctx, strings.TrimSuffix(base, "/codex"), tok, account)
+				},
+			})
+		}
+	}
+	return out
 }

@@ -24,6 +24,8 @@ const (
 	TypeGemini          = "gemini"
 	TypeGeminiAPI       = "gemini-api"
 	TypeOpenAIResponses = "openai-responses"
+	TypeClaudeToken     = "claude-token"
+	TypeCodexOAuth      = "codex-oauth"
 )
 
 // AccountTypes lists every accepted account type, in documentation order

@@ -19,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,10 @@ type memUpstream struct {
 	json   []byte
 	events [][]byte
 	header http.Header
+	// scratch receives request bodies (reused: the benchmark measures the
+	// relay, not this fake).
+	mu      sync.Mutex
+	scratch bytes.Buffer
 }
 
 func newMemUpstream() *memUpstream {
@@ -59,14 +64,21 @@ func newMemUpstream() *memUpstream {
 }
 
 func (m *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
+	// The relay forwards only the headers real clients send, so the body
+	// says whether the client asked for a stream.
+	stream := false
 	if req.Body != nil {
-		_, _ = io.Copy(io.Discard, req.Body)
+		m.mu.Lock()
+		m.scratch.Reset()
+		_, _ = m.scratch.ReadFrom(req.Body)
+		stream = bytes.Contains(m.scratch.Bytes(), []byte(`"stream":true`))
+		m.mu.Unlock()
 		req.Body.Close()
 	}
 	// A real transport parses a fresh header map for every response.
 	h := m.header.Clone()
 	resp := &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Request: req}
-	if req.Header.Get("X-Bench-Stream") != "" {
+	if stream {
 		h.Set("Content-Type", "text/event-stream; charset=utf-8")
 		resp.ContentLength = -1
 		resp.Body = &eventReader{events: m.events}
@@ -189,7 +201,7 @@ func benchHeader(stream bool) http.Header {
 		"X-App":                       {"cli"},
 	}
 	if stream {
-		h.Set("X-Bench-Stream", "1")
+		h.Set("Accept", "text/event-stream")
 	}
 	return h
 }

@@ -88,7 +88,7 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			default:
 				return cmdutil.FlagErrorf("--by must be key, account, model or platform, not %q", opts.By)
 			}
-			if _, err := parseSince(opts.Since, time.Now()); err != nil {
+			if _, err := usage.ParseSince(opts.Since, time.Now()); err != nil {
 				return cmdutil.FlagErrorf("--since: %v", err)
 			}
 			if runF != nil {
@@ -116,7 +116,7 @@ type Group = store.ReportGroup
 
 func statsRun(opts *Options) error {
 	now := opts.Now()
-	since, err := parseSince(opts.Since, now)
+	since, err := usage.ParseSince(opts.Since, now)
 	if err != nil {
 		return cmdutil.FlagErrorf("--since: %v", err)
 	}
@@ -304,30 +304,4 @@ func ms(v int64) string {
 		return strconv.FormatInt(v, 10) + "ms"
 	}
 	return strconv.FormatFloat(float64(v)/1000, 'f', 1, 64) + "s"
-}
-
-// parseSince turns --since into a window start; the zero time means "all".
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	switch strings.ToLower(s) {
-	case "all", "0", "":
-		return time.Time{}, nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if d, err := strconv.ParseFloat(n, 64); err == nil && d > 0 {
-			return now.Add(-time.Duration(d * 24 * float64(time.Hour))), nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, fmt.Errorf("%q: the duration must be positive", s)
-		}
-		return now.Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a duration (24h, 7d), a date (2006-01-02), a time (RFC 3339) or \"all\"", s)
 }

@@ -83,7 +83,7 @@ func TestParseSince(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := parseSince(tt.in, now)
+			got, err := usage.ParseSince(tt.in, now)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
