@@ -71,7 +71,8 @@ func (m *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		m.mu.Lock()
 		m.scratch.Reset()
 		_, _ = m.scratch.ReadFrom(req.Body)
-		stream = bytes.Contains(m.scratch.Bytes(), []byte(`"stream":true`))
+		// benchBodies end with the stream flag: no scan of the whole body.
+		stream = bytes.HasSuffix(bytes.TrimSpace(m.scratch.Bytes()), []byte(`"stream":true}`))
 		m.mu.Unlock()
 		req.Body.Close()
 	}
