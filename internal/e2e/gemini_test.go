@@ -749,3 +749,29 @@ func TestGeminiStickySession(t *testing.T) {
 		t.Fatalf("sessions %+v", sessions)
 	}
 }
+
+// A Code Assist project lookup that refuses the access token (401) earns one
+// refresh and a retry on the same account, as an upstream 401 does: the
+// request is served, nothing cools down.
+func TestGeminiDiscovery401RefreshesOnce(t *testing.T) {
+	ca := &fakeupstream.CodeAssist{Tokens: []string{"ya29.fake-access-2"}}
+	tok, acct := codeAssistUpstream(t, "ca", ca, 100)
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+acct)
+	c := r.genaiClient(t, "v1beta", relayKey)
+	resp, err := c.Models.GenerateContent(context.Background(), geminiModel, userText("hi"), nil)
+	if err != nil || resp.Text() != fakeCAText {
+		t.Fatalf("%v %v", resp, err)
+	}
+	loads := 0
+	for _, rec := range ca.Requests() {
+		if rec.Path == "/v1internal:loadCodeAssist" {
+			loads++
+		}
+	}
+	if tok.Issued() != 2 || loads != 2 {
+		t.Fatalf("tokens issued %d, loadCodeAssist requests %d; want 2, 2 (a refused one, then the refreshed one)", tok.Issued(), loads)
+	}
+	if cds := r.App.Sched.Cooldowns(); len(cds) != 0 {
+		t.Fatalf("cooldowns %+v", cds)
+	}
+}
