@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/metrics"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
 	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/quota"
@@ -47,6 +48,7 @@ func (a *App) wireQuota(ctx context.Context) {
 		Source: a.Quota, Headroom: sc.Spread == config.SpreadHeadroom, SoftLimit: sc.SoftLimit, HardLimit: sc.HardLimit,
 	})
 	a.Relay.SetQuotaObserver(a.Quota)
+	a.SetQuotaSource(quotaMetrics{a.Quota})
 	if qc, ok := a.cluster.(quotaCluster); ok {
 		qc.AttachQuota(a.Quota)
 	}
@@ -109,6 +111,19 @@ func probeTargets(ups []*relay.Upstream) []quota.ProbeTarget {
 					return quota.CodexUsageRequest(ctx, strings.TrimSuffix(base, "/codex"), tok, account)
 				},
 			})
+		}
+	}
+	return out
+}
+
+// quotaMetrics shows the tracker's windows to Prometheus (read at scrape).
+type quotaMetrics struct{ t *quota.Tracker }
+
+func (q quotaMetrics) QuotaWindows() []metrics.QuotaWindow {
+	var out []metrics.QuotaWindow
+	for id, s := range q.t.All() {
+		for _, w := range s.Windows {
+			out = append(out, metrics.QuotaWindow{AccountID: id, Window: w.Name, Utilization: w.Utilization})
 		}
 	}
 	return out

@@ -80,7 +80,9 @@ next:
 // TestMetricsAfterKnownTraffic: after a known set of requests, /metrics on
 // its own listener and on the main one (behind an admin key) count them.
 func TestMetricsAfterKnownTraffic(t *testing.T) {
-	good := upstream(t, &fakeupstream.Anthropic{Text: "ok"})
+	good := upstream(t, &fakeupstream.Anthropic{Text: "ok", Headers: func(int) map[string]string {
+		return map[string]string{"Anthropic-Ratelimit-Unified-5h-Utilization": "0.25", "Anthropic-Ratelimit-Unified-5h-Status": "allowed"}
+	}})
 	bad := upstream(t, &fakeupstream.Anthropic{Script: fail(529, nil, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)})
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+`admin_keys = ["`+adminKey+`"]`+"\n"+`metrics_listen = "127.0.0.1:0"`+"\n"+
 		claudeAPIAccount("bad", bad.URL, "sk-ant-bad-key-1", 200)+claudeAPIAccount("good", good.URL, "sk-ant-good-key-1", 100))
@@ -145,6 +147,7 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 				{"ccrelay_account_state", map[string]string{"account": "good", "state": "available"}, 1},
 				{"ccrelay_account_state", map[string]string{"account": "bad", "state": "cooling"}, 1},
 				{"ccrelay_database_up", nil, 1},
+				{"ccrelay_quota_utilization_ratio", map[string]string{"account": "good", "window": "5h"}, 0.25},
 				{"ccrelay_config_stale", nil, 0},
 			}
 			for _, c := range checks {
@@ -175,7 +178,9 @@ func TestAlertsDoNotSlowRequests(t *testing.T) {
 	}))
 	defer close(release)
 	dead := upstream(t, &fakeupstream.Anthropic{Script: fail(401, nil, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`)})
-	good := upstream(t, &fakeupstream.Anthropic{Text: "ok"})
+	good := upstream(t, &fakeupstream.Anthropic{Text: "ok", Headers: func(int) map[string]string {
+		return map[string]string{"Anthropic-Ratelimit-Unified-5h-Utilization": "0.25", "Anthropic-Ratelimit-Unified-5h-Status": "allowed"}
+	}})
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("dead", dead.URL, "sk-ant-dead-key-1", 200)+claudeAPIAccount("good", good.URL, "sk-ant-good-key-1", 100)+
 		"[[alerts]]\nurl = \""+hook.URL+"/hook\"\nformat = \"json\"\n")
 	for i := 0; i < 20; i++ {
