@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/alerts"
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/metrics"
@@ -49,6 +50,7 @@ func (a *App) wireQuota(ctx context.Context) {
 	})
 	a.Relay.SetQuotaObserver(a.Quota)
 	a.SetQuotaSource(quotaMetrics{a.Quota})
+	a.Quota.AddObserver(quotaAlerts{a.Alerts()})
 	if qc, ok := a.cluster.(quotaCluster); ok {
 		qc.AttachQuota(a.Quota)
 	}
@@ -127,4 +129,14 @@ func (q quotaMetrics) QuotaWindows() []metrics.QuotaWindow {
 		}
 	}
 	return out
+}
+
+// quotaAlerts tells the alerts of windows past their thresholds (80%, 95%;
+// each once per quiet period). Dispatcher.Quota never blocks.
+type quotaAlerts struct{ d *alerts.Dispatcher }
+
+func (q quotaAlerts) QuotaChanged(accountID string, s quota.Snapshot) {
+	for _, w := range s.Windows {
+		q.d.Quota(accountID, w.Name, w.Utilization)
+	}
 }

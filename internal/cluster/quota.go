@@ -67,7 +67,7 @@ func (c *Cluster) AttachQuota(t *quota.Tracker) {
 	}
 	c.mu.Unlock()
 	q := &quotaSync{c: c, t: t, wake: make(chan struct{}, 1), pending: map[string]quota.Snapshot{}}
-	t.SetObserver(q)
+	t.AddObserver(q)
 	ps := c.rdb.Subscribe(c.ctx, c.quotaChannel())
 	c.wg.Add(3)
 	go func() { defer c.wg.Done(); <-c.ctx.Done(); _ = ps.Close() }()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -202,5 +203,42 @@ func TestAlertsDoNotSlowRequests(t *testing.T) {
 	}
 	if strings.Contains(r.Logs.String(), hook.URL) {
 		t.Fatal("the webhook URL is in the logs")
+	}
+}
+
+// An answer that shows a subscription window past 80% sends one
+// quota_threshold alert naming the account and window; the next answers at
+// the same level send none (quiet period).
+func TestQuotaThresholdAlert(t *testing.T) {
+	posted := make(chan map[string]string, 10)
+	hook := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &m)
+		posted <- m
+	}))
+	good := upstream(t, &fakeupstream.Anthropic{Text: "ok", Headers: func(int) map[string]string {
+		return map[string]string{"Anthropic-Ratelimit-Unified-5h-Utilization": "0.85", "Anthropic-Ratelimit-Unified-5h-Status": "allowed_warning"}
+	}})
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("good", good.URL, "sk-ant-good-key-1", 100)+
+		"[[alerts]]\nurl = \""+hook.URL+"/hook\"\nformat = \"json\"\nevents = [\"quota_threshold\"]\n")
+	for i := 0; i < 3; i++ {
+		if _, err := ask(t, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m map[string]string
+	select {
+	case m = <-posted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no quota alert")
+	}
+	if m["event"] != "quota_threshold" || !strings.Contains(m["subject"], "good 5h 80%") {
+		t.Fatalf("alert %v", m)
+	}
+	select {
+	case m2 := <-posted:
+		t.Fatalf("a second alert for the same window: %v", m2)
+	case <-time.After(500 * time.Millisecond):
 	}
 }

@@ -44,7 +44,7 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	snaps    map[string]*Snapshot
-	observer Observer
+	observers []Observer
 	dirty    map[string]bool
 	closed   bool
 
@@ -71,8 +71,10 @@ func NewTracker(persist Persister, log *slog.Logger) *Tracker {
 // SetClock replaces time.Now (tests).
 func (t *Tracker) SetClock(now func() time.Time) { t.mu.Lock(); t.now = now; t.mu.Unlock() }
 
-// SetObserver registers the cluster observer.
-func (t *Tracker) SetObserver(o Observer) { t.mu.Lock(); t.observer = o; t.mu.Unlock() }
+// AddObserver registers one more observer of the numbers this relay sees
+// (the cluster, alerts). Observers are called under the tracker's lock and
+// must not block.
+func (t *Tracker) AddObserver(o Observer) { t.mu.Lock(); t.observers = append(t.observers, o); t.mu.Unlock() }
 
 // ObserveHeaders records the quota headers of one upstream answer (any
 // status). An answer without any costs a scan of its header keys.
@@ -118,8 +120,8 @@ func (t *Tracker) Apply(accountID string, s Snapshot) {
 		default:
 		}
 	}
-	if t.observer != nil {
-		t.observer.QuotaChanged(accountID, *t.snaps[accountID])
+	for _, o := range t.observers {
+		o.QuotaChanged(accountID, *t.snaps[accountID])
 	}
 }
 

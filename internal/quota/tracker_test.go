@@ -29,7 +29,7 @@ func TestTrackerObservesMergesAndSaves(t *testing.T) {
 	now := t0
 	tr.SetClock(func() time.Time { return now })
 	obs := &memObserver{}
-	tr.SetObserver(obs)
+	tr.AddObserver(obs)
 
 	tr.ObserveHeaders("a", hdr("Content-Type", "application/json"))
 	if _, ok := tr.Snapshot("a"); ok {
