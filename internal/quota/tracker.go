@@ -42,11 +42,11 @@ type Tracker struct {
 	now func() time.Time
 	log *slog.Logger
 
-	mu       sync.Mutex
-	snaps    map[string]*Snapshot
+	mu        sync.Mutex
+	snaps     map[string]*Snapshot
 	observers []Observer
-	dirty    map[string]bool
-	closed   bool
+	dirty     map[string]bool
+	closed    bool
 
 	persist Persister
 	wake    chan struct{}
@@ -74,7 +74,11 @@ func (t *Tracker) SetClock(now func() time.Time) { t.mu.Lock(); t.now = now; t.m
 // AddObserver registers one more observer of the numbers this relay sees
 // (the cluster, alerts). Observers are called under the tracker's lock and
 // must not block.
-func (t *Tracker) AddObserver(o Observer) { t.mu.Lock(); t.observers = append(t.observers, o); t.mu.Unlock() }
+func (t *Tracker) AddObserver(o Observer) {
+	t.mu.Lock()
+	t.observers = append(t.observers, o)
+	t.mu.Unlock()
+}
 
 // ObserveHeaders records the quota headers of one upstream answer (any
 // status). An answer without any costs a scan of its header keys.
