@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
@@ -185,7 +186,8 @@ func setRetryAfter(h http.Header, retry time.Duration) {
 // refusalBody is a policy refusal in d's shape; OpenAI's names the code
 // clients branch on (rate_limit_exceeded, insufficient_quota, permission_denied).
 func refusalBody(d dialect, status int, reason policy.Reason, msg string) []byte {
-	if _, ok := d.(openaiDialect); ok {
+	switch d.(type) {
+	case openaiDialect, responsesDialect: // the Responses route (Codex) is OpenAI's too
 		typ, code := "rate_limit_exceeded", "rate_limit_exceeded"
 		switch {
 		case status == http.StatusForbidden:
@@ -193,13 +195,7 @@ func refusalBody(d dialect, status int, reason policy.Reason, msg string) []byte
 		case reason == policy.OverBudget:
 			typ, code = "insufficient_quota", "insufficient_quota"
 		}
-		b := []byte(`{"error":{"message":`)
-		b = provider.AppendJSONString(b, msg)
-		b = append(b, `,"type":"`...)
-		b = append(b, typ...)
-		b = append(b, `","param":null,"code":"`...)
-		b = append(b, code...)
-		return append(b, `"}}`...)
+		return openai.CodedErrorBody(typ, code, msg)
 	}
 	return d.errorBody(status, msg)
 }

@@ -130,6 +130,8 @@ func TestRefusalShapes(t *testing.T) {
 		{openaiDialect{}, 429, policy.RateLimited, []string{`"code":"rate_limit_exceeded"`}},
 		{openaiDialect{}, 429, policy.OverBudget, []string{`"type":"insufficient_quota"`, `"code":"insufficient_quota"`}},
 		{openaiDialect{}, 403, policy.Forbidden, []string{`"type":"permission_error"`}},
+		// The Responses route (Codex) speaks OpenAI's shape too, code included.
+		{responsesDialect{}, 429, policy.OverBudget, []string{`"type":"insufficient_quota"`, `"code":"insufficient_quota"`}},
 		{googleDialect{}, 429, policy.OverBudget, []string{`"status":"RESOURCE_EXHAUSTED"`, `"code":429`}},
 		{googleDialect{}, 403, policy.Forbidden, []string{`"status":"PERMISSION_DENIED"`}},
 	}

@@ -30,7 +30,7 @@ type chatAdapter struct {
 // chatRequestHeaders are the only client headers that reach Anthropic: the
 // rest (OpenAI-Organization, X-Stainless-*, the client's Authorization...)
 // describes a conversation with OpenAI, not with this upstream.
-var chatRequestHeaders = &headerList{names: []string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}}
+var chatRequestHeaders = newHeaderList([]string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}, nil)
 
 func (*chatAdapter) platform() string { return "claude" }
 func (*chatAdapter) dialect() dialect { return openaiDialect{} }

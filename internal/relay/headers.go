@@ -14,23 +14,32 @@ import (
 // organization id is not the client's business.
 
 // headerList is a set of header names (case-insensitive) and name prefixes.
+// It is built once: a request's header is checked with one map lookup (keys
+// of an http.Header are canonical already) and, failing that, the prefixes.
 type headerList struct {
-	names    []string
+	names    map[string]bool // canonical form
 	prefixes []string
 }
 
+func newHeaderList(names, prefixes []string) *headerList {
+	l := &headerList{names: make(map[string]bool, len(names)), prefixes: prefixes}
+	for _, n := range names {
+		l.names[http.CanonicalHeaderKey(n)] = true
+	}
+	return l
+}
+
 func (l *headerList) allows(k string) bool {
-	for _, n := range l.names {
-		if strings.EqualFold(k, n) {
-			return true
-		}
+	if l.names[k] {
+		return true
 	}
 	for _, p := range l.prefixes {
 		if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
 			return true
 		}
 	}
-	return false
+	// A key set by hand, not canonical (Go leaves some as sent).
+	return l.names[http.CanonicalHeaderKey(k)]
 }
 
 // commonRequestHeaders are sent by every client and needed by every upstream.
@@ -39,36 +48,29 @@ var commonRequestHeaders = []string{"Accept", "Accept-Language", "Content-Type",
 // claudeRequestHeaders go to Anthropic: the Anthropic SDKs' and Claude
 // Code's headers (anthropic-version, anthropic-beta, x-stainless-*, x-app,
 // the session id header).
-var claudeRequestHeaders = &headerList{
-	names:    append([]string{"X-App", "X-Claude-Code-Session-Id"}, commonRequestHeaders...),
-	prefixes: []string{"Anthropic-", "X-Stainless-"},
-}
+var claudeRequestHeaders = newHeaderList(
+	append([]string{"X-App", "X-Claude-Code-Session-Id"}, commonRequestHeaders...),
+	[]string{"Anthropic-", "X-Stainless-"})
 
 // openaiRequestHeaders go to the Responses API: the OpenAI SDKs' and Codex
 // CLI's headers (session_id, originator, version, x-codex-*, OpenAI-Beta),
 // never OpenAI-Organization or OpenAI-Project.
-var openaiRequestHeaders = &headerList{
-	names: append([]string{
+var openaiRequestHeaders = newHeaderList(
+	append([]string{
 		"Session_id", "Session-Id", "Conversation_id", "Conversation-Id", "Originator", "Version",
 		"Openai-Beta", "X-Openai-Subagent", "Thread-Id",
 	}, commonRequestHeaders...),
-	prefixes: []string{"X-Codex-", "X-Stainless-"},
-}
+	[]string{"X-Codex-", "X-Stainless-"})
 
 // geminiRequestHeaders go to Google: the genai SDKs' and Gemini CLI's
 // headers, never X-Goog-User-Project (it picks whom Google bills).
-var geminiRequestHeaders = &headerList{
-	names: append([]string{"X-Goog-Api-Client"}, commonRequestHeaders...),
-}
+var geminiRequestHeaders = newHeaderList(append([]string{"X-Goog-Api-Client"}, commonRequestHeaders...), nil)
 
 // responseHeaders reach the client from any upstream.
-var responseHeaders = &headerList{
-	names: []string{
-		"Content-Type", "Retry-After", "Request-Id", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version",
-		"X-Models-Etag", "Cache-Control",
-	},
-	prefixes: []string{"Anthropic-Ratelimit-", "X-Ratelimit-", "X-Codex-"},
-}
+var responseHeaders = newHeaderList([]string{
+	"Content-Type", "Retry-After", "Request-Id", "X-Request-Id", "Openai-Processing-Ms", "Openai-Version",
+	"X-Models-Etag", "Cache-Control",
+}, []string{"Anthropic-Ratelimit-", "X-Ratelimit-", "X-Codex-"})
 
 // copyRequestHeader copies the client's headers that l allows upstream.
 // Credentials never pass (the account sets its own), whatever l says.

@@ -240,16 +240,31 @@ func ErrorType(status int) string {
 // ErrorBody is an error in OpenAI's shape, naming the offending parameter
 // (param "" is null), as OpenAI reports invalid requests.
 func ErrorBody(status int, msg, param string) []byte {
+	return errorBody(ErrorType(status), msg, param, "")
+}
+
+// CodedErrorBody is an error in OpenAI's shape with an explicit type and
+// code (rate_limit_exceeded, insufficient_quota...), which clients branch on.
+func CodedErrorBody(typ, code, msg string) []byte {
+	return errorBody(typ, msg, "", code)
+}
+
+func errorBody(typ, msg, param, code string) []byte {
 	b := make([]byte, 0, 96+len(msg))
 	b = append(b, `{"error":{"message":`...)
 	b = provider.AppendJSONString(b, msg)
 	b = append(b, `,"type":"`...)
-	b = append(b, ErrorType(status)...)
+	b = append(b, typ...)
 	b = append(b, `","param":`...)
-	if param == "" {
-		b = append(b, "null"...)
-	} else {
-		b = provider.AppendJSONString(b, param)
+	b = appendStringOrNull(b, param)
+	b = append(b, `,"code":`...)
+	b = appendStringOrNull(b, code)
+	return append(b, "}}"...)
+}
+
+func appendStringOrNull(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
 	}
-	return append(b, `,"code":null}}`...)
+	return provider.AppendJSONString(b, s)
 }

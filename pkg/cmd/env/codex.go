@@ -61,20 +61,9 @@ func codexConfigPath(getenv func(string) string, home func() (string, error)) (s
 // Codex config file at path, keeping everything else byte for byte, and
 // writes it atomically. It returns what it did, for the user.
 func writeCodexConfig(path, base string) (string, error) {
-	data, err := os.ReadFile(path)
-	perm := os.FileMode(0o600)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		data = nil
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-		}
-	case err != nil:
-		return "", fmt.Errorf("read Codex config: %w", err)
-	default:
-		if fi, err := os.Stat(path); err == nil {
-			perm = fi.Mode().Perm()
-		}
+	data, perm, err := readClientFile(path, "Codex config")
+	if err != nil {
+		return "", err
 	}
 	out, prev, err := updateCodexConfig(string(data), base)
 	if err != nil {
@@ -323,4 +312,25 @@ func tomlString(s string) string {
 		q, _ = tomledit.Quote(strings.ToValidUTF8(s, "\uFFFD"))
 	}
 	return q
+}
+
+// readClientFile reads a client's config file that env is about to rewrite:
+// its bytes (nil when it does not exist yet, its directory then created
+// private) and the mode to keep (0600 for a new file).
+func readClientFile(path, what string) ([]byte, os.FileMode, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, 0, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+		}
+		return nil, 0o600, nil
+	case err != nil:
+		return nil, 0, fmt.Errorf("read %s: %w", what, err)
+	}
+	perm := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	return data, perm, nil
 }

@@ -45,20 +45,9 @@ func geminiSettingsPath(getenv func(string) string, home func() (string, error))
 // edit such a file) is reported and left untouched. It returns what it did,
 // for the user.
 func writeGeminiSettings(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	perm := os.FileMode(0o600)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		data = nil
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-		}
-	case err != nil:
-		return "", fmt.Errorf("read Gemini CLI settings: %w", err)
-	default:
-		if fi, err := os.Stat(path); err == nil {
-			perm = fi.Mode().Perm()
-		}
+	data, perm, err := readClientFile(path, "Gemini CLI settings")
+	if err != nil {
+		return "", err
 	}
 	out, prev, changed, err := mergeGeminiSettings(data)
 	if err != nil {
