@@ -221,13 +221,22 @@ type streamSpec struct {
 }
 
 func (s streamSpec) header() http.Header {
-	h := requestHeaders()
-	h.Set(fakeupstream.HeaderEvents, strconv.Itoa(s.events))
-	h.Set(fakeupstream.HeaderGap, strconv.FormatInt(s.gap.Microseconds(), 10))
-	if s.hold > 0 {
-		h.Set(fakeupstream.HeaderHold, strconv.Itoa(int(s.hold.Seconds())))
+	return requestHeaders()
+}
+
+// bodies returns copies of bodies that carry the spec as their first field
+// (fakeupstream.BenchField): the relay forwards only the headers a provider
+// knows, but it forwards the body as the client sent it.
+func (s streamSpec) bodies(bodies [][]byte) [][]byte {
+	out := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		out[i] = s.body(b)
 	}
-	return h
+	return out
+}
+
+func (s streamSpec) body(b []byte) []byte {
+	return fakeupstream.WithBenchField(b, s.events, s.gap, s.hold)
 }
 
 // runStreams keeps conc streams open: each worker starts its next stream when
@@ -237,6 +246,7 @@ func (s streamSpec) header() http.Header {
 // lockstep bursts.
 func runStreams(ctx context.Context, t *target, bodies [][]byte, spec streamSpec, conc int, dur time.Duration) streamRun {
 	hdr := spec.header()
+	bodies = spec.bodies(bodies)
 	ramp := time.Duration(spec.events-1) * spec.gap
 	ctx, cancel := context.WithTimeout(ctx, ramp+dur+60*time.Second)
 	defer cancel()
@@ -379,6 +389,7 @@ type idleStreams struct {
 func (h *idleStreams) open(ctx context.Context, t *target, body []byte, n, batch int, limit time.Duration) {
 	spec := streamSpec{events: 50, hold: 10 * time.Minute}
 	hdr := spec.header()
+	body = spec.body(body)
 	sem := make(chan struct{}, batch)
 	deadline := time.Now().Add(limit)
 	want := h.ready.Load() + h.failed.Load() + int64(n)

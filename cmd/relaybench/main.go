@@ -66,7 +66,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print the report as JSON instead of markdown tables")
 	flag.StringVar(&o.jsonOut, "json-out", "", "also write the JSON report to this file")
 	flag.StringVar(&o.ccrelay, "ccrelay", "", "ccrelay binary to measure (default: go build ./cmd/ccrelay of this module)")
-	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging,metrics (default all)")
+	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging,metrics,keys (default all)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds per scenario (default 1 quick, 3 full)")
 	flag.DurationVar(&o.plainDur, "plain-duration", 0, "one plain-request run per target and round (default 0.7s quick, 2s full)")
 	flag.DurationVar(&o.streamDur, "stream-duration", 0, "one stream run per target and round (default 1s quick, 3s full)")
@@ -161,7 +161,7 @@ func run(o options) error {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"plain", b.plain}, {"streams", b.streams}, {"logging", b.logging}, {"metrics", b.metrics}, {"memory", b.memory}, {"startup", b.startup},
+		{"plain", b.plain}, {"streams", b.streams}, {"logging", b.logging}, {"metrics", b.metrics}, {"keys", b.keys}, {"memory", b.memory}, {"startup", b.startup},
 	}
 	for _, s := range steps {
 		if !want(s.name) {
@@ -436,6 +436,51 @@ func (b *bench) metrics(ctx context.Context) error {
 		}
 	}
 	b.rep.Metrics = &MetricsResult{Body: "4 KB", Concurrency: conc, Off: plainStats(rOff, nil), On: plainStats(rOn, nil)}
+	return ctx.Err()
+}
+
+// benchKeys is how many [[keys]] the keys phase configures.
+const benchKeys = 1000
+
+// keys runs the c=64 4 KB plain load and a c=16 stream load against ccrelay
+// with api_keys only (the main target) and against one with 1,000 named
+// keys that all have limits and budgets (the load uses the last one), in
+// alternating rounds.
+func (b *bench) keys(ctx context.Context) error {
+	kp, err := startRelay(b.bin, b.dir, "ccrelay-keys", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr, namedKeys: benchKeys})
+	if err != nil {
+		return err
+	}
+	defer kp.stop()
+	if err := waitHealthy(ctx, kp, 15*time.Second); err != nil {
+		return err
+	}
+	tKeys := newTarget("ccrelay-keys", kp.addr, kp, b.upstream)
+	tOff := b.targets[2]
+	const conc, sconc = 64, 16
+	plain, streams := smallBodies(256, false), smallBodies(256, true)
+	spec := streamSpec{events: 50}
+	for _, t := range []*target{tOff, tKeys} {
+		runPlain(ctx, t, plain, conc, b.warmup())
+		runStreams(ctx, t, streams, spec, sconc, b.warmup())
+	}
+	pOff, pOn := &plainRun{}, &plainRun{}
+	sOff, sOn := &streamRun{}, &streamRun{}
+	for r := range b.o.rounds {
+		for _, t := range rotate([]*target{tOff, tKeys}, r) {
+			pr := runPlain(ctx, t, plain, conc, b.o.plainDur)
+			sr := runStreams(ctx, t, streams, spec, sconc, b.o.streamDur)
+			if t == tKeys {
+				pOn.merge(pr)
+				sOn.merge(sr)
+			} else {
+				pOff.merge(pr)
+				sOff.merge(sr)
+			}
+		}
+	}
+	b.rep.Keys = &KeysResult{Keys: benchKeys, Body: "4 KB", Concurrency: conc, StreamConcurrency: sconc, Events: spec.events,
+		APIKeys: plainStats(pOff, nil), Named: plainStats(pOn, nil), APIKeysStream: streamStats(sOff, nil), NamedStream: streamStats(sOn, nil)}
 	return ctx.Err()
 }
 

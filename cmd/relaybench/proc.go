@@ -175,19 +175,32 @@ type relayConfig struct {
 	// metricsListen, when set, turns Prometheus metrics on.
 	metricsListen string
 	accounts      int
-	upstream      string // http://host:port or https://host:port
-	env           []string
+	// namedKeys, when set, replaces api_keys with that many [[keys]], each
+	// with rpm, concurrency and budgets high enough never to refuse; the
+	// last one is the benchmark's key.
+	namedKeys int
+	upstream  string // http://host:port or https://host:port
+	env       []string
 }
 
 func (c relayConfig) toml() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "api_keys = [%q]\n", relayKey)
+	if c.namedKeys == 0 {
+		fmt.Fprintf(&b, "api_keys = [%q]\n", relayKey)
+	}
 	if c.metricsListen != "" {
 		fmt.Fprintf(&b, "metrics_listen = %q\n", c.metricsListen)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "[server]\nhost = \"127.0.0.1\"\nport = %d\ndatabase_path = %q\nlog_level = %q\n\n", c.port, c.dbPath, c.logLevel)
 	b.WriteString("[session]\nsticky_ttl_seconds = 3600\n\n")
+	for i := range c.namedKeys {
+		key := fmt.Sprintf("rk-bench-%04d-0123456789abcdef", i)
+		if i == c.namedKeys-1 {
+			key = relayKey
+		}
+		fmt.Fprintf(&b, "[[keys]]\nname = \"bench-%04d\"\nkey = %q\nmodels = [\"claude-*\", \"gpt-*\"]\nrpm = 10000000\nconcurrency = 100000\ndaily_usd = 1000000\nweekly_usd = 1000000\nmonthly_usd = 1000000\ndaily_tokens = 1000000000000\n\n", i, key)
+	}
 	for i := range c.accounts {
 		fmt.Fprintf(&b, "[[accounts]]\ntype = \"claude-api\"\nid = \"bench-%03d\"\napi_key = \"sk-ant-api03-bench-%03d\"\napi_url = %q\n\n", i+1, i+1, c.upstream)
 	}

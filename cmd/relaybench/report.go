@@ -25,6 +25,7 @@ type Report struct {
 	Startup       *StartupResult `json:"startup,omitempty"`
 	Logging       *LoggingResult `json:"logging,omitempty"`
 	Metrics       *MetricsResult `json:"metrics,omitempty"`
+	Keys          *KeysResult    `json:"keys,omitempty"`
 	Checks        []Check        `json:"checks"`
 	WallSeconds   float64        `json:"wall_seconds"`
 	// OtherLoadCores is the CPU other processes on the machine used during
@@ -149,6 +150,20 @@ type MetricsResult struct {
 	On          PlainStats `json:"on"`
 }
 
+// KeysResult compares ccrelay with api_keys only and with 1,000 named keys
+// that all have limits and budgets.
+type KeysResult struct {
+	Keys              int         `json:"keys"`
+	Body              string      `json:"body"`
+	Concurrency       int         `json:"concurrency"`
+	StreamConcurrency int         `json:"stream_concurrency"`
+	Events            int         `json:"events"`
+	APIKeys           PlainStats  `json:"api_keys"`
+	Named             PlainStats  `json:"named"`
+	APIKeysStream     StreamStats `json:"api_keys_stream"`
+	NamedStream       StreamStats `json:"named_stream"`
+}
+
 // LoggingResult compares ccrelay at log_level warn and info (access log on).
 type LoggingResult struct {
 	Body          string     `json:"body"`
@@ -261,6 +276,13 @@ func (r *Report) writeMarkdown(w io.Writer) {
 	if m := r.Metrics; m != nil {
 		fmt.Fprintf(w, "Metrics cost (%s, c=%d): off %.0f req/s, %.0f µs CPU/req; on %.0f req/s, %.0f µs CPU/req (%.2fx throughput)\n\n",
 			m.Body, m.Concurrency, m.Off.RPS, m.Off.CPUUsPerReq, m.On.RPS, m.On.CPUUsPerReq, ratio(m.On.RPS, m.Off.RPS))
+	}
+	if k := r.Keys; k != nil {
+		fmt.Fprintf(w, "Named keys cost (%d keys with limits and budgets vs api_keys only): plain %s c=%d %.0f → %.0f req/s (%.2fx), %.0f → %.0f µs CPU/req; streams of %d events c=%d %d → %d streams in equal time (%.2fx), TTFE p50 %.0f → %.0f µs, %.0f → %.0f µs CPU/stream\n\n",
+			k.Keys, k.Body, k.Concurrency, k.APIKeys.RPS, k.Named.RPS, ratio(k.Named.RPS, k.APIKeys.RPS), k.APIKeys.CPUUsPerReq, k.Named.CPUUsPerReq,
+			k.Events, k.StreamConcurrency, k.APIKeysStream.Streams, k.NamedStream.Streams, ratio(float64(k.NamedStream.Streams), float64(k.APIKeysStream.Streams)),
+			k.APIKeysStream.TTFEP50Us, k.NamedStream.TTFEP50Us,
+			k.APIKeysStream.CPUUsPerStream, k.NamedStream.CPUUsPerStream)
 	}
 	if len(r.Checks) > 0 {
 		fmt.Fprintln(w, "| target | goal | measured | |")

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Request headers that steer Fast. The relay forwards unknown client headers
-// unchanged, so a load generator sets them once and they reach the fake
-// through any proxy in between.
+// Request headers that steer Fast when it is reached directly. A relay that
+// forwards only the headers a provider knows drops them; a load generator
+// that goes through one puts the same numbers in the body (BenchField).
 const (
 	// HeaderEvents asks for an SSE stream of that many events (at least 5);
 	// absent or 0 means a JSON answer.
@@ -122,23 +122,73 @@ func indexOf(b []byte, s string) int {
 	return -1
 }
 
+// BenchField opens a request body that steers Fast the way the headers do:
+// {"bench":{"events":N,"gap_us":G,"hold_s":H}, followed by the request's own
+// fields. Fast reads it from the first bytes only; a provider would ignore
+// the unknown field, and the relay forwards the body as it came.
+const BenchField = `{"bench":{`
+
+// WithBenchField returns body (a JSON object) with the steering field first.
+func WithBenchField(body []byte, events int, gap, hold time.Duration) []byte {
+	var b []byte
+	b = append(b, BenchField...)
+	b = fmt.Appendf(b, `"events":%d,"gap_us":%d,"hold_s":%d}`, events, gap.Microseconds(), int(hold.Seconds()))
+	if len(body) > 2 && body[0] == '{' {
+		b = append(b, ',')
+		return append(b, body[1:]...)
+	}
+	return append(b, '}')
+}
+
+// benchSpec reads the BenchField at the start of head: ok false when absent.
+func benchSpec(head []byte) (events, gapUs, holdS int, ok bool) {
+	if len(head) < len(BenchField) || string(head[:len(BenchField)]) != BenchField {
+		return 0, 0, 0, false
+	}
+	rest := head[len(BenchField):]
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{`"events":`, &events}, {`"gap_us":`, &gapUs}, {`"hold_s":`, &holdS}} {
+		if len(rest) < len(f.name) || string(rest[:len(f.name)]) != f.name {
+			return 0, 0, 0, false
+		}
+		rest = rest[len(f.name):]
+		n := 0
+		for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+			n = n*10 + int(rest[0]-'0')
+			rest = rest[1:]
+		}
+		*f.v = n
+		if len(rest) > 0 && (rest[0] == ',' || rest[0] == '}') {
+			rest = rest[1:]
+		}
+	}
+	return events, gapUs, holdS, true
+}
+
 func (f *Fast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Read the whole body first: the client may not read the answer before it
 	// finished sending, and the relay measured must be charged for sending it.
+	var head [96]byte
+	hn, _ := io.ReadFull(r.Body, head[:])
 	_, _ = io.Copy(io.Discard, r.Body)
 	h := w.Header()
 	for _, kv := range f.header {
 		h[kv[0]] = []string{kv[1]}
 	}
-	n, _ := strconv.Atoi(r.Header.Get(HeaderEvents))
+	n, gapUs, holdS, ok := benchSpec(head[:hn])
+	if !ok {
+		n, _ = strconv.Atoi(r.Header.Get(HeaderEvents))
+		gapUs, _ = strconv.Atoi(r.Header.Get(HeaderGap))
+		holdS, _ = strconv.Atoi(r.Header.Get(HeaderHold))
+	}
 	if n <= 0 {
 		h["Content-Type"] = []string{"application/json"}
 		h["Content-Length"] = []string{strconv.Itoa(len(f.json))}
 		_, _ = w.Write(f.json)
 		return
 	}
-	gapUs, _ := strconv.Atoi(r.Header.Get(HeaderGap))
-	holdS, _ := strconv.Atoi(r.Header.Get(HeaderHold))
 	f.stream(w, r, max(n, len(f.head)+len(f.tail)+1), time.Duration(gapUs)*time.Microsecond, time.Duration(holdS)*time.Second)
 }
 

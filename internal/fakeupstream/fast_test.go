@@ -2,6 +2,7 @@ package fakeupstream
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -126,5 +127,24 @@ func TestParseStamp(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("ParseStamp(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+func TestBenchFieldRoundTrip(t *testing.T) {
+	body := []byte(`{"model":"m","stream":true}`)
+	got := WithBenchField(body, 50, 20*time.Millisecond, 3*time.Second)
+	var v map[string]any
+	if err := json.Unmarshal(got, &v); err != nil {
+		t.Fatalf("not JSON: %s: %v", got, err)
+	}
+	if v["model"] != "m" || v["stream"] != true {
+		t.Fatalf("request fields lost: %s", got)
+	}
+	ev, gap, hold, ok := benchSpec(got)
+	if !ok || ev != 50 || gap != 20000 || hold != 3 {
+		t.Fatalf("benchSpec(%s) = %d %d %d %v", got, ev, gap, hold, ok)
+	}
+	if _, _, _, ok := benchSpec(body); ok {
+		t.Fatal("a body without the field was read as steering")
 	}
 }
