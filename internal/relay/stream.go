@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -58,6 +59,9 @@ type upstreamStream struct {
 	// errorSeen: the bytes being copied hold an upstream error event, which
 	// is redacted before it reaches the client.
 	errorSeen bool
+	// held: the start of an unfinished passthrough event that may be an
+	// error, not written yet (see holdError).
+	held []byte
 }
 
 // write sends stream bytes, writing the response header first.
@@ -137,7 +141,12 @@ func (s *upstreamStream) beforeCommit() (attemptResult, bool) {
 				// The committed copy writes raw bytes from the next read on:
 				// the start of an event this read left unfinished goes now,
 				// or the client would get only its tail.
-				out = append(out, s.p.PendingBytes()...)
+				// One that may be an error waits for its end (holdError).
+				if pend := s.p.PendingBytes(); bytes.Contains(pend, errorWord) {
+					s.held = append(s.held[:0], pend...)
+				} else {
+					out = append(out, pend...)
+				}
 			}
 			*outp = out[:0]
 			if s.errorSeen {
@@ -190,6 +199,7 @@ func (s *upstreamStream) copyCommitted() attemptResult {
 			out := chunk
 			if pass {
 				s.p.Feed(chunk, s.watch)
+				out = s.holdError(chunk)
 			} else {
 				out = (*outp)[:0]
 				s.p.Feed(chunk, func(ev *sse.Event) bool {
@@ -217,6 +227,32 @@ func (s *upstreamStream) copyCommitted() attemptResult {
 	}
 }
 
+// holdError returns the bytes of a passthrough read to write now. An
+// unfinished event that may be an error (its bytes so far say "error") is
+// held back until it is complete, so its secrets are redacted whole even
+// when the upstream's event spans several reads; a client cannot use half
+// an event anyway. Everything else goes out as read, with no copy.
+func (s *upstreamStream) holdError(chunk []byte) []byte {
+	pend := s.p.PendingBytes()
+	hold := 0
+	if len(pend) > 0 && bytes.Contains(pend, errorWord) {
+		// The part of the unfinished event not written yet: what was held
+		// before plus what this read added (earlier parts went out when
+		// they did not say "error", and so held no error text).
+		hold = min(len(pend), len(s.held)+len(chunk))
+	}
+	if len(s.held) == 0 && hold == 0 {
+		return chunk
+	}
+	all := append(s.held, chunk...)
+	cut := len(all) - hold
+	out := append([]byte(nil), all[:cut]...)
+	s.held = append(all[:0], all[cut:]...)
+	return out
+}
+
+var errorWord = []byte("error")
+
 // watch observes a committed event for usage and the final event.
 func (s *upstreamStream) watch(ev *sse.Event) bool {
 	switch s.st.observe(ev) {
@@ -234,6 +270,11 @@ func (s *upstreamStream) watch(ev *sse.Event) bool {
 func (s *upstreamStream) end(rerr error) attemptResult {
 	c := s.c
 	c.usage = s.st.usage()
+	if len(s.held) > 0 {
+		// An unfinished event that may be an error: checked, then sent.
+		s.write(s.r.table.Load().redact.body(s.held))
+		s.held = nil
+	}
 	if errors.Is(rerr, io.EOF) {
 		if s.terminal || !s.st.needsTerminal() {
 			s.write(s.st.end(nil))

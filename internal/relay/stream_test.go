@@ -70,3 +70,25 @@ func TestStreamEventSplitAcrossTheCommit(t *testing.T) {
 		}
 	}
 }
+
+// An upstream error event in a committed passthrough stream reaches the
+// client with its secrets redacted wherever the reads split it: the part
+// read first must not go out before the event is complete and checked.
+func TestStreamErrorEventRedactedAcrossReads(t *testing.T) {
+	const secret = "sk-ant-api03-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm-0123456789AA"
+	head := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n" +
+		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
+	errEv := "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"key " + secret + " is overloaded\"}}\n\n"
+	all := head + errEv
+	for cut := len(head); cut < len(all); cut++ {
+		for _, pieces := range [][]string{{all[:cut], all[cut:]}, {head, errEv[:cut-len(head)], errEv[cut-len(head):]}} {
+			got := serveOne(t, chunkedStream{pieces: pieces}, `{"model":"m","stream":true,"messages":[]}`)
+			if strings.Contains(got, "Zx9Qw8Er7Ty6") {
+				t.Fatalf("cut at %d (%d pieces): the secret reached the client:\n%q", cut, len(pieces), got)
+			}
+			if !strings.Contains(got, "is overloaded") || !strings.Contains(got, "Hi") {
+				t.Fatalf("cut at %d (%d pieces): wording lost:\n%q", cut, len(pieces), got)
+			}
+		}
+	}
+}
