@@ -18,6 +18,8 @@ type response struct {
 	writeTimeout time.Duration
 	rc           *http.ResponseController
 	deadline     bool // a write deadline is set on the connection
+	// armedAt is when the deadline was last moved (see armDeadline).
+	armedAt time.Time
 
 	// status is what the client got (0 until decided; 499 when it left first).
 	status int
@@ -39,16 +41,23 @@ func newResponse(w http.ResponseWriter, start time.Time, writeTimeout time.Durat
 	return response{w: w, flusher: f, start: start, writeTimeout: writeTimeout}
 }
 
-// armDeadline bounds the next write.
+// armDeadline bounds the next write. Moving a connection's deadline costs
+// a runtime timer update, so a stream's writes move it only once a quarter
+// of the timeout has passed since the last move: a write that blocks is cut
+// after between 3/4 of write_timeout and all of it.
 func (rs *response) armDeadline() {
 	if rs.writeTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if rs.deadline && now.Sub(rs.armedAt) < rs.writeTimeout/4 {
 		return
 	}
 	if rs.rc == nil {
 		rs.rc = http.NewResponseController(rs.w)
 	}
-	if rs.rc.SetWriteDeadline(time.Now().Add(rs.writeTimeout)) == nil {
-		rs.deadline = true
+	if rs.rc.SetWriteDeadline(now.Add(rs.writeTimeout)) == nil {
+		rs.deadline, rs.armedAt = true, now
 	}
 }
 
