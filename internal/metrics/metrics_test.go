@@ -5,8 +5,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 // The Grafana dashboard uses only metrics this package exports.
@@ -61,4 +65,20 @@ func TestRoute(t *testing.T) {
 			t.Errorf("Route(%q) = %q, %q; want %q, %q", tt.path, r, p, tt.route, tt.platform)
 		}
 	}
+}
+
+// BenchmarkPerRequest is what metrics add to one served request: the
+// server's observer and the usage record's counters and histograms.
+func BenchmarkPerRequest(b *testing.B) {
+	m := New(Sources{})
+	rec := usage.Record{Platform: "claude", Stream: true, AccountID: "acct-1", KeyName: "alice", Attempts: 1, Status: 200,
+		Latency: 1200 * time.Millisecond, TTFB: 300 * time.Millisecond, CostKnown: true, CostMicros: 12345,
+		Usage: provider.Usage{InputTokens: 1200, OutputTokens: 300, CacheCreationTokens: 4000, CacheReadTokens: 20000}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Request("/v1/messages", 200, "acct-1")
+			m.Observe(rec)
+		}
+	})
 }
