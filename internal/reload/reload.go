@@ -205,7 +205,6 @@ var restartKeys = []struct {
 	{"server.response_timeout_seconds", func(c *config.Config) any { return c.Server.ResponseTimeoutSeconds }},
 	{"server.idle_timeout_seconds", func(c *config.Config) any { return c.Server.IdleTimeoutSeconds }},
 	{"server.max_attempts", func(c *config.Config) any { return c.Server.MaxAttempts }},
-	{"api_keys", func(c *config.Config) any { return c.APIKeys }},
 	{"cluster", func(c *config.Config) any { return c.Cluster }},
 	{"metrics_listen", func(c *config.Config) any { return c.MetricsListen }},
 }

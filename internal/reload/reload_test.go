@@ -106,6 +106,7 @@ func TestNeedsRestart(t *testing.T) {
 	b.Cluster.RedisURL = "redis://127.0.0.1:6379"
 	b.Models = map[string]string{"x": "y"}
 	b.Session.StickyTTLSeconds = 10
+	b.APIKeys = []string{"a-new-relay-key"} // live since the keys hook
 	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,cluster" {
 		t.Fatalf("needs restart: %s", got)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/policy"
-	"github.com/ccrelay/ccrelay/internal/pricing"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
@@ -94,7 +93,7 @@ func listRun(opts *Options) error {
 		return err
 	}
 	if db != nil {
-		if err := pol.Seed(context.Background(), db, pricing.New(cfg.Prices)); err != nil {
+		if err := pol.Seed(context.Background(), db); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+	"github.com/ccrelay/ccrelay/internal/policy"
+	"github.com/ccrelay/ccrelay/internal/pricing"
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+// Keys, limits and prices change with the config file, without a restart:
+// a key is added (and an api_keys entry), a key's model list changes, a key
+// is disabled and a price changes, while a request admitted before the
+// reload is in flight. That request completes; the key's concurrency slot
+// it holds carries over, so a request of the same key queued after the
+// reload is served when it ends; the key's spending carries over too.
+func TestReloadKeysLimitsAndPrices(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var calls atomic.Int32
+	fake := &fakeupstream.Anthropic{}
+	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if calls.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+		}
+		fake.ServeHTTP(w, req)
+	}))
+	account := claudeAPIAccount("acct-1", up.URL, "sk-ant-account-1", 100)
+	before := `api_keys = ["` + relayKey + `"]
+` + account + `
+[[keys]]
+name = "a"
+key = "a-key-0123456789"
+models = ["claude-sonnet-*"]
+concurrency = 1
+queue_seconds = 60
+
+[[keys]]
+name = "c"
+key = "c-key-0123456789"
+`
+	after := `api_keys = ["` + relayKey + `", "second-api-key-0123456789"]
+` + account + `
+[[keys]]
+name = "a"
+key = "a-key-0123456789"
+models = ["claude-haiku-*"]
+concurrency = 1
+queue_seconds = 60
+
+[[keys]]
+name = "c"
+key = "c-key-0123456789"
+enabled = false
+
+[[keys]]
+name = "b"
+key = "b-key-0123456789"
+
+[prices."claude-sonnet-4-5"]
+output = 1000
+`
+	r := startFileRelay(t, before)
+	ctx := context.Background()
+	if _, err := keyClient(r.relayUT, "b-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5")); statusOf(t, err) != 401 {
+		t.Fatalf("b before it exists: %v", err)
+	}
+	calls.Store(0) // the refused request never reached the upstream; count from here
+
+	// Admitted before the reload, still in flight after it.
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := keyClient(r.relayUT, "a-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5"))
+		inFlight <- err
+	}()
+	<-entered
+	spentBefore := keyStatus(t, r.relayUT, "a").Spent[policy.Day]
+
+	r.rewrite(after)
+	if st := r.App.Reloader().Status(); len(st.NeedsRestart) != 0 {
+		t.Fatalf("keys and prices need a restart: %v", st.NeedsRestart)
+	}
+	// The in-flight request still holds a's only slot: a request of a now
+	// (a model of its new list) waits in the queue.
+	queued := make(chan error, 1)
+	go func() {
+		_, err := keyClient(r.relayUT, "a-key-0123456789").Messages.New(ctx, newParams("claude-haiku-4-5"))
+		queued <- err
+	}()
+	waitFor(t, 10*time.Second, "a request queued behind the in-flight one", func() bool { return keyStatus(t, r.relayUT, "a").Queued == 1 })
+	// The old model is refused now, before the queue.
+	_, err := keyClient(r.relayUT, "a-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5"))
+	if code, body := statusAndBody(t, err); code != 403 || !strings.Contains(body, `model \"claude-sonnet-4-5\" is not allowed for relay key \"a\"`) {
+		t.Fatalf("a's old model after the reload: %d %s", code, body)
+	}
+	close(release)
+	if err := <-inFlight; err != nil {
+		t.Fatalf("the request in flight across the reload: %v", err)
+	}
+	if err := <-queued; err != nil {
+		t.Fatalf("the request queued after the reload: %v", err)
+	}
+	if st := keyStatus(t, r.relayUT, "a"); st.InFlight != 0 || st.Queued != 0 || st.Spent[policy.Day] <= spentBefore {
+		t.Fatalf("a after both ended: %+v (spent before %d)", st, spentBefore)
+	}
+
+	// The disabled key is refused; the added keys serve.
+	if _, err := keyClient(r.relayUT, "c-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5")); statusOf(t, err) != 403 {
+		t.Fatalf("disabled c: %v", err)
+	}
+	if _, err := keyClient(r.relayUT, "second-api-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5")); err != nil {
+		t.Fatalf("the added api_keys entry: %v", err)
+	}
+	if _, err := keyClient(r.relayUT, "b-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5")); err != nil {
+		t.Fatalf("the added key b: %v", err)
+	}
+	// b's request was priced with the new price.
+	want, _ := pricing.New(map[string]config.PriceConfig{"claude-sonnet-4-5": {Output: ptrF(1000)}}).
+		Cost("claude-sonnet-4-5", provider.Usage{InputTokens: 12, OutputTokens: 7, CacheCreationTokens: 3, CacheReadTokens: 5})
+	if old, _ := pricing.Embedded().Cost("claude-sonnet-4-5", provider.Usage{InputTokens: 12, OutputTokens: 7, CacheCreationTokens: 3, CacheReadTokens: 5}); old == want {
+		t.Fatal("the test's price change changes nothing")
+	}
+	if got := keyStatus(t, r.relayUT, "b").Spent[policy.Day]; got != want {
+		t.Fatalf("b spent %d micro-dollars; want %d at the reloaded price", got, want)
+	}
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("the upstream got %d requests; want 4 (refused ones never reach it)", n)
+	}
+}
+
+func ptrF(f float64) *float64 { return &f }
+
+func keyStatus(t *testing.T, r *relayUT, name string) policy.KeyStatus {
+	t.Helper()
+	for _, s := range r.App.Policy.Status() {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no key %q", name)
+	return policy.KeyStatus{}
+}
+
+func statusAndBody(t *testing.T, err error) (int, string) {
+	t.Helper()
+	var ae *anthropic.Error
+	if !errors.As(err, &ae) {
+		t.Fatalf("not an API error: %v", err)
+	}
+	return ae.StatusCode, ae.RawJSON()
+}
+
+func statusOf(t *testing.T, err error) int {
+	t.Helper()
+	code, _ := statusAndBody(t, err)
+	return code
+}
