@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
@@ -165,4 +167,44 @@ func statusOf(t *testing.T, err error) int {
 	t.Helper()
 	code, _ := statusAndBody(t, err)
 	return code
+}
+
+// A key's groups are matched against the accounts in force: after a reload
+// that changes a key's groups, and after one that changes accounts'
+// groups, new conversations go where the new groups say.
+func TestReloadFollowsGroups(t *testing.T) {
+	ua := upstream(t, &fakeupstream.Anthropic{Text: "a"})
+	ub := upstream(t, &fakeupstream.Anthropic{Text: "b"})
+	conf := func(groupsA, groupsB, keyGroups string) string {
+		return claudeAPIAccount("acct-a", ua.URL, "sk-ant-a-key-1", 200) + "groups = " + groupsA + "\n" +
+			claudeAPIAccount("acct-b", ub.URL, "sk-ant-b-key-1", 50) + "groups = " + groupsB + "\n" + `
+[[keys]]
+name = "g"
+key = "group-key-0123456789"
+groups = ` + keyGroups + "\n"
+	}
+	r := startFileRelay(t, conf(`["team-a"]`, `["team-b"]`, `["team-b"]`))
+	n := 0
+	servedBy := func() string {
+		t.Helper()
+		n++ // a new conversation each time: an old one stays on its account
+		c := keyClient(r.relayUT, "group-key-0123456789")
+		msg, err := c.Messages.New(context.Background(), newParams("claude-sonnet-4-5"),
+			option.WithHeader("X-Claude-Code-Session-Id", fmt.Sprintf("conv-%d", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg.Content[0].Text
+	}
+	if who := servedBy(); who != "b" {
+		t.Fatalf("key in team-b served by %q", who)
+	}
+	r.rewrite(conf(`["team-a"]`, `["team-b"]`, `["team-a"]`)) // the key's groups change
+	if who := servedBy(); who != "a" {
+		t.Fatalf("key moved to team-a served by %q", who)
+	}
+	r.rewrite(conf(`["team-c"]`, `["team-a", "team-b"]`, `["team-a"]`)) // the accounts' groups change
+	if who := servedBy(); who != "b" {
+		t.Fatalf("after team-a moved to acct-b: served by %q", who)
+	}
 }

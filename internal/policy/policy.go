@@ -4,11 +4,19 @@
 // concurrency with a FIFO queue, and daily/weekly/monthly budgets — then
 // charges what the request cost.
 //
-// Every check is in memory and O(1) per request: budgets are counters per
+// Every check is in memory and O(1) per request, whatever the number of
+// keys: a key is found by its digest in a map; budgets are counters per
 // calendar window, seeded from the usage database at start (Seed) and kept
 // up to date by Done; rpm is a token bucket (GCRA, one timestamp);
 // concurrency is a counter with a FIFO queue of waiters. In a cluster the
 // counters are shared through a Shared implementation off the request path.
+//
+// A Policy lives as long as the relay: a config reload swaps its key table
+// (Update, or Prepare then Commit), and a key whose value is unchanged
+// keeps its counters, so nothing in flight is dropped and no budget resets.
+// Budget crossings and queue waits leave through the callbacks in Options
+// (the app sends them to the alerts and the metrics); the policy knows
+// neither.
 package policy
 
 import (
