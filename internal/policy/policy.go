@@ -297,7 +297,10 @@ func (n *Pending) add(prev *table, k *Key) {
 	switch {
 	case old != nil:
 		k.keyState = old.keyState
-		if k.Name != "" && old.zone.String() != k.loc.String() {
+		k.mu.Lock()
+		zone := k.zone
+		k.mu.Unlock()
+		if k.Name != "" && zone.String() != k.loc.String() {
 			n.reseed = append(n.reseed, k)
 		}
 	default:
