@@ -224,7 +224,8 @@ type Pending struct {
 	p *Policy
 	t *table
 	// reseed are the named keys whose budget windows start over: new keys
-	// (no key with their ID was in force) and keys whose time zone changed.
+	// (no named key with their ID was in force) and keys whose time zone
+	// changed.
 	reseed []*Key
 	seeds  map[*Key]*seedValues
 }
@@ -300,7 +301,8 @@ func (n *Pending) add(prev *table, k *Key) {
 		k.mu.Lock()
 		zone := k.zone
 		k.mu.Unlock()
-		if k.Name != "" && zone.String() != k.loc.String() {
+		// An api_keys entry turned into a named key counted no spending.
+		if k.Name != "" && (old.Name == "" || zone.String() != k.loc.String()) {
 			n.reseed = append(n.reseed, k)
 		}
 	default:

@@ -467,6 +467,23 @@ func TestUpdateSeedsNewKeys(t *testing.T) {
 	if !st[0].Resets[Day].Equal(time.Date(2026, 3, 11, 4, 0, 0, 0, time.UTC)) {
 		t.Fatalf("a's day ends %s; want midnight in New York (04:00 UTC)", st[0].Resets[Day])
 	}
+	// An api_keys entry that becomes a named key with a budget is seeded
+	// (as an unnamed key it counted nothing).
+	p2 := newPolicy(t, clk)
+	if err := p2.Update(Options{APIKeys: []string{"kb"}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err = p2.Prepare(Options{Keys: []config.KeyConfig{{Name: "b", Key: "kb", DailyUSD: 1, QueueSeconds: 30}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Seed(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	n.Commit()
+	if s := p2.Status()[0]; s.Spent[Day] != 700_000 {
+		t.Fatalf("api_keys entry named: spent %d; want 700000", s.Spent[Day])
+	}
 }
 
 // A charge that takes spending past 80% and then 100% of a budget reports
