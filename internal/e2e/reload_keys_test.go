@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -207,4 +208,63 @@ groups = ` + keyGroups + "\n"
 	if who := servedBy(); who != "b" {
 		t.Fatalf("after team-a moved to acct-b: served by %q", who)
 	}
+}
+
+// TestReloadKeysUnderLoad rewrites a named key's limits 20 times (its
+// concurrency between 2 and 4, its model list, rpm and budget, another key
+// added and removed) while 6 clients stream with it, so requests are
+// always in flight and queued across the swaps: every stream succeeds, and
+// afterwards no slot or waiter is left over.
+func TestReloadKeysUnderLoad(t *testing.T) {
+	a := upstream(t, &fakeupstream.Anthropic{Text: "abcdefghij", StreamEvents: 10, EventGap: 2 * time.Millisecond})
+	head := claudeAPIAccount("a", a.URL, "sk-ant-a-key-1", 100)
+	key := func(conc int, extra string) string {
+		return fmt.Sprintf("\n[[keys]]\nname = \"load\"\nkey = \"load-key-0123456789\"\nconcurrency = %d\nqueue_seconds = 60\n%s", conc, extra)
+	}
+	variants := []string{
+		head + key(2, ""),
+		head + key(4, "models = [\"claude-*\"]\nrpm = 100000\n"),
+		head + key(2, "daily_usd = 1000\n") + "\n[[keys]]\nname = \"other\"\nkey = \"other-key-0123456789\"\n",
+		head + key(3, "weekly_usd = 1000\ndaily_tokens = 1000000000\n"),
+	}
+	r := startFileRelay(t, variants[0])
+
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := keyClient(r.relayUT, "load-key-0123456789")
+			for ctx.Err() == nil {
+				s := c.Messages.NewStreaming(context.Background(), newParams("claude-sonnet-4-5"))
+				var msg anthropic.Message
+				for s.Next() {
+					_ = msg.Accumulate(s.Current())
+				}
+				if err := s.Err(); err != nil || len(msg.Content) == 0 || msg.Content[0].Text != "abcdefghij" {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("err=%v content=%+v", err, msg.Content))
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	for i := 1; i <= 20; i++ {
+		before := ok.Load()
+		r.rewrite(variants[i%len(variants)])
+		waitFor(t, 10*time.Second, "streams after a reload", func() bool { return ok.Load() >= before+3 })
+	}
+	stop()
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d streams failed across 20 reloads; first: %v", n, n+ok.Load(), firstErr.Load())
+	}
+	if st := keyStatus(t, r.relayUT, "load"); st.InFlight != 0 || st.Queued != 0 {
+		t.Fatalf("after the load: %d in flight, %d queued; want 0 and 0", st.InFlight, st.Queued)
+	}
+	t.Logf("%d streams, 0 failed, across 20 key reloads", ok.Load())
 }
