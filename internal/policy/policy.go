@@ -120,13 +120,21 @@ type keyState struct {
 	// wakes them.
 	limit   int
 	inUse   int
-	waiters []chan struct{}
+	waiters []*waiter
 	// budget windows, in zone (the key's time zone when they were set up)
 	zone     *time.Location
 	win      [numWindows]window
 	tokens   int64 // in win[Day]
 	tokBand  int8  // the highest alert threshold the day's tokens passed
 	lastUsed time.Time
+}
+
+// waiter is a request queued for a concurrency slot.
+type waiter struct {
+	ch chan struct{} // closed once its turn is decided
+	// refusal is set, before ch closes, when it is turned away instead
+	// (its key was disabled or removed by a reload).
+	refusal *Refusal
 }
 
 type window struct {
@@ -221,8 +229,9 @@ func New(opts Options) (*Policy, error) {
 
 // Pending is a key table built by Prepare and not yet in force.
 type Pending struct {
-	p *Policy
-	t *table
+	p    *Policy
+	prev *table
+	t    *table
 	// reseed are the named keys whose budget windows start over: new keys
 	// (no named key with their ID was in force) and keys whose time zone
 	// changed.
@@ -251,7 +260,7 @@ func (p *Policy) Update(opts Options) error {
 func (p *Policy) Prepare(opts Options) (*Pending, error) {
 	prev := p.tab.Load()
 	t := &table{byDigest: map[[32]byte]*Key{}, byName: map[string]*Key{}, byID: map[string]*Key{}}
-	n := &Pending{p: p, t: t}
+	n := &Pending{p: p, prev: prev, t: t}
 	for _, s := range opts.APIKeys {
 		k := &Key{ID: usage.HashKey(s), digest: sha256.Sum256([]byte(s)), enabled: true, loc: time.UTC}
 		n.add(prev, k)
@@ -317,16 +326,30 @@ func (n *Pending) add(prev *table, k *Key) {
 }
 
 // Commit puts the pending table in force: concurrency limits change
-// (waiters a raised or removed limit lets through are woken), keys new to
-// the table or moved to another time zone start their budget windows from
-// what Seed found (else from zero), and the table is swapped atomically.
+// (waiters a raised or removed limit lets through are woken), requests
+// queued under a key now disabled or removed are refused, keys new to the
+// table or moved to another time zone start their budget windows from what
+// Seed found (else from zero), and the table is swapped atomically.
+// Requests already admitted finish under the key they were admitted with.
 func (n *Pending) Commit() {
 	now := n.p.now()
 	for _, k := range n.t.keys {
 		k.mu.Lock()
 		k.limit = k.conc
+		if !k.enabled {
+			k.refuseLocked(&Refusal{Status: 403, Reason: Forbidden, Message: "relay key " + strconv.Quote(k.Name) + " is disabled"})
+		}
 		k.wakeLocked()
 		k.mu.Unlock()
+	}
+	if n.prev != nil {
+		for _, old := range n.prev.keys {
+			if n.t.byID[old.ID] == nil {
+				old.mu.Lock()
+				old.refuseLocked(&Refusal{Status: 403, Reason: Forbidden, Message: "relay key " + strconv.Quote(old.Name) + " was removed from the config"})
+				old.mu.Unlock()
+			}
+		}
 	}
 	for _, k := range n.reseed {
 		k.mu.Lock()
@@ -419,53 +442,61 @@ func (p *Policy) Admit(ctx context.Context, k *Key, model string) *Refusal {
 		k.mu.Unlock()
 		return nil
 	}
-	ch := make(chan struct{})
-	k.waiters = append(k.waiters, ch)
+	w := &waiter{ch: make(chan struct{})}
+	k.waiters = append(k.waiters, w)
 	k.mu.Unlock()
-	ref := p.wait(ctx, k, ch)
+	ref := p.wait(ctx, k, w)
 	if p.onWait != nil {
 		p.onWait(k.Name, p.now().Sub(now))
 	}
 	return ref
 }
 
-// wait waits in k's queue for the slot ch announces, up to queue_seconds or
-// until ctx ends.
-func (p *Policy) wait(ctx context.Context, k *Key, ch chan struct{}) *Refusal {
+// wait waits in k's queue for w's turn, up to queue_seconds or until ctx
+// ends.
+func (p *Policy) wait(ctx context.Context, k *Key, w *waiter) *Refusal {
 	t := time.NewTimer(k.queue)
 	defer t.Stop()
 	var why string
 	select {
-	case <-ch:
-		return nil
+	case <-w.ch:
+		return w.refusal
 	case <-t.C:
 		why = fmt.Sprintf("relay key %q has %d requests in flight (its concurrency limit) and this one waited %s in the queue", k.Name, k.conc, k.queue)
 	case <-ctx.Done():
 		why = "the client went away while waiting for a concurrency slot"
 	}
 	k.mu.Lock()
-	for i, w := range k.waiters {
-		if w == ch {
+	defer k.mu.Unlock()
+	for i, x := range k.waiters {
+		if x == w {
 			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
-			k.mu.Unlock()
 			return &Refusal{Status: 429, Reason: RateLimited, RetryAfter: time.Second, Message: why}
 		}
 	}
-	k.mu.Unlock()
-	// Granted while timing out: the slot is ours.
-	return nil
+	// Decided while timing out: granted (the slot is ours) or refused.
+	return w.refusal
 }
 
 // wakeLocked hands free slots to the waiters, first come first served.
 // Called with k.mu held.
 func (s *keyState) wakeLocked() {
 	for len(s.waiters) > 0 && (s.limit == 0 || s.inUse < s.limit) {
-		ch := s.waiters[0]
+		w := s.waiters[0]
 		s.waiters[0] = nil
 		s.waiters = s.waiters[1:]
 		s.inUse++
-		close(ch)
+		close(w.ch)
 	}
+}
+
+// refuseLocked turns every waiter away with ref. Called with k.mu held.
+func (s *keyState) refuseLocked(ref *Refusal) {
+	for _, w := range s.waiters {
+		w.refusal = ref
+		close(w.ch)
+	}
+	s.waiters = nil
 }
 
 func roundUp(d time.Duration) time.Duration {

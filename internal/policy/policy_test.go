@@ -623,3 +623,41 @@ func BenchmarkAdmitDone(b *testing.B) {
 		})
 	}
 }
+
+// Requests queued under a key that a reload disables or removes are
+// refused at once (403 naming why); the one in flight finishes.
+func TestUpdateRefusesQueuedOfDisabledOrRemovedKeys(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	a := config.KeyConfig{Name: "a", Key: "ka", Concurrency: 1, QueueSeconds: 3600}
+	b := config.KeyConfig{Name: "b", Key: "kb", Concurrency: 1, QueueSeconds: 3600}
+	p := newPolicy(t, clk, a, b)
+	queued := map[string]chan *Refusal{}
+	for _, name := range []string{"a", "b"} {
+		k, _ := p.Authenticate("k" + name)
+		if ref := p.Admit(context.Background(), k, "m"); ref != nil {
+			t.Fatal(ref)
+		}
+		ch := make(chan *Refusal, 1)
+		queued[name] = ch
+		go func() { ch <- p.Admit(context.Background(), k, "m") }()
+		waitQueued(t, p, name, 1)
+	}
+	a.Enabled = ptrBool(false)
+	if err := p.Update(Options{Keys: []config.KeyConfig{a}}); err != nil { // a disabled, b removed
+		t.Fatal(err)
+	}
+	if ref := <-queued["a"]; ref == nil || ref.Status != 403 || ref.Message != `relay key "a" is disabled` {
+		t.Fatalf("queued under the disabled key: %+v", ref)
+	}
+	if ref := <-queued["b"]; ref == nil || ref.Status != 403 || ref.Message != `relay key "b" was removed from the config` {
+		t.Fatalf("queued under the removed key: %+v", ref)
+	}
+	if s := p.Status()[0]; s.InFlight != 1 || s.Queued != 0 {
+		t.Fatalf("a after the reload: %+v", s)
+	}
+	k, _ := p.Authenticate("ka")
+	p.Done(k, 0, true, 0) // the request in flight ends
+	if s := p.Status()[0]; s.InFlight != 0 {
+		t.Fatalf("a at the end: %+v", s)
+	}
+}
