@@ -107,7 +107,8 @@ func TestNeedsRestart(t *testing.T) {
 	b.Models = map[string]string{"x": "y"}
 	b.Session.StickyTTLSeconds = 10
 	b.APIKeys = []string{"a-new-relay-key"} // live since the keys hook
-	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,cluster" {
+	b.AllowUnauthenticated = true
+	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,allow_unauthenticated,cluster" {
 		t.Fatalf("needs restart: %s", got)
 	}
 }
