@@ -245,7 +245,7 @@ func (f fakeSource) KeySpendSince(_ context.Context, since time.Time) ([]usage.K
 	return out, nil
 }
 
-func (f fakeSource) KeyLastUsed(_ context.Context, since time.Time) (map[string]time.Time, error) {
+func (f fakeSource) KeyLastUsed(_ context.Context, since time.Time, _ []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	for _, r := range f {
 		if !r.at.Before(since) && r.at.After(out[r.hash]) {

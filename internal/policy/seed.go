@@ -16,8 +16,9 @@ type UsageSource interface {
 	// KeySpendSince sums each key's usage since t, exactly (to the
 	// millisecond) where raw rows are kept.
 	KeySpendSince(ctx context.Context, since time.Time) ([]usage.KeySpend, error)
-	// KeyLastUsed returns when each key (by hash) was last used since t.
-	KeyLastUsed(ctx context.Context, since time.Time) (map[string]time.Time, error)
+	// KeyLastUsed returns when each of the keys named by hash was last
+	// used since t.
+	KeyLastUsed(ctx context.Context, since time.Time, hashes []string) (map[string]time.Time, error)
 }
 
 // SeedSince is the earliest time any key's current windows can start: the
@@ -119,7 +120,11 @@ func seedKeys(ctx context.Context, src UsageSource, now time.Time, keys []*Key) 
 			}
 		}
 	}
-	last, err := src.KeyLastUsed(ctx, earliest)
+	hashes := make([]string, 0, len(keys))
+	for _, k := range keys {
+		hashes = append(hashes, k.ID)
+	}
+	last, err := src.KeyLastUsed(ctx, earliest, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("seed keys' last use: %w", err)
 	}

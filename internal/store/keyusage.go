@@ -50,12 +50,17 @@ const (
 	lastRawSQL = `SELECT client_api_key_hash, MAX(ts_ms) FROM %s.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1`
 )
 
-// KeyLastUsed returns when each relay key (by hash) was last used at or
-// after t. The rollups give each key's latest hour, and that hour's raw
-// rows the exact time; for an hour whose raw rows were pruned
+// KeyLastUsed returns when each of the relay keys named by hash was last
+// used at or after t (keys not used since are absent). The rollups give each
+// key's latest hour, and that hour's raw rows the exact time (one read per
+// distinct hour); for an hour whose raw rows were pruned
 // (usage_retention_days), the start of the hour.
-func (db *DB) KeyLastUsed(ctx context.Context, since time.Time) (map[string]time.Time, error) {
+func (db *DB) KeyLastUsed(ctx context.Context, since time.Time, hashes []string) (map[string]time.Time, error) {
 	from := since.UnixMilli()
+	want := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		want[h] = true
+	}
 	c, err := db.conn().Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("query keys' last use: %w", err)
@@ -117,14 +122,14 @@ func (db *DB) KeyLastUsed(ctx context.Context, since time.Time) (map[string]time
 		// share it), skipping keys whose tail already says later.
 		need := map[int64]bool{}
 		for h, hour := range hours {
-			if last[h] < hour+hourMs {
+			if want[h] && last[h] < hour+hourMs {
 				need[hour] = true
 			}
 		}
 		for hour := range need {
 			if hour < prunedBefore {
 				for h, hh := range hours {
-					if hh == hour && last[h] < max(hour, from) {
+					if want[h] && hh == hour && last[h] < max(hour, from) {
 						last[h] = max(hour, from)
 					}
 				}
@@ -137,9 +142,11 @@ func (db *DB) KeyLastUsed(ctx context.Context, since time.Time) (map[string]time
 			raise(got)
 		}
 	}
-	out := make(map[string]time.Time, len(last))
+	out := make(map[string]time.Time, len(hashes))
 	for h, ms := range last {
-		out[h] = time.UnixMilli(ms)
+		if want[h] {
+			out[h] = time.UnixMilli(ms)
+		}
 	}
 	return out, nil
 }
