@@ -215,9 +215,6 @@ func (d *Dispatcher) PoolExhausted(platform string) {
 // QuotaThresholds are the subscription window shares (percent) that alert.
 var QuotaThresholds = []int{80, 95}
 
-// BudgetThresholds are the key budget shares (percent) that alert.
-var BudgetThresholds = []int{80, 100}
-
 // Quota reports the use (0..1) of account's subscription window (the quota
 // work calls it on each update); crossing 80% and 95% alerts once each.
 func (d *Dispatcher) Quota(account, window string, utilization float64) {
@@ -228,15 +225,14 @@ func (d *Dispatcher) Quota(account, window string, utilization float64) {
 	}
 }
 
-// KeyBudget reports the use (0..1) of a relay key's budget for period
-// (e.g. "daily"); the key policy calls it as costs add up. Crossing 80% and
-// 100% alerts once each.
-func (d *Dispatcher) KeyBudget(key, period string, used float64) {
-	subject := key + " " + period
-	if p, ok := d.crossed("budget\x00"+subject, used, BudgetThresholds); ok {
-		d.Notify(Event{Kind: config.EventKeyBudget, Subject: fmt.Sprintf("%s %d%%", subject, p),
-			Message: fmt.Sprintf("ccrelay: relay key %s has used %.0f%% of its %s budget (past %d%%).", key, used*100, period, p)})
-	}
+// KeyBudget reports that a relay key's spending passed threshold percent
+// (80 or 100) of its budget for period ("daily", "weekly", "monthly",
+// "daily tokens"), with used the share spent (0..1+). The key policy
+// decides when a threshold is passed (once per threshold and window, see
+// policy.Options.OnBudget); here it is only sent.
+func (d *Dispatcher) KeyBudget(key, period string, threshold int, used float64) {
+	d.Notify(Event{Kind: config.EventKeyBudget, Subject: fmt.Sprintf("%s %s %d%%", key, period, threshold),
+		Message: fmt.Sprintf("ccrelay: relay key %s has used %.0f%% of its %s budget (past %d%%).", key, used*100, period, threshold)})
 }
 
 // crossed returns the highest threshold share passed that was not passed

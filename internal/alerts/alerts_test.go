@@ -106,10 +106,10 @@ func TestEachEventOnce(t *testing.T) {
 		d.PoolExhausted("claude")
 		d.Quota("claude-1", "5h", 0.81)
 		d.Quota("claude-1", "5h", 0.85) // same threshold: nothing new
-		d.KeyBudget("alice", "daily", 0.8)
+		d.KeyBudget("alice", "daily", 80, 0.8)
 	}
 	d.Quota("claude-1", "5h", 0.96) // the next threshold
-	d.KeyBudget("alice", "daily", 1.0)
+	d.KeyBudget("alice", "daily", 100, 1.0)
 	d.AccountServed("claude-1") // recovered, once
 	d.AccountServed("claude-1")
 	d.AccountServed("claude-2") // never down: nothing

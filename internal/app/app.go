@@ -35,7 +35,6 @@ var (
 	_ relay.TokenSource   = credential.Static("")
 	_ relay.TokenSource   = (*credential.OAuth)(nil)
 	_ policy.UsageSource  = (*store.DB)(nil)
-	_ policy.Coster       = (*pricing.Table)(nil)
 	_ relay.Coster        = (*pricing.Table)(nil)
 )
 
@@ -162,17 +161,23 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 }
 
 // buildPolicy builds the relay-key policy and the price table, seeds the
-// keys' budgets from the usage database, and says in one line when the
-// relay runs without a key.
+// keys' budgets from the usage database, connects the policy to the alerts
+// (key_budget) and metrics (key queues), and says in one line when the
+// relay runs without a key. The "keys" reload hook updates both in place.
 func (a *App) buildPolicy(ctx context.Context) (*policy.Policy, *pricing.Table, error) {
 	cfg := a.Config
-	pol, err := policy.New(policy.Options{APIKeys: cfg.APIKeys, Keys: cfg.Keys, Log: a.Log})
+	opts := policy.Options{APIKeys: cfg.APIKeys, Keys: cfg.Keys, Log: a.Log,
+		OnBudget: func(c policy.BudgetCrossing) { a.ops.alerts.KeyBudget(c.Key, c.Budget, c.Threshold, c.Used) }}
+	if m := a.ops.metrics; m != nil {
+		opts.OnQueueWait = m.KeyQueueWait
+	}
+	pol, err := policy.New(opts)
 	if err != nil {
 		return nil, nil, err
 	}
 	prices := pricing.New(cfg.Prices)
 	if len(cfg.Keys) > 0 && a.DB != nil {
-		if err := pol.Seed(ctx, a.DB, prices); err != nil {
+		if err := pol.Seed(ctx, a.DB); err != nil {
 			a.Log.Warn("could not load the keys' spending so far; budgets count from now", "err", err)
 		}
 	}
@@ -184,6 +189,8 @@ func (a *App) buildPolicy(ctx context.Context) (*policy.Policy, *pricing.Table, 
 		a.Log.Warn("protected mode: no relay key configured, so only clients on this machine (loopback) are served; add one with `ccrelay keys add NAME` (or `ccrelay config init`), or set allow_unauthenticated = true")
 	}
 	a.Policy = pol
+	a.ops.prices = prices
+	a.SetKeyQueueSource(keyQueues{pol})
 	return pol, prices, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/metrics"
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -96,6 +97,20 @@ func (q keyQueueSource) KeyQueues() []metrics.KeyQueue {
 		return nil
 	}
 	return q.a.ops.keyQueues.KeyQueues()
+}
+
+// keyQueues reads the policy's key concurrency queues for the metrics: one
+// series per named key with a concurrency limit.
+type keyQueues struct{ p *policy.Policy }
+
+func (q keyQueues) KeyQueues() []metrics.KeyQueue {
+	var out []metrics.KeyQueue
+	for _, s := range q.p.Status() {
+		if s.Concurrency > 0 {
+			out = append(out, metrics.KeyQueue{Key: s.Name, Depth: s.Queued})
+		}
+	}
+	return out
 }
 
 // accountStates classifies every account for ccrelay_account_state.

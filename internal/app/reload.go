@@ -7,9 +7,12 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
+	"github.com/ccrelay/ccrelay/internal/policy"
+	"github.com/ccrelay/ccrelay/internal/pricing"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -35,7 +38,8 @@ func (a *App) Reloader() *reload.Reloader { return a.ops.reloader }
 func (a *App) AddReloadHook(h reload.Hook) { a.ops.reloader.AddHook(h) }
 
 // registerReloadHooks installs the built-in apply steps, in commit order:
-// accounts (upstreams then scheduler), model map, session durations, alerts.
+// accounts (upstreams then scheduler), model map, keys and prices, session
+// durations, alerts.
 func (a *App) registerReloadHooks() {
 	r := a.ops.reloader
 	r.AddHook(reload.Hook{Name: "accounts", Prepare: a.prepareAccounts})
@@ -45,6 +49,7 @@ func (a *App) registerReloadHooks() {
 		}
 		return func() { a.Relay.SetModels(next.Models) }, nil
 	}})
+	r.AddHook(reload.Hook{Name: "keys", Prepare: a.prepareKeys})
 	r.AddHook(reload.Hook{Name: "session", Prepare: func(old, next *config.Config) (func(), error) {
 		if old.Session == next.Session {
 			return nil, nil
@@ -57,6 +62,45 @@ func (a *App) registerReloadHooks() {
 		}
 		return func() { a.ops.alerts.SetConfig(next.Alerts) }, nil
 	}})
+}
+
+// prepareKeys builds the new relay-key table (api_keys and [[keys]]) and
+// reads the spending of keys new to it from the usage database, and returns
+// the commit that swaps it in and the price table's prices. Keys whose ID
+// is unchanged keep their counters (requests in flight and queued, rpm,
+// budgets); accounts' groups are matched against keys' groups on the
+// request path, from the tables in force (relay.excludedBy).
+func (a *App) prepareKeys(old, next *config.Config) (func(), error) {
+	keysSame := reflect.DeepEqual(old.APIKeys, next.APIKeys) && reflect.DeepEqual(old.Keys, next.Keys)
+	pricesSame := reflect.DeepEqual(old.Prices, next.Prices)
+	if keysSame && pricesSame {
+		return nil, nil
+	}
+	var pend *policy.Pending
+	if !keysSame {
+		var err error
+		pend, err = a.Policy.Prepare(policy.Options{APIKeys: next.APIKeys, Keys: next.Keys})
+		if err != nil {
+			return nil, err
+		}
+		if a.DB != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := pend.Seed(ctx, a.DB); err != nil {
+				a.Log.Warn("could not load the new keys' spending so far; their budgets count from now", "err", err)
+			}
+		}
+	}
+	return func() {
+		if pend != nil {
+			pend.Commit()
+			a.Log.Info("relay keys reloaded", "api_keys", len(next.APIKeys), "keys", len(next.Keys))
+		}
+		if !pricesSame {
+			a.ops.prices.Update(next.Prices)
+			a.Log.Info("prices reloaded", "overrides", len(next.Prices))
+		}
+	}, nil
 }
 
 // schedulerOptions are the scheduler's durations from the [session] table.
@@ -111,7 +155,7 @@ func (a *App) prepareAccounts(old, next *config.Config) (func(), error) {
 			continue
 		}
 		changed = true
-		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: idx}
+		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: idx, MaxConcurrency: ac.MaxConcurrency}
 		idx++
 		if p != nil && sameCredential(p.Config, ac) {
 			up := *p
@@ -220,6 +264,8 @@ type ops struct {
 
 	credStore credential.Store
 	locker    credential.Locker
+	// prices is the relay's price table; the keys hook updates it in place.
+	prices *pricing.Table
 
 	mu           sync.Mutex // guards the fields below
 	nextIndex    int

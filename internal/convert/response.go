@@ -134,10 +134,11 @@ func readUsage(u gjson.Result) provider.Usage {
 		return n
 	}
 	return provider.Usage{
-		InputTokens:         get("input_tokens"),
-		OutputTokens:        get("output_tokens"),
-		CacheCreationTokens: get("cache_creation_input_tokens"),
-		CacheReadTokens:     get("cache_read_input_tokens"),
+		InputTokens:           get("input_tokens"),
+		OutputTokens:          get("output_tokens"),
+		CacheCreationTokens:   get("cache_creation_input_tokens"),
+		CacheCreation1hTokens: get("cache_creation.ephemeral_1h_input_tokens"),
+		CacheReadTokens:       get("cache_read_input_tokens"),
 	}
 }
 

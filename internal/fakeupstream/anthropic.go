@@ -63,8 +63,24 @@ type Anthropic struct {
 	// Headers, when set, adds headers to answer n (scripted or default), e.g.
 	// rate-limit numbers (see ClaudeQuota, CodexHeaders).
 	Headers func(n int) map[string]string
+	// Usage, when set, replaces the default answer's usage (JSON and
+	// stream) and adds Anthropic's cache_creation split into 5-minute and
+	// 1-hour writes.
+	Usage *Usage
 
 	requestLog
+}
+
+// Usage is the token usage a fake reports.
+type Usage struct {
+	Input, Output, CacheWrite5m, CacheWrite1h, CacheRead int64
+}
+
+// json is the usage object as Anthropic sends it: cache_creation_input_tokens
+// the total of cache writes, cache_creation its split.
+func (u Usage) json(output int64) string {
+	return fmt.Sprintf(`{"input_tokens":%d,"cache_creation_input_tokens":%d,"cache_read_input_tokens":%d,"cache_creation":{"ephemeral_5m_input_tokens":%d,"ephemeral_1h_input_tokens":%d},"output_tokens":%d}`,
+		u.Input, u.CacheWrite5m+u.CacheWrite1h, u.CacheRead, u.CacheWrite5m, u.CacheWrite1h, output)
 }
 
 func record(r *http.Request) *Recorded {
@@ -113,8 +129,29 @@ func (a *Anthropic) defaultReply(rec *Recorded) *Reply {
 	case strings.HasSuffix(rec.Path, "/models"):
 		return &Reply{Body: `{"data":[{"type":"model","id":"claude-fake-1","display_name":"Claude Fake","created_at":"2026-01-01T00:00:00Z"}],"has_more":false,"first_id":"claude-fake-1","last_id":"claude-fake-1"}`}
 	}
+	if u := a.Usage; u != nil {
+		whole := func(model, text string) string {
+			return strings.Replace(MessageJSON(model, text), defaultUsageJSON, u.json(u.Output), 1)
+		}
+		stream := func(model, text string, n int, gap time.Duration) []Event {
+			ev := MessageStream(model, text, n, gap)
+			for i := range ev {
+				ev[i].Data = strings.Replace(ev[i].Data, defaultStartUsage, u.json(1), 1)
+				ev[i].Data = strings.Replace(ev[i].Data, defaultDeltaUsage, u.json(u.Output), 1)
+			}
+			return ev
+		}
+		return defaultAnswer(rec, a.Text, a.StreamEvents, a.EventGap, stream, whole)
+	}
 	return defaultAnswer(rec, a.Text, a.StreamEvents, a.EventGap, MessageStream, MessageJSON)
 }
+
+// The usage objects of the default answers, which Anthropic.Usage replaces.
+const (
+	defaultUsageJSON  = `{"input_tokens":12,"cache_creation_input_tokens":3,"cache_read_input_tokens":5,"output_tokens":7,"service_tier":"standard"}`
+	defaultStartUsage = `{"input_tokens":12,"cache_creation_input_tokens":3,"cache_read_input_tokens":5,"output_tokens":1}`
+	defaultDeltaUsage = `{"input_tokens":12,"cache_creation_input_tokens":3,"cache_read_input_tokens":5,"output_tokens":7}`
+)
 
 // defaultAnswer is the Anthropic and OpenAI fakes' default reply: text (or
 // "Hello from fake upstream") for the request's model, as a stream of n

@@ -4,23 +4,32 @@
 // concurrency with a FIFO queue, and daily/weekly/monthly budgets — then
 // charges what the request cost.
 //
-// Every check is in memory and O(1) per request: budgets are counters per
+// Every check is in memory and O(1) per request, whatever the number of
+// keys: a key is found by its digest in a map; budgets are counters per
 // calendar window, seeded from the usage database at start (Seed) and kept
 // up to date by Done; rpm is a token bucket (GCRA, one timestamp);
 // concurrency is a counter with a FIFO queue of waiters. In a cluster the
 // counters are shared through a Shared implementation off the request path.
+//
+// A Policy lives as long as the relay: a config reload swaps its key table
+// (Update, or Prepare then Commit), and a key whose value is unchanged
+// keeps its counters, so nothing in flight is dropped and no budget resets.
+// Budget crossings and queue waits leave through the callbacks in Options
+// (the app sends them to the alerts and the metrics); the policy knows
+// neither.
 package policy
 
 import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
@@ -67,18 +76,27 @@ func (w Window) String() string {
 	return [...]string{"daily", "weekly", "monthly"}[w]
 }
 
-// Key is one relay key with its rules and live counters.
+// Key is one relay key of one config generation: its rules, fixed until
+// the next reload, and its live counters (*keyState), which every
+// generation of the key with the same ID shares. So a reload neither resets
+// a key's budgets nor forgets its requests in flight: a request admitted
+// before a reload and finished after it releases its slot on the same
+// counters. Callers hold a *Key for one request at most (Authenticate to
+// Done); a poller asks Keys or Named again on each round.
 type Key struct {
 	// Name is the [[keys]] name; "" for an unnamed api_keys entry.
 	Name string
-	// ID is usage.HashKey of the key: how usage rows name it.
+	// ID is usage.HashKey of the key (hex sha256): how usage rows, and a
+	// cluster's shared counters, name it.
 	ID string
-
-	enabled bool
-	expires time.Time
-	models  []string
 	// Groups are the account groups the key may use (nil = all).
-	Groups      []string
+	Groups []string
+
+	digest      [32]byte
+	groupSet    string // Groups joined, the relay's cache key for exclusions
+	enabled     bool
+	expires     time.Time
+	models      []string
 	rpm         int
 	interval    time.Duration // 1 min / rpm
 	conc        int
@@ -88,24 +106,52 @@ type Key struct {
 	loc         *time.Location
 	limited     bool // any rule beyond authentication
 
+	// keyState is embedded so the counters read as the key's own fields
+	// (k.mu, k.inUse, k.win); it is a pointer shared across reloads.
+	*keyState
+}
+
+// keyState is a key's live counters, shared by its generations.
+type keyState struct {
 	mu  sync.Mutex
 	tat time.Time // GCRA theoretical arrival time
-	// concurrency
+	// concurrency: limit is the latest generation's (0 = none), so a
+	// reload that lowers it holds waiters back and one that raises it
+	// wakes them.
+	limit   int
 	inUse   int
-	waiters []chan struct{}
-	// budget windows
+	waiters []*waiter
+	// budget windows, in zone (the key's time zone when they were set up)
+	zone     *time.Location
 	win      [numWindows]window
 	tokens   int64 // in win[Day]
+	tokBand  int8  // the highest alert threshold the day's tokens passed
 	lastUsed time.Time
+}
+
+// waiter is a request queued for a concurrency slot.
+type waiter struct {
+	ch chan struct{} // closed once its turn is decided
+	// refusal is set, before ch closes, when it is turned away instead
+	// (its key was disabled or removed by a reload).
+	refusal *Refusal
 }
 
 type window struct {
 	start, end time.Time
 	spent      int64 // micro-dollars
+	band       int8  // the highest alert threshold (index+1 into budgetThresholds) passed
 }
 
 // Limited reports whether the key has any rule to check beyond being known.
 func (k *Key) Limited() bool { return k != nil && k.limited }
+
+// GroupSet names the key's set of groups ("" = all groups): keys with the
+// same groups have the same GroupSet, so their account exclusions can be
+// computed once per account table.
+func (k *Key) GroupSet() string { return k.groupSet }
+
+func (k *Key) hasBudget() bool { return k.budgetUSD != [numWindows]int64{} || k.dailyTokens > 0 }
 
 // Options configure a Policy.
 type Options struct {
@@ -113,35 +159,111 @@ type Options struct {
 	APIKeys []string
 	// Keys are the [[keys]] entries (validated by config).
 	Keys []config.KeyConfig
-	// Now is the clock; time.Now by default.
+	// Now is the clock; time.Now by default. Read by New only.
 	Now func() time.Time
 	// Log receives the few lines the policy writes; nil discards them.
+	// Read by New only.
 	Log *slog.Logger
+	// OnBudget, when set, is told each time a charge takes a key's spending
+	// past 80% or 100% of one of its budgets (once per threshold and
+	// window). It runs on the request's goroutine after the key's lock is
+	// released and must not block. Read by New only.
+	OnBudget func(BudgetCrossing)
+	// OnQueueWait, when set, is told how long each request that queued for
+	// a key's concurrency slot waited (served or refused). It must not
+	// block. Read by New only.
+	OnQueueWait func(key string, waited time.Duration)
 }
 
-// Policy is safe for concurrent use.
+// BudgetCrossing is a key's spending passing an alert threshold of a budget.
+type BudgetCrossing struct {
+	// Key is the key's name.
+	Key string
+	// Budget is "daily", "weekly", "monthly" (USD) or "daily tokens".
+	Budget string
+	// Threshold is the percentage passed: 80 or 100.
+	Threshold int
+	// Used is the share of the budget spent, e.g. 0.83.
+	Used float64
+}
+
+// budgetThresholds are the alert thresholds, in percent of a budget.
+var budgetThresholds = [...]float64{80, 100}
+
+// Policy is safe for concurrent use. It is one long-lived object: Update
+// swaps its key table while requests run.
 type Policy struct {
-	hashes [][32]byte
-	keys   []*Key
-	byName map[string]*Key
-	byID   map[string]*Key
-	now    func() time.Time
-	log    *slog.Logger
-	shared Shared
+	tab      atomic.Pointer[table]
+	now      func() time.Time
+	log      *slog.Logger
+	shared   Shared
+	onBudget func(BudgetCrossing)
+	onWait   func(string, time.Duration)
+	update   sync.Mutex // serializes Update
+}
+
+// table is one generation of the keys; immutable once built.
+type table struct {
+	byDigest map[[32]byte]*Key
+	byName   map[string]*Key
+	byID     map[string]*Key
+	keys     []*Key // api_keys, then [[keys]], in config order
 }
 
 // New builds a policy from the configured keys.
 func New(opts Options) (*Policy, error) {
-	p := &Policy{now: opts.Now, log: opts.Log, byName: map[string]*Key{}, byID: map[string]*Key{}}
+	p := &Policy{now: opts.Now, log: opts.Log, onBudget: opts.OnBudget, onWait: opts.OnQueueWait}
 	if p.now == nil {
 		p.now = time.Now
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	for _, k := range opts.APIKeys {
-		key := &Key{ID: usage.HashKey(k), enabled: true, loc: time.UTC}
-		p.add(sha256.Sum256([]byte(k)), key)
+	n, err := p.Prepare(opts)
+	if err != nil {
+		return nil, err
+	}
+	n.Commit()
+	return p, nil
+}
+
+// Pending is a key table built by Prepare and not yet in force.
+type Pending struct {
+	p    *Policy
+	prev *table
+	t    *table
+	// reseed are the named keys whose budget windows start over: new keys
+	// (no named key with their ID was in force) and keys whose time zone
+	// changed.
+	reseed []*Key
+	seeds  map[*Key]*seedValues
+}
+
+// Update replaces the keys with opts.APIKeys and opts.Keys (a config
+// reload); the other fields of opts are ignored. A key whose ID is
+// unchanged keeps its counters: rpm, requests in flight and waiting,
+// budget windows, last use. Requests admitted before the update finish
+// under the key they were admitted with. New keys' budgets count from zero
+// unless the caller seeds them (Prepare, Pending.Seed, Pending.Commit).
+func (p *Policy) Update(opts Options) error {
+	n, err := p.Prepare(opts)
+	if err != nil {
+		return err
+	}
+	n.Commit()
+	return nil
+}
+
+// Prepare builds the key table of opts without changing anything in force.
+// Prepare and Commit must not run concurrently with another Prepare or
+// Commit (the reloader serializes reloads).
+func (p *Policy) Prepare(opts Options) (*Pending, error) {
+	prev := p.tab.Load()
+	t := &table{byDigest: map[[32]byte]*Key{}, byName: map[string]*Key{}, byID: map[string]*Key{}}
+	n := &Pending{p: p, prev: prev, t: t}
+	for _, s := range opts.APIKeys {
+		k := &Key{ID: usage.HashKey(s), digest: sha256.Sum256([]byte(s)), enabled: true, loc: time.UTC}
+		n.add(prev, k)
 	}
 	for i := range opts.Keys {
 		kc := &opts.Keys[i]
@@ -157,26 +279,84 @@ func New(opts Options) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("keys[%d] expires_at: %w", i, err)
 		}
-		key := &Key{
-			Name: kc.Name, ID: hexDigest(d), enabled: kc.IsEnabled(), expires: exp, models: kc.Models, Groups: kc.Groups,
+		k := &Key{
+			Name: kc.Name, ID: hexDigest(d), digest: d, enabled: kc.IsEnabled(), expires: exp, models: kc.Models, Groups: kc.Groups,
 			rpm: kc.RPM, conc: kc.Concurrency, queue: config.Seconds(kc.QueueSeconds), dailyTokens: kc.DailyTokens, loc: loc,
 		}
-		key.budgetUSD[Day], key.budgetUSD[Week], key.budgetUSD[Month] = usdMicros(kc.DailyUSD), usdMicros(kc.WeeklyUSD), usdMicros(kc.MonthlyUSD)
-		if key.rpm > 0 {
-			key.interval = time.Minute / time.Duration(key.rpm)
+		if len(k.Groups) > 0 {
+			k.groupSet = strings.Join(k.Groups, "\x00")
 		}
-		key.limited = !key.enabled || !key.expires.IsZero() || len(key.models) > 0 || key.rpm > 0 || key.conc > 0 ||
-			key.budgetUSD != [numWindows]int64{} || key.dailyTokens > 0
-		p.add(d, key)
-		p.byName[key.Name] = key
+		k.budgetUSD[Day], k.budgetUSD[Week], k.budgetUSD[Month] = usdMicros(kc.DailyUSD), usdMicros(kc.WeeklyUSD), usdMicros(kc.MonthlyUSD)
+		if k.rpm > 0 {
+			k.interval = time.Minute / time.Duration(k.rpm)
+		}
+		k.limited = !k.enabled || !k.expires.IsZero() || len(k.models) > 0 || k.rpm > 0 || k.conc > 0 || k.hasBudget()
+		n.add(prev, k)
+		t.byName[k.Name] = k
 	}
-	return p, nil
+	return n, nil
 }
 
-func (p *Policy) add(d [32]byte, k *Key) {
-	p.hashes = append(p.hashes, d)
-	p.keys = append(p.keys, k)
-	p.byID[k.ID] = k
+// add puts k in the pending table with the counters of the key in force
+// with its ID, or new ones.
+func (n *Pending) add(prev *table, k *Key) {
+	var old *Key
+	if prev != nil {
+		old = prev.byID[k.ID]
+	}
+	switch {
+	case old != nil:
+		k.keyState = old.keyState
+		k.mu.Lock()
+		zone := k.zone
+		k.mu.Unlock()
+		// An api_keys entry turned into a named key counted no spending.
+		if k.Name != "" && (old.Name == "" || zone.String() != k.loc.String()) {
+			n.reseed = append(n.reseed, k)
+		}
+	default:
+		k.keyState = &keyState{zone: k.loc}
+		if k.Name != "" {
+			n.reseed = append(n.reseed, k)
+		}
+	}
+	n.t.byDigest[k.digest] = k
+	n.t.byID[k.ID] = k
+	n.t.keys = append(n.t.keys, k)
+}
+
+// Commit puts the pending table in force: concurrency limits change
+// (waiters a raised or removed limit lets through are woken), requests
+// queued under a key now disabled or removed are refused, keys new to the
+// table or moved to another time zone start their budget windows from what
+// Seed found (else from zero), and the table is swapped atomically.
+// Requests already admitted finish under the key they were admitted with.
+func (n *Pending) Commit() {
+	now := n.p.now()
+	for _, k := range n.t.keys {
+		k.mu.Lock()
+		k.limit = k.conc
+		if !k.enabled {
+			k.refuseLocked(&Refusal{Status: 403, Reason: Forbidden, Message: "relay key " + strconv.Quote(k.Name) + " is disabled"})
+		}
+		k.wakeLocked()
+		k.mu.Unlock()
+	}
+	if n.prev != nil {
+		for _, old := range n.prev.keys {
+			if n.t.byID[old.ID] == nil {
+				old.mu.Lock()
+				old.refuseLocked(&Refusal{Status: 403, Reason: Forbidden, Message: "relay key " + strconv.Quote(old.Name) + " was removed from the config"})
+				old.mu.Unlock()
+			}
+		}
+	}
+	for _, k := range n.reseed {
+		k.mu.Lock()
+		k.applySeedLocked(n.seeds[k], now)
+		k.mu.Unlock()
+	}
+	n.p.tab.Store(n.t)
 }
 
 func usdMicros(usd float64) int64 { return int64(usd*1e6 + 0.5) }
@@ -191,47 +371,32 @@ func hexDigest(d [32]byte) string {
 }
 
 // Open reports whether no relay key is configured (auth is off).
-func (p *Policy) Open() bool { return len(p.hashes) == 0 }
+func (p *Policy) Open() bool { return len(p.tab.Load().keys) == 0 }
 
-// KeyByName returns the named key, or nil.
-func (p *Policy) KeyByName(name string) *Key { return p.byName[name] }
+// KeyByName returns the named key in force, or nil.
+func (p *Policy) KeyByName(name string) *Key { return p.tab.Load().byName[name] }
 
-// keyEqual compares two key digests in constant time (1 when equal): the
-// OR of the XORs of their four 64-bit words, with no branch on the data.
-// Word loads instead of subtle.ConstantTimeCompare's byte loop keep 1,000
-// keys at a few microseconds.
-func keyEqual(a, b *[32]byte) int {
-	le := binary.LittleEndian
-	x := (le.Uint64(a[0:]) ^ le.Uint64(b[0:])) | (le.Uint64(a[8:]) ^ le.Uint64(b[8:])) |
-		(le.Uint64(a[16:]) ^ le.Uint64(b[16:])) | (le.Uint64(a[24:]) ^ le.Uint64(b[24:]))
-	return subtle.ConstantTimeEq(int32(uint32(x)|uint32(x>>32)), 0)
-}
-
-// compareHook, when set (tests only), sees every comparison Authenticate makes.
-var compareHook func(a, b *[32]byte)
-
-// Authenticate finds the key presented. Every configured key's digest is
-// compared with the presented key's sha256 in constant time, whichever
-// matches, so timing tells nothing about which key is near. A disabled or
-// expired key is still found (Admit refuses it with a reason).
+// Authenticate finds the key presented: its sha256 digest is looked up in a
+// map of the configured keys' digests, and the digest found is compared
+// once more in constant time. The map's timing (hashing, bucket probes,
+// comparisons of stored digests) depends only on the SHA-256 digest of the
+// presented key, never on the key's bytes: learning how a guess's digest
+// relates to the stored digests tells nothing about any key, because
+// finding a key with a chosen digest (or digest prefix of useful length)
+// means inverting SHA-256. So the lookup is O(1) with any number of keys
+// and gives away nothing a constant-time scan of every digest would hide.
+// A disabled or expired key is still found (Admit refuses it with a
+// reason).
 func (p *Policy) Authenticate(presented string) (*Key, bool) {
 	if presented == "" {
 		return nil, false
 	}
 	sum := sha256.Sum256([]byte(presented))
-	match := -1
-	for i := range p.hashes {
-		// Branch-free select: the index of the last match, -1 if none.
-		if compareHook != nil {
-			compareHook(&sum, &p.hashes[i])
-		}
-		eq := keyEqual(&sum, &p.hashes[i])
-		match = subtle.ConstantTimeSelect(eq, i, match)
-	}
-	if match < 0 {
+	k := p.tab.Load().byDigest[sum]
+	if k == nil || subtle.ConstantTimeCompare(sum[:], k.digest[:]) != 1 {
 		return nil, false
 	}
-	return p.keys[match], true
+	return k, true
 }
 
 // Admit decides whether k may send a request for model now. On success the
@@ -272,36 +437,66 @@ func (p *Policy) Admit(ctx context.Context, k *Key, model string) *Refusal {
 		k.tat = next
 	}
 	k.lastUsed = now
-	if k.conc == 0 || (k.inUse < k.conc && len(k.waiters) == 0) {
+	if k.limit == 0 || (k.inUse < k.limit && len(k.waiters) == 0) {
 		k.inUse++
 		k.mu.Unlock()
 		return nil
 	}
-	ch := make(chan struct{})
-	k.waiters = append(k.waiters, ch)
+	w := &waiter{ch: make(chan struct{})}
+	k.waiters = append(k.waiters, w)
 	k.mu.Unlock()
+	ref := p.wait(ctx, k, w)
+	if p.onWait != nil {
+		p.onWait(k.Name, p.now().Sub(now))
+	}
+	return ref
+}
+
+// wait waits in k's queue for w's turn, up to queue_seconds or until ctx
+// ends.
+func (p *Policy) wait(ctx context.Context, k *Key, w *waiter) *Refusal {
 	t := time.NewTimer(k.queue)
 	defer t.Stop()
 	var why string
 	select {
-	case <-ch:
-		return nil
+	case <-w.ch:
+		return w.refusal
 	case <-t.C:
 		why = fmt.Sprintf("relay key %q has %d requests in flight (its concurrency limit) and this one waited %s in the queue", k.Name, k.conc, k.queue)
 	case <-ctx.Done():
 		why = "the client went away while waiting for a concurrency slot"
 	}
 	k.mu.Lock()
-	for i, w := range k.waiters {
-		if w == ch {
+	defer k.mu.Unlock()
+	for i, x := range k.waiters {
+		if x == w {
 			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
-			k.mu.Unlock()
 			return &Refusal{Status: 429, Reason: RateLimited, RetryAfter: time.Second, Message: why}
 		}
 	}
-	k.mu.Unlock()
-	// Granted while timing out: the slot is ours.
-	return nil
+	// Decided while timing out: granted (the slot is ours) or refused.
+	return w.refusal
+}
+
+// wakeLocked hands free slots to the waiters, first come first served.
+// Called with k.mu held.
+func (s *keyState) wakeLocked() {
+	for len(s.waiters) > 0 && (s.limit == 0 || s.inUse < s.limit) {
+		w := s.waiters[0]
+		s.waiters[0] = nil
+		s.waiters = s.waiters[1:]
+		s.inUse++
+		close(w.ch)
+	}
+}
+
+// refuseLocked turns every waiter away with ref. Called with k.mu held.
+func (s *keyState) refuseLocked(ref *Refusal) {
+	for _, w := range s.waiters {
+		w.refusal = ref
+		close(w.ch)
+	}
+	s.waiters = nil
 }
 
 func roundUp(d time.Duration) time.Duration {
@@ -321,17 +516,40 @@ func (k *Key) allows(model string) bool {
 }
 
 // roll moves the windows forward to now. Called with k.mu held.
-func (k *Key) roll(now time.Time) {
+func (s *keyState) roll(now time.Time) {
 	for w := Window(0); w < numWindows; w++ {
-		if now.Before(k.win[w].end) && !now.Before(k.win[w].start) {
+		if now.Before(s.win[w].end) && !now.Before(s.win[w].start) {
 			continue
 		}
-		s, e := Bounds(w, now, k.loc)
-		k.win[w] = window{start: s, end: e}
+		start, end := Bounds(w, now, s.zone)
+		s.win[w] = window{start: start, end: end}
 		if w == Day {
-			k.tokens = 0
+			s.tokens, s.tokBand = 0, 0
 		}
 	}
+}
+
+// band is the alert threshold band spent/budget is in: 0 below the first
+// threshold, i+1 past budgetThresholds[i].
+func band(spent, budget int64) (int8, float64) {
+	share := float64(spent) / float64(budget)
+	var b int8
+	for i, t := range budgetThresholds {
+		if share*100 >= t {
+			b = int8(i + 1)
+		}
+	}
+	return b, share
+}
+
+// crossed records the band of spent/budget in *cur and reports whether it
+// rose (a threshold passed). A lower band (a raised budget) re-arms the
+// thresholds above it.
+func crossed(cur *int8, spent, budget int64) (int8, float64, bool) {
+	b, share := band(spent, budget)
+	up := b > *cur
+	*cur = b
+	return b, share, up
 }
 
 // checkBudgets refuses when a budget is spent. Called with k.mu held.
@@ -365,39 +583,57 @@ func usd(micros int64) string {
 
 // Done ends an admitted request: it frees its concurrency slot (handing it
 // to the first waiter) and charges its cost and tokens to the key's
-// budgets. costKnown false charges the tokens only.
+// budgets. costKnown false charges the tokens only. A named key's spending
+// is counted even without budgets (keys list and the admin API show it, and
+// a budget added by a reload starts from it).
 func (p *Policy) Done(k *Key, costMicros int64, costKnown bool, tokens int64) {
-	if !k.Limited() {
+	if k == nil || (!k.limited && k.Name == "") {
 		return
 	}
 	now := p.now()
-	k.mu.Lock()
-	if k.conc > 0 {
-		if len(k.waiters) > 0 {
-			ch := k.waiters[0]
-			k.waiters = k.waiters[1:]
-			close(ch) // the slot passes to the waiter: inUse stays
-		} else if k.inUse > 0 {
-			k.inUse--
-		}
-	} else if k.inUse > 0 {
-		k.inUse--
-	}
 	if costKnown {
 		costMicros = max(costMicros, 0)
 	} else {
 		costMicros = 0
 	}
 	charged := costMicros > 0 || tokens > 0
+	var cross [numWindows + 1]BudgetCrossing
+	nc := 0
+	k.mu.Lock()
+	if !k.limited {
+		k.lastUsed = now // Admit did not see it
+	} else {
+		if k.inUse > 0 {
+			k.inUse--
+		}
+		k.wakeLocked()
+	}
 	if charged {
 		k.roll(now)
 		for w := range k.win {
 			k.win[w].spent += costMicros
+			if b := k.budgetUSD[w]; b > 0 {
+				if lvl, share, up := crossed(&k.win[w].band, k.win[w].spent, b); up {
+					cross[nc] = BudgetCrossing{Key: k.Name, Budget: Window(w).String(), Threshold: int(budgetThresholds[lvl-1]), Used: share}
+					nc++
+				}
+			}
 		}
 		k.tokens += tokens
+		if k.dailyTokens > 0 {
+			if lvl, share, up := crossed(&k.tokBand, k.tokens, k.dailyTokens); up {
+				cross[nc] = BudgetCrossing{Key: k.Name, Budget: "daily tokens", Threshold: int(budgetThresholds[lvl-1]), Used: share}
+				nc++
+			}
+		}
 	}
 	k.mu.Unlock()
-	if charged && p.shared != nil {
+	if p.onBudget != nil {
+		for _, c := range cross[:nc] {
+			p.onBudget(c)
+		}
+	}
+	if charged && p.shared != nil && k.hasBudget() {
 		p.shared.Charge(k, now, costMicros, tokens)
 	}
 }

@@ -5,20 +5,20 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
-// UsageSource is where budgets are seeded from at start: usage per key,
-// model and bucket since a time. internal/store implements it over the
-// usage table (store.DB.KeyUsageSince).
+// UsageSource is where budgets are seeded from: what each relay key spent
+// since a time, from the stored cost of each request (the price in force
+// when it was served). internal/store implements it over the hourly
+// rollups plus raw rows for the partial hours (store.DB.KeySpendSince).
 type UsageSource interface {
-	KeyUsageSince(ctx context.Context, since time.Time) ([]usage.KeyBucket, error)
-}
-
-// Coster prices a model's usage (internal/pricing implements it).
-type Coster interface {
-	Cost(model string, u provider.Usage) (int64, bool)
+	// KeySpendSince sums each key's usage since t, exactly (to the
+	// millisecond) where raw rows are kept.
+	KeySpendSince(ctx context.Context, since time.Time) ([]usage.KeySpend, error)
+	// KeyLastUsed returns when each of the keys named by hash was last
+	// used since t.
+	KeyLastUsed(ctx context.Context, since time.Time, hashes []string) (map[string]time.Time, error)
 }
 
 // SeedSince is the earliest time any key's current windows can start: the
@@ -33,40 +33,129 @@ func SeedSince(now time.Time) time.Time {
 	return m.Add(-14 * time.Hour)
 }
 
-// Seed loads the keys' spending in their current windows from src, pricing
-// each bucket with c. Call it once before serving.
-func (p *Policy) Seed(ctx context.Context, src UsageSource, c Coster) error {
+// Seed sets every named key's current windows to what the usage database
+// holds (their spending, today's tokens, last use). Call it once before
+// serving; keys added later by a reload are seeded through Pending.Seed.
+//
+// Each window is summed from its own start in the key's time zone (one
+// query per distinct start: keys in one zone share theirs), so a zone
+// whose offset is not whole hours (Asia/Kathmandu, +5:45) is exact too: the
+// store reads whole hours from the rollups and the partial hour from raw
+// rows. Raw rows are kept usage_retention_days (default 90); a window
+// starting before that reads its first hour whole from the rollups.
+func (p *Policy) Seed(ctx context.Context, src UsageSource) error {
 	now := p.now()
-	buckets, err := src.KeyUsageSince(ctx, SeedSince(now))
+	named := p.Named()
+	seeds, err := seedKeys(ctx, src, now, named)
 	if err != nil {
-		return fmt.Errorf("seed key budgets from usage: %w", err)
+		return err
 	}
-	for _, b := range buckets {
-		k := p.byID[b.KeyHash]
-		if k == nil {
-			continue
-		}
-		cost, known := c.Cost(b.Model, b.Usage)
-		if !known {
-			cost = 0
-		}
-		tokens := b.InputTokens + b.OutputTokens + b.CacheCreationTokens + b.CacheReadTokens
+	for _, k := range named {
 		k.mu.Lock()
-		k.roll(now)
-		for w := range k.win {
-			if !b.Start.Before(k.win[w].start) && b.Start.Before(k.win[w].end) {
-				k.win[w].spent += cost
-				if Window(w) == Day {
-					k.tokens += tokens
-				}
-			}
-		}
-		if b.Last.After(k.lastUsed) {
-			k.lastUsed = b.Last
-		}
+		k.applySeedLocked(seeds[k], now)
 		k.mu.Unlock()
 	}
 	return nil
+}
+
+// Seed reads from src the spending of the pending keys whose budget
+// windows start over (new keys, and keys whose time zone changed); Commit
+// installs it. Keys it could not read count from zero.
+func (n *Pending) Seed(ctx context.Context, src UsageSource) error {
+	seeds, err := seedKeys(ctx, src, n.p.now(), n.reseed)
+	if err != nil {
+		return err
+	}
+	n.seeds = seeds
+	return nil
+}
+
+// seedValues are a key's windows as the database has them.
+type seedValues struct {
+	win      [numWindows]window
+	tokens   int64
+	lastUsed time.Time
+}
+
+// seedKeys reads the current windows of keys from src.
+func seedKeys(ctx context.Context, src UsageSource, now time.Time, keys []*Key) (map[*Key]*seedValues, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	type slot struct {
+		k *Key
+		w Window
+	}
+	out := make(map[*Key]*seedValues, len(keys))
+	starts := map[time.Time][]slot{}
+	earliest := now
+	for _, k := range keys {
+		sv := &seedValues{}
+		out[k] = sv
+		for w := Window(0); w < numWindows; w++ {
+			start, end := Bounds(w, now, k.loc)
+			start = start.UTC()
+			sv.win[w] = window{start: start, end: end}
+			starts[start] = append(starts[start], slot{k, w})
+			if start.Before(earliest) {
+				earliest = start
+			}
+		}
+	}
+	for start, slots := range starts {
+		spend, err := src.KeySpendSince(ctx, start)
+		if err != nil {
+			return nil, fmt.Errorf("seed key budgets from usage since %s: %w", start.Format(time.RFC3339), err)
+		}
+		byHash := make(map[string]usage.KeySpend, len(spend))
+		for _, s := range spend {
+			byHash[s.KeyHash] = s
+		}
+		for _, sl := range slots {
+			s := byHash[sl.k.ID]
+			sv := out[sl.k]
+			sv.win[sl.w].spent = s.CostMicros
+			if sl.w == Day {
+				sv.tokens = s.Tokens
+			}
+		}
+	}
+	hashes := make([]string, 0, len(keys))
+	for _, k := range keys {
+		hashes = append(hashes, k.ID)
+	}
+	last, err := src.KeyLastUsed(ctx, earliest, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("seed keys' last use: %w", err)
+	}
+	for k, sv := range out {
+		sv.lastUsed = last[k.ID]
+	}
+	return out, nil
+}
+
+// applySeedLocked sets k's windows to sv (nil: from zero), recording the
+// alert thresholds already passed so they do not alert again. Called with
+// k.mu held.
+func (k *Key) applySeedLocked(sv *seedValues, now time.Time) {
+	k.zone = k.loc
+	k.win, k.tokens, k.tokBand = [numWindows]window{}, 0, 0
+	if sv == nil {
+		return
+	}
+	k.win, k.tokens = sv.win, sv.tokens
+	for w := range k.win {
+		if b := k.budgetUSD[w]; b > 0 {
+			k.win[w].band, _ = band(k.win[w].spent, b)
+		}
+	}
+	if k.dailyTokens > 0 {
+		k.tokBand, _ = band(k.tokens, k.dailyTokens)
+	}
+	if sv.lastUsed.After(k.lastUsed) {
+		k.lastUsed = sv.lastUsed
+	}
+	k.roll(now)
 }
 
 // KeyStatus is a snapshot of one key's rules and counters.
@@ -91,7 +180,7 @@ type KeyStatus struct {
 func (p *Policy) Status() []KeyStatus {
 	now := p.now()
 	var out []KeyStatus
-	for _, k := range p.keys {
+	for _, k := range p.tab.Load().keys {
 		if k.Name == "" {
 			continue
 		}

@@ -12,11 +12,13 @@ type Shared interface {
 // SetShared attaches the cluster's budget sharing; call before serving.
 func (p *Policy) SetShared(s Shared) { p.shared = s }
 
-// Keys returns the keys with budgets (what a cluster needs to poll).
+// Keys returns the keys in force with budgets (what a cluster needs to
+// poll). Ask again on each poll: a reload replaces the *Key values (their
+// counters carry over when the ID is unchanged).
 func (p *Policy) Keys() []*Key {
 	var out []*Key
-	for _, k := range p.keys {
-		if k.budgetUSD != [numWindows]int64{} || k.dailyTokens > 0 {
+	for _, k := range p.tab.Load().keys {
+		if k.hasBudget() {
 			out = append(out, k)
 		}
 	}
@@ -40,15 +42,23 @@ func (p *Policy) ApplyShared(k *Key, w Window, start time.Time, costMicros, toke
 		return
 	}
 	k.win[w].spent = max(k.win[w].spent, costMicros)
+	// The relay whose charge passed a threshold alerted; here it is only
+	// recorded, so this relay does not alert again.
+	if b := k.budgetUSD[w]; b > 0 {
+		k.win[w].band, _ = band(k.win[w].spent, b)
+	}
 	if w == Day {
 		k.tokens = max(k.tokens, tokens)
+		if k.dailyTokens > 0 {
+			k.tokBand, _ = band(k.tokens, k.dailyTokens)
+		}
 	}
 }
 
-// Named returns the named keys, in config order.
+// Named returns the named keys in force, in config order.
 func (p *Policy) Named() []*Key {
 	var out []*Key
-	for _, k := range p.keys {
+	for _, k := range p.tab.Load().keys {
 		if k.Name != "" {
 			out = append(out, k)
 		}

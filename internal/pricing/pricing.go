@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
@@ -37,12 +38,15 @@ type file struct {
 	Models map[string]Price `json:"models"`
 }
 
-// Table is a price table; safe for concurrent use (read-only after New).
+// Table is a price table; safe for concurrent use. Update swaps its prices
+// while requests read them (one atomic load per lookup).
 type Table struct {
 	// Date is the day the embedded prices were taken; Source says where from.
 	Date, Source string
-	models       map[string]Price
+	models       atomic.Pointer[map[string]Price]
 }
+
+func (t *Table) table() map[string]Price { return *t.models.Load() }
 
 // Embedded returns the table shipped in the binary.
 func Embedded() *Table {
@@ -61,10 +65,12 @@ func parse(data []byte) (*Table, error) {
 	if f.Date == "" || f.Source == "" {
 		return nil, fmt.Errorf("prices need a date and a source")
 	}
-	t := &Table{Date: f.Date, Source: f.Source, models: make(map[string]Price, len(f.Models))}
+	t := &Table{Date: f.Date, Source: f.Source}
+	m := make(map[string]Price, len(f.Models))
 	for name, p := range f.Models {
-		t.models[strings.ToLower(name)] = fill(p)
+		m[strings.ToLower(name)] = fill(p)
 	}
+	t.models.Store(&m)
 	return t, nil
 }
 
@@ -92,9 +98,10 @@ func New(overrides map[string]config.PriceConfig) *Table {
 	if len(overrides) == 0 {
 		return base
 	}
+	m := base.table()
 	for name, o := range overrides {
 		name = strings.ToLower(name)
-		p, ok := base.models[name]
+		p, ok := m[name]
 		if !ok {
 			p = Price{}
 		}
@@ -111,9 +118,16 @@ func New(overrides map[string]config.PriceConfig) *Table {
 		if !ok {
 			p = fill(p)
 		}
-		base.models[name] = p
+		m[name] = p
 	}
 	return base
+}
+
+// Update replaces t's prices with the embedded table plus overrides (a
+// config reload). A request priced during the swap sees the old prices or
+// the new ones, never a mix.
+func (t *Table) Update(overrides map[string]config.PriceConfig) {
+	t.models.Store(New(overrides).models.Load())
 }
 
 // Lookup finds a model's price: the exact name first, then the longest name
@@ -132,14 +146,15 @@ func (t *Table) Lookup(model string) (Price, bool) {
 	if hasUpper(m) {
 		m = strings.ToLower(m)
 	}
-	if p, ok := t.models[m]; ok {
+	prices := t.table()
+	if p, ok := prices[m]; ok {
 		return p, true
 	}
 	for i := len(m) - 1; i > 0; i-- {
 		if m[i] != '-' {
 			continue
 		}
-		if p, ok := t.models[m[:i]]; ok {
+		if p, ok := prices[m[:i]]; ok {
 			return p, true
 		}
 	}
@@ -156,9 +171,9 @@ func hasUpper(s string) bool {
 }
 
 // Cost returns what u cost on model in micro-dollars, and false when the
-// model has no price (the cost is unknown). Cache writes are priced at the
-// 5-minute rate: the usage counters do not tell 5-minute and 1-hour writes
-// apart.
+// model has no price (the cost is unknown). Cache writes for one hour
+// (u.CacheCreation1hTokens) are priced at the 1-hour rate, the rest of
+// u.CacheCreationTokens at the 5-minute rate.
 func (t *Table) Cost(model string, u provider.Usage) (int64, bool) {
 	p, ok := t.Lookup(model)
 	if !ok {
@@ -169,15 +184,17 @@ func (t *Table) Cost(model string, u provider.Usage) (int64, bool) {
 
 // Cost is u's cost at these prices, in micro-dollars.
 func (p Price) Cost(u provider.Usage) int64 {
+	oneHour := min(max(u.CacheCreation1hTokens, 0), u.CacheCreationTokens)
 	c := float64(u.InputTokens)*p.Input + float64(u.OutputTokens)*p.Output +
-		float64(u.CacheCreationTokens)*p.CacheWrite5m + float64(u.CacheReadTokens)*p.CacheRead
+		float64(u.CacheCreationTokens-oneHour)*p.CacheWrite5m + float64(oneHour)*p.CacheWrite1h + float64(u.CacheReadTokens)*p.CacheRead
 	return int64(math.Round(c))
 }
 
 // Models returns the names in the table (for documentation and tests).
 func (t *Table) Models() []string {
-	out := make([]string, 0, len(t.models))
-	for m := range t.models {
+	prices := t.table()
+	out := make([]string, 0, len(prices))
+	for m := range prices {
 		out = append(out, m)
 	}
 	return out

@@ -67,3 +67,22 @@ func BenchmarkCost(b *testing.B) {
 		tb.Cost("claude-sonnet-4-5-20250929", u)
 	}
 }
+
+// One-hour cache writes cost the 1-hour price, the rest of the cache
+// writes the 5-minute price; prices swapped by Update apply at once.
+func TestCostOfOneHourCacheWrites(t *testing.T) {
+	tb := New(nil)
+	u := provider.Usage{InputTokens: 100, OutputTokens: 50, CacheCreationTokens: 6000, CacheCreation1hTokens: 4000, CacheReadTokens: 10000}
+	// 100*3 + 50*15 + 2000*3.75 + 4000*6 + 10000*0.3
+	if got, _ := tb.Cost("claude-sonnet-4-5", u); got != 300+750+7500+24000+3000 {
+		t.Fatalf("cost %d", got)
+	}
+	tb.Update(map[string]config.PriceConfig{"claude-sonnet-4-5": {CacheWrite1h: ptr(10)}})
+	if got, _ := tb.Cost("claude-sonnet-4-5", u); got != 300+750+7500+40000+3000 {
+		t.Fatalf("after Update: cost %d", got)
+	}
+	tb.Update(nil)
+	if got, _ := tb.Cost("claude-sonnet-4-5", u); got != 300+750+7500+24000+3000 {
+		t.Fatalf("after removing the override: cost %d", got)
+	}
+}

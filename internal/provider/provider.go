@@ -10,10 +10,15 @@ import (
 
 // Usage is the token accounting of one request, as the upstream reported it.
 type Usage struct {
-	InputTokens         int64 `json:"input_tokens"`
-	OutputTokens        int64 `json:"output_tokens"`
-	CacheCreationTokens int64 `json:"cache_creation_tokens"`
-	CacheReadTokens     int64 `json:"cache_read_tokens"`
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+	// CacheCreationTokens is every cache write; CacheCreation1hTokens is
+	// the part written for one hour (Anthropic's
+	// cache_creation.ephemeral_1h_input_tokens), priced higher than the
+	// 5-minute rest.
+	CacheCreationTokens   int64 `json:"cache_creation_tokens"`
+	CacheCreation1hTokens int64 `json:"cache_creation_1h_tokens,omitempty"`
+	CacheReadTokens       int64 `json:"cache_read_tokens"`
 }
 
 // IsZero reports whether no token count was seen.
@@ -36,6 +41,9 @@ func (u *Usage) Merge(o Usage) {
 	}
 	if o.CacheReadTokens > u.CacheReadTokens {
 		u.CacheReadTokens = o.CacheReadTokens
+	}
+	if o.CacheCreation1hTokens > u.CacheCreation1hTokens {
+		u.CacheCreation1hTokens = o.CacheCreation1hTokens
 	}
 }
 

@@ -39,8 +39,9 @@ type authResult struct {
 	retry   time.Duration
 }
 
-// authenticate checks the relay key a request presents. Every configured key
-// is compared in constant time on sha256 digests (policy.Authenticate). With
+// authenticate checks the relay key a request presents: one map lookup on
+// the sha256 digest of the presented key, then one constant-time compare
+// (policy.Authenticate says why that reveals nothing about any key). With
 // no key configured, only loopback clients are served unless
 // allow_unauthenticated is set. Failed attempts are braked per client address.
 func (r *Relay) authenticate(req *http.Request, allowQueryKey bool) authResult {
@@ -130,7 +131,7 @@ func (r *Relay) admit(c *call) bool {
 		return false
 	}
 	c.admitted = true
-	if ex, ok := r.groupExclude[c.key]; ok {
+	if ex := r.table.Load().excludedBy(c.key); len(ex) > 0 {
 		c.exclude = append(c.exclude, ex...)
 	}
 	return true
@@ -143,7 +144,7 @@ func (r *Relay) settle(c *call, rec *usage.Record) {
 	}
 	if r.prices != nil {
 		model := c.model
-		if m, ok := r.opts.Models[model]; ok {
+		if m, ok := r.modelMap()[model]; ok {
 			model = m
 		}
 		rec.CostMicros, rec.CostKnown = r.prices.Cost(model, c.usage)

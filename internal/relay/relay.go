@@ -96,8 +96,6 @@ type Relay struct {
 	policy *policy.Policy
 	brake  *policy.Brake
 	prices Coster
-	// groupExclude lists, per key with groups, the accounts outside them.
-	groupExclude map[*policy.Key][]string
 
 	// bufPool holds stream read buffers, outPool the buffers events are
 	// rewritten into (see pipeStream).
@@ -145,24 +143,12 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Relay{opts: opts, sched: sched, rec: rec, log: log, now: time.Now,
-		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices, groupExclude: map[*policy.Key][]string{}}
+		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices}
 	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams)})
 	r.SetModels(opts.Models)
 	if r.policy == nil {
 		r.policy, _ = policy.New(policy.Options{APIKeys: opts.APIKeys}) // unnamed keys cannot fail
 		r.opts.AllowUnauthenticated = true
-	}
-	for _, k := range r.policy.Named() {
-		if len(k.Groups) == 0 {
-			continue
-		}
-		ex := []string{}
-		for _, up := range upstreams {
-			if up != nil && !intersects(up.Config.Groups, k.Groups) {
-				ex = append(ex, up.Account.ID)
-			}
-		}
-		r.groupExclude[k] = ex
 	}
 	// 4 KB, the transport's own read buffer: a read takes what the
 	// transport holds in one piece (a larger one reads past it straight
@@ -242,6 +228,33 @@ type upstreamTable struct {
 	// redact removes every known account's secrets (removed ones too) from
 	// upstream error text given to clients.
 	redact *redactor
+	// groupExclude caches, per key group set (policy.Key.GroupSet), the
+	// configured accounts outside those groups. Filled on first use, so it
+	// follows reloads of both keys and accounts: a new account table starts
+	// empty, and a key whose groups changed has another group set.
+	groupExclude sync.Map // string -> []string
+}
+
+// excludedBy returns the ids of the configured accounts k may not use
+// (none in its groups); nil when k may use every group. Once the cache is
+// warm (a few requests per group set after a reload) a hit is one
+// lock-free sync.Map load.
+func (t *upstreamTable) excludedBy(k *policy.Key) []string {
+	gs := k.GroupSet()
+	if gs == "" {
+		return nil
+	}
+	if ex, ok := t.groupExclude.Load(gs); ok {
+		return ex.([]string)
+	}
+	ex := []string{}
+	for _, up := range t.current {
+		if up != nil && !intersects(up.Config.Groups, k.Groups) {
+			ex = append(ex, up.Account.ID)
+		}
+	}
+	t.groupExclude.Store(gs, ex)
+	return ex
 }
 
 // upstream returns the account's upstream data.

@@ -205,7 +205,8 @@ var restartKeys = []struct {
 	{"server.response_timeout_seconds", func(c *config.Config) any { return c.Server.ResponseTimeoutSeconds }},
 	{"server.idle_timeout_seconds", func(c *config.Config) any { return c.Server.IdleTimeoutSeconds }},
 	{"server.max_attempts", func(c *config.Config) any { return c.Server.MaxAttempts }},
-	{"api_keys", func(c *config.Config) any { return c.APIKeys }},
+	// The relay reads it once; relay keys themselves reload live.
+	{"allow_unauthenticated", func(c *config.Config) any { return c.AllowUnauthenticated }},
 	{"cluster", func(c *config.Config) any { return c.Cluster }},
 	{"metrics_listen", func(c *config.Config) any { return c.MetricsListen }},
 }

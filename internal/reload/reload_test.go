@@ -106,7 +106,9 @@ func TestNeedsRestart(t *testing.T) {
 	b.Cluster.RedisURL = "redis://127.0.0.1:6379"
 	b.Models = map[string]string{"x": "y"}
 	b.Session.StickyTTLSeconds = 10
-	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,cluster" {
+	b.APIKeys = []string{"a-new-relay-key"} // live since the keys hook
+	b.AllowUnauthenticated = true
+	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,allow_unauthenticated,cluster" {
 		t.Fatalf("needs restart: %s", got)
 	}
 }

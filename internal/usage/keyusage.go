@@ -1,27 +1,15 @@
 package usage
 
-import (
-	"time"
-
-	"github.com/ccrelay/ccrelay/internal/provider"
-)
-
-// KeyBucket is the usage of one relay key on one model within one time
-// bucket (see the store's KeyUsageSince): what budgets and `keys list` are
-// seeded from.
-type KeyBucket struct {
+// KeySpend is one relay key's usage over a span of time (see the store's
+// KeySpendSince): what budgets and `keys list` are seeded from.
+type KeySpend struct {
 	// KeyHash is as in Record.
-	KeyHash string
-	Model   string
-	// Start is the bucket's start; a bucket covers BucketSize.
-	Start time.Time
-	provider.Usage
+	KeyHash  string
 	Requests int64
-	// Last is the time of the bucket's latest request.
-	Last time.Time
+	// Tokens sums every kind: input, output, cache writes and reads.
+	Tokens int64
+	// CostMicros sums the stored cost of the requests whose cost is known;
+	// CostUnknown counts the others (they add nothing to budgets).
+	CostMicros  int64
+	CostUnknown int64
 }
-
-// BucketSize is the granularity of KeyBucket: 15 minutes, so a calendar
-// day in any time zone (offsets are multiples of 15 minutes) is a whole
-// number of buckets.
-const BucketSize = 15 * time.Minute

@@ -228,12 +228,16 @@ func ParseUsage(body []byte) (provider.Usage, bool) {
 	return usageOf(u), true
 }
 
+// usageOf reads a usage object. cache_creation_input_tokens is every cache
+// write; cache_creation.ephemeral_1h_input_tokens the part written for an
+// hour (the rest is 5-minute), which is priced apart.
 func usageOf(u gjson.Result) provider.Usage {
 	return provider.Usage{
-		InputTokens:         u.Get("input_tokens").Int(),
-		OutputTokens:        u.Get("output_tokens").Int(),
-		CacheCreationTokens: u.Get("cache_creation_input_tokens").Int(),
-		CacheReadTokens:     u.Get("cache_read_input_tokens").Int(),
+		InputTokens:           u.Get("input_tokens").Int(),
+		OutputTokens:          u.Get("output_tokens").Int(),
+		CacheCreationTokens:   u.Get("cache_creation_input_tokens").Int(),
+		CacheCreation1hTokens: u.Get("cache_creation.ephemeral_1h_input_tokens").Int(),
+		CacheReadTokens:       u.Get("cache_read_input_tokens").Int(),
 	}
 }
 

@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -178,5 +179,29 @@ func TestClassifyBoundsTimeHints(t *testing.T) {
 				t.Fatalf("BadHint = %q, want prefix %q", v.BadHint, tt.wantBad)
 			}
 		})
+	}
+}
+
+// Cache writes keep their total in CacheCreationTokens and the 1-hour part
+// apart, from JSON answers and from both stream events that carry usage.
+func TestUsageOneHourCacheWrites(t *testing.T) {
+	const usage = `{"input_tokens":10,"cache_creation_input_tokens":600,"cache_read_input_tokens":70,"cache_creation":{"ephemeral_5m_input_tokens":200,"ephemeral_1h_input_tokens":400},"output_tokens":%d}`
+	want := provider.Usage{InputTokens: 10, OutputTokens: 9, CacheCreationTokens: 600, CacheCreation1hTokens: 400, CacheReadTokens: 70}
+	u, ok := ParseUsage([]byte(`{"type":"message","usage":` + fmt.Sprintf(usage, 9) + `}`))
+	if !ok || u != want {
+		t.Fatalf("JSON: %+v; want %+v", u, want)
+	}
+	var s provider.Usage
+	ClassifyEvent([]byte("message_start"), []byte(`{"type":"message_start","message":{"usage":`+fmt.Sprintf(usage, 1)+`}}`), &s)
+	if s.CacheCreation1hTokens != 400 || s.CacheCreationTokens != 600 {
+		t.Fatalf("message_start: %+v", s)
+	}
+	ClassifyEvent([]byte("message_delta"), []byte(`{"type":"message_delta","usage":`+fmt.Sprintf(usage, 9)+`}`), &s)
+	if s != want {
+		t.Fatalf("stream: %+v; want %+v", s, want)
+	}
+	// Without the split (older answers) every write is a 5-minute one.
+	if u, _ := ParseUsage([]byte(`{"usage":{"cache_creation_input_tokens":600}}`)); u.CacheCreation1hTokens != 0 || u.CacheCreationTokens != 600 {
+		t.Fatalf("no split: %+v", u)
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/policy"
-	"github.com/ccrelay/ccrelay/internal/pricing"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
@@ -39,8 +38,9 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			Show every [[keys]] entry: enabled or not, expiry, models, groups, rpm and
 			concurrency limits, and today's, this week's and this month's cost against its
 			budgets (windows in the key's time zone), today's tokens, and when it was last
-			used. Spending is read from the usage database that 'ccrelay serve' writes,
-			priced with the price table. A key's value is never shown.
+			used. Spending is read from the usage database that 'ccrelay serve' writes:
+			the cost stored with each request (its price when it was served). A key's value
+			is never shown.
 		`),
 		Example: "$ ccrelay keys list\n$ ccrelay keys list --json",
 		Args:    cobra.NoArgs,
@@ -94,7 +94,7 @@ func listRun(opts *Options) error {
 		return err
 	}
 	if db != nil {
-		if err := pol.Seed(context.Background(), db, pricing.New(cfg.Prices)); err != nil {
+		if err := pol.Seed(context.Background(), db); err != nil {
 			return err
 		}
 	}
