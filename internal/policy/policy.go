@@ -97,6 +97,9 @@ type Key struct {
 	win      [numWindows]window
 	tokens   int64 // in win[Day]
 	lastUsed time.Time
+	// cluster: the other relays' requests admitted in the last minute and
+	// in flight now (ApplyClusterLoad, cluster.go).
+	clusterRecent, clusterInFlight int
 }
 
 type window struct {
@@ -264,15 +267,19 @@ func (p *Policy) Admit(ctx context.Context, k *Key, model string) *Refusal {
 			tat = now
 		}
 		next := tat.Add(k.interval)
-		if wait := next.Sub(now) - time.Minute; wait > 0 {
+		// cluster: the other relays' recent requests fill the bucket too.
+		if wait := next.Add(time.Duration(k.clusterRecent)*k.interval).Sub(now) - time.Minute; wait > 0 {
 			k.mu.Unlock()
 			return &Refusal{Status: 429, Reason: RateLimited, RetryAfter: wait,
 				Message: fmt.Sprintf("relay key %q is over its limit of %d requests per minute; retry in %s", k.Name, k.rpm, roundUp(wait))}
 		}
 		k.tat = next
+		if p.shared != nil { // cluster: count it for the other relays
+			p.shared.Admitted(k, now)
+		}
 	}
 	k.lastUsed = now
-	if k.conc == 0 || (k.inUse < k.conc && len(k.waiters) == 0) {
+	if k.conc == 0 || (k.inUse+k.clusterInFlight < k.conc && len(k.waiters) == 0) { // cluster: + others' in flight
 		k.inUse++
 		k.mu.Unlock()
 		return nil
@@ -372,17 +379,10 @@ func (p *Policy) Done(k *Key, costMicros int64, costKnown bool, tokens int64) {
 	}
 	now := p.now()
 	k.mu.Lock()
-	if k.conc > 0 {
-		if len(k.waiters) > 0 {
-			ch := k.waiters[0]
-			k.waiters = k.waiters[1:]
-			close(ch) // the slot passes to the waiter: inUse stays
-		} else if k.inUse > 0 {
-			k.inUse--
-		}
-	} else if k.inUse > 0 {
+	if k.inUse > 0 {
 		k.inUse--
 	}
+	k.grant() // cluster: the freed slot goes to the first waiter unless other relays hold it
 	if costKnown {
 		costMicros = max(costMicros, 0)
 	} else {
