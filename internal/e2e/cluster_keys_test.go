@@ -132,8 +132,8 @@ func TestClusterKeyRPMShared(t *testing.T) {
 }
 
 // Redis stopped: each relay still enforces the limits on its own (the
-// other's requests no longer count), /health says the key limits are
-// local-only; spending through A during the outage reaches B once Redis is
+// other's requests no longer count), /health and one log line say the key
+// limits are local-only; spending through A during the outage reaches B once Redis is
 // back (restarted empty), and B refuses the spent key.
 func TestClusterKeyLimitsLocalWhenRedisDown(t *testing.T) {
 	rd, _, a, b := clusterKeyRelays(t)
@@ -177,4 +177,12 @@ func TestClusterKeyLimitsLocalWhenRedisDown(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "A's outage spending reaches B", func() bool { return spentToday(t, b, "alice") == 308 })
 	mustRefuse(t, sendAs(t, b, "alice-key-0123456789"), "daily budget of $0.0002")
+	// One line when Redis went, naming the key limits, and one when it came back.
+	for i, r := range []*relayUT{a, b} {
+		logs := r.Logs.String()
+		down, back := strings.Count(logs, "relay key limits are local-only"), strings.Count(logs, "cluster redis reachable again")
+		if down != 1 || back != 1 {
+			t.Fatalf("relay %d logged the outage %d times and the return %d times, want 1 and 1:\n%s", i, down, back, logs)
+		}
+	}
 }
