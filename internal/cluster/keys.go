@@ -314,8 +314,10 @@ func (ks *keySync) flush(ctx context.Context) {
 		c.noteErr(err)
 		var rerr redis.Error
 		if !errors.As(err, &rerr) {
-			return // unreachable: keep them for when Redis answers
+			return // unreachable: nothing was applied; keep them for when Redis answers
 		}
+		// Redis answered: a command it refused inside the transaction does
+		// not undo the others, so writing them again would count them twice.
 		ks.dropped.Add(int64(len(ks.counters) + len(ks.minutes)))
 	}
 	clear(ks.counters)

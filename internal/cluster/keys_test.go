@@ -272,3 +272,41 @@ func TestKeyCloseWithdrawsInFlight(t *testing.T) {
 		return f == 0
 	})
 }
+
+// BenchmarkAdmitDoneShared measures a limited key's admission and charge
+// alone and with the cluster sharing attached (Admitted and Charge queue
+// for the background writer): the difference is what sharing adds per
+// request.
+//
+//	go test -run '^$' -bench AdmitDoneShared ./internal/cluster/
+func BenchmarkAdmitDoneShared(b *testing.B) {
+	r := clustertest.Start(b)
+	for _, mode := range []string{"alone", "cluster"} {
+		b.Run(mode, func(b *testing.B) {
+			p, err := policy.New(policy.Options{Keys: []config.KeyConfig{{Name: "k", Key: "relay-key-0123456789", RPM: 1 << 30,
+				Concurrency: 1 << 20, QueueSeconds: 30, DailyUSD: 1e9, WeeklyUSD: 1e9, MonthlyUSD: 1e9, DailyTokens: 1 << 60}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if mode == "cluster" {
+				c, err := New(clusterCfg(r, 15), nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				c.AttachKeys(p)
+			}
+			k := p.KeyByName("k")
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if ref := p.Admit(context.Background(), k, "m"); ref != nil {
+						b.Fatal(ref)
+					}
+					p.Done(k, 100, true, 10)
+				}
+			})
+		})
+	}
+}
