@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,5 +185,49 @@ func TestClusterKeyLimitsLocalWhenRedisDown(t *testing.T) {
 		if down != 1 || back != 1 {
 			t.Fatalf("relay %d logged the outage %d times and the return %d times, want 1 and 1:\n%s", i, down, back, logs)
 		}
+	}
+}
+
+// Concurrency holds across relays: while carol's only slot is taken by a
+// request through A (held by the upstream), a request through B waits in
+// B's queue and sends nothing upstream; once A's request ends, B's is served.
+func TestClusterKeyConcurrencyShared(t *testing.T) {
+	rd := clustertest.Start(t)
+	hold := make(chan struct{})
+	var release sync.Once
+	open := func() { release.Do(func() { close(hold) }) }
+	fake := &fakeupstream.Anthropic{Keys: []string{"sk-ant-account-1"}, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		<-hold
+		return nil
+	}}
+	up := upstream(t, fake)
+	rs := startRelays(t, 2, clusterTable(rd, 15)+claudeAPIAccount("acct-1", up.URL, "sk-ant-account-1", 100)+`
+[[keys]]
+name = "carol"
+key = "carol-key-0123456789"
+concurrency = 1
+`)
+	t.Cleanup(open) // runs first: a failed test must not leave the upstream holding requests
+	a, b := rs[0], rs[1]
+	results := make(chan *anthropic.Error, 2)
+	go func() { results <- sendAs(t, a, "carol-key-0123456789") }()
+	waitFor(t, 10*time.Second, "A's request reaches the upstream", func() bool { return len(fake.Requests()) == 1 })
+	waitFor(t, 10*time.Second, "B learns A's request in flight", func() bool {
+		_, f := b.App.Policy.ClusterLoad(b.App.Policy.KeyByName("carol"))
+		return f == 1
+	})
+	go func() { results <- sendAs(t, b, "carol-key-0123456789") }()
+	waitFor(t, 10*time.Second, "B's request queues", func() bool { return keyStatus(t, b, "carol").Queued == 1 })
+	if n := len(fake.Requests()); n != 1 {
+		t.Fatalf("B's queued request reached the upstream (%d requests)", n)
+	}
+	open()
+	for i := 0; i < 2; i++ {
+		if ae := <-results; ae != nil {
+			t.Fatalf("a request failed: %v", ae)
+		}
+	}
+	if n := len(fake.Requests()); n != 2 {
+		t.Fatalf("upstream got %d requests, want 2", n)
 	}
 }
