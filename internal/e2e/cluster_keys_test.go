@@ -100,7 +100,7 @@ func mustRefuse(t *testing.T, ae *anthropic.Error, words string) {
 // through A counts on B and the other way round, and the request after the
 // crossing is refused on both; nothing more reaches the upstream.
 func TestClusterKeyBudgetShared(t *testing.T) {
-	_, fake, a, b := clusterKeyRelays(t)
+	rd, fake, a, b := clusterKeyRelays(t)
 	if ae := sendAs(t, a, "alice-key-0123456789"); ae != nil {
 		t.Fatalf("1st request through A: %v", ae)
 	}
@@ -113,6 +113,16 @@ func TestClusterKeyBudgetShared(t *testing.T) {
 	mustRefuse(t, sendAs(t, b, "alice-key-0123456789"), "daily budget of $0.0002")
 	if n := len(fake.Requests()); n != 2 {
 		t.Fatalf("upstream got %d requests, want 2", n)
+	}
+	// Redis and the logs name the key by its ID only.
+	dump := rd.Dump(t)
+	if !strings.Contains(dump, "key:"+a.App.Policy.KeyByName("alice").ID+":daily:") {
+		t.Fatalf("no daily counter named by the key's ID:\n%s", dump)
+	}
+	for _, where := range []string{dump, a.Logs.String(), b.Logs.String()} {
+		if strings.Contains(where, "alice-key-0123456789") {
+			t.Fatalf("the relay key leaked:\n%s", where)
+		}
 	}
 }
 
