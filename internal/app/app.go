@@ -146,6 +146,9 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}, a.Sched, a.upstreams, a.usageRecorder(), log)
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
+		if kc, ok := cl.(keysCluster); ok {
+			kc.AttachKeys(pol)
+		}
 	}
 	a.wireQuota(ctx)
 	a.Server = server.New(a.Relay.Handler(), a.health, log)

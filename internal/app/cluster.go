@@ -6,6 +6,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -27,7 +28,16 @@ type Cluster interface {
 	relay.SharedSessions
 }
 
-var _ Cluster = (*cluster.Cluster)(nil)
+var (
+	_ Cluster     = (*cluster.Cluster)(nil)
+	_ keysCluster = (*cluster.Cluster)(nil)
+)
+
+// keysCluster is a cluster that shares the relay keys' limits too: budgets,
+// rpm and concurrency hold across the relays on one Redis.
+type keysCluster interface {
+	AttachKeys(p *policy.Policy)
+}
 
 // newCluster returns nil when no cluster is configured. An unreachable Redis
 // is not an error: the relay starts degraded and syncs when Redis answers.

@@ -41,6 +41,9 @@ const (
 	queueSize = 8192
 	// maxPendingDeletes bounds the removals remembered during an outage.
 	maxPendingDeletes = 10000
+	// keysLocalNote ends the outage's log line and /health detail when the
+	// relay keys' limits are shared (AttachKeys).
+	keysLocalNote = "; relay key limits are local-only (each relay enforces budgets, rpm and concurrency on its own)"
 )
 
 // Cluster is one relay's membership of a cluster. It implements
@@ -75,6 +78,7 @@ type Cluster struct {
 	known      map[string]int64 // the newest last use of each account seen
 	attached   bool
 	closed     bool
+	keys       *keySync // relay-key limits shared (AttachKeys); nil: none
 }
 
 // New connects to the cluster's Redis. It does not fail when Redis is down:
@@ -156,7 +160,11 @@ func (c *Cluster) Health() string {
 	if !c.degraded {
 		return "ok"
 	}
-	return fmt.Sprintf("degraded: redis unreachable since %s; serving from this relay's local view", c.downSince.UTC().Format(time.RFC3339))
+	h := fmt.Sprintf("degraded: redis unreachable since %s; serving from this relay's local view", c.downSince.UTC().Format(time.RFC3339))
+	if c.keys != nil {
+		h += keysLocalNote
+	}
+	return h
 }
 
 // Close writes what is queued (briefly), stops syncing and disconnects.
@@ -278,9 +286,14 @@ func (c *Cluster) noteErr(err error) {
 		c.degraded, c.downSince, c.downReason = true, time.Now(), errReason(err)
 	}
 	c.needPush = true
+	keys := c.keys != nil
 	c.mu.Unlock()
 	if first {
-		c.log.Warn("cluster redis unreachable; serving from this relay's local view until it returns (no oauth refresh meanwhile)", "err", errReason(err))
+		msg := "cluster redis unreachable; serving from this relay's local view until it returns (no oauth refresh meanwhile)"
+		if keys {
+			msg += keysLocalNote
+		}
+		c.log.Warn(msg, "err", errReason(err))
 	}
 }
 

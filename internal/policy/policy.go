@@ -127,6 +127,9 @@ type keyState struct {
 	tokens   int64 // in win[Day]
 	tokBand  int8  // the highest alert threshold the day's tokens passed
 	lastUsed time.Time
+	// cluster: the other relays' requests admitted in the last minute and
+	// in flight now (ApplyClusterLoad, cluster.go).
+	clusterRecent, clusterInFlight int
 }
 
 // waiter is a request queued for a concurrency slot.
@@ -429,15 +432,19 @@ func (p *Policy) Admit(ctx context.Context, k *Key, model string) *Refusal {
 			tat = now
 		}
 		next := tat.Add(k.interval)
-		if wait := next.Sub(now) - time.Minute; wait > 0 {
+		// cluster: the other relays' recent requests fill the bucket too.
+		if wait := next.Add(time.Duration(k.clusterRecent)*k.interval).Sub(now) - time.Minute; wait > 0 {
 			k.mu.Unlock()
 			return &Refusal{Status: 429, Reason: RateLimited, RetryAfter: wait,
 				Message: fmt.Sprintf("relay key %q is over its limit of %d requests per minute; retry in %s", k.Name, k.rpm, roundUp(wait))}
 		}
 		k.tat = next
+		if p.shared != nil { // cluster: count it for the other relays
+			p.shared.Admitted(k, now)
+		}
 	}
 	k.lastUsed = now
-	if k.limit == 0 || (k.inUse < k.limit && len(k.waiters) == 0) {
+	if k.limit == 0 || (k.inUse+k.clusterInFlight < k.limit && len(k.waiters) == 0) { // cluster: + others' in flight
 		k.inUse++
 		k.mu.Unlock()
 		return nil
@@ -481,7 +488,7 @@ func (p *Policy) wait(ctx context.Context, k *Key, w *waiter) *Refusal {
 // wakeLocked hands free slots to the waiters, first come first served.
 // Called with k.mu held.
 func (s *keyState) wakeLocked() {
-	for len(s.waiters) > 0 && (s.limit == 0 || s.inUse < s.limit) {
+	for len(s.waiters) > 0 && (s.limit == 0 || s.inUse+s.clusterInFlight < s.limit) { // cluster: + others' in flight
 		w := s.waiters[0]
 		s.waiters[0] = nil
 		s.waiters = s.waiters[1:]

@@ -2,11 +2,17 @@ package policy
 
 import "time"
 
-// Shared carries budget spending between the relays of a cluster. Charge is
-// called after a request's cost is known and must not block (queue the work);
-// the implementation reports what the cluster has spent through ApplyShared.
+// Shared carries budget spending and request counts between the relays of a
+// cluster. Neither method may block (queue the work): both are called on the
+// request path, Admitted with the key's mutex held. The implementation
+// reports what the cluster has spent through ApplyShared and what the other
+// relays are doing through ApplyClusterLoad.
 type Shared interface {
+	// Charge is called after a request's cost is known.
 	Charge(k *Key, at time.Time, costMicros, tokens int64)
+	// Admitted is called when a request of a key with an rpm limit has
+	// passed it (the request may still wait for a concurrency slot).
+	Admitted(k *Key, at time.Time)
 }
 
 // SetShared attaches the cluster's budget sharing; call before serving.
