@@ -355,12 +355,37 @@ func (a *API) usageParams(w http.ResponseWriter, r *http.Request) (since time.Ti
 	return since, by, true
 }
 
+// ReasonNoCluster is the scope_reason of a relay that is not part of a
+// cluster: its own numbers are all there is.
+const ReasonNoCluster = "this relay is not part of a cluster"
+
+// localReason says why a cluster relay answers with its own numbers.
+func localReason(err error) string {
+	return "the cluster's numbers are not available (" + err.Error() + "): these are this relay's own"
+}
+
 func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 	since, by, ok := a.usageParams(w, r)
 	if !ok {
 		return
 	}
 	rep := store.NewReport("server", since, a.o.Now(), by)
+	rep.Scope, rep.ScopeReason = store.ScopeLocal, ReasonNoCluster
+	if a.o.Cluster != nil {
+		rows, start, err := a.o.Cluster.Usage(r.Context(), since, by)
+		if err == nil {
+			if !since.IsZero() {
+				s := start.UTC()
+				rep.Since = &s
+			}
+			rep.SetGroups(rows, a.o.KeyLabel)
+			rep.Scope, rep.ScopeReason = store.ScopeCluster, ""
+			writeJSON(w, http.StatusOK, rep)
+			return
+		}
+		a.o.Log.Warn("admin: answering usage with this relay's own numbers", "reason", err.Error())
+		rep.ScopeReason = localReason(err)
+	}
 	if a.o.Usage == nil {
 		writeJSON(w, http.StatusOK, rep)
 		return
@@ -374,11 +399,16 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 
 // SeriesResponse is GET /admin/v1/usage/series.
 type SeriesResponse struct {
+	// Since is where the first bucket's sums begin (the asked start, rounded
+	// down to the cluster's buckets when Scope is cluster).
 	Since       time.Time           `json:"since"`
 	Until       time.Time           `json:"until"`
 	StepSeconds int64               `json:"step_seconds"`
 	By          string              `json:"by"`
 	Points      []store.SeriesPoint `json:"points"`
+	// Scope and ScopeReason are as in the usage report.
+	Scope       string `json:"scope"`
+	ScopeReason string `json:"scope_reason,omitempty"`
 }
 
 // maxBuckets bounds a series so a request cannot ask for millions of points.
@@ -407,19 +437,32 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("the window holds more than %d steps; use a larger step", maxBuckets))
 		return
 	}
-	resp := SeriesResponse{Since: since.UTC(), Until: now.UTC(), StepSeconds: int64(step / time.Second), By: by, Points: []store.SeriesPoint{}}
-	if a.o.Usage != nil {
-		pts, err := a.o.Usage.UsageSeries(r.Context(), since, time.Time{}, step, by)
+	resp := SeriesResponse{Since: since.UTC(), Until: now.UTC(), StepSeconds: int64(step / time.Second), By: by, Points: []store.SeriesPoint{},
+		Scope: store.ScopeLocal, ScopeReason: ReasonNoCluster}
+	var pts []store.SeriesPoint
+	done := false
+	if a.o.Cluster != nil {
+		p, start, err := a.o.Cluster.UsageSeries(r.Context(), since, step, by)
+		if err == nil {
+			pts, done = p, true
+			resp.Since, resp.Scope, resp.ScopeReason = start.UTC(), store.ScopeCluster, ""
+		} else {
+			resp.ScopeReason = localReason(err)
+		}
+	}
+	if !done && a.o.Usage != nil {
+		p, err := a.o.Usage.UsageSeries(r.Context(), since, time.Time{}, step, by)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
 			return
 		}
-		for _, p := range pts {
-			if by == store.GroupKey {
-				p.Group = a.o.KeyLabel(p.Group)
-			}
-			resp.Points = append(resp.Points, p)
+		pts = p
+	}
+	for _, p := range pts {
+		if by == store.GroupKey && p.Group == "" {
+			p.Group = a.o.KeyLabel(p.KeyHash)
 		}
+		resp.Points = append(resp.Points, p)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -1,0 +1,671 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/internal/usage"
+)
+
+// Usage rollups shared through Redis (issue 21): every relay merges the
+// requests it records into small counters per time bucket, so any relay
+// can answer the usage of the whole cluster; each relay's SQLite keeps its
+// own raw rows and rollups as before.
+//
+// Keys (P is key_prefix):
+//
+//	P u:<g>:<d>:<bucket ms>   hash "<measure>:<group>" -> sum; g is the
+//	                          granularity (m minute, h hour, d UTC day), d the
+//	                          grouping (k key, a account, m model, p platform)
+//	P u:batch:<relay>:<seq>   marks a merged chunk for a day, so a chunk
+//	                          retried after a lost reply is merged once
+//
+// One hash per bucket and grouping keeps each `stats --by X` exact and a
+// read small: a window reads one hash per day or hour of the one grouping
+// it asks for. Ungrouped totals sum the platform hashes. Minute buckets hold
+// the platform grouping only (the dashboard's last hour and day).
+//
+// Measures (the field's part before the first ':'): r requests, e errors
+// (status 400 and up, or none), i o w c input, output, cache-write and
+// cache-read tokens, $ known cost (micro-USD), u requests of unknown cost,
+// s successes (2xx, 3xx), l and t their latency and time-to-first-byte
+// sums (ms). A key's group is "<hash> <name>" (the hash holds no space).
+
+// Retention of the usage buckets: each expires this long after its end.
+const (
+	minuteBucketTTL = 2 * 24 * time.Hour
+	hourBucketTTL   = 35 * 24 * time.Hour
+	dayBucketTTL    = 400 * 24 * time.Hour
+	// usageMarkerTTL is how long a merged chunk's marker lives: a retry
+	// later than this (a relay stuck that long) could merge twice.
+	usageMarkerTTL = 24 * time.Hour
+)
+
+const (
+	// usageFlushEvery is how long records gather before a merge: the
+	// cluster's numbers lag the requests by about this much.
+	usageFlushEvery = 250 * time.Millisecond
+	// maxUsageQueue bounds the records waiting for the merger goroutine.
+	maxUsageQueue = 65536
+	// maxUsageTuples bounds what waits for Redis, in distinct (minute, key,
+	// account, model, platform) tuples: an outage of hours at a steady mix
+	// holds a few thousand. Beyond it new records are not merged (counted
+	// as dropped; each relay's own database still has them).
+	maxUsageTuples = 200_000
+	// usageChunkTuples bounds one atomic merge (one script run).
+	usageChunkTuples = 256
+)
+
+// Bucket sizes in milliseconds.
+const (
+	minuteMs = int64(time.Minute / time.Millisecond)
+	hourMs   = int64(time.Hour / time.Millisecond)
+	dayMs    = 24 * hourMs
+)
+
+// usageTuple is what one bucket of merged usage is summed by.
+type usageTuple struct {
+	minute                   int64 // bucket start, ms
+	keyHash, keyName         string
+	account, model, platform string
+}
+
+// usageSums are the measures of one tuple, in measureCodes' order.
+type usageSums [numMeasures]int64
+
+const numMeasures = 11
+
+// measureCodes name the measures in Redis fields.
+const measureCodes = "reiowc$uslt"
+
+func (s *usageSums) add(r usage.Record) {
+	s[0]++
+	if r.Status >= 400 || r.Status == 0 {
+		s[1]++
+	}
+	s[2] += r.InputTokens
+	s[3] += r.OutputTokens
+	s[4] += r.CacheCreationTokens
+	s[5] += r.CacheReadTokens
+	if r.CostKnown {
+		s[6] += r.CostMicros
+	} else {
+		s[7]++
+	}
+	if r.Status >= 200 && r.Status <= 399 {
+		s[8]++
+		s[9] += r.Latency.Milliseconds()
+		s[10] += r.TTFB.Milliseconds()
+	}
+}
+
+// usageChunk is one atomic merge: a marker id and the increments.
+type usageChunk struct {
+	id     string
+	tuples map[usageTuple]*usageSums
+}
+
+// UsageShare merges this relay's usage into the cluster's Redis and reads
+// the cluster's usage back. Record never blocks: records are queued, summed
+// per tuple by one goroutine and merged every usageFlushEvery; while Redis
+// is unreachable the sums wait (bounded by maxUsageTuples) and are merged
+// when it answers again.
+type UsageShare struct {
+	c    *Cluster
+	wake chan struct{}
+
+	mu      sync.Mutex
+	queue   []usage.Record
+	dropped int64 // records never merged (queue or tuple bound)
+
+	// The merger goroutine's own state.
+	pending map[usageTuple]*usageSums
+	chunks  []usageChunk // sealed, not yet merged, in order
+	seq     int64
+
+	merged int64 // records merged (under mu)
+}
+
+// ShareUsage starts merging this relay's usage into Redis. Feed it every
+// usage record (Record); read the cluster's numbers with Usage and
+// UsageSeries. Closing the cluster merges what is queued (briefly).
+func (c *Cluster) ShareUsage() *UsageShare {
+	u := &UsageShare{c: c, wake: make(chan struct{}, 1), pending: map[usageTuple]*usageSums{}}
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); u.loop() }()
+	return u
+}
+
+// Record queues one usage record for the cluster; it never waits on Redis.
+func (u *UsageShare) Record(r usage.Record) {
+	u.mu.Lock()
+	if len(u.queue) >= maxUsageQueue {
+		u.dropped++
+		u.mu.Unlock()
+		return
+	}
+	u.queue = append(u.queue, r)
+	u.mu.Unlock()
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Dropped is the number of records that were never merged into Redis
+// because the outage buffer was full.
+func (u *UsageShare) Dropped() int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.dropped
+}
+
+// Merged is the number of records merged into Redis so far.
+func (u *UsageShare) Merged() int64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.merged
+}
+
+func (u *UsageShare) loop() {
+	c := u.c
+	var retry <-chan time.Time
+	for {
+		select {
+		case <-c.ctx.Done():
+			u.final()
+			return
+		case <-u.wake:
+		case <-retry:
+		}
+		retry = nil
+		// Let a burst gather into one merge.
+		select {
+		case <-c.ctx.Done():
+			u.final()
+			return
+		case <-time.After(usageFlushEvery):
+		}
+		u.take()
+		if len(u.pending) == 0 && len(u.chunks) == 0 {
+			continue
+		}
+		if c.Degraded() {
+			// Keep summing; try again once the health loop sees Redis.
+			retry = time.After(healthInterval)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 2*dialTimeout)
+		err := u.flush(ctx)
+		cancel()
+		if err != nil {
+			c.noteErr(err)
+			retry = time.After(healthInterval)
+		}
+	}
+}
+
+// take moves the queued records into the pending sums.
+func (u *UsageShare) take() {
+	u.mu.Lock()
+	q := u.queue
+	u.queue = nil
+	u.mu.Unlock()
+	var dropped int64
+	for _, r := range q {
+		k := usageTuple{
+			minute: r.Time.UnixMilli() - r.Time.UnixMilli()%minuteMs, keyHash: r.KeyHash, keyName: r.KeyName,
+			account: r.AccountID, model: r.Model, platform: r.Platform,
+		}
+		if k.keyHash == "" {
+			k.keyHash = usage.Anonymous
+		}
+		s := u.pending[k]
+		if s == nil {
+			if len(u.pending)+u.chunkTuples() >= maxUsageTuples {
+				dropped++
+				continue
+			}
+			s = new(usageSums)
+			u.pending[k] = s
+		}
+		s.add(r)
+	}
+	u.mu.Lock()
+	u.dropped += dropped
+	u.mu.Unlock()
+	if dropped > 0 {
+		u.c.log.Warn("cluster usage buffer full while redis is unreachable; these records stay in this relay's database only", "dropped", dropped)
+	}
+}
+
+func (u *UsageShare) chunkTuples() int {
+	n := 0
+	for _, ch := range u.chunks {
+		n += len(ch.tuples)
+	}
+	return n
+}
+
+// seal cuts the pending sums into chunks with their marker ids; a chunk
+// never changes once sealed, so its retry merges exactly what its first
+// try did.
+func (u *UsageShare) seal() {
+	var cur map[usageTuple]*usageSums
+	for k, s := range u.pending {
+		if cur == nil || len(cur) >= usageChunkTuples {
+			cur = map[usageTuple]*usageSums{}
+			u.seq++
+			u.chunks = append(u.chunks, usageChunk{id: u.c.id + ":" + strconv.FormatInt(u.seq, 10), tuples: cur})
+		}
+		cur[k] = s
+	}
+	u.pending = map[usageTuple]*usageSums{}
+}
+
+// flush merges every sealed chunk and the pending sums, in order; it stops
+// at the first failure (the rest waits for the next try).
+func (u *UsageShare) flush(ctx context.Context) error {
+	u.seal()
+	for len(u.chunks) > 0 {
+		ch := u.chunks[0]
+		var n int64
+		for _, s := range ch.tuples {
+			n += s[0]
+		}
+		err := u.write(ctx, ch)
+		var rerr redis.Error
+		if err != nil && errors.As(err, &rerr) && (strings.HasPrefix(rerr.Error(), "ERR") || strings.HasPrefix(rerr.Error(), "WRONGTYPE")) {
+			// Redis refused the merge itself (not an outage): retrying
+			// cannot help, so the chunk is dropped rather than block
+			// every later one.
+			u.c.log.Error("redis refused a usage merge; these records stay in this relay's database only", "records", n, "err", rerr.Error())
+			u.mu.Lock()
+			u.dropped += n
+			u.mu.Unlock()
+			u.chunks = u.chunks[1:]
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		u.chunks = u.chunks[1:]
+		u.mu.Lock()
+		u.merged += n
+		u.mu.Unlock()
+	}
+	u.chunks = nil
+	return nil
+}
+
+func (u *UsageShare) final() {
+	u.take()
+	if u.c.Degraded() || (len(u.pending) == 0 && len(u.chunks) == 0) {
+		if n := u.chunkTuples() + len(u.pending); n > 0 {
+			u.c.log.Warn("cluster usage not merged before shutdown (redis unreachable); this relay's database keeps it", "tuples", n)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if err := u.flush(ctx); err != nil {
+		u.c.log.Warn("cluster usage not merged before shutdown; this relay's database keeps it", "err", errReason(err))
+	}
+}
+
+// mergeUsageScript applies one chunk unless its marker exists.
+//
+// KEYS: the marker, then the hashes. ARGV: the marker's TTL (s), then per
+// hash: its expiry (Unix s), its number of fields n, and n field/increment
+// pairs.
+var mergeUsageScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local a = 2
+for i = 2, #KEYS do
+  local at = ARGV[a]
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  for j = 1, n do
+    redis.call('HINCRBY', KEYS[i], ARGV[a], ARGV[a + 1])
+    a = a + 2
+  end
+  redis.call('EXPIREAT', KEYS[i], at)
+end
+return 1
+`)
+
+// usageKey is the hash of one granularity, grouping and bucket.
+func (c *conn) usageKey(gran, dim byte, bucket int64) string {
+	return c.prefix + "u:" + string(gran) + ":" + string(dim) + ":" + strconv.FormatInt(bucket, 10)
+}
+
+func (c *conn) usageMarkerKey(id string) string { return c.prefix + "u:batch:" + id }
+
+// usageGrans are the granularities merged: their letter, bucket size, the
+// groupings they hold and how long they are kept.
+var usageGrans = []struct {
+	g    byte
+	size int64
+	dims string
+	ttl  time.Duration
+}{
+	{'m', minuteMs, "p", minuteBucketTTL},
+	{'h', hourMs, "kamp", hourBucketTTL},
+	{'d', dayMs, "kamp", dayBucketTTL},
+}
+
+// group is a tuple's group value in grouping dim.
+func (k usageTuple) group(dim byte) string {
+	switch dim {
+	case 'k':
+		return k.keyHash + " " + k.keyName
+	case 'a':
+		return k.account
+	case 'm':
+		return k.model
+	}
+	return k.platform
+}
+
+// write merges one chunk atomically (once, whatever the retries).
+func (u *UsageShare) write(ctx context.Context, ch usageChunk) error {
+	c := u.c
+	type hashInc struct {
+		at     int64
+		fields map[string]int64
+	}
+	hashes := map[string]*hashInc{}
+	var order []string
+	for k, s := range ch.tuples {
+		for _, gr := range usageGrans {
+			bucket := k.minute - k.minute%gr.size
+			at := (bucket+gr.size)/1000 + int64(gr.ttl/time.Second)
+			for i := 0; i < len(gr.dims); i++ {
+				key := c.usageKey(gr.g, gr.dims[i], bucket)
+				h := hashes[key]
+				if h == nil {
+					h = &hashInc{at: at, fields: map[string]int64{}}
+					hashes[key] = h
+					order = append(order, key)
+				}
+				g := k.group(gr.dims[i])
+				for m, v := range s {
+					if v != 0 {
+						h.fields[string(measureCodes[m])+":"+g] += v
+					}
+				}
+			}
+		}
+	}
+	keys := append(make([]string, 0, len(order)+1), c.usageMarkerKey(ch.id))
+	args := []any{int64(usageMarkerTTL / time.Second)}
+	for _, key := range order {
+		h := hashes[key]
+		keys = append(keys, key)
+		args = append(args, h.at, len(h.fields))
+		for f, v := range h.fields {
+			args = append(args, f, v)
+		}
+	}
+	return mergeUsageScript.Run(ctx, c.rdb, keys, args...).Err()
+}
+
+// --- reading ---
+
+// ErrUsageNotCovered says the cluster's buckets cannot answer a question
+// (a series step they do not hold, or a window older than they are kept);
+// the relay's own database answers it instead.
+var ErrUsageNotCovered = errors.New("not covered by the cluster's usage buckets")
+
+// usageDim is the Redis grouping each store grouping reads.
+var usageDim = map[string]byte{
+	store.GroupNone: 'p', store.GroupKey: 'k', store.GroupAccount: 'a', store.GroupModel: 'm', store.GroupPlatform: 'p',
+}
+
+// span is a run of buckets of one granularity.
+type span struct {
+	gran     byte
+	size     int64
+	from, to int64 // ms, [from, to), multiples of size
+}
+
+// plan splits [from, to) (hour-aligned) into hours at the edges and whole
+// days between, reading days only when useDays.
+func plan(from, to int64, useDays bool) []span {
+	if !useDays {
+		return []span{{'h', hourMs, from, to}}
+	}
+	dFrom := from + (dayMs-from%dayMs)%dayMs
+	dTo := to - to%dayMs
+	if dFrom >= dTo {
+		return []span{{'h', hourMs, from, to}}
+	}
+	var out []span
+	if from < dFrom {
+		out = append(out, span{'h', hourMs, from, dFrom})
+	}
+	out = append(out, span{'d', dayMs, dFrom, dTo})
+	if dTo < to {
+		out = append(out, span{'h', hourMs, dTo, to})
+	}
+	return out
+}
+
+// readable says why the cluster's numbers cannot be read now, or nil.
+func (u *UsageShare) readable() error {
+	c := u.c
+	c.mu.Lock()
+	down, since := c.degraded, c.downSince
+	c.mu.Unlock()
+	if down {
+		return fmt.Errorf("the cluster's redis is unreachable since %s", since.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// fetch reads the hashes of grouping dim for each bucket of spans and
+// passes every field to add with its bucket start.
+func (u *UsageShare) fetch(ctx context.Context, dim byte, spans []span, add func(bucket int64, measure int, group string, v int64)) error {
+	c := u.c
+	type req struct {
+		bucket int64
+		cmd    *redis.MapStringStringCmd
+	}
+	var reqs []req
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, s := range spans {
+			for b := s.from; b < s.to; b += s.size {
+				reqs = append(reqs, req{b, p.HGetAll(ctx, c.usageKey(s.gran, dim, b))})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.noteErr(err)
+		return fmt.Errorf("read the cluster's usage: %s", errReason(err))
+	}
+	for _, r := range reqs {
+		for f, v := range r.cmd.Val() {
+			code, group, ok := strings.Cut(f, ":")
+			m := strings.Index(measureCodes, code)
+			n, err := strconv.ParseInt(v, 10, 64)
+			if !ok || len(code) != 1 || m < 0 || err != nil {
+				continue
+			}
+			add(r.bucket, m, group, n)
+		}
+	}
+	return nil
+}
+
+// setMeasure adds v to measure m of r.
+func setMeasure(r *store.UsageRow, m int, v int64) {
+	switch m {
+	case 0:
+		r.Requests += v
+	case 1:
+		r.Errors += v
+	case 2:
+		r.InputTokens += v
+	case 3:
+		r.OutputTokens += v
+	case 4:
+		r.CacheCreationTokens += v
+	case 5:
+		r.CacheReadTokens += v
+	case 6:
+		r.CostMicros += v
+	case 7:
+		r.CostUnknown += v
+	case 8:
+		r.Successes += v
+	case 9:
+		r.LatencyMsSum += v
+	case 10:
+		r.TTFBMsSum += v
+	}
+}
+
+// splitGroup turns a field's group into the two group values GroupUsage
+// takes (key name and hash for keys; the value for the others).
+func splitGroup(dim byte, by, group string) (g1, g2 string) {
+	switch {
+	case by == store.GroupNone:
+		return "", ""
+	case dim == 'k':
+		hash, name, _ := strings.Cut(group, " ")
+		return name, hash
+	}
+	return group, ""
+}
+
+// usageStart is where the cluster's numbers for a window from since begin:
+// since rounded down to the hour while hour buckets are kept for it, else to
+// the UTC day; "all" (zero) is as far back as day buckets are kept.
+func usageStart(since, now time.Time) (from int64, useDays bool) {
+	n := now.UnixMilli()
+	oldest := n - n%dayMs - int64(dayBucketTTL/time.Millisecond) + dayMs
+	if since.IsZero() {
+		return oldest, true
+	}
+	s := since.UnixMilli()
+	if s < oldest {
+		s = oldest
+	}
+	// Hour buckets expire hourBucketTTL after their end; a day's margin.
+	if n-s < int64(hourBucketTTL/time.Millisecond)-dayMs {
+		return s - s%hourMs, true
+	}
+	return s - s%dayMs, true
+}
+
+// Usage sums the cluster's usage since since (zero: everything kept), by
+// grouping by, up to now (the current hour included: it is merged live).
+// start is where the sums begin: since rounded down to the hour (to the UTC
+// day for a window reaching back more than ~34 days). An error means Redis
+// cannot answer now; the relay's own numbers are the fallback.
+func (u *UsageShare) Usage(ctx context.Context, since time.Time, by string) (rows []store.UsageRow, start time.Time, err error) {
+	dim, ok := usageDim[by]
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("unknown usage grouping %q", by)
+	}
+	if err := u.readable(); err != nil {
+		return nil, time.Time{}, err
+	}
+	now := time.Now()
+	from, useDays := usageStart(since, now)
+	n := now.UnixMilli()
+	to := n - n%hourMs + hourMs
+	parts := map[[2]string]*store.UsageRow{}
+	err = u.fetch(ctx, dim, plan(from, to, useDays), func(_ int64, m int, group string, v int64) {
+		g1, g2 := splitGroup(dim, by, group)
+		r := parts[[2]string{g1, g2}]
+		if r == nil {
+			r = &store.UsageRow{KeyName: g1, KeyHash: g2}
+			parts[[2]string{g1, g2}] = r
+		}
+		setMeasure(r, m, v)
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	list := make([]store.UsageRow, 0, len(parts))
+	for _, r := range parts {
+		list = append(list, *r)
+	}
+	return store.GroupUsage(by, list), time.UnixMilli(from), nil
+}
+
+// UsageSeries sums the cluster's usage since since into buckets of step
+// (aligned to the Unix epoch) by grouping by, up to now. Steps of whole
+// hours read hour buckets (day buckets for whole-day steps), kept about 34
+// and 400 days; steps of whole minutes under an hour read minute buckets
+// (kept 2 days), ungrouped or by platform only. Anything else is
+// ErrUsageNotCovered. start is since rounded down to the granularity read.
+func (u *UsageShare) UsageSeries(ctx context.Context, since time.Time, step time.Duration, by string) (pts []store.SeriesPoint, start time.Time, err error) {
+	dim, ok := usageDim[by]
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("unknown usage grouping %q", by)
+	}
+	stepMs := step.Milliseconds()
+	now := time.Now()
+	n, s := now.UnixMilli(), since.UnixMilli()
+	var spans []span
+	switch {
+	case since.IsZero() || stepMs <= 0:
+		return nil, time.Time{}, ErrUsageNotCovered
+	case stepMs%hourMs == 0:
+		from := s - s%hourMs
+		useDays := stepMs%dayMs == 0
+		if n-from >= int64(hourBucketTTL/time.Millisecond)-dayMs {
+			if !useDays || n-from >= int64(dayBucketTTL/time.Millisecond)-dayMs {
+				return nil, time.Time{}, ErrUsageNotCovered
+			}
+			from = s - s%dayMs
+		}
+		spans = plan(from, n-n%hourMs+hourMs, useDays)
+	case stepMs%minuteMs == 0 && stepMs < hourMs && (by == store.GroupNone || by == store.GroupPlatform):
+		from := s - s%minuteMs
+		if n-from >= int64(minuteBucketTTL/time.Millisecond)-hourMs {
+			return nil, time.Time{}, ErrUsageNotCovered
+		}
+		spans = []span{{'m', minuteMs, from, n - n%minuteMs + minuteMs}}
+	default:
+		return nil, time.Time{}, ErrUsageNotCovered
+	}
+	if err := u.readable(); err != nil {
+		return nil, time.Time{}, err
+	}
+	type id struct {
+		bucket int64
+		group  string
+	}
+	parts := map[id]*store.SeriesPart{}
+	err = u.fetch(ctx, dim, spans, func(b int64, m int, group string, v int64) {
+		k := id{b - b%stepMs, group}
+		p := parts[k]
+		if p == nil {
+			g1, g2 := splitGroup(dim, by, group)
+			p = &store.SeriesPart{Start: k.bucket}
+			p.KeyName, p.KeyHash = g1, g2
+			parts[k] = p
+		}
+		setMeasure(&p.UsageRow, m, v)
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	list := make([]store.SeriesPart, 0, len(parts))
+	for _, p := range parts {
+		list = append(list, *p)
+	}
+	return store.GroupSeries(by, list), time.UnixMilli(spans[0].from), nil
+}
