@@ -60,8 +60,9 @@ const (
 	// holds a few thousand. Beyond it new records are not merged (counted
 	// as dropped; each relay's own database still has them).
 	maxUsageTuples = 200_000
-	// usageChunkTuples bounds one atomic merge (one script run).
-	usageChunkTuples = 256
+	// usageChunkFields bounds one atomic merge (one script run, a
+	// millisecond or two of Redis's time).
+	usageChunkFields = 4096
 )
 
 // Bucket sizes in milliseconds.
@@ -107,10 +108,24 @@ func (s *usageSums) add(r usage.Record) {
 	}
 }
 
-// usageChunk is one atomic merge: a marker id and the increments.
+// usageChunk is one atomic merge: a marker id, the hashes it increments
+// and how many records it completes (counted when it is merged).
 type usageChunk struct {
-	id     string
-	tuples map[usageTuple]*usageSums
+	id      string
+	hashes  []hashInc
+	records int64
+}
+
+// hashInc is the increments of one Redis hash.
+type hashInc struct {
+	key    string
+	at     int64 // expiry, Unix seconds
+	fields []fieldInc
+}
+
+type fieldInc struct {
+	field string
+	v     int64
 }
 
 // UsageShare merges this relay's usage into the cluster's Redis and reads
@@ -129,7 +144,9 @@ type UsageShare struct {
 	// The merger goroutine's own state.
 	pending map[usageTuple]*usageSums
 	chunks  []usageChunk // sealed, not yet merged, in order
-	seq     int64
+	// sealed is how many tuples the chunks were cut from (0 once merged).
+	sealed int
+	seq    int64
 
 	merged int64 // records merged (under mu)
 }
@@ -230,7 +247,7 @@ func (u *UsageShare) take() {
 		}
 		s := u.pending[k]
 		if s == nil {
-			if len(u.pending)+u.chunkTuples() >= maxUsageTuples {
+			if len(u.pending)+u.sealed >= maxUsageTuples {
 				dropped++
 				continue
 			}
@@ -247,69 +264,104 @@ func (u *UsageShare) take() {
 	}
 }
 
-func (u *UsageShare) chunkTuples() int {
-	n := 0
-	for _, ch := range u.chunks {
-		n += len(ch.tuples)
-	}
-	return n
-}
-
-// seal cuts the pending sums into chunks with their marker ids; a chunk
-// never changes once sealed, so its retry merges exactly what its first
-// try did.
+// seal sums the pending tuples into the increments of each Redis hash
+// (the tuples of one hour add up in its hour hashes, of one day in its day
+// hashes) and cuts those into chunks of at most usageChunkFields increments,
+// each with its marker id. A chunk never changes once sealed, so a retry
+// merges exactly what its first try did.
 func (u *UsageShare) seal() {
-	var cur map[usageTuple]*usageSums
-	for k, s := range u.pending {
-		if cur == nil || len(cur) >= usageChunkTuples {
-			cur = map[usageTuple]*usageSums{}
-			u.seq++
-			u.chunks = append(u.chunks, usageChunk{id: u.c.id + ":" + strconv.FormatInt(u.seq, 10), tuples: cur})
-		}
-		cur[k] = s
+	if len(u.pending) == 0 {
+		return
 	}
+	c := u.c
+	type field struct{ key, field string }
+	sums := map[field]int64{}
+	expiry := map[string]int64{}
+	var keys []string
+	var records int64
+	for k, s := range u.pending {
+		records += s[0]
+		for _, gr := range usageGrans {
+			bucket := k.minute - k.minute%gr.size
+			for i := 0; i < len(gr.dims); i++ {
+				key := c.usageKey(gr.g, gr.dims[i], bucket)
+				if _, ok := expiry[key]; !ok {
+					expiry[key] = (bucket+gr.size)/1000 + int64(gr.ttl/time.Second)
+					keys = append(keys, key)
+				}
+				g := k.group(gr.dims[i])
+				for m, v := range s {
+					if v != 0 {
+						sums[field{key, string(measureCodes[m]) + ":" + g}] += v
+					}
+				}
+			}
+		}
+	}
+	byKey := make(map[string][]fieldInc, len(keys))
+	for f, v := range sums {
+		byKey[f.key] = append(byKey[f.key], fieldInc{f.field, v})
+	}
+	var cur *usageChunk
+	n := 0
+	for _, key := range keys {
+		fs := byKey[key]
+		for len(fs) > 0 {
+			if cur == nil || n >= usageChunkFields {
+				u.seq++
+				u.chunks = append(u.chunks, usageChunk{id: c.id + ":" + strconv.FormatInt(u.seq, 10)})
+				cur, n = &u.chunks[len(u.chunks)-1], 0
+			}
+			take := min(len(fs), usageChunkFields-n)
+			cur.hashes = append(cur.hashes, hashInc{key: key, at: expiry[key], fields: fs[:take]})
+			fs, n = fs[take:], n+take
+		}
+	}
+	// The records count as merged with the last chunk.
+	if cur != nil {
+		cur.records = records
+	}
+	u.sealed += len(u.pending)
 	u.pending = map[usageTuple]*usageSums{}
 }
 
-// flush merges every sealed chunk and the pending sums, in order; it stops
-// at the first failure (the rest waits for the next try).
+// flush merges every sealed chunk, then seals and merges the pending sums;
+// it stops at the first failure (the rest waits for the next try).
 func (u *UsageShare) flush(ctx context.Context) error {
-	u.seal()
-	for len(u.chunks) > 0 {
-		ch := u.chunks[0]
-		var n int64
-		for _, s := range ch.tuples {
-			n += s[0]
-		}
-		err := u.write(ctx, ch)
-		var rerr redis.Error
-		if err != nil && errors.As(err, &rerr) && (strings.HasPrefix(rerr.Error(), "ERR") || strings.HasPrefix(rerr.Error(), "WRONGTYPE")) {
-			// Redis refused the merge itself (not an outage): retrying
-			// cannot help, so the chunk is dropped rather than block
-			// every later one.
-			u.c.log.Error("redis refused a usage merge; these records stay in this relay's database only", "records", n, "err", rerr.Error())
-			u.mu.Lock()
-			u.dropped += n
-			u.mu.Unlock()
+	for round := 0; round < 2; round++ {
+		for len(u.chunks) > 0 {
+			ch := u.chunks[0]
+			err := u.write(ctx, ch)
+			var rerr redis.Error
+			if err != nil && errors.As(err, &rerr) && (strings.HasPrefix(rerr.Error(), "ERR") || strings.HasPrefix(rerr.Error(), "WRONGTYPE")) {
+				// Redis refused the merge itself (not an outage): retrying
+				// cannot help, so the chunk is dropped rather than block
+				// every later one.
+				u.c.log.Error("redis refused a usage merge; these numbers stay in this relay's database only", "err", rerr.Error())
+				u.mu.Lock()
+				u.dropped += ch.records
+				u.mu.Unlock()
+				u.chunks = u.chunks[1:]
+				continue
+			}
+			if err != nil {
+				return err
+			}
 			u.chunks = u.chunks[1:]
-			continue
+			u.mu.Lock()
+			u.merged += ch.records
+			u.mu.Unlock()
 		}
-		if err != nil {
-			return err
-		}
-		u.chunks = u.chunks[1:]
-		u.mu.Lock()
-		u.merged += n
-		u.mu.Unlock()
+		u.chunks, u.sealed = nil, 0
+		u.seal()
 	}
-	u.chunks = nil
 	return nil
 }
 
 func (u *UsageShare) final() {
 	u.take()
 	if u.c.Degraded() || (len(u.pending) == 0 && len(u.chunks) == 0) {
-		if n := u.chunkTuples() + len(u.pending); n > 0 {
+		if n := u.sealed + len(u.pending); n > 0 {
 			u.c.log.Warn("cluster usage not merged before shutdown (redis unreachable); this relay's database keeps it", "tuples", n)
 		}
 		return
@@ -378,41 +430,14 @@ func (k usageTuple) group(dim byte) string {
 // write merges one chunk atomically (once, whatever the retries).
 func (u *UsageShare) write(ctx context.Context, ch usageChunk) error {
 	c := u.c
-	type hashInc struct {
-		at     int64
-		fields map[string]int64
-	}
-	hashes := map[string]*hashInc{}
-	var order []string
-	for k, s := range ch.tuples {
-		for _, gr := range usageGrans {
-			bucket := k.minute - k.minute%gr.size
-			at := (bucket+gr.size)/1000 + int64(gr.ttl/time.Second)
-			for i := 0; i < len(gr.dims); i++ {
-				key := c.usageKey(gr.g, gr.dims[i], bucket)
-				h := hashes[key]
-				if h == nil {
-					h = &hashInc{at: at, fields: map[string]int64{}}
-					hashes[key] = h
-					order = append(order, key)
-				}
-				g := k.group(gr.dims[i])
-				for m, v := range s {
-					if v != 0 {
-						h.fields[string(measureCodes[m])+":"+g] += v
-					}
-				}
-			}
-		}
-	}
-	keys := append(make([]string, 0, len(order)+1), c.usageMarkerKey(ch.id))
+	keys := make([]string, 0, len(ch.hashes)+1)
+	keys = append(keys, c.usageMarkerKey(ch.id))
 	args := []any{int64(usageMarkerTTL / time.Second)}
-	for _, key := range order {
-		h := hashes[key]
-		keys = append(keys, key)
+	for _, h := range ch.hashes {
+		keys = append(keys, h.key)
 		args = append(args, h.at, len(h.fields))
-		for f, v := range h.fields {
-			args = append(args, f, v)
+		for _, f := range h.fields {
+			args = append(args, f.field, f.v)
 		}
 	}
 	return mergeUsageScript.Run(ctx, c.rdb, keys, args...).Err()
