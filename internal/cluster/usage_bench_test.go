@@ -108,6 +108,16 @@ func BenchmarkClusterUsageRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	// What the buckets cost Redis: one hour's four hashes, one day's.
+	hour := n - n%hourMs - 2*hourMs
+	day := n - n%dayMs - dayMs
+	var hourBytes, dayBytes int64
+	for _, d := range []byte("kamp") {
+		h, _ := c.rdb.MemoryUsage(ctx, c.usageKey('h', d, hour)).Result()
+		dd, _ := c.rdb.MemoryUsage(ctx, c.usageKey('d', d, day)).Result()
+		hourBytes, dayBytes = hourBytes+h, dayBytes+dd
+	}
+	b.Logf("redis memory: %d bytes per hour (4 hashes), %d per day", hourBytes, dayBytes)
 	for _, tt := range []struct {
 		name   string
 		window time.Duration
