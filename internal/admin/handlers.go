@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,35 @@ type Account struct {
 type AccountsResponse struct {
 	Time     time.Time `json:"time"`
 	Accounts []Account `json:"accounts"`
+	// TodayScope says whose requests the accounts' "today" counts:
+	// "cluster" (every relay of the cluster, from the hour of midnight) or
+	// "local" (this relay's).
+	TodayScope string `json:"today_scope"`
+}
+
+// accountTotals sums each account's usage since the day's start: the
+// cluster's when it can answer, else this relay's own.
+func (a *API) accountTotals(ctx context.Context, since time.Time) (map[string]store.Totals, string) {
+	totals := map[string]store.Totals{}
+	if a.o.Cluster != nil {
+		rows, _, err := a.o.Cluster.Usage(ctx, since, store.GroupAccount)
+		if err == nil {
+			for _, r := range rows {
+				totals[r.Group] = store.Totals{Requests: r.Requests, Errors: r.Errors, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
+					CacheCreationTokens: r.CacheCreationTokens, CacheReadTokens: r.CacheReadTokens}
+			}
+			return totals, store.ScopeCluster
+		}
+	}
+	if a.o.Usage != nil {
+		t, err := a.o.Usage.AccountTotals(ctx, since)
+		if err != nil {
+			a.o.Log.Warn("admin: read usage totals", "err", err)
+		} else {
+			totals = t
+		}
+	}
+	return totals, store.ScopeLocal
 }
 
 func midnight(t time.Time) time.Time {
@@ -81,16 +111,8 @@ func (a *API) accounts(w http.ResponseWriter, r *http.Request) {
 	for _, c := range a.o.Sched.Cooldowns() {
 		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
 	}
-	totals := map[string]store.Totals{}
-	if a.o.Usage != nil {
-		t, err := a.o.Usage.AccountTotals(r.Context(), midnight(now))
-		if err != nil {
-			a.o.Log.Warn("admin: read usage totals", "err", err)
-		} else {
-			totals = t
-		}
-	}
-	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}}
+	totals, scope := a.accountTotals(r.Context(), midnight(now))
+	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}, TodayScope: scope}
 	for _, st := range a.o.Sched.States() {
 		acct := Account{
 			ID: st.ID, Type: st.Type, Name: st.Name, Platform: st.Platform, Priority: st.Priority,
@@ -301,14 +323,19 @@ func (a *API) keys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	byHash := map[string]store.UsageRow{}
-	if a.o.Usage != nil {
-		groups, err := a.o.Usage.Usage(r.Context(), store.UsageQuery{From: midnight(a.o.Now()), By: store.GroupKey})
+	var groups []store.UsageRow
+	var err error = errNoCluster
+	if a.o.Cluster != nil {
+		groups, _, err = a.o.Cluster.Usage(r.Context(), midnight(a.o.Now()), store.GroupKey)
+	}
+	if err != nil && a.o.Usage != nil {
+		groups, err = a.o.Usage.Usage(r.Context(), store.UsageQuery{From: midnight(a.o.Now()), By: store.GroupKey})
 		if err != nil {
 			a.o.Log.Warn("admin: read key usage", "err", err)
 		}
-		for _, g := range groups {
-			byHash[g.KeyHash] = g
-		}
+	}
+	for _, g := range groups {
+		byHash[g.KeyHash] = g
 	}
 	resp := KeysResponse{Keys: []Key{}}
 	for i, k := range a.o.RelayKeys {
@@ -354,6 +381,8 @@ func (a *API) usageParams(w http.ResponseWriter, r *http.Request) (since time.Ti
 	}
 	return since, by, true
 }
+
+var errNoCluster = errors.New(ReasonNoCluster)
 
 // ReasonNoCluster is the scope_reason of a relay that is not part of a
 // cluster: its own numbers are all there is.
