@@ -98,11 +98,31 @@ key = "bob-key-0123456789"
 		t.Fatalf("by key: %+v", rep.Groups)
 	}
 
+	// A relay restarted counts nothing twice: it merges what it records,
+	// never its database again.
+	rs[0] = rs[0].Restart()
+	c := rs[0].anthropicClient(option.WithAPIKey("alice-key-0123456789"))
+	if _, err := c.Messages.New(context.Background(), newParams("claude-sonnet-4-5")); err != nil {
+		t.Fatal(err)
+	}
+	rs[0].usageRows(10)
+	waitFor(t, 10*time.Second, "the request after the restart in the cluster's numbers", func() bool {
+		return adminUsage(t, rs[1], "since=1h").Total.Requests == 15
+	})
+	rep := adminUsage(t, rs[0], "since=1h&by=account")
+	want := store.NewReport("", *rep.Since, time.Now(), store.GroupAccount)
+	if err := both.FillReport(context.Background(), &want, func(h string) string { return h }); err != nil {
+		t.Fatal(err)
+	}
+	if got, exp := sums(rep), sums(want); got != exp || rep.Total.Requests != 15 {
+		t.Fatalf("after a restart:\n got  %s\n want %s", got, exp)
+	}
+
 	rd.Stop()
 	for i, r := range rs {
 		waitFor(t, 5*time.Second, fmt.Sprintf("relay %d reports the outage", i), func() bool { return strings.HasPrefix(clusterHealth(t, r), "degraded: ") })
 	}
-	for i, own := range []int64{9, 5} {
+	for i, own := range []int64{10, 5} {
 		rep := adminUsage(t, rs[i], "since=1h&by=key")
 		if rep.Scope != store.ScopeLocal || !strings.Contains(rep.ScopeReason, "unreachable") || rep.Total.Requests != own {
 			t.Fatalf("relay %d with redis down: scope %q (%q), %d requests, want local and its own %d", i, rep.Scope, rep.ScopeReason, rep.Total.Requests, own)
