@@ -178,6 +178,10 @@ type UsageShare struct {
 	// sealed is how many tuples the chunks were cut from (0 once merged).
 	sealed int
 	seq    int64
+	// warnedFull: the full buffer was logged (once until a merge succeeds).
+	warnedFull bool
+	// maxTuples is maxUsageTuples (smaller in tests).
+	maxTuples int
 
 	merged int64 // records merged (under mu)
 }
@@ -186,7 +190,7 @@ type UsageShare struct {
 // usage record (Record); read the cluster's numbers with Usage and
 // UsageSeries. Closing the cluster merges what is queued (briefly).
 func (c *Cluster) ShareUsage() *UsageShare {
-	u := &UsageShare{c: c, wake: make(chan struct{}, 1), pending: map[usageTuple]*usageSums{}}
+	u := &UsageShare{c: c, wake: make(chan struct{}, 1), pending: map[usageTuple]*usageSums{}, maxTuples: maxUsageTuples}
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); u.loop() }()
 	return u
@@ -278,7 +282,7 @@ func (u *UsageShare) take() {
 		}
 		s := u.pending[k]
 		if s == nil {
-			if len(u.pending)+u.sealed >= maxUsageTuples {
+			if len(u.pending)+u.sealed >= u.maxTuples {
 				dropped++
 				continue
 			}
@@ -290,7 +294,8 @@ func (u *UsageShare) take() {
 	u.mu.Lock()
 	u.dropped += dropped
 	u.mu.Unlock()
-	if dropped > 0 {
+	if dropped > 0 && !u.warnedFull {
+		u.warnedFull = true
 		u.c.log.Warn("cluster usage buffer full while redis is unreachable; these records stay in this relay's database only", "dropped", dropped)
 	}
 }
@@ -382,7 +387,7 @@ func (u *UsageShare) flush(ctx context.Context) error {
 			u.merged += ch.records
 			u.mu.Unlock()
 		}
-		u.chunks, u.sealed = nil, 0
+		u.chunks, u.sealed, u.warnedFull = nil, 0, false
 		u.seal()
 	}
 	return nil

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/cluster/clustertest"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
@@ -252,5 +254,37 @@ func TestClusterUsageMergedOnClose(t *testing.T) {
 	got, _, err := reader.Usage(context.Background(), time.Now().Add(-2*time.Hour), store.GroupNone)
 	if err != nil || len(got) != 1 || got[0].Requests != int64(len(recs)) {
 		t.Fatalf("after close: %+v %v", got, err)
+	}
+}
+
+// During an outage the sums wait up to their bound; records beyond it are
+// counted as dropped (the relay's database keeps them), logged once, and
+// what waited is merged when Redis returns.
+func TestClusterUsageOutageBufferBound(t *testing.T) {
+	rd := clustertest.Start(t)
+	logs := &testutil.SyncBuffer{}
+	c, err := New(clusterCfg(rd, 15), nil, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	u := c.ShareUsage()
+	u.maxTuples = 10
+	rd.Stop()
+	eventually(t, 5*time.Second, "the outage is noticed", c.Degraded)
+	// 30 records, each in a minute of its own: 30 tuples.
+	base := time.Now().Truncate(time.Hour).Add(-2 * time.Hour)
+	for i := range 30 {
+		u.Record(usage.Record{Time: base.Add(time.Duration(i) * time.Minute), KeyHash: "h", AccountID: "a", Platform: "claude", Model: "m", Status: 200})
+	}
+	eventually(t, 5*time.Second, "the records beyond the bound dropped", func() bool { return u.Dropped() == 20 })
+	rd.Restart()
+	waitMerged(t, u, 10)
+	got, _, err := u.Usage(context.Background(), base, store.GroupNone)
+	if err != nil || len(got) != 1 || got[0].Requests != 10 {
+		t.Fatalf("after the outage: %+v %v", got, err)
+	}
+	if n := strings.Count(logs.String(), "cluster usage buffer full"); n != 1 {
+		t.Fatalf("the full buffer was logged %d times:\n%s", n, logs.String())
 	}
 }
