@@ -75,29 +75,27 @@ type AccountsResponse struct {
 	TodayScope string `json:"today_scope"`
 }
 
-// accountTotals sums each account's usage since the day's start: the
-// cluster's when it can answer, else this relay's own.
-func (a *API) accountTotals(ctx context.Context, since time.Time) (map[string]store.Totals, string) {
-	totals := map[string]store.Totals{}
+// usageSince sums usage since since by grouping by: the cluster's when it
+// can answer, else this relay's own; the scope says which.
+func (a *API) usageSince(ctx context.Context, since time.Time, by string) ([]store.UsageRow, string) {
 	if a.o.Cluster != nil {
-		rows, _, err := a.o.Cluster.Usage(ctx, since, store.GroupAccount)
-		if err == nil {
-			for _, r := range rows {
-				totals[r.Group] = store.Totals{Requests: r.Requests, Errors: r.Errors, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
-					CacheCreationTokens: r.CacheCreationTokens, CacheReadTokens: r.CacheReadTokens}
-			}
-			return totals, store.ScopeCluster
+		if rows, _, err := a.o.Cluster.Usage(ctx, since, by); err == nil {
+			return rows, store.ScopeCluster
 		}
 	}
-	if a.o.Usage != nil {
-		t, err := a.o.Usage.AccountTotals(ctx, since)
-		if err != nil {
-			a.o.Log.Warn("admin: read usage totals", "err", err)
-		} else {
-			totals = t
-		}
+	if a.o.Usage == nil {
+		return nil, store.ScopeLocal
 	}
-	return totals, store.ScopeLocal
+	rows, err := a.o.Usage.Usage(ctx, store.UsageQuery{From: since, By: by})
+	if err != nil {
+		a.o.Log.Warn("admin: read usage", "by", by, "err", err)
+	}
+	return rows, store.ScopeLocal
+}
+
+func totalsOf(r store.UsageRow) store.Totals {
+	return store.Totals{Requests: r.Requests, Errors: r.Errors, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
+		CacheCreationTokens: r.CacheCreationTokens, CacheReadTokens: r.CacheReadTokens}
 }
 
 func midnight(t time.Time) time.Time {
@@ -111,7 +109,11 @@ func (a *API) accounts(w http.ResponseWriter, r *http.Request) {
 	for _, c := range a.o.Sched.Cooldowns() {
 		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
 	}
-	totals, scope := a.accountTotals(r.Context(), midnight(now))
+	rows, scope := a.usageSince(r.Context(), midnight(now), store.GroupAccount)
+	totals := make(map[string]store.Totals, len(rows))
+	for _, r := range rows {
+		totals[r.Group] = totalsOf(r)
+	}
 	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}, TodayScope: scope}
 	for _, st := range a.o.Sched.States() {
 		acct := Account{
@@ -322,18 +324,8 @@ func (a *API) keys(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, KeysResponse{Named: true, Keys: ks})
 		return
 	}
-	byHash := map[string]store.UsageRow{}
-	var groups []store.UsageRow
-	var err error = errNoCluster
-	if a.o.Cluster != nil {
-		groups, _, err = a.o.Cluster.Usage(r.Context(), midnight(a.o.Now()), store.GroupKey)
-	}
-	if err != nil && a.o.Usage != nil {
-		groups, err = a.o.Usage.Usage(r.Context(), store.UsageQuery{From: midnight(a.o.Now()), By: store.GroupKey})
-		if err != nil {
-			a.o.Log.Warn("admin: read key usage", "err", err)
-		}
-	}
+	groups, _ := a.usageSince(r.Context(), midnight(a.o.Now()), store.GroupKey)
+	byHash := make(map[string]store.UsageRow, len(groups))
 	for _, g := range groups {
 		byHash[g.KeyHash] = g
 	}
@@ -342,8 +334,7 @@ func (a *API) keys(w http.ResponseWriter, r *http.Request) {
 		g := byHash[usage.HashKey(k)]
 		resp.Keys = append(resp.Keys, Key{
 			Name: fmt.Sprintf("api_keys[%d]", i), Last4: Last4(k), Enabled: true, Budgets: []Budget{},
-			Today: store.Totals{Requests: g.Requests, Errors: g.Errors, InputTokens: g.InputTokens, OutputTokens: g.OutputTokens,
-				CacheCreationTokens: g.CacheCreationTokens, CacheReadTokens: g.CacheReadTokens},
+			Today: totalsOf(g),
 		})
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -381,8 +372,6 @@ func (a *API) usageParams(w http.ResponseWriter, r *http.Request) (since time.Ti
 	}
 	return since, by, true
 }
-
-var errNoCluster = errors.New(ReasonNoCluster)
 
 // ReasonNoCluster is the scope_reason of a relay that is not part of a
 // cluster: its own numbers are all there is.
