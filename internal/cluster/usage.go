@@ -25,8 +25,9 @@ import (
 //	P u:<g>:<d>:<bucket ms>   hash group -> its 11 sums, comma-separated; g is
 //	                          the granularity (m minute, h hour, d UTC day), d
 //	                          the grouping (k key, a account, m model, p platform)
-//	P u:batch:<relay>:<seq>   marks a merged chunk for a day, so a chunk
-//	                          retried after a lost reply is merged once
+//	P u:seq:<relay>           the last chunk this relay process merged (its
+//	                          chunks go in order): a chunk retried after a
+//	                          lost reply is merged once
 //
 // One hash per bucket and grouping keeps each `stats --by X` exact and a
 // read small: a window reads one hash per day or hour of the one grouping
@@ -46,9 +47,10 @@ const (
 	minuteBucketTTL = 2 * 24 * time.Hour
 	hourBucketTTL   = 35 * 24 * time.Hour
 	dayBucketTTL    = 400 * 24 * time.Hour
-	// usageMarkerTTL is how long a merged chunk's marker lives: a retry
-	// later than this (a relay stuck that long) could merge twice.
-	usageMarkerTTL = 24 * time.Hour
+	// usageSeqTTL is how long a relay's chunk sequence outlives its last
+	// merge: a retry later than this (a relay cut off from Redis that long
+	// right after a merge whose reply it lost) could merge twice.
+	usageSeqTTL = 7 * 24 * time.Hour
 )
 
 const (
@@ -139,10 +141,11 @@ func (s *usageSums) add(r usage.Record) {
 	}
 }
 
-// usageChunk is one atomic merge: a marker id, the hashes it increments
-// and how many records it completes (counted when it is merged).
+// usageChunk is one atomic merge: its place in this relay's sequence, the
+// hashes it increments and how many records it completes (counted when it
+// is merged).
 type usageChunk struct {
-	id      string
+	seq     int64
 	hashes  []hashInc
 	records int64
 }
@@ -344,7 +347,7 @@ func (u *UsageShare) seal() {
 		for len(fs) > 0 {
 			if cur == nil || n >= usageChunkFields {
 				u.seq++
-				u.chunks = append(u.chunks, usageChunk{id: c.id + ":" + strconv.FormatInt(u.seq, 10)})
+				u.chunks = append(u.chunks, usageChunk{seq: u.seq})
 				cur, n = &u.chunks[len(u.chunks)-1], 0
 			}
 			take := min(len(fs), usageChunkFields-n)
@@ -408,14 +411,17 @@ func (u *UsageShare) final() {
 	}
 }
 
-// mergeUsageScript applies one chunk unless its marker exists.
+// mergeUsageScript applies one chunk unless this relay merged it (or a
+// later one) already.
 //
-// KEYS: the marker, then the hashes. ARGV: the marker's TTL (s), then per
-// hash: its expiry (Unix s), its number of groups n, and n group/sums
-// pairs (the sums comma-separated, added to the group's).
+// KEYS: the relay's sequence key, then the hashes. ARGV: the chunk's
+// sequence number, the sequence key's TTL (s), then per hash: its expiry
+// (Unix s), its number of groups n, and n group/sums pairs (the sums
+// comma-separated, added to the group's).
 var mergeUsageScript = redis.NewScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local a = 2
+if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local a = 3
 for i = 2, #KEYS do
   local at = ARGV[a]
   local n = tonumber(ARGV[a + 1])
@@ -447,7 +453,7 @@ func (c *conn) usageKey(gran, dim byte, bucket int64) string {
 	return c.prefix + "u:" + string(gran) + ":" + string(dim) + ":" + strconv.FormatInt(bucket, 10)
 }
 
-func (c *conn) usageMarkerKey(id string) string { return c.prefix + "u:batch:" + id }
+func (c *conn) usageSeqKey() string { return c.prefix + "u:seq:" + c.id }
 
 // usageGrans are the granularities merged: their letter, bucket size, the
 // groupings they hold and how long they are kept.
@@ -479,8 +485,8 @@ func (k usageTuple) group(dim byte) string {
 func (u *UsageShare) write(ctx context.Context, ch usageChunk) error {
 	c := u.c
 	keys := make([]string, 0, len(ch.hashes)+1)
-	keys = append(keys, c.usageMarkerKey(ch.id))
-	args := []any{int64(usageMarkerTTL / time.Second)}
+	keys = append(keys, c.usageSeqKey())
+	args := []any{ch.seq, int64(usageSeqTTL / time.Second)}
 	for _, h := range ch.hashes {
 		keys = append(keys, h.key)
 		args = append(args, h.at, len(h.fields))
