@@ -51,6 +51,17 @@ type UsageStore interface {
 	AccountTotals(ctx context.Context, since time.Time) (map[string]store.Totals, error)
 }
 
+// ClusterUsage answers usage questions for every relay sharing the
+// cluster's Redis (internal/cluster). start is where its sums begin (the
+// window start rounded down to its buckets). An error means it cannot answer
+// now (Redis unreachable, or a question its buckets do not cover): the API
+// then answers with this relay's own numbers and says why. Wire it with
+// Options.Cluster; without it every answer is this relay's own.
+type ClusterUsage interface {
+	Usage(ctx context.Context, since time.Time, by string) (rows []store.UsageRow, start time.Time, err error)
+	UsageSeries(ctx context.Context, since time.Time, step time.Duration, by string) (pts []store.SeriesPoint, start time.Time, err error)
+}
+
 // QuotaSource reports the subscription windows the relay learned from an
 // account's answers (issue 17: Claude unified 5h / 7d / per-model, Codex
 // primary / secondary), as the quota tracker keeps them. It must not block:
@@ -146,6 +157,8 @@ type Options struct {
 	// and usage is empty.
 	State StateStore
 	Usage UsageStore
+	// Cluster answers usage for the whole cluster; nil without one.
+	Cluster ClusterUsage
 	// AccountInfo adds configured detail per account id; may be nil.
 	AccountInfo func(id string) AccountInfo
 	// RelayKeys are the api_keys, listed by position when Keys is nil.

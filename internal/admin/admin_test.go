@@ -322,6 +322,97 @@ func TestUsageAndSeries(t *testing.T) {
 	}
 }
 
+// fakeCluster answers usage as a cluster would, or fails with err.
+type fakeCluster struct {
+	rows      []store.UsageRow // by key
+	byAccount []store.UsageRow
+	pts       []store.SeriesPoint
+	start     time.Time
+	err       error
+}
+
+func (c fakeCluster) Usage(_ context.Context, _ time.Time, by string) ([]store.UsageRow, time.Time, error) {
+	if by == store.GroupAccount {
+		return c.byAccount, c.start, c.err
+	}
+	return c.rows, c.start, c.err
+}
+
+func (c fakeCluster) UsageSeries(context.Context, time.Time, time.Duration, string) ([]store.SeriesPoint, time.Time, error) {
+	return c.pts, c.start, c.err
+}
+
+// On a cluster relay the usage and its series come from the cluster and
+// say so; when the cluster cannot answer they come from the relay's own
+// database, with the reason. A relay without a cluster says it has none.
+func TestUsageScope(t *testing.T) {
+	start := time.Now().Add(-time.Hour).Truncate(time.Hour)
+	cl := fakeCluster{start: start,
+		rows:      []store.UsageRow{{Group: "alice", KeyName: "alice", KeyHash: "h1", Requests: 40}, {Group: "h2", KeyHash: "h2", Requests: 2}, {Group: "r", KeyHash: usage.HashKey(relayKey), Requests: 5}},
+		byAccount: []store.UsageRow{{Group: "a", Requests: 30, InputTokens: 7}},
+		pts:       []store.SeriesPoint{{Start: start, Group: "alice", Requests: 40}, {Start: start, KeyHash: usage.HashKey(relayKey), Requests: 2}}}
+	f := newFixture(t, func(o *Options) { o.Cluster = cl })
+	if err := f.db.InsertUsage(context.Background(), []usage.Record{{Time: time.Now(), KeyHash: "h9", AccountID: "a", Status: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := f.do(t, "GET", "/admin/v1/usage?since=30m&by=key", "")
+	rep := decode[UsageReport](t, body)
+	if rep.Scope != store.ScopeCluster || rep.ScopeReason != "" || rep.Total.Requests != 47 || len(rep.Groups) != 3 ||
+		rep.Groups[0].Name != "alice" || rep.Groups[1].Name != "h2" || rep.Groups[2].Name != "api_keys[0]" || rep.Since == nil || !rep.Since.Equal(start) {
+		t.Fatalf("cluster usage: %s", body)
+	}
+	// Today's numbers of accounts and keys are the cluster's too.
+	_, body = f.do(t, "GET", "/admin/v1/accounts", "")
+	if ar := decode[AccountsResponse](t, body); ar.TodayScope != store.ScopeCluster || ar.Accounts[0].ID != "a" || ar.Accounts[0].Today.Requests != 30 || ar.Accounts[0].Today.InputTokens != 7 {
+		t.Fatalf("cluster accounts: %s", body)
+	}
+	_, body = f.do(t, "GET", "/admin/v1/keys", "")
+	if kr := decode[KeysResponse](t, body); len(kr.Keys) != 1 || kr.Keys[0].Today.Requests != 5 {
+		t.Fatalf("cluster keys: %s", body)
+	}
+	_, body = f.do(t, "GET", "/admin/v1/usage/series?since=2h&step=1h&by=key", "")
+	sr := decode[SeriesResponse](t, body)
+	if sr.Scope != store.ScopeCluster || len(sr.Points) != 2 || sr.Points[1].Group != "api_keys[0]" || !sr.Since.Equal(start) {
+		t.Fatalf("cluster series: %s", body)
+	}
+
+	f = newFixture(t, func(o *Options) {
+		o.Cluster = fakeCluster{err: errors.New("the cluster's redis is unreachable since 2026-12-02T10:00:00Z")}
+	})
+	if err := f.db.InsertUsage(context.Background(), []usage.Record{{Time: time.Now(), KeyHash: "h9", AccountID: "a", Status: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = f.do(t, "GET", "/admin/v1/accounts", "")
+	if ar := decode[AccountsResponse](t, body); ar.TodayScope != store.ScopeLocal || ar.Accounts[0].Today.Requests != 1 {
+		t.Fatalf("accounts with redis down: %s", body)
+	}
+	for _, path := range []string{"usage?since=1h", "usage/series?since=1h&step=1m"} {
+		_, body = f.do(t, "GET", "/admin/v1/"+path, "")
+		var got struct {
+			Scope       string `json:"scope"`
+			ScopeReason string `json:"scope_reason"`
+			Total       struct{ Requests int64 }
+			Points      []store.SeriesPoint
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		n := got.Total.Requests
+		for _, p := range got.Points {
+			n += p.Requests
+		}
+		if got.Scope != store.ScopeLocal || !strings.Contains(got.ScopeReason, "unreachable") || !strings.Contains(got.ScopeReason, "this relay's own") || n != 1 {
+			t.Fatalf("%s with redis down: %s", path, body)
+		}
+	}
+
+	f = newFixture(t, nil)
+	_, body = f.do(t, "GET", "/admin/v1/usage", "")
+	if rep := decode[UsageReport](t, body); rep.Scope != store.ScopeLocal || rep.ScopeReason != ReasonNoCluster {
+		t.Fatalf("no cluster: %s", body)
+	}
+}
+
 type reloadFunc func() error
 
 func (r reloadFunc) Reload(context.Context) error { return r() }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,33 @@ type Account struct {
 type AccountsResponse struct {
 	Time     time.Time `json:"time"`
 	Accounts []Account `json:"accounts"`
+	// TodayScope says whose requests the accounts' "today" counts:
+	// "cluster" (every relay of the cluster, from the hour of midnight) or
+	// "local" (this relay's).
+	TodayScope string `json:"today_scope"`
+}
+
+// usageSince sums usage since since by grouping by: the cluster's when it
+// can answer, else this relay's own; the scope says which.
+func (a *API) usageSince(ctx context.Context, since time.Time, by string) ([]store.UsageRow, string) {
+	if a.o.Cluster != nil {
+		if rows, _, err := a.o.Cluster.Usage(ctx, since, by); err == nil {
+			return rows, store.ScopeCluster
+		}
+	}
+	if a.o.Usage == nil {
+		return nil, store.ScopeLocal
+	}
+	rows, err := a.o.Usage.Usage(ctx, store.UsageQuery{From: since, By: by})
+	if err != nil {
+		a.o.Log.Warn("admin: read usage", "by", by, "err", err)
+	}
+	return rows, store.ScopeLocal
+}
+
+func totalsOf(r store.UsageRow) store.Totals {
+	return store.Totals{Requests: r.Requests, Errors: r.Errors, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
+		CacheCreationTokens: r.CacheCreationTokens, CacheReadTokens: r.CacheReadTokens}
 }
 
 func midnight(t time.Time) time.Time {
@@ -81,16 +109,12 @@ func (a *API) accounts(w http.ResponseWriter, r *http.Request) {
 	for _, c := range a.o.Sched.Cooldowns() {
 		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
 	}
-	totals := map[string]store.Totals{}
-	if a.o.Usage != nil {
-		t, err := a.o.Usage.AccountTotals(r.Context(), midnight(now))
-		if err != nil {
-			a.o.Log.Warn("admin: read usage totals", "err", err)
-		} else {
-			totals = t
-		}
+	rows, scope := a.usageSince(r.Context(), midnight(now), store.GroupAccount)
+	totals := make(map[string]store.Totals, len(rows))
+	for _, r := range rows {
+		totals[r.Group] = totalsOf(r)
 	}
-	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}}
+	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}, TodayScope: scope}
 	for _, st := range a.o.Sched.States() {
 		acct := Account{
 			ID: st.ID, Type: st.Type, Name: st.Name, Platform: st.Platform, Priority: st.Priority,
@@ -300,23 +324,17 @@ func (a *API) keys(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, KeysResponse{Named: true, Keys: ks})
 		return
 	}
-	byHash := map[string]store.UsageRow{}
-	if a.o.Usage != nil {
-		groups, err := a.o.Usage.Usage(r.Context(), store.UsageQuery{From: midnight(a.o.Now()), By: store.GroupKey})
-		if err != nil {
-			a.o.Log.Warn("admin: read key usage", "err", err)
-		}
-		for _, g := range groups {
-			byHash[g.KeyHash] = g
-		}
+	groups, _ := a.usageSince(r.Context(), midnight(a.o.Now()), store.GroupKey)
+	byHash := make(map[string]store.UsageRow, len(groups))
+	for _, g := range groups {
+		byHash[g.KeyHash] = g
 	}
 	resp := KeysResponse{Keys: []Key{}}
 	for i, k := range a.o.RelayKeys {
 		g := byHash[usage.HashKey(k)]
 		resp.Keys = append(resp.Keys, Key{
 			Name: fmt.Sprintf("api_keys[%d]", i), Last4: Last4(k), Enabled: true, Budgets: []Budget{},
-			Today: store.Totals{Requests: g.Requests, Errors: g.Errors, InputTokens: g.InputTokens, OutputTokens: g.OutputTokens,
-				CacheCreationTokens: g.CacheCreationTokens, CacheReadTokens: g.CacheReadTokens},
+			Today: totalsOf(g),
 		})
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -355,12 +373,37 @@ func (a *API) usageParams(w http.ResponseWriter, r *http.Request) (since time.Ti
 	return since, by, true
 }
 
+// ReasonNoCluster is the scope_reason of a relay that is not part of a
+// cluster: its own numbers are all there is.
+const ReasonNoCluster = "this relay is not part of a cluster"
+
+// localReason says why a cluster relay answers with its own numbers.
+func localReason(err error) string {
+	return "the cluster's numbers are not available (" + err.Error() + "): these are this relay's own"
+}
+
 func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 	since, by, ok := a.usageParams(w, r)
 	if !ok {
 		return
 	}
 	rep := store.NewReport("server", since, a.o.Now(), by)
+	rep.Scope, rep.ScopeReason = store.ScopeLocal, ReasonNoCluster
+	if a.o.Cluster != nil {
+		rows, start, err := a.o.Cluster.Usage(r.Context(), since, by)
+		if err == nil {
+			if !since.IsZero() {
+				s := start.UTC()
+				rep.Since = &s
+			}
+			rep.SetGroups(rows, a.o.KeyLabel)
+			rep.Scope, rep.ScopeReason = store.ScopeCluster, ""
+			writeJSON(w, http.StatusOK, rep)
+			return
+		}
+		a.o.Log.Warn("admin: answering usage with this relay's own numbers", "reason", err.Error())
+		rep.ScopeReason = localReason(err)
+	}
 	if a.o.Usage == nil {
 		writeJSON(w, http.StatusOK, rep)
 		return
@@ -374,11 +417,16 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 
 // SeriesResponse is GET /admin/v1/usage/series.
 type SeriesResponse struct {
+	// Since is where the first bucket's sums begin (the asked start, rounded
+	// down to the cluster's buckets when Scope is cluster).
 	Since       time.Time           `json:"since"`
 	Until       time.Time           `json:"until"`
 	StepSeconds int64               `json:"step_seconds"`
 	By          string              `json:"by"`
 	Points      []store.SeriesPoint `json:"points"`
+	// Scope and ScopeReason are as in the usage report.
+	Scope       string `json:"scope"`
+	ScopeReason string `json:"scope_reason,omitempty"`
 }
 
 // maxBuckets bounds a series so a request cannot ask for millions of points.
@@ -407,19 +455,32 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("the window holds more than %d steps; use a larger step", maxBuckets))
 		return
 	}
-	resp := SeriesResponse{Since: since.UTC(), Until: now.UTC(), StepSeconds: int64(step / time.Second), By: by, Points: []store.SeriesPoint{}}
-	if a.o.Usage != nil {
-		pts, err := a.o.Usage.UsageSeries(r.Context(), since, time.Time{}, step, by)
+	resp := SeriesResponse{Since: since.UTC(), Until: now.UTC(), StepSeconds: int64(step / time.Second), By: by, Points: []store.SeriesPoint{},
+		Scope: store.ScopeLocal, ScopeReason: ReasonNoCluster}
+	var pts []store.SeriesPoint
+	done := false
+	if a.o.Cluster != nil {
+		p, start, err := a.o.Cluster.UsageSeries(r.Context(), since, step, by)
+		if err == nil {
+			pts, done = p, true
+			resp.Since, resp.Scope, resp.ScopeReason = start.UTC(), store.ScopeCluster, ""
+		} else {
+			resp.ScopeReason = localReason(err)
+		}
+	}
+	if !done && a.o.Usage != nil {
+		p, err := a.o.Usage.UsageSeries(r.Context(), since, time.Time{}, step, by)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
 			return
 		}
-		for _, p := range pts {
-			if by == store.GroupKey {
-				p.Group = a.o.KeyLabel(p.Group)
-			}
-			resp.Points = append(resp.Points, p)
+		pts = p
+	}
+	for _, p := range pts {
+		if by == store.GroupKey && p.Group == "" {
+			p.Group = a.o.KeyLabel(p.KeyHash)
 		}
+		resp.Points = append(resp.Points, p)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

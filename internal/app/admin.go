@@ -46,6 +46,9 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	if a.Quota != nil {
 		opts.Quota = quotaWindows{a.Quota}
 	}
+	if a.clusterUsage != nil {
+		opts.Cluster = a.clusterUsage
+	}
 	if a.Config.Path != "" && a.ops.reloader != nil {
 		opts.Reload = a.ops.reloader
 		opts.ConfigStatus = configStatus{a.ops.reloader}

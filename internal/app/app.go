@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/accounttype"
+	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/lockfile"
@@ -54,9 +55,12 @@ type App struct {
 	// Policy holds the relay keys, their limits and live counters.
 	Policy *policy.Policy
 
-	cluster   Cluster
-	upstreams []*relay.Upstream
-	started   time.Time
+	cluster Cluster
+	// clusterUsage merges usage into the cluster and reads it back; nil
+	// without a cluster (cluster.go).
+	clusterUsage *cluster.UsageShare
+	upstreams    []*relay.Upstream
+	started      time.Time
 	// ops is hot reload, metrics and alerts (reload.go, metrics.go).
 	ops      ops
 	bgCancel context.CancelFunc
@@ -127,6 +131,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.ops.credStore, a.ops.locker = credStore, locker
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
+	a.shareUsage()
 	pol, prices, err := a.buildPolicy(ctx)
 	if err != nil {
 		if cl != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"log/slog"
 
+	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
@@ -10,6 +11,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 // Cluster is shared state between relays ([cluster] redis_url).
@@ -29,14 +31,41 @@ type Cluster interface {
 }
 
 var (
-	_ Cluster     = (*cluster.Cluster)(nil)
-	_ keysCluster = (*cluster.Cluster)(nil)
+	_ Cluster             = (*cluster.Cluster)(nil)
+	_ keysCluster         = (*cluster.Cluster)(nil)
+	_ usageCluster        = (*cluster.Cluster)(nil)
+	_ admin.ClusterUsage  = (*cluster.UsageShare)(nil)
+	_ relay.UsageRecorder = (*cluster.UsageShare)(nil)
 )
 
 // keysCluster is a cluster that shares the relay keys' limits too: budgets,
 // rpm and concurrency hold across the relays on one Redis.
 type keysCluster interface {
 	AttachKeys(p *policy.Policy)
+}
+
+// usageCluster is a cluster that merges usage too (issue 21), so the admin
+// API (stats --server, the dashboard) answers for every relay.
+type usageCluster interface {
+	ShareUsage() *cluster.UsageShare
+}
+
+// shareUsage starts merging this relay's usage into the cluster.
+func (a *App) shareUsage() {
+	if uc, ok := a.cluster.(usageCluster); ok {
+		a.clusterUsage = uc.ShareUsage()
+	}
+}
+
+// teeRecorder records into the store and the cluster's usage buckets.
+type teeRecorder struct {
+	store, cluster relay.UsageRecorder
+}
+
+// Record passes r to both.
+func (t teeRecorder) Record(r usage.Record) {
+	t.store.Record(r)
+	t.cluster.Record(r)
 }
 
 // newCluster returns nil when no cluster is configured. An unreachable Redis

@@ -147,7 +147,11 @@ func (a *App) accountStates() []metrics.AccountState {
 // usageRecorder is what the relay records usage into: the store, then the
 // metrics and the alerts, which only count.
 func (a *App) usageRecorder() relay.UsageRecorder {
-	return &opsRecorder{next: a.Recorder, m: a.ops.metrics, al: a.ops.alerts}
+	var next relay.UsageRecorder = a.Recorder
+	if a.clusterUsage != nil {
+		next = teeRecorder{store: a.Recorder, cluster: a.clusterUsage}
+	}
+	return &opsRecorder{next: next, m: a.ops.metrics, al: a.ops.alerts}
 }
 
 // opsRecorder tees usage records to metrics and alerts.

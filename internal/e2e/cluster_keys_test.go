@@ -60,17 +60,6 @@ func sendAs(t *testing.T, r *relayUT, key string) *anthropic.Error {
 	return ae
 }
 
-func keyStatus(t *testing.T, r *relayUT, name string) policy.KeyStatus {
-	t.Helper()
-	for _, s := range r.App.Policy.Status() {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("no key %q", name)
-	return policy.KeyStatus{}
-}
-
 func spentToday(t *testing.T, r *relayUT, name string) int64 {
 	return keyStatus(t, r, name).Spent[policy.Day]
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -50,56 +52,110 @@ func (db *DB) DisabledAccounts(ctx context.Context) (map[string]bool, error) {
 type SeriesPoint struct {
 	// Start is the bucket's start.
 	Start time.Time `json:"start"`
-	// Group is the grouping value ("" when ungrouped).
-	Group               string `json:"group,omitempty"`
+	// Group is the grouping value ("" when ungrouped); for keys the key
+	// name, or "" for a key without a name (KeyHash says which).
+	Group string `json:"group,omitempty"`
+	// KeyHash is the hash of an unnamed key (grouped by key only); the
+	// admin API shows it as a label, never as such.
+	KeyHash             string `json:"-"`
 	Requests            int64  `json:"requests"`
 	Errors              int64  `json:"errors"`
 	InputTokens         int64  `json:"input_tokens"`
 	OutputTokens        int64  `json:"output_tokens"`
 	CacheCreationTokens int64  `json:"cache_creation_tokens"`
 	CacheReadTokens     int64  `json:"cache_read_tokens"`
+	// CostMicros sums the known costs; CostUnknown counts the requests
+	// without one (as in UsageRow).
+	CostMicros  int64 `json:"cost_micros"`
+	CostUnknown int64 `json:"cost_unknown_requests"`
 }
 
-// seriesColumns is the raw-row column of each grouping. Series cover the
-// dashboard's recent windows (hours to days), inside the raw rows' retention.
-var seriesColumns = map[string]string{
-	GroupNone: "''", GroupKey: "CASE WHEN key_name != '' THEN key_name ELSE client_api_key_hash END",
-	GroupAccount: "account_id", GroupModel: "model", GroupPlatform: "platform",
+// SeriesPart is a partial sum of one group in one bucket, as the parts of
+// a series are read (rollups, raw edges, databases, relays); its UsageRow
+// carries the two group values in KeyName and KeyHash, as for GroupUsage.
+type SeriesPart struct {
+	// Start is the bucket's start, in Unix milliseconds.
+	Start int64
+	UsageRow
 }
 
 // UsageSeries sums usage in [since, until) into buckets of step (aligned to
-// the Unix epoch), per group (see UsageSummary), in one query. Empty buckets
-// are absent; points come in time order, then by group.
+// the Unix epoch), per group (see Usage), in time order, then by group;
+// empty buckets are absent. A step of whole hours reads the hourly rollups
+// (and the daily ones for whole days when the step is whole days) plus the
+// raw rows of the partial hours at the edges, as Usage does, so a series of
+// months costs no more than one of hours. Any other step (the dashboard's
+// minutes) reads the raw rows, so it reaches back as far as the raw
+// retention; the admin API bounds a series to 2,000 steps.
 func (db *DB) UsageSeries(ctx context.Context, since, until time.Time, step time.Duration, group string) ([]SeriesPoint, error) {
-	col, ok := seriesColumns[group]
-	if !ok {
+	if _, ok := groupColumns[group]; !ok {
 		return nil, fmt.Errorf("unknown usage grouping %q", group)
 	}
 	if step < time.Second {
 		return nil, fmt.Errorf("usage series step %s is under a second", step)
 	}
-	stepMS := step.Milliseconds()
-	to := int64(1 << 62)
-	if !until.IsZero() {
-		to = until.UnixMilli()
-	}
-	rows, err := db.conn().QueryContext(ctx, `SELECT (ts_ms / ?) * ?, `+col+`, COUNT(*),
-		SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
-		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens)
-		FROM usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2 ORDER BY 1, 2`, stepMS, stepMS, since.UnixMilli(), to)
+	from, to := window(since, until)
+	var parts []SeriesPart
+	err := db.readUsage(ctx, func(c *sql.Conn, schema string) error {
+		return db.usageOf(ctx, c, schema, group, step.Milliseconds(), from, to, func(b int64, g1, g2 string, r UsageRow) {
+			r.KeyName, r.KeyHash = g1, g2
+			parts = append(parts, SeriesPart{Start: b, UsageRow: r})
+		})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("query usage series: %w", err)
 	}
-	defer rows.Close()
-	var out []SeriesPoint
-	for rows.Next() {
-		var p SeriesPoint
-		var start int64
-		if err := rows.Scan(&start, &p.Group, &p.Requests, &p.Errors, &p.InputTokens, &p.OutputTokens, &p.CacheCreationTokens, &p.CacheReadTokens); err != nil {
-			return nil, fmt.Errorf("read usage series: %w", err)
-		}
-		p.Start = time.UnixMilli(start).UTC()
-		out = append(out, p)
+	return GroupSeries(group, parts), nil
+}
+
+// GroupSeries merges series parts into points: one per bucket and group
+// (keys by name, an unnamed key by hash), in time order, then by group.
+func GroupSeries(by string, parts []SeriesPart) []SeriesPoint {
+	type id struct {
+		start       int64
+		group, hash string
 	}
-	return out, rows.Err()
+	merged := map[id]*SeriesPoint{}
+	var out []*SeriesPoint
+	for _, p := range parts {
+		k := id{start: p.Start}
+		switch {
+		case by == GroupNone:
+		case by != GroupKey:
+			k.group = p.KeyName
+		case p.KeyName != "":
+			k.group = p.KeyName
+		default:
+			k.hash = p.KeyHash
+		}
+		sp := merged[k]
+		if sp == nil {
+			sp = &SeriesPoint{Start: time.UnixMilli(p.Start).UTC(), Group: k.group, KeyHash: k.hash}
+			merged[k] = sp
+			out = append(out, sp)
+		}
+		sp.Requests += p.Requests
+		sp.Errors += p.Errors
+		sp.InputTokens += p.InputTokens
+		sp.OutputTokens += p.OutputTokens
+		sp.CacheCreationTokens += p.CacheCreationTokens
+		sp.CacheReadTokens += p.CacheReadTokens
+		sp.CostMicros += p.CostMicros
+		sp.CostUnknown += p.CostUnknown
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Start.Equal(b.Start) {
+			return a.Start.Before(b.Start)
+		}
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		return a.KeyHash < b.KeyHash
+	})
+	pts := make([]SeriesPoint, len(out))
+	for i, p := range out {
+		pts[i] = *p
+	}
+	return pts
 }

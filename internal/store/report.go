@@ -20,7 +20,20 @@ type Report struct {
 	Total ReportGroup `json:"total"`
 	// Groups is one entry per group, busiest first ([] without a grouping).
 	Groups []ReportGroup `json:"groups"`
+	// Scope says whose requests the numbers count: ScopeCluster (every
+	// relay sharing the cluster's Redis) or ScopeLocal (one relay's
+	// database, or the databases read); "" from an older relay.
+	Scope string `json:"scope,omitempty"`
+	// ScopeReason says why a relay of a cluster answered with local
+	// numbers (Redis unreachable, or a window Redis does not cover).
+	ScopeReason string `json:"scope_reason,omitempty"`
 }
+
+// Report scopes.
+const (
+	ScopeCluster = "cluster"
+	ScopeLocal   = "local"
+)
 
 // ReportGroup is one row of a Report.
 type ReportGroup struct {
@@ -68,25 +81,23 @@ func (db *DB) FillReport(ctx context.Context, r *Report, keyLabel func(hash stri
 	if err != nil {
 		return err
 	}
+	r.SetGroups(groups, keyLabel)
+	return nil
+}
+
+// SetGroups fills r's total and groups from the rows of r's grouping (as
+// Usage or GroupUsage return them). keyLabel names a key without a name by
+// its hash.
+func (r *Report) SetGroups(groups []UsageRow, keyLabel func(hash string) string) {
 	// The total is the sum of the groups: one query, not two.
 	var total UsageRow
 	for _, g := range groups {
-		total.Requests += g.Requests
-		total.Errors += g.Errors
-		total.InputTokens += g.InputTokens
-		total.OutputTokens += g.OutputTokens
-		total.CacheCreationTokens += g.CacheCreationTokens
-		total.CacheReadTokens += g.CacheReadTokens
-		total.CostMicros += g.CostMicros
-		total.CostUnknown += g.CostUnknown
-		total.Successes += g.Successes
-		total.LatencyMsSum += g.LatencyMsSum
-		total.TTFBMsSum += g.TTFBMsSum
+		total.add(g)
 	}
 	r.Total = newReportGroup("", total)
 	r.Groups = make([]ReportGroup, 0, len(groups))
 	if r.By == "" {
-		return nil
+		return
 	}
 	for _, g := range groups {
 		name := g.Group
@@ -95,5 +106,4 @@ func (db *DB) FillReport(ctx context.Context, r *Report, keyLabel func(hash stri
 		}
 		r.Groups = append(r.Groups, newReportGroup(name, g))
 	}
-	return nil
 }

@@ -149,6 +149,9 @@ const dailySums = `SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tok
 var dailyDim = map[string]string{GroupNone: "platform", GroupKey: "key", GroupAccount: "account", GroupModel: "model", GroupPlatform: "platform"}
 
 // usageQueries are the texts of one schema's usage queries for one grouping.
+// Each selects a bucket start, the two group columns, then the sums. A
+// bucketed query's bucket is (time / step) * step and takes the step twice
+// before its other arguments; an unbucketed one selects 0.
 type usageQueries struct {
 	// daily reads the rollups of whole days [?, ?).
 	daily string
@@ -161,25 +164,40 @@ type usageQueries struct {
 }
 
 func buildUsageQueries(schema, by string, legacy bool) usageQueries {
+	return buildQueries(schema, by, legacy, false)
+}
+
+// buildQueries builds a schema's usage queries; bucketed ones sum per
+// time bucket too (usage series).
+func buildQueries(schema, by string, legacy, bucketed bool) usageQueries {
 	cols := groupColumns[by]
-	if legacy {
-		raw := `SELECT ` + cols.raw + `, ` + legacySums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`
-		if by == GroupKey {
-			raw = `SELECT '', client_api_key_hash, ` + legacySums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`
+	bucket := func(col string) (sel, group string) {
+		if !bucketed {
+			return "0", "2, 3"
 		}
-		return usageQueries{edge: raw}
+		return "(" + col + " / ?) * ?", "1, 2, 3"
+	}
+	rb, rg := bucket("ts_ms")
+	if legacy {
+		g := cols.raw
+		if by == GroupKey {
+			g = "'', client_api_key_hash"
+		}
+		return usageQueries{edge: `SELECT ` + rb + `, ` + g + `, ` + legacySums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg}
 	}
 	g := "g1, g2"
 	if by == GroupNone {
 		g = "'', ''"
 	}
+	db, dg := bucket("day_ms")
+	hb, hg := bucket("hour_ms")
 	return usageQueries{
-		daily:  `SELECT ` + g + `, ` + dailySums + ` FROM ` + schema + `.usage_daily WHERE dim = '` + dailyDim[by] + `' AND day_ms >= ? AND day_ms < ? GROUP BY 1, 2`,
-		hourly: `SELECT ` + cols.rollup + `, ` + rollupSums + ` FROM ` + schema + `.usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 2`,
+		daily:  `SELECT ` + db + `, ` + g + `, ` + dailySums + ` FROM ` + schema + `.usage_daily WHERE dim = '` + dailyDim[by] + `' AND day_ms >= ? AND day_ms < ? GROUP BY ` + dg,
+		hourly: `SELECT ` + hb + `, ` + cols.rollup + `, ` + rollupSums + ` FROM ` + schema + `.usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY ` + hg,
 		// NOT INDEXED: the rows above rolled_id are the newest few, found
 		// by rowid; the ts_ms index would visit every row of the window.
-		tail: `SELECT ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats NOT INDEXED WHERE id > ? AND ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`,
-		edge: `SELECT ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1, 2`,
+		tail: `SELECT ` + rb + `, ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats NOT INDEXED WHERE id > ? AND ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg,
+		edge: `SELECT ` + rb + `, ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg,
 	}
 }
 
@@ -201,47 +219,74 @@ func (db *DB) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	if _, ok := groupColumns[q.By]; !ok {
 		return nil, fmt.Errorf("unknown usage grouping %q", q.By)
 	}
-	from, to := int64(0), int64(1<<62)
-	if !q.From.IsZero() {
-		from = q.From.UnixMilli()
+	from, to := window(q.From, q.To)
+	var parts []UsageRow
+	err := db.readUsage(ctx, func(c *sql.Conn, schema string) error {
+		return db.usageOf(ctx, c, schema, q.By, 0, from, to, func(_ int64, g1, g2 string, r UsageRow) {
+			r.KeyName, r.KeyHash = g1, g2
+			parts = append(parts, r)
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !q.To.IsZero() {
-		to = q.To.UnixMilli()
+	return GroupUsage(q.By, parts), nil
+}
+
+// window turns a query's bounds into milliseconds; zero bounds are open.
+func window(fromT, toT time.Time) (from, to int64) {
+	from, to = 0, 1<<62
+	if !fromT.IsZero() {
+		from = fromT.UnixMilli()
 	}
+	if !toT.IsZero() {
+		to = toT.UnixMilli()
+	}
+	return from, to
+}
+
+// readUsage runs read on every attached schema within one read transaction:
+// rolled_id, the rollups and the raw rows are read from one snapshot, so no
+// row is counted twice or missed while the relay rolls up.
+func (db *DB) readUsage(ctx context.Context, read func(c *sql.Conn, schema string) error) error {
 	c, err := db.conn().Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return fmt.Errorf("query usage: %w", err)
 	}
 	defer c.Close()
-	// One read transaction: rolled_id, the rollups and the raw rows are
-	// read from one snapshot, so no row is counted twice or missed while
-	// the relay rolls up.
 	if _, err := c.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
-		return nil, fmt.Errorf("query usage: %w", err)
+		return fmt.Errorf("query usage: %w", err)
 	}
 	defer c.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`) //nolint:errcheck // read-only
+	for _, schema := range db.schemaList() {
+		if err := read(c, schema); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// GroupUsage merges partial sums into the rows of grouping by: parts carry
+// their two group values in KeyName (the account, model or platform, or the
+// key name) and KeyHash (the key hash with GroupKey, else ""), and may hold
+// one group several times (several databases, rollups and raw edges, several
+// relays). Keys come out one row per key name, the hashes of one name merged
+// (KeyHash "" when they differ); unnamed keys one row per hash. Rows come
+// busiest first.
+func GroupUsage(by string, parts []UsageRow) []UsageRow {
 	merged := map[[2]string]*UsageRow{}
 	var order []*UsageRow
-	add := func(name, hash string, r UsageRow) {
-		k := [2]string{name, hash}
+	for _, r := range parts {
+		k := [2]string{r.KeyName, r.KeyHash}
 		if m := merged[k]; m != nil {
 			m.add(r)
-			return
+			continue
 		}
-		r.KeyName, r.KeyHash = name, hash
+		r.Group = ""
 		merged[k] = &r
 		order = append(order, &r)
 	}
-	for _, schema := range db.schemaList() {
-		if err := db.usageOf(ctx, c, schema, q.By, from, to, add); err != nil {
-			return nil, err
-		}
-	}
-
-	var out []UsageRow
-	if q.By == GroupKey {
-		// One row per key name (its hashes merged); unnamed keys by hash.
+	if by == GroupKey {
 		byName := map[string]*UsageRow{}
 		var rows []*UsageRow
 		for _, r := range order {
@@ -266,6 +311,7 @@ func (db *DB) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 			r.Group, r.KeyName, r.KeyHash = r.KeyName, "", ""
 		}
 	}
+	out := make([]UsageRow, 0, len(order))
 	for _, r := range order {
 		out = append(out, *r)
 	}
@@ -275,12 +321,16 @@ func (db *DB) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		}
 		return out[i].Group < out[j].Group
 	})
-	return out, nil
+	return out
 }
 
 // usageOf adds one schema's usage of [from, to) to add, split into whole
-// hours (rollups and the raw tail) and raw edges.
-func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, from, to int64, add func(g1, g2 string, r UsageRow)) error {
+// hours (rollups and the raw tail) and raw edges. With step > 0 the sums are
+// per bucket of step ms (aligned to the Unix epoch): a step of whole hours
+// reads the rollups as above (whole days only when the step is whole days);
+// any other step reads the raw rows of the whole window, so it covers the
+// raw retention only. add gets the bucket start (0 without a step).
+func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step, from, to int64, add func(bucket int64, g1, g2 string, r UsageRow)) error {
 	var legacy bool
 	var rolled, prunedBefore int64
 	err := c.QueryRowContext(ctx, `SELECT rolled_id, pruned_before_ms FROM `+schema+`.usage_rollup_state WHERE id = 1`).Scan(&rolled, &prunedBefore)
@@ -291,28 +341,32 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, from,
 	case err != nil:
 		return fmt.Errorf("query usage: read rollup state: %w", err)
 	}
-	qs := buildUsageQueries(schema, by, legacy)
+	qs := buildQueries(schema, by, legacy, step > 0)
 	run := func(text string, args ...any) error {
+		if step > 0 {
+			args = append([]any{step, step}, args...)
+		}
 		rows, err := c.QueryContext(ctx, text, args...)
 		if err != nil {
 			return fmt.Errorf("query usage: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
+			var bucket int64
 			var g1, g2 string
 			var r UsageRow
-			if err := rows.Scan(&g1, &g2, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CacheCreationTokens, &r.CacheReadTokens,
+			if err := rows.Scan(&bucket, &g1, &g2, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CacheCreationTokens, &r.CacheReadTokens,
 				&r.CostMicros, &r.CostUnknown, &r.Successes, &r.LatencyMsSum, &r.TTFBMsSum); err != nil {
 				return fmt.Errorf("read usage: %w", err)
 			}
-			add(g1, g2, r)
+			add(bucket, g1, g2, r)
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read usage: %w", err)
 		}
 		return nil
 	}
-	if legacy {
+	if legacy || (step > 0 && step%hourMs != 0) {
 		return run(qs.edge, from, to)
 	}
 	hFrom, hTo := ceilHour(from), to-to%hourMs
@@ -327,8 +381,11 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, from,
 	if hFrom >= hTo {
 		return run(qs.edge, from, to)
 	}
-	// Whole days from the daily rollups, the hours around them from the hourly ones.
-	if dFrom, dTo := ceilTo(hFrom, dayMs), hTo-hTo%dayMs; dFrom < dTo {
+	// Whole days from the daily rollups, the hours around them from the
+	// hourly ones. A bucket of hours that are not whole days would split a
+	// day's sums: those read hours only.
+	dFrom, dTo := ceilTo(hFrom, dayMs), hTo-hTo%dayMs
+	if step%dayMs == 0 && dFrom < dTo {
 		if err := run(qs.daily, dFrom, dTo); err != nil {
 			return err
 		}
@@ -377,19 +434,10 @@ func isNoSuchTable(err error) bool {
 // hours, like Usage.
 func (db *DB) KeyTotalsSince(ctx context.Context, since time.Time) ([]KeyTotals, error) {
 	from := since.UnixMilli()
-	c, err := db.conn().Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("query key totals: %w", err)
-	}
-	defer c.Close()
-	if _, err := c.ExecContext(ctx, `BEGIN DEFERRED`); err != nil {
-		return nil, fmt.Errorf("query key totals: %w", err)
-	}
-	defer c.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`) //nolint:errcheck // read-only
 	merged := map[[2]string]*KeyTotals{}
 	var out []*KeyTotals
-	for _, schema := range db.schemaList() {
-		err := db.usageOf(ctx, c, schema, GroupKey, from, 1<<62, func(name, hash string, r UsageRow) {
+	err := db.readUsage(ctx, func(c *sql.Conn, schema string) error {
+		return db.usageOf(ctx, c, schema, GroupKey, 0, from, 1<<62, func(_ int64, name, hash string, r UsageRow) {
 			k := [2]string{name, hash}
 			t := merged[k]
 			if t == nil {
@@ -406,9 +454,9 @@ func (db *DB) KeyTotalsSince(ctx context.Context, since time.Time) ([]KeyTotals,
 			t.CostMicros += r.CostMicros
 			t.CostUnknown += r.CostUnknown
 		})
-		if err != nil {
-			return nil, err
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	res := make([]KeyTotals, len(out))
 	for i, t := range out {

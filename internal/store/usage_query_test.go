@@ -311,6 +311,13 @@ func TestUsageQueryPlans(t *testing.T) {
 			q{"hourly by " + by, u.hourly, []any{1, 2}},
 			q{"tail by " + by, u.tail, []any{1, 2, 3}},
 			q{"edge by " + by, u.edge, []any{1, 2}})
+		// The series' queries (UsageSeries): the same, per time bucket.
+		s := buildQueries("main", by, false, true)
+		qs = append(qs,
+			q{"series daily by " + by, s.daily, []any{dayMs, dayMs, 1, 2}},
+			q{"series hourly by " + by, s.hourly, []any{hourMs, hourMs, 1, 2}},
+			q{"series tail by " + by, s.tail, []any{hourMs, hourMs, 1, 2, 3}},
+			q{"series edge by " + by, s.edge, []any{60000, 60000, 1, 2}})
 	}
 	for i, d := range dailyRollupSQL() {
 		qs = append(qs, q{"daily rollup " + dailyDims[i].dim, d, []any{1, 2}})
@@ -526,5 +533,142 @@ func TestUpgradeExistingDatabase(t *testing.T) {
 	}
 	if all[0].Requests != int64(len(recs)+1) {
 		t.Fatalf("the pruned row must live on in the rollups: %d requests, want %d", all[0].Requests, len(recs)+1)
+	}
+}
+
+// seriesOracle sums records into series points the slow, obvious way.
+func seriesOracle(recs []usage.Record, from time.Time, step time.Duration, by string) []SeriesPoint {
+	type id struct {
+		start       int64
+		group, hash string
+	}
+	m := map[id]*SeriesPoint{}
+	for _, u := range recs {
+		if u.Time.Before(from) {
+			continue
+		}
+		ms := u.Time.UnixMilli()
+		k := id{start: ms - ms%step.Milliseconds()}
+		switch by {
+		case GroupKey:
+			k.group = u.KeyName
+			if k.group == "" {
+				k.hash = u.KeyHash
+			}
+		case GroupAccount:
+			k.group = u.AccountID
+		case GroupModel:
+			k.group = u.Model
+		case GroupPlatform:
+			k.group = u.Platform
+		}
+		p := m[k]
+		if p == nil {
+			p = &SeriesPoint{Start: time.UnixMilli(k.start).UTC(), Group: k.group, KeyHash: k.hash}
+			m[k] = p
+		}
+		p.Requests++
+		if u.Status >= 400 || u.Status == 0 {
+			p.Errors++
+		}
+		p.InputTokens += u.InputTokens
+		p.OutputTokens += u.OutputTokens
+		p.CacheCreationTokens += u.CacheCreationTokens
+		p.CacheReadTokens += u.CacheReadTokens
+		if u.CostKnown {
+			p.CostMicros += u.CostMicros
+		} else {
+			p.CostUnknown++
+		}
+	}
+	out := []SeriesPoint{}
+	for _, p := range m {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Start.Equal(b.Start) {
+			return a.Start.Before(b.Start)
+		}
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		return a.KeyHash < b.KeyHash
+	})
+	return out
+}
+
+// TestUsageSeriesExactAtEveryRollupStage checks UsageSeries against the raw
+// records for steps of hours, days and minutes, every grouping, and windows
+// starting mid-hour, before and after the roll-up and after pruning.
+func TestUsageSeriesExactAtEveryRollupStage(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	recs := randomRecords(3000, now, 21)
+	if err := db.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T) {
+		t.Helper()
+		for _, step := range []time.Duration{time.Hour, 3 * time.Hour, 24 * time.Hour, 5 * time.Minute, 90 * time.Minute} {
+			for _, from := range []time.Time{now.Add(-71 * time.Hour), now.Add(-24*time.Hour - 17*time.Minute), now.Truncate(time.Hour).Add(-48 * time.Hour)} {
+				for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
+					got, err := db.UsageSeries(ctx, from, time.Time{}, step, by)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got == nil {
+						got = []SeriesPoint{}
+					}
+					if want := seriesOracle(recs, from, step, by); !reflect.DeepEqual(got, want) {
+						t.Fatalf("step %v from %v by %q:\n got  %+v\n want %+v", step, from, by, got, want)
+					}
+				}
+			}
+		}
+	}
+	t.Run("raw only", check)
+	if err := Maintain(ctx, db, 365*24*time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	more := randomRecords(100, now, 22)
+	if err := db.InsertUsage(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, more...)
+	t.Run("rolled up plus a raw tail", check)
+}
+
+// TestUsageSeriesReadsRollups: once raw rows are pruned, a series of whole
+// hours still has every hour (from the rollups).
+func TestUsageSeriesReadsRollups(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 37, 12, 0, time.UTC)
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	recs := randomRecords(2000, now, 23)
+	if err := db.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := Maintain(ctx, db, 10*time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+	from := now.Truncate(time.Hour).Add(-60 * time.Hour)
+	for _, step := range []time.Duration{time.Hour, 24 * time.Hour} {
+		got, err := db.UsageSeries(ctx, from, time.Time{}, step, GroupModel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := seriesOracle(recs, from, step, GroupModel); !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %v after pruning:\n got  %+v\n want %+v", step, got, want)
+		}
 	}
 }

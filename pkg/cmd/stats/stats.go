@@ -14,6 +14,7 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
+	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -69,7 +70,13 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 
 			With --server (or $CCRELAY_SERVER) it asks the relay running at that URL,
 			through its admin API with the admin key in $CCRELAY_ADMIN_KEY, and prints
-			the same report.
+			the same report. A relay of a cluster ([cluster] redis_url) answers for
+			every relay sharing the Redis, from whole hours (the window starts at the
+			hour, or at the UTC day for windows over about 34 days; "all" is the last
+			400 days); while Redis is unreachable it answers with its own numbers and
+			stats says so. Without --server, stats reads one relay's database: on a
+			cluster it says these are that relay's own numbers (--db repeated reads
+			several relays' files as one).
 
 			--by key groups by relay key name ([[keys]] name); a key without a name (an
 			entry of api_keys) is shown by its position (api_keys[0]), never by its
@@ -156,11 +163,19 @@ func statsRun(opts *Options) error {
 	if err := db.FillReport(context.Background(), &report, usage.KeyLabels(cfg.APIKeys)); err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
+	report.Scope = store.ScopeLocal
+	if cfg.Cluster.RedisURL != "" && len(opts.Databases) == 0 {
+		report.ScopeReason = localOnCluster
+		fmt.Fprintln(opts.IO.ErrOut, "Note: "+localOnCluster+".")
+	}
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, report)
 	}
 	return writeTable(opts.IO.Out, report)
 }
+
+// localOnCluster says whose numbers a database read on a cluster shows.
+const localOnCluster = "these are this relay's own numbers, read from its database; the cluster's: ccrelay stats --server URL"
 
 // remoteStats asks the relay at --server for the same report.
 func remoteStats(opts *Options, adm *cmdutil.AdminClient, since time.Time) error {
@@ -176,6 +191,9 @@ func remoteStats(opts *Options, adm *cmdutil.AdminClient, since time.Time) error
 	}
 	report.Database = adm.BaseURL
 	report.Until = opts.Now().UTC().Truncate(time.Second)
+	if report.Scope == store.ScopeLocal && report.ScopeReason != "" && report.ScopeReason != admin.ReasonNoCluster {
+		fmt.Fprintln(opts.IO.ErrOut, "Note: "+report.ScopeReason+".")
+	}
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, report)
 	}
@@ -194,11 +212,15 @@ func writeTable(w io.Writer, r Report) error {
 	if r.Since != nil {
 		window = "since " + r.Since.Local().Format("2006-01-02 15:04")
 	}
+	source := r.Database
+	if r.Scope == store.ScopeCluster {
+		source += ", every relay of the cluster"
+	}
 	if r.Total.Requests == 0 {
-		_, err := fmt.Fprintf(w, "No requests recorded %s (%s).\n", window, r.Database)
+		_, err := fmt.Fprintf(w, "No requests recorded %s (%s).\n", window, source)
 		return err
 	}
-	fmt.Fprintf(w, "Usage %s (%s)\n\n", window, r.Database)
+	fmt.Fprintf(w, "Usage %s (%s)\n\n", window, source)
 	// Numbers are right-aligned (AlignRight) and each cell carries its own
 	// two-space gap, so the first column (a name, padded by hand to the
 	// widest) starts at the margin, left-aligned.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -416,4 +419,60 @@ func TestUSD(t *testing.T) {
 			t.Errorf("usd(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// On a relay of a cluster: stats --server prints the cluster's report and
+// says so; when the relay answers with its own numbers (Redis down) stats
+// prints the reason on stderr. Reading the database directly on a cluster
+// says these are this relay's own numbers.
+func TestStatsScope(t *testing.T) {
+	since := now.Add(-24 * time.Hour).Truncate(time.Hour)
+	for _, tt := range []struct {
+		name, scope, reason string
+		wantOut, wantErr    string
+	}{
+		{"cluster", store.ScopeCluster, "", "every relay of the cluster", ""},
+		{"redis down", store.ScopeLocal, "the cluster's numbers are not available (redis unreachable): these are this relay's own", "", "Note: the cluster's numbers are not available"},
+		{"no cluster", store.ScopeLocal, admin.ReasonNoCluster, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rep := store.NewReport("server", since, now, "")
+				rep.Total.Requests, rep.Scope, rep.ScopeReason = 3, tt.scope, tt.reason
+				_ = json.NewEncoder(w).Encode(rep)
+			}))
+			defer srv.Close()
+			out, errOut, err := run(t, Options{Server: srv.URL, Getenv: func(k string) string {
+				if k == cmdutil.EnvAdminKey {
+					return "admin-key"
+				}
+				return ""
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantOut != "" && !strings.Contains(out, tt.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tt.wantOut, out)
+			}
+			if tt.wantErr == "" && errOut != "" || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("stderr = %q, want %q", errOut, tt.wantErr)
+			}
+		})
+	}
+	t.Run("database on a cluster", func(t *testing.T) {
+		cfg := config.Default()
+		cfg.Server.DatabasePath = seed(t)
+		cfg.Cluster.RedisURL = "redis://127.0.0.1:1/0"
+		out, errOut, err := run(t, Options{Config: func() (*config.Config, error) { return cfg, nil }, JSON: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil || r.Scope != store.ScopeLocal || !strings.Contains(r.ScopeReason, "this relay's own") {
+			t.Fatalf("json = %s (%v)", out, err)
+		}
+		if !strings.Contains(errOut, "this relay's own numbers") {
+			t.Fatalf("stderr = %q", errOut)
+		}
+	})
 }
