@@ -19,6 +19,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -593,5 +594,22 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the keys page is wider than a phone: %s %v", wide, err)
 		}
 		shoot(t, ctx, shots, "dashboard-keys-phone.png")
+	})
+
+	step("dark", func(t *testing.T) {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+			t.Fatal(err)
+		}
+		if err := open(ctx, base, "keys"); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#key-create summary`)), chromedp.WaitVisible(chromedp.ID("k-name"))); err != nil {
+			t.Fatal(err)
+		}
+		shoot(t, ctx, shots, "dashboard-keys-dark.png")
 	})
 }

@@ -423,6 +423,7 @@
   window.addEventListener("hashchange", () => { show(); $("#main").focus(); });
   $("#usage-controls").addEventListener("change", refresh);
   $("#key-form").addEventListener("submit", createKey);
+  $("#k-name").addEventListener("input", () => { $("#key-form-error").hidden = true; });
   $("#new-key-copy").addEventListener("click", copyKey);
   $("#new-key-done").addEventListener("click", hideNewKey);
   $("#sessions-clear-all").addEventListener("click", () => {
