@@ -34,7 +34,7 @@ func (a *App) adminRoutes() map[string]http.Handler {
 		return nil
 	}
 	auth := admin.NewAuth(cfg.AdminKeys, cfg.APIKeys)
-	auth.UseBrake(policy.NewBrake(0, nil), clientAddr)
+	auth.UseBrake(a.ops.adminBrake, clientAddr)
 	proxies := map[string]string{}
 	for _, ac := range cfg.Accounts {
 		if ac.Proxy.Enabled() {

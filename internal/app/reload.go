@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -220,6 +221,9 @@ type ops struct {
 
 	credStore credential.Store
 	locker    credential.Locker
+	// adminBrake counts wrong admin keys per client address, wherever one
+	// is presented: the admin API, the dashboard's sign-in, /metrics.
+	adminBrake *policy.Brake
 
 	mu           sync.Mutex // guards the fields below
 	nextIndex    int
@@ -235,6 +239,7 @@ type ops struct {
 func (a *App) initOps(cfg *config.Config) {
 	a.ops.refreshers = map[string]*credential.OAuth{}
 	a.ops.runners = map[string]context.CancelFunc{}
+	a.ops.adminBrake = policy.NewBrake(0, nil)
 	a.ops.reloader = reload.New(cfg, func() (*config.Config, error) {
 		if cfg.Path == "" {
 			return nil, fmt.Errorf("no config file to reload: the relay started on defaults")

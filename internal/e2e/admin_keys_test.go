@@ -152,7 +152,8 @@ func TestAdminKeysListCreateDisable(t *testing.T) {
 }
 
 // Wrong admin keys from one address are braked like wrong relay keys: the
-// relay wires the brake into the admin API and the dashboard's sign-in.
+// relay wires one brake into the admin API, the dashboard's sign-in and
+// /metrics.
 func TestAdminKeyGuessingIsBraked(t *testing.T) {
 	r := startRelay(t, fmt.Sprintf("admin_keys = [%q]\napi_keys = [%q]\n", e2eAdminKey, relayKey))
 	last := 0
@@ -179,5 +180,16 @@ func TestAdminKeyGuessingIsBraked(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(page), "Too many wrong admin keys") {
 		t.Fatalf("dashboard sign-in from the braked address: %d", resp.StatusCode)
+	}
+	// /metrics, behind the same admin keys, shares the brake.
+	req, _ = http.NewRequest("GET", r.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+e2eAdminKey)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("/metrics from the braked address: %d", resp.StatusCode)
 	}
 }
