@@ -15,8 +15,10 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -97,7 +99,11 @@ type KeySource interface {
 
 // Key is one relay key as the admin API shows it. It holds no secret.
 type Key struct {
-	Name      string     `json:"name"`
+	Name string `json:"name"`
+	// Source is where the key is configured: "keys" for a [[keys]] entry
+	// (which the admin API can disable and enable), "api_keys" for an
+	// unnamed one, listed as api_keys[N].
+	Source    string     `json:"source"`
 	Last4     string     `json:"last4"`
 	Enabled   bool       `json:"enabled"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
@@ -106,6 +112,10 @@ type Key struct {
 	// RPM and Concurrency are the key's limits; 0 = none.
 	RPM         int `json:"rpm,omitempty"`
 	Concurrency int `json:"concurrency,omitempty"`
+	// InFlight and Queued are the key's requests being served now and
+	// waiting for a concurrency slot.
+	InFlight int `json:"in_flight"`
+	Queued   int `json:"queued"`
 	// Budgets are the key's spending and token limits with what is used.
 	Budgets  []Budget   `json:"budgets"`
 	LastUsed *time.Time `json:"last_used,omitempty"`
@@ -132,6 +142,15 @@ type Budget struct {
 // Wire it with Options.Reload; until then POST /admin/v1/reload answers 501.
 type Reloader interface {
 	Reload(ctx context.Context) error
+}
+
+// ConfigSource is the config in force (reload.Reloader's Current): the
+// admin API creates, disables and enables named keys by editing its file
+// (internal/config's text-preserving editor), then asks the Reloader to
+// apply it. Wire it with Options.Config; until then POST /admin/v1/keys and
+// .../keys/{name}/disable|enable answer 501.
+type ConfigSource interface {
+	Current() *config.Config
 }
 
 // ConfigStatus tells whether the running config is the file's (issue 18: an
@@ -172,7 +191,11 @@ type Options struct {
 	Keys         KeySource
 	Reload       Reloader
 	ConfigStatus ConfigStatus
-	Log          *slog.Logger
+	Config       ConfigSource
+	// NewKey makes a relay key for POST /admin/v1/keys; default
+	// config.NewRelayKey.
+	NewKey func() string
+	Log    *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -191,6 +214,9 @@ func New(o Options) *API {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.NewKey == nil {
+		o.NewKey = config.NewRelayKey
+	}
 	if o.KeyLabel == nil {
 		o.KeyLabel = func(h string) string { return h }
 	}
@@ -202,6 +228,9 @@ func New(o Options) *API {
 	a.mux.HandleFunc("GET "+Prefix+"sessions", a.sessions)
 	a.mux.HandleFunc("POST "+Prefix+"sessions/clear", a.clearSessions)
 	a.mux.HandleFunc("GET "+Prefix+"keys", a.keys)
+	a.mux.HandleFunc("POST "+Prefix+"keys", a.createKey)
+	a.mux.HandleFunc("POST "+Prefix+"keys/{name}/disable", a.setKeyEnabled(false))
+	a.mux.HandleFunc("POST "+Prefix+"keys/{name}/enable", a.setKeyEnabled(true))
 	a.mux.HandleFunc("GET "+Prefix+"usage", a.usage)
 	a.mux.HandleFunc("GET "+Prefix+"usage/series", a.series)
 	a.mux.HandleFunc("POST "+Prefix+"reload", a.reload)
@@ -219,9 +248,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "the admin API is off: set admin_keys in the config to turn it on")
 		return
 	}
-	if status, msg := a.o.Auth.check(r); status != 0 {
-		if status == http.StatusUnauthorized {
+	if status, msg, wait := a.o.Auth.check(r); status != 0 {
+		switch status {
+		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ccrelay admin"`)
+		case http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", strconv.Itoa(waitSeconds(wait)))
 		}
 		writeError(w, status, msg)
 		return

@@ -86,12 +86,13 @@ func decode[T any](t *testing.T, b []byte) T {
 
 func TestAuth(t *testing.T) {
 	f := newFixture(t, nil)
-	sid, csrf, ok := f.auth.SignIn(adminKey)
-	if !ok {
-		t.Fatal("sign-in with the admin key refused")
+	form := httptest.NewRequest("POST", "/dashboard/login", nil)
+	sid, csrf, err := f.auth.SignIn(form, adminKey)
+	if err != nil {
+		t.Fatalf("sign-in with the admin key refused: %v", err)
 	}
-	if _, _, ok := f.auth.SignIn(relayKey); ok {
-		t.Fatal("sign-in with a relay key accepted")
+	if _, _, err := f.auth.SignIn(form, relayKey); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("sign-in with a relay key: %v", err)
 	}
 	cookie := Cookie + "=" + sid
 	tests := []struct {

@@ -303,52 +303,6 @@ func (a *API) clearSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ClearResponse{Removed: n})
 }
 
-// KeysResponse is GET /admin/v1/keys.
-type KeysResponse struct {
-	// Named is false while the relay knows only api_keys (no [[keys]]
-	// support wired): limits and budgets are then not available.
-	Named bool  `json:"named"`
-	Keys  []Key `json:"keys"`
-}
-
-func (a *API) keys(w http.ResponseWriter, r *http.Request) {
-	if a.o.Keys != nil {
-		ks, err := a.o.Keys.Keys(r.Context())
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, "list keys: "+err.Error())
-			return
-		}
-		if ks == nil {
-			ks = []Key{}
-		}
-		writeJSON(w, http.StatusOK, KeysResponse{Named: true, Keys: ks})
-		return
-	}
-	groups, _ := a.usageSince(r.Context(), midnight(a.o.Now()), store.GroupKey)
-	byHash := make(map[string]store.UsageRow, len(groups))
-	for _, g := range groups {
-		byHash[g.KeyHash] = g
-	}
-	resp := KeysResponse{Keys: []Key{}}
-	for i, k := range a.o.RelayKeys {
-		g := byHash[usage.HashKey(k)]
-		resp.Keys = append(resp.Keys, Key{
-			Name: fmt.Sprintf("api_keys[%d]", i), Last4: Last4(k), Enabled: true, Budgets: []Budget{},
-			Today: totalsOf(g),
-		})
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// Last4 is how a key is shown: its last four characters, and only when the
-// key is long enough that they give nothing useful away.
-func Last4(k string) string {
-	if len(k) < 12 {
-		return ""
-	}
-	return k[len(k)-4:]
-}
-
 // UsageReport is GET /admin/v1/usage: the JSON of `ccrelay stats --json`.
 type UsageReport = store.Report
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/dashboard"
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -15,22 +16,25 @@ import (
 
 // Compile-time checks of the admin API's sources.
 var (
-	_ admin.Scheduler  = (*scheduler.Scheduler)(nil)
-	_ admin.StateStore = (*store.DB)(nil)
-	_ admin.UsageStore = (*store.DB)(nil)
+	_ admin.Scheduler    = (*scheduler.Scheduler)(nil)
+	_ admin.StateStore   = (*store.DB)(nil)
+	_ admin.UsageStore   = (*store.DB)(nil)
+	_ admin.ConfigSource = (*reload.Reloader)(nil)
 )
 
 // adminRoutes mounts the admin API and the dashboard when admin_keys are
 // configured; without them neither route exists (404 from the relay).
 //
-// Sources still to wire when their parts land: Quota (admin.QuotaSource),
-// Keys (admin.KeySource), Reload (admin.Reloader), ConfigStatus.
+// Wrong admin keys, on the admin API and at the dashboard's sign-in, are
+// braked per client address as wrong relay keys are (a brake of their own,
+// so clients with a stale relay key cannot lock the operators out).
 func (a *App) adminRoutes() map[string]http.Handler {
 	cfg := a.Config
 	if len(cfg.AdminKeys) == 0 {
 		return nil
 	}
 	auth := admin.NewAuth(cfg.AdminKeys, cfg.APIKeys)
+	auth.UseBrake(a.ops.adminBrake, clientAddr)
 	proxies := map[string]string{}
 	for _, ac := range cfg.Accounts {
 		if ac.Proxy.Enabled() {
@@ -52,6 +56,12 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	if a.Config.Path != "" && a.ops.reloader != nil {
 		opts.Reload = a.ops.reloader
 		opts.ConfigStatus = configStatus{a.ops.reloader}
+		opts.Config = a.ops.reloader
+	}
+	if a.ops.reloader != nil {
+		// The policy is read at each call, not bound here: a reload may
+		// give the relay a new one.
+		opts.Keys = keyList{current: a.ops.reloader.Current, status: func() []policy.KeyStatus { return a.Policy.Status() }, now: time.Now}
 	}
 	api := admin.New(opts)
 	dash := dashboard.New(auth, a.Log)

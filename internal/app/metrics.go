@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,7 +223,8 @@ func (a *App) opsRoutes() map[string]http.Handler {
 // adminOnly lets through requests that present one of the admin_keys in
 // force (Authorization: Bearer or x-api-key), compared as sha256 digests in
 // constant time. With no admin key configured it answers 404: the endpoint
-// is off.
+// is off. Wrong keys count against the client's address on the brake the
+// admin API and the dashboard share.
 func (a *App) adminOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		keys := a.ops.reloader.Current().AdminKeys
@@ -233,11 +236,21 @@ func (a *App) adminOnly(h http.Handler) http.Handler {
 		if v := r.Header.Get("Authorization"); key == "" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 			key = strings.TrimSpace(v[7:])
 		}
+		addr := clientAddr(r)
+		if wait := a.ops.adminBrake.Blocked(addr); key != "" && wait > 0 {
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			http.Error(w, fmt.Sprintf("too many wrong admin keys from this address; try again in %d s", secs), http.StatusTooManyRequests)
+			return
+		}
 		sum := sha256.Sum256([]byte(key))
 		ok := 0
 		for _, k := range keys {
 			ks := sha256.Sum256([]byte(k))
 			ok |= subtle.ConstantTimeCompare(sum[:], ks[:])
+		}
+		if key != "" && ok != 1 {
+			a.ops.adminBrake.Fail(addr)
 		}
 		if key == "" || ok != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ccrelay admin"`)

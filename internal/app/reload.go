@@ -266,6 +266,9 @@ type ops struct {
 	locker    credential.Locker
 	// prices is the relay's price table; the keys hook updates it in place.
 	prices *pricing.Table
+	// adminBrake counts wrong admin keys per client address, wherever one
+	// is presented: the admin API, the dashboard's sign-in, /metrics.
+	adminBrake *policy.Brake
 
 	mu           sync.Mutex // guards the fields below
 	nextIndex    int
@@ -281,6 +284,7 @@ type ops struct {
 func (a *App) initOps(cfg *config.Config) {
 	a.ops.refreshers = map[string]*credential.OAuth{}
 	a.ops.runners = map[string]context.CancelFunc{}
+	a.ops.adminBrake = policy.NewBrake(0, nil)
 	a.ops.reloader = reload.New(cfg, func() (*config.Config, error) {
 		if cfg.Path == "" {
 			return nil, fmt.Errorf("no config file to reload: the relay started on defaults")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,10 @@ import (
 // as the account edits (edit.go): the change is made on the text, the
 // result is decoded and compared with the intended document, and the file
 // is replaced atomically at 0600.
+
+// ErrKeyNotFound is returned (wrapped, with the name) when no [[keys]] entry
+// has the name an edit asks for.
+var ErrKeyNotFound = errors.New("no [[keys]] entry named")
 
 // editKeyBlock is one [[keys]] table in the text: its byte range (header to
 // the next header or the end) and its own keys.
@@ -62,7 +67,7 @@ func editFindKey(src, name string) (*editKeyBlock, error) {
 		found = b
 	}
 	if found == nil {
-		return nil, fmt.Errorf("no [[keys]] entry named %q", name)
+		return nil, fmt.Errorf("%w %q", ErrKeyNotFound, name)
 	}
 	return found, nil
 }
@@ -154,7 +159,7 @@ func AppendKey(path string, fields []Field) error {
 	}
 	for _, k := range keys {
 		if k["name"] == name {
-			return fmt.Errorf("%s: a key named %q already exists", path, name)
+			return fmt.Errorf("%s: %w: %q", path, ErrKeyExists, name)
 		}
 	}
 	eol := tomledit.EOL(src)

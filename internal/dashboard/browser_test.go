@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/app"
@@ -29,6 +32,9 @@ import (
 const (
 	adminKey = "dashboard-admin-key-0123456789"
 	relayKey = "dashboard-relay-key-0123456789"
+	ciKey    = "ccr-dashboard-ci-bot-key-0123456789"
+	// model is priced in the embedded table, so every request has a cost.
+	model = "claude-sonnet-4-5"
 	// chromiumPath is where Debian's chromium package puts the browser
 	// (scripts/test.sh installs it).
 	chromiumPath = "/usr/bin/chromium"
@@ -37,17 +43,25 @@ const (
 	screenshotEnv = "CCRELAY_SCREENSHOTS"
 )
 
-// startRelay runs the real relay with two Claude accounts: "main" answers,
-// "flaky" (higher priority) is overloaded, so it cools down on first use.
+// startRelay runs the real relay from a config file (the admin API edits
+// it to create and disable keys) with two Claude accounts: "main" answers
+// with a Claude Code-sized turn's usage, "flaky" (higher priority) is
+// overloaded, so it cools down on first use. The named key "ci-bot" has a
+// daily budget.
 func startRelay(t *testing.T) (string, *app.App) {
 	t.Helper()
-	good := httptest.NewServer(&fakeupstream.Anthropic{Keys: []string{"sk-ant-main-account"}})
+	good := httptest.NewServer(&fakeupstream.Anthropic{Keys: []string{"sk-ant-main-account"}, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Body: `{"id":"msg_dash01","type":"message","role":"assistant","model":"` + model + `","content":[{"type":"text","text":"Done."}],` +
+			`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1800,"cache_creation_input_tokens":2400,"cache_read_input_tokens":42000,"output_tokens":650}}`}
+	}})
 	t.Cleanup(good.Close)
 	bad := httptest.NewServer(&fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
 		return &fakeupstream.Reply{Status: 529, Body: `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`}
 	}})
 	t.Cleanup(bad.Close)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`api_keys = [%q]
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	text := fmt.Sprintf(`api_keys = [%q]
 admin_keys = [%q]
 [server]
 host = "127.0.0.1"
@@ -65,7 +79,19 @@ name = "Overflow account"
 api_key = "sk-ant-flaky-account"
 api_url = %q
 priority = 200
-`, relayKey, adminKey, filepath.Join(t.TempDir(), "relay.db"), good.URL, bad.URL)))
+
+[[keys]]
+name = "ci-bot"
+key = %q
+models = ["claude-sonnet-*"]
+rpm = 30
+daily_usd = 0.25
+monthly_usd = 5.0
+`, relayKey, adminKey, filepath.Join(dir, "relay.db"), good.URL, bad.URL, ciKey)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +125,23 @@ func adminGet(t *testing.T, base, path string, out any) {
 	}
 }
 
+// adminGetRaw reads an admin API answer as text.
+func adminGetRaw(t *testing.T, base, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+admin.Prefix+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 func fmtInt(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	var b strings.Builder
@@ -109,6 +152,26 @@ func fmtInt(n int64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// fmtUSD is the page's fmtUSD: cents, four decimals under a cent, none
+// from $100, with thousands separators.
+func fmtUSD(micros int64) string {
+	d := float64(micros) / 1e6
+	if d > 0 && d < 0.01 {
+		return fmt.Sprintf("$%.4f", d)
+	}
+	digits := 2
+	if d >= 100 {
+		digits = 0
+	}
+	s := strconv.FormatFloat(d, 'f', digits, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	n, _ := strconv.ParseInt(whole, 10, 64)
+	if frac != "" {
+		return "$" + fmtInt(n) + "." + frac
+	}
+	return "$" + fmtInt(n)
 }
 
 func newBrowser(t *testing.T) context.Context {
@@ -149,6 +212,11 @@ func screenshotDir(t *testing.T) string {
 
 func shoot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
+	// A passing toast would cover the page; a scrollbar would make the full
+	// page capture cut its right edge off.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const t = document.querySelector("#toast"); if (t) t.hidden = true; document.documentElement.style.scrollbarWidth = "none"; return true; })()`)); err != nil {
+		t.Fatalf("prepare the screenshot: %v", err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -177,18 +245,23 @@ func TestDashboardInBrowser(t *testing.T) {
 	base, _ := startRelay(t)
 	shots := screenshotDir(t)
 
-	// Known traffic: three conversations' first turns through the official SDK.
 	step := func(name string, f func(t *testing.T)) {
 		if !t.Run(name, f) {
 			t.FailNow() // later steps build on this one
 		}
 	}
 
-	client := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(base), option.WithAPIKey(relayKey), option.WithMaxRetries(0))
-	const turns = 3
+	// Known traffic: four conversations' first turns through the official
+	// SDK, the last with the named key ci-bot.
+	const turns = 4
 	for i := range turns {
+		key := relayKey
+		if i == turns-1 {
+			key = ciKey
+		}
+		client := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(base), option.WithAPIKey(key), option.WithMaxRetries(0))
 		_, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{
-			MaxTokens: 256, Model: "claude-sonnet-5",
+			MaxTokens: 256, Model: model,
 			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))},
 		}, option.WithHeader("X-Claude-Code-Session-Id", fmt.Sprintf("7c0d1a52-0000-4000-8000-00000000000%d", i)))
 		if err != nil {
@@ -223,7 +296,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, secret := range []string{adminKey, relayKey, "sk-ant-main-account", "sk-ant-flaky-account"} {
+		for _, secret := range []string{adminKey, relayKey, ciKey, "sk-ant-main-account", "sk-ant-flaky-account"} {
 			if strings.Contains(src, secret) {
 				t.Fatalf("a secret is in the page source")
 			}
@@ -245,9 +318,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err := open(ctx, base, "overview"); err != nil {
 			t.Fatal(err)
 		}
+		if tot.CostUSD == nil || tot.CostMicros == 0 {
+			t.Fatalf("the admin API knows no cost for today: %+v", tot)
+		}
 		tokens := tot.InputTokens + tot.OutputTokens + tot.CacheCreationTokens + tot.CacheReadTokens
 		for sel, want := range map[string]string{
-			"#ov-tokens .v": fmtInt(tokens), "#ov-requests-today .v": fmtInt(tot.Requests),
+			"#ov-tokens .v": fmtInt(tokens), "#ov-requests-today .v": fmtInt(tot.Requests), "#ov-cost .v": fmtUSD(tot.CostMicros),
 		} {
 			if got, err := text(ctx, sel); err != nil || got != want {
 				t.Errorf("%s shows %q (%v), the admin API says %s", sel, got, err, want)
@@ -317,11 +393,139 @@ func TestDashboardInBrowser(t *testing.T) {
 	step("keys", func(t *testing.T) {
 		var keys admin.KeysResponse
 		adminGet(t, base, "keys", &keys)
+		byName := map[string]admin.Key{}
+		for _, k := range keys.Keys {
+			byName[k.Name] = k
+		}
 		if err := open(ctx, base, "keys"); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := text(ctx, `tr[data-name="api_keys[0]"] .key-requests`); err != nil || got != fmtInt(keys.Keys[0].Today.Requests) {
-			t.Errorf("key requests %q (%v), the admin API says %d", got, err, keys.Keys[0].Today.Requests)
+		for _, name := range []string{"api_keys[0]", "ci-bot"} {
+			k := byName[name]
+			row := `tr[data-name="` + name + `"]`
+			if got, err := text(ctx, row+" .key-requests"); err != nil || got != fmtInt(k.Today.Requests) {
+				t.Errorf("%s requests %q (%v), the admin API says %d", name, got, err, k.Today.Requests)
+			}
+			if k.CostTodayMicros == nil {
+				t.Fatalf("the admin API knows no cost for %s", name)
+			}
+			if got, err := text(ctx, row+" .key-cost"); err != nil || got != fmtUSD(*k.CostTodayMicros) {
+				t.Errorf("%s cost %q (%v), the admin API says %s", name, got, err, fmtUSD(*k.CostTodayMicros))
+			}
+		}
+		ci := byName["ci-bot"]
+		if len(ci.Budgets) != 2 || ci.Budgets[0].Used <= 0 {
+			t.Fatalf("ci-bot's budgets from the admin API: %+v", ci.Budgets)
+		}
+		want := fmtUSD(int64(ci.Budgets[0].Used*1e6+0.5)) + " of " + fmtUSD(int64(ci.Budgets[0].Limit*1e6))
+		if got, err := text(ctx, `tr[data-name="ci-bot"] .budget-daily-usd .bar-head`); err != nil || !strings.Contains(got, want) {
+			t.Errorf("ci-bot's daily budget bar says %q (%v), want %q", got, err, want)
+		}
+	})
+
+	var newKey string
+	step("create a key from the page, by keyboard", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Focus(chromedp.CSS(`#key-create summary`)),
+			chromedp.KeyEvent(kb.Enter),
+			chromedp.WaitVisible(chromedp.ID("k-name")),
+			chromedp.SendKeys(chromedp.ID("k-models"), "claude-sonnet-*, claude-haiku-*"),
+			chromedp.SendKeys(chromedp.ID("k-rpm"), "60"),
+			chromedp.SendKeys(chromedp.ID("k-concurrency"), "2"),
+			chromedp.SendKeys(chromedp.ID("k-daily-usd"), "20"),
+			chromedp.SendKeys(chromedp.ID("k-monthly-usd"), "300"),
+			chromedp.SendKeys(chromedp.ID("k-daily-tokens"), "2000000"),
+			chromedp.SendKeys(chromedp.ID("k-name"), "alice"))
+		if err != nil {
+			t.Fatalf("fill the form: %v", err)
+		}
+		shoot(t, ctx, shots, "dashboard-keys-form.png")
+		err = chromedp.Do(ctx,
+			chromedp.SendKeys(chromedp.ID("k-name"), kb.Enter), // Enter submits the form
+			chromedp.WaitVisible(chromedp.ID("new-key")))
+		if err != nil {
+			t.Fatalf("create from the page: %v", err)
+		}
+		if newKey, err = chromedp.Run(ctx, chromedp.Value(chromedp.ID("new-key-value"))); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(newKey, "ccr-") {
+			t.Fatalf("the page shows %q as the new key", newKey)
+		}
+		note, _ := text(ctx, "#new-key .once")
+		if !strings.Contains(note, "This is shown once") {
+			t.Fatalf("the new key's note says %q", note)
+		}
+		// The relay lists it, and never shows its value again.
+		body := adminGetRaw(t, base, "keys")
+		if strings.Contains(body, newKey) {
+			t.Fatal("the admin API shows the new key's value")
+		}
+		var keys admin.KeysResponse
+		if err := json.Unmarshal([]byte(body), &keys); err != nil {
+			t.Fatal(err)
+		}
+		var alice *admin.Key
+		for i := range keys.Keys {
+			if keys.Keys[i].Name == "alice" {
+				alice = &keys.Keys[i]
+			}
+		}
+		if alice == nil || !alice.Enabled || alice.RPM != 60 || alice.Concurrency != 2 || len(alice.Models) != 2 || alice.Last4 != newKey[len(newKey)-4:] || len(alice.Budgets) != 3 {
+			t.Fatalf("the admin API lists alice as %+v", alice)
+		}
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-name="alice"] .badge.ready`))); err != nil {
+			t.Fatalf("alice is not listed on the page: %v", err)
+		}
+		shoot(t, ctx, shots, "dashboard-keys-created.png")
+		// Copy: the clipboard may be refused headless; either way the page says what happened.
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("new-key-copy")), chromedp.WaitVisible(chromedp.CSS(`#new-key-status`))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#new-key-status").textContent.toLowerCase().includes("cop")`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+			st, _ := text(ctx, "#new-key-status")
+			t.Fatalf("copy: %v; the page says %q", err, st)
+		}
+		// Done hides it, and the page holds it no more.
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("new-key-done")), chromedp.WaitNotVisible(chromedp.ID("new-key"))); err != nil {
+			t.Fatal(err)
+		}
+		src, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML + document.querySelector("#new-key-value").value`))
+		if err != nil || strings.Contains(src, newKey) {
+			t.Fatalf("the page still holds the key after Done (%v)", err)
+		}
+	})
+
+	step("a create the relay refuses shows why, in the form", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS(`#key-create summary`)),
+			chromedp.WaitVisible(chromedp.ID("k-name")),
+			chromedp.SendKeys(chromedp.ID("k-name"), "alice"),
+			chromedp.Click(chromedp.ID("key-submit")),
+			chromedp.WaitVisible(chromedp.ID("key-form-error")))
+		msg, _ := text(ctx, "#key-form-error")
+		if err != nil || !strings.Contains(msg, "already exists") {
+			t.Fatalf("duplicate name: %q %v", msg, err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#key-create summary`))); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	step("disable a key from the page", func(t *testing.T) {
+		err := chromedp.Do(ctx,
+			chromedp.Click(chromedp.CSS(`button[data-action="disable"][data-name="alice"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`tr[data-name="alice"] .badge.disabled`)),
+			chromedp.WaitVisible(chromedp.CSS(`button[data-action="enable"][data-name="alice"]`)))
+		if err != nil {
+			t.Fatalf("disable from the page: %v", err)
+		}
+		var keys admin.KeysResponse
+		adminGet(t, base, "keys", &keys)
+		for _, k := range keys.Keys {
+			if k.Name == "alice" && k.Enabled {
+				t.Fatal("the admin API still lists alice enabled")
+			}
 		}
 		shoot(t, ctx, shots, "dashboard-keys.png")
 	})
@@ -340,6 +544,15 @@ func TestDashboardInBrowser(t *testing.T) {
 			if got, err := text(ctx, row+" .input"); err != nil || got != fmtInt(g.InputTokens) {
 				t.Errorf("%s input %q (%v), want %d", g.Name, got, err, g.InputTokens)
 			}
+			if g.CostUSD == nil {
+				t.Fatalf("the admin API knows no cost for %s", g.Name)
+			}
+			if got, err := text(ctx, row+" .cost"); err != nil || got != fmtUSD(g.CostMicros) {
+				t.Errorf("%s cost %q (%v), want %s", g.Name, got, err, fmtUSD(g.CostMicros))
+			}
+		}
+		if got, err := text(ctx, "#usage-table tfoot .cost"); err != nil || got != fmtUSD(rep.Total.CostMicros) {
+			t.Errorf("usage total cost %q (%v), want %s", got, err, fmtUSD(rep.Total.CostMicros))
 		}
 		shoot(t, ctx, shots, "dashboard-usage.png")
 	})
@@ -367,11 +580,36 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err := open(ctx, base, "accounts"); err != nil {
 			t.Fatal(err)
 		}
-		js := `(() => { let w = ""; for (const e of document.querySelectorAll("*")) { const r = e.getBoundingClientRect(); if (r.right > innerWidth + 1 && r.width > 0) w += e.tagName + "." + e.className + " " + Math.round(r.right) + "; "; } return document.documentElement.scrollWidth + " " + w; })()`
+		// The page's width without a vertical scrollbar's: nothing may stick out past it.
+		js := `(() => { const W = document.documentElement.clientWidth; let w = ""; for (const e of document.querySelectorAll("*")) { const r = e.getBoundingClientRect(); if (r.right > W + 1 && r.width > 0) w += e.tagName + "." + e.className + " " + Math.round(r.right) + "; "; } return (document.documentElement.scrollWidth > W ? "wide " : "ok ") + document.documentElement.scrollWidth + "/" + W + " " + w; })()`
 		wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil || !strings.HasPrefix(wide, "390 ") {
+		if err != nil || !strings.HasPrefix(wide, "ok ") {
 			t.Errorf("the page is wider than a phone: %s %v", wide, err)
 		}
 		shoot(t, ctx, shots, "dashboard-accounts-phone.png")
+		if err := open(ctx, base, "keys"); err != nil {
+			t.Fatal(err)
+		}
+		if wide, err := chromedp.Run(ctx, chromedp.Evaluate[string](js)); err != nil || !strings.HasPrefix(wide, "ok ") {
+			t.Errorf("the keys page is wider than a phone: %s %v", wide, err)
+		}
+		shoot(t, ctx, shots, "dashboard-keys-phone.png")
+	})
+
+	step("dark", func(t *testing.T) {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+			t.Fatal(err)
+		}
+		if err := open(ctx, base, "keys"); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#key-create summary`)), chromedp.WaitVisible(chromedp.ID("k-name"))); err != nil {
+			t.Fatal(err)
+		}
+		shoot(t, ctx, shots, "dashboard-keys-dark.png")
 	})
 }

@@ -8,12 +8,16 @@ package dashboard
 import (
 	"crypto/subtle"
 	"embed"
+	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ccrelay/ccrelay/internal/admin"
 )
@@ -107,13 +111,22 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	key := strings.TrimSpace(r.PostFormValue("key"))
-	id, _, ok := h.auth.SignIn(key)
-	if !ok {
-		h.log.Warn("dashboard sign-in refused: wrong admin key", "remote", r.RemoteAddr)
+	id, _, err := h.auth.SignIn(r, key)
+	if err != nil {
+		status, msg := http.StatusUnauthorized, "That is not an admin key."
+		var braked *admin.BrakedError
+		if errors.As(err, &braked) {
+			secs := int((braked.Wait + time.Second - 1) / time.Second)
+			status, msg = http.StatusTooManyRequests, fmt.Sprintf("Too many wrong admin keys from this address. Try again in %d s.", secs)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			h.log.Warn("dashboard sign-in refused: too many wrong admin keys", "remote", r.RemoteAddr)
+		} else {
+			h.log.Warn("dashboard sign-in refused: wrong admin key", "remote", r.RemoteAddr)
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(http.StatusUnauthorized)
-		_ = pages.ExecuteTemplate(w, "signin.html", pageData{Error: "That is not an admin key."})
+		w.WriteHeader(status)
+		_ = pages.ExecuteTemplate(w, "signin.html", pageData{Error: msg})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{

@@ -5,10 +5,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ccrelay/ccrelay/internal/admin"
+	"github.com/ccrelay/ccrelay/internal/policy"
 )
 
 const key = "dashboard-unit-admin-key-0123"
@@ -92,5 +96,42 @@ func TestAssets(t *testing.T) {
 		if w.Code != want {
 			t.Errorf("%s: %d, want %d", path, w.Code, want)
 		}
+	}
+}
+
+// Wrong admin keys at the sign-in form are braked per client address: past
+// the limit every sign-in from the address (the right key too) is refused
+// with 429 and says when to try again; another address is not held up, and
+// once the window has passed the right key signs in.
+func TestSignInBrake(t *testing.T) {
+	now := time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	auth := admin.NewAuth([]string{key}, nil)
+	auth.UseBrake(policy.NewBrake(5, clock), nil) // the TCP peer: httptest's 192.0.2.1
+	h := New(auth, nil)
+	for i := range 5 {
+		if w := post(t, h, "/dashboard/login", url.Values{"key": {"guess-" + strconv.Itoa(i) + "-0123456789"}}); w.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong key %d: %d", i, w.Code)
+		}
+	}
+	w := post(t, h, "/dashboard/login", url.Values{"key": {key}})
+	if w.Code != http.StatusTooManyRequests || len(w.Result().Cookies()) != 0 || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), "Too many wrong admin keys from this address. Try again in") {
+		t.Fatalf("the right key while braked: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	req := httptest.NewRequest("POST", "/dashboard/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "198.51.100.4:5000"
+	other := httptest.NewRecorder()
+	h.ServeHTTP(other, req)
+	if other.Code != http.StatusSeeOther {
+		t.Fatalf("another address: %d", other.Code)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if w := post(t, h, "/dashboard/login", url.Values{"key": {key}}); w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("the right key after the window: %d", w.Code)
 	}
 }

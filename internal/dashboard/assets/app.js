@@ -31,7 +31,16 @@
     if (n < 1e9) return (n / 1e6).toFixed(2).replace(/\.?0+$/, "") + "M";
     return (n / 1e9).toFixed(2).replace(/\.?0+$/, "") + "B";
   }
-  const fmtUSD = (micros) => "$" + (micros / 1e6).toFixed(micros >= 1e8 ? 0 : 2);
+  // fmtUSD shows micro-dollars as dollars: cents, four decimals under a
+  // cent (so small real costs do not read as $0.00), none from $100.
+  function fmtUSD(micros) {
+    const d = Number(micros || 0) / 1e6;
+    if (d > 0 && d < 0.01) return "$" + d.toFixed(4);
+    const digits = d >= 100 ? 0 : 2;
+    return "$" + d.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  // costKnown: a usage row's cost is known when no request lacked a price.
+  const costKnown = (g) => g.cost_usd !== null && g.cost_usd !== undefined;
   function fmtMs(ms) {
     if (!ms) return "–";
     return ms < 10000 ? ms + " ms" : (ms / 1000).toFixed(1) + " s";
@@ -51,14 +60,15 @@
 
   // bar draws used against limit; tone fixes the colour (ok, warn, bad),
   // else it turns amber past 80% and red past 95%.
-  function bar(label, used, limit, right, extraClass, tone) {
+  function bar(label, used, limit, right, extraClass, tone, foot) {
     const share = limit > 0 ? used / limit : 0;
     const cls = tone || (share >= 0.95 ? "bad" : share >= 0.8 ? "warn" : "");
     const fill = el("div", { class: "fill " + cls, role: "presentation" });
     fill.style.width = Math.min(100, Math.max(0, share * 100)).toFixed(1) + "%";
     return el("div", { class: "bar " + (extraClass || ""), role: "meter", "aria-valuemin": "0", "aria-valuemax": String(limit), "aria-valuenow": String(used), "aria-label": label },
       el("div", { class: "bar-head" }, el("span", { text: label }), el("span", { class: "muted", text: right })),
-      el("div", { class: "track" }, fill));
+      el("div", { class: "track" }, fill),
+      foot ? el("div", { class: "bar-foot muted", text: foot }) : null);
   }
 
   function toast(msg) {
@@ -180,7 +190,8 @@
       stat("ov-errors", "Errors", fmtInt(errs), errs === 1 ? "error" : "errors", "last hour · " + (req ? ((100 * errs) / req).toFixed(1) : "0") + "% of requests"),
       stat("ov-inflight", "In flight now", fmtInt(health.relay.in_flight || 0), "requests", "streams included · " + seen),
       stat("ov-tokens", "Tokens today", fmtInt(tokens(t)), "tokens", fmtInt(t.input_tokens) + " in · " + fmtInt(t.output_tokens) + " out · " + fmtInt((t.cache_read_tokens || 0) + (t.cache_creation_tokens || 0)) + " cache"),
-      stat("ov-cost", "Cost today", t.cost_known ? fmtUSD(t.cost_micros) : "–", "", t.cost_known ? "at list prices" : "no prices known yet"),
+      stat("ov-cost", "Cost today", costKnown(t) ? fmtUSD(t.cost_micros) : "–", "",
+        costKnown(t) ? "at list prices" : fmtInt(t.cost_unknown_requests) + " requests without a known price"),
       stat("ov-requests-today", "Requests today", fmtInt(t.requests), "requests", fmtInt(t.errors) + " errors"));
     barChart($("#ov-chart-rpm"), bucketize(hour, 2, (v, p) => { v[0] += p.requests - p.errors; v[1] += p.errors; }),
       ["var(--accent)", "var(--bad)"].map(cssVar), { label: "requests per minute, last hour", tick: (t) => clock(t), title: (b, j, v) => clock(b.t) + ": " + fmtInt(v) + (j ? " errors" : " ok") });
@@ -227,17 +238,106 @@
 
   async function keys() {
     const data = await api("keys");
-    $("#keys-note").textContent = data.named ? "" : "Keys from api_keys, shown by position and last 4 characters. Limits and budgets come with named [[keys]].";
-    const rows = data.keys.map((k) => el("tr", { "data-name": k.name },
-      el("td", {}, el("div", { text: k.name }), el("div", { class: "sub mono", text: k.last4 ? "…" + k.last4 : "" })),
-      el("td", {}, el("span", { class: "badge " + (k.enabled ? "ready" : "disabled"), text: k.enabled ? "enabled" : "disabled" }), k.expires_at ? el("div", { class: "sub", text: "expires " + new Date(k.expires_at).toLocaleDateString() }) : null),
-      el("td", { class: "small" }, [k.rpm ? k.rpm + " req/min" : null, k.concurrency ? k.concurrency + " concurrent" : null, k.models && k.models.length ? "models " + k.models.join(", ") : null].filter(Boolean).join(" · ") || el("span", { class: "muted", text: "none" })),
-      el("td", {}, k.budgets.length ? k.budgets.map((b) => bar(b.window + " " + (b.unit === "usd" ? "budget" : "tokens"), b.used, b.limit,
-        b.unit === "usd" ? "$" + b.used.toFixed(2) + " of $" + b.limit.toFixed(2) : fmtCompact(b.used) + " of " + fmtCompact(b.limit))) : el("span", { class: "muted small", text: "none" })),
-      el("td", { class: "num key-requests", text: fmtInt(k.today.requests) }),
-      el("td", { class: "num key-tokens", text: fmtInt(tokens(k.today)) }),
-      el("td", { text: k.last_used ? ago(k.last_used) : "–" })));
-    $("#keys-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No relay keys: auth is off, usage is recorded as anonymous." }))]));
+    const named = data.keys.filter((k) => k.source === "keys");
+    $("#keys-note").textContent = data.named
+      ? (named.length ? named.length + " named " + (named.length === 1 ? "key" : "keys") + " · as of " + new Date().toLocaleTimeString() : "No named keys yet: create one below. Keys from api_keys are shown by position and last 4 characters.")
+      : "Keys from api_keys, shown by position and last 4 characters. Limits and budgets come with named [[keys]].";
+    $("#key-create").hidden = !data.named;
+    const rows = data.keys.map((k) => {
+      const path = "keys/" + encodeURIComponent(k.name);
+      const action = k.source !== "keys" ? null : k.enabled
+        ? el("button", { type: "button", class: "danger", "data-action": "disable", "data-name": k.name, onclick: () => keyAct(path + "/disable", k.name + " disabled") }, "Disable")
+        : el("button", { type: "button", "data-action": "enable", "data-name": k.name, onclick: () => keyAct(path + "/enable", k.name + " enabled") }, "Enable");
+      const busyNow = [k.in_flight ? fmtInt(k.in_flight) + " in flight" : null, k.queued ? fmtInt(k.queued) + " queued" : null].filter(Boolean).join(" · ");
+      const cost = k.cost_today_micros === null || k.cost_today_micros === undefined ? "–" : fmtUSD(k.cost_today_micros);
+      return el("tr", { "data-name": k.name },
+        el("td", {}, el("div", { text: k.name }), el("div", { class: "sub mono", text: k.last4 ? "…" + k.last4 : k.source === "keys" ? "stored as sha256" : "" })),
+        el("td", { class: "state" }, el("span", { class: "badge " + (k.enabled ? "ready" : "disabled"), text: k.enabled ? "enabled" : "disabled" }),
+          k.expires_at ? el("div", { class: "sub", text: "expires " + new Date(k.expires_at).toLocaleDateString() }) : null,
+          busyNow ? el("div", { class: "sub", text: busyNow }) : null),
+        el("td", { class: "small" }, [k.rpm ? k.rpm + " req/min" : null, k.concurrency ? k.concurrency + " concurrent" : null, k.models && k.models.length ? "models " + k.models.join(", ") : null,
+          k.groups && k.groups.length ? "groups " + k.groups.join(", ") : null].filter(Boolean).join(" · ") || el("span", { class: "muted", text: "none" })),
+        el("td", { class: "budgets" }, k.budgets.length ? k.budgets.map((b) => bar(b.window + " " + (b.unit === "usd" ? "budget" : "tokens"), b.used, b.limit,
+          b.unit === "usd" ? fmtUSD(b.used * 1e6) + " of " + fmtUSD(b.limit * 1e6) : fmtCompact(b.used) + " of " + fmtCompact(b.limit),
+          "budget-" + b.window + "-" + b.unit, null, b.resets_at ? "resets " + inTime(b.resets_at) : null)) : el("span", { class: "muted small", text: "none" })),
+        el("td", { class: "num key-requests", "data-label": "Requests today", text: fmtInt(k.today.requests) }),
+        el("td", { class: "num key-tokens", "data-label": "Tokens today", text: fmtInt(tokens(k.today)) }),
+        el("td", { class: "num key-cost", "data-label": "Cost today", "data-micros": k.cost_today_micros === null || k.cost_today_micros === undefined ? null : String(k.cost_today_micros), text: cost }),
+        el("td", { "data-label": "Last used", text: k.last_used ? ago(k.last_used) : "–" }),
+        el("td", {}, action ? el("div", { class: "actions" }, action) : null));
+    });
+    $("#keys-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9, class: "empty", text: "No relay keys: auth is off, usage is recorded as anonymous." }))]));
+  }
+
+  // keyAct disables or enables a key; a failure is said on the page, next
+  // to the table, until the next action.
+  async function keyAct(path, done) {
+    const err = $("#keys-error");
+    err.hidden = true;
+    try {
+      const res = await api(path, { method: "POST" });
+      toast(done + (res.applied ? "" : " in the config file; " + (res.reload_error || "it applies at the next reload")));
+    } catch (e) {
+      err.textContent = "Could not change the key: " + e.message;
+      err.hidden = false;
+    }
+    refresh();
+  }
+
+  function numField(id) {
+    const v = $(id).value.trim();
+    return v === "" ? 0 : Number(v);
+  }
+  const listField = (id) => $(id).value.split(",").map((x) => x.trim()).filter(Boolean);
+
+  async function createKey(ev) {
+    ev.preventDefault();
+    const err = $("#key-form-error"), submit = $("#key-submit");
+    err.hidden = true;
+    const body = {
+      name: $("#k-name").value.trim(), models: listField("#k-models"), groups: listField("#k-groups"),
+      rpm: numField("#k-rpm"), concurrency: numField("#k-concurrency"),
+      daily_usd: numField("#k-daily-usd"), weekly_usd: numField("#k-weekly-usd"), monthly_usd: numField("#k-monthly-usd"),
+      daily_tokens: numField("#k-daily-tokens"), hash_only: $("#k-hash-only").checked,
+    };
+    submit.disabled = true;
+    try {
+      const res = await api("keys", { method: "POST", body });
+      $("#key-form").reset();
+      $("#key-create").open = false;
+      $("#new-key-name").textContent = res.name;
+      $("#new-key-value").value = res.key;
+      $("#new-key-status").textContent = res.applied ? "The relay has reloaded its config with it." : "Written to the config file; " + (res.reload_error || "it applies at the next reload.");
+      $("#new-key").hidden = false;
+      $("#new-key").focus();
+      $("#new-key-value").select();
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+      $("#k-name").focus();
+    } finally {
+      submit.disabled = false;
+    }
+    refresh();
+  }
+
+  async function copyKey() {
+    const input = $("#new-key-value"), status = $("#new-key-status");
+    try {
+      if (navigator.clipboard && window.isSecureContext) await navigator.clipboard.writeText(input.value);
+      else { input.select(); if (!document.execCommand("copy")) throw new Error("copy refused"); }
+      status.textContent = "Copied to the clipboard.";
+    } catch (e) {
+      input.select();
+      status.textContent = "Could not copy: the key is selected, copy it with Ctrl+C (⌘C).";
+    }
+  }
+
+  // hideNewKey removes the key from the page: it is not shown again.
+  function hideNewKey() {
+    $("#new-key-value").value = "";
+    $("#new-key").hidden = true;
+    $("#key-create summary").focus();
   }
 
   async function usage() {
@@ -266,9 +366,10 @@
       el("td", { text: name }), el("td", { class: "num requests", text: fmtInt(g.requests) }), el("td", { class: "num errors", text: fmtInt(g.errors) }),
       el("td", { class: "num input", text: fmtInt(g.input_tokens) }), el("td", { class: "num output", text: fmtInt(g.output_tokens) }),
       el("td", { class: "num", text: fmtInt(g.cache_creation_tokens) }), el("td", { class: "num", text: fmtInt(g.cache_read_tokens) }),
+      el("td", { class: "num cost", "data-micros": costKnown(g) ? String(g.cost_micros) : null, title: costKnown(g) ? null : fmtInt(g.cost_unknown_requests) + " requests without a known price", text: costKnown(g) ? fmtUSD(g.cost_micros) : "–" }),
       el("td", { class: "num", text: fmtMs(g.latency_p50_ms) }), el("td", { class: "num", text: fmtMs(g.latency_p95_ms) }));
     const rows = report.groups.map((g) => row(g.name || "(none)", g));
-    $("#usage-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9, class: "empty", text: "No requests in this window." }))]));
+    $("#usage-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "empty", text: "No requests in this window." }))]));
     $("#usage-table tfoot").replaceChildren(row("Total", report.total || {}, "total"));
   }
 
@@ -310,6 +411,7 @@
   function show() {
     const want = (location.hash || "#overview").slice(1);
     page = pagesByName[want] ? want : "overview";
+    if (page !== "keys") { $("#new-key-value").value = ""; $("#new-key").hidden = true; }
     delete document.body.dataset.loaded;
     for (const s of document.querySelectorAll("main > section")) s.hidden = s.dataset.page !== page;
     for (const a of document.querySelectorAll(".top nav a")) {
@@ -320,6 +422,10 @@
 
   window.addEventListener("hashchange", () => { show(); $("#main").focus(); });
   $("#usage-controls").addEventListener("change", refresh);
+  $("#key-form").addEventListener("submit", createKey);
+  $("#k-name").addEventListener("input", () => { $("#key-form-error").hidden = true; });
+  $("#new-key-copy").addEventListener("click", copyKey);
+  $("#new-key-done").addEventListener("click", hideNewKey);
   $("#sessions-clear-all").addEventListener("click", () => {
     if (confirm("Clear every sticky session?")) act("sessions/clear", "All sessions cleared", {});
   });

@@ -4,7 +4,6 @@ package initcmd
 
 import (
 	"bytes"
-	"crypto/rand"
 	_ "embed" // the starter config
 	"errors"
 	"fmt"
@@ -170,6 +169,4 @@ func Starter(example []byte, relayKey string) ([]byte, error) {
 
 // NewRelayKey returns a random relay key ("ccr-" and 26 base32 characters,
 // 130 bits from crypto/rand).
-func NewRelayKey() string {
-	return "ccr-" + rand.Text()
-}
+func NewRelayKey() string { return config.NewRelayKey() }

@@ -2,8 +2,6 @@
 package add
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -11,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccrelay/ccrelay/internal/config"
-	"github.com/ccrelay/ccrelay/pkg/cmd/config/initcmd"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
 )
@@ -20,7 +17,7 @@ import (
 type Options struct {
 	IO     *iostreams.IOStreams
 	Config func() (*config.Config, error)
-	// NewKey makes the relay key (initcmd.NewRelayKey; tests replace it).
+	// NewKey makes the relay key (config.NewRelayKey; tests replace it).
 	NewKey func() string
 
 	Name        string
@@ -40,7 +37,7 @@ type Options struct {
 
 // NewCmdAdd builds `keys add`.
 func NewCmdAdd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, NewKey: initcmd.NewRelayKey}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, NewKey: config.NewRelayKey}
 	cmd := &cobra.Command{
 		Use:   "add <name>",
 		Short: "Create a named relay key and print it once",
@@ -88,46 +85,15 @@ func addRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Path == "" {
-		return errors.New("no config file found: create one with 'ccrelay config init' (or name one with --config)")
-	}
 	key := opts.NewKey()
-	fields := []config.Field{{Key: "name", Value: opts.Name}}
-	if opts.HashOnly {
-		sum := sha256.Sum256([]byte(key))
-		fields = append(fields, config.Field{Key: "key_sha256", Value: hex.EncodeToString(sum[:])})
-	} else {
-		fields = append(fields, config.Field{Key: "key", Value: key})
-	}
-	kc := config.KeyConfig{Name: opts.Name, Key: key, Models: opts.Models, Groups: opts.Groups, RPM: opts.RPM, Concurrency: opts.Concurrency,
+	nk := config.NewKey{Name: opts.Name, Models: opts.Models, Groups: opts.Groups, RPM: opts.RPM, Concurrency: opts.Concurrency,
 		QueueSeconds: opts.Queue, DailyUSD: opts.DailyUSD, WeeklyUSD: opts.WeeklyUSD, MonthlyUSD: opts.MonthlyUSD, DailyTokens: opts.DailyTokens,
-		ExpiresAt: opts.ExpiresAt, Timezone: opts.Timezone}
-	// Check the entry as the config will (names, globs, zone, expiry) before writing.
-	check := *cfg
-	check.Keys = append(append([]config.KeyConfig(nil), cfg.Keys...), kc)
-	if err := check.Validate(); err != nil {
-		return cmdutil.FlagErrorf("%v", err)
-	}
-	if len(opts.Models) > 0 {
-		fields = append(fields, config.Field{Key: "models", Value: opts.Models})
-	}
-	if len(opts.Groups) > 0 {
-		fields = append(fields, config.Field{Key: "groups", Value: opts.Groups})
-	}
-	for _, f := range []struct {
-		k   string
-		v   any
-		set bool
-	}{
-		{"expires_at", opts.ExpiresAt, opts.ExpiresAt != ""}, {"rpm", opts.RPM, opts.RPM != 0}, {"concurrency", opts.Concurrency, opts.Concurrency != 0},
-		{"queue_seconds", opts.Queue, opts.Queue != 0}, {"daily_usd", opts.DailyUSD, opts.DailyUSD != 0}, {"weekly_usd", opts.WeeklyUSD, opts.WeeklyUSD != 0},
-		{"monthly_usd", opts.MonthlyUSD, opts.MonthlyUSD != 0}, {"daily_tokens", opts.DailyTokens, opts.DailyTokens != 0}, {"timezone", opts.Timezone, opts.Timezone != ""},
-	} {
-		if f.set {
-			fields = append(fields, config.Field{Key: f.k, Value: f.v})
+		ExpiresAt: opts.ExpiresAt, Timezone: opts.Timezone, HashOnly: opts.HashOnly}
+	if err := config.AddKey(cfg, nk, key); err != nil {
+		var invalid *config.InvalidKeyError
+		if errors.As(err, &invalid) || errors.Is(err, config.ErrKeyExists) {
+			return cmdutil.FlagErrorf("%v", err)
 		}
-	}
-	if err := config.AppendKey(cfg.Path, fields); err != nil {
 		return err
 	}
 	fmt.Fprintln(opts.IO.Out, key)
