@@ -3,6 +3,7 @@ package login
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,4 +96,25 @@ func TestLoginCodexUpdatesAccount(t *testing.T) {
 	want := strings.Replace(strings.Replace(cfg, `"rt-old"`, `"`+secretRefresh+`"`, 1), `"ws-old"`, `"ws-login-1"`, 1)
 	checkFile(t, path, want)
 	h.checkNoSecret()
+}
+
+// TestLoginCodexCreatesConfig: the first account in a new config, and the
+// hint that points Codex at the relay (it needs its config file written).
+func TestLoginCodexCreatesConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	h := newHarness(t, ProviderCodex, "")
+	h.opts.NoBrowser = true
+	done := h.run()
+	h.paste(true)
+	if err := h.wait(done); err != nil {
+		t.Fatalf("loginRun: %v\noutput:\n%s", err, h.errOut.String())
+	}
+	path := filepath.Join(dir, "config.toml")
+	want := "[[accounts]]\ntype = \"codex-oauth\"\nid = \"codex-1\"\nname = \"codex@example.com\"\n" +
+		"refresh_token = \"" + secretRefresh + "\"\ntoken_url = \"" + h.as.srv.URL + "/token\"\nchatgpt_account_id = \"ws-login-1\"\n"
+	checkFile(t, path, want)
+	if msg := h.errOut.String(); !strings.Contains(msg, `eval "$(ccrelay env codex --write-codex-config)"`) {
+		t.Errorf("output lacks the env hint:\n%s", msg)
+	}
 }

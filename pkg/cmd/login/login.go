@@ -396,10 +396,19 @@ func report(w io.Writer, opts *Options, tg *target, email string) {
 	case tg.exists:
 		fmt.Fprintf(w, "Next: restart %s (or it picks the new account up at the next start).\n", serve)
 	case tg.defaulted:
-		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(%s)\"\n", serve, envCommand(opts.Provider))
 	default:
-		fmt.Fprintf(w, "Next: run '%s', then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+		fmt.Fprintf(w, "Next: run '%s', then point a client at it: eval \"$(%s)\"\n", serve, envCommand(opts.Provider))
 	}
+}
+
+// envCommand is the `ccrelay env` line that points the provider's client at
+// the relay (Codex needs its config file written, not only variables).
+func envCommand(provider string) string {
+	if provider == ProviderCodex {
+		return "ccrelay env codex --write-codex-config"
+	}
+	return "ccrelay env " + provider
 }
 
 // appendAccount adds the new account. When its id was picked (no

@@ -49,6 +49,7 @@ func TestNewCmdLogin(t *testing.T) {
 	}{
 		{name: "claude defaults", args: []string{"login", "claude"}, want: Options{Provider: "claude"}},
 		{name: "gemini defaults", args: []string{"login", "gemini"}, want: Options{Provider: "gemini"}},
+		{name: "codex defaults", args: []string{"login", "codex", "--no-browser"}, want: Options{Provider: "codex", NoBrowser: true}},
 		{
 			name: "every flag",
 			args: []string{"--config", "/tmp/c.toml", "login", "claude", "--account", "claude-9", "--no-browser",
@@ -123,7 +124,7 @@ func TestLoginWithoutProviderShowsHelp(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"claude", "gemini", "Available Commands"} {
+	for _, want := range []string{"claude", "gemini", "codex", "Available Commands"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
@@ -138,6 +139,7 @@ func TestHelpTexts(t *testing.T) {
 	wants := map[string][]string{
 		"claude": {"paste", "SSH", "Anthropic's terms", "0600", "Ctrl-C", "--no-browser"},
 		"gemini": {"paste", "SSH", "third-party software", "gemini-api", "consumer", "Ctrl-C"},
+		"codex":  {"paste", "SSH", "OpenAI's terms", "1455", "1457", "chatgpt_account_id", "rotates", "openai-responses", "0600"},
 	}
 	for name, want := range wants {
 		sub, _, err := cmd.Find([]string{name})
