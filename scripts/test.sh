@@ -19,6 +19,16 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# The Codex CLI end-to-end test runs the pinned Codex CLI of
+# internal/e2e/clients (it skips without it). Installed from the lock file
+# when npm is present and the binary is missing.
+if [ ! -x internal/e2e/clients/node_modules/.bin/codex ]; then
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix internal/e2e/clients --no-audit --no-fund >/dev/null || echo "note: npm ci failed; TestCodexCLIThroughCodexOAuth will skip"
+  else
+    echo "note: npm not found; TestCodexCLIThroughCodexOAuth will skip"
+  fi
+fi
 # The disk-full and read-only database tests mount a small tmpfs in a private
 # user+mount namespace (unshare, from util-linux); they skip where the system
 # refuses unprivileged namespaces. Say so up front rather than pass quietly.

@@ -160,8 +160,22 @@ type Spec struct {
 	Probe func(ctx context.Context, a Account, secret string) (*http.Request, error)
 	// Transport, when set, wraps the account's HTTP transport for upstream
 	// requests (not for token refreshes): a type whose upstream speaks a
-	// variant of its platform's API presents it as that API here.
+	// variant of its platform's API presents it as that API here. The
+	// wrapper must forward CloseIdleConnections to the transport it wraps,
+	// so a reload that drops the account closes its idle connections.
 	Transport func(http.RoundTripper) http.RoundTripper
+	// IDTokenAccount, when set, reads the provider-side account id
+	// (Account.UpstreamAccount) from an OpenID id token, the one a login's
+	// code exchange or a refresh returns; "" when the token has none.
+	IDTokenAccount func(idToken string) string
+	// UpstreamAccountKey is the config key that holds the provider-side
+	// account id ("chatgpt_account_id"); login writes the id there. Set
+	// together with IDTokenAccount.
+	UpstreamAccountKey string
+	// NoModelList marks an upstream without the platform's public model
+	// list (the ChatGPT backend's needs a client version and has its own
+	// shape): the models route does not ask such accounts.
+	NoModelList bool
 }
 
 // Renew is the command that gets the account a new credential, or "" when

@@ -2,6 +2,7 @@ package accounttype
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -42,6 +43,9 @@ func TestRegistryComplete(t *testing.T) {
 				if LoginFor(s.Login.Name) != s {
 					t.Fatalf("LoginFor(%q) is not this spec", s.Login.Name)
 				}
+			}
+			if (s.IDTokenAccount != nil) != (s.UpstreamAccountKey != "") {
+				t.Fatalf("IDTokenAccount and UpstreamAccountKey go together")
 			}
 			if Lookup(s.Type) != s {
 				t.Fatalf("Lookup(%q) is not this spec", s.Type)
@@ -166,10 +170,27 @@ func TestRenew(t *testing.T) {
 	if got := Lookup("gemini").Renew("g"); got != "ccrelay login gemini --account g" {
 		t.Fatalf("gemini: %q", got)
 	}
+	if got := Lookup("codex-oauth").Renew("cx"); got != "ccrelay login codex --account cx" {
+		t.Fatalf("codex-oauth: %q", got)
+	}
 	if got := Lookup("claude-token").Renew("t"); !strings.HasPrefix(got, "claude setup-token") {
 		t.Fatalf("claude-token: %q", got)
 	}
 	if got := Lookup("claude-api").Renew("k"); got != "" {
 		t.Fatalf("claude-api: %q", got)
+	}
+}
+
+// TestCodexIDTokenAccount: the ChatGPT account a login or refresh reads from
+// OpenAI's id token, and the config key login writes it to.
+func TestCodexIDTokenAccount(t *testing.T) {
+	s := Lookup("codex-oauth")
+	enc := base64.RawURLEncoding.EncodeToString
+	idToken := enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(`{"email":"a@b.c","https://api.openai.com/auth":{"chatgpt_account_id":"ws-7"}}`)) + ".sig"
+	if got := s.IDTokenAccount(idToken); got != "ws-7" || s.UpstreamAccountKey != "chatgpt_account_id" {
+		t.Fatalf("IDTokenAccount = %q, key %q", got, s.UpstreamAccountKey)
+	}
+	if !s.NoModelList || Lookup("openai-responses").NoModelList {
+		t.Fatal("only codex-oauth lacks the public model list")
 	}
 }

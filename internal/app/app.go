@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -240,14 +239,36 @@ func newUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 		style = credential.Google
 	}
 	tokenURL, clientID, clientSecret := spec.Refresh.Client(ac.TokenURL, ac.ClientID, ac.ClientSecret)
+	var onIDToken func(string)
+	if spec.IDTokenAccount != nil {
+		up.Learned = &relay.LearnedAccount{}
+		learned, id, configured := up.Learned, ac.ID, ac.Account().UpstreamAccount
+		onIDToken = func(idToken string) { learnUpstreamAccount(learned, spec, id, configured, idToken, log) }
+	}
 	o := credential.NewOAuth(credential.OAuthConfig{
 		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: tokenURL,
 		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Renew: spec.Renew(ac.ID),
 		NotFound:  func(err error) bool { return errors.Is(err, store.ErrNoRow) },
 		OnRefresh: onRefresh,
+		OnIDToken: onIDToken,
 	}, client, st, lk, log)
 	up.Token, up.OAuth = o, true
 	return up, o, nil
+}
+
+// learnUpstreamAccount takes the provider-side account id (the ChatGPT
+// account) from a refreshed id token: requests carry it from now on, as
+// Codex CLI does. It lives in memory only; when it differs from the one in
+// use (the config's, or an earlier token's) a log line says so, so an
+// operator can update the config key, which a restart starts from.
+func learnUpstreamAccount(l *relay.LearnedAccount, spec *accounttype.Spec, accountID, configured, idToken string, log *slog.Logger) {
+	id := spec.IDTokenAccount(idToken)
+	prev, changed := l.Set(id, configured)
+	if !changed || log == nil {
+		return
+	}
+	log.Info("upstream account id taken from the refreshed id token",
+		"account", accountID, "key", spec.UpstreamAccountKey, "previous", prev, "now", id)
 }
 
 func (a *App) restore(ctx context.Context) error {
@@ -429,9 +450,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.Log.Error("usage flush incomplete", "err", ferr)
 	}
 	for _, up := range a.Relay.Upstreams() {
-		if t, ok := up.Client.Transport.(*http.Transport); ok {
-			t.CloseIdleConnections()
-		}
+		// Through the client: an account type's transport wrapper forwards it.
+		up.Client.CloseIdleConnections()
 	}
 	if cerr := a.DB.Close(); cerr != nil && err == nil {
 		err = cerr

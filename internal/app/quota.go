@@ -100,7 +100,7 @@ func probeTargets(ups []*relay.Upstream) []quota.ProbeTarget {
 					if err != nil {
 						return nil, err
 					}
-					account := up.Config.ChatGPTAccountID
+					account := up.TypeAccount().UpstreamAccount
 					if account == "" {
 						account = openai.ChatGPTAccountID(tok)
 					}

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"reflect"
 	"sync"
@@ -217,10 +216,9 @@ func (a *App) prepareAccounts(old, next *config.Config) (func(), error) {
 		}
 		for _, up := range removed {
 			// Only idle connections close; requests still on the account
-			// keep theirs until they end.
-			if t, ok := up.Client.Transport.(*http.Transport); ok {
-				t.CloseIdleConnections()
-			}
+			// keep theirs until they end. Through the client, so an account
+			// type's transport wrapper (codex-oauth) passes it on.
+			up.Client.CloseIdleConnections()
 		}
 		a.Log.Info("accounts reloaded", "accounts", len(accts), "removed", len(removed), "new_credentials", len(started))
 	}, nil

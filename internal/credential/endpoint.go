@@ -82,6 +82,9 @@ type tokenResponse struct {
 	AccessToken  string          `json:"access_token"`
 	RefreshToken string          `json:"refresh_token"`
 	ExpiresIn    json.RawMessage `json:"expires_in"`
+	// IDToken is sent by OpenID providers (OpenAI: it names the ChatGPT
+	// account); see OAuthConfig.OnIDToken.
+	IDToken string `json:"id_token"`
 }
 
 // lifetime reads expires_in, which some servers send as a string, bounded to

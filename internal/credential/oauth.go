@@ -49,6 +49,11 @@ type OAuthConfig struct {
 	// the provider or failed trying (nil on success); metrics and alerts use
 	// it. It must not block.
 	OnRefresh func(err *RefreshError)
+	// OnIDToken, when set, is given the id_token of every successful refresh
+	// whose answer has one (OpenAI's names the ChatGPT account), before the
+	// new access token is handed to anyone. It must not block, and must not
+	// log the token.
+	OnIDToken func(idToken string)
 }
 
 const (
@@ -597,6 +602,11 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 	o.mu.Unlock()
 
 	err := o.save(ctx, cred)
+	if tr.IDToken != "" && o.cfg.OnIDToken != nil {
+		// Before the new access token is cached or returned, so no request
+		// carries it with the previous account.
+		o.cfg.OnIDToken(tr.IDToken)
+	}
 
 	o.mu.Lock()
 	if rotated {

@@ -846,3 +846,42 @@ func TestExpiresInIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestOnIDToken: the id_token of a refresh answer (OpenAI sends one naming
+// the ChatGPT account) reaches OnIDToken before the new access token is
+// cached or returned; an answer without one does not call it.
+func TestOnIDToken(t *testing.T) {
+	e := newEnv(t, Claude, true)
+	e.ep.setRespond(func(w http.ResponseWriter, n int) bool {
+		body := fmt.Sprintf(`{"access_token":"access-%d-abcdefgh","refresh_token":"sk-ant-ort01-refresh-%d-abcdefgh","expires_in":3600`, n, n)
+		if n == 1 {
+			body += `,"id_token":"header.claims-1.sig"`
+		}
+		writeJSON(w, http.StatusOK, body+"}")
+		return true
+	})
+	cfg := e.cfg()
+	var got []string
+	var o *OAuth
+	cfg.OnIDToken = func(idToken string) {
+		o.mu.Lock()
+		cached := o.access
+		o.mu.Unlock()
+		if cached != "" {
+			t.Errorf("the access token was cached before OnIDToken ran")
+		}
+		got = append(got, idToken)
+	}
+	o = e.newOAuth(cfg, nil)
+	if tok := e.mustToken(o); tok != "access-1-abcdefgh" {
+		t.Fatalf("token %q", tok)
+	}
+	e.clock.Advance(2 * time.Hour)
+	e.mustToken(o)
+	if len(got) != 1 || got[0] != "header.claims-1.sig" {
+		t.Fatalf("OnIDToken got %q, want the first answer's id token only", got)
+	}
+	if strings.Contains(e.logs.String(), "claims-1") {
+		t.Error("the id token reached the log")
+	}
+}

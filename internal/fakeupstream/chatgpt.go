@@ -3,6 +3,7 @@ package fakeupstream
 import (
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/tidwall/gjson"
 )
@@ -14,12 +15,28 @@ import (
 type ChatGPT struct {
 	// Tokens issues and checks the access tokens.
 	Tokens *OAuth
-	// AccountID is the required ChatGPT-Account-Id.
+	// AccountID is the required ChatGPT-Account-Id; SetAccountID changes it
+	// while the fake serves.
 	AccountID string
 	// Script, when set, answers each accepted request; nil result = default.
 	Script func(n int, r *Recorded) *Reply
 
 	OpenAI
+
+	acctMu sync.Mutex
+}
+
+// SetAccountID changes the required ChatGPT-Account-Id.
+func (c *ChatGPT) SetAccountID(id string) {
+	c.acctMu.Lock()
+	defer c.acctMu.Unlock()
+	c.AccountID = id
+}
+
+func (c *ChatGPT) accountID() string {
+	c.acctMu.Lock()
+	defer c.acctMu.Unlock()
+	return c.AccountID
 }
 
 // ServeHTTP checks the request as the backend does and answers it.
@@ -31,7 +48,7 @@ func (c *ChatGPT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteReply(w, r, &Reply{Status: 401, Body: `{"detail":"Unauthorized"}`})
 		return
 	}
-	if r.Header.Get("Chatgpt-Account-Id") != c.AccountID {
+	if r.Header.Get("Chatgpt-Account-Id") != c.accountID() {
 		WriteReply(w, r, &Reply{Status: 403, Body: `{"detail":"Account mismatch"}`})
 		return
 	}

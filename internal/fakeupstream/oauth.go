@@ -1,6 +1,7 @@
 package fakeupstream
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,10 +26,11 @@ type OAuth struct {
 	Refreshes atomic.Int64
 	Reuses    atomic.Int64
 
-	mu      sync.Mutex
-	seq     int
-	current map[string]bool      // refresh tokens that may be used once
-	access  map[string]time.Time // access token -> expiry
+	mu        sync.Mutex
+	idAccount string // see SetIDTokenAccount
+	seq       int
+	current   map[string]bool      // refresh tokens that may be used once
+	access    map[string]time.Time // access token -> expiry
 }
 
 // Issue mints a first refresh token (what a login would give).
@@ -46,6 +48,30 @@ func (o *OAuth) mintRefresh() string {
 	rt := fmt.Sprintf("sk-ant-ort01-fake-refresh-%04d-abcdefgh", o.seq)
 	o.current[rt] = true
 	return rt
+}
+
+// SetIDTokenAccount makes every later refresh answer carry an id_token
+// naming this ChatGPT account, as OpenAI's token endpoint does; "" (the
+// default) sends none.
+func (o *OAuth) SetIDTokenAccount(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.idAccount = id
+}
+
+// ChatGPTIDToken is an unsigned id token as OpenAI issues them: the email
+// claim and the "https://api.openai.com/auth" claim object with
+// chatgpt_account_id (what the relay reads; nothing verifies the signature).
+func ChatGPTIDToken(accountID, email string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	claims, _ := json.Marshal(map[string]any{
+		"email": email,
+		"https://api.openai.com/auth": map[string]string{
+			"chatgpt_account_id": accountID,
+			"chatgpt_plan_type":  "plus",
+		},
+	})
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc(claims) + ".c2lnbmF0dXJl"
 }
 
 // Valid reports whether an access token is live.
@@ -108,5 +134,9 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := fmt.Sprintf("sk-ant-oat01-fake-access-%04d-abcdefgh", o.seq)
 	o.access[at] = time.Now().Add(exp)
 	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"access_token":%q,"refresh_token":%q,"expires_in":%d,"token_type":"Bearer"}`, at, next, int(exp.Seconds()))
+	idToken := ""
+	if o.idAccount != "" {
+		idToken = fmt.Sprintf(`,"id_token":%q`, ChatGPTIDToken(o.idAccount, "user@example.com"))
+	}
+	fmt.Fprintf(w, `{"access_token":%q,"refresh_token":%q,"expires_in":%d,"token_type":"Bearer"%s}`, at, next, int(exp.Seconds()), idToken)
 }

@@ -167,3 +167,39 @@ func CodexUsageLimit(resetAt time.Time) *Reply {
 		Body: fmt.Sprintf(`{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached","plan_type":"plus","resets_at":%s}}`, reset),
 	}
 }
+
+func functionCallItem(callID, name, args, status string) string {
+	return fmt.Sprintf(`{"type":"function_call","id":"fc_fake01","status":%q,"arguments":%q,"call_id":%q,"name":%q}`, status, args, callID, name)
+}
+
+// ResponseFunctionCallJSON is a complete non-streaming Responses answer
+// whose output is one function call; args is the arguments' JSON text.
+func ResponseFunctionCallJSON(model, callID, name, args string) string {
+	return responseObject(model, "completed", "["+functionCallItem(callID, name, args, "completed")+"]", responsesUsage)
+}
+
+// ResponseFunctionCallStream is the Responses SSE stream of
+// ResponseFunctionCallJSON, as the Responses API and the ChatGPT backend send
+// it: the item added with empty arguments, the arguments in two deltas, their
+// done event, the item done, and response.completed with usage.
+func ResponseFunctionCallStream(model, callID, name, args string) []Event {
+	seq := 0
+	ev := func(name, format string, a ...any) Event {
+		data := fmt.Sprintf(`{"type":%q,"sequence_number":%d,`, name, seq) + fmt.Sprintf(format, a...) + "}"
+		seq++
+		return Event{Name: name, Data: data}
+	}
+	out := []Event{
+		ev("response.created", `"response":%s`, responseObject(model, "in_progress", "[]", "null")),
+		ev("response.in_progress", `"response":%s`, responseObject(model, "in_progress", "[]", "null")),
+		ev("response.output_item.added", `"output_index":0,"item":%s`, functionCallItem(callID, name, "", "in_progress")),
+	}
+	for _, part := range split(args, 2) {
+		out = append(out, ev("response.function_call_arguments.delta", `"item_id":"fc_fake01","output_index":0,"delta":%q`, part))
+	}
+	return append(out,
+		ev("response.function_call_arguments.done", `"item_id":"fc_fake01","output_index":0,"arguments":%q`, args),
+		ev("response.output_item.done", `"output_index":0,"item":%s`, functionCallItem(callID, name, args, "completed")),
+		ev("response.completed", `"response":%s`, responseObject(model, "completed", "["+functionCallItem(callID, name, args, "completed")+"]", responsesUsage)),
+	)
+}

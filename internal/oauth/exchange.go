@@ -218,6 +218,9 @@ func (s *session) exchangeForm(ctx context.Context, client *http.Client, code, r
 	tok := &Token{AccessToken: ot.AccessToken, RefreshToken: ot.RefreshToken, ExpiresAt: ot.Expiry}
 	if idToken, ok := ot.Extra("id_token").(string); ok {
 		tok.Email = emailFromIDToken(idToken)
+		if s.provider.IDTokenAccount != nil {
+			tok.Account = s.provider.IDTokenAccount(idToken)
+		}
 	}
 	return tok, nil
 }

@@ -59,8 +59,11 @@ type Token struct {
 	// say.
 	ExpiresAt time.Time
 	// Email is the signed-in account when the provider told us (Claude's
-	// account.email_address, Google's id_token email claim); empty otherwise.
+	// account.email_address, the id_token's email claim); empty otherwise.
 	Email string
+	// Account is the provider-side account id read from the id_token by
+	// Provider.IDTokenAccount (OpenAI's chatgpt_account_id); empty otherwise.
+	Account string
 }
 
 // String describes the token without revealing it, so an accidental %v in a
@@ -69,8 +72,8 @@ func (t *Token) String() string {
 	if t == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("oauth.Token{Email: %q, ExpiresAt: %s, AccessToken: [redacted], RefreshToken: [redacted]}",
-		t.Email, t.ExpiresAt.Format(time.RFC3339))
+	return fmt.Sprintf("oauth.Token{Email: %q, Account: %q, ExpiresAt: %s, AccessToken: [redacted], RefreshToken: [redacted]}",
+		t.Email, t.Account, t.ExpiresAt.Format(time.RFC3339))
 }
 
 // Flow is one interactive login. The zero values of its optional fields are
@@ -191,7 +194,7 @@ func (f *Flow) Run(ctx context.Context) (*Token, error) {
 
 	openErr := make(chan error, 1)
 	willOpen := f.OpenBrowser != nil && !f.NoBrowser
-	f.printInstructions(errOut, listenErr, loopbackURL, manualURL, willOpen)
+	f.printInstructions(errOut, listenErr, s.loopbackRedirect, loopbackURL, manualURL, willOpen)
 	if willOpen {
 		open := f.OpenBrowser
 		go func() {
@@ -205,7 +208,11 @@ func (f *Flow) Run(ctx context.Context) (*Token, error) {
 		go s.readPaste(f.In)
 	}
 	prompt := func() {
-		if pasting {
+		switch {
+		case !pasting:
+		case p.ManualRedirectURL == "":
+			fmt.Fprint(errOut, "Paste the address here, or wait for the browser: ")
+		default:
 			fmt.Fprint(errOut, "Paste the code here, or wait for the browser: ")
 		}
 	}
@@ -262,7 +269,7 @@ func (f *Flow) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
-func (f *Flow) printInstructions(w io.Writer, listenErr error, loopbackURL, manualURL string, willOpen bool) {
+func (f *Flow) printInstructions(w io.Writer, listenErr error, redirect, loopbackURL, manualURL string, willOpen bool) {
 	fmt.Fprintf(w, "Signing in to %s.\n\n", f.Provider.Name)
 	if listenErr != nil {
 		fmt.Fprintf(w, "No local callback (%v); use the URL below.\n\n", listenErr)
@@ -282,7 +289,15 @@ func (f *Flow) printInstructions(w io.Writer, listenErr error, loopbackURL, manu
 		}
 		fmt.Fprintf(w, "sign in, and paste the code it shows (or the URL of the page you end on):\n\n  %s\n\n", manualURL)
 	}
-	if manualURL == "" {
+	if manualURL == "" && loopbackURL != "" && f.In != nil {
+		// No code page at the provider (OpenAI): the browser ends on the
+		// loopback address, which on another machine does not load, but its
+		// address bar holds the code and the state.
+		fmt.Fprintf(w, "No browser on this machine (e.g. over SSH)? Open the URL above in any browser\n"+
+			"and sign in. It ends on a page that does not load (%s?code=...).\n"+
+			"Copy that whole address from the address bar and paste it here.\n\n", redirect)
+	}
+	if manualURL == "" && f.In == nil {
 		fmt.Fprint(w, "Waiting for the browser to finish signing in...\n")
 	}
 }
@@ -324,10 +339,9 @@ func (s *session) stateMatches(got string) bool {
 // address: the code must not be reachable from the network) and returns the
 // function that stops it and waits for it.
 func (s *session) listen(ctx context.Context) (stop func(), err error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	ln, err := s.bind(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listen for the oauth callback on 127.0.0.1: %w", err)
+		return nil, err
 	}
 	host := s.provider.LoopbackHost
 	if host == "" {
@@ -355,6 +369,34 @@ func (s *session) listen(ctx context.Context) (stop func(), err error) {
 		}
 		<-served
 	}, nil
+}
+
+// bind opens the loopback listener: on the first free port of
+// LoopbackPorts (the redirect URIs the client id allows), else on any free
+// port.
+func (s *session) bind(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	if len(s.provider.LoopbackPorts) == 0 {
+		ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("listen for the oauth callback on 127.0.0.1: %w", err)
+		}
+		return ln, nil
+	}
+	var errs []error
+	for _, port := range s.provider.LoopbackPorts {
+		ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			return ln, nil
+		}
+		errs = append(errs, err)
+	}
+	ports := make([]string, len(s.provider.LoopbackPorts))
+	for i, p := range s.provider.LoopbackPorts {
+		ports[i] = strconv.Itoa(p)
+	}
+	return nil, fmt.Errorf("listen for the oauth callback on 127.0.0.1 port %s, the only ones %s's client allows (is another login running, e.g. 'codex login'?): %w",
+		strings.Join(ports, " or "), s.provider.Name, errors.Join(errs...))
 }
 
 // serveCallback handles the browser's return to the loopback redirect URI.

@@ -193,9 +193,12 @@ func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 	if !as.noRefresh {
 		resp["refresh_token"] = "rt-secret"
 	}
-	if p.JSONExchange {
+	switch {
+	case p.JSONExchange:
 		resp["account"] = map[string]string{"uuid": "u-1", "email_address": "claude@example.com"}
-	} else {
+	case p.IDTokenAccount != nil:
+		resp["id_token"] = fakeJWT(`{"iss":"https://auth.openai.com","email":"codex@example.com","https://api.openai.com/auth":{"chatgpt_account_id":"ws-codex-1","chatgpt_plan_type":"plus"}}`)
+	default:
 		resp["id_token"] = fakeJWT(`{"iss":"https://accounts.google.com","email":"gemini@example.com"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -308,8 +311,11 @@ func providers() []Provider {
 }
 
 func wantEmail(p Provider) string {
-	if p.JSONExchange {
+	switch {
+	case p.JSONExchange:
 		return "claude@example.com"
+	case p.IDTokenAccount != nil:
+		return "codex@example.com"
 	}
 	return "gemini@example.com"
 }
@@ -324,6 +330,9 @@ func checkToken(t *testing.T, p Provider, tok *Token) {
 	}
 	if tok.Email != wantEmail(p) {
 		t.Errorf("Email = %q, want %q", tok.Email, wantEmail(p))
+	}
+	if wantAccount := map[bool]string{true: "ws-codex-1"}[p.IDTokenAccount != nil]; tok.Account != wantAccount {
+		t.Errorf("Account = %q, want %q", tok.Account, wantAccount)
 	}
 	if d := time.Until(tok.ExpiresAt); d < 55*time.Minute || d > 61*time.Minute {
 		t.Errorf("ExpiresAt in %v, want about 1h", d)

@@ -18,10 +18,10 @@ import (
 )
 
 // Provider describes one OAuth authorization server as ccrelay talks to it.
-// ProviderFor returns an account type's (ClaudeProvider and GoogleProvider
-// the two original ones); tests point the URLs at fakes.
+// ProviderFor returns an account type's (ClaudeProvider, GoogleProvider and
+// CodexProvider); tests point the URLs at fakes.
 type Provider struct {
-	// Name identifies the provider in messages: "claude" or "gemini".
+	// Name identifies the provider in messages: "claude", "gemini" or "codex".
 	Name string
 	// AuthURL is the authorization endpoint the browser opens.
 	AuthURL string
@@ -45,12 +45,19 @@ type Provider struct {
 	LoopbackHost string
 	// LoopbackPath is the path of the loopback redirect_uri, e.g. "/callback".
 	LoopbackPath string
+	// LoopbackPorts are the ports the client id allows in its loopback
+	// redirect_uri (Codex CLI's: 1455, then 1457), tried in order; empty
+	// means any free port.
+	LoopbackPorts []int
 	// ExtraAuthParams are added to the authorize URL (Claude: code=true;
 	// Google: access_type=offline, prompt=consent).
 	ExtraAuthParams map[string]string
 	// JSONExchange selects a JSON token request that includes the state
 	// (Claude); otherwise the standard form-encoded request is sent (Google).
 	JSONExchange bool
+	// IDTokenAccount, when set, reads the provider-side account id from the
+	// exchange's id_token into Token.Account (OpenAI's chatgpt_account_id).
+	IDTokenAccount func(idToken string) string
 }
 
 // ProviderFor returns the authorization server of an account type's login
@@ -68,8 +75,10 @@ func ProviderFor(s *accounttype.Spec) Provider {
 		ManualRedirectURL: l.ManualRedirectURL,
 		LoopbackHost:      l.LoopbackHost,
 		LoopbackPath:      l.LoopbackPath,
+		LoopbackPorts:     l.LoopbackPorts,
 		ExtraAuthParams:   l.ExtraAuthParams,
 		JSONExchange:      l.JSONExchange,
+		IDTokenAccount:    s.IDTokenAccount,
 	}
 	if s.Refresh != nil {
 		p.TokenURL, p.ClientID, p.ClientSecret = s.Refresh.TokenURL, s.Refresh.ClientID, s.Refresh.ClientSecret
@@ -85,6 +94,10 @@ func ClaudeProvider() Provider { return ProviderFor(accounttype.Lookup("claude-o
 // client secret belongs to an installed application and is public by design.
 func GoogleProvider() Provider { return ProviderFor(accounttype.Lookup("gemini")) }
 
+// CodexProvider returns the ChatGPT login of Codex CLI ("Sign in with
+// ChatGPT"): a public client whose redirect URIs are fixed loopback ports.
+func CodexProvider() Provider { return ProviderFor(accounttype.Lookup("codex-oauth")) }
+
 // validate reports every missing field at once.
 func (p Provider) validate() error {
 	var missing []string
@@ -99,6 +112,11 @@ func (p Provider) validate() error {
 	}
 	if !strings.HasPrefix(p.LoopbackPath, "/") {
 		missing = append(missing, `loopback path must start with "/"`)
+	}
+	for _, port := range p.LoopbackPorts {
+		if port < 1 || port > 65535 {
+			missing = append(missing, fmt.Sprintf("loopback port %d out of range", port))
+		}
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("oauth provider %q: %s", p.Name, strings.Join(missing, "; "))

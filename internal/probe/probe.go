@@ -76,5 +76,5 @@ func request(ctx context.Context, up *relay.Upstream, secret string) (*http.Requ
 	if spec == nil {
 		return nil, fmt.Errorf("unknown account type %q", up.Config.Type)
 	}
-	return spec.Probe(ctx, up.Config.Account(), secret)
+	return spec.Probe(ctx, up.TypeAccount(), secret)
 }

@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -221,6 +223,9 @@ func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
 	msg := e.Error()
 	if e.Configured == 0 {
 		msg += "; add an [[accounts]] entry to the config (see config.example.toml) and restart ccrelay serve"
+		if _, chat := c.ad.(*chatAdapter); chat {
+			msg += r.chatWithoutClaude()
+		}
 	}
 	if !e.RetryAt.IsZero() {
 		secs := int(time.Until(e.RetryAt).Seconds()) + 1
@@ -231,6 +236,25 @@ func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
 		msg += fmt.Sprintf("; the first one comes back at %s", e.RetryAt.UTC().Format(time.RFC3339))
 	}
 	r.writeError(c, http.StatusServiceUnavailable, msg)
+}
+
+// chatWithoutClaude explains a Chat Completions request that found no Claude
+// account while OpenAI accounts exist: they serve the Responses API only
+// (codex-oauth cannot take Chat Completions at all), so the client must
+// switch routes or the operator add a Claude account. "" without OpenAI
+// accounts.
+func (r *Relay) chatWithoutClaude() string {
+	var types []string
+	for _, up := range r.Upstreams() {
+		if up != nil && up.Account.Platform == accounttype.PlatformOpenAI && !slices.Contains(types, up.Config.Type) {
+			types = append(types, up.Config.Type)
+		}
+	}
+	if len(types) == 0 {
+		return ""
+	}
+	return ". Chat Completions is served by Claude accounts (the request is converted to Anthropic Messages); this relay's " +
+		strings.Join(types, " and ") + " accounts serve only the Responses API: POST /openai/v1/responses"
 }
 
 // writeError writes a relay-made error in the route's shape, or as an error

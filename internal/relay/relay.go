@@ -52,6 +52,56 @@ type Upstream struct {
 	OAuth bool
 	// Project is set for gemini (Code Assist) accounts.
 	Project ProjectSource
+
+	// Learned holds the provider-side account id taken from refreshed id
+	// tokens (codex-oauth); nil for types whose tokens name none. Copies of
+	// the upstream (a reload renaming the account) share it, as they share
+	// the credential that feeds it.
+	Learned *LearnedAccount
+}
+
+// LearnedAccount is the provider-side account id the latest refreshed id
+// token named (codex-oauth: chatgpt_account_id). Requests carry it instead
+// of the config's, as Codex CLI does with the account id of every refreshed
+// id token. It is kept in memory only: a restart starts from the config.
+type LearnedAccount struct {
+	id atomic.Pointer[string]
+}
+
+// Set records id ("" is ignored) and reports whether it differs from the
+// one in use before (the previous id token's, else configured, "" if none).
+func (l *LearnedAccount) Set(id, configured string) (prev string, changed bool) {
+	prev = configured
+	if p := l.id.Load(); p != nil {
+		prev = *p
+	}
+	if id == "" {
+		return prev, false
+	}
+	l.id.Store(&id)
+	return prev, prev != id
+}
+
+// Get returns the learned id, or "" before any.
+func (l *LearnedAccount) Get() string {
+	if l == nil {
+		return ""
+	}
+	if p := l.id.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// TypeAccount is what the account type's functions get of this account: the
+// config's description, with the provider-side account id learned from
+// refreshes in place of the configured one.
+func (up *Upstream) TypeAccount() accounttype.Account {
+	a := up.Config.Account()
+	if id := up.Learned.Get(); id != "" {
+		a.UpstreamAccount = id
+	}
+	return a
 }
 
 // Options are the relay's settings.
@@ -207,7 +257,7 @@ func (up *Upstream) baseURL() string { return up.spec().BaseURL(up.Config.APIURL
 // authenticate puts the account's credential on an upstream request, as its
 // type says.
 func (up *Upstream) authenticate(h http.Header, secret string) {
-	up.spec().Authenticate(h, up.Config.Account(), secret)
+	up.spec().Authenticate(h, up.TypeAccount(), secret)
 }
 
 // SetModels replaces the model name map (a config reload); requests that

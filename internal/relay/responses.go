@@ -3,10 +3,13 @@ package relay
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/sse"
@@ -105,15 +108,43 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 	writeDialectError(w, openaiDialect{}, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
 }
 
+// handleOpenAIModels lists models from the accounts with the public model
+// list: codex-oauth accounts are skipped (their backend's list needs a
+// client version and has its own shape, and their models serve only the
+// Responses route). A pool of only such accounts answers 501, as the Gemini
+// model routes do for Code Assist accounts.
 func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request) {
 	c := r.intake(w, req, modelsAdapter{}, intakeOpts{})
 	if c == nil {
 		return
 	}
+	var exclude, without []string
+	listing := 0
+	for _, up := range r.Upstreams() {
+		if up == nil || up.Account.Platform != accounttype.PlatformOpenAI {
+			continue
+		}
+		if up.spec().NoModelList {
+			exclude = append(exclude, up.Account.ID)
+			if !slices.Contains(without, up.Config.Type) {
+				without = append(without, up.Config.Type)
+			}
+			continue
+		}
+		listing++
+	}
+	if listing == 0 && len(exclude) > 0 {
+		r.writeError(c, http.StatusNotImplemented, "listing models needs an openai-responses account: "+strings.Join(without, ", ")+
+			" accounts (ChatGPT subscriptions) have no public model list and serve only the Responses API (POST /openai/v1/responses); name the model there directly")
+		r.finish(c)
+		return
+	}
+	c.exclude = exclude
 	r.serve(c)
 }
 
-// modelsAdapter forwards GET /models to the openai-responses pool.
+// modelsAdapter forwards GET /models to the openai pool's accounts that
+// have a public model list (openai-responses).
 type modelsAdapter struct{ responsesAdapter }
 
 func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {

@@ -3,6 +3,7 @@ package openai
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -108,4 +109,23 @@ func TestCodexAggregator(t *testing.T) {
 			t.Fatal("a stream without a terminal event must not aggregate")
 		}
 	})
+}
+
+// idleCounter is a RoundTripper that counts CloseIdleConnections calls.
+type idleCounter struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *idleCounter) CloseIdleConnections() { c.closed++ }
+
+// An http.Client over CodexTransport closes the wrapped transport's idle
+// connections (a reload dropping the account relies on it).
+func TestCodexTransportCloseIdleConnections(t *testing.T) {
+	base := &idleCounter{}
+	c := &http.Client{Transport: &CodexTransport{Base: base}}
+	c.CloseIdleConnections()
+	if base.closed != 1 {
+		t.Fatalf("CloseIdleConnections reached the base %d times, want 1", base.closed)
+	}
 }

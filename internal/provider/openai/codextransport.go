@@ -103,3 +103,16 @@ func aggregate(resp *http.Response) (*http.Response, error) {
 		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: resp.Request,
 	}, nil
 }
+
+// CloseIdleConnections closes the idle connections of the transport it
+// wraps, so http.Client.CloseIdleConnections (a reload dropping the account,
+// shutdown) reaches them through this wrapper.
+func (t *CodexTransport) CloseIdleConnections() {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if c, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

@@ -1,6 +1,6 @@
-// Package login implements `ccrelay login claude` and `ccrelay login gemini`:
-// an interactive OAuth sign-in whose refresh token is written into the config
-// file as an [[accounts]] entry.
+// Package login implements `ccrelay login claude`, `ccrelay login gemini` and
+// `ccrelay login codex`: an interactive OAuth sign-in whose refresh token is
+// written into the config file as an [[accounts]] entry.
 package login
 
 import (
@@ -34,6 +34,7 @@ import (
 const (
 	ProviderClaude = "claude"
 	ProviderGemini = "gemini"
+	ProviderCodex  = "codex"
 )
 
 // DefaultTimeout bounds a whole login (--timeout): a sign-in nobody
@@ -54,7 +55,7 @@ type Options struct {
 	// cancellation. Nil means context.Background().
 	Ctx context.Context
 
-	// Provider is ProviderClaude or ProviderGemini.
+	// Provider is ProviderClaude, ProviderGemini or ProviderCodex.
 	Provider string
 	// ConfigPath is --config; "" means $CCRELAY_CONFIG, then the search order.
 	ConfigPath string
@@ -75,6 +76,9 @@ type Options struct {
 	// HTTPClient sends the code exchange; nil means a plain client with a
 	// 60 s timeout.
 	HTTPClient *http.Client
+	// loopbackPorts, when set, replaces the provider's fixed callback ports
+	// (tests: 1455 may be in use on the machine).
+	loopbackPorts []int
 }
 
 // NewCmdLogin builds `login` and its provider subcommands. runF, when not
@@ -84,13 +88,14 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Use:   "login <provider>",
 		Short: "Sign in to a subscription account and add it to the config",
 		Long: heredoc.Doc(`
-			Sign in to a Claude or Google account in the browser and store its refresh
-			token in the config file, as a new [[accounts]] entry or in the entry named by
-			--account.
+			Sign in to a Claude, Google or ChatGPT account in the browser and store its
+			refresh token in the config file, as a new [[accounts]] entry or in the entry
+			named by --account.
 
 			The sign-in works on a desktop (the browser returns to a local callback on
 			127.0.0.1) and on a headless server over SSH (open the printed URL on any
-			machine and paste the code the page shows). See 'ccrelay login claude --help'.
+			machine and paste the code the page shows, or the address the browser ended
+			on). See 'ccrelay login claude --help'.
 
 			A login gives up after --timeout (10 minutes by default). A request to the
 			local callback that does not carry this login's state is answered with an
@@ -101,13 +106,14 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			$ ccrelay login claude
 			$ ccrelay login claude --no-browser --account claude-2
 			$ ccrelay login gemini --config /etc/ccrelay/config.toml
+			$ ccrelay login codex
 		`),
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return cmd.Help()
 			}
-			return cmdutil.FlagErrorf("unknown provider %q: use 'ccrelay login claude' or 'ccrelay login gemini'", args[0])
+			return cmdutil.FlagErrorf("unknown provider %q: use %s", args[0], loginNames())
 		},
 	}
 	for _, spec := range accounttype.All() {
@@ -116,6 +122,21 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		}
 	}
 	return cmd
+}
+
+// loginNames lists the login commands for an error message:
+// "'ccrelay login claude', 'ccrelay login gemini' or 'ccrelay login codex'".
+func loginNames() string {
+	var names []string
+	for _, spec := range accounttype.All() {
+		if spec.Login != nil {
+			names = append(names, "'ccrelay login "+spec.Login.Name+"'")
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func newCmdProvider(f *cmdutil.Factory, runF func(*Options) error, spec *accounttype.Spec) *cobra.Command {
@@ -176,11 +197,14 @@ type providerSpec struct {
 	accountType string
 	// note is printed before the sign-in (the vendor's terms).
 	note string
+	// accountKey is the config key of the provider-side account id the id
+	// token names (codex: chatgpt_account_id); "" when the type has none.
+	accountKey string
 }
 
 func specFor(name string) (providerSpec, error) {
 	if spec := accounttype.LoginFor(name); spec != nil {
-		return providerSpec{oauth: oauth.ProviderFor(spec), accountType: spec.Type, note: spec.Login.Note}, nil
+		return providerSpec{oauth: oauth.ProviderFor(spec), accountType: spec.Type, note: spec.Login.Note, accountKey: spec.UpstreamAccountKey}, nil
 	}
 	return providerSpec{}, fmt.Errorf("unknown login provider %q", name)
 }
@@ -244,6 +268,9 @@ func loginRun(opts *Options) error {
 	if opts.AuthURL != "" {
 		p.AuthURL = opts.AuthURL
 	}
+	if opts.loopbackPorts != nil {
+		p.LoopbackPorts = opts.loopbackPorts
+	}
 
 	parent := opts.Ctx
 	if parent == nil {
@@ -305,6 +332,12 @@ func loginRun(opts *Options) error {
 		}
 	}
 
+	// The provider-side account the token belongs to (the ChatGPT workspace),
+	// as the id token names it: requests must carry it.
+	if spec.accountKey != "" && tok.Account != "" {
+		overrides = append(overrides, config.Field{Key: spec.accountKey, Value: tok.Account})
+	}
+
 	if tg.existing != nil {
 		fields := append([]config.Field{{Key: "refresh_token", Value: tok.RefreshToken}}, overrides...)
 		if err := config.SetAccountFields(tg.path, tg.id, fields); err != nil {
@@ -363,10 +396,19 @@ func report(w io.Writer, opts *Options, tg *target, email string) {
 	case tg.exists:
 		fmt.Fprintf(w, "Next: restart %s (or it picks the new account up at the next start).\n", serve)
 	case tg.defaulted:
-		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(%s)\"\n", serve, envCommand(opts.Provider))
 	default:
-		fmt.Fprintf(w, "Next: run '%s', then point a client at it: eval \"$(ccrelay env %s)\"\n", serve, opts.Provider)
+		fmt.Fprintf(w, "Next: run '%s', then point a client at it: eval \"$(%s)\"\n", serve, envCommand(opts.Provider))
 	}
+}
+
+// envCommand is the `ccrelay env` line that points the provider's client at
+// the relay (Codex needs its config file written, not only variables).
+func envCommand(provider string) string {
+	if provider == ProviderCodex {
+		return "ccrelay env codex --write-codex-config"
+	}
+	return "ccrelay env " + provider
 }
 
 // appendAccount adds the new account. When its id was picked (no

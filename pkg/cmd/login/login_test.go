@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,6 +49,7 @@ func TestNewCmdLogin(t *testing.T) {
 	}{
 		{name: "claude defaults", args: []string{"login", "claude"}, want: Options{Provider: "claude"}},
 		{name: "gemini defaults", args: []string{"login", "gemini"}, want: Options{Provider: "gemini"}},
+		{name: "codex defaults", args: []string{"login", "codex", "--no-browser"}, want: Options{Provider: "codex", NoBrowser: true}},
 		{
 			name: "every flag",
 			args: []string{"--config", "/tmp/c.toml", "login", "claude", "--account", "claude-9", "--no-browser",
@@ -122,7 +124,7 @@ func TestLoginWithoutProviderShowsHelp(t *testing.T) {
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"claude", "gemini", "Available Commands"} {
+	for _, want := range []string{"claude", "gemini", "codex", "Available Commands"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
@@ -137,6 +139,7 @@ func TestHelpTexts(t *testing.T) {
 	wants := map[string][]string{
 		"claude": {"paste", "SSH", "Anthropic's terms", "0600", "Ctrl-C", "--no-browser"},
 		"gemini": {"paste", "SSH", "third-party software", "gemini-api", "consumer", "Ctrl-C"},
+		"codex":  {"paste", "SSH", "OpenAI's terms", "1455", "1457", "chatgpt_account_id", "rotates", "openai-responses", "0600"},
 	}
 	for name, want := range wants {
 		sub, _, err := cmd.Find([]string{name})
@@ -186,6 +189,7 @@ type fakeAS struct {
 	mu         sync.Mutex
 	challenges map[string]string // code -> challenge
 	exchanges  int
+	redirect   string // redirect_uri of the last form exchange
 }
 
 func newFakeAS(t *testing.T, provider, clientID string) *fakeAS {
@@ -221,7 +225,7 @@ func (as *fakeAS) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
-	var code, verifier, clientID string
+	var code, verifier, clientID, redirect string
 	if as.provider == "claude" {
 		var body map[string]string
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
@@ -235,9 +239,11 @@ func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		code, verifier, clientID = r.PostForm.Get("code"), r.PostForm.Get("code_verifier"), r.PostForm.Get("client_id")
+		redirect = r.PostForm.Get("redirect_uri")
 	}
 	as.mu.Lock()
 	as.exchanges++
+	as.redirect = redirect
 	challenge, ok := as.challenges[code]
 	as.mu.Unlock()
 	sum := sha256.Sum256([]byte(verifier))
@@ -248,7 +254,11 @@ func (as *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := map[string]any{"access_token": secretAccess, "refresh_token": secretRefresh, "token_type": "Bearer", "expires_in": 3600}
-	if as.email != "" {
+	if as.provider == "codex" {
+		// OpenAI's id token: the email and the ChatGPT account.
+		enc := base64.RawURLEncoding.EncodeToString
+		resp["id_token"] = enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(`{"email":"`+as.email+`","https://api.openai.com/auth":{"chatgpt_account_id":"ws-login-1"}}`)) + ".sig"
+	} else if as.email != "" {
 		if as.provider == "claude" {
 			resp["account"] = map[string]string{"email_address": as.email}
 		} else {
@@ -335,7 +345,26 @@ func newHarness(t *testing.T, provider, cfgPath string) *harness {
 		HTTPClient: testutil.LoopbackClient(t, false),
 	}
 	h.opts.OpenBrowser = h.browser.open
+	if provider == ProviderCodex {
+		// Codex's client allows 1455 and 1457 only, which may be in use here.
+		first, second := freePort(t), freePort(t)
+		for second == first {
+			second = freePort(t)
+		}
+		h.opts.loopbackPorts = []int{first, second}
+	}
 	return h
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // run starts loginRun and returns its result channel.
@@ -360,13 +389,15 @@ func (h *harness) wait(done <-chan error) error {
 // what the provider's code page shows into the prompt.
 func (h *harness) paste(asURL bool) {
 	h.t.Helper()
-	printed := h.errOut.WaitFor(h.t, "Paste the code")
+	printed := h.errOut.WaitFor(h.t, "Paste the ")
 	var manual string
 	for _, line := range strings.Split(printed, "\n") {
 		line = strings.TrimSpace(line)
 		if strings.HasPrefix(line, h.as.srv.URL+"/authorize?") {
 			u, _ := url.Parse(line)
-			if r := u.Query().Get("redirect_uri"); strings.HasPrefix(r, "https://") {
+			// Codex has no code page: the user opens the loopback URL on
+			// another machine and pastes the address it ends on.
+			if r := u.Query().Get("redirect_uri"); strings.HasPrefix(r, "https://") || h.opts.Provider == ProviderCodex {
 				manual = line
 			}
 		}
