@@ -132,6 +132,10 @@ func TestAdminKeysListCreateDisable(t *testing.T) {
 	if code != 200 || !found {
 		t.Fatalf("the new key is not listed as created: %s", body)
 	}
+	// The created key serves at once (the reload the API triggered applied it).
+	if _, err := keyClient(r, created.Key).Messages.New(context.Background(), newParams("claude-sonnet-4-5")); err != nil {
+		t.Fatalf("a request with the created key: %v", err)
+	}
 	if code, body := adminCall(t, r, "POST", "keys", `{"name": "dave"}`, nil); code != http.StatusConflict || !strings.Contains(body, "already exists") {
 		t.Fatalf("duplicate: %d %s", code, body)
 	}
@@ -145,6 +149,10 @@ func TestAdminKeysListCreateDisable(t *testing.T) {
 		if k.Name == "dave" && k.Enabled {
 			t.Fatal("dave is listed enabled after disable")
 		}
+	}
+	// ... and the disabled key is refused in Anthropic's shape.
+	if _, err := keyClient(r, created.Key).Messages.New(context.Background(), newParams("claude-sonnet-4-5")); err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("a request with the disabled key: %v", err)
 	}
 	if !strings.Contains(r.Logs.String(), "relay key created through the admin API") {
 		t.Fatal("the creation is not in the log")
