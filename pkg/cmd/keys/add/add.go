@@ -49,7 +49,7 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			--hash-only stores only the key's sha256 (key_sha256): the config then holds
 			nothing a reader could use, and the key cannot be shown again.
 
-			Every limit is optional. A running server applies the new key at its next start.
+			Every limit is optional. A running server applies the new key within seconds (it reloads its config file).
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay keys add alice --models 'claude-sonnet-*' --rpm 60 --daily-usd 20

@@ -43,7 +43,7 @@ func NewCmdToggle(f *cmdutil.Factory, action Action, runF func(*Options) error) 
 	cmd := &cobra.Command{
 		Use:               string(action) + " <name>...",
 		Short:             shorts[action],
-		Long:              shorts[action] + ". The config file is edited in place (comments kept, atomic, 0600); a running server applies it at its next start.",
+		Long:              shorts[action] + ". The config file is edited in place (comments kept, atomic, 0600); a running server applies it within seconds (it reloads its config file).",
 		Example:           "$ ccrelay keys " + string(action) + " alice",
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: CompleteKeyNames(f),
