@@ -10,6 +10,12 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# Every relay the e2e tests start watches its config file with one inotify
+# instance, and Chromium (the browser tests, run alongside) takes many: the
+# default of 128 per user can run out. Raise it where we may (root in CI).
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 1024)" -lt 1024 ]; then
+  sysctl -qw fs.inotify.max_user_instances=1024 2>/dev/null || echo "note: fs.inotify.max_user_instances is below 1024; config-reload tests may fail" >&2
+fi
 # The cluster tests run against a real redis-server (they skip without one).
 if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null

@@ -76,10 +76,21 @@ func (r *fileRelay) rewrite(cfg string) {
 	if err := fsutil.WriteFileAtomic(r.Path, []byte(cfg+serverTable(filepath.Dir(r.Path))), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	waitFor(r.t, 10*time.Second, "config applied", func() bool {
-		st := r.App.Reloader().Status()
-		return st.Generation > gen || st.Stale
-	})
+	deadline := time.Now().Add(30 * time.Second)
+	for st := r.App.Reloader().Status(); st.Generation <= gen && !st.Stale; st = r.App.Reloader().Status() {
+		if time.Now().After(deadline) {
+			// Say whether the file watcher ever started (it needs an
+			// inotify instance; the machine's limit is per user).
+			var watch []string
+			for _, l := range strings.Split(r.Logs.String(), "\n") {
+				if strings.Contains(l, "watch") {
+					watch = append(watch, l)
+				}
+			}
+			r.t.Fatalf("config not applied within 30s; the relay's watcher lines: %q", watch)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if st := r.App.Reloader().Status(); st.Stale {
 		r.t.Fatalf("reload refused: %s", st.Error)
 	}
