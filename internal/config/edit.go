@@ -172,20 +172,7 @@ func AppendAccount(path string, fields []Field) error {
 		return &accountExistsError{path: path, id: id}
 	}
 
-	eol := tomledit.EOL(src)
-	var b strings.Builder
-	b.WriteString(src)
-	if src != "" && !strings.HasSuffix(src, "\n") {
-		b.WriteString(eol)
-	}
-	if strings.TrimSpace(src[tomledit.BOMLen(src):]) != "" && !editEndsWithBlankLine(b.String()) {
-		b.WriteString(eol)
-	}
-	b.WriteString("[[accounts]]" + eol)
-	for _, l := range lines {
-		b.WriteString(l + eol)
-	}
-	out := b.String()
+	out := editAppendTable(src, "accounts", lines)
 
 	want["accounts"] = append(accounts, values)
 	if err := editVerify(out, want); err != nil {
@@ -360,4 +347,23 @@ func editFindAccount(stmts []tomledit.Stmt, src, accountID string) (*editAccount
 		return nil, fmt.Errorf("no account with id %q", accountID)
 	}
 	return found, nil
+}
+
+// editAppendTable returns src with one [[table]] entry of lines appended,
+// in src's line ending, after a blank line (none in an empty file).
+func editAppendTable(src, table string, lines []string) string {
+	eol := tomledit.EOL(src)
+	var b strings.Builder
+	b.WriteString(src)
+	if src != "" && !strings.HasSuffix(src, "\n") {
+		b.WriteString(eol)
+	}
+	if strings.TrimSpace(src[tomledit.BOMLen(src):]) != "" && !editEndsWithBlankLine(b.String()) {
+		b.WriteString(eol)
+	}
+	b.WriteString("[[" + table + "]]" + eol)
+	for _, l := range lines {
+		b.WriteString(l + eol)
+	}
+	return b.String()
 }

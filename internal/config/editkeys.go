@@ -162,20 +162,7 @@ func AppendKey(path string, fields []Field) error {
 			return fmt.Errorf("%s: %w: %q", path, ErrKeyExists, name)
 		}
 	}
-	eol := tomledit.EOL(src)
-	var b strings.Builder
-	b.WriteString(src)
-	if src != "" && !strings.HasSuffix(src, "\n") {
-		b.WriteString(eol)
-	}
-	if strings.TrimSpace(src[tomledit.BOMLen(src):]) != "" && !editEndsWithBlankLine(b.String()) {
-		b.WriteString(eol)
-	}
-	b.WriteString("[[keys]]" + eol)
-	for _, l := range lines {
-		b.WriteString(l + eol)
-	}
-	out := b.String()
+	out := editAppendTable(src, "keys", lines)
 	want["keys"] = append(keys, values)
 	if err := editVerify(out, want); err != nil {
 		return fmt.Errorf("append key %q to %s: %w", name, path, err)
