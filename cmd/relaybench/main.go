@@ -44,6 +44,10 @@ type options struct {
 	filter    *regexp.Regexp
 	holdIdle  time.Duration
 	jsonOut   string
+	// before is an earlier ccrelay build measured in the same rounds as
+	// the one under test (plain and stream phases), for before/after ratios
+	// that do not depend on how busy the machine was between two runs.
+	before string
 }
 
 func main() {
@@ -66,6 +70,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print the report as JSON instead of markdown tables")
 	flag.StringVar(&o.jsonOut, "json-out", "", "also write the JSON report to this file")
 	flag.StringVar(&o.ccrelay, "ccrelay", "", "ccrelay binary to measure (default: go build ./cmd/ccrelay of this module)")
+	flag.StringVar(&o.before, "before", "", "an earlier ccrelay binary to measure in the same rounds (plain and streams): each row then also gives ccrelay against it")
 	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging,metrics,keys (default all)")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds per scenario (default 1 quick, 3 full)")
 	flag.DurationVar(&o.plainDur, "plain-duration", 0, "one plain-request run per target and round (default 0.7s quick, 2s full)")
@@ -95,7 +100,7 @@ type bench struct {
 	dir      string
 	bin      string
 	upstream *proc
-	targets  []*target // direct, baseline, ccrelay
+	targets  []*target // direct, baseline, ccrelay, and "before" with --before
 	rep      *Report
 }
 
@@ -213,6 +218,18 @@ func (b *bench) setup(ctx context.Context) error {
 		return err
 	}
 	b.logf("upstream pid %d, baseline pid %d, ccrelay pid %d (%s)", b.upstream.pid(), base.pid(), relay.pid(), relay.addr)
+	if b.o.before == "" {
+		return nil
+	}
+	before, err := startRelay(b.o.before, b.dir, "ccrelay-before", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	if err != nil {
+		return fmt.Errorf("--before: %w", err)
+	}
+	b.targets = append(b.targets, newTarget("before", before.addr, before, b.upstream))
+	if err := waitHealthy(ctx, before, 15*time.Second); err != nil {
+		return fmt.Errorf("--before: %w", err)
+	}
+	b.logf("before pid %d (%s)", before.pid(), before.addr)
 	return nil
 }
 
@@ -258,6 +275,11 @@ func (b *bench) plain(ctx context.Context) error {
 			row.Direct, row.Baseline, row.Relay = d, bs, rl
 			row.RelayVsDirect, row.RelayVsBaseline, row.BaselineVsDir = ratio(rl.RPS, d.RPS), ratio(rl.RPS, bs.RPS), ratio(bs.RPS, d.RPS)
 			row.CPURatio = ratio(rl.CPUUsPerReq, bs.CPUUsPerReq)
+			if run, ok := res["before"]; ok {
+				bf := plainStats(run, res["direct"])
+				row.Before = &bf
+				row.RelayVsBefore, row.CPUVsBefore = ratio(rl.RPS, bf.RPS), ratio(rl.CPUUsPerReq, bf.CPUUsPerReq)
+			}
 			b.rep.Plain = append(b.rep.Plain, row)
 			b.logf("plain %s c=%d: direct %.0f/s baseline %.0f/s ccrelay %.0f/s (cpu %.0f vs %.0f µs/req)%s",
 				bd.name, conc, d.RPS, bs.RPS, rl.RPS, bs.CPUUsPerReq, rl.CPUUsPerReq, errNote(d.FirstError, bs.FirstError, rl.FirstError))
@@ -329,7 +351,13 @@ func (b *bench) streams(ctx context.Context) error {
 				return err
 			}
 			d, bs, rl := streamStats(res["direct"], nil), streamStats(res["baseline"], res["direct"]), streamStats(res["ccrelay"], res["direct"])
-			b.rep.Streams = append(b.rep.Streams, StreamRow{Events: spec.events, GapMs: float64(gap) / 1e6, Concurrency: conc, Direct: d, Baseline: bs, Relay: rl})
+			row := StreamRow{Events: spec.events, GapMs: float64(gap) / 1e6, Concurrency: conc, Direct: d, Baseline: bs, Relay: rl}
+			if run, ok := res["before"]; ok {
+				bf := streamStats(run, res["direct"])
+				row.Before = &bf
+				row.CPUVsBefore = ratio(rl.CPUUsPerStream, bf.CPUUsPerStream)
+			}
+			b.rep.Streams = append(b.rep.Streams, row)
 			b.logf("streams gap=%s c=%d: streams %d/%d/%d, added ttfe p50 %s/%s, added delay p99 %s/%s%s", gap, conc, d.Streams, bs.Streams, rl.Streams,
 				fmtUs(bs.AddedTTFEP50Us), fmtUs(rl.AddedTTFEP50Us), fmtUs(bs.AddedDelayP99Us), fmtUs(rl.AddedDelayP99Us), errNote(d.FirstError, bs.FirstError, rl.FirstError))
 		}

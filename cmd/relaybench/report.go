@@ -74,6 +74,11 @@ type PlainRow struct {
 	BaselineVsDir   float64 `json:"baseline_vs_direct"`
 	// CPURatio is ccrelay's CPU per request over the baseline's.
 	CPURatio float64 `json:"cpu_ratio"`
+	// Before is the --before build, measured in the same rounds; the
+	// ratios are ccrelay's throughput and CPU per request over its.
+	Before        *PlainStats `json:"before,omitempty"`
+	RelayVsBefore float64     `json:"ccrelay_vs_before,omitempty"`
+	CPUVsBefore   float64     `json:"cpu_vs_before,omitempty"`
 }
 
 // StreamStats is one target's result for a stream scenario.
@@ -109,6 +114,10 @@ type StreamRow struct {
 	Direct      StreamStats `json:"direct"`
 	Baseline    StreamStats `json:"baseline"`
 	Relay       StreamStats `json:"ccrelay"`
+	// Before is the --before build, measured in the same rounds;
+	// CPUVsBefore is ccrelay's CPU per stream over its.
+	Before      *StreamStats `json:"before,omitempty"`
+	CPUVsBefore float64      `json:"cpu_vs_before,omitempty"`
 }
 
 // MemRow is the memory of one proxy, in a fresh process.
@@ -255,6 +264,7 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	r.writeBefore(w)
 	if len(r.Memory) > 0 {
 		tableStart(w, "Memory (fresh process each; RSS from /proc/<pid>/status; idle streams are open and silent after their third event):",
 			"| proxy | start | warm | peak, 256 active | RSS / peak, 256 idle | RSS / peak, 2000 idle | per extra idle stream | opened |",
@@ -337,6 +347,16 @@ func (r *Report) checks() {
 		add(tag+": added per-event delivery p99", "<= 2 ms", fmtUs(s.Relay.AddedDelayP99Us), s.Relay.AddedDelayP99Us <= 2000)
 		add(tag+": coalesced events", "0 (no more than direct)", fmt.Sprintf("%d (direct %d)", s.Relay.Coalesced, s.Direct.Coalesced), s.Relay.Coalesced <= s.Direct.Coalesced)
 	}
+	for _, p := range r.Plain {
+		if p.Before != nil {
+			add(fmt.Sprintf("plain %s c=%d CPU per request vs --before", p.Body, p.Concurrency), "<= 1.03x", fmt.Sprintf("%.3fx", p.CPUVsBefore), p.CPUVsBefore > 0 && p.CPUVsBefore <= 1.03)
+		}
+	}
+	for _, s := range r.Streams {
+		if s.Before != nil {
+			add(fmt.Sprintf("streams c=%d, %g ms CPU per stream vs --before", s.Concurrency, s.GapMs), "<= 1.03x", fmt.Sprintf("%.3fx", s.CPUVsBefore), s.CPUVsBefore > 0 && s.CPUVsBefore <= 1.03)
+		}
+	}
 	for _, m := range r.Memory {
 		label, ok := strings.CutPrefix(m.Proxy, "ccrelay")
 		if !ok {
@@ -348,6 +368,33 @@ func (r *Report) checks() {
 	if s := r.Startup; s != nil {
 		add(fmt.Sprintf("start-up to healthy, %d accounts (p50, new database)", s.Accounts), "<= 100 ms", fmt.Sprintf("%.1f ms", s.ColdP50Ms), s.ColdP50Ms <= 100)
 	}
+}
+
+// writeBefore writes the rows measured against a --before build, if any.
+func (r *Report) writeBefore(w io.Writer) {
+	var rows []string
+	for _, p := range r.Plain {
+		if b := p.Before; b != nil {
+			rows = append(rows, fmt.Sprintf("| plain %s | %d | %.0f / %.0f req/s | %.2fx | %.0f / %.0f µs/req | %.3fx | %d |",
+				p.Body, p.Concurrency, b.RPS, p.Relay.RPS, p.RelayVsBefore, b.CPUUsPerReq, p.Relay.CPUUsPerReq, p.CPUVsBefore, b.Errors))
+		}
+	}
+	for _, s := range r.Streams {
+		if b := s.Before; b != nil {
+			rows = append(rows, fmt.Sprintf("| streams %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %d |",
+				s.GapMs, s.Concurrency, b.Streams, s.Relay.Streams, ratio(float64(s.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, s.Relay.CPUUsPerStream, s.CPUVsBefore, b.Bad))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	tableStart(w, "Against --before (the earlier build ran in the same rounds; ratios are ccrelay over before):",
+		"| row | conc | done, before / ccrelay | throughput ratio | CPU, before / ccrelay | CPU ratio | errors / bad, before |",
+		"|---|---:|---:|---:|---:|---:|---:|")
+	for _, row := range rows {
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintln(w)
 }
 
 // tableStart writes a table's title, a blank line, its header row and its
