@@ -71,9 +71,11 @@ func (s sample) pct(p float64) time.Duration {
 // CPU, the CPU of the load generator, upstream and proxy together (busy),
 // and the first error seen.
 type runTotals struct {
-	elapsed  time.Duration
-	cpu      time.Duration
-	busy     time.Duration
+	elapsed time.Duration
+	cpu     time.Duration
+	busy    time.Duration
+	// syscalls: the target's read and write system calls.
+	syscalls int64
 	firstErr string
 }
 
@@ -90,6 +92,7 @@ func (r *runTotals) add(o runTotals) {
 	r.elapsed += o.elapsed
 	r.cpu += o.cpu
 	r.busy += o.busy
+	r.syscalls += o.syscalls
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
 	}
@@ -101,14 +104,17 @@ func (r *runTotals) add(o runTotals) {
 func (t *target) startTotals() func() runTotals {
 	start, own0 := time.Now(), t.ownCPU()
 	var cpu0 time.Duration
+	var sys0 int64
 	if t.proc != nil {
 		cpu0, _ = t.proc.cpu()
+		sys0 = t.proc.syscalls()
 	}
 	return func() runTotals {
 		r := runTotals{elapsed: time.Since(start), busy: t.ownCPU() - own0}
 		if t.proc != nil {
 			cpu1, _ := t.proc.cpu()
 			r.cpu = cpu1 - cpu0
+			r.syscalls = t.proc.syscalls() - sys0
 		}
 		return r
 	}

@@ -318,6 +318,9 @@ func plainStats(r, direct *plainRun) PlainStats {
 	if r.ok > 0 && r.cpu > 0 {
 		s.CPUUsPerReq = us(r.cpu) / float64(r.ok)
 	}
+	if r.ok > 0 {
+		s.SyscallsPerReq = float64(r.syscalls) / float64(r.ok)
+	}
 	if r.elapsed > 0 {
 		s.BusyCores = float64(r.busy) / float64(r.elapsed)
 	}
@@ -374,6 +377,9 @@ func streamStats(r, direct *streamRun) StreamStats {
 		MaxGapUs: us(r.maxGap), Coalesced: r.coalesced}
 	if n := r.streams + r.bad; n > 0 && r.cpu > 0 {
 		s.CPUUsPerStream = us(r.cpu) / float64(n)
+	}
+	if n := r.streams + r.bad; n > 0 {
+		s.SyscallsPerStream = float64(r.syscalls) / float64(n)
 	}
 	if r.elapsed > 0 {
 		s.BusyCores = float64(r.busy) / float64(r.elapsed)

@@ -54,6 +54,24 @@ func (p *proc) cpu() (time.Duration, error) {
 	return time.Duration(ut+st) * clockTick, nil
 }
 
+// syscalls is the number of read and write system calls the process has
+// made so far (syscr + syscw of /proc/<pid>/io; 0 where that is not readable).
+func (p *proc) syscalls() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.pid()))
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && (k == "syscr" || k == "syscw") {
+			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += c
+		}
+	}
+	return n
+}
+
 // mem returns the resident set size now and its high-water mark, in bytes.
 func (p *proc) mem() (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))

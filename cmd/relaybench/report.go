@@ -54,6 +54,8 @@ type PlainStats struct {
 	AddedP99Us float64 `json:"added_p99_us"`
 	// CPUUsPerReq is the proxy process's CPU per request (0 for direct).
 	CPUUsPerReq float64 `json:"cpu_us_per_req"`
+	// SyscallsPerReq is the proxy process's read and write system calls per request.
+	SyscallsPerReq float64 `json:"syscalls_per_req"`
 	// BusyCores is the CPU the benchmark's own processes (load generator,
 	// fake upstream, proxy) used during the runs, in cores.
 	BusyCores  float64 `json:"busy_cores"`
@@ -100,6 +102,8 @@ type StreamStats struct {
 	MaxGapUs       float64 `json:"max_gap_us"`
 	Coalesced      int64   `json:"coalesced"`
 	CPUUsPerStream float64 `json:"cpu_us_per_stream"`
+	// SyscallsPerStream is the proxy process's read and write system calls per stream.
+	SyscallsPerStream float64 `json:"syscalls_per_stream"`
 	// BusyCores is the CPU the benchmark's own processes (load generator,
 	// fake upstream, proxy) used during the runs, in cores.
 	BusyCores  float64 `json:"busy_cores"`
@@ -375,22 +379,22 @@ func (r *Report) writeBefore(w io.Writer) {
 	var rows []string
 	for _, p := range r.Plain {
 		if b := p.Before; b != nil {
-			rows = append(rows, fmt.Sprintf("| plain %s | %d | %.0f / %.0f req/s | %.2fx | %.0f / %.0f µs/req | %.3fx | %d |",
-				p.Body, p.Concurrency, b.RPS, p.Relay.RPS, p.RelayVsBefore, b.CPUUsPerReq, p.Relay.CPUUsPerReq, p.CPUVsBefore, b.Errors))
+			rows = append(rows, fmt.Sprintf("| plain %s | %d | %.0f / %.0f req/s | %.2fx | %.0f / %.0f µs/req | %.3fx | %.1f / %.1f | %d |",
+				p.Body, p.Concurrency, b.RPS, p.Relay.RPS, p.RelayVsBefore, b.CPUUsPerReq, p.Relay.CPUUsPerReq, p.CPUVsBefore, b.SyscallsPerReq, p.Relay.SyscallsPerReq, b.Errors))
 		}
 	}
 	for _, s := range r.Streams {
 		if b := s.Before; b != nil {
-			rows = append(rows, fmt.Sprintf("| streams %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %d |",
-				s.GapMs, s.Concurrency, b.Streams, s.Relay.Streams, ratio(float64(s.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, s.Relay.CPUUsPerStream, s.CPUVsBefore, b.Bad))
+			rows = append(rows, fmt.Sprintf("| streams %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %.1f / %.1f | %d |",
+				s.GapMs, s.Concurrency, b.Streams, s.Relay.Streams, ratio(float64(s.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, s.Relay.CPUUsPerStream, s.CPUVsBefore, b.SyscallsPerStream, s.Relay.SyscallsPerStream, b.Bad))
 		}
 	}
 	if len(rows) == 0 {
 		return
 	}
 	tableStart(w, "Against --before (the earlier build ran in the same rounds; ratios are ccrelay over before):",
-		"| row | conc | done, before / ccrelay | throughput ratio | CPU, before / ccrelay | CPU ratio | errors / bad, before |",
-		"|---|---:|---:|---:|---:|---:|---:|")
+		"| row | conc | done, before / ccrelay | throughput ratio | CPU, before / ccrelay | CPU ratio | read+write syscalls each, before / ccrelay | errors / bad, before |",
+		"|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, row := range rows {
 		fmt.Fprintln(w, row)
 	}

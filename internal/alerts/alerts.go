@@ -69,8 +69,8 @@ type Dispatcher struct {
 	cfgs   []config.AlertConfig
 	ctx    context.Context // set by Start
 	wg     sync.WaitGroup
-	down   map[string]bool // accounts reported invalid, until they serve again
-	passed map[string]int  // highest threshold (percent) already crossed per subject
+	down   map[string]bool     // accounts reported invalid, until they serve again
+	passed map[quotaWindow]int // highest threshold (percent) already crossed per account window
 }
 
 type sink struct {
@@ -101,7 +101,7 @@ func New(cfgs []config.AlertConfig, opts Options, log *slog.Logger) *Dispatcher 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Dispatcher{opts: opts, log: log, now: time.Now, down: map[string]bool{}, passed: map[string]int{}}
+	d := &Dispatcher{opts: opts, log: log, now: time.Now, down: map[string]bool{}, passed: map[quotaWindow]int{}}
 	d.SetConfig(cfgs)
 	return d
 }
@@ -218,9 +218,10 @@ var QuotaThresholds = []int{80, 95}
 // Quota reports the use (0..1) of account's subscription window (the quota
 // work calls it on each update); crossing 80% and 95% alerts once each.
 func (d *Dispatcher) Quota(account, window string, utilization float64) {
-	subject := account + " " + window
-	if p, ok := d.crossed("quota\x00"+subject, utilization, QuotaThresholds); ok {
-		d.Notify(Event{Kind: config.EventQuotaThreshold, Subject: fmt.Sprintf("%s %d%%", subject, p),
+	// Called for every answer that carries quota headers: a map lookup,
+	// no allocation, until a threshold is crossed.
+	if p, ok := d.crossed(quotaWindow{account, window}, utilization, QuotaThresholds); ok {
+		d.Notify(Event{Kind: config.EventQuotaThreshold, Subject: fmt.Sprintf("%s %s %d%%", account, window, p),
 			Message: fmt.Sprintf("ccrelay: account %s has used %.0f%% of its %s window (past %d%%).", account, utilization*100, window, p)})
 	}
 }
@@ -235,9 +236,12 @@ func (d *Dispatcher) KeyBudget(key, period string, threshold int, used float64) 
 		Message: fmt.Sprintf("ccrelay: relay key %s has used %.0f%% of its %s budget (past %d%%).", key, used*100, period, threshold)})
 }
 
+// quotaWindow names one account's quota window.
+type quotaWindow struct{ account, window string }
+
 // crossed returns the highest threshold share passed that was not passed
 // before; a share that drops below the lowest (a new window) re-arms them.
-func (d *Dispatcher) crossed(subject string, share float64, thresholds []int) (int, bool) {
+func (d *Dispatcher) crossed(subject quotaWindow, share float64, thresholds []int) (int, bool) {
 	pct := share * 100
 	top := 0
 	for _, t := range thresholds {

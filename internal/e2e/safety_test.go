@@ -142,6 +142,30 @@ func TestSilentCommittedStreamIsEndedAndRecorded(t *testing.T) {
 	}
 }
 
+// A committed stream whose events keep coming is never cut by the idle
+// timeout, however long it runs: every read restarts the allowance (the
+// watchdog re-arms itself instead of ending the stream at the first expiry).
+func TestLiveStreamOutlastsTheIdleTimeout(t *testing.T) {
+	slow := &fakeupstream.Anthropic{StreamEvents: 12, EventGap: 250 * time.Millisecond}
+	r := startRelay(t, claudeAPIAccount("a", upstream(t, slow).URL, "k", 100)+serverWith(t, "idle_timeout_seconds = 1"))
+	start := time.Now()
+	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if took := time.Since(start); took < 2*time.Second {
+		t.Fatalf("the stream took %s; it should have outlasted the 1 s idle timeout", took)
+	}
+	if strings.Contains(string(b), "event: error") || !strings.Contains(string(b), "event: message_stop") {
+		t.Fatalf("a live stream was cut: %s", b)
+	}
+	if len(r.App.Sched.Cooldowns()) != 0 {
+		t.Fatalf("a live stream cooled its account: %+v", r.App.Sched.Cooldowns())
+	}
+}
+
 // A body a Code Assist account cannot wrap ({x}) is the client's 400 before
 // any account is picked: no account cools, the next valid request is served.
 func TestUnwrappableBodyIsTheClientsError(t *testing.T) {

@@ -146,20 +146,20 @@ func ParseHeaders(h http.Header, now time.Time) (s Snapshot, ok bool) {
 		if len(vv) == 0 {
 			continue
 		}
-		v := strings.TrimSpace(vv[0])
-		lk := strings.ToLower(k)
+		// Only a quota header's name is lowered (one allocation each, for
+		// its window name); the others cost a prefix comparison.
 		switch {
-		case strings.HasPrefix(lk, unifiedPrefix):
+		case hasPrefixFold(k, unifiedPrefix):
 			s.Source = SourceClaude
-			parseUnified(&s, lk[len(unifiedPrefix):], v, now)
-		case strings.HasPrefix(lk, stdPrefix):
+			parseUnified(&s, strings.ToLower(k[len(unifiedPrefix):]), strings.TrimSpace(vv[0]), now)
+		case hasPrefixFold(k, stdPrefix):
 			if s.Source == "" {
 				s.Source = SourceAPIKey
 			}
-			parseStandard(&s, lk[len(stdPrefix):], v, now)
-		case strings.HasPrefix(lk, codexPrefix):
+			parseStandard(&s, strings.ToLower(k[len(stdPrefix):]), strings.TrimSpace(vv[0]), now)
+		case hasPrefixFold(k, codexPrefix):
 			s.Source = SourceCodex
-			parseCodex(&s, lk[len(codexPrefix):], v, now)
+			parseCodex(&s, strings.ToLower(k[len(codexPrefix):]), strings.TrimSpace(vv[0]), now)
 		}
 	}
 	s.finish()

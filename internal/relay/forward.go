@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/accounttype"
@@ -310,13 +309,12 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 		r.writeError(c, http.StatusInternalServerError, "the relay could not build the upstream request: "+err.Error())
 		return attemptResult{outcome: final}
 	}
-	var timedOut atomic.Bool
 	wait := r.opts.ResponseTimeout
 	if c.stream {
 		wait = r.opts.FirstByteTimeout
 	}
-	timer := time.AfterFunc(wait, func() { timedOut.Store(true); cancel() })
-	defer timer.Stop()
+	wd := newWatchdog(wait, cancel)
+	defer wd.stop()
 
 	// RoundTrip, not Client.Do: Do clones every header for redirect handling
 	// the relay never uses (an upstream's redirect goes to the client as is).
@@ -330,7 +328,7 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 			return r.gone(c)
 		}
 		reason := "upstream connection failed: " + scrubNetErr(err)
-		if timedOut.Load() {
+		if wd.timedOut() {
 			reason = "upstream sent no response within " + wait.String()
 		}
 		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: reason}}
@@ -343,7 +341,7 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		up.Token.Invalidate(secret)
-		timer.Stop()
+		wd.stop()
 		return r.attempt(c, up, true)
 	}
 
@@ -369,8 +367,8 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 	}
 
 	if isEventStream(resp.Header) {
-		timer.Reset(r.opts.FirstByteTimeout)
-		return r.pipeStream(c, up, resp, timer, &timedOut)
+		wd.reset(r.opts.FirstByteTimeout)
+		return r.pipeStream(c, up, resp, wd)
 	}
 	body, err := readBody(resp)
 	if err != nil {
@@ -378,7 +376,7 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 			return r.gone(c)
 		}
 		reason := "reading upstream body: " + scrubNetErr(err)
-		if timedOut.Load() {
+		if wd.timedOut() {
 			reason = "upstream body not complete within " + wait.String()
 		}
 		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: reason}}

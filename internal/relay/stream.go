@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync/atomic"
-	"time"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/sse"
@@ -27,28 +25,28 @@ import (
 // upstream chunks are written and flushed as they are read — the exact bytes
 // on passthrough routes, converted events on the others. A failure then
 // becomes an error event rather than a silently truncated stream.
-func (r *Relay) pipeStream(c *call, up *Upstream, resp *http.Response, timer *time.Timer, timedOut *atomic.Bool) attemptResult {
+func (r *Relay) pipeStream(c *call, up *Upstream, resp *http.Response, wd *watchdog) attemptResult {
 	bufp := r.bufPool.Get().(*[]byte)
 	defer r.bufPool.Put(bufp)
 	s := &upstreamStream{
-		r: r, c: c, resp: resp, st: c.ad.newStream(c, up), timer: timer, timedOut: timedOut,
+		r: r, c: c, resp: resp, st: c.ad.newStream(c, up), wd: wd,
 		buf: (*bufp)[:cap(*bufp)],
 	}
 	if res, committed := s.beforeCommit(); !committed {
 		return res
 	}
 	c.releaseBody() // no other account can take over now
+	wd.kick()       // the committing read counts as life
 	return s.copyCommitted()
 }
 
 // upstreamStream is one attempt's stream on its way to the client.
 type upstreamStream struct {
-	r        *Relay
-	c        *call
-	resp     *http.Response
-	st       streamer
-	timer    *time.Timer
-	timedOut *atomic.Bool
+	r    *Relay
+	c    *call
+	resp *http.Response
+	st   streamer
+	wd   *watchdog
 	// buf is the read buffer (pooled by pipeStream).
 	buf []byte
 	p   sse.Parser
@@ -88,9 +86,14 @@ func (s *upstreamStream) write(b []byte) bool {
 // and never an answer cannot hold the client and the account.
 func (s *upstreamStream) read(committed bool, first *bool) (int, error) {
 	n, err := s.resp.Body.Read(s.buf)
-	if n > 0 && (committed || *first) {
-		s.timer.Reset(s.r.opts.IdleTimeout)
-		*first = false
+	if n > 0 {
+		switch {
+		case *first:
+			s.wd.reset(s.r.opts.IdleTimeout)
+			*first = false
+		case committed:
+			s.wd.kick()
+		}
 	}
 	return n, err
 }
@@ -285,7 +288,7 @@ func (s *upstreamStream) end(rerr error) attemptResult {
 		c.resp.errMsg = reason
 		return attemptResult{outcome: final, verdict: provider.Verdict{Kind: provider.ServerError, Reason: reason}}
 	}
-	if c.req.Context().Err() != nil && !s.timedOut.Load() {
+	if c.req.Context().Err() != nil && !s.wd.timedOut() {
 		return s.r.gone(c)
 	}
 	v := s.readFailure(rerr)
@@ -307,7 +310,7 @@ func (s *upstreamStream) failCommitted(msg string) {
 // readFailure is the verdict on a stream that broke (not the client's doing).
 func (s *upstreamStream) readFailure(rerr error) provider.Verdict {
 	reason := "upstream stream failed: " + scrubNetErr(rerr)
-	if s.timedOut.Load() {
+	if s.wd.timedOut() {
 		reason = "upstream stream stalled: no data for " + s.r.opts.IdleTimeout.String()
 	}
 	return provider.Verdict{Kind: provider.Network, Reason: reason}
