@@ -179,7 +179,11 @@ func (*sentBody) Close() error { return nil }
 // keep-alive connection) gets a revocable body too.
 func newUpstreamRequest(ctx context.Context, c *call, method, url string, body []byte) (*http.Request, error) {
 	if body == nil {
-		return http.NewRequestWithContext(ctx, method, url, nil)
+		req, err := http.NewRequestWithContext(ctx, method, url, nil)
+		if err == nil {
+			req.Header = upstreamHeader(c)
+		}
+		return req, err
 	}
 	sb := &sentBody{b: body, all: body}
 	if !c.sent.add(sb) {
@@ -190,6 +194,7 @@ func newUpstreamRequest(ctx context.Context, c *call, method, url string, body [
 		return nil, err
 	}
 	req.ContentLength = int64(len(body))
+	req.Header = upstreamHeader(c)
 	// The closure holds sb, not the bytes: the response keeps the request
 	// (and so GetBody) alive for as long as a stream lasts.
 	req.GetBody = func() (io.ReadCloser, error) {
@@ -200,6 +205,13 @@ func newUpstreamRequest(ctx context.Context, c *call, method, url string, body [
 		return again, nil
 	}
 	return req, nil
+}
+
+// upstreamHeader is an upstream request's empty header, sized for the
+// client's headers that pass plus the account's own (a map grown header by
+// header rehashes several times per request).
+func upstreamHeader(c *call) http.Header {
+	return make(http.Header, len(c.req.Header)+4)
 }
 
 // bodyReleaser is an adapter that keeps a request body of its own.

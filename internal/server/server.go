@@ -224,6 +224,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if r.Method == http.MethodGet && status == http.StatusOK && (strings.HasPrefix(r.URL.Path, "/admin/") || strings.HasPrefix(r.URL.Path, "/dashboard")) {
 				level = slog.LevelDebug // the dashboard polls every few seconds
 			}
+			if !s.log.Enabled(r.Context(), level) {
+				return // the line's fields are not even built
+			}
 			s.log.LogAttrs(r.Context(), level, "request",
 				slog.String("id", info.RequestID), slog.String("client", info.ClientAddr.String()), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", status), slog.String("account", info.Account), slog.String("model", info.Model),
