@@ -146,20 +146,21 @@ func ParseHeaders(h http.Header, now time.Time) (s Snapshot, ok bool) {
 		if len(vv) == 0 {
 			continue
 		}
-		// Only a quota header's name is lowered (one allocation each, for
-		// its window name); the others cost a prefix comparison.
+		// Names are compared without regard to case and not lowered (keys
+		// are canonical, "Anthropic-Ratelimit-Unified-5h-Utilization"):
+		// parsing allocates nothing but the snapshot's windows.
 		switch {
 		case hasPrefixFold(k, unifiedPrefix):
 			s.Source = SourceClaude
-			parseUnified(&s, strings.ToLower(k[len(unifiedPrefix):]), strings.TrimSpace(vv[0]), now)
+			parseUnified(&s, k[len(unifiedPrefix):], strings.TrimSpace(vv[0]), now)
 		case hasPrefixFold(k, stdPrefix):
 			if s.Source == "" {
 				s.Source = SourceAPIKey
 			}
-			parseStandard(&s, strings.ToLower(k[len(stdPrefix):]), strings.TrimSpace(vv[0]), now)
+			parseStandard(&s, k[len(stdPrefix):], strings.TrimSpace(vv[0]), now)
 		case hasPrefixFold(k, codexPrefix):
 			s.Source = SourceCodex
-			parseCodex(&s, strings.ToLower(k[len(codexPrefix):]), strings.TrimSpace(vv[0]), now)
+			parseCodex(&s, k[len(codexPrefix):], strings.TrimSpace(vv[0]), now)
 		}
 	}
 	s.finish()
@@ -214,20 +215,20 @@ func windowLess(a, b Window) bool {
 }
 
 func parseUnified(s *Snapshot, rest, v string, now time.Time) {
-	switch rest {
-	case "status":
+	switch {
+	case strings.EqualFold(rest, "status"):
 		s.Status = status(v)
 		return
-	case "reset":
+	case strings.EqualFold(rest, "reset"):
 		s.ResetsAt = parseReset(v, now)
 		return
-	case "representative-claim":
+	case strings.EqualFold(rest, "representative-claim"):
 		s.RepresentativeClaim = token(v)
 		return
-	case "overage-status":
+	case strings.EqualFold(rest, "overage-status"):
 		s.OverageStatus = status(v)
 		return
-	case "overage-disabled-reason":
+	case strings.EqualFold(rest, "overage-disabled-reason"):
 		s.OverageDisabledReason = token(v)
 		return
 	}
@@ -235,52 +236,60 @@ func parseUnified(s *Snapshot, rest, v string, now time.Time) {
 	if i <= 0 {
 		return
 	}
-	name, field := rest[:i], rest[i+1:]
+	// Window names are lower case already in canonical keys ("5h",
+	// "7d_oi"): ToLower then returns them without a copy.
+	name, field := strings.ToLower(rest[:i]), rest[i+1:]
 	if !validWindow(name) || strings.HasPrefix(name, "overage") || strings.HasPrefix(name, "fallback") {
 		return
 	}
-	switch field {
-	case "utilization":
+	switch {
+	case strings.EqualFold(field, "utilization"):
 		u, ok := parseFraction(v)
 		if !ok {
 			return
 		}
 		w := s.window(name)
 		w.Utilization, w.has = u, true
-	case "reset":
+	case strings.EqualFold(field, "reset"):
 		if t := parseReset(v, now); !t.IsZero() {
 			s.window(name).ResetsAt = t
 		}
-	case "status":
+	case strings.EqualFold(field, "status"):
 		if st := status(v); st != "" {
 			s.window(name).Status = st
 		}
 	}
 }
 
+// standardWindows are an API key's buckets, by the name in the header.
+var standardWindows = []string{"requests", "tokens", "input-tokens", "output-tokens"}
+
 func parseStandard(s *Snapshot, rest, v string, now time.Time) {
 	i := strings.LastIndexByte(rest, '-')
 	if i <= 0 {
 		return
 	}
-	name, field := rest[:i], rest[i+1:]
-	switch name {
-	case "requests", "tokens", "input-tokens", "output-tokens":
-	default:
+	name, field := "", rest[i+1:]
+	for _, n := range standardWindows {
+		if strings.EqualFold(rest[:i], n) {
+			name = n
+		}
+	}
+	if name == "" {
 		return
 	}
-	switch field {
-	case "limit":
+	switch {
+	case strings.EqualFold(field, "limit"):
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
 			w := s.window(name)
 			w.Limit, w.has = n, true
 		}
-	case "remaining":
+	case strings.EqualFold(field, "remaining"):
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			w := s.window(name)
 			w.Remaining = n
 		}
-	case "reset":
+	case strings.EqualFold(field, "reset"):
 		if t := parseReset(v, now); !t.IsZero() {
 			s.window(name).ResetsAt = t
 		}
@@ -288,35 +297,34 @@ func parseStandard(s *Snapshot, rest, v string, now time.Time) {
 }
 
 func parseCodex(s *Snapshot, rest, v string, now time.Time) {
-	switch rest {
-	case "credits-has-credits":
+	if strings.EqualFold(rest, "credits-has-credits") {
 		s.HasCredits = strings.EqualFold(v, "true")
 		return
 	}
 	var name string
 	switch {
-	case strings.HasPrefix(rest, "primary-"):
+	case hasPrefixFold(rest, "primary-"):
 		name, rest = "primary", rest[len("primary-"):]
-	case strings.HasPrefix(rest, "secondary-"):
+	case hasPrefixFold(rest, "secondary-"):
 		name, rest = "secondary", rest[len("secondary-"):]
 	default:
 		return
 	}
-	switch rest {
-	case "used-percent":
+	switch {
+	case strings.EqualFold(rest, "used-percent"):
 		if p, ok := parsePercent(v); ok {
 			w := s.window(name)
 			w.Utilization, w.has = p, true
 		}
-	case "window-minutes":
+	case strings.EqualFold(rest, "window-minutes"):
 		if n, err := strconv.Atoi(v); err == nil && n > 0 && n <= 366*24*60 {
 			s.window(name).Minutes = n
 		}
-	case "reset-at":
+	case strings.EqualFold(rest, "reset-at"):
 		if t := parseReset(v, now); !t.IsZero() {
 			s.window(name).ResetsAt = t
 		}
-	case "reset-after-seconds":
+	case strings.EqualFold(rest, "reset-after-seconds"):
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 && n <= 366*24*3600 {
 			s.window(name).ResetsAt = now.Add(time.Duration(n) * time.Second)
 		}
