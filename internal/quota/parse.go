@@ -142,6 +142,7 @@ func ParseHeaders(h http.Header, now time.Time) (s Snapshot, ok bool) {
 	if !HasHeaders(h) {
 		return Snapshot{}, false
 	}
+	s.Windows = make([]Window, 0, 4) // one allocation for the usual two to four
 	for k, vv := range h {
 		if len(vv) == 0 {
 			continue

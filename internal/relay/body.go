@@ -211,6 +211,9 @@ func newUpstreamRequest(ctx context.Context, c *call, method, url string, body [
 // client's headers that pass plus the account's own (a map grown header by
 // header rehashes several times per request).
 func upstreamHeader(c *call) http.Header {
+	if c.req == nil {
+		return make(http.Header)
+	}
 	return make(http.Header, len(c.req.Header)+4)
 }
 

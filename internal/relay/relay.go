@@ -17,6 +17,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/sse"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
@@ -151,6 +152,8 @@ type Relay struct {
 	// rewritten into (see pipeStream).
 	bufPool sync.Pool
 	outPool sync.Pool
+	// parserPool holds stream parsers with their buffers.
+	parserPool sync.Pool
 
 	// shared is the cluster's view of sticky sessions; nil without one.
 	shared SharedSessions
@@ -207,6 +210,7 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	// events.
 	r.bufPool.New = func() any { b := make([]byte, 0, 4<<10); return &b }
 	r.outPool.New = func() any { b := make([]byte, 0, 4<<10); return &b }
+	r.parserPool.New = func() any { return new(sse.Parser) }
 	return r
 }
 

@@ -28,9 +28,11 @@ import (
 func (r *Relay) pipeStream(c *call, up *Upstream, resp *http.Response, wd *watchdog) attemptResult {
 	bufp := r.bufPool.Get().(*[]byte)
 	defer r.bufPool.Put(bufp)
+	p := r.parserPool.Get().(*sse.Parser)
+	defer func() { p.Reset(); r.parserPool.Put(p) }()
 	s := &upstreamStream{
 		r: r, c: c, resp: resp, st: c.ad.newStream(c, up), wd: wd,
-		buf: (*bufp)[:cap(*bufp)],
+		buf: (*bufp)[:cap(*bufp)], p: p,
 	}
 	if res, committed := s.beforeCommit(); !committed {
 		return res
@@ -49,7 +51,7 @@ type upstreamStream struct {
 	wd   *watchdog
 	// buf is the read buffer (pooled by pipeStream).
 	buf []byte
-	p   sse.Parser
+	p   *sse.Parser // pooled by pipeStream
 	// terminal: the upstream's final event was seen.
 	terminal bool
 	// wroteAny: this attempt wrote something to the client.

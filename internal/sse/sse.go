@@ -28,6 +28,20 @@ type Parser struct {
 	MaxEventBytes int
 }
 
+// Reset readies p for another stream, keeping its buffers (up to 64 KiB
+// each) so a pooled parser allocates nothing once warm.
+func (p *Parser) Reset() {
+	const keep = 64 << 10
+	p.pending, p.scan, p.ev = p.pending[:0], 0, Event{}
+	p.data = p.data[:0]
+	if cap(p.pending) > keep {
+		p.pending = nil
+	}
+	if cap(p.data) > keep {
+		p.data = nil
+	}
+}
+
 // Pending reports how many bytes of an unfinished event are buffered.
 func (p *Parser) Pending() int { return len(p.pending) }
 

@@ -123,3 +123,25 @@ func FuzzParser(f *testing.F) {
 		}
 	})
 }
+
+// A parser reused after Reset parses the next stream as a new one would,
+// even when the last stream ended inside an event.
+func TestResetParserStartsClean(t *testing.T) {
+	var p Parser
+	var got []string
+	collect := func(ev *Event) bool { got = append(got, string(ev.Name)+"="+string(ev.Data)); return true }
+	p.Feed([]byte("event: a\ndata: 1\n\nevent: half\ndata: unfin"), collect)
+	if p.Pending() == 0 {
+		t.Fatal("no pending bytes before Reset")
+	}
+	p.Reset()
+	if p.Pending() != 0 {
+		t.Fatalf("%d pending bytes after Reset", p.Pending())
+	}
+	got = nil
+	p.Feed([]byte("event: b\ndata: 2\n"), collect)
+	p.Feed([]byte("data: 3\n\n"), collect)
+	if len(got) != 1 || got[0] != "b=2\n3" {
+		t.Fatalf("after Reset: %q", got)
+	}
+}

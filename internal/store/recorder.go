@@ -19,8 +19,13 @@ type Recorder struct {
 	db  *DB
 	log *slog.Logger
 
-	mu      sync.Mutex
-	queue   []usage.Record
+	mu    sync.Mutex
+	queue []usage.Record
+	// base is the start of queue's array: an emptied queue starts over
+	// in it rather than growing a new one record by record.
+	base []usage.Record
+	// batch is the writer goroutine's copy of the records it writes.
+	batch   []usage.Record
 	wake    chan struct{}
 	closing chan struct{}
 	done    chan struct{}
@@ -71,7 +76,11 @@ func (r *Recorder) Record(rec usage.Record) {
 		r.queue = r.queue[1:]
 		r.dropped++
 	}
+	c := cap(r.queue)
 	r.queue = append(r.queue, rec)
+	if cap(r.queue) != c {
+		r.base = r.queue[:0] // a new array
+	}
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -166,8 +175,9 @@ func (r *Recorder) flush() bool {
 		r.mu.Unlock()
 		return false
 	}
-	batch := make([]usage.Record, n)
-	copy(batch, r.queue)
+	batch := append(r.batch[:0], r.queue[:n]...)
+	r.batch = batch
+	defer clear(batch) // no strings kept alive by the reused array
 	r.mu.Unlock()
 
 	if r.db.Degraded() {
@@ -208,7 +218,12 @@ func (r *Recorder) flush() bool {
 	// Records dropped from the front while we wrote shift the batch position.
 	r.queue = r.queue[min(n, len(r.queue)):]
 	if len(r.queue) == 0 {
-		r.queue = nil
+		// Start over at the front of the array, unless an outage grew it
+		// past a few batches.
+		r.queue, r.base = r.base[:0], r.base[:0]
+		if cap(r.base) > 4*r.BatchSize {
+			r.queue, r.base = nil, nil
+		}
 	}
 	return len(r.queue) > 0
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -111,14 +112,15 @@ const dailyUpsert = ` ON CONFLICT (dim, day_ms, g1, g2) DO UPDATE SET
 		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
 		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
 
-// dailyRollupSQL sums the raw rows with ? < id <= ? into usage_daily, one
-// statement per dimension.
-func dailyRollupSQL() []string {
+// dailySumSQL sums hourly-shaped rows (usage_hourly's columns) of from
+// into usage_daily, one statement per dimension; from ends the FROM clause
+// (a table and its WHERE).
+func dailySumSQL(from string) []string {
 	var out []string
 	for _, d := range dailyDims {
 		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
-	SELECT ts_ms - ts_ms % 86400000, '`+d.dim+`', `+d.raw+`, `+rawSums+`
-	FROM usage_stats WHERE id > ? AND id <= ? GROUP BY 1, 3, 4`+dailyUpsert)
+	SELECT hour_ms - hour_ms % 86400000, '`+d.dim+`', `+d.hourly+`, `+rollupSums+`
+	FROM `+from+` GROUP BY 1, 3, 4`+dailyUpsert)
 	}
 	return out
 }
@@ -126,25 +128,36 @@ func dailyRollupSQL() []string {
 // dailyFromHourlySQL sums usage_hourly rows of [?, ?) into usage_daily (for
 // generated histories whose rollups have no raw rows behind them).
 func dailyFromHourlySQL() []string {
-	var out []string
-	for _, d := range dailyDims {
-		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
-	SELECT hour_ms - hour_ms % 86400000, '`+d.dim+`', `+d.hourly+`, `+rollupSums+`
-	FROM usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY 1, 3, 4`+dailyUpsert)
-	}
-	return out
+	return dailySumSQL(`usage_hourly WHERE hour_ms >= ? AND hour_ms < ?`)
 }
 
-// rollupSQL sums the raw rows with rolled_id < id <= ? into usage_hourly.
-// status / 100 is the status class: 2 and 3 are successes, 0 (no status)
-// and 4 and up errors, as UsageRow counts them.
-const rollupSQL = `INSERT INTO usage_hourly (hour_ms, key_hash, key_name, account_id, model, platform, status_class,
-		requests, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_micros, cost_unknown, latency_ms_sum, ttfb_ms_sum)
+const hourlyColumns = `hour_ms, key_hash, key_name, account_id, model, platform, status_class,
+		requests, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_micros, cost_unknown, latency_ms_sum, ttfb_ms_sum`
+
+// A roll-up step reads its raw rows once: it sums them per hour and group
+// into rollup_batch (a temporary table of the connection, emptied before
+// and after), then adds that to usage_hourly and to each usage_daily
+// dimension. Summing the raw rows again for each table cost four more
+// passes (BENCHMARKS.md: the usage writer).
+const (
+	rollupBatchTable = `CREATE TEMP TABLE IF NOT EXISTS rollup_batch (hour_ms INTEGER, key_hash TEXT, key_name TEXT, account_id TEXT,
+		model TEXT, platform TEXT, status_class INTEGER, requests INTEGER, input_tokens INTEGER, output_tokens INTEGER,
+		cache_creation_tokens INTEGER, cache_read_tokens INTEGER, cost_micros INTEGER, cost_unknown INTEGER, latency_ms_sum INTEGER, ttfb_ms_sum INTEGER)`
+	rollupBatchClear = `DELETE FROM temp.rollup_batch`
+
+	// rollupBatchSQL sums the raw rows with ? < id <= ? per hour and group.
+	// status / 100 is the status class: 2 and 3 are successes, 0 (no
+	// status) and 4 and up errors, as UsageRow counts them.
+	rollupBatchSQL = `INSERT INTO temp.rollup_batch (` + hourlyColumns + `)
 	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, platform, status / 100,
 		COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
 		SUM(COALESCE(cost_micros, 0)), SUM(cost_micros IS NULL), SUM(latency_ms), SUM(ttfb_ms)
 	FROM usage_stats WHERE id > ? AND id <= ?
-	GROUP BY 1, 2, 3, 4, 5, 6, 7
+	GROUP BY 1, 2, 3, 4, 5, 6, 7`
+
+	// hourlyFromBatchSQL adds the batch to usage_hourly.
+	hourlyFromBatchSQL = `INSERT INTO usage_hourly (` + hourlyColumns + `)
+	SELECT ` + hourlyColumns + ` FROM temp.rollup_batch WHERE true
 	ON CONFLICT (hour_ms, key_hash, key_name, account_id, model, platform, status_class) DO UPDATE SET
 		requests = requests + excluded.requests,
 		input_tokens = input_tokens + excluded.input_tokens,
@@ -155,6 +168,29 @@ const rollupSQL = `INSERT INTO usage_hourly (hour_ms, key_hash, key_name, accoun
 		cost_unknown = cost_unknown + excluded.cost_unknown,
 		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
 		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
+)
+
+// execer is a transaction or a connection pinned to one (the batch table is
+// the connection's own).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// rollupRange sums the raw rows with lo < id <= hi into usage_hourly and
+// usage_daily; the caller records hi as rolled up in the same transaction.
+func rollupRange(ctx context.Context, ex execer, lo, hi int64) error {
+	queries := append([]string{rollupBatchTable, rollupBatchClear, rollupBatchSQL, hourlyFromBatchSQL}, dailySumSQL(`temp.rollup_batch`)...)
+	for _, q := range append(queries, rollupBatchClear) {
+		var args []any
+		if q == rollupBatchSQL {
+			args = []any{lo, hi}
+		}
+		if _, err := ex.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // pruneSQL deletes up to ? rolled-up raw rows older than the cutoff, oldest first.
 const pruneSQL = `DELETE FROM usage_stats WHERE id IN (
@@ -180,10 +216,8 @@ func (db *DB) RollupStep(ctx context.Context, maxRows int) (int, error) {
 		return 0, nil
 	}
 	upper := min(top, rolled+int64(maxRows))
-	for _, q := range append([]string{rollupSQL}, dailyRollupSQL()...) {
-		if _, err := tx.ExecContext(ctx, q, rolled, upper); err != nil {
-			return 0, fmt.Errorf("roll up usage: %w", err)
-		}
+	if err := rollupRange(ctx, tx, rolled, upper); err != nil {
+		return 0, fmt.Errorf("roll up usage: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE usage_rollup_state SET rolled_id = ? WHERE id = 1`, upper); err != nil {
 		return 0, fmt.Errorf("roll up usage: %w", err)

@@ -120,10 +120,8 @@ func GenerateUsage(ctx context.Context, path string, o GenOptions) error {
 		return err
 	}
 	if !o.Legacy {
-		for _, q := range append([]string{rollupSQL}, dailyRollupSQL()...) {
-			if _, err := sdb.ExecContext(ctx, q, 0, int64(1)<<62); err != nil {
-				return fmt.Errorf("roll up: %w", err)
-			}
+		if err := rollupRange(ctx, sdb, 0, int64(1)<<62); err != nil {
+			return fmt.Errorf("roll up: %w", err)
 		}
 		if _, err := sdb.ExecContext(ctx, `UPDATE usage_rollup_state SET rolled_id = (SELECT MAX(id) FROM usage_stats)`); err != nil {
 			return err
