@@ -210,12 +210,7 @@ func TestStreamWithoutMessageStop(t *testing.T) {
 		return &fakeupstream.Reply{Events: ev[:len(ev)-1]}
 	}
 	r := startRelay(t, p.config())
-	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := []byte(postStream(t, r))
 	if !strings.Contains(string(body), "event: error") || !strings.Contains(string(body), "before its final event") {
 		t.Fatalf("%s", body)
 	}

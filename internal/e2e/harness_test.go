@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -211,4 +212,20 @@ func leakedSecrets() []string {
 		}
 	}
 	return out
+}
+
+// postStream sends a minimal streaming Messages request without a relay key
+// and returns the whole answer (the relay's error events included).
+func postStream(t *testing.T, r *relayUT) string {
+	t.Helper()
+	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -213,12 +213,7 @@ func TestStreamStallsAfterContent(t *testing.T) {
 		serverWith(t, "idle_timeout_seconds = 1")
 	r := startRelay(t, cfg)
 	start := time.Now()
-	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b := []byte(postStream(t, r))
 	if !strings.Contains(string(b), "content_block_delta") || !strings.Contains(string(b), "event: error") || !strings.Contains(string(b), "stalled") {
 		t.Fatalf("%s", b)
 	}

@@ -122,12 +122,7 @@ func TestSilentCommittedStreamIsEndedAndRecorded(t *testing.T) {
 		return &fakeupstream.Reply{Events: ev[:4], Hang: true}
 	}}
 	r := startRelay(t, claudeAPIAccount("a", upstream(t, stall).URL, "k", 100)+serverWith(t, "idle_timeout_seconds = 1"))
-	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b := []byte(postStream(t, r))
 	if !strings.Contains(string(b), "event: error") || !strings.Contains(string(b), "overloaded_error") && !strings.Contains(string(b), "api_error") {
 		t.Fatalf("%s", b)
 	}
@@ -149,12 +144,7 @@ func TestLiveStreamOutlastsTheIdleTimeout(t *testing.T) {
 	slow := &fakeupstream.Anthropic{StreamEvents: 12, EventGap: 250 * time.Millisecond}
 	r := startRelay(t, claudeAPIAccount("a", upstream(t, slow).URL, "k", 100)+serverWith(t, "idle_timeout_seconds = 1"))
 	start := time.Now()
-	resp, err := http.Post(r.URL+"/v1/messages", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b := []byte(postStream(t, r))
 	if took := time.Since(start); took < 2*time.Second {
 		t.Fatalf("the stream took %s; it should have outlasted the 1 s idle timeout", took)
 	}

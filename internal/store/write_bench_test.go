@@ -26,11 +26,7 @@ func benchRecords(n int, base time.Time) []usage.Record {
 //
 //	go test -run '^$' -bench 'InsertUsage|RollupStep' ./internal/store/
 func BenchmarkInsertUsage(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "u.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openBenchDB(b)
 	ctx := context.Background()
 	recs := benchRecords(512, time.Now())
 	b.ResetTimer()
@@ -43,11 +39,7 @@ func BenchmarkInsertUsage(b *testing.B) {
 
 // BenchmarkRollupStep: one op is one raw row rolled up (steps of 2000).
 func BenchmarkRollupStep(b *testing.B) {
-	db, err := Open(filepath.Join(b.TempDir(), "u.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openBenchDB(b)
 	ctx := context.Background()
 	recs := benchRecords(2000, time.Now())
 	b.StopTimer()
@@ -61,4 +53,13 @@ func BenchmarkRollupStep(b *testing.B) {
 		}
 		b.StopTimer()
 	}
+}
+
+func openBenchDB(b *testing.B) *DB {
+	db, err := Open(filepath.Join(b.TempDir(), "u.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
 }
