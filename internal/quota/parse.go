@@ -274,6 +274,7 @@ func parseStandard(s *Snapshot, rest, v string, now time.Time) {
 	for _, n := range standardWindows {
 		if strings.EqualFold(rest[:i], n) {
 			name = n
+			break
 		}
 	}
 	if name == "" {

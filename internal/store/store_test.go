@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,6 +167,54 @@ func TestRecorderBatchesRecordsThatArriveTogether(t *testing.T) {
 	}
 	if n := rec.Batches(); n != 1 {
 		t.Fatalf("10 records 5 ms apart took %d transactions, want 1", n)
+	}
+}
+
+// The queue's array is reused once emptied: records written in many
+// flushes, some queued while a flush runs, each land exactly once and
+// intact.
+func TestRecorderReusedQueueKeepsEveryRecord(t *testing.T) {
+	db, _ := openTemp(t)
+	rec := NewRecorder(db, slog.New(slog.DiscardHandler))
+	rec.Linger, rec.BatchSize = time.Millisecond, 7
+	const waves, per = 6, 40
+	var wg sync.WaitGroup
+	for w := range waves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				rec.Record(usage.Record{Time: time.Now(), RequestID: fmt.Sprintf("w%d-%d", w, i), AccountID: "a", Status: 200})
+				if i%9 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+		if w%2 == 1 {
+			wg.Wait() // let the queue drain and start over in its array
+			for deadline := time.Now().Add(5 * time.Second); rec.Pending() > 0 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	wg.Wait()
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := db.UsageRows(context.Background(), time.Time{})
+	seen := map[string]int{}
+	for _, r := range rows {
+		seen[r.RequestID]++
+	}
+	for w := range waves {
+		for i := range per {
+			if id := fmt.Sprintf("w%d-%d", w, i); seen[id] != 1 {
+				t.Errorf("record %s written %d times", id, seen[id])
+			}
+		}
+	}
+	if len(rows) != waves*per {
+		t.Fatalf("%d rows, want %d", len(rows), waves*per)
 	}
 }
 

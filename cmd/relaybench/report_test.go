@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Rows measured against a --before build get their own table and a check
+// each, which fails past 3% more CPU.
+func TestReportAgainstBefore(t *testing.T) {
+	r := &Report{
+		Plain: []PlainRow{{Body: "4 KB", Concurrency: 64, Relay: PlainStats{RPS: 1000, CPUUsPerReq: 100, SyscallsPerReq: 9},
+			Before: &PlainStats{RPS: 1000, CPUUsPerReq: 99, SyscallsPerReq: 10}, RelayVsBefore: 1, CPUVsBefore: 100.0 / 99}},
+		Streams: []StreamRow{{GapMs: 0, Concurrency: 16, Relay: StreamStats{Streams: 100, CPUUsPerStream: 110},
+			Before: &StreamStats{Streams: 100, CPUUsPerStream: 100}, CPUVsBefore: 1.1}},
+	}
+	r.checks()
+	var buf bytes.Buffer
+	r.writeMarkdown(&buf)
+	out := buf.String()
+	for _, want := range []string{"Against --before", "| plain 4 KB | 64 | 1000 / 1000 req/s | 1.00x | 99 / 100 µs/req | 1.010x | 10.0 / 9.0 |", "| streams 0 ms | 16 | 100 / 100 streams |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	pass := map[string]bool{}
+	for _, c := range r.Checks {
+		if strings.Contains(c.What, "--before") {
+			pass[c.What] = c.Pass
+		}
+	}
+	if !pass["plain 4 KB c=64 CPU per request vs --before"] || pass["streams c=16, 0 ms CPU per stream vs --before"] {
+		t.Fatalf("checks against --before: %v", pass)
+	}
+
+	// Without --before, no such table.
+	r = &Report{Plain: []PlainRow{{Body: "4 KB", Concurrency: 64}}}
+	buf.Reset()
+	r.writeMarkdown(&buf)
+	if strings.Contains(buf.String(), "--before") {
+		t.Fatal("a table against --before without a before build")
+	}
+}
