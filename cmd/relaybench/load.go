@@ -88,6 +88,14 @@ func (r *runTotals) noteErr(msg string) {
 	time.Sleep(time.Millisecond)
 }
 
+// cpuPer is the target's CPU per unit of work (n requests or streams), in µs.
+func (r runTotals) cpuPer(n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return us(r.cpu) / float64(n)
+}
+
 func (r *runTotals) add(o runTotals) {
 	r.elapsed += o.elapsed
 	r.cpu += o.cpu

@@ -262,9 +262,15 @@ func (b *bench) plain(ctx context.Context) error {
 				res[t.name] = &plainRun{}
 				runPlain(ctx, t, bd.bodies, conc, b.warmup()) // connections, caches, sessions bound
 			}
+			var paired []float64 // per round: ccrelay's CPU per request over before's
 			for r := range b.o.rounds {
+				round := map[string]plainRun{}
 				for _, t := range rotate(b.targets, r) {
-					res[t.name].merge(runPlain(ctx, t, bd.bodies, conc, b.o.plainDur))
+					round[t.name] = runPlain(ctx, t, bd.bodies, conc, b.o.plainDur)
+					res[t.name].merge(round[t.name])
+				}
+				if bf, ok := round["before"]; ok {
+					paired = append(paired, ratio(round["ccrelay"].cpuPer(round["ccrelay"].ok), bf.cpuPer(bf.ok)))
 				}
 			}
 			if err := ctx.Err(); err != nil {
@@ -279,6 +285,7 @@ func (b *bench) plain(ctx context.Context) error {
 				bf := plainStats(run, res["direct"])
 				row.Before = &bf
 				row.RelayVsBefore, row.CPUVsBefore = ratio(rl.RPS, bf.RPS), ratio(rl.CPUUsPerReq, bf.CPUUsPerReq)
+				row.CPUVsBeforeRounds = paired
 			}
 			b.rep.Plain = append(b.rep.Plain, row)
 			b.logf("plain %s c=%d: direct %.0f/s baseline %.0f/s ccrelay %.0f/s (cpu %.0f vs %.0f µs/req)%s",
@@ -345,9 +352,16 @@ func (b *bench) streams(ctx context.Context) error {
 				res[t.name] = &streamRun{}
 				runStreams(ctx, t, bodies, streamSpec{events: 50}, conc, b.warmup())
 			}
+			var paired []float64 // per round: ccrelay's CPU per stream over before's
 			for r := range b.o.rounds {
+				round := map[string]streamRun{}
 				for _, t := range rotate(b.targets, r) {
-					res[t.name].merge(runStreams(ctx, t, bodies, spec, conc, b.o.streamDur))
+					round[t.name] = runStreams(ctx, t, bodies, spec, conc, b.o.streamDur)
+					res[t.name].merge(round[t.name])
+				}
+				if bf, ok := round["before"]; ok {
+					rl := round["ccrelay"]
+					paired = append(paired, ratio(rl.cpuPer(rl.streams+rl.bad), bf.cpuPer(bf.streams+bf.bad)))
 				}
 			}
 			if err := ctx.Err(); err != nil {
@@ -359,6 +373,7 @@ func (b *bench) streams(ctx context.Context) error {
 				bf := streamStats(run, res["direct"])
 				row.Before = &bf
 				row.CPUVsBefore = ratio(rl.CPUUsPerStream, bf.CPUUsPerStream)
+				row.CPUVsBeforeRounds = paired
 			}
 			b.rep.Streams = append(b.rep.Streams, row)
 			b.logf("streams gap=%s c=%d: streams %d/%d/%d, added ttfe p50 %s/%s, added delay p99 %s/%s%s", gap, conc, d.Streams, bs.Streams, rl.Streams,
