@@ -6,6 +6,8 @@
 // Decisions worth knowing:
 //   - The directory is watched, not the file: editors and the atomic config
 //     writer replace the file by rename, which ends a watch on the file itself.
+//     On Linux the watch does not ask for plain writes (watch_linux.go), so a
+//     database in the same directory does not wake it on every write.
 //   - Events are debounced (Debounce) and a reload whose config equals the
 //     running one does nothing, so an editor's burst of writes is one reload.
 //   - A hook's Prepare builds everything that can fail (clients, proxies) and
@@ -27,8 +29,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 )
@@ -227,18 +227,18 @@ func NeedsRestart(old, next *config.Config) []string {
 // (SIGHUP; nil for none) until ctx ends. When the file cannot be watched it
 // says so and goes on with the signals.
 func (r *Reloader) Run(ctx context.Context, signals <-chan os.Signal) {
-	var events <-chan fsnotify.Event
+	var changed <-chan struct{}
 	var errs <-chan error
 	if r.path != "" {
-		w, err := r.watch()
+		// "..data" is the symlink a Kubernetes ConfigMap swaps.
+		w, err := watchDir(filepath.Dir(r.path), filepath.Base(r.path), "..data")
 		if err != nil {
-			r.log.Error("cannot watch the config file; SIGHUP still reloads", "path", r.path, "err", err)
+			r.log.Error("cannot watch the config file; SIGHUP still reloads", "path", r.path, "err", fmt.Errorf("watch config directory: %w", err))
 		} else {
 			defer w.Close()
-			events, errs = w.Events, w.Errors
+			changed, errs = w.C, w.Errs
 		}
 	}
-	base := filepath.Base(r.path)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -246,22 +246,9 @@ func (r *Reloader) Run(ctx context.Context, signals <-chan os.Signal) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			// "..data" is the symlink a Kubernetes ConfigMap swaps.
-			if n := filepath.Base(ev.Name); n == base || n == "..data" {
-				if ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
-					timer.Reset(Debounce)
-				}
-			}
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
+		case <-changed:
+			timer.Reset(Debounce)
+		case err := <-errs:
 			r.log.Warn("config watcher error; SIGHUP still reloads", "err", err)
 		case <-timer.C:
 			r.reloadLogged(ctx, "file changed")
@@ -269,19 +256,6 @@ func (r *Reloader) Run(ctx context.Context, signals <-chan os.Signal) {
 			r.reloadLogged(ctx, "signal")
 		}
 	}
-}
-
-// watch watches the config file's directory.
-func (r *Reloader) watch() (*fsnotify.Watcher, error) {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil, fmt.Errorf("watch config: %w", err)
-	}
-	if err := w.Add(filepath.Dir(r.path)); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("watch config directory: %w", err)
-	}
-	return w, nil
 }
 
 func (r *Reloader) reloadLogged(ctx context.Context, why string) {
