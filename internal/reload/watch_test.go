@@ -11,14 +11,7 @@ import (
 // atomic rename, a removal, a new file, and Kubernetes' "..data" swap.
 // Other entries of the directory do not.
 func TestWatchSeesEveryWayTheFileChanges(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	writeConfig(t, path, "a = 1\n")
-	w, err := watchDir(dir, "config.toml", "..data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	dir, path, w := watchConfigDir(t)
 	tmp := filepath.Join(dir, ".config.toml.tmp")
 	for _, c := range []struct {
 		name   string
@@ -67,6 +60,20 @@ func TestWatchSeesEveryWayTheFileChanges(t *testing.T) {
 		t.Fatal("a second notice: the other file's change reached the watch")
 	default:
 	}
+}
+
+// watchConfigDir writes config.toml in a new directory and watches it as
+// Run does.
+func watchConfigDir(t *testing.T) (dir, path string, w *dirWatch) {
+	dir = t.TempDir()
+	path = filepath.Join(dir, "config.toml")
+	writeConfig(t, path, "a = 1\n")
+	w, err := watchDir(dir, "config.toml", "..data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return dir, path, w
 }
 
 // drain takes a pending notice, if any.
