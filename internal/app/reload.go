@@ -302,6 +302,9 @@ func (a *App) startOps(ctx context.Context) {
 	}
 	a.ops.mu.Unlock()
 	if a.ops.watch {
+		// The watch starts before Start returns, so a change written right
+		// after is not missed; Run logs a failure (and tries again).
+		_ = a.ops.reloader.Watch()
 		a.bg.Add(1)
 		go func() {
 			defer a.bg.Done()

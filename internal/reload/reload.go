@@ -76,6 +76,9 @@ type Reloader struct {
 	mu      sync.Mutex // serializes Reload
 	current atomic.Pointer[config.Config]
 	status  atomic.Pointer[Status]
+
+	watchMu sync.Mutex
+	watch   *dirWatch // opened by Watch, used and closed by Run
 }
 
 // New returns a reloader for the config cfg was loaded from (cfg.Path; ""
@@ -134,7 +137,9 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	}
 	if err != nil {
 		st.Stale, st.Error = true, err.Error()
-		r.status.Store(&st)
+		// Logged before the status says stale: whoever sees the status
+		// finds the reason in the log.
+		defer r.status.Store(&st)
 		var ce *config.Error
 		if errors.As(err, &ce) {
 			for _, p := range ce.Problems {
@@ -153,8 +158,8 @@ func (r *Reloader) Reload(ctx context.Context) error {
 	st.Generation++
 	st.Stale, st.Error, st.NeedsRestart = false, "", mergeKeys(st.NeedsRestart, restart)
 	st.LastApplied = st.LastAttempt
-	r.status.Store(&st)
 	r.log.Info("config reloaded", "path", r.path, "generation", st.Generation, "accounts", len(next.Accounts))
+	r.status.Store(&st)
 	return nil
 }
 
@@ -229,15 +234,20 @@ func NeedsRestart(old, next *config.Config) []string {
 func (r *Reloader) Run(ctx context.Context, signals <-chan os.Signal) {
 	var changed <-chan struct{}
 	var errs <-chan error
-	if r.path != "" {
-		// "..data" is the symlink a Kubernetes ConfigMap swaps.
-		w, err := watchDir(filepath.Dir(r.path), filepath.Base(r.path), "..data")
-		if err != nil {
-			r.log.Error("cannot watch the config file; SIGHUP still reloads", "path", r.path, "err", fmt.Errorf("watch config directory: %w", err))
-		} else {
-			defer w.Close()
-			changed, errs = w.C, w.Errs
-		}
+	if err := r.Watch(); err != nil {
+		r.log.Error("cannot watch the config file; SIGHUP still reloads", "path", r.path, "err", err)
+	}
+	r.watchMu.Lock()
+	w := r.watch
+	r.watchMu.Unlock()
+	if w != nil {
+		defer func() {
+			r.watchMu.Lock()
+			r.watch = nil
+			r.watchMu.Unlock()
+			w.Close()
+		}()
+		changed, errs = w.C, w.Errs
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -256,6 +266,24 @@ func (r *Reloader) Run(ctx context.Context, signals <-chan os.Signal) {
 			r.reloadLogged(ctx, "signal")
 		}
 	}
+}
+
+// Watch starts watching the config file now, so that a change made after
+// it returns is seen once Run runs (Run starts the watch itself when Watch
+// was not called). Without a file it does nothing.
+func (r *Reloader) Watch() error {
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	if r.path == "" || r.watch != nil {
+		return nil
+	}
+	// "..data" is the symlink a Kubernetes ConfigMap swaps.
+	w, err := watchDir(filepath.Dir(r.path), filepath.Base(r.path), "..data")
+	if err != nil {
+		return fmt.Errorf("watch config directory: %w", err)
+	}
+	r.watch = w
+	return nil
 }
 
 func (r *Reloader) reloadLogged(ctx context.Context, why string) {

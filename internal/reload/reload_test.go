@@ -154,3 +154,37 @@ func TestRunWatchesRenames(t *testing.T) {
 		t.Fatalf("applied %q", v)
 	}
 }
+
+// A change written after Watch returned and before Run started is applied
+// (the app calls Watch before Start returns, so an edit made right after
+// start is not missed).
+func TestChangeBetweenWatchAndRunIsApplied(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	writeConfig(t, path, "[models]\na = \"1\"\n")
+	r := New(load(t, path), func() (*config.Config, error) { return config.LoadFile(path) }, nil)
+	applied := make(chan string, 10)
+	r.AddHook(Hook{Name: "models", Prepare: func(old, next *config.Config) (func(), error) {
+		return func() { applied <- next.Models["a"] }, nil
+	}})
+	if err := r.Watch(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".config.toml.tmp")
+	writeConfig(t, tmp, "[models]\na = \"2\"\n")
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case v := <-applied:
+		if v != "2" {
+			t.Fatalf("applied %q", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the change made before Run was not applied")
+	}
+}
