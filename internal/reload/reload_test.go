@@ -113,17 +113,24 @@ func TestNeedsRestart(t *testing.T) {
 	}
 }
 
-// Run reloads when the file is replaced by rename (the atomic writer) and
-// on a signal.
-func TestRunWatchesRenames(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
+// modelsReloader writes a config with models.a = "1" in a new directory
+// and returns a reloader for it whose hook sends each applied models.a.
+func modelsReloader(t *testing.T) (dir, path string, r *Reloader, applied chan string) {
+	dir = t.TempDir()
+	path = filepath.Join(dir, "config.toml")
 	writeConfig(t, path, "[models]\na = \"1\"\n")
-	r := New(load(t, path), func() (*config.Config, error) { return config.LoadFile(path) }, nil)
-	applied := make(chan string, 10)
+	r = New(load(t, path), func() (*config.Config, error) { return config.LoadFile(path) }, nil)
+	applied = make(chan string, 10)
 	r.AddHook(Hook{Name: "models", Prepare: func(old, next *config.Config) (func(), error) {
 		return func() { applied <- next.Models["a"] }, nil
 	}})
+	return dir, path, r, applied
+}
+
+// Run reloads when the file is replaced by rename (the atomic writer) and
+// on a signal.
+func TestRunWatchesRenames(t *testing.T) {
+	dir, path, r, applied := modelsReloader(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sig := make(chan os.Signal, 1)
@@ -159,14 +166,7 @@ func TestRunWatchesRenames(t *testing.T) {
 // (the app calls Watch before Start returns, so an edit made right after
 // start is not missed).
 func TestChangeBetweenWatchAndRunIsApplied(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	writeConfig(t, path, "[models]\na = \"1\"\n")
-	r := New(load(t, path), func() (*config.Config, error) { return config.LoadFile(path) }, nil)
-	applied := make(chan string, 10)
-	r.AddHook(Hook{Name: "models", Prepare: func(old, next *config.Config) (func(), error) {
-		return func() { applied <- next.Models["a"] }, nil
-	}})
+	dir, path, r, applied := modelsReloader(t)
 	if err := r.Watch(); err != nil {
 		t.Fatal(err)
 	}
