@@ -76,6 +76,8 @@ type runTotals struct {
 	busy    time.Duration
 	// syscalls: the target's read and write system calls.
 	syscalls int64
+	// switches: the target's context switches.
+	switches int64
 	firstErr string
 }
 
@@ -101,6 +103,7 @@ func (r *runTotals) add(o runTotals) {
 	r.cpu += o.cpu
 	r.busy += o.busy
 	r.syscalls += o.syscalls
+	r.switches += o.switches
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
 	}
@@ -112,10 +115,10 @@ func (r *runTotals) add(o runTotals) {
 func (t *target) startTotals() func() runTotals {
 	start, own0 := time.Now(), t.ownCPU()
 	var cpu0 time.Duration
-	var sys0 int64
+	var sys0, sw0 int64
 	if t.proc != nil {
 		cpu0, _ = t.proc.cpu()
-		sys0 = t.proc.syscalls()
+		sys0, sw0 = t.proc.syscalls(), t.proc.switches()
 	}
 	return func() runTotals {
 		r := runTotals{elapsed: time.Since(start), busy: t.ownCPU() - own0}
@@ -123,6 +126,7 @@ func (t *target) startTotals() func() runTotals {
 			cpu1, _ := t.proc.cpu()
 			r.cpu = cpu1 - cpu0
 			r.syscalls = t.proc.syscalls() - sys0
+			r.switches = t.proc.switches() - sw0
 		}
 		return r
 	}

@@ -327,6 +327,7 @@ func plainStats(r, direct *plainRun) PlainStats {
 	}
 	if r.ok > 0 {
 		s.SyscallsPerReq = float64(r.syscalls) / float64(r.ok)
+		s.SwitchesPerReq = float64(r.switches) / float64(r.ok)
 	}
 	if r.elapsed > 0 {
 		s.BusyCores = float64(r.busy) / float64(r.elapsed)
@@ -395,6 +396,7 @@ func streamStats(r, direct *streamRun) StreamStats {
 	}
 	if n := r.streams + r.bad; n > 0 {
 		s.SyscallsPerStream = float64(r.syscalls) / float64(n)
+		s.SwitchesPerStream = float64(r.switches) / float64(n)
 	}
 	if r.elapsed > 0 {
 		s.BusyCores = float64(r.busy) / float64(r.elapsed)

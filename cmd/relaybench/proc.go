@@ -72,6 +72,37 @@ func (p *proc) syscalls() int64 {
 	return n
 }
 
+// switches returns the context switches (voluntary and not) of the
+// process's threads alive now. Go keeps its threads, so the difference
+// over a run counts the run's switches: on a VM they are a large share of
+// a relay's CPU at low concurrency, and they vary less than CPU time.
+func (p *proc) switches() int64 {
+	return taskSwitches(p.pid())
+}
+
+func taskSwitches(pid int) int64 {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/status")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 // mem returns the resident set size now and its high-water mark, in bytes.
 func (p *proc) mem() (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))

@@ -57,6 +57,8 @@ type PlainStats struct {
 	CPUUsPerReq float64 `json:"cpu_us_per_req"`
 	// SyscallsPerReq is the proxy process's read and write system calls per request.
 	SyscallsPerReq float64 `json:"syscalls_per_req"`
+	// SwitchesPerReq is the proxy process's context switches per request.
+	SwitchesPerReq float64 `json:"switches_per_req"`
 	// BusyCores is the CPU the benchmark's own processes (load generator,
 	// fake upstream, proxy) used during the runs, in cores.
 	BusyCores  float64 `json:"busy_cores"`
@@ -108,6 +110,8 @@ type StreamStats struct {
 	CPUUsPerStream float64 `json:"cpu_us_per_stream"`
 	// SyscallsPerStream is the proxy process's read and write system calls per stream.
 	SyscallsPerStream float64 `json:"syscalls_per_stream"`
+	// SwitchesPerStream is the proxy process's context switches per stream.
+	SwitchesPerStream float64 `json:"switches_per_stream"`
 	// BusyCores is the CPU the benchmark's own processes (load generator,
 	// fake upstream, proxy) used during the runs, in cores.
 	BusyCores  float64 `json:"busy_cores"`
@@ -393,22 +397,22 @@ func (r *Report) writeBefore(w io.Writer) {
 	var rows []string
 	for _, p := range r.Plain {
 		if b := p.Before; b != nil {
-			rows = append(rows, fmt.Sprintf("| plain %s | %d | %.0f / %.0f req/s | %.2fx | %.0f / %.0f µs/req | %.3fx | %s | %.1f / %.1f | %d |",
-				p.Body, p.Concurrency, b.RPS, p.Relay.RPS, p.RelayVsBefore, b.CPUUsPerReq, p.Relay.CPUUsPerReq, p.CPUVsBefore, roundsCell(p.CPUVsBeforeRounds), b.SyscallsPerReq, p.Relay.SyscallsPerReq, b.Errors))
+			rows = append(rows, fmt.Sprintf("| plain %s | %d | %.0f / %.0f req/s | %.2fx | %.0f / %.0f µs/req | %.3fx | %s | %.1f / %.1f | %.2f / %.2f | %d |",
+				p.Body, p.Concurrency, b.RPS, p.Relay.RPS, p.RelayVsBefore, b.CPUUsPerReq, p.Relay.CPUUsPerReq, p.CPUVsBefore, roundsCell(p.CPUVsBeforeRounds), b.SyscallsPerReq, p.Relay.SyscallsPerReq, b.SwitchesPerReq, p.Relay.SwitchesPerReq, b.Errors))
 		}
 	}
 	for _, s := range r.Streams {
 		if b := s.Before; b != nil {
-			rows = append(rows, fmt.Sprintf("| streams %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %s | %.1f / %.1f | %d |",
-				s.GapMs, s.Concurrency, b.Streams, s.Relay.Streams, ratio(float64(s.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, s.Relay.CPUUsPerStream, s.CPUVsBefore, roundsCell(s.CPUVsBeforeRounds), b.SyscallsPerStream, s.Relay.SyscallsPerStream, b.Bad))
+			rows = append(rows, fmt.Sprintf("| streams %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %s | %.1f / %.1f | %.2f / %.2f | %d |",
+				s.GapMs, s.Concurrency, b.Streams, s.Relay.Streams, ratio(float64(s.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, s.Relay.CPUUsPerStream, s.CPUVsBefore, roundsCell(s.CPUVsBeforeRounds), b.SyscallsPerStream, s.Relay.SyscallsPerStream, b.SwitchesPerStream, s.Relay.SwitchesPerStream, b.Bad))
 		}
 	}
 	if len(rows) == 0 {
 		return
 	}
 	tableStart(w, "Against --before (the earlier build ran in the same rounds; ratios are ccrelay over before):",
-		"| row | conc | done, before / ccrelay | throughput ratio | CPU, before / ccrelay | CPU ratio | CPU ratio per round: median (range) | read+write syscalls each, before / ccrelay | errors / bad, before |",
-		"|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+		"| row | conc | done, before / ccrelay | throughput ratio | CPU, before / ccrelay | CPU ratio | CPU ratio per round: median (range) | read+write syscalls each, before / ccrelay | context switches each, before / ccrelay | errors / bad, before |",
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, row := range rows {
 		fmt.Fprintln(w, row)
 	}

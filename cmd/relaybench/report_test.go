@@ -2,16 +2,18 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Rows measured against a --before build get their own table and a check
 // each, which fails past 3% more CPU.
 func TestReportAgainstBefore(t *testing.T) {
 	r := &Report{
-		Plain: []PlainRow{{Body: "4 KB", Concurrency: 64, Relay: PlainStats{RPS: 1000, CPUUsPerReq: 100, SyscallsPerReq: 9},
-			Before: &PlainStats{RPS: 1000, CPUUsPerReq: 99, SyscallsPerReq: 10}, RelayVsBefore: 1, CPUVsBefore: 100.0 / 99}},
+		Plain: []PlainRow{{Body: "4 KB", Concurrency: 64, Relay: PlainStats{RPS: 1000, CPUUsPerReq: 100, SyscallsPerReq: 9, SwitchesPerReq: 12.5},
+			Before: &PlainStats{RPS: 1000, CPUUsPerReq: 99, SyscallsPerReq: 10, SwitchesPerReq: 12.25}, RelayVsBefore: 1, CPUVsBefore: 100.0 / 99}},
 		Streams: []StreamRow{{GapMs: 0, Concurrency: 16, Relay: StreamStats{Streams: 100, CPUUsPerStream: 110},
 			Before: &StreamStats{Streams: 100, CPUUsPerStream: 100}, CPUVsBefore: 1.1}},
 	}
@@ -19,7 +21,7 @@ func TestReportAgainstBefore(t *testing.T) {
 	var buf bytes.Buffer
 	r.writeMarkdown(&buf)
 	out := buf.String()
-	for _, want := range []string{"Against --before", "| plain 4 KB | 64 | 1000 / 1000 req/s | 1.00x | 99 / 100 µs/req | 1.010x | - | 10.0 / 9.0 |", "| streams 0 ms | 16 | 100 / 100 streams |"} {
+	for _, want := range []string{"Against --before", "| plain 4 KB | 64 | 1000 / 1000 req/s | 1.00x | 99 / 100 µs/req | 1.010x | - | 10.0 / 9.0 | 12.25 / 12.50 |", "| streams 0 ms | 16 | 100 / 100 streams |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
@@ -66,5 +68,20 @@ func TestReportAgainstBefore(t *testing.T) {
 	r.writeMarkdown(&buf)
 	if strings.Contains(buf.String(), "--before") {
 		t.Fatal("a table against --before without a before build")
+	}
+}
+
+// A process's context switches are counted over all its threads, and grow
+// as its threads sleep and wake.
+func TestTaskSwitchesCountsThisProcess(t *testing.T) {
+	before := taskSwitches(os.Getpid())
+	for range 20 {
+		time.Sleep(time.Millisecond) // the thread parks: a switch each
+	}
+	if after := taskSwitches(os.Getpid()); after < before+20 {
+		t.Fatalf("context switches %d -> %d over 20 sleeps", before, after)
+	}
+	if taskSwitches(-1) != 0 {
+		t.Fatal("switches of no process")
 	}
 }
