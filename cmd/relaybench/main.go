@@ -246,6 +246,29 @@ func rotate[T any](ts []T, r int) []T {
 	return append(slices.Clone(ts[r:]), ts[:r]...)
 }
 
+// roundOrder is the order of the targets in round r: rotated, and with
+// ccrelay and before (when there is one) swapped so that ccrelay runs ahead
+// of before in even rounds and after it in odd ones. Rotation alone puts
+// ccrelay ahead in three rotations of four, so an effect of the order
+// (what ran just before, on a shared machine) would not cancel. Two runs of
+// the same binary against itself read 1.039x and 1.005x at 4 KB c=1.
+func roundOrder(ts []*target, r int) []*target {
+	order := rotate(ts, r)
+	i := slices.IndexFunc(order, func(t *target) bool { return t.name == "ccrelay" })
+	j := slices.IndexFunc(order, func(t *target) bool { return t.name == "before" })
+	if i < 0 || j < 0 {
+		return order
+	}
+	relay, before := order[i], order[j]
+	first, second := min(i, j), max(i, j)
+	if r%2 == 0 {
+		order[first], order[second] = relay, before
+	} else {
+		order[first], order[second] = before, relay
+	}
+	return order
+}
+
 func (b *bench) plain(ctx context.Context) error {
 	type body struct {
 		name   string
@@ -265,7 +288,7 @@ func (b *bench) plain(ctx context.Context) error {
 			var paired []float64 // per round: ccrelay's CPU per request over before's
 			for r := range b.o.rounds {
 				round := map[string]plainRun{}
-				for _, t := range rotate(b.targets, r) {
+				for _, t := range roundOrder(b.targets, r) {
 					round[t.name] = runPlain(ctx, t, bd.bodies, conc, b.o.plainDur)
 					res[t.name].merge(round[t.name])
 				}
@@ -356,7 +379,7 @@ func (b *bench) streams(ctx context.Context) error {
 			var paired []float64 // per round: ccrelay's CPU per stream over before's
 			for r := range b.o.rounds {
 				round := map[string]streamRun{}
-				for _, t := range rotate(b.targets, r) {
+				for _, t := range roundOrder(b.targets, r) {
 					round[t.name] = runStreams(ctx, t, bodies, spec, conc, b.o.streamDur)
 					res[t.name].merge(round[t.name])
 				}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/app"
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/gcfloor"
 	"github.com/ccrelay/ccrelay/internal/logging"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
@@ -64,6 +65,10 @@ func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			SIGINT or SIGTERM stops accepting, lets in-flight requests and streams finish
 			(server.shutdown_timeout_seconds), writes pending usage and exits 0; a second
 			signal exits at once.
+
+			CCRELAY_GC_FLOOR_MB=16 keeps the garbage collector's heap goal at 16 MB or
+			more (Go's own minimum is 4 MB): less CPU per request for more memory (README,
+			"Tuning"). GOGC, when set, takes precedence.
 
 			For profiling, CCRELAY_PPROF_ADDR=127.0.0.1:6060 serves Go's /debug/pprof/ on
 			that address (a listener of its own; keep it on loopback).
@@ -117,6 +122,18 @@ func serveRun(opts *Options) error {
 	}
 	if addr := os.Getenv(pprofEnv); addr != "" {
 		defer startPprof(addr, log)()
+	}
+	floor, err := gcfloor.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if floor > 0 {
+		if stop, on := gcfloor.Start(floor, os.Getenv); on {
+			defer stop()
+			log.Info("garbage collector: heap goal kept at the floor or above", "env", gcfloor.Env, "floor_mb", floor>>20)
+		} else {
+			log.Warn("GOGC is set, so the heap floor is not used", "env", gcfloor.Env)
+		}
 	}
 	a, err := app.Build(cfg, log)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/gcfloor"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
 )
@@ -253,5 +254,25 @@ func TestPprofOnItsOwnListener(t *testing.T) {
 	srv.stop(t)
 	if _, err := http.Get("http://" + m[1] + "/debug/pprof/"); err == nil {
 		t.Fatal("the profiler still answers after shutdown")
+	}
+}
+
+// The heap floor is opt-in; a bad value stops serve with an error naming the
+// variable, before anything listens.
+func TestGCFloorFromTheEnvironment(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv(gcfloor.Env, "16")
+	srv := startServe(t, config.Default(), t.TempDir())
+	if !strings.Contains(srv.errOut.String(), "heap goal kept at the floor") || !strings.Contains(srv.errOut.String(), "floor_mb=16") {
+		t.Fatalf("no log line for the floor:\n%s", srv.errOut)
+	}
+	srv.stop(t)
+
+	t.Setenv(gcfloor.Env, "16MB")
+	ios, _, _, _ := iostreams.Test()
+	cfg := config.Default()
+	err := serveRun(&Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }})
+	if err == nil || !strings.Contains(err.Error(), gcfloor.Env) {
+		t.Fatalf("serve with %s=16MB: %v, want an error naming it", gcfloor.Env, err)
 	}
 }
