@@ -18,6 +18,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -36,6 +37,7 @@ type options struct {
 	ccrelay   string
 	only      string
 	rounds    int
+	isolate   bool
 	plainDur  time.Duration
 	streamDur time.Duration
 	accounts  int
@@ -72,6 +74,7 @@ func main() {
 	flag.StringVar(&o.ccrelay, "ccrelay", "", "ccrelay binary to measure (default: go build ./cmd/ccrelay of this module)")
 	flag.StringVar(&o.before, "before", "", "an earlier ccrelay binary to measure in the same rounds (plain and streams): each row then also gives ccrelay against it")
 	flag.StringVar(&o.only, "only", "", "comma-separated phases to run: plain,streams,memory,startup,logging,metrics,keys (default all)")
+	flag.BoolVar(&o.isolate, "isolate", false, "in the plain and stream rounds, stop (SIGSTOP) every proxy but the one measured, so one's background work cannot run in another's window")
 	flag.IntVar(&o.rounds, "rounds", 0, "rounds per scenario (default 1 quick, 3 full)")
 	flag.DurationVar(&o.plainDur, "plain-duration", 0, "one plain-request run per target and round (default 0.7s quick, 2s full)")
 	flag.DurationVar(&o.streamDur, "stream-duration", 0, "one stream run per target and round (default 1s quick, 3s full)")
@@ -129,10 +132,7 @@ func run(o options) error {
 	want := func(p string) bool { return len(phases) == 0 || phases[p] }
 
 	// The whole run is bounded whatever happens to a child.
-	limit := 12 * time.Minute
-	if o.quick {
-		limit = 4 * time.Minute
-	}
+	limit := runLimit(o)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -174,6 +174,9 @@ func run(o options) error {
 		}
 		b.logf("phase %s", s.name)
 		if err := s.fn(ctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("%s: %w (the whole run is bounded at %s, from --rounds and the durations)", s.name, err, limit)
+			}
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
@@ -240,6 +243,24 @@ func (b *bench) close() {
 	b.upstream.stop()
 }
 
+// runLimit bounds the whole run: the fixed parts (build, memory, start-up,
+// usagedb) get 12 minutes (4 with --quick), and the plain and stream rounds
+// three times what they were asked to measure (6 plain and 4 stream rows,
+// each target once per round and once to warm up). A fixed limit cut long
+// --rounds runs off in the middle, with nothing reported.
+func runLimit(o options) time.Duration {
+	base := 12 * time.Minute
+	if o.quick {
+		base = 4 * time.Minute
+	}
+	targets := 3
+	if o.before != "" {
+		targets = 4
+	}
+	perRound := 6*o.plainDur + 4*o.streamDur
+	return base + 3*time.Duration(o.rounds+1)*time.Duration(targets)*perRound
+}
+
 // rotate returns ts starting at index r (mod len), so each target goes first in turn.
 func rotate[T any](ts []T, r int) []T {
 	r %= len(ts)
@@ -269,7 +290,34 @@ func roundOrder(ts []*target, r int) []*target {
 	return order
 }
 
+// focus, with --isolate, lets only t's proxy run: the other targets' proxies
+// are stopped (SIGSTOP) and t's continued. Work a proxy leaves behind a
+// window (a usage flush, a collection) then runs at the start of its own
+// next window instead of in another proxy's. resume continues them all.
+func (b *bench) focus(t *target) {
+	if !b.o.isolate {
+		return
+	}
+	for _, o := range b.targets {
+		if o.proc != nil && o != t {
+			_ = syscall.Kill(o.proc.pid(), syscall.SIGSTOP)
+		}
+	}
+	if t.proc != nil {
+		_ = syscall.Kill(t.proc.pid(), syscall.SIGCONT)
+	}
+}
+
+func (b *bench) resume() {
+	for _, o := range b.targets {
+		if o.proc != nil {
+			_ = syscall.Kill(o.proc.pid(), syscall.SIGCONT)
+		}
+	}
+}
+
 func (b *bench) plain(ctx context.Context) error {
+	defer b.resume()
 	type body struct {
 		name   string
 		bodies [][]byte
@@ -283,12 +331,14 @@ func (b *bench) plain(ctx context.Context) error {
 			res := map[string]*plainRun{}
 			for _, t := range b.targets {
 				res[t.name] = &plainRun{}
+				b.focus(t)
 				runPlain(ctx, t, bd.bodies, conc, b.warmup()) // connections, caches, sessions bound
 			}
 			var paired []float64 // per round: ccrelay's CPU per request over before's
 			for r := range b.o.rounds {
 				round := map[string]plainRun{}
 				for _, t := range roundOrder(b.targets, r) {
+					b.focus(t)
 					round[t.name] = runPlain(ctx, t, bd.bodies, conc, b.o.plainDur)
 					res[t.name].merge(round[t.name])
 				}
@@ -364,6 +414,7 @@ func plainStats(r, direct *plainRun) PlainStats {
 }
 
 func (b *bench) streams(ctx context.Context) error {
+	defer b.resume()
 	bodies := smallBodies(256, true)
 	for _, gap := range []time.Duration{0, 20 * time.Millisecond} {
 		spec := streamSpec{events: 50, gap: gap}
@@ -374,12 +425,14 @@ func (b *bench) streams(ctx context.Context) error {
 			res := map[string]*streamRun{}
 			for _, t := range b.targets {
 				res[t.name] = &streamRun{}
+				b.focus(t)
 				runStreams(ctx, t, bodies, streamSpec{events: 50}, conc, b.warmup())
 			}
 			var paired []float64 // per round: ccrelay's CPU per stream over before's
 			for r := range b.o.rounds {
 				round := map[string]streamRun{}
 				for _, t := range roundOrder(b.targets, r) {
+					b.focus(t)
 					round[t.name] = runStreams(ctx, t, bodies, spec, conc, b.o.streamDur)
 					res[t.name].merge(round[t.name])
 				}
