@@ -153,13 +153,13 @@ func TestClusterCooldownShared(t *testing.T) {
 	if n := p.fakes[0].Count(); n != 1 {
 		t.Fatalf("the cooling account got %d requests; B should not have tried it", n)
 	}
-	sts, err := shared.Statuses(context.Background(), b.App.Config, b.App.DB, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sts[0].ID != "a0" || sts[0].State != "cooling_down" {
-		t.Fatalf("accounts list: %+v", sts[0])
-	}
+	// accounts list reads B's database, which its scheduler writes in the background.
+	var sts []shared.Status
+	waitFor(t, 5*time.Second, "B's accounts list shows a0 cooling down", func() bool {
+		var err error
+		sts, err = shared.Statuses(context.Background(), b.App.Config, b.App.DB, time.Now())
+		return err == nil && sts[0].ID == "a0" && sts[0].State == "cooling_down"
+	})
 
 	adm, err := cluster.Dial(context.Background(), a.App.Config.Cluster)
 	if err != nil {

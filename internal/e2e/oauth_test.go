@@ -122,11 +122,14 @@ func TestOAuthInvalidGrantFailsOver(t *testing.T) {
 	if cd.Kind != "token_invalid" {
 		t.Fatalf("cooldown %+v", cd)
 	}
-	sts, err := shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sts[0].State != "token_invalid" || !strings.Contains(sts[0].Detail, "ccrelay login claude --account max-1") {
+	// accounts list reads the database, which the scheduler writes in the background.
+	var sts []shared.Status
+	waitFor(t, 5*time.Second, "accounts list shows max-1 token_invalid", func() bool {
+		var err error
+		sts, err = shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
+		return err == nil && sts[0].State == "token_invalid"
+	})
+	if !strings.Contains(sts[0].Detail, "ccrelay login claude --account max-1") {
 		t.Fatalf("status %+v", sts[0])
 	}
 	if strings.Contains(r.Logs.String(), "never-issued") {
