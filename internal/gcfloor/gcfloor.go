@@ -10,9 +10,10 @@
 // more, GOGC is Go's default again, so memory under many open streams grows
 // as before.
 //
-// The floor trades memory for CPU: at 16 MB, relaybench measured 3-19% less
-// CPU per request on the plain rows and 9-19 MB more RSS (BENCHMARKS.md), so
-// it is off unless CCRELAY_GC_FLOOR_MB sets it. The floor is kept by
+// The floor trades memory for CPU: at 16 MB, relaybench measured 2-19% less
+// CPU per request on the plain rows up to 16 concurrent (level at 64 with
+// 100 KB bodies) and 9-19 MB more RSS (BENCHMARKS.md), so it is off unless
+// CCRELAY_GC_FLOOR_MB sets it. The floor is kept by
 // adjusting GOGC after each collection (a cleanup on a sentinel object runs
 // once per cycle). An operator who sets GOGC has chosen the collector's
 // pace, and the floor is then not used.
