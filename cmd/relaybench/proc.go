@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,21 +62,14 @@ func (p *proc) syscalls() int64 {
 	if err != nil {
 		return 0
 	}
-	var n int64
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ": ")
-		if ok && (k == "syscr" || k == "syscw") {
-			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			n += c
-		}
-	}
-	return n
+	return sumFields(b, "syscr", "syscw")
 }
 
 // switches returns the context switches (voluntary and not) of the
-// process's threads alive now. Go keeps its threads, so the difference
-// over a run counts the run's switches: on a VM they are a large share of
-// a relay's CPU at low concurrency, and they vary less than CPU time.
+// process's threads alive now. The difference over a run counts the run's
+// switches (a thread that ends within the run takes its count with it; Go
+// seldom ends threads): on a VM they are a large share of a relay's CPU at
+// low concurrency, and they vary less than CPU time.
 func (p *proc) switches() int64 {
 	return taskSwitches(p.pid())
 }
@@ -92,12 +86,19 @@ func taskSwitches(pid int) int64 {
 		if err != nil {
 			continue // the thread ended meanwhile
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
-				c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				n += c
-			}
+		n += sumFields(b, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+	}
+	return n
+}
+
+// sumFields adds up the named integer fields of a /proc "key: value" file.
+func sumFields(b []byte, keys ...string) int64 {
+	var n int64
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && slices.Contains(keys, k) {
+			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += c
 		}
 	}
 	return n

@@ -85,3 +85,19 @@ func TestTaskSwitchesCountsThisProcess(t *testing.T) {
 		t.Fatal("switches of no process")
 	}
 }
+
+// sumFields reads both /proc shapes relaybench uses: io ("syscr: 12") and
+// status ("voluntary_ctxt_switches:\t7"), and only the keys asked for.
+func TestSumFields(t *testing.T) {
+	io := []byte("rchar: 900\nwchar: 800\nsyscr: 12\nsyscw: 30\nread_bytes: 4096\n")
+	if got := sumFields(io, "syscr", "syscw"); got != 42 {
+		t.Errorf("io: %d, want 42", got)
+	}
+	status := []byte("Name:\tccrelay\nvoluntary_ctxt_switches:\t7\nnonvoluntary_ctxt_switches:\t3\n")
+	if got := sumFields(status, "voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"); got != 10 {
+		t.Errorf("status: %d, want 10", got)
+	}
+	if got := sumFields(status, "syscr"); got != 0 {
+		t.Errorf("absent key: %d", got)
+	}
+}

@@ -87,13 +87,7 @@ func TestClaudeToken401MarksInvalid(t *testing.T) {
 	if cd := cooldownOf(t, r, "tok-1"); cd.Kind != "token_invalid" || !strings.Contains(cd.Reason, "claude setup-token") {
 		t.Fatalf("cooldown %+v", cd)
 	}
-	// accounts list reads the database, which the scheduler writes in the background.
-	var sts []shared.Status
-	waitFor(t, 5*time.Second, "accounts list shows tok-1 token_invalid", func() bool {
-		var err error
-		sts, err = shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
-		return err == nil && sts[0].State == "token_invalid"
-	})
+	sts := listedAs(t, r, "token_invalid")
 	if !strings.Contains(sts[0].Detail, "claude setup-token") {
 		t.Fatalf("status %+v", sts[0])
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 	"github.com/ccrelay/ccrelay/internal/logging"
-	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 
 const (
@@ -153,13 +152,9 @@ func TestClusterCooldownShared(t *testing.T) {
 	if n := p.fakes[0].Count(); n != 1 {
 		t.Fatalf("the cooling account got %d requests; B should not have tried it", n)
 	}
-	// accounts list reads B's database, which its scheduler writes in the background.
-	var sts []shared.Status
-	waitFor(t, 5*time.Second, "B's accounts list shows a0 cooling down", func() bool {
-		var err error
-		sts, err = shared.Statuses(context.Background(), b.App.Config, b.App.DB, time.Now())
-		return err == nil && sts[0].ID == "a0" && sts[0].State == "cooling_down"
-	})
+	if sts := listedAs(t, b, "cooling_down"); sts[0].ID != "a0" {
+		t.Fatalf("accounts list: %+v", sts[0])
+	}
 
 	adm, err := cluster.Dial(context.Background(), a.App.Config.Cluster)
 	if err != nil {

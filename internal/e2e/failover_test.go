@@ -15,6 +15,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 
 // pool is three claude-api accounts with priorities 300, 200, 100.
@@ -50,6 +51,20 @@ func cooldownOf(t *testing.T, r *relayUT, id string) state.Cooldown {
 		}
 	}
 	return state.Cooldown{}
+}
+
+// listedAs waits until `accounts list` (which reads the database the
+// scheduler writes in the background) shows the first account in state,
+// and returns the list.
+func listedAs(t *testing.T, r *relayUT, state string) []shared.Status {
+	t.Helper()
+	var sts []shared.Status
+	waitFor(t, 5*time.Second, "accounts list shows the first account "+state, func() bool {
+		var err error
+		sts, err = shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
+		return err == nil && sts[0].State == state
+	})
+	return sts
 }
 
 func ask(t *testing.T, r *relayUT) (string, error) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
-	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 )
 
 func oauthAccount(id, apiURL, tokenURL, refresh string, priority int) string {
@@ -122,13 +120,7 @@ func TestOAuthInvalidGrantFailsOver(t *testing.T) {
 	if cd.Kind != "token_invalid" {
 		t.Fatalf("cooldown %+v", cd)
 	}
-	// accounts list reads the database, which the scheduler writes in the background.
-	var sts []shared.Status
-	waitFor(t, 5*time.Second, "accounts list shows max-1 token_invalid", func() bool {
-		var err error
-		sts, err = shared.Statuses(context.Background(), r.App.Config, r.App.DB, time.Now())
-		return err == nil && sts[0].State == "token_invalid"
-	})
+	sts := listedAs(t, r, "token_invalid")
 	if !strings.Contains(sts[0].Detail, "ccrelay login claude --account max-1") {
 		t.Fatalf("status %+v", sts[0])
 	}
