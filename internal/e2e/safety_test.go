@@ -113,6 +113,32 @@ func TestStalledReaderIsDropped(t *testing.T) {
 	}
 }
 
+// A client that stops reading a large whole (non-streamed) answer is
+// dropped after write_timeout_seconds too: only an answer small enough for
+// net/http to hold until the handler returns goes without a write deadline.
+func TestStalledReaderOfALargeAnswerIsDropped(t *testing.T) {
+	text := strings.Repeat("x", 16<<20)
+	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"m","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"`+text+`"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`)
+	}))
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("a", up.URL, "k", 100)+serverWith(t, "write_timeout_seconds = 1"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	body := `{"model":"m","max_tokens":10,"messages":[]}`
+	fmt.Fprintf(conn, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", relayKey, len(body), body)
+	// Read nothing: the answer is far larger than the socket buffers.
+	rows := r.usageRows(1)
+	if rows[0].Status != 499 {
+		t.Fatalf("usage %+v", rows[0])
+	}
+}
+
 // A committed stream that falls silent (no bytes at all) past the idle
 // timeout ends with an error event, cools the account and is recorded as a
 // failure. The default idle timeout is 90 s, under Claude Code's ~180 s.

@@ -100,13 +100,23 @@ func (rs *response) flushWrite(b []byte) bool {
 	return true
 }
 
+// heldAnswer is how much of an answer net/http holds in memory
+// (bufferBeforeChunkingSize) and sends only after the handler returns. A
+// write that fits cannot block on the client, so it needs no deadline; and
+// the send after the handler returns is past done() anyway. Setting and
+// lifting a deadline for it would cost two runtime timer updates (and often
+// a wake-up of the thread in the network poller) per request for nothing.
+const heldAnswer = 2048
+
 // whole writes a complete answer: header with its length, then the body.
 func (rs *response) whole(status int, body []byte) {
 	rs.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	rs.begin(status)
-	rs.armDeadline()
+	if len(body) > heldAnswer {
+		rs.armDeadline()
+	}
 	if _, err := rs.w.Write(body); err != nil {
-		rs.gone = true
+		rs.clientLeft() // the record says the client did not get it
 	}
 }
 
