@@ -145,7 +145,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
 		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
-		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds), WriteTimeout: config.Seconds(srv.WriteTimeoutSeconds),
+		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds),
 		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
 	}, a.Sched, a.upstreams, a.usageRecorder(), log)
 	if cl != nil {
@@ -163,6 +163,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Server.Handle(pattern, h)
 	}
 	a.Server.SetTrustedProxies(cfg.TrustedPrefixes())
+	a.Server.SetWriteTimeout(config.Seconds(srv.WriteTimeoutSeconds))
 	a.wireOps()
 	return a, nil
 }

@@ -38,7 +38,7 @@ func (a *App) AddReloadHook(h reload.Hook) { a.ops.reloader.AddHook(h) }
 
 // registerReloadHooks installs the built-in apply steps, in commit order:
 // accounts (upstreams then scheduler), model map, keys and prices, session
-// durations, alerts.
+// durations, the write timeout, alerts.
 func (a *App) registerReloadHooks() {
 	r := a.ops.reloader
 	r.AddHook(reload.Hook{Name: "accounts", Prepare: a.prepareAccounts})
@@ -54,6 +54,12 @@ func (a *App) registerReloadHooks() {
 			return nil, nil
 		}
 		return func() { a.Sched.SetOptions(schedulerOptions(next.Session)) }, nil
+	}})
+	r.AddHook(reload.Hook{Name: "write timeout", Prepare: func(old, next *config.Config) (func(), error) {
+		if old.Server.WriteTimeoutSeconds == next.Server.WriteTimeoutSeconds {
+			return nil, nil
+		}
+		return func() { a.Server.SetWriteTimeout(config.Seconds(next.Server.WriteTimeoutSeconds)) }, nil
 	}})
 	r.AddHook(reload.Hook{Name: "alerts", Prepare: func(old, next *config.Config) (func(), error) {
 		if reflect.DeepEqual(old.Alerts, next.Alerts) {

@@ -72,8 +72,14 @@ func serverTable(dir string) string {
 // and waits until the relay applied it.
 func (r *fileRelay) rewrite(cfg string) {
 	r.t.Helper()
+	r.rewriteServer(cfg, "")
+}
+
+// rewriteServer is rewrite with more lines in [server].
+func (r *fileRelay) rewriteServer(cfg, server string) {
+	r.t.Helper()
 	gen := r.App.Reloader().Status().Generation
-	if err := fsutil.WriteFileAtomic(r.Path, []byte(cfg+serverTable(filepath.Dir(r.Path))), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(r.Path, []byte(cfg+serverTable(filepath.Dir(r.Path))+server), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -301,3 +307,29 @@ func sessionKeyOf(t *testing.T, r *relayUT) string {
 }
 
 var _ = http.StatusOK
+
+// write_timeout_seconds reloads live: after the file changes, a client that
+// stops reading is dropped after the new timeout (the default is 60 s).
+func TestWriteTimeoutReloadsLive(t *testing.T) {
+	up, cancelled := endlessStream(t)
+	cfg := `api_keys = ["` + relayKey + `"]` + "\n" + claudeAPIAccount("a", up, "k", 100)
+	r := startFileRelay(t, cfg)
+	r.rewriteServer(cfg, "write_timeout_seconds = 1\n")
+	if st := r.App.Reloader().Status(); len(st.NeedsRestart) != 0 {
+		t.Fatalf("needs restart: %v", st.NeedsRestart)
+	}
+	askWithoutReading(t, r.relayUT, `{"model":"m","stream":true,"max_tokens":10,"messages":[]}`)
+	// The request is recorded once the relay's blocked write fails (the
+	// idle timeout may cancel the upstream call earlier; that does not
+	// free the write).
+	waitFor(t, 30*time.Second, "the request to be recorded", func() bool {
+		rows, err := r.App.DB.UsageRows(context.Background(), time.Time{})
+		return err == nil && len(rows) == 1
+	})
+	if rows := r.usageRows(1); rows[0].Status != 499 {
+		t.Fatalf("usage %+v", rows[0])
+	}
+	if !cancelled.Load() {
+		t.Fatal("the upstream call went on")
+	}
+}

@@ -78,7 +78,20 @@ func TestTricklingBodyIsCut(t *testing.T) {
 // A client that stops reading a stream is dropped after write_timeout_seconds
 // and its upstream call is cancelled.
 func TestStalledReaderIsDropped(t *testing.T) {
-	var cancelled atomic.Bool
+	up, cancelled := endlessStream(t)
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("a", up, "k", 100)+serverWith(t, "write_timeout_seconds = 1"))
+	askWithoutReading(t, r, `{"model":"m","stream":true,"max_tokens":10,"messages":[]}`)
+	waitFor(t, 60*time.Second, "the upstream call to be cancelled", cancelled.Load)
+	rows := r.usageRows(1)
+	if rows[0].Status != 499 {
+		t.Fatalf("usage %+v", rows[0])
+	}
+}
+
+// endlessStream is an upstream that streams 32 KB events until its client
+// goes; cancelled is set when it stops.
+func endlessStream(t *testing.T) (url string, cancelled *atomic.Bool) {
+	cancelled = new(atomic.Bool)
 	chunk := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + strings.Repeat("x", 32<<10) + "\"}}\n\n"
 	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		io.Copy(io.Discard, req.Body)
@@ -96,26 +109,26 @@ func TestStalledReaderIsDropped(t *testing.T) {
 		}
 		cancelled.Store(true)
 	}))
-	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("a", up.URL, "k", 100)+serverWith(t, "write_timeout_seconds = 1"))
+	return up.URL, cancelled
+}
+
+// askWithoutReading posts body to /v1/messages on a connection with a small
+// receive buffer and reads nothing: the relay's writes block once the
+// socket buffers fill.
+func askWithoutReading(t *testing.T, r *relayUT, body string) {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	conn.(*net.TCPConn).SetReadBuffer(4096)
-	body := `{"model":"m","stream":true,"max_tokens":10,"messages":[]}`
 	fmt.Fprintf(conn, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", relayKey, len(body), body)
-	// Read nothing: the relay's writes block once the socket buffers fill.
-	waitFor(t, 60*time.Second, "the upstream call to be cancelled", cancelled.Load)
-	rows := r.usageRows(1)
-	if rows[0].Status != 499 {
-		t.Fatalf("usage %+v", rows[0])
-	}
 }
 
 // A client that stops reading a large whole (non-streamed) answer is
-// dropped after write_timeout_seconds too: only an answer small enough for
-// net/http to hold until the handler returns goes without a write deadline.
+// dropped after write_timeout_seconds too, and the request is recorded as
+// 499 (the client did not get it), not 200.
 func TestStalledReaderOfALargeAnswerIsDropped(t *testing.T) {
 	text := strings.Repeat("x", 16<<20)
 	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -124,15 +137,7 @@ func TestStalledReaderOfALargeAnswerIsDropped(t *testing.T) {
 		io.WriteString(w, `{"id":"m","type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"`+text+`"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`)
 	}))
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("a", up.URL, "k", 100)+serverWith(t, "write_timeout_seconds = 1"))
-	conn, err := net.Dial("tcp", strings.TrimPrefix(r.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.(*net.TCPConn).SetReadBuffer(4096)
-	body := `{"model":"m","max_tokens":10,"messages":[]}`
-	fmt.Fprintf(conn, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nX-Api-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", relayKey, len(body), body)
-	// Read nothing: the answer is far larger than the socket buffers.
+	askWithoutReading(t, r, `{"model":"m","max_tokens":10,"messages":[]}`) // the answer is far larger than the socket buffers
 	rows := r.usageRows(1)
 	if rows[0].Status != 499 {
 		t.Fatalf("usage %+v", rows[0])

@@ -450,7 +450,6 @@ func scrubNetErr(err error) string {
 // finish records usage and the access log line.
 func (r *Relay) finish(c *call) {
 	c.releaseBody()
-	c.resp.done()
 	status := c.resp.recordedStatus()
 	lat := time.Since(c.start)
 	rec := usage.Record{

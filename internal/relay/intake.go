@@ -95,7 +95,7 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, o i
 		}
 	}
 	start := time.Now()
-	c := &call{req: req, ad: ad, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start, r.opts.WriteTimeout)}
+	c := &call{req: req, ad: ad, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
 	if o.body == noBody {
 		return c
 	}

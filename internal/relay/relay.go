@@ -125,9 +125,7 @@ type Options struct {
 	IdleTimeout          time.Duration
 	// BodyTimeout bounds the arrival of a request body; 0 = no bound.
 	BodyTimeout time.Duration
-	// WriteTimeout bounds each write to the client; 0 = no bound.
-	WriteTimeout time.Duration
-	MaxAttempts  int
+	MaxAttempts int
 	// Models maps client model names to upstream names.
 	Models map[string]string
 }

@@ -13,13 +13,6 @@ type response struct {
 	w       http.ResponseWriter
 	flusher http.Flusher
 	start   time.Time
-	// writeTimeout bounds each write: a client that stops reading is
-	// dropped (and its upstream call cancelled) instead of holding both.
-	writeTimeout time.Duration
-	rc           *http.ResponseController
-	deadline     bool // a write deadline is set on the connection
-	// armedAt is when the deadline was last moved (see armDeadline).
-	armedAt time.Time
 
 	// status is what the client got (0 until decided; 499 when it left first).
 	status int
@@ -36,37 +29,12 @@ type response struct {
 	gone bool
 }
 
-func newResponse(w http.ResponseWriter, start time.Time, writeTimeout time.Duration) response {
+// newResponse wraps w. Every write to the client is bounded by the server's
+// write timeout, on the connection (server.SetWriteTimeout): a client that
+// stops reading makes a write fail, and the call ends as gone.
+func newResponse(w http.ResponseWriter, start time.Time) response {
 	f, _ := w.(http.Flusher)
-	return response{w: w, flusher: f, start: start, writeTimeout: writeTimeout}
-}
-
-// armDeadline bounds the next write. Moving a connection's deadline costs
-// a runtime timer update, so a stream's writes move it only once a quarter
-// of the timeout has passed since the last move: a write that blocks is cut
-// after between 3/4 of write_timeout and all of it.
-func (rs *response) armDeadline() {
-	if rs.writeTimeout <= 0 {
-		return
-	}
-	now := time.Now()
-	if rs.deadline && now.Sub(rs.armedAt) < rs.writeTimeout/4 {
-		return
-	}
-	if rs.rc == nil {
-		rs.rc = http.NewResponseController(rs.w)
-	}
-	if rs.rc.SetWriteDeadline(now.Add(rs.writeTimeout)) == nil {
-		rs.deadline, rs.armedAt = true, now
-	}
-}
-
-// done lifts the write deadline: the connection may serve another request.
-func (rs *response) done() {
-	if rs.deadline {
-		_ = rs.rc.SetWriteDeadline(time.Time{})
-		rs.deadline = false
-	}
+	return response{w: w, flusher: f, start: start}
 }
 
 // Header is the header map to fill before the first write.
@@ -89,7 +57,6 @@ func (rs *response) flushWrite(b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
-	rs.armDeadline()
 	if _, err := rs.w.Write(b); err != nil {
 		rs.gone = true
 		return false
@@ -100,21 +67,10 @@ func (rs *response) flushWrite(b []byte) bool {
 	return true
 }
 
-// heldAnswer is how much of an answer net/http holds in memory
-// (bufferBeforeChunkingSize) and sends only after the handler returns. A
-// write that fits cannot block on the client, so it needs no deadline; and
-// the send after the handler returns is past done() anyway. Setting and
-// lifting a deadline for it would cost two runtime timer updates (and often
-// a wake-up of the thread in the network poller) per request for nothing.
-const heldAnswer = 2048
-
 // whole writes a complete answer: header with its length, then the body.
 func (rs *response) whole(status int, body []byte) {
 	rs.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	rs.begin(status)
-	if len(body) > heldAnswer {
-		rs.armDeadline()
-	}
 	if _, err := rs.w.Write(body); err != nil {
 		rs.clientLeft() // the record says the client did not get it
 	}

@@ -209,6 +209,7 @@ var restartKeys = []struct {
 	{"server.first_byte_timeout_seconds", func(c *config.Config) any { return c.Server.FirstByteTimeoutSeconds }},
 	{"server.response_timeout_seconds", func(c *config.Config) any { return c.Server.ResponseTimeoutSeconds }},
 	{"server.idle_timeout_seconds", func(c *config.Config) any { return c.Server.IdleTimeoutSeconds }},
+	{"server.body_timeout_seconds", func(c *config.Config) any { return c.Server.BodyTimeoutSeconds }},
 	{"server.max_attempts", func(c *config.Config) any { return c.Server.MaxAttempts }},
 	// The relay reads it once; relay keys themselves reload live.
 	{"allow_unauthenticated", func(c *config.Config) any { return c.AllowUnauthenticated }},

@@ -34,6 +34,9 @@ type Server struct {
 	mux      *http.ServeMux
 	trusted  []netip.Prefix
 	observe  RequestObserver
+	// writeTimeout bounds each write to a client (nanoseconds; see
+	// deadlineConn).
+	writeTimeout atomic.Int64
 }
 
 // RequestObserver is told of every finished request: its path, the status
@@ -43,6 +46,12 @@ type RequestObserver func(path string, status int, account string)
 
 // SetObserver registers the request observer; call before Serve.
 func (s *Server) SetObserver(o RequestObserver) { s.observe = o }
+
+// SetWriteTimeout bounds each write to a client: one that stops reading is
+// dropped after between 3/4 of d and d. 0 means no bound. It may be called
+// while serving (a reload); open connections follow it from their next
+// writes.
+func (s *Server) SetWriteTimeout(d time.Duration) { s.writeTimeout.Store(int64(d)) }
 
 // SetTrustedProxies sets the proxies whose X-Forwarded-For is believed;
 // call before Serve.
@@ -110,7 +119,8 @@ func New(api http.Handler, health HealthFunc, log *slog.Logger) *Server {
 	s.srv = &http.Server{
 		Handler:           s.middleware(mux),
 		ReadHeaderTimeout: 30 * time.Second,
-		// No WriteTimeout: it would cut long SSE streams. No ReadTimeout: large
+		// No WriteTimeout: it would cut long SSE streams (writes are bounded
+		// one by one instead: SetWriteTimeout). No ReadTimeout: large
 		// bodies on slow links; the header timeout guards against slowloris.
 		IdleTimeout: 120 * time.Second,
 		// Real clients send under 8 KiB of headers; past this Go answers 431
@@ -130,7 +140,7 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ln = ln
+	s.ln = newDeadlineListener(ln, &s.writeTimeout, nil)
 	return ln.Addr(), nil
 }
 
