@@ -108,7 +108,8 @@ type ServerConfig struct {
 	// trickles in slower is cut with 408. Default 60. New.
 	BodyTimeoutSeconds int `toml:"body_timeout_seconds"`
 	// WriteTimeoutSeconds bounds each write to a client; a client that stops
-	// reading is dropped and its upstream call cancelled. Default 60. New.
+	// reading is dropped and its upstream call cancelled. Default 60; a
+	// reload applies it to open connections. New.
 	WriteTimeoutSeconds int `toml:"write_timeout_seconds"`
 	// ShutdownTimeoutSeconds bounds the drain of in-flight requests on SIGTERM. Default 30. New.
 	ShutdownTimeoutSeconds int `toml:"shutdown_timeout_seconds"`

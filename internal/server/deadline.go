@@ -57,6 +57,9 @@ type deadlineConn struct {
 	// armedAt is when the deadline last moved, in nanoseconds after the
 	// listener's epoch plus one; 0: no deadline is set.
 	armedAt atomic.Int64
+	// explicit: a deadline set through SetWriteDeadline is in force, and
+	// the bound leaves it alone until it is lifted.
+	explicit atomic.Bool
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
@@ -68,17 +71,20 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 // write deadline, as it does after every request (SetWriteDeadline of the
 // zero time): the bound limits writes only, and one that expired while the
 // connection was idle is moved before its next write. A deadline set
-// explicitly (nothing in the relay sets one) holds until the bound moves a
-// quarter of the timeout later.
+// explicitly (by a handler through http.ResponseController, or net/http's
+// TLS handshake) replaces the bound until it is lifted; the next write
+// after the lift sets the bound again.
 func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	if t.IsZero() {
-		if c.l.timeout.Load() > 0 {
-			return nil
-		}
+	switch {
+	case !t.IsZero():
+		c.explicit.Store(true)
+	case c.explicit.Swap(false):
 		c.armedAt.Store(0)
-		return c.Conn.SetWriteDeadline(t)
+	case c.l.timeout.Load() > 0:
+		return nil
+	default:
+		c.armedAt.Store(0)
 	}
-	c.armedAt.Store(int64(c.l.now().Sub(c.l.epoch)) + 1)
 	return c.Conn.SetWriteDeadline(t)
 }
 
@@ -92,6 +98,9 @@ func (c *deadlineConn) CloseWrite() error {
 }
 
 func (c *deadlineConn) arm() {
+	if c.explicit.Load() {
+		return
+	}
 	t := time.Duration(c.l.timeout.Load())
 	at := c.armedAt.Load()
 	if t <= 0 {

@@ -29,7 +29,7 @@ func (c *recordingConn) SetWriteDeadline(t time.Time) error {
 // timeout; net/http's lift after each request does not remove it; an idle
 // connection's is moved again at its next write; a timeout
 // changed while the connection is open applies from its next writes, and 0
-// lifts the deadline once.
+// lifts the deadline once; a deadline set explicitly holds until lifted.
 func TestWriteDeadlineMovesOncePerQuarterOfTheTimeout(t *testing.T) {
 	var timeout atomic.Int64
 	timeout.Store(int64(40 * time.Second))
@@ -70,6 +70,20 @@ func TestWriteDeadlineMovesOncePerQuarterOfTheTimeout(t *testing.T) {
 	step(6*time.Minute, false, time.Time{})
 	timeout.Store(int64(time.Second))
 	step(7*time.Minute, true, t0.Add(7*time.Minute+time.Second))
+	// A deadline set explicitly holds, however many writes pass, until it
+	// is lifted; then the next write sets the bound again.
+	explicitAt := t0.Add(8*time.Minute + 10*time.Second)
+	if err := c.SetWriteDeadline(explicitAt); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, explicitAt)
+	step(8*time.Minute, false, time.Time{})
+	step(9*time.Minute, false, time.Time{})
+	if err := c.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, time.Time{})
+	step(9*time.Minute, true, t0.Add(9*time.Minute+time.Second))
 }
 
 // startServer serves h on a loopback port with the given write timeout.
