@@ -115,18 +115,43 @@ func TestCooldownsAndModelScope(t *testing.T) {
 }
 
 func TestSuccessClearsShortCooldownOnly(t *testing.T) {
-	s, c := newSched(t, nil, acct("a", 100))
-	s.Report("a", provider.Verdict{Kind: provider.ServerError})
-	s.Report("a", provider.Verdict{Kind: provider.OK})
-	if len(s.Cooldowns()) != 0 {
-		t.Fatal("success did not clear a short cooldown")
+	// Every kind the provider vocabulary has, and what a later success does
+	// to the whole-account cooldown it set: the short, transient kinds end at
+	// the first success; a verdict on the account itself (revoked, unpaid,
+	// spent quota, a dead refresh token) waits for its time or a reset.
+	clears := map[provider.Kind]bool{
+		provider.RateLimited:    true,
+		provider.Overloaded:     true,
+		provider.ServerError:    true,
+		provider.Network:        true,
+		provider.QuotaExhausted: false,
+		provider.Unavailable:    false,
+		provider.TokenInvalid:   false,
 	}
-	s.Report("a", provider.Verdict{Kind: provider.Unavailable})
-	s.Report("a", provider.Verdict{Kind: provider.OK})
-	if len(s.Cooldowns()) != 1 {
-		t.Fatal("success must not clear an unavailable cooldown")
+	for k := provider.OK; k.String() != "unknown"; k++ {
+		want, listed := clears[k]
+		if !k.Failover() {
+			if listed {
+				t.Errorf("%s sets no cooldown, yet the table lists it", k)
+			}
+			continue
+		}
+		if !listed {
+			t.Errorf("kind %s is missing from this table: say whether a success clears its cooldown", k)
+			continue
+		}
+		t.Run(k.String(), func(t *testing.T) {
+			s, _ := newSched(t, nil, acct("a", 100))
+			s.Report("a", provider.Verdict{Kind: k})
+			if len(s.Cooldowns()) != 1 {
+				t.Fatalf("%s set no cooldown", k)
+			}
+			s.Report("a", provider.Verdict{Kind: provider.OK})
+			if cleared := len(s.Cooldowns()) == 0; cleared != want {
+				t.Fatalf("after a success, cleared = %v, want %v", cleared, want)
+			}
+		})
 	}
-	_ = c
 }
 
 func TestNoAccountRetryAt(t *testing.T) {
