@@ -3,66 +3,95 @@ package relay
 import (
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
-// waitFired polls until the watchdog cancelled (or gives up after 5 s).
-func waitFired(t *testing.T, cancelled *atomic.Bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if cancelled.Load() {
-			return
-		}
-	}
-	t.Fatal("the watchdog did not cancel a silent attempt")
-}
+// The watchdog's timers run on synctest's fake clock: each test states exact
+// times, and none depends on how busy the machine is.
 
 func TestWatchdogCancelsAfterSilence(t *testing.T) {
-	var cancelled atomic.Bool
-	w := newWatchdog(30*time.Millisecond, func() { cancelled.Store(true) })
-	defer w.stop()
-	waitFired(t, &cancelled)
-	if !w.timedOut() {
-		t.Error("timedOut is false after the watchdog cancelled")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var cancelled atomic.Bool
+		const limit = 30 * time.Second
+		w := newWatchdog(limit, func() { cancelled.Store(true) })
+		defer w.stop()
+		time.Sleep(limit - time.Millisecond)
+		synctest.Wait()
+		if cancelled.Load() {
+			t.Fatal("cancelled before the allowance ran out")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if !cancelled.Load() || !w.timedOut() {
+			t.Fatal("the watchdog did not cancel after exactly the allowance with no read")
+		}
+	})
 }
 
 func TestWatchdogKicksKeepItAlive(t *testing.T) {
-	var cancelled atomic.Bool
-	const limit = 200 * time.Millisecond
-	w := newWatchdog(limit, func() { cancelled.Store(true) })
-	defer w.stop()
-	// Reads every 5 ms for five allowances: the timer fires several times
-	// meanwhile and must re-arm each time.
-	for end := time.Now().Add(5 * limit); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-		w.kick()
-		if cancelled.Load() {
-			t.Fatal("cancelled although reads kept coming")
+	synctest.Test(t, func(t *testing.T) {
+		var cancelled atomic.Bool
+		const limit = 200 * time.Millisecond
+		w := newWatchdog(limit, func() { cancelled.Store(true) })
+		defer w.stop()
+		// A read every 5 ms for five allowances: the timer ticks many times
+		// meanwhile and must re-arm each time.
+		for range 5 * limit / (5 * time.Millisecond) {
+			w.kick()
+			time.Sleep(5 * time.Millisecond)
+			synctest.Wait()
+			if cancelled.Load() {
+				t.Fatal("cancelled although reads kept coming")
+			}
 		}
-	}
-	// Then silence: it must end the attempt.
-	waitFired(t, &cancelled)
+		// A read just short of the allowance after the last still counts,
+		// and the allowance starts over from it.
+		time.Sleep(limit - limit/watchdogTicks - time.Millisecond)
+		w.kick()
+		time.Sleep(limit - time.Millisecond)
+		synctest.Wait()
+		if cancelled.Load() {
+			t.Fatal("cancelled within the allowance that the last read started")
+		}
+		// Then silence: cut after the allowance and at most an eighth more.
+		time.Sleep(limit/watchdogTicks + time.Millisecond)
+		synctest.Wait()
+		if !cancelled.Load() {
+			t.Fatal("silence after the reads was not cut")
+		}
+	})
 }
 
 func TestWatchdogResetSetsANewAllowance(t *testing.T) {
-	var cancelled atomic.Bool
-	w := newWatchdog(20*time.Millisecond, func() { cancelled.Store(true) })
-	defer w.stop()
-	w.reset(time.Hour) // e.g. first byte arrived: the idle timeout now applies
-	time.Sleep(100 * time.Millisecond)
-	if cancelled.Load() || w.timedOut() {
-		t.Fatal("cancelled under the old, shorter allowance")
-	}
-	w.reset(10 * time.Millisecond)
-	waitFired(t, &cancelled)
+	synctest.Test(t, func(t *testing.T) {
+		var cancelled atomic.Bool
+		w := newWatchdog(20*time.Millisecond, func() { cancelled.Store(true) })
+		defer w.stop()
+		w.reset(time.Hour) // e.g. first byte arrived: the idle timeout now applies
+		time.Sleep(59 * time.Minute)
+		synctest.Wait()
+		if cancelled.Load() || w.timedOut() {
+			t.Fatal("cancelled under the old, shorter allowance")
+		}
+		w.reset(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		if !cancelled.Load() {
+			t.Fatal("the new, shorter allowance did not apply")
+		}
+	})
 }
 
 func TestWatchdogStopped(t *testing.T) {
-	var cancelled atomic.Bool
-	w := newWatchdog(10*time.Millisecond, func() { cancelled.Store(true) })
-	w.stop()
-	time.Sleep(50 * time.Millisecond)
-	if cancelled.Load() {
-		t.Fatal("a stopped watchdog cancelled")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var cancelled atomic.Bool
+		w := newWatchdog(10*time.Millisecond, func() { cancelled.Store(true) })
+		w.stop()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if cancelled.Load() {
+			t.Fatal("a stopped watchdog cancelled")
+		}
+	})
 }
