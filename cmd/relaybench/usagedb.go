@@ -41,6 +41,47 @@ type usageDBOptions struct {
 //	go run ./cmd/relaybench usagedb -db /tmp/usage.db                 # 10M rows, 90 days + 2 years of rollups
 //	go run ./cmd/relaybench usagedb -db /tmp/legacy.db -legacy -ccrelay /tmp/ccrelay-old
 func runUsageDB(args []string) error {
+	o, err := parseUsageDBFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	now := time.Now()
+	if err := ensureUsageDB(ctx, o, now); err != nil {
+		return err
+	}
+	bin := o.ccrelay
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "relaybench-usagedb-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if bin, err = buildRelay(ctx, dir); err != nil {
+			return err
+		}
+	}
+	windows := strings.Split(o.windows, ",")
+	if !o.legacy {
+		if err := timeInProcessQueries(ctx, o, windows, now); err != nil {
+			return err
+		}
+	}
+	if err := timeStatsCommand(o, bin, windows); err != nil {
+		return err
+	}
+	if o.insert > 0 && !o.legacy {
+		if err := insertAndMaintain(ctx, o, now); err != nil {
+			return err
+		}
+	}
+	if o.startup {
+		return timeStartup(ctx, o, bin)
+	}
+	return nil
+}
+
+func parseUsageDBFlags(args []string) (usageDBOptions, error) {
 	var o usageDBOptions
 	fs := flag.NewFlagSet("usagedb", flag.ContinueOnError)
 	fs.StringVar(&o.db, "db", filepath.Join(os.TempDir(), "ccrelay-usage.db"), "database file (generated when missing; keep it out of the repository)")
@@ -55,11 +96,13 @@ func runUsageDB(args []string) error {
 	fs.IntVar(&o.insert, "insert", 200_000, "rows to add through the usage writer's batched insert (0: skip; changes the file)")
 	fs.BoolVar(&o.startup, "startup", true, "time ccrelay serve to healthy on the file (a legacy file is migrated by it)")
 	fs.StringVar(&o.windows, "windows", "24h,7d,30d,all", "--since values to time, comma-separated")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	now := time.Now()
+	err := fs.Parse(args)
+	return o, err
+}
+
+// ensureUsageDB generates the database file when it is missing and prints
+// its size.
+func ensureUsageDB(ctx context.Context, o usageDBOptions, now time.Time) error {
 	if _, err := os.Stat(o.db); errors.Is(err, os.ErrNotExist) {
 		start := time.Now()
 		err := store.GenerateUsage(ctx, o.db, store.GenOptions{Rows: o.rows, RawDays: o.rawDays, RollupDays: o.rollupDays,
@@ -73,78 +116,26 @@ func runUsageDB(args []string) error {
 	}
 	size := fileSize(o.db) + fileSize(o.db+"-wal")
 	fmt.Printf("database %s: %.1f MB, %.1f MB per million raw rows (rollups included)\n", o.db, mb(size), mb(size)/(float64(o.rows)/1e6))
+	return nil
+}
 
-	bin := o.ccrelay
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "relaybench-usagedb-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if bin, err = buildRelay(ctx, dir); err != nil {
-			return err
-		}
+// usageGroups are the --by values timed, "" being no grouping.
+var usageGroups = []string{"", store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupPlatform}
+
+// timeInProcessQueries prints the median time of the store's usage queries
+// for each window and grouping, and of the budget seeding query.
+func timeInProcessQueries(ctx context.Context, o usageDBOptions, windows []string, now time.Time) error {
+	db, err := store.OpenReadOnly(o.db)
+	if err != nil {
+		return err
 	}
-	windows := strings.Split(o.windows, ",")
-	groups := []string{"", store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupPlatform}
-
-	if !o.legacy {
-		db, err := store.OpenReadOnly(o.db)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("\nin-process Usage() p50 of %d runs (ms)\n\n| --since | none | key | account | model | platform |\n|---|---|---|---|---|---|\n", o.runs)
-		for _, w := range windows {
-			fmt.Printf("| %s |", w)
-			for _, g := range groups {
-				from := sinceOf(w, now)
-				d, err := median(o.runs, func() error { _, err := db.Usage(ctx, store.UsageQuery{From: from, By: g}); return err })
-				if err != nil {
-					return err
-				}
-				fmt.Printf(" %s |", msStr(d))
-			}
-			fmt.Println()
-		}
-		for _, back := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 31 * 24 * time.Hour} {
-			var n int
-			d, err := median(o.runs, func() error {
-				t, err := db.KeyTotalsSince(ctx, now.Add(-back))
-				n = len(t)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			fmt.Printf("KeyTotalsSince(%s ago): %s ms (%d keys)\n", back, msStr(d), n)
-		}
-		db.Close()
-	}
-
-	fmt.Printf("\n`ccrelay stats --json` wall time p50 of %d runs (ms, process start included)\n\n| --since | none | key | account | model | platform |\n|---|---|---|---|---|---|\n", o.runs)
+	defer db.Close()
+	fmt.Printf("\nin-process Usage() p50 of %d runs (ms)\n\n| --since | none | key | account | model | platform |\n|---|---|---|---|---|---|\n", o.runs)
 	for _, w := range windows {
 		fmt.Printf("| %s |", w)
-		for _, g := range groups {
-			args := []string{"stats", "--db", o.db, "--since", w, "--json"}
-			if g != "" {
-				args = append(args, "--by", g)
-			}
-			d, err := median(o.runs, func() error {
-				cmd := exec.Command(bin, args...)
-				cmd.Stdout = io.Discard
-				out, err := cmd.StderrPipe()
-				if err != nil {
-					return err
-				}
-				if err := cmd.Start(); err != nil {
-					return err
-				}
-				msg, _ := io.ReadAll(out)
-				if err := cmd.Wait(); err != nil {
-					return fmt.Errorf("%s: %w: %s", bin, err, msg)
-				}
-				return nil
-			})
+		for _, g := range usageGroups {
+			from := sinceOf(w, now)
+			d, err := median(o.runs, func() error { _, err := db.Usage(ctx, store.UsageQuery{From: from, By: g}); return err })
 			if err != nil {
 				return err
 			}
@@ -152,29 +143,80 @@ func runUsageDB(args []string) error {
 		}
 		fmt.Println()
 	}
-
-	if o.insert > 0 && !o.legacy {
-		if err := insertAndMaintain(ctx, o, now); err != nil {
+	for _, back := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 31 * 24 * time.Hour} {
+		var n int
+		d, err := median(o.runs, func() error {
+			t, err := db.KeyTotalsSince(ctx, now.Add(-back))
+			n = len(t)
+			return err
+		})
+		if err != nil {
 			return err
 		}
+		fmt.Printf("KeyTotalsSince(%s ago): %s ms (%d keys)\n", back, msStr(d), n)
 	}
-	if o.startup {
-		var ds []time.Duration
-		for i := range o.runs {
-			d, err := startupToHealthy(ctx, bin, o.db)
+	return nil
+}
+
+// timeStatsCommand prints the median wall time of `ccrelay stats --json`
+// for each window and grouping, process start included.
+func timeStatsCommand(o usageDBOptions, bin string, windows []string) error {
+	fmt.Printf("\n`ccrelay stats --json` wall time p50 of %d runs (ms, process start included)\n\n| --since | none | key | account | model | platform |\n|---|---|---|---|---|---|\n", o.runs)
+	for _, w := range windows {
+		fmt.Printf("| %s |", w)
+		for _, g := range usageGroups {
+			args := []string{"stats", "--db", o.db, "--since", w, "--json"}
+			if g != "" {
+				args = append(args, "--by", g)
+			}
+			d, err := median(o.runs, func() error { return runQuiet(bin, args) })
 			if err != nil {
 				return err
 			}
-			if i == 0 && o.legacy {
-				fmt.Printf("\nfirst start on the legacy file (runs the roll-up migration): %s ms\n", msStr(d))
-				continue
-			}
-			ds = append(ds, d)
+			fmt.Printf(" %s |", msStr(d))
 		}
-		slices.Sort(ds)
-		if len(ds) > 0 {
-			fmt.Printf("start-up to healthy: p50 %s ms, max %s ms (%d runs)\n", msStr(ds[len(ds)/2]), msStr(ds[len(ds)-1]), len(ds))
+		fmt.Println()
+	}
+	return nil
+}
+
+// runQuiet runs bin with args, discarding its output; a failure carries its
+// standard error.
+func runQuiet(bin string, args []string) error {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = io.Discard
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	msg, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s: %w: %s", bin, err, msg)
+	}
+	return nil
+}
+
+// timeStartup prints how long `ccrelay serve` takes to become healthy on the
+// file; on a legacy file the first start (the migration) is reported alone.
+func timeStartup(ctx context.Context, o usageDBOptions, bin string) error {
+	var ds []time.Duration
+	for i := range o.runs {
+		d, err := startupToHealthy(ctx, bin, o.db)
+		if err != nil {
+			return err
 		}
+		if i == 0 && o.legacy {
+			fmt.Printf("\nfirst start on the legacy file (runs the roll-up migration): %s ms\n", msStr(d))
+			continue
+		}
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	if len(ds) > 0 {
+		fmt.Printf("start-up to healthy: p50 %s ms, max %s ms (%d runs)\n", msStr(ds[len(ds)/2]), msStr(ds[len(ds)-1]), len(ds))
 	}
 	return nil
 }
