@@ -411,9 +411,7 @@ func TestShutdownDrainsStream(t *testing.T) {
 		}
 		done <- acc
 	}()
-	for fake.Count() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the stream to reach the upstream", func() bool { return fake.Count() > 0 })
 	time.Sleep(50 * time.Millisecond)
 	db := r.App.DB
 	r.Close() // drains

@@ -93,9 +93,7 @@ queue_seconds = 1
 		_, err := keyClient(r, "conc-key-0123456789").Messages.New(ctx, newParams("claude-sonnet-4-5"))
 		second <- err
 	}()
-	for r.App.Policy.Status()[0].Queued == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the second request to queue", func() bool { return r.App.Policy.Status()[0].Queued > 0 })
 	close(release)
 	if err := <-first; err != nil {
 		t.Fatal(err)

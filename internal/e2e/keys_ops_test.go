@@ -61,8 +61,13 @@ events = ["key_budget"]
 	// alert the requests queued, so everything before it is all there is.
 	r.App.Alerts().Notify(alerts.Event{Kind: config.EventKeyBudget, Subject: "marker", Message: "marker"})
 	var got []map[string]string
-	for {
-		m := <-posted
+	for timeout := time.After(30 * time.Second); ; {
+		var m map[string]string
+		select {
+		case m = <-posted:
+		case <-timeout:
+			t.Fatalf("the marker alert never arrived; got %v", got)
+		}
 		if m["subject"] == "marker" {
 			break
 		}

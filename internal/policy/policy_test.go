@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
@@ -177,15 +179,11 @@ func TestConcurrencyQueueIsFIFO(t *testing.T) {
 			order <- i
 		}()
 		// Wait until the waiter is queued before starting the next one.
-		for {
+		testutil.Eventually(t, 10*time.Second, fmt.Sprintf("waiter %d to queue", i), func() bool {
 			k.mu.Lock()
-			n := len(k.waiters)
-			k.mu.Unlock()
-			if n == i {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
+			defer k.mu.Unlock()
+			return len(k.waiters) == i
+		})
 	}
 	p.Done(k, 0, true, 0)
 	if got := <-order; got != 1 {
@@ -375,14 +373,14 @@ func TestUpdateKeepsCounters(t *testing.T) {
 
 func waitQueued(t *testing.T, p *Policy, name string, n int) {
 	t.Helper()
-	for {
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%d requests of %s queued", n, name), func() bool {
 		for _, s := range p.Status() {
 			if s.Name == name && s.Queued == n {
-				return
+				return true
 			}
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
 }
 
 // Lowering a concurrency limit holds waiters until the requests in flight

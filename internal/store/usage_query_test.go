@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
@@ -523,7 +524,7 @@ func TestUpgradeExistingDatabase(t *testing.T) {
 
 	rec := newRecorder(db, slog.New(slog.DiscardHandler), time.Hour, 5*time.Millisecond)
 	defer rec.Close(ctx)
-	for {
+	testutil.Eventually(t, 30*time.Second, "the recorder to roll up, prune and switch to incremental vacuum", func() bool {
 		var rolled, oldRows int64
 		if err := db.conn().QueryRow(`SELECT rolled_id, (SELECT count(*) FROM usage_stats WHERE ts_ms < ?) FROM usage_rollup_state`,
 			now.Add(-90*24*time.Hour).UnixMilli()).Scan(&rolled, &oldRows); err != nil {
@@ -533,11 +534,8 @@ func TestUpgradeExistingDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rolled == int64(len(recs)+1) && oldRows == 0 && v.Mode == AutoVacuumIncremental {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return rolled == int64(len(recs)+1) && oldRows == 0 && v.Mode == AutoVacuumIncremental
+	})
 	checkUsage(t, db, recs, [][2]time.Time{{now.Add(-80 * 24 * time.Hour), time.Time{}}, {now.Add(-26 * time.Hour), now.Add(-2 * time.Hour)}})
 	all, err := db.Usage(ctx, UsageQuery{})
 	if err != nil {
