@@ -23,6 +23,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 	"github.com/ccrelay/ccrelay/internal/logging"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 )
 
 const (
