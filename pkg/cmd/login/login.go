@@ -391,10 +391,10 @@ func report(w io.Writer, opts *Options, tg *target, email string) {
 	}
 	switch {
 	case tg.existing != nil:
-		fmt.Fprintf(w, "Next: restart %s (or it picks the new token up at the next start);\n"+
-			"the new token replaces the one the relay saved from its own refreshes.\n", serve)
+		fmt.Fprintf(w, "%s: the new token replaces the one the relay saved from its own refreshes\n"+
+			"(a relay that is not running uses it at its next start: %s).\n", cmdutil.AppliesLive, serve)
 	case tg.exists:
-		fmt.Fprintf(w, "Next: restart %s (or it picks the new account up at the next start).\n", serve)
+		fmt.Fprintf(w, "%s: the new account serves from then on\n(a relay that is not running uses it at its next start: %s).\n", cmdutil.AppliesLive, serve)
 	case tg.defaulted:
 		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(%s)\"\n", serve, envCommand(opts.Provider))
 	default:

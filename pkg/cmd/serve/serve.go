@@ -4,6 +4,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -104,22 +105,7 @@ func serveRun(opts *Options) error {
 		return err
 	}
 	log := logging.New(opts.IO.ErrOut, cfg.Server.LogLevel, cfg.Server.LogFormat)
-	if cfg.Path == "" {
-		log.Warn("no config file found; running on defaults with no accounts",
-			"searched", fmt.Sprint(config.SearchPaths(os.Getenv)),
-			"next_step", "create one with 'ccrelay config init' (or copy config.example.toml to ./config.toml) and add an [[accounts]] entry, or run 'ccrelay login claude'")
-	} else {
-		log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts), "relay_keys", len(cfg.APIKeys))
-		if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
-		}
-	}
-	if len(cfg.Accounts) == 0 && cfg.Path != "" {
-		log.Warn("no [[accounts]] configured: API calls will get 503 until you add one")
-	}
-	if len(cfg.APIKeys) == 0 {
-		log.Warn("api_keys is empty: the relay accepts every client (usage recorded as anonymous)")
-	}
+	logConfig(log, cfg)
 	if addr := os.Getenv(pprofEnv); addr != "" {
 		defer startPprof(addr, log)()
 	}
@@ -157,6 +143,7 @@ func serveRun(opts *Options) error {
 		return err
 	}
 	log.Info("ccrelay listening", "addr", addr.String(), "version", opts.Version)
+	logDashboard(log, cfg, addr)
 	if opts.Ready != nil {
 		opts.Ready(addr)
 	}
@@ -189,4 +176,38 @@ func serveRun(opts *Options) error {
 		return nil
 	}
 	return err
+}
+
+// logConfig says at start what the config holds and what is probably not
+// meant: no file, a file others can read, no account. Relay keys are counted
+// whatever their kind (api_keys and [[keys]]); app.Build says how a relay
+// without any key serves (protected mode, or everyone).
+func logConfig(log *slog.Logger, cfg *config.Config) {
+	if cfg.Path == "" {
+		log.Warn("no config file found; running on defaults with no accounts",
+			"searched", fmt.Sprint(config.SearchPaths(os.Getenv)),
+			"next_step", "create one with 'ccrelay config init' (or copy config.example.toml to ./config.toml) and add an [[accounts]] entry, or run 'ccrelay login claude'")
+		return
+	}
+	log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts),
+		"relay_keys", len(cfg.APIKeys)+len(cfg.Keys), "api_keys", len(cfg.APIKeys), "named_keys", len(cfg.Keys))
+	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	if len(cfg.Accounts) == 0 {
+		log.Warn("no [[accounts]] configured: API calls get 503 until you add one ('ccrelay login claude' or an [[accounts]] entry); this relay applies the change within seconds")
+	}
+}
+
+// logDashboard says where the dashboard is when admin keys turn it on. The
+// key is never logged: the operator finds it in the config's admin_keys.
+func logDashboard(log *slog.Logger, cfg *config.Config, addr net.Addr) {
+	if len(cfg.AdminKeys) == 0 {
+		return
+	}
+	host, port := cfg.Server.Host, cfg.Server.Port
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		host, port = tcp.IP.String(), tcp.Port
+	}
+	log.Info("dashboard on", "url", cmdutil.DashboardURL(host, port), "sign_in", "with a key from admin_keys in the config")
 }
