@@ -100,7 +100,10 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			A login gives up after --timeout (10 minutes by default). A request to the
 			local callback that does not carry this login's state is answered with an
 			error page and ignored. Edits of the config file take a lock, so logins run
-			at the same time all land.
+			at the same time all land. A running 'ccrelay serve' on that file applies the
+			new account or token within seconds.
+
+			Account types, headless sign-in and the providers' terms: docs/accounts.md.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay login claude

@@ -57,19 +57,24 @@ func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			With no config file it starts on the defaults with no accounts and answers
 			API calls with 503 until you add one.
 
-			The config file is watched: accounts, model names, session settings and
-			alerts change live when it changes (or on SIGHUP), without dropping requests
-			in flight. A config that does not validate is not applied; the old one keeps
-			serving and /health says "config":"stale". Settings read once (listen
-			address, database, cluster, metrics_listen...) are logged as needing a restart.
+			The config file is watched: accounts, relay keys (api_keys and [[keys]]),
+			prices, model names, session settings, alerts and write_timeout_seconds change
+			live when it changes (or on SIGHUP), without dropping requests in flight. A
+			config that does not validate is not applied; the old one keeps serving and
+			/health says "config":"stale". Settings read once (listen address, database,
+			cluster, metrics_listen...) are logged as needing a restart; the full list is
+			in docs/operations.md ("Hot reload").
+
+			With admin_keys set, the dashboard is at /dashboard and its URL is logged at
+			start (never the key).
 
 			SIGINT or SIGTERM stops accepting, lets in-flight requests and streams finish
 			(server.shutdown_timeout_seconds), writes pending usage and exits 0; a second
 			signal exits at once.
 
 			CCRELAY_GC_FLOOR_MB=16 keeps the garbage collector's heap goal at 16 MB or
-			more (Go's own minimum is 4 MB): less CPU per request for more memory (README,
-			"Tuning"). GOGC, when set, takes precedence.
+			more (Go's own minimum is 4 MB): less CPU per request for more memory
+			(docs/reference.md, "Performance and reliability"). GOGC, when set, takes precedence.
 
 			For profiling, CCRELAY_PPROF_ADDR=127.0.0.1:6060 serves Go's /debug/pprof/ on
 			that address (a listener of its own; keep it on loopback).
