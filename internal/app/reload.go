@@ -25,6 +25,9 @@ func (a *App) EnableReload(load reload.Loader, signals <-chan os.Signal) *reload
 	a.ops.reloader.SetLoader(load)
 	a.ops.signals = signals
 	a.ops.watch = true
+	if a.Config.Path != "" {
+		a.Relay.MarkConfigFollowed()
+	}
 	return a.ops.reloader
 }
 

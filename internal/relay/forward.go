@@ -221,7 +221,7 @@ func (r *Relay) syncSession(c *call) bool {
 func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
 	msg := e.Error()
 	if e.Configured == 0 {
-		msg += "; add an [[accounts]] entry to the config (see config.example.toml) and restart ccrelay serve"
+		msg += r.addAccountHint()
 		if _, chat := c.ad.(*chatAdapter); chat {
 			msg += r.chatWithoutClaude()
 		}
@@ -235,6 +235,17 @@ func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
 		msg += fmt.Sprintf("; the first one comes back at %s", e.RetryAt.UTC().Format(time.RFC3339))
 	}
 	r.writeError(c, http.StatusServiceUnavailable, msg)
+}
+
+// addAccountHint tells the operator of a relay without accounts how to add
+// one: a relay that follows its config file applies the change within
+// seconds; one without a file to follow needs a file and a restart.
+func (r *Relay) addAccountHint() string {
+	const how = "an [[accounts]] entry (see config.example.toml; `ccrelay login claude|gemini|codex` writes one)"
+	if r.configFollowed.Load() {
+		return "; add " + how + " to the config file: this relay applies it within seconds"
+	}
+	return "; this relay runs without a config file to follow: create one (`ccrelay config init`), add " + how + ", and restart ccrelay serve"
 }
 
 // chatWithoutClaude explains a Chat Completions request that found no Claude

@@ -157,7 +157,15 @@ type Relay struct {
 	shared SharedSessions
 	// quota learns every answer's rate-limit numbers; nil without one.
 	quota QuotaObserver
+	// configFollowed: the relay reloads its config file on change (see
+	// MarkConfigFollowed), which the 503 for a pool without accounts says.
+	configFollowed atomic.Bool
 }
+
+// MarkConfigFollowed records that a config watcher applies changes to the
+// config file to this relay, so that a missing account is added without a
+// restart.
+func (r *Relay) MarkConfigFollowed() { r.configFollowed.Store(true) }
 
 // SharedSessions is sticky sessions shared by several relays (a cluster).
 // The relay reads a conversation that is new to it, and writes a new

@@ -15,7 +15,8 @@ func NewCmdAccounts(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "accounts <command>",
 		Short: "List, test and reset upstream accounts",
-		Long:  "See the configured upstream accounts and their state, check them live, and clear cooldowns.",
+		Long: "See the configured upstream accounts and their state, check them live, and clear cooldowns. " +
+			"Account types and fields: docs/accounts.md.",
 	}
 	cmd.AddCommand(list.NewCmdList(f, nil), testcmd.NewCmdTest(f, nil), reset.NewCmdReset(f, nil))
 	return cmd

@@ -26,9 +26,34 @@ import (
 // Clients env knows how to configure.
 var clients = []string{"claude", "codex", "gemini"}
 
-// noAuthPlaceholder is printed as the key when api_keys is empty: the relay
-// accepts anything then, but the clients refuse to start without a key.
+// noAuthPlaceholder is printed as the key when the relay has no relay key:
+// it does not check keys then, but the clients refuse to start without one.
 const noAuthPlaceholder = "ccrelay-no-auth"
+
+// noClearKeyPlaceholder is printed when every relay key is a [[keys]] entry
+// stored as its sha256 only: the key itself is not in the config.
+const noClearKeyPlaceholder = "your-relay-key"
+
+// clientKey picks the relay key to print, and a note on it ("" when none is
+// needed): the first of api_keys, else the first enabled [[keys]] entry that
+// holds its key in clear, else a placeholder that says why.
+func clientKey(cfg *config.Config) (key, note string) {
+	if len(cfg.APIKeys) > 0 {
+		return cfg.APIKeys[0], ""
+	}
+	for _, k := range cfg.Keys {
+		if k.Key != "" && k.IsEnabled() {
+			return k.Key, fmt.Sprintf("The key of [[keys]] %q: its limits and budgets apply and its usage is counted under its name. Give each person their own ('ccrelay keys add NAME').", k.Name)
+		}
+	}
+	switch {
+	case len(cfg.Keys) > 0:
+		return noClearKeyPlaceholder, fmt.Sprintf("No relay key in clear in the config (%d [[keys]], each stored as its sha256 or disabled): replace %q with your relay key.", len(cfg.Keys), noClearKeyPlaceholder)
+	case cfg.AllowUnauthenticated:
+		return noAuthPlaceholder, fmt.Sprintf("No relay key and allow_unauthenticated = true: the relay serves every client without a key. %q only keeps the client from asking for one.", noAuthPlaceholder)
+	}
+	return noAuthPlaceholder, fmt.Sprintf("No relay key: protected mode, the relay serves only clients on its own machine, whatever key they send. %q only keeps the client from asking for one.", noAuthPlaceholder)
+}
 
 // Options are env's inputs.
 type Options struct {
@@ -62,9 +87,11 @@ func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Long: heredoc.Doc(`
 			Print what a client needs to send its requests through this relay, as shell
 			code to evaluate: the base URL (from server.host and server.port; 0.0.0.0 and
-			:: become 127.0.0.1) and the first relay key of api_keys. When api_keys is empty
-			the relay accepts any key, and a placeholder is printed because the clients
-			insist on having one.
+			:: become 127.0.0.1) and a relay key: the first of api_keys, else the first
+			enabled [[keys]] entry that holds its key in clear (its limits and budgets then
+			apply). With no relay key at all the relay runs in protected mode (it serves
+			only clients on its own machine, whatever key they send) and a placeholder is
+			printed because the clients insist on having one.
 
 			claude: ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN, which Claude Code sends as
 			"Authorization: Bearer". The Anthropic SDKs read the same variables.
@@ -87,6 +114,7 @@ func NewCmdEnv(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			safe to evaluate whatever the key contains.
 
 			Clients on another machine need the relay's public address: pass it with --url.
+			Each client's set-up in full: docs/clients.md.
 		`),
 		Example: heredoc.Doc(`
 			# bash / zsh
@@ -166,10 +194,7 @@ func envRun(opts *Options) error {
 		}
 		base = u
 	}
-	key := noAuthPlaceholder
-	if len(cfg.APIKeys) > 0 {
-		key = cfg.APIKeys[0]
-	}
+	key, note := clientKey(cfg)
 
 	var s script
 	source := "the defaults (no config file)"
@@ -177,8 +202,8 @@ func envRun(opts *Options) error {
 		source = cfg.Path
 	}
 	s.Comment("ccrelay at %s, from %s", base, source)
-	if len(cfg.APIKeys) == 0 {
-		s.Comment("api_keys is empty: the relay accepts any key. %q only keeps the client from asking for one.", noAuthPlaceholder)
+	if note != "" {
+		s.Comment("%s", note)
 	}
 
 	switch opts.Client {

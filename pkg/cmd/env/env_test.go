@@ -150,6 +150,12 @@ func testConfig(host string, keys ...string) *config.Config {
 	return cfg
 }
 
+// withKeys adds [[keys]] entries to cfg.
+func withKeys(cfg *config.Config, keys ...config.KeyConfig) *config.Config {
+	cfg.Keys = keys
+	return cfg
+}
+
 // evalSh evaluates script in bash and returns the named variables, each
 // printed with a NUL after it so that newlines in values survive.
 func evalSh(t *testing.T, dir, script string, names ...string) map[string]string {
@@ -246,8 +252,30 @@ func TestEnvOutput(t *testing.T) {
 			notWant: []string{"k2", "no-auth"},
 		},
 		{
-			name: "claude no auth", opts: Options{Client: "claude", Shell: "sh"}, cfg: testConfig("127.0.0.1"),
-			want: []string{"export ANTHROPIC_AUTH_TOKEN='ccrelay-no-auth'\n", "# api_keys is empty: the relay accepts any key."},
+			name: "claude no key: protected mode", opts: Options{Client: "claude", Shell: "sh"}, cfg: testConfig("127.0.0.1"),
+			want:    []string{"export ANTHROPIC_AUTH_TOKEN='ccrelay-no-auth'\n", "# No relay key: protected mode, the relay serves only clients on its own machine"},
+			notWant: []string{"accepts any key", "api_keys is empty"},
+		},
+		{
+			name: "claude no key, allow_unauthenticated", opts: Options{Client: "claude", Shell: "sh"},
+			cfg:     func() *config.Config { c := testConfig("0.0.0.0"); c.AllowUnauthenticated = true; return c }(),
+			want:    []string{"export ANTHROPIC_AUTH_TOKEN='ccrelay-no-auth'\n", "allow_unauthenticated = true: the relay serves every client without a key"},
+			notWant: []string{"protected mode"},
+		},
+		{
+			name: "claude only [[keys]]", opts: Options{Client: "claude", Shell: "sh"},
+			cfg: withKeys(testConfig("127.0.0.1"),
+				config.KeyConfig{Name: "hashed", KeySHA256: strings.Repeat("ab", 32)},
+				config.KeyConfig{Name: "off", Key: "off-key-0123456789", Enabled: new(false)},
+				config.KeyConfig{Name: "alice", Key: "alice-key-0123456789"}),
+			want:    []string{"export ANTHROPIC_AUTH_TOKEN='alice-key-0123456789'\n", `The key of [[keys]] "alice"`},
+			notWant: []string{"ccrelay-no-auth", "protected mode", "api_keys is empty", "accepts any key", "off-key"},
+		},
+		{
+			name: "claude only hash-only [[keys]]", opts: Options{Client: "claude", Shell: "sh"},
+			cfg:     withKeys(testConfig("127.0.0.1"), config.KeyConfig{Name: "hashed", KeySHA256: strings.Repeat("ab", 32)}),
+			want:    []string{"export ANTHROPIC_AUTH_TOKEN='your-relay-key'\n", "No relay key in clear in the config (1 [[keys]]"},
+			notWant: []string{"ccrelay-no-auth", "protected mode", "accepts any key"},
 		},
 		{
 			name: "gemini fish", opts: Options{Client: "gemini", Shell: "fish"}, cfg: testConfig("::", "k1"),

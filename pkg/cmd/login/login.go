@@ -100,7 +100,10 @@ func NewCmdLogin(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			A login gives up after --timeout (10 minutes by default). A request to the
 			local callback that does not carry this login's state is answered with an
 			error page and ignored. Edits of the config file take a lock, so logins run
-			at the same time all land.
+			at the same time all land. A running 'ccrelay serve' on that file applies the
+			new account or token within seconds.
+
+			Account types, headless sign-in and the providers' terms: docs/accounts.md.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay login claude
@@ -391,10 +394,10 @@ func report(w io.Writer, opts *Options, tg *target, email string) {
 	}
 	switch {
 	case tg.existing != nil:
-		fmt.Fprintf(w, "Next: restart %s (or it picks the new token up at the next start);\n"+
-			"the new token replaces the one the relay saved from its own refreshes.\n", serve)
+		fmt.Fprintf(w, "%s: the new token replaces the one the relay saved from its own refreshes\n"+
+			"(a relay that is not running uses it at its next start: %s).\n", cmdutil.AppliesLive, serve)
 	case tg.exists:
-		fmt.Fprintf(w, "Next: restart %s (or it picks the new account up at the next start).\n", serve)
+		fmt.Fprintf(w, "%s: the new account serves from then on\n(a relay that is not running uses it at its next start: %s).\n", cmdutil.AppliesLive, serve)
 	case tg.defaulted:
 		fmt.Fprintf(w, "Next: run '%s' from this directory, then point a client at it: eval \"$(%s)\"\n", serve, envCommand(opts.Provider))
 	default:

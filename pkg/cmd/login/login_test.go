@@ -561,7 +561,7 @@ func TestLoginAppendsAccount(t *testing.T) {
 			checkFile(t, path, want)
 			h.checkNoSecret()
 			msg := h.errOut.String()
-			for _, w := range []string{"Added account \"" + tt.wantID + "\"", path, "restart ccrelay serve --config", "Note:"} {
+			for _, w := range []string{"Added account \"" + tt.wantID + "\"", path, "applies it within seconds", "next start: ccrelay serve --config", "Note:"} {
 				if !strings.Contains(msg, w) {
 					t.Errorf("output lacks %q:\n%s", w, msg)
 				}
@@ -632,10 +632,14 @@ func TestLoginUpdatesExistingAccount(t *testing.T) {
 			checkFile(t, path, want)
 			h.checkNoSecret()
 			msg := h.errOut.String()
-			for _, w := range []string{"Updated the refresh token of account \"" + tt.account + "\"", "picks the new token up at the next start"} {
+			for _, w := range []string{"Updated the refresh token of account \"" + tt.account + "\"", "applies it within seconds", "replaces the one the relay saved"} {
 				if !strings.Contains(msg, w) {
 					t.Errorf("output lacks %q:\n%s", w, msg)
 				}
+			}
+			// A running relay reloads the file: no restart is needed.
+			if strings.Contains(msg, "Next: restart") {
+				t.Errorf("output asks for a restart:\n%s", msg)
 			}
 		})
 	}

@@ -27,6 +27,9 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 			Anthropic, OpenAI and Google SDKs) and the providers. It pools upstream accounts
 			and serves each request from the best one: highest priority first, the same
 			account for the same conversation, failover when one is rate-limited or down.
+
+			Start with the README; the guides are under docs/ (clients, accounts, routing,
+			teams, operations, cluster, reference).
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay config init                # write a commented starter config.toml

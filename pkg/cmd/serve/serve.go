@@ -4,6 +4,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -56,19 +57,24 @@ func NewCmdServe(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			With no config file it starts on the defaults with no accounts and answers
 			API calls with 503 until you add one.
 
-			The config file is watched: accounts, model names, session settings and
-			alerts change live when it changes (or on SIGHUP), without dropping requests
-			in flight. A config that does not validate is not applied; the old one keeps
-			serving and /health says "config":"stale". Settings read once (listen
-			address, database, cluster, metrics_listen...) are logged as needing a restart.
+			The config file is watched: accounts, relay keys (api_keys and [[keys]]),
+			prices, model names, session settings, alerts and write_timeout_seconds change
+			live when it changes (or on SIGHUP), without dropping requests in flight. A
+			config that does not validate is not applied; the old one keeps serving and
+			/health says "config":"stale". Settings read once (listen address, database,
+			cluster, metrics_listen...) are logged as needing a restart; the full list is
+			in docs/operations.md ("Hot reload").
+
+			With admin_keys set, the dashboard is at /dashboard and its URL is logged at
+			start (never the key).
 
 			SIGINT or SIGTERM stops accepting, lets in-flight requests and streams finish
 			(server.shutdown_timeout_seconds), writes pending usage and exits 0; a second
 			signal exits at once.
 
 			CCRELAY_GC_FLOOR_MB=16 keeps the garbage collector's heap goal at 16 MB or
-			more (Go's own minimum is 4 MB): less CPU per request for more memory (README,
-			"Tuning"). GOGC, when set, takes precedence.
+			more (Go's own minimum is 4 MB): less CPU per request for more memory
+			(docs/reference.md, "Performance and reliability"). GOGC, when set, takes precedence.
 
 			For profiling, CCRELAY_PPROF_ADDR=127.0.0.1:6060 serves Go's /debug/pprof/ on
 			that address (a listener of its own; keep it on loopback).
@@ -104,22 +110,7 @@ func serveRun(opts *Options) error {
 		return err
 	}
 	log := logging.New(opts.IO.ErrOut, cfg.Server.LogLevel, cfg.Server.LogFormat)
-	if cfg.Path == "" {
-		log.Warn("no config file found; running on defaults with no accounts",
-			"searched", fmt.Sprint(config.SearchPaths(os.Getenv)),
-			"next_step", "create one with 'ccrelay config init' (or copy config.example.toml to ./config.toml) and add an [[accounts]] entry, or run 'ccrelay login claude'")
-	} else {
-		log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts), "relay_keys", len(cfg.APIKeys))
-		if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
-		}
-	}
-	if len(cfg.Accounts) == 0 && cfg.Path != "" {
-		log.Warn("no [[accounts]] configured: API calls will get 503 until you add one")
-	}
-	if len(cfg.APIKeys) == 0 {
-		log.Warn("api_keys is empty: the relay accepts every client (usage recorded as anonymous)")
-	}
+	logConfig(log, cfg)
 	if addr := os.Getenv(pprofEnv); addr != "" {
 		defer startPprof(addr, log)()
 	}
@@ -157,6 +148,7 @@ func serveRun(opts *Options) error {
 		return err
 	}
 	log.Info("ccrelay listening", "addr", addr.String(), "version", opts.Version)
+	logDashboard(log, cfg, addr)
 	if opts.Ready != nil {
 		opts.Ready(addr)
 	}
@@ -189,4 +181,38 @@ func serveRun(opts *Options) error {
 		return nil
 	}
 	return err
+}
+
+// logConfig says at start what the config holds and what is probably not
+// meant: no file, a file others can read, no account. Relay keys are counted
+// whatever their kind (api_keys and [[keys]]); app.Build says how a relay
+// without any key serves (protected mode, or everyone).
+func logConfig(log *slog.Logger, cfg *config.Config) {
+	if cfg.Path == "" {
+		log.Warn("no config file found; running on defaults with no accounts",
+			"searched", fmt.Sprint(config.SearchPaths(os.Getenv)),
+			"next_step", "create one with 'ccrelay config init' (or copy config.example.toml to ./config.toml) and add an [[accounts]] entry, or run 'ccrelay login claude'")
+		return
+	}
+	log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts),
+		"relay_keys", len(cfg.APIKeys)+len(cfg.Keys), "api_keys", len(cfg.APIKeys), "named_keys", len(cfg.Keys))
+	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	if len(cfg.Accounts) == 0 {
+		log.Warn("no [[accounts]] configured: API calls get 503 until you add one ('ccrelay login claude' or an [[accounts]] entry); this relay applies the change within seconds")
+	}
+}
+
+// logDashboard says where the dashboard is when admin keys turn it on. The
+// key is never logged: the operator finds it in the config's admin_keys.
+func logDashboard(log *slog.Logger, cfg *config.Config, addr net.Addr) {
+	if len(cfg.AdminKeys) == 0 {
+		return
+	}
+	host, port := cfg.Server.Host, cfg.Server.Port
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		host, port = tcp.IP.String(), tcp.Port
+	}
+	log.Info("dashboard on", "url", cmdutil.DashboardURL(host, port), "sign_in", "with a key from admin_keys in the config")
 }

@@ -69,6 +69,10 @@ func TestServeWithoutConfig(t *testing.T) {
 	if resp.StatusCode != 503 || !bytes.Contains(b, []byte(`"type":"error"`)) || !bytes.Contains(b, []byte("no claude accounts are configured")) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
+	// Without a file to follow, adding an account takes a file and a restart.
+	if !bytes.Contains(b, []byte("runs without a config file to follow")) || !bytes.Contains(b, []byte("restart ccrelay serve")) {
+		t.Errorf("503 does not say how to add an account to a relay without a config file: %s", b)
+	}
 	srv.stop(t)
 	log := srv.errOut.String()
 	for _, want := range []string{"no config file found", "ccrelay config init", "[[accounts]]", "ccrelay listening", "shutting down"} {
@@ -274,5 +278,135 @@ func TestGCFloorFromTheEnvironment(t *testing.T) {
 	err := serveRun(&Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }})
 	if err == nil || !strings.Contains(err.Error(), gcfloor.Env) {
 		t.Fatalf("serve with %s=16MB: %v, want an error naming it", gcfloor.Env, err)
+	}
+}
+
+// The start log counts relay keys of both kinds (api_keys and [[keys]]),
+// says protected mode only when there is no key at all, and names the
+// dashboard's URL when admin keys turn it on, never the admin key.
+func TestStartLogKeysAndDashboard(t *testing.T) {
+	const admin = "ccr-admin-SECRETADMINKEY0123"
+	named := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "[[keys]]\nname = \"k%d\"\nkey = \"named-relay-key-%04d\"\n", i, i)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name      string
+		toml      string
+		want      []string
+		forbidden []string
+	}{
+		{
+			name:      "only [[keys]]",
+			toml:      named(3),
+			want:      []string{"relay_keys=3", "api_keys=0", "named_keys=3"},
+			forbidden: []string{"protected mode", "accepts every client", "api_keys is empty", "dashboard"},
+		},
+		{
+			name:      "only api_keys",
+			toml:      "api_keys = [\"relay-key-123456\"]\n",
+			want:      []string{"relay_keys=1", "api_keys=1", "named_keys=0"},
+			forbidden: []string{"protected mode", "accepts every client", "dashboard"},
+		},
+		{
+			name:      "both kinds",
+			toml:      "api_keys = [\"relay-key-123456\"]\n" + named(2),
+			want:      []string{"relay_keys=3"},
+			forbidden: []string{"protected mode", "accepts every client"},
+		},
+		{
+			name:      "no key",
+			toml:      "[server]\n",
+			want:      []string{"relay_keys=0", "protected mode: no relay key configured"},
+			forbidden: []string{"accepts every client", "dashboard"},
+		},
+		{
+			name:      "admin keys",
+			toml:      "api_keys = [\"relay-key-123456\"]\nadmin_keys = [\"" + admin + "\"]\n",
+			want:      []string{"dashboard on", "url=http://127.0.0.1:%d/dashboard"},
+			forbidden: []string{admin},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "config.toml")
+			if err := os.WriteFile(path, []byte(tt.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.LoadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := startServe(t, cfg, dir)
+			srv.stop(t)
+			log := srv.errOut.String()
+			port := srv.addr.(*net.TCPAddr).Port
+			for _, w := range tt.want {
+				if strings.Contains(w, "%d") {
+					w = fmt.Sprintf(w, port)
+				}
+				if !strings.Contains(log, w) {
+					t.Errorf("log lacks %q:\n%s", w, log)
+				}
+			}
+			for _, f := range tt.forbidden {
+				if strings.Contains(log, f) {
+					t.Errorf("log holds %q:\n%s", f, log)
+				}
+			}
+		})
+	}
+}
+
+// A relay that follows its config file and has no account answers 503
+// saying that an account added to the file applies within seconds, not
+// after a restart.
+func TestNoAccount503WithConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte("api_keys = [\"relay-key-123456\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.Port = freePort(t)
+	cfg.Server.DatabasePath = filepath.Join(dir, "relay.db")
+	ios, _, _, errOut := iostreams.Test()
+	sigs, done, ready := make(chan os.Signal, 1), make(chan error, 1), make(chan net.Addr, 1)
+	opts := &Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil }, Signals: sigs,
+		Ready: func(a net.Addr) { ready <- a }, Version: "test", Exit: func(int) {},
+		Load: func(p string) (*config.Config, error) { return config.LoadFile(p) }, Reloads: make(chan os.Signal)}
+	go func() { done <- serveRun(opts) }()
+	var addr net.Addr
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve exited: %v\n%s", err, errOut)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr.String()+"/v1/messages", strings.NewReader(`{"model":"m"}`))
+	req.Header.Set("x-api-key", "relay-key-123456")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sigs <- syscall.SIGTERM
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 503 || !bytes.Contains(b, []byte("this relay applies it within seconds")) || bytes.Contains(b, []byte("restart")) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if log := errOut.String(); !strings.Contains(log, "no [[accounts]] configured") || !strings.Contains(log, "applies the change within seconds") {
+		t.Errorf("start log:\n%s", log)
 	}
 }

@@ -78,6 +78,9 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			cluster it says these are that relay's own numbers (--db repeated reads
 			several relays' files as one).
 
+			Retention, rollups and the cluster's numbers: docs/operations.md and
+			docs/cluster.md.
+
 			--by key groups by relay key name ([[keys]] name); a key without a name (an
 			entry of api_keys) is shown by its position (api_keys[0]), never by its
 			value, and keys no longer in the config by the start of their SHA-256.

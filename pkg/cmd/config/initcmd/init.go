@@ -4,6 +4,7 @@ package initcmd
 
 import (
 	"bytes"
+	"crypto/rand"
 	_ "embed" // the starter config
 	"errors"
 	"fmt"
@@ -42,23 +43,30 @@ type Options struct {
 	Force bool
 	// NewKey makes the relay key (replaceable in tests).
 	NewKey func() string
+	// NewAdminKey makes the admin key (replaceable in tests).
+	NewAdminKey func() string
 }
 
 // NewCmdInit builds the config init command.
 func NewCmdInit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Explicit: f.ConfigPath, NewKey: NewRelayKey}
+	opts := &Options{IO: f.IOStreams, Explicit: f.ConfigPath, NewKey: NewRelayKey, NewAdminKey: NewAdminKey}
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a commented starter config file",
 		Long: heredoc.Doc(`
 			Write a starter config: every setting with its default and a comment, a newly
-			generated relay key in api_keys, and the example [[accounts]] entries commented
-			out so that nothing fake is used. Add an account with 'ccrelay login claude'
-			(or 'ccrelay login gemini'), or by un-commenting an entry and filling it in.
+			generated relay key in api_keys, a newly generated admin key in admin_keys (it
+			opens the dashboard at /dashboard and the admin API), and the example
+			[[accounts]] entries commented out so that nothing fake is used. Add an account
+			with 'ccrelay login claude' (or 'ccrelay login gemini'), or by un-commenting an
+			entry and filling it in. Neither key is printed: both are in the file.
 
 			The file goes to --path, else to the --config path, else to ./config.toml. It
 			is written with mode 0600, since it holds keys and tokens, and an existing file
 			is never replaced unless --force is given.
+
+			Every setting: config.example.toml. Accounts: docs/accounts.md; keys and
+			budgets: docs/teams.md; the dashboard and admin API: docs/operations.md.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay config init
@@ -80,7 +88,15 @@ func NewCmdInit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 }
 
 func initRun(opts *Options) error {
-	data, err := Starter(Example, opts.NewKey())
+	adminKey := NewAdminKey
+	if opts.NewAdminKey != nil {
+		adminKey = opts.NewAdminKey
+	}
+	data, err := Starter(Example, opts.NewKey(), adminKey())
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Parse(data)
 	if err != nil {
 		return err
 	}
@@ -109,12 +125,13 @@ func initRun(opts *Options) error {
 		return err
 	}
 	fmt.Fprintf(opts.IO.ErrOut, heredoc.Doc(`
-		Wrote %s (mode 0600) with a new relay key in api_keys.
+		Wrote %s (mode 0600) with a new relay key in api_keys and a new admin key in admin_keys.
 		Next:
 		  1. add an account: ccrelay login claude   (or edit an [[accounts]] entry)
 		  2. start the relay: ccrelay serve%s
 		  3. point a client at it: eval "$(ccrelay env claude)"
-	`), target, configFlag(target))
+		The dashboard: %s (sign in with the admin key from admin_keys in %s).
+	`), target, configFlag(target), cmdutil.DashboardURL(cfg.Server.Host, cfg.Server.Port), target)
 	return nil
 }
 
@@ -129,23 +146,30 @@ func configFlag(target string) string {
 
 var (
 	apiKeysLine   = regexp.MustCompile(`(?m)^api_keys = \[.*\]`)
+	adminKeysLine = regexp.MustCompile(`(?m)^# admin_keys = \[.*\]`)
 	accountsStart = regexp.MustCompile(`(?m)^# -+ Accounts`)
 )
 
 // Starter turns config.example.toml into a starter config: a real relay key
-// instead of the placeholder, and the example accounts (fake credentials)
-// commented out. The result is checked to load.
-func Starter(example []byte, relayKey string) ([]byte, error) {
+// and a real admin key instead of the placeholders (the example's admin_keys
+// line is commented out; the starter's is not), and the example accounts
+// (fake credentials) commented out. The result is checked to load.
+func Starter(example []byte, relayKey, adminKey string) ([]byte, error) {
 	if !apiKeysLine.Match(example) {
 		return nil, errors.New("starter config: the example has no api_keys line")
+	}
+	if !adminKeysLine.Match(example) {
+		return nil, errors.New("starter config: the example has no admin_keys line")
 	}
 	loc := accountsStart.FindIndex(example)
 	if loc == nil {
 		return nil, errors.New("starter config: the example has no accounts section")
 	}
 	head := apiKeysLine.ReplaceAll(example[:loc[0]], []byte(`api_keys = ["`+relayKey+`"]`))
+	head = adminKeysLine.ReplaceAll(head, []byte(`admin_keys = ["`+adminKey+`"]`))
 	var b bytes.Buffer
-	b.WriteString("# Written by 'ccrelay config init'. api_keys holds a newly generated relay key;\n")
+	b.WriteString("# Written by 'ccrelay config init'. api_keys holds a newly generated relay key,\n")
+	b.WriteString("# admin_keys a newly generated admin key (the dashboard at /dashboard);\n")
 	b.WriteString("# the [[accounts]] examples at the end are commented out: add yours with\n")
 	b.WriteString("# 'ccrelay login claude' / 'ccrelay login gemini', or un-comment and fill one in.\n\n")
 	b.Write(head)
@@ -164,9 +188,16 @@ func Starter(example []byte, relayKey string) ([]byte, error) {
 	if len(cfg.APIKeys) != 1 || cfg.APIKeys[0] != relayKey || len(cfg.Accounts) != 0 {
 		return nil, errors.New("starter config: unexpected api_keys or accounts")
 	}
+	if len(cfg.AdminKeys) != 1 || cfg.AdminKeys[0] != adminKey {
+		return nil, errors.New("starter config: unexpected admin_keys")
+	}
 	return out, nil
 }
 
 // NewRelayKey returns a random relay key ("ccr-" and 26 base32 characters,
 // 130 bits from crypto/rand).
 func NewRelayKey() string { return config.NewRelayKey() }
+
+// NewAdminKey returns a random admin key ("ccr-admin-" and 26 base32
+// characters, 130 bits from crypto/rand), never equal to a relay key.
+func NewAdminKey() string { return "ccr-admin-" + rand.Text() }

@@ -25,8 +25,8 @@ func TestExampleInSync(t *testing.T) {
 }
 
 func TestStarter(t *testing.T) {
-	key := NewRelayKey()
-	out, err := Starter(Example, key)
+	key, admin := NewRelayKey(), NewAdminKey()
+	out, err := Starter(Example, key, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +37,9 @@ func TestStarter(t *testing.T) {
 	if len(cfg.APIKeys) != 1 || cfg.APIKeys[0] != key {
 		t.Errorf("api_keys = %v", cfg.APIKeys)
 	}
+	if len(cfg.AdminKeys) != 1 || cfg.AdminKeys[0] != admin {
+		t.Errorf("admin_keys = %v, want the generated admin key", cfg.AdminKeys)
+	}
 	if len(cfg.Accounts) != 0 {
 		t.Errorf("accounts = %d, want the examples commented out", len(cfg.Accounts))
 	}
@@ -46,12 +49,12 @@ func TestStarter(t *testing.T) {
 			t.Errorf("starter lacks %q", want)
 		}
 	}
-	if strings.Contains(s, "change-me-relay-key") {
-		t.Error("the placeholder key is still there")
+	if strings.Contains(s, "change-me-relay-key") || strings.Contains(s, "change-me-admin-key") {
+		t.Error("a placeholder key is still there")
 	}
 	// Every setting of the example is still there, with its comment.
 	for _, line := range strings.Split(string(Example), "\n") {
-		if strings.HasPrefix(line, "api_keys") {
+		if strings.HasPrefix(line, "api_keys") || strings.HasPrefix(line, "# admin_keys") {
 			continue
 		}
 		if !strings.Contains(s, line) {
@@ -61,8 +64,8 @@ func TestStarter(t *testing.T) {
 }
 
 func TestStarterRejectsUnexpectedExample(t *testing.T) {
-	for _, ex := range []string{"[server]\n", "api_keys = []\n"} {
-		if _, err := Starter([]byte(ex), "k"); err == nil {
+	for _, ex := range []string{"[server]\n", "api_keys = []\n", "api_keys = []\n# admin_keys = []\n"} {
+		if _, err := Starter([]byte(ex), "k", "admin-key-0123456789"); err == nil {
 			t.Errorf("Starter(%q) succeeded", ex)
 		}
 	}
@@ -78,14 +81,27 @@ func TestNewRelayKey(t *testing.T) {
 	}
 }
 
+func TestNewAdminKey(t *testing.T) {
+	a, b := NewAdminKey(), NewAdminKey()
+	if a == b {
+		t.Fatal("two keys are equal")
+	}
+	// At least 16 characters (config validation), and never a relay key's shape.
+	if !regexp.MustCompile(`^ccr-admin-[A-Z2-7]{26}$`).MatchString(a) {
+		t.Errorf("key %q", a)
+	}
+}
+
 func TestInitRun(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	key := func() string { return "ccr-TESTKEY" }
+	adminKey := func() string { return "ccr-admin-TESTADMINKEY" }
 	run := func(o Options) (string, string, error) {
 		ios, _, out, errOut := iostreams.Test()
 		o.IO = ios
 		o.NewKey = key
+		o.NewAdminKey = adminKey
 		err := initRun(&o)
 		return out.String(), errOut.String(), err
 	}
@@ -98,6 +114,11 @@ func TestInitRun(t *testing.T) {
 	if !strings.Contains(errOut, "Wrote config.toml (mode 0600)") || strings.Contains(errOut, "ccr-TESTKEY") {
 		t.Errorf("stderr = %q", errOut)
 	}
+	// Where the dashboard is, and where its key is, never the key itself.
+	if !strings.Contains(errOut, "http://127.0.0.1:3000/dashboard") || !strings.Contains(errOut, "admin_keys in config.toml") ||
+		strings.Contains(errOut, "TESTADMINKEY") {
+		t.Errorf("stderr does not point at the dashboard (or shows the admin key): %q", errOut)
+	}
 	fi, err := os.Stat("config.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +128,8 @@ func TestInitRun(t *testing.T) {
 	}
 	if cfg, err := config.LoadFile("config.toml"); err != nil || cfg.APIKeys[0] != "ccr-TESTKEY" {
 		t.Fatalf("written config: %v %v", cfg, err)
+	} else if len(cfg.AdminKeys) != 1 || cfg.AdminKeys[0] != "ccr-admin-TESTADMINKEY" {
+		t.Fatalf("written config's admin_keys = %v, want the generated admin key", cfg.AdminKeys)
 	}
 
 	// Never overwritten without --force.
@@ -153,7 +176,7 @@ func TestInitRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, `api_keys = ["ccr-TESTKEY"]`) {
+	if !strings.Contains(out, `api_keys = ["ccr-TESTKEY"]`) || !strings.Contains(out, "\nadmin_keys = [\"ccr-admin-TESTADMINKEY\"]\n") {
 		t.Errorf("stdout = %q", out)
 	}
 }

@@ -45,7 +45,8 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 
 			It also warns, without failing, about things that work but are probably not
 			meant: a file others can read, placeholders copied from config.example.toml,
-			no accounts, no relay key on a public address.
+			no accounts, no relay key at all (protected mode: only clients on this machine
+			are served), or no key with allow_unauthenticated on a public address.
 
 			Without FILE it checks the file that 'ccrelay config path' names.
 		`),
@@ -116,8 +117,25 @@ func validateRun(opts *Options) error {
 		}
 	}
 	fmt.Fprintf(out, "%s is valid: %s (%d enabled), %s, listening on %s\n", file,
-		plural(len(cfg.Accounts), "account"), enabled, plural(len(cfg.APIKeys), "relay key"), cfg.Server.Addr())
+		plural(len(cfg.Accounts), "account"), enabled, relayKeys(cfg), cfg.Server.Addr())
 	return nil
+}
+
+// relayKeys counts the relay keys of both kinds: "3 relay keys (1 in
+// api_keys, 2 [[keys]])", or "no relay key (protected mode)".
+func relayKeys(cfg *config.Config) string {
+	n := len(cfg.APIKeys) + len(cfg.Keys)
+	switch {
+	case n == 0 && cfg.AllowUnauthenticated:
+		return "no relay key (allow_unauthenticated: every client is served)"
+	case n == 0:
+		return "no relay key (protected mode: only clients on this machine are served)"
+	case len(cfg.Keys) == 0:
+		return plural(n, "relay key") + " (api_keys)"
+	case len(cfg.APIKeys) == 0:
+		return plural(n, "relay key") + " ([[keys]])"
+	}
+	return fmt.Sprintf("%s (%d in api_keys, %d [[keys]])", plural(n, "relay key"), len(cfg.APIKeys), len(cfg.Keys))
 }
 
 func printProblems(w io.Writer, file string, ps []config.Problem) {
@@ -152,12 +170,13 @@ func warnings(cfg *config.Config, file string) []string {
 			}
 		}
 	}
-	if len(cfg.APIKeys) == 0 {
-		if public(cfg.Server.Host) {
-			ws = append(ws, fmt.Sprintf("api_keys is empty and the relay listens on %s: anyone who reaches port %d can use your accounts", cfg.Server.Host, cfg.Server.Port))
-		} else {
-			ws = append(ws, "api_keys is empty: every client is accepted (usage is recorded as anonymous)")
+	for i, k := range cfg.Keys {
+		if strings.HasSuffix(k.Key, "...") {
+			ws = append(ws, fmt.Sprintf("keys[%d] (%s): key looks like the placeholder from config.example.toml (ccrelay keys add NAME generates one)", i, k.Name))
 		}
+	}
+	if w := noKeyWarning(cfg); w != "" {
+		ws = append(ws, w)
 	}
 	if len(cfg.Accounts) == 0 {
 		ws = append(ws, "no [[accounts]]: API calls will get 503 until you add one (ccrelay login claude, or an [[accounts]] entry)")
@@ -178,6 +197,24 @@ func warnings(cfg *config.Config, file string) []string {
 		}
 	}
 	return ws
+}
+
+// noKeyWarning says how a relay without any relay key (api_keys and
+// [[keys]] both empty) serves; "" when it has one.
+func noKeyWarning(cfg *config.Config) string {
+	if cfg.HasRelayKey() {
+		return ""
+	}
+	const add = "add one with 'ccrelay keys add NAME' (or an api_keys entry)"
+	switch {
+	case cfg.AllowUnauthenticated && public(cfg.Server.Host):
+		return fmt.Sprintf("no relay key, allow_unauthenticated = true and the relay listens on %s: anyone who reaches port %d can use your accounts; %s", cfg.Server.Host, cfg.Server.Port, add)
+	case cfg.AllowUnauthenticated:
+		return "no relay key and allow_unauthenticated = true: every client that reaches the relay is served without a key (usage is recorded as anonymous)"
+	case public(cfg.Server.Host):
+		return fmt.Sprintf("no relay key: protected mode, so although the relay listens on %s only clients on this machine are served and everyone else gets 403; %s", cfg.Server.Host, add)
+	}
+	return "no relay key: protected mode, only clients on this machine are served (usage is recorded as anonymous); " + add
 }
 
 // public reports whether host listens beyond the loopback interface.

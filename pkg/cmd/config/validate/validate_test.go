@@ -35,7 +35,7 @@ func TestValidateRun(t *testing.T) {
 	}{
 		{
 			name: "valid", content: good, mode: 0o600,
-			want:    []string{"is valid: 1 account (1 enabled), 1 relay key, listening on 127.0.0.1:3001"},
+			want:    []string{"is valid: 1 account (1 enabled), 1 relay key (api_keys), listening on 127.0.0.1:3001"},
 			notWant: []string{"warning"},
 		},
 		{
@@ -63,9 +63,39 @@ func TestValidateRun(t *testing.T) {
 			want:    []string{"readable by other users (mode 0644)", "api_keys[0] is the placeholder", "refresh_token looks like the placeholder", "every account is disabled", "is valid: 1 account (0 enabled)"},
 		},
 		{
-			name: "no auth on a public address", mode: 0o600,
+			name: "no key on a public address: protected mode", mode: 0o600,
 			content: "api_keys = []\n[server]\nhost = \"0.0.0.0\"\n",
-			want:    []string{"anyone who reaches port 3000", "no [[accounts]]"},
+			want:    []string{"no relay key: protected mode", "everyone else gets 403", "no [[accounts]]", "no relay key (protected mode"},
+			notWant: []string{"anyone who reaches", "every client is accepted", "0 relay keys"},
+		},
+		{
+			name: "no key and allow_unauthenticated on a public address", mode: 0o600,
+			content: "allow_unauthenticated = true\n[server]\nhost = \"0.0.0.0\"\n",
+			want:    []string{"anyone who reaches port 3000", "no relay key (allow_unauthenticated"},
+			notWant: []string{"protected mode"},
+		},
+		{
+			name: "no key on loopback", mode: 0o600,
+			content: "[server]\nport = 3001\n",
+			want:    []string{"no relay key: protected mode, only clients on this machine are served"},
+			notWant: []string{"every client is accepted", "0 relay keys"},
+		},
+		{
+			name: "only [[keys]]", mode: 0o600,
+			content: good[len(`api_keys = ["k-0123456789"]`):] + "\n[[keys]]\nname = \"alice\"\nkey = \"alice-key-0123456789\"\n[[keys]]\nname = \"bob\"\nkey_sha256 = \"" + strings.Repeat("ab", 32) + "\"\n",
+			want:    []string{"is valid: 1 account (1 enabled), 2 relay keys ([[keys]]), listening on 127.0.0.1:3001"},
+			notWant: []string{"warning", "api_keys is empty", "protected mode", "0 relay keys"},
+		},
+		{
+			name: "api_keys and [[keys]]", mode: 0o600,
+			content: good + "\n[[keys]]\nname = \"alice\"\nkey = \"alice-key-0123456789\"\n",
+			want:    []string{"2 relay keys (1 in api_keys, 1 [[keys]])"},
+			notWant: []string{"warning"},
+		},
+		{
+			name: "a [[keys]] placeholder", mode: 0o600,
+			content: good + "\n[[keys]]\nname = \"alice\"\nkey = \"ccr-...\"\n",
+			want:    []string{"keys[0] (alice): key looks like the placeholder"},
 		},
 	}
 	for _, tt := range tests {

@@ -50,6 +50,7 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			nothing a reader could use, and the key cannot be shown again.
 
 			Every limit is optional. A running server applies the new key within seconds (it reloads its config file).
+			Keys, limits and budgets in full: docs/teams.md.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay keys add alice --models 'claude-sonnet-*' --rpm 60 --daily-usd 20
@@ -97,6 +98,6 @@ func addRun(opts *Options) error {
 		return err
 	}
 	fmt.Fprintln(opts.IO.Out, key)
-	fmt.Fprintf(opts.IO.ErrOut, "Added relay key %q to %s. It is shown only this once: give it to its holder now. A running server uses it after a restart.\n", opts.Name, cfg.Path)
+	fmt.Fprintf(opts.IO.ErrOut, "Added relay key %q to %s. It is shown only this once: give it to its holder now. %s.\n", opts.Name, cfg.Path, cmdutil.AppliesLive)
 	return nil
 }

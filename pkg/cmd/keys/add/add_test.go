@@ -36,7 +36,7 @@ func TestAddRun(t *testing.T) {
 		if err := os.WriteFile(path, []byte("# comment kept\napi_keys = []\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		ios, _, out, _ := iostreams.Test()
+		ios, _, out, errOut := iostreams.Test()
 		opts := &Options{IO: ios, Config: func() (*config.Config, error) { return config.LoadFile(path) },
 			NewKey: func() string { return "ccr-TESTKEY" }, Name: "bob", Models: []string{"claude-*"}, DailyUSD: 3, HashOnly: hashOnly}
 		if err := addRun(opts); err != nil {
@@ -44,6 +44,10 @@ func TestAddRun(t *testing.T) {
 		}
 		if out.String() != "ccr-TESTKEY\n" {
 			t.Fatalf("stdout %q", out)
+		}
+		// A running relay reloads its file: the key applies within seconds.
+		if msg := errOut.String(); !strings.Contains(msg, "applies it within seconds") || strings.Contains(msg, "restart") || strings.Contains(msg, "ccr-TESTKEY") {
+			t.Fatalf("stderr %q", msg)
 		}
 		data, _ := os.ReadFile(path)
 		if !strings.HasPrefix(string(data), "# comment kept\n") || strings.Contains(string(data), "ccr-TESTKEY") == hashOnly {

@@ -125,7 +125,7 @@ func listRun(opts *Options) error {
 		return cmdutil.WriteJSON(opts.IO.Out, out)
 	}
 	if len(out) == 0 {
-		fmt.Fprintln(opts.IO.ErrOut, "no [[keys]] configured; add one with 'ccrelay keys add NAME'")
+		fmt.Fprintln(opts.IO.ErrOut, noNamedKeys(cfg))
 		return nil
 	}
 	tw := cmdutil.NewTable(opts.IO.Out)
@@ -173,4 +173,17 @@ func money(w Window) string {
 		s += "/$" + strconv.FormatFloat(*w.BudgetUSD, 'f', 2, 64)
 	}
 	return s
+}
+
+// noNamedKeys says what relay keys there are when no [[keys]] entry is:
+// the unnamed ones of api_keys, or none at all (protected mode).
+func noNamedKeys(cfg *config.Config) string {
+	const add = "add a named one with 'ccrelay keys add NAME'"
+	switch n := len(cfg.APIKeys); {
+	case n > 0:
+		return fmt.Sprintf("no [[keys]] configured; api_keys holds %d unnamed relay key(s), without limits (reported as api_keys[N]); %s", n, add)
+	case cfg.AllowUnauthenticated:
+		return "no relay key configured: with allow_unauthenticated = true the relay serves every client without a key; " + add
+	}
+	return "no relay key configured: protected mode, the relay serves only clients on its own machine; " + add
 }

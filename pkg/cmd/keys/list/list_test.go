@@ -94,3 +94,33 @@ concurrency = 3
 		}
 	}
 }
+
+// Without [[keys]], keys list says which relay keys there are: the unnamed
+// ones of api_keys, or none (protected mode, or allow_unauthenticated).
+func TestListWithoutNamedKeys(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		want       string
+	}{
+		{"api_keys", `api_keys = ["relay-key-0123456789", "relay-key-9876543210"]`, "api_keys holds 2 unnamed relay key(s)"},
+		{"no key", ``, "no relay key configured: protected mode"},
+		{"allow_unauthenticated", `allow_unauthenticated = true`, "allow_unauthenticated = true the relay serves every client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte(tt.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ios, _, out, errOut := iostreams.Test()
+			err = listRun(&Options{IO: ios, Config: func() (*config.Config, error) { return cfg, nil },
+				DB: func() (*store.DB, error) { return nil, nil }, Now: time.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Len() != 0 || !strings.Contains(errOut.String(), tt.want) || strings.Contains(errOut.String(), "relay-key-") {
+				t.Errorf("stdout %q stderr %q, want %q", out, errOut, tt.want)
+			}
+		})
+	}
+}

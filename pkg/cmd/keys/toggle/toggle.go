@@ -81,8 +81,9 @@ func toggleRun(opts *Options) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "%s: %sd\n", n, opts.Action)
+		fmt.Fprintf(opts.IO.ErrOut, "%s: %sd in %s\n", n, opts.Action, cfg.Path)
 	}
+	fmt.Fprintf(opts.IO.ErrOut, "%s.\n", cmdutil.AppliesLive)
 	return nil
 }
 
