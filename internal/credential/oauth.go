@@ -3,12 +3,12 @@ package credential
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
@@ -21,22 +21,23 @@ type OAuthConfig struct {
 	// chain of rotated tokens; when it changes (a new login), it wins over
 	// whatever is stored.
 	ConfigRefreshToken string
-	// TokenURL is the token endpoint. Default: Claude's or Google's, per Style.
+	// Type is the account's type (required, with a Refresh): the request
+	// format (Refresh.Form: a form body, else JSON), the default endpoint,
+	// client and scope, and the hint that gets a new refresh token. Logs
+	// name it.
+	Type *accounttype.Spec
+	// TokenURL is the token endpoint. Default: the type's.
 	TokenURL string
-	// ClientID is the OAuth client id. Default: Claude Code's or Gemini CLI's.
+	// ClientID is the OAuth client id. Default: the type's.
 	ClientID string
-	// ClientSecret is sent by the Google style. Default: Gemini CLI's
-	// installed-app secret when ClientID is defaulted too; none for Claude.
+	// ClientSecret is sent with the refresh. Default: the type's secret
+	// (Gemini CLI's installed-app secret) when ClientID is the type's
+	// client, none otherwise.
 	ClientSecret string
-	// Scope, when set, is sent with the refresh. Default: none, so both
-	// providers keep the scopes granted at login.
+	// Scope, when set, is sent with the refresh. Default: the type's
+	// (Refresh.Scope), else none, so the provider keeps the scopes granted
+	// at login.
 	Scope string
-	// Style selects the request format (Claude JSON or Google form).
-	Style Style
-	// Renew is the command that gets this account a new refresh token, for
-	// hints. Default: "ccrelay login claude|gemini --account <AccountID>",
-	// per Style.
-	Renew string
 	// NotFound reports whether an error from Store.Credential means "nothing
 	// stored for this account" (then the config token is used). Default:
 	// errors.Is(err, ErrNotStored). For *store.DB pass
@@ -145,26 +146,9 @@ type call struct {
 // memory only, which loses a rotated Claude token at restart. lk serialises
 // refreshes across processes; nil serialises within this one. log may be nil.
 func NewOAuth(cfg OAuthConfig, hc *http.Client, st Store, lk Locker, log *slog.Logger) *OAuth {
-	switch cfg.Style {
-	case Google:
-		if cfg.TokenURL == "" {
-			cfg.TokenURL = googleTokenURL
-		}
-		if cfg.ClientID == "" {
-			cfg.ClientID = googleClientID
-		}
-		// Gemini CLI's installed-app secret goes with its client id, whether the
-		// id was defaulted or written out in the config.
-		if cfg.ClientID == googleClientID && cfg.ClientSecret == "" {
-			cfg.ClientSecret = googleClientSecret
-		}
-	default:
-		if cfg.TokenURL == "" {
-			cfg.TokenURL = claudeTokenURL
-		}
-		if cfg.ClientID == "" {
-			cfg.ClientID = claudeClientID
-		}
+	cfg.TokenURL, cfg.ClientID, cfg.ClientSecret = cfg.Type.Refresh.Client(cfg.TokenURL, cfg.ClientID, cfg.ClientSecret)
+	if cfg.Scope == "" {
+		cfg.Scope = cfg.Type.Refresh.Scope
 	}
 	notFound := cfg.NotFound
 	if notFound == nil {
@@ -184,7 +168,7 @@ func NewOAuth(cfg OAuthConfig, hc *http.Client, st Store, lk Locker, log *slog.L
 		hc:       client,
 		st:       st,
 		lk:       lk,
-		log:      log.With("account", cfg.AccountID, "oauth", cfg.Style.String()),
+		log:      log.With("account", cfg.AccountID, "type", cfg.Type.Type),
 		notFound: notFound,
 		now:      time.Now,
 		sleep:    sleepCtx,
@@ -269,9 +253,5 @@ func (o *OAuth) Status() Status {
 	return s
 }
 
-func (o *OAuth) loginHint() string {
-	if o.cfg.Renew != "" {
-		return "run: " + o.cfg.Renew
-	}
-	return fmt.Sprintf("run: ccrelay login %s --account %s", o.cfg.Style.loginName(), o.cfg.AccountID)
-}
+// loginHint is what gets the account a new refresh token.
+func (o *OAuth) loginHint() string { return "run: " + o.cfg.Type.Renew(o.cfg.AccountID) }
