@@ -26,8 +26,9 @@ func TestCodexType(t *testing.T) {
 		t.Fatalf("refresh request %s %v", ctype, fields)
 	}
 
-	e.ep.set(func(ep *tokenEndpoint) { ep.live = map[string]bool{} }) // revoked
-	e.clock.Advance(9 * time.Hour) // past the 8 h token
+	// Revoked, and the 8 h token has run out.
+	e.ep.set(func(ep *tokenEndpoint) { ep.live = map[string]bool{} })
+	e.clock.Advance(9 * time.Hour)
 	if _, err := e.token(o); err == nil {
 		t.Fatal("a revoked refresh token refreshed")
 	}
