@@ -18,6 +18,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/quota"
 )
 
 // Platforms: the pools the scheduler keeps. Accounts of one platform fail
@@ -174,8 +177,27 @@ type Spec struct {
 	UpstreamAccountKey string
 	// NoModelList marks an upstream without the platform's public model
 	// list (the ChatGPT backend's needs a client version and has its own
-	// shape): the models route does not ask such accounts.
+	// shape; the Code Assist API has none): the platform's models routes
+	// do not ask such accounts, and answer 501 when no other account can.
 	NoModelList bool
+	// CodeAssist marks an upstream that speaks Google's Code Assist API
+	// (v1internal) rather than its platform's public one: every request
+	// names a Cloud project, which the relay discovers per account
+	// (loadCodeAssist, onboardUser) unless project_id pins it, and the
+	// relay wraps each request and unwraps each answer.
+	CodeAssist bool
+	// Usage, when set, is the type's subscription usage endpoint, which the
+	// quota prober reads for idle accounts (scheduler.quota_probe_minutes).
+	Usage *Usage
+}
+
+// Usage is a subscription's usage endpoint: how to ask it with an
+// account's current access token, and how to read its answer.
+type Usage struct {
+	// Request builds the request with the account's access token.
+	Request func(ctx context.Context, a Account, accessToken string) (*http.Request, error)
+	// Parse reads the answer's windows; ok is false when it holds none.
+	Parse func(body []byte, now time.Time) (s quota.Snapshot, ok bool)
 }
 
 // Renew is the command that gets the account a new credential, or "" when
@@ -188,6 +210,18 @@ func (s *Spec) Renew(id string) string {
 		return s.Obtain
 	}
 	return ""
+}
+
+// Rejected says that the upstream rejected account id's credential and what
+// gets it a new one, e.g. "the refresh token was rejected; run: ccrelay
+// login codex --account codex-1". Every presenter of an account's state
+// (accounts list, the admin API, the dashboard) and the refresh error use it.
+func (s *Spec) Rejected(id string) string {
+	what := "the " + strings.ReplaceAll(s.SecretKey, "_", " ") + " was rejected"
+	if fix := s.Renew(id); fix != "" {
+		return what + "; run: " + fix
+	}
+	return what + "; replace " + s.SecretKey + " in the config"
 }
 
 // registry is every account type, in documentation order. It is a constant

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
+	"github.com/ccrelay/ccrelay/internal/quota"
 )
 
 // claudeOAuth is a Claude Pro/Max subscription signed in as Claude Code does.
@@ -68,6 +69,13 @@ $ ccrelay login claude --config /etc/ccrelay/config.toml
 	BaseURL:      anthropic.BaseURL,
 	Authenticate: claudeBearer,
 	Probe:        claudeProbe(claudeBearer),
+	// The subscription's 5h and 7d windows (api/oauth/usage).
+	Usage: &Usage{
+		Request: func(ctx context.Context, a Account, accessToken string) (*http.Request, error) {
+			return quota.ClaudeUsageRequest(ctx, anthropic.BaseURL(a.APIURL), accessToken)
+		},
+		Parse: quota.ParseClaudeUsage,
+	},
 }
 
 // claudeAPI is an Anthropic Console API key.

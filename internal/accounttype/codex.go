@@ -3,8 +3,10 @@ package accounttype
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/ccrelay/ccrelay/internal/provider/openai"
+	"github.com/ccrelay/ccrelay/internal/quota"
 )
 
 // codexOAuth is a ChatGPT Plus/Pro subscription as Codex CLI uses it: an
@@ -88,6 +90,20 @@ $ ccrelay login codex --account codex-2
 	IDTokenAccount:     openai.ChatGPTAccountID,
 	UpstreamAccountKey: "chatgpt_account_id",
 	NoModelList:        true,
+	// The subscription's primary and secondary windows: the usage endpoint
+	// sits beside the Codex backend, {root}/backend-api/wham/usage next to
+	// {root}/backend-api/codex.
+	Usage: &Usage{
+		Request: func(ctx context.Context, a Account, accessToken string) (*http.Request, error) {
+			account := a.UpstreamAccount
+			if account == "" {
+				account = openai.ChatGPTAccountID(accessToken)
+			}
+			base := strings.TrimSuffix(trimBase(openai.CodexBaseURL)(a.APIURL), "/codex")
+			return quota.CodexUsageRequest(ctx, base, accessToken, account)
+		},
+		Parse: quota.ParseCodexUsage,
+	},
 }
 
 // codexAuth sets the access token, the ChatGPT account (the one the latest

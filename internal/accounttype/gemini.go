@@ -79,6 +79,8 @@ $ ccrelay login gemini --no-browser --account gemini-work
 		req.Header.Set("Content-Type", "application/json")
 		return req, nil
 	},
+	CodeAssist:  true,
+	NoModelList: true,
 }
 
 // geminiAPI is a Google AI Studio (or Vertex express) API key on the public

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -64,29 +65,14 @@ type ClusterUsage interface {
 	UsageSeries(ctx context.Context, since time.Time, step time.Duration, by string) (pts []store.SeriesPoint, start time.Time, err error)
 }
 
-// QuotaSource reports the subscription windows the relay learned from an
-// account's answers (issue 17: Claude unified 5h / 7d / per-model, Codex
-// primary / secondary), as the quota tracker keeps them. It must not block:
-// it is called once per account for every GET /admin/v1/accounts. Wire it
-// with Options.Quota; until then accounts show "quota": [].
+// QuotaSource reports the rate-limit numbers the relay learned from an
+// account's answers (Claude's unified 5h / 7d / per-model windows, Codex's
+// primary / secondary, an API key's buckets), as internal/quota's Tracker
+// keeps them. It must not block: it is called once per account for every
+// GET /admin/v1/accounts. Wire it with Options.Quota; until then accounts
+// show "quota": null.
 type QuotaSource interface {
-	Windows(accountID string) []QuotaWindow
-}
-
-// QuotaWindow is one subscription window of an account.
-type QuotaWindow struct {
-	// Name is the window as the provider names it: "5h", "7d", "7d_opus",
-	// "primary", "secondary".
-	Name string `json:"name"`
-	// Utilization is the used share, 0 to 1 (may exceed 1 past the limit).
-	Utilization float64 `json:"utilization"`
-	// ResetsAt is when the window resets; nil when unknown.
-	ResetsAt *time.Time `json:"resets_at"`
-	// Status is the provider's word for it (allowed, allowed_warning,
-	// rejected), "" when it sends none.
-	Status string `json:"status,omitempty"`
-	// SeenAt is when the answer that reported it arrived.
-	SeenAt time.Time `json:"seen_at"`
+	Snapshot(accountID string) (quota.Snapshot, bool)
 }
 
 // KeySource lists the relay keys with their limits, budgets and usage (issue

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -142,11 +143,11 @@ func TestOffWithoutAdminKeys(t *testing.T) {
 
 func TestAccountsResetDisableEnable(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.Quota = quotaFunc(func(id string) []QuotaWindow {
+		o.Quota = quotaFunc(func(id string) (quota.Snapshot, bool) {
 			if id != "a" {
-				return nil
+				return quota.Snapshot{}, false
 			}
-			return []QuotaWindow{{Name: "5h", Utilization: 0.42}}
+			return quota.Snapshot{Source: quota.SourceClaude, Windows: []quota.Window{{Name: "5h", Utilization: 0.42, Minutes: 300}}, SeenAt: time.Now()}, true
 		})
 	})
 	ctx := context.Background()
@@ -176,10 +177,10 @@ func TestAccountsResetDisableEnable(t *testing.T) {
 	a := got["a"]
 	if a.State != StateCoolingDown || len(a.Cooldowns) != 1 || a.Cooldowns[0].Kind != provider.RateLimited.String() ||
 		a.LastError == nil || a.LastError.Reason != "429 from upstream" || a.LastUsed == nil ||
-		a.Today.Requests != 2 || a.Today.Errors != 1 || a.Today.InputTokens != 12 || len(a.Quota) != 1 || a.Quota[0].Utilization != 0.42 {
+		a.Today.Requests != 2 || a.Today.Errors != 1 || a.Today.InputTokens != 12 || a.Quota == nil || a.Quota.Source != quota.SourceClaude || len(a.Quota.Windows) != 1 || a.Quota.Windows[0].Utilization != 0.42 || a.Quota.Windows[0].Minutes != 300 {
 		t.Fatalf("account a: %+v", a)
 	}
-	if got["b"].State != StateReady || got["off"].State != StateDisabled || got["b"].Quota == nil || got["b"].Cooldowns == nil {
+	if got["b"].State != StateReady || got["off"].State != StateDisabled || got["b"].Quota != nil || got["b"].Cooldowns == nil {
 		t.Fatalf("b %+v off %+v", got["b"], got["off"])
 	}
 
@@ -214,9 +215,9 @@ func TestAccountsResetDisableEnable(t *testing.T) {
 	}
 }
 
-type quotaFunc func(string) []QuotaWindow
+type quotaFunc func(string) (quota.Snapshot, bool)
 
-func (q quotaFunc) Windows(id string) []QuotaWindow { return q(id) }
+func (q quotaFunc) Snapshot(id string) (quota.Snapshot, bool) { return q(id) }
 
 func TestSessions(t *testing.T) {
 	f := newFixture(t, nil)

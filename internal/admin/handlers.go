@@ -10,70 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/config"
-	"github.com/ccrelay/ccrelay/internal/provider"
-	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
-
-// Account states.
-const (
-	StateReady        = "ready"
-	StateCoolingDown  = "cooling_down"
-	StateDisabled     = "disabled"
-	StateTokenInvalid = "token_invalid"
-)
-
-// Cooldown is one cooldown in force.
-type Cooldown struct {
-	Model  string    `json:"model,omitempty"`
-	Kind   string    `json:"kind"`
-	Reason string    `json:"reason"`
-	Until  time.Time `json:"until"`
-}
-
-// LastError is an account's newest failed upstream outcome.
-type LastError struct {
-	Kind   string    `json:"kind"`
-	Model  string    `json:"model,omitempty"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
-
-// Account is one account as GET /admin/v1/accounts shows it. The field names
-// are those of `ccrelay accounts list --json`, plus the live-only ones.
-type Account struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Name     string `json:"name"`
-	Platform string `json:"platform"`
-	Priority int    `json:"priority"`
-	// Enabled is the config's enabled flag; Disabled an operator's choice
-	// through this API (kept across restarts).
-	Enabled   bool          `json:"enabled"`
-	Disabled  bool          `json:"disabled"`
-	State     string        `json:"state"`
-	Detail    string        `json:"detail,omitempty"`
-	Cooldowns []Cooldown    `json:"cooldowns"`
-	LastUsed  *time.Time    `json:"last_used"`
-	LastError *LastError    `json:"last_error"`
-	Today     store.Totals  `json:"today"`
-	Quota     []QuotaWindow `json:"quota"`
-	Groups    []string      `json:"groups"`
-	Proxy     string        `json:"proxy,omitempty"`
-}
-
-// AccountsResponse is GET /admin/v1/accounts.
-type AccountsResponse struct {
-	Time     time.Time `json:"time"`
-	Accounts []Account `json:"accounts"`
-	// TodayScope says whose requests the accounts' "today" counts:
-	// "cluster" (every relay of the cluster, from the hour of midnight) or
-	// "local" (this relay's).
-	TodayScope string `json:"today_scope"`
-}
 
 // usageSince sums usage since since by grouping by: the cluster's when it
 // can answer, else this relay's own; the scope says which.
@@ -101,84 +41,6 @@ func totalsOf(r store.UsageRow) store.Totals {
 func midnight(t time.Time) time.Time {
 	y, m, d := t.Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
-}
-
-func (a *API) accounts(w http.ResponseWriter, r *http.Request) {
-	now := a.o.Now()
-	byAcct := map[string][]Cooldown{}
-	for _, c := range a.o.Sched.Cooldowns() {
-		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
-	}
-	rows, scope := a.usageSince(r.Context(), midnight(now), store.GroupAccount)
-	totals := make(map[string]store.Totals, len(rows))
-	for _, r := range rows {
-		totals[r.Group] = totalsOf(r)
-	}
-	resp := AccountsResponse{Time: now.UTC(), Accounts: []Account{}, TodayScope: scope}
-	for _, st := range a.o.Sched.States() {
-		acct := Account{
-			ID: st.ID, Type: st.Type, Name: st.Name, Platform: st.Platform, Priority: st.Priority,
-			Enabled: st.Enabled, Disabled: st.Disabled, Cooldowns: byAcct[st.ID], Today: totals[st.ID],
-			Quota: []QuotaWindow{}, Groups: []string{},
-		}
-		if acct.Cooldowns == nil {
-			acct.Cooldowns = []Cooldown{}
-		}
-		if !st.LastUsed.IsZero() {
-			t := st.LastUsed.UTC()
-			acct.LastUsed = &t
-		}
-		if !st.LastError.At.IsZero() {
-			e := st.LastError
-			acct.LastError = &LastError{Kind: e.Kind, Model: e.Model, Reason: e.Reason, At: e.At.UTC()}
-		}
-		if a.o.Quota != nil {
-			if q := a.o.Quota.Windows(st.ID); q != nil {
-				acct.Quota = q
-			}
-		}
-		if a.o.AccountInfo != nil {
-			info := a.o.AccountInfo(st.ID)
-			if info.Groups != nil {
-				acct.Groups = info.Groups
-			}
-			acct.Proxy = info.Proxy
-		}
-		acct.State, acct.Detail = accountState(st, acct.Cooldowns, now)
-		resp.Accounts = append(resp.Accounts, acct)
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// accountState says what an account is doing, as `accounts list` words it.
-func accountState(st scheduler.AccountState, cds []Cooldown, now time.Time) (string, string) {
-	switch {
-	case !st.Enabled:
-		return StateDisabled, "enabled = false in the config"
-	case st.Disabled:
-		return StateDisabled, "disabled through the admin API"
-	}
-	for _, c := range cds {
-		if c.Model != "" {
-			continue
-		}
-		if c.Kind == provider.TokenInvalid.String() {
-			return StateTokenInvalid, fmt.Sprintf("the refresh token was rejected; run: ccrelay login %s --account %s", loginName(st.Type), st.ID)
-		}
-		return StateCoolingDown, fmt.Sprintf("until %s (%s, in %s): %s", c.Until.UTC().Format(time.RFC3339), c.Kind, c.Until.Sub(now).Round(time.Second), c.Reason)
-	}
-	var parts []string
-	for _, c := range cds {
-		parts = append(parts, fmt.Sprintf("%s cooling until %s (%s)", c.Model, c.Until.UTC().Format(time.RFC3339), c.Kind))
-	}
-	return StateReady, strings.Join(parts, "; ")
-}
-
-func loginName(accountType string) string {
-	if accountType == config.TypeGemini {
-		return "gemini"
-	}
-	return "claude"
 }
 
 func (a *API) known(w http.ResponseWriter, id string) bool {
@@ -487,17 +349,14 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	if a.o.Health != nil {
 		h.Relay = a.o.Health()
 	}
-	byAcct := map[string][]Cooldown{}
-	for _, c := range a.o.Sched.Cooldowns() {
-		byAcct[c.AccountID] = append(byAcct[c.AccountID], Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
-	}
-	for _, st := range a.o.Sched.States() {
-		s, _ := accountState(st, byAcct[st.ID], now)
+	views, _ := a.views(r.Context(), now, withoutUsage)
+	for _, v := range views {
+		s := v.State
 		h.Accounts[s]++
-		if h.Platforms[st.Platform] == nil {
-			h.Platforms[st.Platform] = map[string]int{}
+		if h.Platforms[v.Platform] == nil {
+			h.Platforms[v.Platform] = map[string]int{}
 		}
-		h.Platforms[st.Platform][s]++
+		h.Platforms[v.Platform][s]++
 	}
 	if a.o.ConfigStatus != nil {
 		stale, reason, at := a.o.ConfigStatus.ConfigStatus()

@@ -20,6 +20,7 @@ var (
 	_ admin.StateStore   = (*store.DB)(nil)
 	_ admin.UsageStore   = (*store.DB)(nil)
 	_ admin.ConfigSource = (*reload.Reloader)(nil)
+	_ admin.QuotaSource  = (*quota.Tracker)(nil)
 )
 
 // adminRoutes mounts the admin API and the dashboard when admin_keys are
@@ -35,20 +36,14 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	}
 	auth := admin.NewAuth(cfg.AdminKeys, cfg.APIKeys)
 	auth.UseBrake(a.ops.adminBrake, clientAddr)
-	proxies := map[string]string{}
-	for _, ac := range cfg.Accounts {
-		if ac.Proxy.Enabled() {
-			proxies[ac.ID] = ac.Proxy.Type + "://" + ac.Proxy.Addr()
-		}
-	}
 	opts := admin.Options{
 		Auth: auth, Sched: a.Sched, State: a.DB, Usage: a.DB, RelayKeys: cfg.APIKeys,
 		KeyLabel:    usage.KeyLabels(cfg.APIKeys),
-		AccountInfo: func(id string) admin.AccountInfo { return admin.AccountInfo{Proxy: proxies[id]} },
+		AccountInfo: a.accountInfo,
 		Health:      a.health, Log: a.Log,
 	}
 	if a.Quota != nil {
-		opts.Quota = quotaWindows{a.Quota}
+		opts.Quota = a.Quota
 	}
 	if a.clusterUsage != nil {
 		opts.Cluster = a.clusterUsage
@@ -72,24 +67,24 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	}
 }
 
-// quotaWindows shows the quota tracker's numbers to the admin API.
-type quotaWindows struct{ t *quota.Tracker }
-
-func (q quotaWindows) Windows(accountID string) []admin.QuotaWindow {
-	s, ok := q.t.Snapshot(accountID)
-	if !ok {
-		return nil
+// accountInfo is an account's groups and proxy as the running config has
+// them (a reload may have changed them).
+func (a *App) accountInfo(id string) admin.AccountInfo {
+	cfg := a.Config
+	if a.ops.reloader != nil {
+		cfg = a.ops.reloader.Current()
 	}
-	out := make([]admin.QuotaWindow, 0, len(s.Windows))
-	for _, w := range s.Windows {
-		aw := admin.QuotaWindow{Name: w.Name, Utilization: w.Utilization, Status: w.Status, SeenAt: s.SeenAt.UTC()}
-		if !w.ResetsAt.IsZero() {
-			r := w.ResetsAt.UTC()
-			aw.ResetsAt = &r
+	for _, ac := range cfg.Accounts {
+		if ac.ID != id {
+			continue
 		}
-		out = append(out, aw)
+		info := admin.AccountInfo{Groups: ac.Groups}
+		if ac.Proxy.Enabled() {
+			info.Proxy = ac.Proxy.Type + "://" + ac.Proxy.Addr()
+		}
+		return info
 	}
-	return out
+	return admin.AccountInfo{}
 }
 
 // configStatus tells the admin API whether the running config is the file's.

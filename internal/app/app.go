@@ -235,11 +235,6 @@ func newUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 		up.Token, up.OAuth = credential.NewLongLived(ac.Secret(), spec.Renew(ac.ID)), true
 		return up, nil, nil
 	}
-	style := credential.Claude
-	if spec.Refresh.Form {
-		style = credential.Google
-	}
-	tokenURL, clientID, clientSecret := spec.Refresh.Client(ac.TokenURL, ac.ClientID, ac.ClientSecret)
 	var onIDToken func(string)
 	if spec.IDTokenAccount != nil {
 		up.Learned = &relay.LearnedAccount{}
@@ -247,8 +242,8 @@ func newUpstream(acct *scheduler.Account, ac config.AccountConfig, st credential
 		onIDToken = func(idToken string) { learnUpstreamAccount(learned, spec, id, configured, idToken, log) }
 	}
 	o := credential.NewOAuth(credential.OAuthConfig{
-		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, TokenURL: tokenURL,
-		ClientID: clientID, ClientSecret: clientSecret, Scope: spec.Refresh.Scope, Style: style, Renew: spec.Renew(ac.ID),
+		AccountID: ac.ID, ConfigRefreshToken: ac.RefreshToken, Type: spec,
+		TokenURL: ac.TokenURL, ClientID: ac.ClientID, ClientSecret: ac.ClientSecret,
 		NotFound:  func(err error) bool { return errors.Is(err, store.ErrNoRow) },
 		OnRefresh: onRefresh,
 		OnIDToken: onIDToken,

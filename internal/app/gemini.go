@@ -25,15 +25,20 @@ var (
 // (Gemini CLI polls onboardUser every 5 s).
 const discoveryTimeout = 2 * time.Minute
 
-// wireGemini gives gemini (Code Assist) accounts their project source. The
+// wireGemini gives the accounts at start their project sources (wireProject).
+func (a *App) wireGemini() {
+	for _, up := range a.upstreams {
+		a.wireProject(up)
+	}
+}
+
+// wireProject gives up its project source when its type speaks the Code
+// Assist API (accounttype.Spec.CodeAssist), at start and at a reload. The
 // relay asks it once per attempt while building the request; a failed
 // lookup is the account's (its Verdict), a refused token earns one refresh
 // (StaleToken).
-func (a *App) wireGemini() {
-	for _, up := range a.upstreams {
-		if up.Config.Type != config.TypeGemini {
-			continue
-		}
+func (a *App) wireProject(up *relay.Upstream) {
+	if up.TypeSpec().CodeAssist {
 		up.Project = newProjectSource(up.Config, up.Client, a.DB, a.Log)
 	}
 }

@@ -3,15 +3,12 @@ package app
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/alerts"
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/metrics"
-	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
-	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -71,49 +68,27 @@ func (a *App) startProbe(ctx context.Context) {
 	go func() { defer a.bg.Done(); p.Run(ctx) }()
 }
 
-// probeTargets are the enabled subscription accounts whose usage endpoint
-// can be asked: Claude OAuth (api/oauth/usage) and ChatGPT for Codex
-// (backend-api/wham/usage), each through its own client and credential.
+// probeTargets are the enabled accounts whose type has a usage endpoint
+// (accounttype.Spec.Usage: Claude OAuth's api/oauth/usage, ChatGPT for
+// Codex's backend-api/wham/usage), each asked through its own client and
+// credential.
 func probeTargets(ups []*relay.Upstream) []quota.ProbeTarget {
 	var out []quota.ProbeTarget
 	for _, up := range ups {
-		if up == nil || !up.Config.Enabled {
+		if up == nil || !up.Config.Enabled || up.TypeSpec().Usage == nil {
 			continue
 		}
-		switch up.Config.Type {
-		case config.TypeClaudeOAuth:
-			out = append(out, quota.ProbeTarget{
-				AccountID: up.Config.ID, Client: up.Client, Parse: quota.ParseClaudeUsage,
-				NewRequest: func(ctx context.Context) (*http.Request, error) {
-					tok, err := up.Token.Token(ctx)
-					if err != nil {
-						return nil, err
-					}
-					return quota.ClaudeUsageRequest(ctx, anthropic.BaseURL(up.Config.APIURL), tok)
-				},
-			})
-		case config.TypeCodexOAuth:
-			out = append(out, quota.ProbeTarget{
-				AccountID: up.Config.ID, Client: up.Client, Parse: quota.ParseCodexUsage,
-				NewRequest: func(ctx context.Context) (*http.Request, error) {
-					tok, err := up.Token.Token(ctx)
-					if err != nil {
-						return nil, err
-					}
-					account := up.TypeAccount().UpstreamAccount
-					if account == "" {
-						account = openai.ChatGPTAccountID(tok)
-					}
-					// The usage endpoint sits beside the Codex backend:
-					// {root}/backend-api/wham/usage next to {root}/backend-api/codex.
-					base := openai.CodexBaseURL
-					if up.Config.APIURL != "" {
-						base = strings.TrimRight(up.Config.APIURL, "/")
-					}
-					return quota.CodexUsageRequest(ctx, strings.TrimSuffix(base, "/codex"), tok, account)
-				},
-			})
-		}
+		usage := up.TypeSpec().Usage
+		out = append(out, quota.ProbeTarget{
+			AccountID: up.Config.ID, Client: up.Client, Parse: usage.Parse,
+			NewRequest: func(ctx context.Context) (*http.Request, error) {
+				tok, err := up.Token.Token(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return usage.Request(ctx, up.TypeAccount(), tok)
+			},
+		})
 	}
 	return out
 }

@@ -175,9 +175,7 @@ func (a *App) prepareAccounts(old, next *config.Config) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		if ac.Type == config.TypeGemini {
-			a.wireGeminiUpstream(up)
-		}
+		a.wireProject(up)
 		if o != nil {
 			started[ac.ID] = o
 		}
@@ -231,12 +229,6 @@ func (a *App) prepareAccounts(old, next *config.Config) (func(), error) {
 		}
 		a.Log.Info("accounts reloaded", "accounts", len(accts), "removed", len(removed), "new_credentials", len(started))
 	}, nil
-}
-
-// wireGeminiUpstream gives one gemini (Code Assist) upstream its project
-// source, as wireGemini does at start.
-func (a *App) wireGeminiUpstream(up *relay.Upstream) {
-	up.Project = newProjectSource(up.Config, up.Client, a.DB, a.Log)
 }
 
 // runRefresherLocked starts the background refresher of one OAuth account;

@@ -14,47 +14,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/provider"
-)
-
-// Style selects how the token endpoint is spoken to.
-type Style int
-
-const (
-	// Claude is Anthropic's endpoint: a JSON body, a public client (no
-	// secret), single-use refresh tokens that rotate on every refresh.
-	Claude Style = iota
-	// Google is Google's standard endpoint: a form body with client_id and
-	// client_secret; the refresh token usually does not rotate.
-	Google
-)
-
-// String returns "claude" or "google".
-func (s Style) String() string {
-	if s == Google {
-		return "google"
-	}
-	return "claude"
-}
-
-// loginName is the provider argument of `ccrelay login` for this style.
-func (s Style) loginName() string {
-	if s == Google {
-		return "gemini"
-	}
-	return "claude"
-}
-
-// Defaults per style, for a config that names none (the relay passes its
-// account type's client, see accounttype.Refresh). The values live in
-// accounttype.
-const (
-	claudeTokenURL     = accounttype.ClaudeTokenURL
-	claudeClientID     = accounttype.ClaudeClientID
-	googleTokenURL     = accounttype.GoogleTokenURL
-	googleClientID     = accounttype.GoogleClientID
-	googleClientSecret = accounttype.GoogleClientSecret
 )
 
 const (
@@ -148,7 +108,7 @@ func (o *OAuth) post(ctx context.Context, rt string) (*tokenResponse, *RefreshEr
 		body  []byte
 		ctype string
 	)
-	if o.cfg.Style == Google {
+	if o.cfg.Type.Refresh.Form {
 		v := url.Values{
 			"grant_type":    {"refresh_token"},
 			"refresh_token": {rt},

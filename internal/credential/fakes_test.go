@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/state"
 )
 
@@ -337,6 +338,36 @@ type env struct {
 	secrets []string
 }
 
+// Style picks the token endpoint a test talks to: Anthropic's (a JSON body,
+// rotating refresh tokens) or Google's (a form body with a client secret).
+type Style int
+
+const (
+	Claude Style = iota
+	Google
+)
+
+// spec is the account type that refreshes in this style.
+func (s Style) spec() *accounttype.Spec {
+	if s == Google {
+		return accounttype.Lookup("gemini")
+	}
+	return accounttype.Lookup("claude-oauth")
+}
+
+// String names the style in subtests.
+func (s Style) String() string { return s.spec().Type }
+
+// loginName is the `ccrelay login` argument of the style's type.
+func (s Style) loginName() string { return s.spec().Login.Name }
+
+// The types' default clients.
+const (
+	claudeClientID     = accounttype.ClaudeClientID
+	googleClientID     = accounttype.GoogleClientID
+	googleClientSecret = accounttype.GoogleClientSecret
+)
+
 const (
 	acct     = "acct-1"
 	claudeRT = "sk-ant-ort01-config-token-abcdefgh"
@@ -361,7 +392,7 @@ func (e *env) cfg() OAuthConfig {
 	if e.ep.style == Google {
 		style, rt = Google, googleRT
 	}
-	return OAuthConfig{AccountID: acct, ConfigRefreshToken: rt, TokenURL: e.ep.srv.URL + "/v1/oauth/token", Style: style}
+	return OAuthConfig{AccountID: acct, ConfigRefreshToken: rt, TokenURL: e.ep.srv.URL + "/v1/oauth/token", Type: style.spec()}
 }
 
 // newOAuth builds a source against the env ("a process").

@@ -744,7 +744,7 @@ func TestRunInputClosedKeepsWaiting(t *testing.T) {
 }
 
 func TestRunInvalidProvider(t *testing.T) {
-	f := &Flow{Provider: Provider{Name: "broken"}}
+	f := &Flow{Provider: namedProvider("broken")}
 	_, err := f.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "no token URL") || !strings.Contains(err.Error(), "no client id") {
 		t.Fatalf("Run error = %v, want every missing field named", err)

@@ -17,14 +17,12 @@ import (
 	"github.com/ccrelay/ccrelay/internal/accounttype"
 )
 
-// Provider describes one OAuth authorization server as ccrelay talks to it.
-// ProviderFor returns an account type's (ClaudeProvider, GoogleProvider and
-// CodexProvider); tests point the URLs at fakes.
+// Provider describes one OAuth authorization server as ccrelay talks to it:
+// an account type's login (accounttype.Login: endpoint, scopes, redirects,
+// exchange format, name) and the client it signs in with. ProviderFor
+// builds it from the type's Spec; tests point the URLs at fakes.
 type Provider struct {
-	// Name identifies the provider in messages: "claude", "gemini" or "codex".
-	Name string
-	// AuthURL is the authorization endpoint the browser opens.
-	AuthURL string
+	accounttype.Login
 	// TokenURL is the endpoint the authorization code is exchanged at.
 	TokenURL string
 	// ClientID is the public OAuth client id.
@@ -32,29 +30,6 @@ type Provider struct {
 	// ClientSecret is the installed-app client secret; empty for public
 	// clients such as Claude Code's.
 	ClientSecret string
-	// Scopes are requested space-separated in the authorize URL.
-	Scopes []string
-	// ManualRedirectURL is the redirect_uri of the paste flow: a page of the
-	// provider that shows the code to copy. Empty disables the bare-code
-	// paste; a pasted callback URL is still accepted.
-	ManualRedirectURL string
-	// LoopbackHost is the host written into the loopback redirect_uri:
-	// "localhost" (what Claude Code registers) or "127.0.0.1" (what Gemini CLI
-	// uses). Empty means "127.0.0.1". Whatever it says, the listener binds
-	// 127.0.0.1 only.
-	LoopbackHost string
-	// LoopbackPath is the path of the loopback redirect_uri, e.g. "/callback".
-	LoopbackPath string
-	// LoopbackPorts are the ports the client id allows in its loopback
-	// redirect_uri (Codex CLI's: 1455, then 1457), tried in order; empty
-	// means any free port.
-	LoopbackPorts []int
-	// ExtraAuthParams are added to the authorize URL (Claude: code=true;
-	// Google: access_type=offline, prompt=consent).
-	ExtraAuthParams map[string]string
-	// JSONExchange selects a JSON token request that includes the state
-	// (Claude); otherwise the standard form-encoded request is sent (Google).
-	JSONExchange bool
 	// IDTokenAccount, when set, reads the provider-side account id from the
 	// exchange's id_token into Token.Account (OpenAI's chatgpt_account_id).
 	IDTokenAccount func(idToken string) string
@@ -64,39 +39,15 @@ type Provider struct {
 // with its default client. A type without a login yields a Provider that
 // fails validation.
 func ProviderFor(s *accounttype.Spec) Provider {
-	l := s.Login
-	if l == nil {
-		return Provider{Name: s.Type}
+	if s.Login == nil {
+		return Provider{Login: accounttype.Login{Name: s.Type}}
 	}
-	p := Provider{
-		Name:              l.Name,
-		AuthURL:           l.AuthURL,
-		Scopes:            l.Scopes,
-		ManualRedirectURL: l.ManualRedirectURL,
-		LoopbackHost:      l.LoopbackHost,
-		LoopbackPath:      l.LoopbackPath,
-		LoopbackPorts:     l.LoopbackPorts,
-		ExtraAuthParams:   l.ExtraAuthParams,
-		JSONExchange:      l.JSONExchange,
-		IDTokenAccount:    s.IDTokenAccount,
-	}
+	p := Provider{Login: *s.Login, IDTokenAccount: s.IDTokenAccount}
 	if s.Refresh != nil {
 		p.TokenURL, p.ClientID, p.ClientSecret = s.Refresh.TokenURL, s.Refresh.ClientID, s.Refresh.ClientSecret
 	}
 	return p
 }
-
-// ClaudeProvider returns the Claude (Pro/Max subscription) login as Claude
-// Code performs it.
-func ClaudeProvider() Provider { return ProviderFor(accounttype.Lookup("claude-oauth")) }
-
-// GoogleProvider returns the Google login of Gemini CLI (Code Assist). Its
-// client secret belongs to an installed application and is public by design.
-func GoogleProvider() Provider { return ProviderFor(accounttype.Lookup("gemini")) }
-
-// CodexProvider returns the ChatGPT login of Codex CLI ("Sign in with
-// ChatGPT"): a public client whose redirect URIs are fixed loopback ports.
-func CodexProvider() Provider { return ProviderFor(accounttype.Lookup("codex-oauth")) }
 
 // validate reports every missing field at once.
 func (p Provider) validate() error {

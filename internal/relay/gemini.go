@@ -6,19 +6,20 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
 
-	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/gemini"
 	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
-// geminiPlatform is the pool that gemini and gemini-api accounts serve.
-const geminiPlatform = "gemini"
+// geminiPlatform is the pool the Gemini routes serve.
+const geminiPlatform = accounttype.PlatformGemini
 
 // geminiOp is what a /gemini request asks for.
 type geminiOp int
@@ -55,9 +56,9 @@ type geminiAdapter struct {
 func (geminiAdapter) platform() string { return geminiPlatform }
 func (geminiAdapter) dialect() dialect { return googleDialect{} }
 
-// codeAssist reports whether up speaks the Code Assist API (a gemini,
-// Google OAuth, account) rather than the public one.
-func codeAssist(up *Upstream) bool { return up.Config.Type == config.TypeGemini }
+// codeAssist reports whether up speaks the Code Assist API rather than the
+// public one (its type says, accounttype.Spec.CodeAssist).
+func codeAssist(up *Upstream) bool { return up.TypeSpec().CodeAssist }
 
 func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
 	var (
@@ -370,32 +371,62 @@ func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, ad ge
 	r.serve(c)
 }
 
-// handleGeminiModels serves models.list and models.get from gemini-api
-// accounts only: the Code Assist API behind gemini (Google OAuth) accounts
-// has no model list. A pool without gemini-api accounts answers 501.
+// handleGeminiModels serves models.list and models.get from the accounts
+// whose upstream has the public model list: the Code Assist API behind
+// Google OAuth accounts has none (accounttype.Spec.NoModelList). A pool
+// without such accounts answers 501.
 func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
 	c := r.intake(w, req, ad, intakeOpts{queryKey: true})
 	if c == nil {
 		return
 	}
 	c.model = ad.model
-	var exclude []string
-	apiAccounts := 0
-	for _, up := range r.Upstreams() {
-		if up == nil || up.Account.Platform != geminiPlatform {
-			continue
-		}
-		if up.Config.Type == config.TypeGeminiAPI {
-			apiAccounts++
-		} else {
-			exclude = append(exclude, up.Account.ID)
-		}
-	}
-	if apiAccounts == 0 && len(exclude) > 0 {
-		r.writeError(c, http.StatusNotImplemented, "listing models needs a gemini-api account: the Code Assist API behind gemini (Google OAuth) accounts has no model list; call models/{model}:generateContent directly")
+	exclude, without, listing := modelListers(r.Upstreams(), geminiPlatform)
+	if listing == 0 && len(exclude) > 0 {
+		r.writeError(c, http.StatusNotImplemented, noModelList(geminiPlatform, without)+
+			" (the Code Assist API); call models/{model}:generateContent directly")
 		r.finish(c)
 		return
 	}
 	c.exclude = exclude
 	r.serve(c)
+}
+
+// modelListers sorts a platform's accounts for a models route: exclude
+// holds the ids of those whose upstream has no model list (their types in
+// without), listing counts the others.
+func modelListers(ups []*Upstream, platform string) (exclude, without []string, listing int) {
+	for _, up := range ups {
+		if up == nil || up.Account.Platform != platform {
+			continue
+		}
+		if up.TypeSpec().NoModelList {
+			exclude = append(exclude, up.Account.ID)
+			if !slices.Contains(without, up.Config.Type) {
+				without = append(without, up.Config.Type)
+			}
+			continue
+		}
+		listing++
+	}
+	return exclude, without, listing
+}
+
+// noModelList begins the 501 of a models route whose pool has only
+// accounts without a model list: which types would list (from the
+// registry) and which types the pool has ("listing models needs a
+// gemini-api account: gemini accounts have no model list").
+func noModelList(platform string, without []string) string {
+	var listers []string
+	for _, s := range accounttype.All() {
+		if s.Platform == platform && !s.NoModelList {
+			listers = append(listers, s.Type)
+		}
+	}
+	article := "a"
+	if len(listers) > 0 && strings.ContainsRune("aeiou", rune(listers[0][0])) {
+		article = "an"
+	}
+	return "listing models needs " + article + " " + strings.Join(listers, " or ") + " account: " +
+		strings.Join(without, ", ") + " accounts have no model list"
 }

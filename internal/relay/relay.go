@@ -253,8 +253,9 @@ func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
 	writeDialectError(w, dialectFor(req.URL.Path), http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
 }
 
-// spec is the account's type description.
-func (up *Upstream) spec() *accounttype.Spec {
+// TypeSpec is the account's type description: Spec, else the one
+// Config.Type names.
+func (up *Upstream) TypeSpec() *accounttype.Spec {
 	if up.Spec != nil {
 		return up.Spec
 	}
@@ -262,12 +263,12 @@ func (up *Upstream) spec() *accounttype.Spec {
 }
 
 // baseURL is the account's upstream API root: its api_url, else its type's default.
-func (up *Upstream) baseURL() string { return up.spec().BaseURL(up.Config.APIURL) }
+func (up *Upstream) baseURL() string { return up.TypeSpec().BaseURL(up.Config.APIURL) }
 
 // authenticate puts the account's credential on an upstream request, as its
 // type says.
 func (up *Upstream) authenticate(h http.Header, secret string) {
-	up.spec().Authenticate(h, up.TypeAccount(), secret)
+	up.TypeSpec().Authenticate(h, up.TypeAccount(), secret)
 }
 
 // SetModels replaces the model name map (a config reload); requests that

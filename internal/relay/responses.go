@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -109,7 +107,8 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 }
 
 // handleOpenAIModels lists models from the accounts with the public model
-// list: codex-oauth accounts are skipped (their backend's list needs a
+// list: accounts whose type has none (accounttype.Spec.NoModelList, the
+// ChatGPT backend's) are skipped (their backend's list needs a
 // client version and has its own shape, and their models serve only the
 // Responses route). A pool of only such accounts answers 501, as the Gemini
 // model routes do for Code Assist accounts.
@@ -118,24 +117,10 @@ func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request) {
 	if c == nil {
 		return
 	}
-	var exclude, without []string
-	listing := 0
-	for _, up := range r.Upstreams() {
-		if up == nil || up.Account.Platform != accounttype.PlatformOpenAI {
-			continue
-		}
-		if up.spec().NoModelList {
-			exclude = append(exclude, up.Account.ID)
-			if !slices.Contains(without, up.Config.Type) {
-				without = append(without, up.Config.Type)
-			}
-			continue
-		}
-		listing++
-	}
+	exclude, without, listing := modelListers(r.Upstreams(), accounttype.PlatformOpenAI)
 	if listing == 0 && len(exclude) > 0 {
-		r.writeError(c, http.StatusNotImplemented, "listing models needs an openai-responses account: "+strings.Join(without, ", ")+
-			" accounts (ChatGPT subscriptions) have no public model list and serve only the Responses API (POST /openai/v1/responses); name the model there directly")
+		r.writeError(c, http.StatusNotImplemented, noModelList(accounttype.PlatformOpenAI, without)+
+			" (ChatGPT subscriptions) and serve only the Responses API (POST /openai/v1/responses); name the model there directly")
 		r.finish(c)
 		return
 	}

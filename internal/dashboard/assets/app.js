@@ -213,8 +213,9 @@
   async function accounts() {
     const data = await api("accounts");
     const rows = data.accounts.map((a) => {
-      const quota = a.quota.length
-        ? a.quota.map((q) => bar(q.name, q.utilization * 100, 100, Math.round(q.utilization * 100) + "%" + (q.resets_at ? " · resets " + inTime(q.resets_at) : "")))
+      const windows = a.quota ? a.quota.windows : [];
+      const quota = windows.length
+        ? windows.map((q) => bar(q.name, q.utilization * 100, 100, Math.round(q.utilization * 100) + "%" + (q.stale ? " · stale" : q.resets_at ? " · resets " + inTime(q.resets_at) : "")))
         : el("span", { class: "muted small", text: "no quota reported" });
       const cds = a.cooldowns.map((c) => el("div", { class: "sub", text: (c.model ? c.model + ": " : "") + c.kind + " " + inTime(c.until) + (c.reason ? " — " + c.reason : "") }));
       const label = { ready: "ready", cooling_down: "cooling down", disabled: "disabled", token_invalid: "token invalid" }[a.state] || a.state;

@@ -10,9 +10,8 @@ import (
 	"github.com/MakeNowJust/heredoc"
 	"github.com/spf13/cobra"
 
-	"github.com/ccrelay/ccrelay/internal/admin"
+	"github.com/ccrelay/ccrelay/internal/accountview"
 	"github.com/ccrelay/ccrelay/internal/config"
-	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts/shared"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
@@ -89,7 +88,7 @@ func listRun(opts *Options) error {
 	for _, s := range sts {
 		last := "never"
 		if s.LastUsed != nil {
-			last = shared.Ago(now.Sub(*s.LastUsed))
+			last = accountview.Ago(now.Sub(*s.LastUsed))
 		}
 		state := s.State
 		if s.Detail != "" {
@@ -109,34 +108,18 @@ func statuses(opts *Options) ([]shared.Status, error) {
 		return nil, err
 	}
 	if adm != nil {
-		// The admin API lists quota windows flat (the dashboard draws them);
-		// they become the same Quota the local path shows.
+		// The admin API's accounts are this command's (one presenter,
+		// internal/accountview) plus live-only fields, which are left out.
 		var resp struct {
-			Accounts []struct {
-				shared.Status
-				Quota []admin.QuotaWindow `json:"quota"`
-			} `json:"accounts"`
+			Accounts []shared.Status `json:"accounts"`
 		}
 		if err := adm.Do(context.Background(), "GET", "accounts", nil, &resp); err != nil {
 			return nil, err
 		}
-		out := make([]shared.Status, 0, len(resp.Accounts))
-		for _, a := range resp.Accounts {
-			st := a.Status
-			if len(a.Quota) > 0 {
-				snap := quota.Snapshot{SeenAt: a.Quota[0].SeenAt}
-				for _, w := range a.Quota {
-					qw := quota.Window{Name: w.Name, Utilization: w.Utilization, Status: w.Status}
-					if w.ResetsAt != nil {
-						qw.ResetsAt = *w.ResetsAt
-					}
-					snap.Windows = append(snap.Windows, qw)
-				}
-				st.Quota = shared.NewQuota(snap, opts.Now())
-			}
-			out = append(out, st)
+		if resp.Accounts == nil {
+			resp.Accounts = []shared.Status{}
 		}
-		return out, nil
+		return resp.Accounts, nil
 	}
 	cfg, err := opts.Config()
 	if err != nil {

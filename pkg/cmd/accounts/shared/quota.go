@@ -3,40 +3,12 @@ package shared
 import (
 	"context"
 	"fmt"
-	"math"
-	"strings"
-	"time"
 
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/store"
 )
-
-// Quota is an account's latest rate-limit numbers as `accounts list` shows
-// them: the raw snapshot, each window marked stale once its numbers no
-// longer hold (past its reset, or older than the window).
-type Quota struct {
-	quota.Snapshot
-	Windows []QuotaWindow `json:"windows"`
-}
-
-// QuotaWindow is one window with its staleness.
-type QuotaWindow struct {
-	quota.Window
-	Stale bool `json:"stale"`
-}
-
-// NewQuota shows a snapshot's windows, each marked stale once its numbers
-// are older than the window.
-func NewQuota(s quota.Snapshot, now time.Time) *Quota {
-	q := &Quota{Snapshot: s, Windows: make([]QuotaWindow, 0, len(s.Windows))}
-	for _, w := range s.Windows {
-		q.Windows = append(q.Windows, QuotaWindow{Window: w, Stale: !w.Live(s.SeenAt, now)})
-	}
-	q.Snapshot.Windows = nil
-	return q
-}
 
 // quotas reads the accounts' latest numbers: the cluster's when one is
 // configured, else the database's.
@@ -61,66 +33,4 @@ func quotas(ctx context.Context, cfg *config.Config, db *store.DB) (map[string]q
 		return nil, fmt.Errorf("read quota: %w", err)
 	}
 	return q, nil
-}
-
-// Line renders the windows for a table: "5h ######.... 62% resets 14:00";
-// numbers that no longer hold say when they were seen instead.
-func (q *Quota) Line(now time.Time) string {
-	if q == nil || len(q.Windows) == 0 {
-		return "-"
-	}
-	var b strings.Builder
-	for i, w := range q.Windows {
-		if i > 0 {
-			b.WriteString("  ")
-		}
-		b.WriteString(w.Name)
-		b.WriteByte(' ')
-		if w.Stale {
-			fmt.Fprintf(&b, "stale (%.0f%% seen %s)", w.Utilization*100, Ago(now.Sub(q.SeenAt)))
-			continue
-		}
-		b.WriteString(Bar(w.Utilization, 10))
-		fmt.Fprintf(&b, " %.0f%%", math.Floor(w.Utilization*100))
-		if w.Status == quota.StatusRejected || w.Status == quota.StatusAllowedWarning {
-			b.WriteString(" " + w.Status)
-		}
-		if !w.ResetsAt.IsZero() {
-			b.WriteString(" resets " + resetTime(w.ResetsAt, now))
-		}
-	}
-	if q.OverageStatus == quota.StatusAllowed {
-		b.WriteString("  extra usage allowed")
-	}
-	return b.String()
-}
-
-// Bar draws share (0..1) as width cells of '#' and '.'.
-func Bar(share float64, width int) string {
-	n := int(math.Round(math.Min(1, math.Max(0, share)) * float64(width)))
-	return strings.Repeat("#", n) + strings.Repeat(".", width-n)
-}
-
-func resetTime(t, now time.Time) string {
-	t = t.In(now.Location())
-	switch d := t.Sub(now); {
-	case d < 20*time.Hour:
-		return t.Format("15:04")
-	case d < 6*24*time.Hour:
-		return t.Format("Mon 15:04")
-	}
-	return t.Format("Jan 2 15:04")
-}
-
-// Ago says how long ago d was, coarsely ("42s ago", "5m ago", "3h ago", "2d ago").
-func Ago(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh ago", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
