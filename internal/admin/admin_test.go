@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/quota"
+	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -437,8 +439,15 @@ func TestReload(t *testing.T) {
 		t.Fatalf("refused reload: %d %s", code, body)
 	}
 	fail = false
-	if code, body := f.do(t, "POST", "/admin/v1/reload", ""); code != 200 {
+	if code, body := f.do(t, "POST", "/admin/v1/reload", ""); code != 200 || decode[ReloadResponse](t, body) != (ReloadResponse{Reloaded: true, Status: ReloadApplied}) {
 		t.Fatalf("reload: %d %s", code, body)
+	}
+	// A file that holds the config in force is no refusal.
+	f = newFixture(t, func(o *Options) {
+		o.Reload = reloadFunc(func() error { return fmt.Errorf("reload: %w", reload.ErrUnchanged) })
+	})
+	if code, body := f.do(t, "POST", "/admin/v1/reload", ""); code != 200 || decode[ReloadResponse](t, body) != (ReloadResponse{Status: ReloadUnchanged}) {
+		t.Fatalf("unchanged reload: %d %s", code, body)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/store"
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -309,13 +310,36 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, ErrReloadUnavailable.Error())
 		return
 	}
-	if err := a.o.Reload.Reload(r.Context()); err != nil {
+	err := a.o.Reload.Reload(r.Context())
+	switch {
+	case errors.Is(err, reload.ErrUnchanged):
+		// Nothing to apply is not a failure: the config in force is the file's.
+		writeJSON(w, http.StatusOK, ReloadResponse{Status: ReloadUnchanged})
+		return
+	case err != nil:
 		writeError(w, http.StatusUnprocessableEntity, "the new config was refused; the old one keeps serving: "+err.Error())
 		return
 	}
 	a.o.Log.Info("config reloaded through the admin API")
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true})
+	writeJSON(w, http.StatusOK, ReloadResponse{Reloaded: true, Status: ReloadApplied})
 }
+
+// ReloadResponse answers POST /admin/v1/reload when the config in force is
+// the file's afterwards.
+type ReloadResponse struct {
+	// Reloaded is true when a changed config was applied.
+	Reloaded bool `json:"reloaded"`
+	// Status is ReloadApplied or ReloadUnchanged.
+	Status string `json:"status"`
+}
+
+// The statuses of a ReloadResponse.
+const (
+	// ReloadApplied: the file held a changed config, now in force.
+	ReloadApplied = "reloaded"
+	// ReloadUnchanged: the file holds the config already in force.
+	ReloadUnchanged = "unchanged"
+)
 
 // Health is GET /admin/v1/health: /health's fields plus the account states.
 type Health struct {

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/state"
 )
 
@@ -67,15 +66,6 @@ type AccountState struct {
 	LastError LastError
 }
 
-// Persister stores state changes. Calls come from one background goroutine.
-type Persister interface {
-	SaveSession(ctx context.Context, b state.Binding) error
-	DeleteSessions(ctx context.Context, key, accountID string) (int64, error)
-	SaveCooldown(ctx context.Context, c state.Cooldown) error
-	DeleteCooldown(ctx context.Context, accountID, model string) error
-	SaveLastUsed(ctx context.Context, accountID string, t time.Time) error
-}
-
 // Options are the durations the scheduler applies.
 type Options struct {
 	StickyTTL           time.Duration
@@ -112,8 +102,6 @@ func (e *NoAccountError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrNoAccount) work.
 func (e *NoAccountError) Unwrap() error { return ErrNoAccount }
-
-type cooldownKey struct{ account, model string }
 
 // Scheduler is safe for concurrent use.
 type Scheduler struct {
@@ -271,79 +259,6 @@ func (s *Scheduler) Account(id string) *Account {
 	return s.byID[id]
 }
 
-// Restore loads persisted state (bindings to unknown accounts are dropped).
-func (s *Scheduler) Restore(bindings []state.Binding, cooldowns []state.Cooldown, lastUsed map[string]time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	for _, b := range bindings {
-		if s.byID[b.AccountID] != nil && b.ExpiresAt.After(now) {
-			s.sessions[b.Key] = b
-		}
-	}
-	for _, c := range cooldowns {
-		if s.byID[c.AccountID] != nil && c.Until.After(now) {
-			s.cooldowns[cooldownKey{c.AccountID, c.Model}] = c
-		}
-	}
-	for id, t := range lastUsed {
-		if a := s.byID[id]; a != nil && t.After(a.lastUsed) {
-			a.lastUsed = t
-		}
-	}
-}
-
-// Close stops the background writer after it wrote what was queued.
-func (s *Scheduler) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	close(s.jobs)
-	s.mu.Unlock()
-	<-s.done
-}
-
-func (s *Scheduler) writer() {
-	defer close(s.done)
-	for job := range s.jobs {
-		if s.persist == nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		job(ctx)
-		cancel()
-	}
-}
-
-// enqueue schedules a persistence job; it must be called with s.mu held.
-func (s *Scheduler) enqueue(job func(ctx context.Context)) {
-	if s.persist == nil || s.closed {
-		return
-	}
-	select {
-	case s.jobs <- job:
-	default:
-		s.log.Warn("state writer is behind; a state change was not persisted")
-	}
-}
-
-// logErr reports a persistence failure once per failing streak (a broken
-// database must not print a line per request) and the recovery.
-func (s *Scheduler) logErr(what string, err error) {
-	if err != nil {
-		if s.persistFailing.CompareAndSwap(false, true) {
-			s.log.Error("saving relay state failed; it stays in memory and saving is retried with the next change", "what", what, "err", err)
-		}
-		return
-	}
-	if s.persistFailing.CompareAndSwap(true, false) {
-		s.log.Info("saving relay state works again")
-	}
-}
-
 // available reports whether a may serve model now; it returns the end of the
 // cooldown that blocks it otherwise. Called with s.mu held.
 func (s *Scheduler) available(a *Account, model string, now time.Time) (bool, time.Time) {
@@ -427,15 +342,6 @@ func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (
 	return best, nil
 }
 
-func (s *Scheduler) bind(key, accountID string, now time.Time) {
-	b := state.Binding{Key: key, AccountID: accountID, ExpiresAt: now.Add(s.opts.StickyTTL)}
-	s.sessions[key] = b
-	s.enqueue(func(ctx context.Context) { s.logErr("session", s.persist.SaveSession(ctx, b)) })
-	if s.observer != nil {
-		s.observer.SessionChanged(b, false)
-	}
-}
-
 // Release ends a request that Pick gave to a (its concurrency slot).
 func (s *Scheduler) Release(a *Account) { a.inUse.Add(-1) }
 
@@ -454,93 +360,6 @@ func (s *Scheduler) touch(a *Account, now time.Time) {
 	if s.observer != nil {
 		s.observer.AccountUsed(a.ID, now)
 	}
-}
-
-// Report applies the verdict of one upstream outcome to account id and returns
-// the cooldown it set (zero Until when none).
-func (s *Scheduler) Report(id string, v provider.Verdict) state.Cooldown {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if v.Kind == provider.OK {
-		// A success ends the account's short whole-account cooldown, if any.
-		k := cooldownKey{id, ""}
-		if c, ok := s.cooldowns[k]; ok {
-			switch provider.ParseKind(c.Kind) {
-			case provider.RateLimited, provider.Overloaded, provider.ServerError, provider.Network:
-				s.clearLocked(k)
-			}
-		}
-		return state.Cooldown{}
-	}
-	if !v.Kind.Failover() {
-		return state.Cooldown{}
-	}
-	if a := s.byID[id]; a != nil {
-		a.lastErr = LastError{Kind: v.Kind.String(), Model: v.Model, Reason: v.Reason, At: now}
-	}
-	until := v.Until
-	var def time.Duration
-	switch v.Kind {
-	case provider.RateLimited:
-		def = s.opts.RateLimitCooldown
-		if !until.IsZero() && until.Sub(now) > s.opts.MaxRateLimitHint {
-			until = now.Add(s.opts.MaxRateLimitHint)
-		}
-	case provider.QuotaExhausted:
-		def = s.opts.UnavailableCooldown
-	case provider.Overloaded:
-		def = s.opts.OverloadCooldown
-	case provider.Unavailable:
-		def = s.opts.UnavailableCooldown
-	case provider.TokenInvalid:
-		def = s.opts.TokenInvalidCooldown
-	default:
-		def = s.opts.ErrorCooldown
-	}
-	if until.IsZero() || !until.After(now) {
-		until = now.Add(def)
-	} else {
-		// An upstream-given time: within [1 s, 31 days], whatever named it.
-		until = provider.HintTime(until, now)
-	}
-	c := state.Cooldown{AccountID: id, Model: v.Model, Kind: v.Kind.String(), Reason: v.Reason, Until: until}
-	if v.BadHint != "" {
-		s.log.Warn("ignored a nonsensical time from the upstream", "account", id, "kind", c.Kind, "hint", v.BadHint, "cooldown_until", until)
-	}
-	k := cooldownKey{id, v.Model}
-	if old, ok := s.cooldowns[k]; ok && old.Until.After(c.Until) && old.Kind == c.Kind {
-		return old // a longer cooldown of the same kind stands
-	}
-	s.cooldowns[k] = c
-	s.enqueue(func(ctx context.Context) { s.logErr("cooldown", s.persist.SaveCooldown(ctx, c)) })
-	if s.observer != nil {
-		s.observer.CooldownChanged(c, false)
-	}
-	return c
-}
-
-func (s *Scheduler) clearLocked(k cooldownKey) {
-	c := s.cooldowns[k]
-	delete(s.cooldowns, k)
-	s.enqueue(func(ctx context.Context) { s.logErr("cooldown", s.persist.DeleteCooldown(ctx, k.account, k.model)) })
-	if s.observer != nil {
-		s.observer.CooldownChanged(c, true)
-	}
-}
-
-// Reset clears every cooldown of an account; it returns how many there were.
-func (s *Scheduler) Reset(id string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k := range s.cooldowns {
-		if k.account == id {
-			s.clearLocked(k)
-			n++
-		}
-	}
-	return n
 }
 
 // SetDisabled takes an account out of rotation (disabled) or puts it back,
@@ -566,125 +385,4 @@ func (s *Scheduler) States() []AccountState {
 		out[i] = AccountState{Account: a, Disabled: a.disabled, LastUsed: a.lastUsed, LastError: a.lastErr}
 	}
 	return out
-}
-
-// Cooldowns returns the cooldowns in force, sorted by account and model.
-func (s *Scheduler) Cooldowns() []state.Cooldown {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	var out []state.Cooldown
-	for _, c := range s.cooldowns {
-		if c.Until.After(now) {
-			out = append(out, c)
-		}
-	}
-	slices.SortFunc(out, func(a, b state.Cooldown) int {
-		if a.AccountID != b.AccountID {
-			if a.AccountID < b.AccountID {
-				return -1
-			}
-			return 1
-		}
-		if a.Model < b.Model {
-			return -1
-		}
-		if a.Model > b.Model {
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
-// Sessions returns the live bindings.
-func (s *Scheduler) Sessions() []state.Binding {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	out := make([]state.Binding, 0, len(s.sessions))
-	for _, b := range s.sessions {
-		if b.ExpiresAt.After(now) {
-			out = append(out, b)
-		}
-	}
-	slices.SortFunc(out, func(a, b state.Binding) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
-	return out
-}
-
-// Session returns the live binding of key, if any.
-func (s *Scheduler) Session(key string) (state.Binding, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.sessions[key]
-	if !ok || !b.ExpiresAt.After(s.now()) {
-		return state.Binding{}, false
-	}
-	return b, true
-}
-
-// ApplyRemoteCooldown merges a cooldown set (or, removed, cleared) by
-// another relay of the cluster, without publishing it again.
-func (s *Scheduler) ApplyRemoteCooldown(c state.Cooldown, removed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.byID[c.AccountID] == nil {
-		return
-	}
-	k := cooldownKey{c.AccountID, c.Model}
-	if removed {
-		delete(s.cooldowns, k)
-	} else {
-		s.cooldowns[k] = c
-	}
-}
-
-// ApplyRemoteBinding merges a sticky binding made (or, removed, dropped) by
-// another relay of the cluster, without publishing it again.
-func (s *Scheduler) ApplyRemoteBinding(b state.Binding, removed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.byID[b.AccountID] == nil {
-		return
-	}
-	if removed {
-		delete(s.sessions, b.Key)
-	} else {
-		s.sessions[b.Key] = b
-	}
-}
-
-// Prune drops expired sessions and cooldowns from memory; call it now and then.
-func (s *Scheduler) Prune() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	for k, b := range s.sessions {
-		if !b.ExpiresAt.After(now) {
-			delete(s.sessions, k)
-		}
-	}
-	for k, c := range s.cooldowns {
-		if !c.Until.After(now) {
-			delete(s.cooldowns, k)
-		}
-	}
-}
-
-// ForgetSessions drops bindings from memory only (the caller already changed
-// the store): the one with key, all of accountID's, or (both empty) all.
-func (s *Scheduler) ForgetSessions(key, accountID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for k, b := range s.sessions {
-		if (key != "" && k == key) || (key == "" && (accountID == "" || b.AccountID == accountID)) {
-			delete(s.sessions, k)
-			n++
-			if s.observer != nil {
-				s.observer.SessionChanged(b, true)
-			}
-		}
-	}
-	return n
 }
