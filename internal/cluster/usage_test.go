@@ -174,7 +174,7 @@ func TestClusterUsageChunkMergedOnce(t *testing.T) {
 		if u.pending[k] == nil {
 			u.pending[k] = new(usageSums)
 		}
-		u.pending[k].add(r)
+		u.pending[k].add(&r)
 	}
 	u.seal()
 	ctx := context.Background()

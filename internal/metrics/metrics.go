@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
@@ -259,38 +260,19 @@ func statusClass(status int) string {
 	return strconv.Itoa(status/100) + "xx"
 }
 
-// Route names the API route of path and its platform, from a fixed table;
-// "" for paths that are not counted (/health, /metrics).
+// Route names the route of path and its platform: the API's from the
+// relay's route table, the server's own paths here; "" for paths that are
+// not counted (/health, /metrics).
 func Route(path string) (route, platform string) {
 	switch {
 	case path == "/health" || path == "/metrics":
 		return "", ""
-	case strings.HasPrefix(path, "/gemini/"):
-		switch {
-		case strings.HasSuffix(path, ":streamGenerateContent"):
-			return "gemini_stream_generate", "gemini"
-		case strings.HasSuffix(path, ":generateContent"):
-			return "gemini_generate", "gemini"
-		case strings.HasSuffix(path, ":countTokens"):
-			return "gemini_count_tokens", "gemini"
-		}
-		return "gemini_other", "gemini"
 	case strings.HasPrefix(path, "/admin/"):
 		return "admin", "none"
 	case strings.HasPrefix(path, "/dashboard"):
 		return "dashboard", "none"
-	case strings.HasSuffix(path, "/v1/messages/count_tokens"):
-		return "count_tokens", "claude"
-	case strings.HasSuffix(path, "/v1/messages"):
-		return "messages", "claude"
-	case strings.HasSuffix(path, "/v1/chat/completions"):
-		return "chat_completions", "claude"
-	case strings.HasSuffix(path, "/v1/responses"):
-		return "responses", "openai"
-	case strings.HasSuffix(path, "/v1/models"):
-		return "models", "none"
 	}
-	return "other", "none"
+	return relay.MetricLabels(path)
 }
 
 // scrapeCollector reads the state gauges when Prometheus scrapes.

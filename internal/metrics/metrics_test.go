@@ -58,6 +58,9 @@ func TestRoute(t *testing.T) {
 		{"/gemini/v1beta/models", "gemini_other", "gemini"},
 		{"/v1/models", "models", "none"},
 		{"/anything/the/client/sends", "other", "none"},
+		// A lookalike of a route under another prefix is not that route.
+		{"/x/v1/messages", "other", "none"},
+		{"/openai/v1/embeddings", "other", "none"},
 		{"/health", "", ""},
 	}
 	for _, tt := range tests {

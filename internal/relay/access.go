@@ -10,7 +10,6 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
-	"github.com/ccrelay/ccrelay/internal/provider/openai"
 	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
@@ -166,7 +165,7 @@ func (r *Relay) settle(c *call, rec *usage.Record) {
 func (r *Relay) writeRefusal(c *call, ref *policy.Refusal) {
 	setRetryAfter(c.resp.Header(), ref.RetryAfter)
 	c.resp.Header().Set("Content-Type", "application/json")
-	c.resp.whole(ref.Status, refusalBody(c.ad.dialect(), ref.Status, ref.Reason, ref.Message))
+	c.resp.whole(ref.Status, refusalBody(c.dialect, ref.Status, ref.Reason, ref.Message))
 	c.resp.failed(ref.Status, ref.Message)
 }
 
@@ -184,19 +183,11 @@ func setRetryAfter(h http.Header, retry time.Duration) {
 	}
 }
 
-// refusalBody is a policy refusal in d's shape; OpenAI's names the code
-// clients branch on (rate_limit_exceeded, insufficient_quota, permission_denied).
+// refusalBody is a policy refusal in d's shape: a spent budget as d names
+// one, anything else by its status.
 func refusalBody(d dialect, status int, reason policy.Reason, msg string) []byte {
-	switch d.(type) {
-	case openaiDialect, responsesDialect: // the Responses route (Codex) is OpenAI's too
-		typ, code := "rate_limit_exceeded", "rate_limit_exceeded"
-		switch {
-		case status == http.StatusForbidden:
-			typ, code = "permission_error", "permission_denied"
-		case reason == policy.OverBudget:
-			typ, code = "insufficient_quota", "insufficient_quota"
-		}
-		return openai.CodedErrorBody(typ, code, msg)
+	if reason == policy.OverBudget {
+		return d.quotaBody(msg)
 	}
 	return d.errorBody(status, msg)
 }

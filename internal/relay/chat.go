@@ -33,7 +33,6 @@ type chatAdapter struct {
 var chatRequestHeaders = newHeaderList([]string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}, nil)
 
 func (*chatAdapter) platform() string { return "claude" }
-func (*chatAdapter) dialect() dialect { return openaiDialect{} }
 
 func (a *chatAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
 	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/v1/messages", a.conv.Body)
@@ -100,9 +99,9 @@ func (s *chatStream) end(dst []byte) []byte { return s.cs.Finish(dst) }
 func (s *chatStream) needsTerminal() bool   { return true }
 func (s *chatStream) usage() provider.Usage { return s.u }
 
-func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request) {
+func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request, d dialect) {
 	ad := &chatAdapter{now: r.now}
-	c := r.intake(w, req, ad, intakeOpts{body: jsonObject})
+	c := r.intake(w, req, d, ad, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}

@@ -18,7 +18,6 @@ type claudeAdapter struct {
 }
 
 func (claudeAdapter) platform() string { return "claude" }
-func (claudeAdapter) dialect() dialect { return anthropicDialect{} }
 func (a claudeAdapter) newStream(c *call, _ *Upstream) streamer {
 	return &claudeStream{model: c.model}
 }
@@ -71,9 +70,9 @@ func (s *claudeStream) end(dst []byte) []byte { return dst }
 func (s *claudeStream) needsTerminal() bool   { return true }
 func (s *claudeStream) usage() provider.Usage { return s.u }
 
-func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request) {
+func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request, d dialect) {
 	ad := claudeAdapter{path: "/v1/messages", now: r.now}
-	c := r.intake(w, req, ad, intakeOpts{body: jsonObject})
+	c := r.intake(w, req, d, ad, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
@@ -82,9 +81,9 @@ func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request) {
 	r.serve(c)
 }
 
-func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request) {
+func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request, d dialect) {
 	ad := claudeAdapter{path: "/v1/messages/count_tokens", now: r.now}
-	c := r.intake(w, req, ad, intakeOpts{body: jsonObject})
+	c := r.intake(w, req, d, ad, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
@@ -93,9 +92,9 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request) {
 	r.serve(c)
 }
 
-func (r *Relay) handleClaudeModels(w http.ResponseWriter, req *http.Request) {
+func (r *Relay) handleClaudeModels(w http.ResponseWriter, req *http.Request, d dialect) {
 	ad := claudeAdapter{path: "/v1/models", now: r.now}
-	c := r.intake(w, req, ad, intakeOpts{})
+	c := r.intake(w, req, d, ad, intakeOpts{})
 	if c == nil {
 		return
 	}

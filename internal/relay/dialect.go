@@ -3,18 +3,22 @@ package relay
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
 	"github.com/ccrelay/ccrelay/internal/provider/gemini"
 	"github.com/ccrelay/ccrelay/internal/provider/openai"
 )
 
-// dialect is the error shape of a route's provider. Each provider package
-// owns its shape (one mapping of status to error type per provider); the
-// dialect only picks it.
+// dialect is the API a client speaks, as far as the relay's own answers
+// go: the shape of the errors it makes. The route table (routes.go) says
+// which dialect each path speaks. Each provider package maps its errors
+// once (status to error type and code); the dialect only picks that
+// package.
 type dialect interface {
 	errorBody(status int, msg string) []byte
+	// quotaBody is the 429 of a spent budget. OpenAI names it apart from a
+	// rate limit (clients stop rather than wait); the others by status.
+	quotaBody(msg string) []byte
 	// streamError is an in-stream error in this dialect's SSE form.
 	streamError(status int, msg string) []byte
 }
@@ -26,6 +30,9 @@ type googleDialect struct{}
 func (anthropicDialect) errorBody(status int, msg string) []byte {
 	return anthropic.ErrorBody(status, msg)
 }
+func (anthropicDialect) quotaBody(msg string) []byte {
+	return anthropic.ErrorBody(http.StatusTooManyRequests, msg)
+}
 func (anthropicDialect) streamError(status int, msg string) []byte {
 	return anthropic.ErrorEvent(status, msg)
 }
@@ -33,6 +40,7 @@ func (anthropicDialect) streamError(status int, msg string) []byte {
 func (openaiDialect) errorBody(status int, msg string) []byte {
 	return openai.ErrorBody(status, msg, "")
 }
+func (openaiDialect) quotaBody(msg string) []byte { return openai.QuotaErrorBody(msg) }
 func (d openaiDialect) streamError(status int, msg string) []byte {
 	b := append([]byte("event: error\ndata: "), d.errorBody(status, msg)...)
 	return append(b, "\n\n"...)
@@ -41,9 +49,20 @@ func (d openaiDialect) streamError(status int, msg string) []byte {
 func (googleDialect) errorBody(status int, msg string) []byte {
 	return gemini.ErrorBody(status, "", msg)
 }
+func (googleDialect) quotaBody(msg string) []byte {
+	return gemini.ErrorBody(http.StatusTooManyRequests, "", msg)
+}
 func (d googleDialect) streamError(status int, msg string) []byte {
 	b := append([]byte("data: "), d.errorBody(status, msg)...)
 	return append(b, "\n\n"...)
+}
+
+// responsesDialect is OpenAI's, but inside a stream a relay-made error is a
+// response.failed event (openai.FailedEvent says why).
+type responsesDialect struct{ openaiDialect }
+
+func (responsesDialect) streamError(status int, msg string) []byte {
+	return openai.FailedEvent(status, msg)
 }
 
 // writeJSON writes a complete JSON answer (errors raised outside a call).
@@ -60,19 +79,8 @@ func writeDialectError(w http.ResponseWriter, d dialect, status int, msg string)
 	writeJSON(w, status, d.errorBody(status, msg))
 }
 
-// dialectFor picks the error shape from a request path.
-func dialectFor(path string) dialect {
-	switch {
-	case strings.HasPrefix(path, "/gemini/"):
-		return googleDialect{}
-	case strings.HasPrefix(path, "/openai/"), strings.HasPrefix(path, "/v1/responses"), strings.HasPrefix(path, "/v1/chat/"):
-		return openaiDialect{}
-	}
-	return anthropicDialect{}
-}
-
 // DialectError writes an error for path in its provider's shape; the server's
 // middleware uses it for errors raised before a handler runs.
 func DialectError(w http.ResponseWriter, path string, status int, msg string) {
-	writeDialectError(w, dialectFor(path), status, msg)
+	writeDialectError(w, routeOf(path).dialect, status, msg)
 }

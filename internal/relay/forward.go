@@ -27,7 +27,6 @@ import (
 // adapter is what a route knows about its upstream API.
 type adapter interface {
 	platform() string
-	dialect() dialect
 	// newRequest builds one attempt's upstream request. An error that is a
 	// Verdicter is the account's (a failed project lookup); any other is the
 	// relay's own and ends the call with a 500, no account touched: what the
@@ -62,7 +61,10 @@ type streamer interface {
 // call is one client request on its way through the failover loop.
 type call struct {
 	req *http.Request
-	ad  adapter
+	// dialect is the client's API (the route's): the shape of the errors
+	// the relay writes.
+	dialect dialect
+	ad      adapter
 	// resp is the client's side: the only writer of what the client gets.
 	resp response
 
@@ -270,7 +272,7 @@ func (r *Relay) chatWithoutClaude() string {
 // writeError writes a relay-made error in the route's shape, or as an error
 // event when the stream has begun.
 func (r *Relay) writeError(c *call, status int, msg string) {
-	d := c.ad.dialect()
+	d := c.dialect
 	if c.resp.started {
 		c.resp.failed(status, msg)
 		c.resp.flushWrite(d.streamError(status, msg))
@@ -287,7 +289,7 @@ func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
 	body := r.table.Load().redact.body(a.body)
 	if c.resp.started {
 		c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
-		c.resp.flushWrite(c.ad.dialect().streamError(a.status, string(bytes.TrimSpace(body))))
+		c.resp.flushWrite(c.dialect.streamError(a.status, string(bytes.TrimSpace(body))))
 		return
 	}
 	copyResponseHeader(c.resp.Header(), a.header)

@@ -54,7 +54,6 @@ type geminiAdapter struct {
 }
 
 func (geminiAdapter) platform() string { return geminiPlatform }
-func (geminiAdapter) dialect() dialect { return googleDialect{} }
 
 // codeAssist reports whether up speaks the Code Assist API rather than the
 // public one (its type says, accounttype.Spec.CodeAssist).
@@ -264,59 +263,55 @@ func (s *geminiStream) end(dst []byte) []byte { return dst }
 func (s *geminiStream) needsTerminal() bool   { return false }
 func (s *geminiStream) usage() provider.Usage { return s.u }
 
-// geminiRoutes registers the /gemini routes: the public Gemini API's
-// models.list, models.get, generateContent, streamGenerateContent and
-// countTokens under /gemini/v1 and /gemini/v1beta. One handler takes the
-// whole prefix so every malformed path gets a Google-shaped error.
-func (r *Relay) geminiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("/gemini/", r.handleGemini)
-}
-
 const geminiRoutesHelp = "ccrelay serves GET /gemini/{v1|v1beta}/models[/{model}] and POST /gemini/{v1|v1beta}/models/{model}:{generateContent|streamGenerateContent|countTokens}"
 
-func (r *Relay) handleGemini(w http.ResponseWriter, req *http.Request) {
+// handleGemini serves the /gemini subtree: the public Gemini API's
+// models.list, models.get, generateContent, streamGenerateContent and
+// countTokens under /gemini/v1 and /gemini/v1beta. It takes the whole
+// subtree so every malformed path gets a Google-shaped error.
+func (r *Relay) handleGemini(w http.ResponseWriter, req *http.Request, d dialect) {
 	ad := geminiAdapter{now: r.now}
 	rest := strings.TrimPrefix(req.URL.Path, "/gemini")
 	version, tail, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
 	ad.call.Version = version
 	if version != "v1" && version != "v1beta" {
-		r.rejectGemini(w, req, ad, http.StatusNotFound, "no route for "+req.Method+" /gemini/"+truncateForError(version)+"...; "+geminiRoutesHelp)
+		r.rejectGemini(w, req, d, ad, http.StatusNotFound, "no route for "+req.Method+" /gemini/"+truncateForError(version)+"...; "+geminiRoutesHelp)
 		return
 	}
 	switch {
 	case tail == "models" || tail == "models/":
 		if req.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
-			r.rejectGemini(w, req, ad, http.StatusMethodNotAllowed, "models.list is GET; "+geminiRoutesHelp)
+			r.rejectGemini(w, req, d, ad, http.StatusMethodNotAllowed, "models.list is GET; "+geminiRoutesHelp)
 			return
 		}
 		ad.op = geminiList
-		r.handleGeminiModels(w, req, ad)
+		r.handleGeminiModels(w, req, d, ad)
 	case strings.HasPrefix(tail, "models/") && req.Method == http.MethodGet && !strings.Contains(tail, ":"):
 		model := tail[len("models/"):]
 		if !gemini.ValidModel(model) {
-			r.rejectGemini(w, req, ad, http.StatusBadRequest, "invalid model name: it must be 1-128 characters of [A-Za-z0-9._-], start with a letter or digit and contain no '..'")
+			r.rejectGemini(w, req, d, ad, http.StatusBadRequest, "invalid model name: it must be 1-128 characters of [A-Za-z0-9._-], start with a letter or digit and contain no '..'")
 			return
 		}
 		ad.op, ad.model = geminiGet, model
-		r.handleGeminiModels(w, req, ad)
+		r.handleGeminiModels(w, req, d, ad)
 	case strings.HasPrefix(tail, "models/"):
 		if req.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			r.rejectGemini(w, req, ad, http.StatusMethodNotAllowed, "generateContent, streamGenerateContent and countTokens are POST; "+geminiRoutesHelp)
+			r.rejectGemini(w, req, d, ad, http.StatusMethodNotAllowed, "generateContent, streamGenerateContent and countTokens are POST; "+geminiRoutesHelp)
 			return
 		}
 		gc, err := gemini.ParseCall(rest)
 		if err != nil {
 			// ParseCall's errors never echo the path, so they are safe to return.
-			r.rejectGemini(w, req, ad, http.StatusBadRequest, err.Error())
+			r.rejectGemini(w, req, d, ad, http.StatusBadRequest, err.Error())
 			return
 		}
 		ad.call = gc
 		ad.sse = gc.Stream() && queryParam(req.URL.RawQuery, "alt") == "sse"
-		r.handleGeminiCall(w, req, ad)
+		r.handleGeminiCall(w, req, d, ad)
 	default:
-		r.rejectGemini(w, req, ad, http.StatusNotFound, "no route for "+req.Method+" /gemini/"+version+"/"+truncateForError(tail)+"; "+geminiRoutesHelp)
+		r.rejectGemini(w, req, d, ad, http.StatusNotFound, "no route for "+req.Method+" /gemini/"+version+"/"+truncateForError(tail)+"; "+geminiRoutesHelp)
 	}
 }
 
@@ -348,18 +343,18 @@ func truncateForError(s string) string {
 
 // rejectGemini answers a malformed /gemini request after checking the relay
 // key, so an unauthenticated caller learns nothing but 401.
-func (r *Relay) rejectGemini(w http.ResponseWriter, req *http.Request, ad geminiAdapter, status int, msg string) {
-	if c := r.intake(w, req, ad, intakeOpts{queryKey: true}); c == nil {
+func (r *Relay) rejectGemini(w http.ResponseWriter, req *http.Request, d dialect, ad geminiAdapter, status int, msg string) {
+	if c := r.intake(w, req, d, ad, intakeOpts{queryKey: true}); c == nil {
 		return
 	}
-	writeDialectError(w, googleDialect{}, status, msg)
+	writeDialectError(w, d, status, msg)
 }
 
-func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
+func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, d dialect, ad geminiAdapter) {
 	// The whole body is checked: a Code Assist account wraps it in an
 	// envelope, and a body that is not JSON must be the client's 400 before
 	// any account is picked, never an account's failure.
-	c := r.intake(w, req, ad, intakeOpts{queryKey: true, body: jsonValid})
+	c := r.intake(w, req, d, ad, intakeOpts{queryKey: true, body: jsonValid})
 	if c == nil {
 		return
 	}
@@ -375,8 +370,8 @@ func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, ad ge
 // whose upstream has the public model list: the Code Assist API behind
 // Google OAuth accounts has none (accounttype.Spec.NoModelList). A pool
 // without such accounts answers 501.
-func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, ad geminiAdapter) {
-	c := r.intake(w, req, ad, intakeOpts{queryKey: true})
+func (r *Relay) handleGeminiModels(w http.ResponseWriter, req *http.Request, d dialect, ad geminiAdapter) {
+	c := r.intake(w, req, d, ad, intakeOpts{queryKey: true})
 	if c == nil {
 		return
 	}

@@ -57,8 +57,7 @@ const (
 // when the request must stop here. A refusal that leaves a declared body
 // unread closes the connection, so the client is answered at once instead of
 // the server waiting for bytes it will discard.
-func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, o intakeOpts) *call {
-	d := ad.dialect()
+func (r *Relay) intake(w http.ResponseWriter, req *http.Request, d dialect, ad adapter, o intakeOpts) *call {
 	refuse := func(status int, msg string) *call {
 		if req.ContentLength != 0 {
 			w.Header().Set("Connection", "close")
@@ -95,7 +94,7 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, ad adapter, o i
 		}
 	}
 	start := time.Now()
-	c := &call{req: req, ad: ad, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
+	c := &call{req: req, ad: ad, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
 	if o.body == noBody {
 		return c
 	}

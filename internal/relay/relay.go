@@ -229,30 +229,6 @@ func intersects(a, b []string) bool {
 	return false
 }
 
-// Handler returns the API routes (no /health: the server adds it outside auth).
-func (r *Relay) Handler() http.Handler {
-	mux := http.NewServeMux()
-	for _, prefix := range []string{"", "/api", "/claude"} {
-		mux.HandleFunc("POST "+prefix+"/v1/messages", r.handleMessages)
-		mux.HandleFunc("POST "+prefix+"/v1/messages/count_tokens", r.handleCountTokens)
-		mux.HandleFunc("GET "+prefix+"/v1/models", r.handleClaudeModels)
-	}
-	mux.HandleFunc("POST /openai/v1/chat/completions", r.handleChat)
-	mux.HandleFunc("POST /v1/chat/completions", r.handleChat)
-	mux.HandleFunc("GET /openai/v1/models", r.handleOpenAIModels)
-	mux.HandleFunc("POST /openai/v1/responses", r.handleResponses)
-	mux.HandleFunc("POST /v1/responses", r.handleResponses)
-	mux.HandleFunc("GET /v1/responses", r.handleResponsesWebSocket)
-	mux.HandleFunc("GET /openai/v1/responses", r.handleResponsesWebSocket)
-	r.geminiRoutes(mux)
-	mux.HandleFunc("/", r.handleNotFound)
-	return mux
-}
-
-func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
-	writeDialectError(w, dialectFor(req.URL.Path), http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
-}
-
 // TypeSpec is the account's type description: Spec, else the one
 // Config.Type names.
 func (up *Upstream) TypeSpec() *accounttype.Spec {

@@ -21,27 +21,8 @@ type responsesAdapter struct {
 }
 
 func (responsesAdapter) platform() string { return "openai" }
-func (responsesAdapter) dialect() dialect { return responsesDialect{} }
 func (a responsesAdapter) newStream(c *call, _ *Upstream) streamer {
 	return &responsesStream{now: a.now, quota: a.quota, account: c.account}
-}
-
-// responsesDialect writes OpenAI errors; inside a stream a relay-made error is
-// a response.failed event, the terminal event Responses clients act on (Codex
-// ignores a bare "error" event and then reports "stream closed before
-// response.completed").
-type responsesDialect struct{ openaiDialect }
-
-func (responsesDialect) streamError(status int, msg string) []byte {
-	code := "server_error"
-	if status == http.StatusTooManyRequests {
-		code = "rate_limit_exceeded"
-	}
-	b := []byte(`event: response.failed` + "\n" + `data: {"type":"response.failed","response":{"id":"resp_ccrelay_error","object":"response","status":"failed","error":{"code":"`)
-	b = append(b, code...)
-	b = append(b, `","message":`...)
-	b = provider.AppendJSONString(b, msg)
-	return append(b, "}}}\n\n"...)
 }
 
 func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
@@ -86,8 +67,8 @@ func (s *responsesStream) end(dst []byte) []byte { return dst }
 func (s *responsesStream) needsTerminal() bool   { return true }
 func (s *responsesStream) usage() provider.Usage { return s.u }
 
-func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request) {
-	c := r.intake(w, req, responsesAdapter{now: r.now, quota: r.quota}, intakeOpts{body: jsonObject})
+func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dialect) {
+	c := r.intake(w, req, d, responsesAdapter{now: r.now, quota: r.quota}, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
@@ -102,8 +83,8 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request) {
 // handleResponsesWebSocket answers Codex's WebSocket attempt on GET
 // /v1/responses. ccrelay serves Responses over HTTP SSE only; it refuses the
 // upgrade at once, so the client falls back to HTTP without waiting.
-func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Request) {
-	writeDialectError(w, openaiDialect{}, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
+func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Request, d dialect) {
+	writeDialectError(w, d, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
 }
 
 // handleOpenAIModels lists models from the accounts with the public model
@@ -112,8 +93,8 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 // client version and has its own shape, and their models serve only the
 // Responses route). A pool of only such accounts answers 501, as the Gemini
 // model routes do for Code Assist accounts.
-func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request) {
-	c := r.intake(w, req, modelsAdapter{}, intakeOpts{})
+func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request, d dialect) {
+	c := r.intake(w, req, d, modelsAdapter{}, intakeOpts{})
 	if c == nil {
 		return
 	}

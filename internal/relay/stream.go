@@ -306,7 +306,7 @@ func (s *upstreamStream) failCommitted(msg string) {
 		s.write([]byte("\n\n"))
 	}
 	s.c.resp.failed(http.StatusBadGateway, msg)
-	s.write(s.c.ad.dialect().streamError(http.StatusBadGateway, msg))
+	s.write(s.c.dialect.streamError(http.StatusBadGateway, msg))
 }
 
 // readFailure is the verdict on a stream that broke (not the client's doing).

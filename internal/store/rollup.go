@@ -97,21 +97,11 @@ var dailyDims = []struct{ dim, hourly string }{
 	{"platform", "platform, ''"},
 }
 
-const dailyColumns = `day_ms, dim, g1, g2, requests, errors, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens,
-	cost_micros, cost_unknown, successes, latency_ms_sum, ttfb_ms_sum`
-
-const dailyUpsert = ` ON CONFLICT (dim, day_ms, g1, g2) DO UPDATE SET
-		requests = requests + excluded.requests,
-		errors = errors + excluded.errors,
-		input_tokens = input_tokens + excluded.input_tokens,
-		output_tokens = output_tokens + excluded.output_tokens,
-		cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-		cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-		cost_micros = cost_micros + excluded.cost_micros,
-		cost_unknown = cost_unknown + excluded.cost_unknown,
-		successes = successes + excluded.successes,
-		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
-		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
+// dailyColumns and dailyUpsert insert and add to usage_daily rows.
+var (
+	dailyColumns = `day_ms, dim, g1, g2, ` + dailyMeasureColumns
+	dailyUpsert  = ` ON CONFLICT (dim, day_ms, g1, g2) DO UPDATE SET ` + dailyUpsertSet
+)
 
 // dailySumSQL sums hourly-shaped rows (usage_hourly's columns) of from
 // into usage_daily, one statement per dimension; from ends the FROM clause
@@ -132,44 +122,37 @@ func dailyFromHourlySQL() []string {
 	return dailySumSQL(`usage_hourly WHERE hour_ms >= ? AND hour_ms < ?`)
 }
 
-const hourlyColumns = `hour_ms, key_hash, key_name, account_id, model, platform, status_class,
-		requests, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_micros, cost_unknown, latency_ms_sum, ttfb_ms_sum`
+// hourlyKeys are usage_hourly's group columns; hourlyColumns adds the
+// measures.
+const hourlyKeys = `hour_ms, key_hash, key_name, account_id, model, platform, status_class`
+
+var hourlyColumns = hourlyKeys + `, ` + hourlyMeasureColumns
 
 // A roll-up step reads its raw rows once: it sums them per hour and group
 // into rollup_batch (a temporary table of the connection, emptied before
 // and after), then adds that to usage_hourly and to each usage_daily
 // dimension. Summing the raw rows again for each table cost four more
 // passes (BENCHMARKS.md, session 5: 3.4 -> 1.5 µs per row).
-const (
+var (
 	rollupBatchTable = `CREATE TEMP TABLE IF NOT EXISTS rollup_batch (hour_ms INTEGER, key_hash TEXT, key_name TEXT, account_id TEXT,
-		model TEXT, platform TEXT, status_class INTEGER, requests INTEGER, input_tokens INTEGER, output_tokens INTEGER,
-		cache_creation_tokens INTEGER, cache_read_tokens INTEGER, cost_micros INTEGER, cost_unknown INTEGER, latency_ms_sum INTEGER, ttfb_ms_sum INTEGER)`
-	rollupBatchClear = `DELETE FROM temp.rollup_batch`
+		model TEXT, platform TEXT, status_class INTEGER, ` + rollupBatchMeasures + `)`
 
 	// rollupBatchSQL sums the raw rows with ? < id <= ? per hour and group.
 	// status / 100 is the status class: 2 and 3 are successes, 0 (no
 	// status) and 4 and up errors, as UsageRow counts them.
 	rollupBatchSQL = `INSERT INTO temp.rollup_batch (` + hourlyColumns + `)
 	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, platform, status / 100,
-		COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
-		SUM(COALESCE(cost_micros, 0)), SUM(cost_micros IS NULL), SUM(latency_ms), SUM(ttfb_ms)
+		` + hourlyFromRaw + `
 	FROM usage_stats WHERE id > ? AND id <= ?
 	GROUP BY 1, 2, 3, 4, 5, 6, 7`
 
 	// hourlyFromBatchSQL adds the batch to usage_hourly.
 	hourlyFromBatchSQL = `INSERT INTO usage_hourly (` + hourlyColumns + `)
 	SELECT ` + hourlyColumns + ` FROM temp.rollup_batch WHERE true
-	ON CONFLICT (hour_ms, key_hash, key_name, account_id, model, platform, status_class) DO UPDATE SET
-		requests = requests + excluded.requests,
-		input_tokens = input_tokens + excluded.input_tokens,
-		output_tokens = output_tokens + excluded.output_tokens,
-		cache_creation_tokens = cache_creation_tokens + excluded.cache_creation_tokens,
-		cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-		cost_micros = cost_micros + excluded.cost_micros,
-		cost_unknown = cost_unknown + excluded.cost_unknown,
-		latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
-		ttfb_ms_sum = ttfb_ms_sum + excluded.ttfb_ms_sum`
+	ON CONFLICT (` + hourlyKeys + `) DO UPDATE SET ` + hourlyUpsert
 )
+
+const rollupBatchClear = `DELETE FROM temp.rollup_batch`
 
 // execer is a transaction or a connection pinned to one (the batch table is
 // the connection's own).

@@ -87,20 +87,6 @@ func avg(sum, n int64) int64 {
 	return (sum + n/2) / n
 }
 
-func (r *UsageRow) add(o UsageRow) {
-	r.Requests += o.Requests
-	r.Errors += o.Errors
-	r.InputTokens += o.InputTokens
-	r.OutputTokens += o.OutputTokens
-	r.CacheCreationTokens += o.CacheCreationTokens
-	r.CacheReadTokens += o.CacheReadTokens
-	r.CostMicros += o.CostMicros
-	r.CostUnknown += o.CostUnknown
-	r.Successes += o.Successes
-	r.LatencyMsSum += o.LatencyMsSum
-	r.TTFBMsSum += o.TTFBMsSum
-}
-
 // KeyTotals sums one relay key's usage (one row per key name and hash).
 type KeyTotals struct {
 	KeyName string
@@ -115,34 +101,6 @@ type KeyTotals struct {
 	CostMicros          int64
 	CostUnknown         int64
 }
-
-// The sums every usage query selects after its two group columns; one list
-// for the rollups and one for raw rows, in the same order as scanRow reads.
-const (
-	rollupSums = `SUM(requests), SUM(CASE WHEN status_class >= 4 OR status_class = 0 THEN requests ELSE 0 END),
-		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
-		SUM(cost_micros), SUM(cost_unknown),
-		SUM(CASE WHEN status_class IN (2, 3) THEN requests ELSE 0 END),
-		SUM(CASE WHEN status_class IN (2, 3) THEN latency_ms_sum ELSE 0 END),
-		SUM(CASE WHEN status_class IN (2, 3) THEN ttfb_ms_sum ELSE 0 END)`
-	rawSums = `COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
-		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
-		SUM(COALESCE(cost_micros, 0)), SUM(cost_micros IS NULL),
-		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN 1 ELSE 0 END),
-		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN latency_ms ELSE 0 END),
-		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN ttfb_ms ELSE 0 END)`
-	// A database written before rollups existed has neither key names nor costs.
-	legacySums = `COUNT(*), SUM(CASE WHEN status >= 400 OR status = 0 THEN 1 ELSE 0 END),
-		SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
-		0, COUNT(*),
-		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN 1 ELSE 0 END),
-		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN latency_ms ELSE 0 END),
-		SUM(CASE WHEN status BETWEEN 200 AND 399 THEN ttfb_ms ELSE 0 END)`
-)
-
-// dailySums are the sums of usage_daily, in scanRow's order.
-const dailySums = `SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens), SUM(cache_creation_tokens), SUM(cache_read_tokens),
-		SUM(cost_micros), SUM(cost_unknown), SUM(successes), SUM(latency_ms_sum), SUM(ttfb_ms_sum)`
 
 // dailyDim is the usage_daily dimension each grouping reads; ungrouped
 // totals sum the smallest one.
@@ -351,12 +309,12 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step,
 			return fmt.Errorf("query usage: %w", err)
 		}
 		defer rows.Close()
+		dst := make([]any, 0, 3+NumMeasures)
 		for rows.Next() {
 			var bucket int64
 			var g1, g2 string
 			var r UsageRow
-			if err := rows.Scan(&bucket, &g1, &g2, &r.Requests, &r.Errors, &r.InputTokens, &r.OutputTokens, &r.CacheCreationTokens, &r.CacheReadTokens,
-				&r.CostMicros, &r.CostUnknown, &r.Successes, &r.LatencyMsSum, &r.TTFBMsSum); err != nil {
+			if err := rows.Scan(r.scanDest(append(dst[:0], &bucket, &g1, &g2))...); err != nil {
 				return fmt.Errorf("read usage: %w", err)
 			}
 			add(bucket, g1, g2, r)

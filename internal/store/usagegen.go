@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/usage"
@@ -192,9 +193,7 @@ func (g *generator) rollups(ctx context.Context, sdb *sql.DB) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_hourly (hour_ms, key_hash, key_name, account_id, model, platform, status_class,
-		requests, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_micros, cost_unknown, latency_ms_sum, ttfb_ms_sum)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_hourly (`+hourlyColumns+`) VALUES (?`+strings.Repeat(", ?", strings.Count(hourlyColumns, ","))+`)`)
 	if err != nil {
 		return err
 	}
@@ -206,31 +205,27 @@ func (g *generator) rollups(ctx context.Context, sdb *sql.DB) error {
 	perHour := o.Rows / (o.RawDays * 24)
 	end := o.Now.Add(-time.Duration(o.RawDays) * 24 * time.Hour).Truncate(time.Hour)
 	for h := end.Add(-time.Duration(o.RollupDays) * 24 * time.Hour); h.Before(end); h = h.Add(time.Hour) {
-		sums := map[key]*UsageRow{}
+		sums := map[key]*[NumMeasures]int64{}
 		for range perHour {
 			u := g.record(h)
 			k := key{u.KeyHash, u.KeyName, u.AccountID, u.Model, u.Platform, u.Status / 100}
 			s := sums[k]
 			if s == nil {
-				s = &UsageRow{}
+				s = new([NumMeasures]int64)
 				sums[k] = s
 			}
-			s.Requests++
-			s.InputTokens += u.InputTokens
-			s.OutputTokens += u.OutputTokens
-			s.CacheCreationTokens += u.CacheCreationTokens
-			s.CacheReadTokens += u.CacheReadTokens
-			if u.CostKnown {
-				s.CostMicros += u.CostMicros
-			} else {
-				s.CostUnknown++
+			for i := range Measures {
+				s[i] += hourlyOf(&Measures[i], &u)
 			}
-			s.LatencyMsSum += u.Latency.Milliseconds()
-			s.TTFBMsSum += u.TTFB.Milliseconds()
 		}
 		for k, s := range sums {
-			if _, err := stmt.ExecContext(ctx, h.UnixMilli(), k.hash, k.name, k.acct, k.model, k.platform, k.class, s.Requests,
-				s.InputTokens, s.OutputTokens, s.CacheCreationTokens, s.CacheReadTokens, s.CostMicros, s.CostUnknown, s.LatencyMsSum, s.TTFBMsSum); err != nil {
+			args := []any{h.UnixMilli(), k.hash, k.name, k.acct, k.model, k.platform, k.class}
+			for i := range Measures {
+				if Measures[i].Hourly != "" {
+					args = append(args, s[i])
+				}
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return err
 			}
 		}

@@ -222,31 +222,66 @@ func bodyReset(body []byte, now time.Time, note func(name, v string)) time.Time 
 	return time.Time{}
 }
 
-// ErrorType maps an HTTP status to OpenAI's error.type.
-func ErrorType(status int) string {
-	switch status {
-	case 400, 404, 413, 431:
-		return "invalid_request_error"
-	case 401:
-		return "authentication_error"
-	case 403:
-		return "permission_error"
-	case 429:
-		return "rate_limit_error"
+// errorNames is OpenAI's name for an error the relay reports, the one
+// mapping for every OpenAI-shaped error: error.type, and the error.code
+// clients branch on ("" is null). A spent quota shares 429 with a rate
+// limit, but clients must tell them apart (Codex waits out
+// rate_limit_exceeded and stops on insufficient_quota), so it is named by
+// quotaSpent rather than by its status.
+func errorNames(status int, f fault) (typ, code string) {
+	switch {
+	case f == quotaSpent:
+		return "insufficient_quota", "insufficient_quota"
+	case status == 429:
+		// As OpenAI names a request-rate limit.
+		return "requests", "rate_limit_exceeded"
+	case status == 400, status == 404, status == 413, status == 431:
+		return "invalid_request_error", ""
+	case status == 401:
+		return "authentication_error", ""
+	case status == 403:
+		return "permission_error", "permission_denied"
 	}
-	return "server_error"
+	return "server_error", ""
 }
+
+// fault says what named an error: its HTTP status, or a spent quota.
+type fault int
+
+const (
+	byStatus fault = iota
+	quotaSpent
+)
 
 // ErrorBody is an error in OpenAI's shape, naming the offending parameter
 // (param "" is null), as OpenAI reports invalid requests.
 func ErrorBody(status int, msg, param string) []byte {
-	return errorBody(ErrorType(status), msg, param, "")
+	typ, code := errorNames(status, byStatus)
+	return errorBody(typ, msg, param, code)
 }
 
-// CodedErrorBody is an error in OpenAI's shape with an explicit type and
-// code (rate_limit_exceeded, insufficient_quota...), which clients branch on.
-func CodedErrorBody(typ, code, msg string) []byte {
+// QuotaErrorBody is the 429 of a spent budget in OpenAI's shape
+// (insufficient_quota, which clients do not retry).
+func QuotaErrorBody(msg string) []byte {
+	typ, code := errorNames(http.StatusTooManyRequests, quotaSpent)
 	return errorBody(typ, msg, "", code)
+}
+
+// FailedEvent is an error inside a Responses stream: a response.failed
+// event, the terminal event Responses clients act on (Codex ignores a bare
+// "error" event and then reports "stream closed before
+// response.completed"). Its error.code is never null: the type stands in
+// for an error OpenAI gives no code.
+func FailedEvent(status int, msg string) []byte {
+	typ, code := errorNames(status, byStatus)
+	if code == "" {
+		code = typ
+	}
+	b := []byte(`event: response.failed` + "\n" + `data: {"type":"response.failed","response":{"id":"resp_ccrelay_error","object":"response","status":"failed","error":{"code":"`)
+	b = append(b, code...)
+	b = append(b, `","message":`...)
+	b = provider.AppendJSONString(b, msg)
+	return append(b, "}}}\n\n"...)
 }
 
 func errorBody(typ, msg, param, code string) []byte {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
@@ -169,5 +171,52 @@ func TestClassifyBoundsTimeHints(t *testing.T) {
 				t.Fatalf("BadHint = %q, want prefix %q", v.BadHint, tt.wantBad)
 			}
 		})
+	}
+}
+
+// Every OpenAI-shaped error the relay makes is named by one mapping: a
+// plain error body, a spent quota and a response.failed event agree on the
+// type and code of each status (a relay-made 429 used to say
+// rate_limit_error with no code while a refusal said rate_limit_exceeded).
+func TestErrorNamesOneMapping(t *testing.T) {
+	tests := []struct {
+		status    int
+		typ, code string
+	}{
+		{400, "invalid_request_error", ""},
+		{401, "authentication_error", ""},
+		{403, "permission_error", "permission_denied"},
+		{404, "invalid_request_error", ""},
+		{429, "requests", "rate_limit_exceeded"},
+		{500, "server_error", ""},
+		{502, "server_error", ""},
+	}
+	for _, tt := range tests {
+		b := ErrorBody(tt.status, "m", "")
+		if gjson.GetBytes(b, "error.type").Str != tt.typ || gjson.GetBytes(b, "error.code").Str != tt.code {
+			t.Errorf("ErrorBody(%d) = %s; want type %q code %q", tt.status, b, tt.typ, tt.code)
+		}
+		ev := FailedEvent(tt.status, `say "hi"`)
+		data, ok := strings.CutPrefix(string(ev), "event: response.failed\ndata: ")
+		if !ok || !strings.HasSuffix(data, "\n\n") || !gjson.Valid(data) {
+			t.Fatalf("FailedEvent(%d) = %q", tt.status, ev)
+		}
+		want := tt.code
+		if want == "" {
+			want = tt.typ
+		}
+		if got := gjson.Get(data, "response.error.code").Str; got != want || gjson.Get(data, "response.error.message").Str != `say "hi"` {
+			t.Errorf("FailedEvent(%d) code %q, want %q: %s", tt.status, got, want, data)
+		}
+		if ClassifyStreamError([]byte(data), time.Time{}).Kind == provider.OK {
+			t.Errorf("FailedEvent(%d) does not read back as an error", tt.status)
+		}
+	}
+	b := QuotaErrorBody("spent")
+	if gjson.GetBytes(b, "error.type").Str != "insufficient_quota" || gjson.GetBytes(b, "error.code").Str != "insufficient_quota" {
+		t.Errorf("QuotaErrorBody = %s", b)
+	}
+	if v := Classify(429, nil, b, time.Time{}); v.Kind != provider.QuotaExhausted {
+		t.Errorf("QuotaErrorBody classifies as %v, want QuotaExhausted", v.Kind)
 	}
 }
