@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 )
@@ -338,25 +340,74 @@ func (d *Dispatcher) post(ctx context.Context, c config.AlertConfig, e Event) er
 
 // Render builds the request URL and body of e in c's format: json
 // {"event","subject","message","time"}; Slack {"text"}; Discord
-// {"content","username"}; Telegram sendMessage {"chat_id","text"}.
+// {"content","username","allowed_mentions"}; Telegram sendMessage
+// {"chat_id","text"}.
+//
+// A message is plain text wherever it goes: control characters become
+// spaces, and each chat's markup is escaped (Slack's &, < and >; Discord's
+// markdown, with mentions switched off; Telegram parses none without a
+// parse_mode), so a name or reason holding "<!channel>", "@everyone" or a
+// masked link "[text](url)" arrives as those characters, not as a ping or
+// a link. (Messages carry no upstream error text, see gemini's reasonText;
+// this is the second line.)
 func Render(c config.AlertConfig, e Event) (url string, body []byte, err error) {
 	var v any
 	url = c.URL
+	msg := plain(e.Message)
 	switch c.Format {
 	case config.AlertSlack:
-		v = map[string]string{"text": e.Message}
+		v = map[string]string{"text": slackEscaper.Replace(msg)}
 	case config.AlertDiscord:
-		msg := e.Message
-		if len(msg) > 2000 { // Discord's limit for content
-			msg = msg[:2000]
-		}
-		v = map[string]string{"content": msg, "username": "ccrelay"}
+		v = discordMessage{Content: cutUTF8(discordEscaper.Replace(msg), 2000), Username: "ccrelay", AllowedMentions: noMentions{Parse: []string{}}}
 	case config.AlertTelegram:
 		url = strings.TrimRight(c.URL, "/") + "/bot" + c.BotToken + "/sendMessage"
-		v = map[string]any{"chat_id": c.ChatID, "text": e.Message, "disable_web_page_preview": true}
+		v = map[string]any{"chat_id": c.ChatID, "text": msg, "disable_web_page_preview": true}
 	default:
-		v = map[string]string{"event": e.Kind, "subject": e.Subject, "message": e.Message, "time": e.Time.UTC().Format(time.RFC3339)}
+		v = map[string]string{"event": e.Kind, "subject": e.Subject, "message": msg, "time": e.Time.UTC().Format(time.RFC3339)}
 	}
 	body, err = json.Marshal(v)
 	return url, body, err
+}
+
+// discordMessage is a Discord webhook execution.
+type discordMessage struct {
+	Content         string     `json:"content"`
+	Username        string     `json:"username"`
+	AllowedMentions noMentions `json:"allowed_mentions"`
+}
+
+// noMentions with an empty Parse pings nobody (@everyone, @here, roles,
+// users), whatever the content says.
+type noMentions struct {
+	Parse []string `json:"parse"`
+}
+
+// slackEscaper escapes the three characters Slack reads as markup
+// (<!channel>, <@U123>, <url|text>).
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// discordEscaper backslash-escapes Discord's markdown and mention
+// characters.
+var discordEscaper = strings.NewReplacer(`\`, `\\`, "*", `\*`, "_", `\_`, "~", `\~`, "`", "\\`", "|", `\|`,
+	">", `\>`, "<", `\<`, "[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`, "#", `\#`, "@", `\@`)
+
+// plain replaces control characters by spaces.
+func plain(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// cutUTF8 cuts s to at most n bytes without splitting a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

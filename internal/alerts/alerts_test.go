@@ -161,7 +161,7 @@ func TestFormats(t *testing.T) {
 		want     map[string]any
 	}{
 		{"slack", config.AlertConfig{Format: config.AlertSlack}, "/", map[string]any{"text": e.Message}},
-		{"discord", config.AlertConfig{Format: config.AlertDiscord}, "/", map[string]any{"content": e.Message, "username": "ccrelay"}},
+		{"discord", config.AlertConfig{Format: config.AlertDiscord}, "/", map[string]any{"content": e.Message, "username": "ccrelay", "allowed_mentions": map[string]any{"parse": []any{}}}},
 		{"telegram", config.AlertConfig{Format: config.AlertTelegram, BotToken: "123:ABCdef", ChatID: "-1001"}, "/bot123:ABCdef/sendMessage",
 			map[string]any{"chat_id": "-1001", "text": e.Message, "disable_web_page_preview": true}},
 		{"json", config.AlertConfig{Format: config.AlertJSON}, "/", map[string]any{"event": "account_invalid", "subject": "c1", "message": e.Message, "time": "1970-01-01T00:00:00Z"}},
@@ -180,6 +180,46 @@ func TestFormats(t *testing.T) {
 			wb, _ := json.Marshal(tt.want)
 			if string(gb) != string(wb) {
 				t.Errorf("body %s, want %s", gb, wb)
+			}
+		})
+	}
+}
+
+// TestRenderEscapesMarkup: text in an alert (an account's reason, a name)
+// reaches each chat as plain characters: no mention, no link, no markup.
+func TestRenderEscapesMarkup(t *testing.T) {
+	e := Event{Kind: config.EventAccountInvalid, Subject: "c1",
+		Message: "account c1 is unusable: <!channel> @everyone <https://evil.example|log in here> [log in](https://evil.example) *now*\x1b[2J\r"}
+	tests := []struct {
+		format string
+		field  string
+		want   string
+	}{
+		{config.AlertSlack, "text", "account c1 is unusable: &lt;!channel&gt; @everyone &lt;https://evil.example|log in here&gt; [log in](https://evil.example) *now* [2J "},
+		{config.AlertDiscord, "content", `account c1 is unusable: \<!channel\> \@everyone \<https://evil.example\|log in here\> \[log in\]\(https://evil.example\) \*now\* \[2J `},
+		{config.AlertTelegram, "text", "account c1 is unusable: <!channel> @everyone <https://evil.example|log in here> [log in](https://evil.example) *now* [2J "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			_, body, err := Render(config.AlertConfig{Format: tt.format, URL: "http://127.0.0.1/", ChatID: "1", BotToken: "1:x"}, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(body, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m[tt.field] != tt.want {
+				t.Errorf("%s = %q\nwant     %q", tt.field, m[tt.field], tt.want)
+			}
+			if _, ok := m["parse_mode"]; ok {
+				t.Error("telegram parse_mode set: markup would be read")
+			}
+			if tt.format == config.AlertDiscord {
+				am, _ := m["allowed_mentions"].(map[string]any)
+				if p, ok := am["parse"].([]any); !ok || len(p) != 0 {
+					t.Errorf("allowed_mentions = %v, want parse: []", m["allowed_mentions"])
+				}
 			}
 		})
 	}

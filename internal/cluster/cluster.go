@@ -90,6 +90,7 @@ func New(cfg config.ClusterConfig, db *store.DB, log *slog.Logger) (*Cluster, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	warnPlaintextRedis(log, cfg.RedisURL)
+	cn.log = log.With("component", "cluster")
 	ttl := time.Duration(cfg.LeaseSeconds) * time.Second
 	if ttl <= 0 {
 		ttl = 15 * time.Second

@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -57,6 +58,10 @@ type conn struct {
 	id string
 	// aead seals the credential fields (nil without [cluster] secret).
 	aead cipher.AEAD
+	// acceptPlain is [cluster] accept_plaintext_credentials.
+	acceptPlain bool
+	// log tells of plain-text credentials accepted; nil discards.
+	log *slog.Logger
 }
 
 // dialTimeout bounds connecting and every single command; the relay never
@@ -107,7 +112,7 @@ func newConn(cfg config.ClusterConfig) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{rdb: redis.NewClient(opt), prefix: prefix, id: newID(), aead: aead}, nil
+	return &conn{rdb: redis.NewClient(opt), prefix: prefix, id: newID(), aead: aead, acceptPlain: cfg.AcceptPlaintextCredentials}, nil
 }
 
 func newID() string {
@@ -235,8 +240,9 @@ func (c *conn) lastUsed(ctx context.Context) (map[string]time.Time, error) {
 
 // credential reads an account's shared credential; ok is false when none.
 // Its tokens are opened with the cluster secret: a value sealed under
-// another secret is an error that says so. Tokens an older relay stored in
-// plain text are returned, and replaced in Redis by their sealed form unless
+// another secret is an error that says so. Tokens stored in plain text are
+// an error too (errPlaintext), unless the relay accepts them: then they are
+// returned, logged, and replaced in Redis by their sealed form unless
 // something else was stored meanwhile.
 func (c *conn) credential(ctx context.Context, acct string) (state.Credential, bool, error) {
 	m, err := c.rdb.HGetAll(ctx, c.credKey(acct)).Result()
@@ -266,6 +272,9 @@ func (c *conn) credential(ctx context.Context, acct string) (state.Credential, b
 		} else {
 			cr.AccessToken = v
 		}
+	}
+	if plain && c.log != nil {
+		c.log.Warn("read an oauth credential stored in redis in plain text (accept_plaintext_credentials is on); sealing it. Turn the setting off once every relay of the cluster is upgraded", "account", acct)
 	}
 	if plain && c.aead != nil {
 		// Compare-and-set: only the very values read are replaced, so a

@@ -169,7 +169,8 @@ type credStore struct{ c *Cluster }
 // outage: the tokens are used, not refreshed). Under a lease a Redis read
 // error fails the refresh instead: an old local copy could hold a consumed
 // refresh token. So does a credential sealed under another [cluster] secret,
-// always: the relay's secret is wrong, and its error says so.
+// always: the relay's secret is wrong, and its error says so; and a
+// plain-text one this relay does not accept (it may have been planted).
 func (s credStore) Credential(ctx context.Context, accountID string) (state.Credential, error) {
 	c := s.c
 	local, lerr := c.localCredential(ctx, accountID)
@@ -177,7 +178,7 @@ func (s credStore) Credential(ctx context.Context, accountID string) (state.Cred
 		return local, lerr
 	}
 	remote, ok, err := c.credential(ctx, accountID)
-	if errors.Is(err, errWrongSecret) || errors.Is(err, errNoSecret) {
+	if errors.Is(err, errWrongSecret) || errors.Is(err, errNoSecret) || errors.Is(err, errPlaintext) {
 		return state.Credential{}, err
 	}
 	if err != nil {

@@ -22,9 +22,11 @@ import (
 // so a sealed value moved to another account or field does not open.
 //
 // A sealed value is sealPrefix + base64(nonce || ciphertext+tag). A value
-// without the prefix is a plaintext token written by a relay older than the
-// encryption; it is read once and replaced by its sealed form (see
-// credStore.Credential).
+// without the prefix is a plaintext token, as a relay older than the
+// encryption wrote it, or as anyone who can write to Redis could plant it to
+// swap an account's token. It is refused (errPlaintext) unless [cluster]
+// accept_plaintext_credentials is on; then it is read, logged, and replaced
+// by its sealed form (see conn.credential).
 
 // sealPrefix marks a sealed value (version 1: AES-256-GCM, HKDF-SHA256 key).
 const sealPrefix = "aesgcm1:"
@@ -43,6 +45,10 @@ var errWrongSecret = errors.New("it does not decrypt with this relay's [cluster]
 // errNoSecret means Redis holds a sealed credential but this relay has no
 // secret to open it.
 var errNoSecret = errors.New("it is encrypted and this relay has no [cluster] secret; set the cluster's secret")
+
+// errPlaintext means Redis holds a credential in plain text and this relay
+// does not accept that.
+var errPlaintext = errors.New("it is stored in Redis in plain text, which this relay refuses: whoever can write to Redis could have planted it; if a relay older than the encryption wrote it, set [cluster] accept_plaintext_credentials = true for the upgrade (it is then sealed) and back to false afterwards")
 
 // newSealer derives the AES-256-GCM key from secret; nil for an empty
 // secret (no credentials shared, see config validation).
@@ -77,11 +83,15 @@ func (c *conn) seal(acct, field, v string) string {
 	return sealPrefix + base64.RawStdEncoding.EncodeToString(out)
 }
 
-// open decrypts one credential field of acct. plain reports a value written
-// in plain text by an older relay (returned as it is).
+// open decrypts one credential field of acct. plain reports a value stored
+// in plain text (returned as it is), which is an error (errPlaintext) unless
+// the relay accepts plain text.
 func (c *conn) open(acct, field, v string) (s string, plain bool, err error) {
 	rest, sealed := strings.CutPrefix(v, sealPrefix)
 	if !sealed {
+		if v != "" && !c.acceptPlain {
+			return "", true, errPlaintext
+		}
 		return v, v != "", nil
 	}
 	if c.aead == nil {

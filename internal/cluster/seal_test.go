@@ -127,18 +127,35 @@ func TestSealUsesFreshNonces(t *testing.T) {
 
 // Tokens an older relay stored in plain text are read once and replaced by
 // their sealed form.
-func TestPlainTextCredentialIsSealedOnRead(t *testing.T) {
-	r := clustertest.Start(t)
-	m := newMember(t, clusterCfg(r, 15), false)
-	ctx := context.Background()
-	upd := time.Now().Truncate(time.Millisecond)
+// plantPlain stores a credential in plain text, as a relay before the
+// encryption wrote it (credFields of that version), or as anyone with write
+// access to Redis could.
+func plantPlain(t *testing.T, r *clustertest.Redis, upd time.Time) *redis.Client {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(r.URL, "redis://"), "/0")})
-	defer rdb.Close()
-	// What a relay before the encryption wrote (credFields of that version).
-	if err := rdb.HSet(ctx, "test:cred:acct", "fence", "3", "refresh_token", sealedRT, "access_token", sealedAT,
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.HSet(context.Background(), "test:cred:acct", "fence", "3", "refresh_token", sealedRT, "access_token", sealedAT,
 		"expires_at_ms", upd.Add(time.Hour).UnixMilli(), "origin_hash", "origin", "updated_at_ms", upd.UnixMilli(), "writer", "old").Err(); err != nil {
 		t.Fatal(err)
 	}
+	return rdb
+}
+
+// With accept_plaintext_credentials on (the upgrade), a plain-text
+// credential is read, logged, and sealed in place.
+func TestPlainTextCredentialIsSealedOnRead(t *testing.T) {
+	r := clustertest.Start(t)
+	cfg := clusterCfg(r, 15)
+	cfg.AcceptPlaintextCredentials = true
+	var logs bytes.Buffer
+	m, err := New(cfg, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	ctx := context.Background()
+	upd := time.Now().Truncate(time.Millisecond)
+	rdb := plantPlain(t, r, upd)
 	for range 2 {
 		got, err := m.CredentialStore().Credential(ctx, "acct")
 		if err != nil || got.RefreshToken != sealedRT || got.AccessToken != sealedAT || !got.UpdatedAt.Equal(upd) {
@@ -148,6 +165,36 @@ func TestPlainTextCredentialIsSealedOnRead(t *testing.T) {
 	}
 	if f, _ := rdb.HGet(ctx, "test:cred:acct", "fence").Result(); f != "3" {
 		t.Fatalf("sealing in place changed the fence: %q", f)
+	}
+	if n := strings.Count(logs.String(), "plain text"); n != 1 || !strings.Contains(logs.String(), "account=acct") {
+		t.Fatalf("want one warning naming the account, got %d:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), sealedRT) || strings.Contains(logs.String(), sealedAT) {
+		t.Fatalf("a token is in the logs:\n%s", logs.String())
+	}
+}
+
+// By default a plain-text credential is refused: whoever can write to
+// Redis could have planted it to swap the account's token. It is neither
+// used, nor sealed, nor replaced by the local copy.
+func TestPlainTextCredentialIsRefusedByDefault(t *testing.T) {
+	r := clustertest.Start(t)
+	m := newMember(t, clusterCfg(r, 15), true)
+	ctx := context.Background()
+	local := state.Credential{AccountID: "acct", RefreshToken: "sk-ant-ort01-local-copy-abcdefgh", UpdatedAt: time.Now().Add(-time.Hour).Truncate(time.Millisecond)}
+	if err := m.db.SaveCredential(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	rdb := plantPlain(t, r, time.Now().Truncate(time.Millisecond))
+	got, err := m.CredentialStore().Credential(ctx, "acct")
+	if !errors.Is(err, errPlaintext) || got.RefreshToken != "" {
+		t.Fatalf("read %+v, %v; want errPlaintext", got, err)
+	}
+	if !strings.Contains(err.Error(), "accept_plaintext_credentials") {
+		t.Fatalf("the error does not name the setting: %v", err)
+	}
+	if v, _ := rdb.HGet(ctx, "test:cred:acct", "refresh_token").Result(); v != sealedRT {
+		t.Fatalf("the refused value was rewritten: %q", v)
 	}
 }
 

@@ -271,6 +271,13 @@ type ClusterConfig struct {
 	// relay of a cluster needs the same one. Required when RedisURL is set
 	// and an account uses OAuth. Default "".
 	Secret string `toml:"secret"`
+	// AcceptPlaintextCredentials lets this relay read OAuth tokens stored in
+	// Redis in plain text, as relays before the encryption wrote them; each
+	// is logged and replaced by its sealed form. Off, such a credential is
+	// refused with an error: anyone who can write to Redis could otherwise
+	// swap an account's token for their own. Turn it on for the one upgrade,
+	// then off. Default false.
+	AcceptPlaintextCredentials bool `toml:"accept_plaintext_credentials"`
 }
 
 // MinClusterSecret is the least length of [cluster] secret.

@@ -234,7 +234,7 @@ func (o *OAuth) scrub(text string) string {
 			text = strings.ReplaceAll(text, s, "[redacted]")
 		}
 	}
-	text = secretRE.ReplaceAllString(text, "[redacted]")
+	text = provider.RedactSecrets(secretRE.ReplaceAllString(text, provider.Redacted))
 	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
 	if len(text) > maxDescription {
 		cut := maxDescription

@@ -330,3 +330,27 @@ func TestCodexOAuthToolRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// An OpenAI access token is a JSON Web Token: one an upstream echoes in an
+// error reaches the client as [redacted], the wording around it intact
+// (issue #31 item 14).
+func TestCodexAccessTokenInErrorIsRedacted(t *testing.T) {
+	o := &fakeupstream.OAuth{JWTAccess: true}
+	tokens := upstream(t, o)
+	chatgpt := &fakeupstream.ChatGPT{Tokens: o, AccountID: "ws-1", Script: func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		tok := strings.TrimPrefix(rec.Header.Get("Authorization"), "Bearer ")
+		return &fakeupstream.Reply{Status: 400, Body: `{"detail":"Unsupported parameter for token ` + tok + `: temperature"}`}
+	}}
+	r := startRelay(t, codexAccount("cx", upstream(t, chatgpt).URL+"/backend-api/codex", tokens.URL, o.Issue(), "ws-1", 100))
+	code, body := rawHTTP(t, r.URL, "POST", "/v1/responses", map[string]string{"Content-Type": "application/json"}, `{"model":"gpt-5","input":"hi"}`)
+	seen := strings.TrimPrefix(chatgpt.Requests()[0].Header.Get("Authorization"), "Bearer ")
+	if !strings.HasPrefix(seen, "eyJ") {
+		t.Fatalf("the fake did not issue a JWT: %q", seen)
+	}
+	if code != 400 || strings.Contains(body, seen) || strings.Contains(body, "eyJ") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if !strings.Contains(body, "Unsupported parameter for token [redacted]: temperature") {
+		t.Fatalf("wording changed: %s", body)
+	}
+}

@@ -22,6 +22,8 @@ type OAuth struct {
 	Fail func() (int, string)
 	// Delay is waited before answering (widens race windows in tests).
 	Delay time.Duration
+	// JWTAccess makes access tokens JSON Web Tokens, as OpenAI's are.
+	JWTAccess bool
 
 	Refreshes atomic.Int64
 	Reuses    atomic.Int64
@@ -132,6 +134,9 @@ func (o *OAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		exp = 8 * time.Hour
 	}
 	at := fmt.Sprintf("sk-ant-oat01-fake-access-%04d-abcdefgh", o.seq)
+	if o.JWTAccess {
+		at = ChatGPTIDToken(fmt.Sprintf("access-%04d", o.seq), "user@example.com")
+	}
 	o.access[at] = time.Now().Add(exp)
 	w.Header().Set("Content-Type", "application/json")
 	idToken := ""

@@ -40,11 +40,11 @@ func (e *ExchangeError) Error() string {
 	if t := http.StatusText(e.StatusCode); t != "" {
 		msg += " " + t
 	}
-	if e.Code != "" {
-		msg += ": " + e.Code
+	if c := printable(e.Code); c != "" {
+		msg += ": " + c
 	}
-	if e.Description != "" {
-		msg += ": " + e.Description
+	if d := printable(e.Description); d != "" {
+		msg += ": " + d
 	}
 	return msg
 }

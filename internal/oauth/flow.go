@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 )
@@ -37,11 +39,12 @@ type AuthorizationError struct {
 	Description string
 }
 
-// Error describes the refusal with the provider's code and description.
+// Error describes the refusal with the provider's code and description,
+// stripped of control characters (see printable).
 func (e *AuthorizationError) Error() string {
-	msg := fmt.Sprintf("authorization failed: provider returned %q", e.Code)
-	if e.Description != "" {
-		msg += ": " + e.Description
+	msg := fmt.Sprintf("authorization failed: provider returned %q", printable(e.Code))
+	if d := printable(e.Description); d != "" {
+		msg += ": " + d
 	}
 	if e.Code == "access_denied" {
 		msg += " (access was denied in the browser)"
@@ -465,13 +468,14 @@ func writePage(w http.ResponseWriter, status int, msg string) {
 // fromQuery interprets the query of a redirect to redirectURI.
 func (s *session) fromQuery(q url.Values, redirectURI, via string) result {
 	if e := q.Get("error"); e != "" {
-		// An error response that carries a foreign state is not ours; one
-		// without state can only abort this login, which any local process
-		// could do anyway, so its message is worth showing.
-		if st := q.Get("state"); st != "" && !s.stateMatches(st) {
+		// An error response ends the login only with this login's state, as
+		// a code does (RFC 6749 4.1.2.1 returns the state with errors too):
+		// any local process can reach the loopback port, and one without
+		// the state must not be able to end the login or print its words.
+		if !s.stateMatches(q.Get("state")) {
 			return result{err: ErrStateMismatch}
 		}
-		return result{err: &AuthorizationError{Code: e, Description: q.Get("error_description")}}
+		return result{err: &AuthorizationError{Code: printable(e), Description: printable(q.Get("error_description"))}}
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -561,4 +565,27 @@ func sameEndpoint(u *url.URL, redirectURI string) bool {
 		return false
 	}
 	return strings.EqualFold(u.Scheme, r.Scheme) && strings.EqualFold(u.Host, r.Host) && u.Path == r.Path
+}
+
+// maxPrintable bounds a provider's error text shown to the user.
+const maxPrintable = 500
+
+// printable makes text from a redirect or a token endpoint safe to print on
+// a terminal: control characters (ESC sequences that move the cursor, clear
+// the screen or forge hyperlinks, CR that overwrites a line) and invisible
+// format characters (bidirectional overrides) become spaces, and the text is
+// cut at maxPrintable bytes.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxPrintable {
+			b.WriteString("...")
+			break
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
 }

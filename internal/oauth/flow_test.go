@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	"go.uber.org/goleak"
 
@@ -552,7 +553,8 @@ func TestRunWrongStateCallbackIgnored(t *testing.T) {
 	}
 	redirect := u.Query().Get("redirect_uri")
 	client := testutil.LoopbackClient(t, false)
-	for _, query := range []string{"?code=stolen&state=forged", "?code=stolen", "?error=access_denied&state=forged"} {
+	for _, query := range []string{"?code=stolen&state=forged", "?code=stolen", "?error=access_denied&state=forged",
+		"?error=access_denied", "?error=access_denied&error_description=%1B%5B2J%1B%5D8%3B%3Bhttps%3A%2F%2Fevil.example%07click%1B%5D8%3B%3B%07"} {
 		resp, err := client.Get(redirect + query)
 		if err != nil {
 			t.Fatalf("callback %s: %v", query, err)
@@ -786,5 +788,32 @@ func TestEmailFromIDToken(t *testing.T) {
 				t.Errorf("emailFromIDToken = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAuthorizationErrorPrintable: a provider's error text reaches the
+// terminal without control characters (escape sequences could clear the
+// screen, forge a hyperlink or rewrite what the user reads).
+func TestAuthorizationErrorPrintable(t *testing.T) {
+	s := &session{state: "the-state"}
+	q := url.Values{"state": {"the-state"}, "error": {"access_denied\x1b[31m"},
+		"error_description": {"\x1b[2J\x1b]8;;https://evil.example\x07click here\x1b]8;;\x07\rfine\u202e" + strings.Repeat("x", 2000)}}
+	res := s.fromQuery(q, "http://127.0.0.1/callback", "test")
+	var ae *AuthorizationError
+	if !errors.As(res.err, &ae) {
+		t.Fatalf("got %+v, want an AuthorizationError", res)
+	}
+	msg := res.err.Error()
+	for _, r := range msg {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			t.Fatalf("error message holds %U: %q", r, msg)
+		}
+	}
+	if !strings.Contains(msg, "click here") || len(msg) > 700 {
+		t.Errorf("error message %q (%d bytes)", msg, len(msg))
+	}
+	ee := &ExchangeError{StatusCode: 400, Code: "invalid_grant\x1b[0m", Description: "bad\x1b[2J"}
+	if strings.ContainsRune(ee.Error(), 0x1b) {
+		t.Errorf("ExchangeError prints an escape: %q", ee.Error())
 	}
 }

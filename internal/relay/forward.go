@@ -147,6 +147,9 @@ func (r *Relay) serve(c *call) {
 		c.account = acct.ID
 		res := r.attempt(c, r.upstream(acct), false)
 		r.sched.Release(acct)
+		// The reason is logged, stored with a cooldown and may reach an
+		// alert: the same redaction as the client's error body.
+		res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
 		switch res.outcome {
 		case done:
 			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})

@@ -2,8 +2,9 @@ package relay
 
 import (
 	"net/http"
-	"regexp"
 	"strings"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 // Headers pass by allow-list, both ways: what the real clients send and the
@@ -91,14 +92,10 @@ func copyResponseHeader(dst, src http.Header) {
 	}
 }
 
-// secretShapes match what looks like a provider credential in an upstream's
-// error text: Google API keys and OAuth tokens, Anthropic and OpenAI keys and
-// tokens.
-var secretShapes = regexp.MustCompile(`AIza[0-9A-Za-z_\-]{30,}|ya29\.[0-9A-Za-z_\-.]{20,}|1//[0-9A-Za-z_\-]{20,}|sk-ant-[0-9A-Za-z_\-]{10,}|sk-(?:proj-|svcacct-|admin-)?[0-9A-Za-z_\-]{20,}`)
-
 // redactor removes secrets from what the relay hands a client of an
-// upstream's error: every configured account secret, and anything shaped
-// like a provider key or token.
+// upstream's error, and from the failure reasons it logs and stores: every
+// configured account secret, and anything shaped like a provider key or
+// token (provider.RedactSecrets, JSON Web Tokens included).
 type redactor struct {
 	exact *strings.Replacer
 }
@@ -130,7 +127,7 @@ func (rd *redactor) text(s string) string {
 	if rd != nil && rd.exact != nil {
 		s = rd.exact.Replace(s)
 	}
-	return secretShapes.ReplaceAllString(s, redacted)
+	return provider.RedactSecrets(s)
 }
 
 // body returns b without secrets; b itself when it holds none.

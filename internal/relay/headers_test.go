@@ -26,6 +26,8 @@ func TestRedactorRemovesSecrets(t *testing.T) {
 		{"bad sk-proj-abcdefghijklmnopqrstuvwxyz0123", "bad [redacted]"},
 		{"Bearer ya29.a0AfB_byC-abcdefghijklmnopqrstuv", "Bearer [redacted]"},
 		{"refresh 1//0gabcdefghijklmnopqrstuvwxyz", "refresh [redacted]"},
+		// A Codex (ChatGPT sign-in) access token is a JSON Web Token.
+		{"token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyJ9.c2lnbmF0dXJl rejected", "token [redacted] rejected"},
 		{"nothing secret: sk-short, model claude-sonnet-4-5", "nothing secret: sk-short, model claude-sonnet-4-5"},
 	}
 	for _, tt := range tests {

@@ -283,7 +283,9 @@ func ClassifyStreamError(data []byte, model string) provider.Verdict {
 	default:
 		v.Kind = provider.ServerError
 	}
-	if strings.Contains(strings.ToLower(msg), "weekly") && strings.Contains(strings.ToLower(msg), "opus") {
+	// Only a rate-limit event's own wording narrows it to a model's weekly
+	// window: other events (invalid_request_error) may repeat the request.
+	if t == "rate_limit_error" && strings.Contains(strings.ToLower(msg), "weekly") && strings.Contains(strings.ToLower(msg), "opus") {
 		v.Kind, v.Model = provider.QuotaExhausted, model
 	}
 	return v
@@ -301,29 +303,49 @@ func Classify(status int, h http.Header, body []byte, model string, now time.Tim
 	return v
 }
 
+// classify decides by the HTTP status and error.type only. An error's
+// message is not read: Anthropic's validation errors repeat the request's own
+// field names and text, so a client could write any phrase there (one
+// request saying "credit balance is too low" must not cool every account).
+// The one exception is a 429's body, which the upstream writes itself and
+// which never repeats the request (see classify429).
+//
+// What this gives up: Anthropic reports an exhausted credit balance and a
+// disabled organization as 400 invalid_request_error, the very shape of a
+// client's mistake. Those answers pass through to the client, uncooled, like
+// any other 400; a distinct error.type (billing_error) or status (402) does
+// cool the account.
 func classify(status int, x *hints, body []byte, model string) provider.Verdict {
-	lower := strings.ToLower(string(body))
 	etype := gjson.GetBytes(body, "error.type").Str
 	switch {
 	case status == 429:
-		return classify429(x, lower, model)
+		return classify429(x, strings.ToLower(string(body)), model)
 	case status == 529 || etype == "overloaded_error":
 		return provider.Verdict{Kind: provider.Overloaded, Until: x.retryAfter(), Reason: "overloaded"}
 	case status == 401:
 		return provider.Verdict{Kind: provider.Unavailable, Reason: "unauthorized (401)"}
-	case status == 402:
-		return provider.Verdict{Kind: provider.Unavailable, Reason: "billing (402)"}
+	case status == 402 || etype == "billing_error":
+		return provider.Verdict{Kind: provider.Unavailable, Reason: "billing problem (" + strconv.Itoa(status) + ")"}
 	case status == 403:
-		if strings.Contains(lower, "organization") || strings.Contains(lower, "disabled") || strings.Contains(lower, "not allowed") || strings.Contains(lower, "oauth") || etype == "authentication_error" {
-			return provider.Verdict{Kind: provider.Unavailable, Reason: "forbidden: account disabled or revoked (403)"}
-		}
-		return provider.Verdict{Kind: provider.ClientError, Reason: "forbidden (403)"}
-	case status == 400 && (strings.Contains(lower, "credit balance is too low") || strings.Contains(lower, "organization has been disabled")):
-		return provider.Verdict{Kind: provider.Unavailable, Reason: "account billing or organization problem (400)"}
+		return classify403(etype)
 	case status >= 500:
 		return provider.Verdict{Kind: provider.ServerError, Until: x.retryAfter(), Reason: "upstream " + strconv.Itoa(status)}
 	}
 	return provider.Verdict{Kind: provider.ClientError, Reason: "upstream " + strconv.Itoa(status)}
+}
+
+// classify403 reads a 403 by its error.type. permission_error (and the
+// request-shaped types) is about what this request asks for, e.g. a model
+// the organisation may not use: another account would refuse it too, so it
+// is the client's. Anything else (authentication_error, Claude Code's
+// "forbidden" for a lapsed subscription, a 403 without Anthropic's envelope)
+// is about the account.
+func classify403(etype string) provider.Verdict {
+	switch etype {
+	case "permission_error", "invalid_request_error", "not_found_error", "request_too_large":
+		return provider.Verdict{Kind: provider.ClientError, Reason: "forbidden (403 " + etype + ")"}
+	}
+	return provider.Verdict{Kind: provider.Unavailable, Reason: "forbidden: account disabled or revoked (403)"}
 }
 
 func classify429(x *hints, lowerBody, model string) provider.Verdict {

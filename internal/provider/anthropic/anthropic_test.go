@@ -85,9 +85,21 @@ func TestClassify(t *testing.T) {
 		{"529", 529, h(), `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, provider.Overloaded, time.Time{}, ""},
 		{"401", 401, h(), `{}`, provider.Unavailable, time.Time{}, ""},
 		{"402", 402, h(), `{}`, provider.Unavailable, time.Time{}, ""},
+		{"402 billing_error", 402, h(), `{"type":"error","error":{"type":"billing_error","message":"out of credits"}}`, provider.Unavailable, time.Time{}, ""},
+		{"400 billing_error", 400, h(), `{"type":"error","error":{"type":"billing_error","message":"out of credits"}}`, provider.Unavailable, time.Time{}, ""},
 		{"403 org disabled", 403, h(), `{"error":{"message":"This organization has been disabled."}}`, provider.Unavailable, time.Time{}, ""},
+		{"403 authentication_error", 403, h(), `{"type":"error","error":{"type":"authentication_error","message":"OAuth token revoked"}}`, provider.Unavailable, time.Time{}, ""},
+		{"403 subscription lapsed", 403, h(), `{"error":{"type":"forbidden","message":"Request not allowed"}}`, provider.Unavailable, time.Time{}, ""},
 		{"403 other", 403, h(), `{"error":{"type":"permission_error","message":"no access to model"}}`, provider.ClientError, time.Time{}, ""},
-		{"400 low credit", 400, h(), `{"error":{"message":"Your credit balance is too low to access the Anthropic API."}}`, provider.Unavailable, time.Time{}, ""},
+		// A permission_error that repeats a client-chosen model name full of
+		// the words the old classifier looked for is still the request's.
+		{"403 permission_error echoing the client", 403, h(), `{"error":{"type":"permission_error","message":"model organization-disabled-oauth not allowed"}}`, provider.ClientError, time.Time{}, ""},
+		// Anthropic's real low-credit answer is shaped like a client's
+		// mistake, and a validation error can repeat the request's text:
+		// neither cools the account.
+		{"400 low credit", 400, h(), `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`, provider.ClientError, time.Time{}, ""},
+		{"400 org disabled text", 400, h(), `{"type":"error","error":{"type":"invalid_request_error","message":"This organization has been disabled."}}`, provider.ClientError, time.Time{}, ""},
+		{"400 echoing the client", 400, h(), `{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content.0.text: credit balance is too low; organization has been disabled"}}`, provider.ClientError, time.Time{}, ""},
 		{"400", 400, h(), `{"error":{"type":"invalid_request_error"}}`, provider.ClientError, time.Time{}, ""},
 		{"500", 500, h(), `{}`, provider.ServerError, time.Time{}, ""},
 		{"503", 503, h(), `{}`, provider.ServerError, time.Time{}, ""},
@@ -129,6 +141,12 @@ func TestStreamEventsAndErrorBody(t *testing.T) {
 	}
 	if ClassifyEvent(nil, []byte(`{"type":"message_stop"}`), &u) != provider.Terminal {
 		t.Fatal("unnamed event by type")
+	}
+	if v := ClassifyStreamError([]byte(`{"type":"error","error":{"type":"invalid_request_error","message":"weekly opus limit, says the client"}}`), "m"); v.Kind != provider.ClientError || v.Model != "" {
+		t.Fatalf("an invalid_request_error event repeating the client's words: %+v", v)
+	}
+	if v := ClassifyStreamError([]byte(`{"type":"error","error":{"type":"rate_limit_error","message":"You have reached your weekly usage limit for Opus"}}`), "m"); v.Kind != provider.QuotaExhausted || v.Model != "m" {
+		t.Fatalf("weekly opus rate limit event: %+v", v)
 	}
 	if v := ClassifyStreamError([]byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`), "m"); v.Kind != provider.Overloaded {
 		t.Fatal(v)

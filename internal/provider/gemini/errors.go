@@ -112,11 +112,19 @@ func (r *rpcError) note(name, v string) {
 //     denied)", tunedModels/, files/, cachedContents/, corpora/): that is the
 //     caller's reference, another account would not have it either, so
 //     ClientError.
-//   - 400 -> ClientError, except messages about the account's location or
-//     billing ("User location is not supported", "enable billing"), which
-//     are Unavailable.
-//   - 404, 413 and other 4xx -> ClientError; 408 and 499 -> ServerError.
+//   - 400 (without one of the reasons above), 404, 413 and other 4xx ->
+//     ClientError; 408 and 499 -> ServerError.
 //   - Other 5xx (and anything else) -> ServerError, with Retry-After if sent.
+//
+// The message decides nothing that could cool an account: Google's
+// validation errors repeat the request's own field names and text, so a
+// client could write "API key not valid" or "enable billing" there. Only the
+// status, the google.rpc status and the ErrorInfo reason (which the
+// upstream sets, never the request) do. So a 400 FAILED_PRECONDITION "User
+// location is not supported" (no reason) passes through uncooled: the same
+// status also answers requests for a file that is not ready yet. The message
+// is read only where it cannot cool: a 429's retry hint, and a 403 naming a
+// resource of the request, which makes it the client's.
 //
 // A 2xx status is OK. Reason is built from the status, the ErrorInfo reason
 // and the upstream message with credentials redacted, at most 200 bytes.
@@ -294,11 +302,6 @@ func classify(status int, h http.Header, r rpcError, now time.Time) provider.Ver
 		if r.reason == "" && aboutRequestedResource(r.message) {
 			v.Kind = provider.ClientError
 		}
-	case status == http.StatusBadRequest:
-		v.Kind = provider.ClientError
-		if aboutAccountSetup(r.message) {
-			v.Kind = provider.Unavailable
-		}
 	case status == http.StatusRequestTimeout || status == 499:
 		v.Kind = provider.ServerError
 	case status >= 400 && status < 500:
@@ -331,18 +334,6 @@ func accountReason(reason string) bool {
 func aboutRequestedResource(msg string) bool {
 	m := strings.ToLower(msg)
 	for _, s := range []string{"may not exist", "(or permission denied)", "files/", "cachedcontents/", "tunedmodels/", "corpora/"} {
-		if strings.Contains(m, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// aboutAccountSetup reports whether a 400 message blames the account's
-// location or billing rather than the request.
-func aboutAccountSetup(msg string) bool {
-	m := strings.ToLower(msg)
-	for _, s := range []string{"location is not supported", "enable billing", "api key not valid", "api key expired"} {
 		if strings.Contains(m, s) {
 			return true
 		}
@@ -422,7 +413,12 @@ func messageDelay(re *regexp.Regexp, msg string) time.Duration {
 	return provider.ClampHint(d)
 }
 
-// reasonText is a short, credential-free summary of an upstream error.
+// reasonText is a short summary of an upstream error from its structured
+// fields only: the HTTP status, the google.rpc status and the ErrorInfo
+// reason. The message is left out: it can repeat the request (a model or
+// file name, the client's text), and a Reason is logged, stored with the
+// cooldown, shown by accounts list and the dashboard, and sent to alert
+// webhooks, where a client's "<!channel>" or link must not arrive.
 func reasonText(status int, r rpcError) string {
 	var b strings.Builder
 	b.WriteString("gemini ")
@@ -437,10 +433,6 @@ func reasonText(status int, r rpcError) string {
 		b.WriteString(" (")
 		b.WriteString(r.reason)
 		b.WriteByte(')')
-	}
-	if msg := sanitize(r.message); msg != "" {
-		b.WriteString(": ")
-		b.WriteString(msg)
 	}
 	return truncate(b.String(), maxReasonLen)
 }
@@ -469,7 +461,7 @@ func sanitize(msg string) string {
 	if len(msg) > 4*maxReasonLen {
 		msg = truncate(msg, 4*maxReasonLen)
 	}
-	msg = secretRE.ReplaceAllString(msg, "[redacted]")
+	msg = provider.RedactSecrets(secretRE.ReplaceAllString(msg, provider.Redacted))
 	var b strings.Builder
 	b.Grow(len(msg))
 	space := false

@@ -55,6 +55,7 @@ const (
 	badKey           = `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{"service":"generativelanguage.googleapis.com"}}]}}`
 	badRequest       = `{"error":{"code":400,"message":"* GenerateContentRequest.contents: contents is not specified\n","status":"INVALID_ARGUMENT"}}`
 	location         = `{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}`
+	echoed           = `{"error":{"code":400,"message":"* GenerateContentRequest.contents[0].parts[0].text: API key not valid. API key expired. Please enable billing. User location is not supported for the API use.\n","status":"INVALID_ARGUMENT"}}`
 	unauthenticated  = `{"error":{"code":401,"message":"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.","status":"UNAUTHENTICATED"}}`
 	internal         = `{"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}`
 )
@@ -92,7 +93,13 @@ func TestClassify(t *testing.T) {
 		{"404 model", 404, nil, notFound, provider.Verdict{Kind: provider.ClientError}},
 		{"400 bad key", 400, nil, badKey, provider.Verdict{Kind: provider.Unavailable}},
 		{"400 bad request", 400, nil, badRequest, provider.Verdict{Kind: provider.ClientError}},
-		{"400 location", 400, nil, location, provider.Verdict{Kind: provider.Unavailable}},
+		// No ErrorInfo reason: FAILED_PRECONDITION also answers a request
+		// for a file that is not ready, so the status alone cannot cool.
+		{"400 location", 400, nil, location, provider.Verdict{Kind: provider.ClientError}},
+		// A validation error repeating the client's text decides nothing.
+		{"400 echoing the client", 400, nil, echoed, provider.Verdict{Kind: provider.ClientError}},
+		{"400 BILLING_DISABLED", 400, nil, `{"error":{"code":400,"message":"x","status":"FAILED_PRECONDITION","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"BILLING_DISABLED","domain":"googleapis.com"}]}}`, provider.Verdict{Kind: provider.Unavailable}},
+		{"403 SERVICE_DISABLED in an array", 403, nil, "[" + serviceDisabled + "]", provider.Verdict{Kind: provider.Unavailable}},
 		{"401", 401, nil, unauthenticated, provider.Verdict{Kind: provider.Unavailable}},
 		{"413 no body", 413, nil, ``, provider.Verdict{Kind: provider.ClientError}},
 		{"500", 500, nil, internal, provider.Verdict{Kind: provider.ServerError}},
@@ -135,6 +142,12 @@ func TestClassify(t *testing.T) {
 }
 
 func TestClassifyReason(t *testing.T) {
+	// The message never reaches Reason (logged, stored, sent to alert
+	// webhooks): it can repeat what a client wrote.
+	v0 := Classify(403, nil, []byte(`{"error":{"code":403,"message":"Permission denied on models/x <!channel> <https://evil.example|click>","status":"PERMISSION_DENIED"}}`), now)
+	if v0.Kind != provider.Unavailable || v0.Reason != "gemini 403 PERMISSION_DENIED" {
+		t.Errorf("Reason = %q (%v)", v0.Reason, v0.Kind)
+	}
 	v := Classify(403, nil, []byte(suspended), now)
 	if strings.Contains(v.Reason, "AIza") {
 		t.Errorf("Reason leaks the API key: %q", v.Reason)

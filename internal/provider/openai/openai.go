@@ -119,7 +119,7 @@ func Classify(status int, h http.Header, body []byte, now time.Time) provider.Ve
 	var v provider.Verdict
 	switch {
 	case status == 429:
-		if strings.Contains(lower, "insufficient_quota") || strings.Contains(lower, "usage_limit_reached") || codexExhausted(h) {
+		if quotaError(body) || codexExhausted(h) {
 			until := codexReset(h, note)
 			if until.IsZero() {
 				until = bodyReset(body, now, note)
@@ -160,6 +160,19 @@ func Classify(status int, h http.Header, body []byte, now time.Time) provider.Ve
 	}
 	v.BadHint = bad
 	return v
+}
+
+// quotaError reports a 429 whose error.type or error.code names a spent
+// quota (OpenAI's insufficient_quota, the Codex backend's
+// usage_limit_reached). The structured fields decide, never the message.
+func quotaError(body []byte) bool {
+	for _, f := range gjson.GetManyBytes(body, "error.type", "error.code") {
+		switch f.Str {
+		case "insufficient_quota", "usage_limit_reached", "usage_not_included":
+			return true
+		}
+	}
+	return false
 }
 
 // codexExhausted reports a Codex window at 100%.

@@ -28,6 +28,8 @@ func TestClassify(t *testing.T) {
 		{"429 x-ratelimit resets, latest wins", 429, map[string]string{"X-Ratelimit-Reset-Requests": "6s", "X-Ratelimit-Reset-Tokens": "1m0s"}, `{}`, provider.RateLimited, now.Add(time.Minute)},
 		{"429 no hint", 429, nil, `{}`, provider.RateLimited, time.Time{}},
 		{"429 insufficient_quota", 429, nil, `{"error":{"type":"insufficient_quota","code":"insufficient_quota"}}`, provider.QuotaExhausted, time.Time{}},
+		{"429 quota words in the message only", 429, nil, `{"error":{"type":"rate_limit_error","code":"rate_limit_exceeded","message":"insufficient_quota usage_limit_reached"}}`, provider.RateLimited, time.Time{}},
+		{"400 echoing quota words", 400, nil, `{"error":{"type":"invalid_request_error","message":"insufficient_quota: your API key is invalid, credit balance is too low"}}`, provider.ClientError, time.Time{}},
 		{"429 codex window at 100%", 429, map[string]string{"X-Codex-Primary-Used-Percent": "100", "X-Codex-Primary-Reset-At": strconv.FormatInt(reset.Unix(), 10), "X-Codex-Secondary-Used-Percent": "20", "X-Codex-Secondary-Reset-At": "1"}, `{}`, provider.QuotaExhausted, reset},
 		{"429 codex usage_limit_reached body resets_at", 429, nil, `{"error":{"type":"usage_limit_reached","resets_at":` + strconv.FormatInt(reset.Unix(), 10) + `}}`, provider.QuotaExhausted, reset},
 		{"429 codex usage_limit_reached body resets_in_seconds", 429, nil, `{"error":{"type":"usage_limit_reached","resets_in_seconds":600}}`, provider.QuotaExhausted, now.Add(10 * time.Minute)},
