@@ -110,6 +110,9 @@ func serveRun(opts *Options) error {
 			"next_step", "create one with 'ccrelay config init' (or copy config.example.toml to ./config.toml) and add an [[accounts]] entry, or run 'ccrelay login claude'")
 	} else {
 		log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts), "relay_keys", len(cfg.APIKeys))
+		for _, w := range cfg.Warnings {
+			log.Warn(cfg.Path + ": " + w.String())
+		}
 		if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 		}
