@@ -77,6 +77,9 @@ type Config struct {
 
 	// Path is the file this config was loaded from; "" when running on defaults.
 	Path string `toml:"-"`
+	// Warnings are what Parse accepted but the writer should fix (api_keys
+	// inside [server]); serve logs them and config validate prints them.
+	Warnings []Problem `toml:"-"`
 }
 
 // ServerConfig is the [server] table.

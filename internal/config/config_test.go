@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,8 @@ func TestParseErrors(t *testing.T) {
 		src  string
 		want []string // substrings, all must appear
 	}{
-		{"api_keys under server", "[server]\nport = 3000\napi_keys = [\"k\"]\n", []string{"line 3", "server.api_keys", "Move the api_keys", "top of the file"}},
+		{"api_keys at the top and under server", "api_keys = [\"a\"]\n[server]\nport = 3000\napi_keys = [\"k\"]\n", []string{"line 4", "server.api_keys", "both at the top level and inside [server]"}},
+		{"api_keys under server not strings", "[server]\napi_keys = [1]\n", []string{"line 2", "server.api_keys[0]", "must be a string"}},
 		{"unknown top key", "api_key = [\"k\"]\n", []string{"line 1", "api_key", "unknown key"}},
 		{"unknown account key", "[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\nprioritty = 3\n", []string{"line 5", "accounts[0].prioritty", "unknown key"}},
 		{"wrong type", "[server]\nport = \"3000\"\n", []string{"line 2", "server.port", "must be an integer, not a string"}},
@@ -182,8 +184,39 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// The original relay's README example puts api_keys inside [server], where
+// the original ignored it; ccrelay takes the keys as the relay keys and
+// warns, naming the line and where it belongs (issue 31, item 15).
+func TestServerAPIKeysAreTheRelayKeys(t *testing.T) {
+	src := "[server]\nhost = \"0.0.0.0\"\nport = 3000\napi_keys = [\"key-1\", \"key-2\"]\n\n[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\napi_key = \"k\"\n"
+	cfg, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.APIKeys, []string{"key-1", "key-2"}) || cfg.Server.Port != 3000 {
+		t.Fatalf("api keys %v, server %+v", cfg.APIKeys, cfg.Server)
+	}
+	if len(cfg.Warnings) != 1 {
+		t.Fatalf("warnings %v", cfg.Warnings)
+	}
+	w := cfg.Warnings[0].String()
+	for _, want := range []string{"line 4", "server.api_keys", "belongs at the top level", "move the line to the top of the file"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning %q lacks %q", w, want)
+		}
+	}
+	if strings.Contains(w, "key-1") {
+		t.Error("the warning shows a key")
+	}
+	// In its right place the line gives no warning.
+	cfg, err = Parse([]byte("api_keys = [\"key-1\"]\n[server]\nport = 3000\n"))
+	if err != nil || len(cfg.Warnings) != 0 {
+		t.Fatalf("%v %v", err, cfg.Warnings)
+	}
+}
+
 func TestAllProblemsAtOnce(t *testing.T) {
-	src := "[server]\nport = \"x\"\nlog_level = 3\napi_keys = []\n[[accounts]]\ntype = \"nope\"\nid = \"a\"\nbogus = 1\n"
+	src := "[server]\nport = \"x\"\nlog_level = 3\nadmin_keys = []\n[[accounts]]\ntype = \"nope\"\nid = \"a\"\nbogus = 1\n"
 	_, err := Parse([]byte(src))
 	var ce *Error
 	if !errors.As(err, &ce) {

@@ -90,6 +90,7 @@ func Parse(data []byte) (*Config, error) {
 	}
 	lines := newLineIndex(src)
 	var problems []Problem
+	serverKeys, warn := liftServerAPIKeys(raw, lines, &problems)
 	checkTable(raw, reflect.TypeFor[Config](), nil, "", lines, &problems)
 	if len(problems) > 0 {
 		sortProblems(problems)
@@ -98,6 +99,10 @@ func Parse(data []byte) (*Config, error) {
 	var cfg Config
 	if _, err := toml.Decode(src, &cfg); err != nil {
 		return nil, &Error{Problems: []Problem{{Msg: err.Error()}}}
+	}
+	if warn != nil {
+		cfg.APIKeys = serverKeys
+		cfg.Warnings = append(cfg.Warnings, *warn)
 	}
 	var present []map[string]bool
 	if accts, ok := raw["accounts"].([]map[string]any); ok {
@@ -123,6 +128,42 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// liftServerAPIKeys takes api_keys written inside [server] as the relay keys.
+// The original relay's README example put the line there, where the
+// original ignored it (and so served every client without a key); the
+// writer evidently meant relay keys, and a config written for the original
+// must run unchanged. It removes the key from raw (so it is not reported as
+// unknown) and returns the keys with a warning that says where the line
+// belongs. api_keys in both places is a problem: which one is meant is not
+// evident.
+func liftServerAPIKeys(raw map[string]any, lines *lineIndex, problems *[]Problem) ([]string, *Problem) {
+	srv, ok := raw["server"].(map[string]any)
+	if !ok {
+		return nil, nil
+	}
+	v, ok := srv["api_keys"]
+	if !ok {
+		return nil, nil
+	}
+	delete(srv, "api_keys")
+	kp := []string{"server", "api_keys"}
+	line := lines.keyLine(kp)
+	if _, top := raw["api_keys"]; top {
+		*problems = append(*problems, Problem{Line: line, Key: "server.api_keys", Msg: "api_keys is both at the top level and inside [server]; keep one list of relay keys: move these keys into the top-level api_keys line and delete this one"})
+		return nil, nil
+	}
+	n := len(*problems)
+	checkValue(v, reflect.TypeFor[[]string](), kp, "server.api_keys", lines, problems)
+	if len(*problems) > n {
+		return nil, nil
+	}
+	var keys []string
+	for _, k := range v.([]any) {
+		keys = append(keys, k.(string))
+	}
+	return keys, &Problem{Line: line, Key: "server.api_keys", Msg: "api_keys belongs at the top level of the file, above the first [table] header (TOML puts every key after [server] into [server]); ccrelay uses these keys as the relay keys, but move the line to the top of the file"}
 }
 
 func sortProblems(ps []Problem) {

@@ -196,6 +196,9 @@ func logConfig(log *slog.Logger, cfg *config.Config) {
 	}
 	log.Info("config loaded", "path", cfg.Path, "accounts", len(cfg.Accounts),
 		"relay_keys", len(cfg.APIKeys)+len(cfg.Keys), "api_keys", len(cfg.APIKeys), "named_keys", len(cfg.Keys))
+	for _, w := range cfg.Warnings {
+		log.Warn(cfg.Path + ": " + w.String())
+	}
 	if fi, err := os.Stat(cfg.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("the config file holds secrets but others can read it; run: chmod 600 "+cfg.Path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 	}

@@ -194,12 +194,39 @@ func newHangingUpstream(t *testing.T, hang chan struct{}) string {
 
 // serve warns when the config file, which holds secrets, is readable by others.
 func TestWarnsAboutReadableConfig(t *testing.T) {
+	path, errOut := serveOnce(t, "api_keys = [\"relay-key-123456\"]\n", 0o644)
+	if !strings.Contains(errOut, "chmod 600 "+path) {
+		t.Fatalf("no warning about the readable config:\n%s", errOut)
+	}
+	if strings.Contains(errOut, "relay-key-123456") {
+		t.Fatal("relay key logged")
+	}
+}
+
+// A config written for the original relay, with api_keys inside [server],
+// starts with those keys and a warning that says where the line belongs.
+func TestServeWarnsAboutAPIKeysInsideServer(t *testing.T) {
+	path, errOut := serveOnce(t, "[server]\napi_keys = [\"relay-key-123456\"]\n", 0o600)
+	for _, want := range []string{"relay_keys=1", path + ": line 2: server.api_keys: api_keys belongs at the top level"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("log lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, "api_keys is empty") || strings.Contains(errOut, "relay-key-123456") {
+		t.Fatalf("log:\n%s", errOut)
+	}
+}
+
+// serveOnce starts serve on a config file holding content (with mode),
+// stops it once it listens, and returns the file's path and the log.
+func serveOnce(t *testing.T, content string, mode os.FileMode) (string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte("api_keys = [\"relay-key-123456\"]\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(path, 0o644)
+	os.Chmod(path, mode)
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -220,12 +247,7 @@ func TestWarnsAboutReadableConfig(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if !strings.Contains(errOut.String(), "chmod 600 "+path) {
-		t.Fatalf("no warning about the readable config:\n%s", errOut)
-	}
-	if strings.Contains(errOut.String(), "relay-key-123456") {
-		t.Fatal("relay key logged")
-	}
+	return path, errOut.String()
 }
 
 // CCRELAY_PPROF_ADDR opens Go's profiler on a listener of its own (logged

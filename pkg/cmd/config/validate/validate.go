@@ -160,6 +160,9 @@ var placeholderKeys = []string{"change-me-relay-key"}
 // warnings lists what is valid but probably a mistake.
 func warnings(cfg *config.Config, file string) []string {
 	var ws []string
+	for _, w := range cfg.Warnings {
+		ws = append(ws, w.String())
+	}
 	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		ws = append(ws, fmt.Sprintf("%s is readable by other users (mode %04o) and holds keys and tokens: chmod 600 %s", file, fi.Mode().Perm(), file))
 	}

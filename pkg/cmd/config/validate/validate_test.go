@@ -40,8 +40,19 @@ func TestValidateRun(t *testing.T) {
 		},
 		{
 			name: "every problem listed", mode: 0o600, wantCode: 1,
-			content: "nope = 1\n[server]\napi_keys = [\"x\"]\nport = \"80\"\n[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\n",
-			want:    []string{"3 problems", "line 1: nope: unknown key", "line 3: server.api_keys", "Move the api_keys", "line 4: server.port: must be an integer"},
+			content: "nope = 1\n[server]\nadmin_keys = [\"x\"]\nport = \"80\"\n[[accounts]]\ntype = \"claude-api\"\nid = \"a\"\n",
+			want:    []string{"3 problems", "line 1: nope: unknown key", "line 3: server.admin_keys", "Move the admin_keys", "line 4: server.port: must be an integer"},
+		},
+		{
+			name: "api_keys inside server is a warning", mode: 0o600,
+			content: "[server]\nport = 3001\napi_keys = [\"k-0123456789\"]\n[[accounts]]\ntype = \"claude-api\"\nid = \"a1\"\napi_key = \"sk-ant-real\"\n",
+			want:    []string{"warning: line 3: server.api_keys: api_keys belongs at the top level", "is valid: 1 account (1 enabled), 1 relay key"},
+			notWant: []string{"problem", "api_keys is empty"},
+		},
+		{
+			name: "api_keys in both places", mode: 0o600, wantCode: 1,
+			content: "api_keys = [\"k-0123456789\"]\n[server]\napi_keys = [\"k-9876543210\"]\n",
+			want:    []string{"1 problem", "line 3: server.api_keys", "both at the top level and inside [server]"},
 		},
 		{
 			name: "value problems", mode: 0o600, wantCode: 1,
