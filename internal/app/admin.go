@@ -46,6 +46,7 @@ func (a *App) adminRoutes() map[string]http.Handler {
 		KeyLabel:    usage.KeyLabels(cfg.APIKeys),
 		AccountInfo: func(id string) admin.AccountInfo { return admin.AccountInfo{Proxy: proxies[id]} },
 		Health:      a.health, Log: a.Log,
+		Requests: a.DB, Captures: a.captures,
 	}
 	if a.Quota != nil {
 		opts.Quota = quotaWindows{a.Quota}

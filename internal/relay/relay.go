@@ -16,6 +16,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/reqlog"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/sse"
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -157,6 +158,8 @@ type Relay struct {
 	shared SharedSessions
 	// quota learns every answer's rate-limit numbers; nil without one.
 	quota QuotaObserver
+	// captures are the body captures in force (reqlog.go).
+	captures atomic.Pointer[reqlog.Set]
 }
 
 // SharedSessions is sticky sessions shared by several relays (a cluster).
