@@ -178,6 +178,9 @@ type Options struct {
 	Reload       Reloader
 	ConfigStatus ConfigStatus
 	Config       ConfigSource
+	// Requests and Captures are the request log and body captures (requests.go).
+	Requests RequestLog
+	Captures CaptureControl
 	// NewKey makes a relay key for POST /admin/v1/keys; default
 	// config.NewRelayKey.
 	NewKey func() string
@@ -221,6 +224,7 @@ func New(o Options) *API {
 	a.mux.HandleFunc("GET "+Prefix+"usage/series", a.series)
 	a.mux.HandleFunc("POST "+Prefix+"reload", a.reload)
 	a.mux.HandleFunc("GET "+Prefix+"health", a.health)
+	a.requestRoutes()
 	a.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no admin route for "+r.Method+" "+r.URL.Path)
 	})

@@ -41,6 +41,7 @@ func (a *App) adminRoutes() map[string]http.Handler {
 		KeyLabel:    usage.KeyLabels(cfg.APIKeys),
 		AccountInfo: a.accountInfo,
 		Health:      a.health, Log: a.Log,
+		Requests: a.DB, Captures: a.captures,
 	}
 	if a.Quota != nil {
 		opts.Quota = a.Quota

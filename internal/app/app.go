@@ -64,6 +64,8 @@ type App struct {
 	ops      ops
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
+	// captures are the body captures (reqlog.go).
+	captures *captureControl
 }
 
 // Build opens the database and assembles the relay; it does not listen yet.
@@ -140,6 +142,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Recorder.SetRetention(time.Duration(cfg.Server.UsageRetentionDays) * 24 * time.Hour)
+	a.Recorder.SetRequestLog(time.Duration(cfg.Server.RequestLogDays)*24*time.Hour, cfg.Server.RequestLogMaxRows)
 	srv := cfg.Server
 	a.Relay = relay.New(relay.Options{
 		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
@@ -155,6 +158,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		}
 	}
 	a.wireQuota(ctx)
+	a.wireRequestLog()
 	a.Server = server.New(a.Relay.Handler(), a.health, log)
 	for pattern, h := range a.adminRoutes() {
 		a.Server.Handle(pattern, h)
@@ -377,6 +381,8 @@ func (a *App) Start(addr string) (net.Addr, error) {
 		}
 	}()
 	go func() { defer a.bg.Done(); a.applyCommands(ctx) }()
+	a.bg.Add(1)
+	go func() { defer a.bg.Done(); a.runCaptures(ctx) }()
 	a.startProbe(ctx)
 	go func() {
 		if err := a.Server.Serve(); err != nil {

@@ -122,6 +122,13 @@ type ServerConfig struct {
 	// kept; older ones live on only in the hourly rollups, which are kept
 	// for good. Default 90. New.
 	UsageRetentionDays int `toml:"usage_retention_days"`
+	// RequestLogDays is how long the request log (one row per request:
+	// key, client, route, attempts with their reasons, status, timings; no
+	// bodies) is kept. Default 7. New.
+	RequestLogDays int `toml:"request_log_days"`
+	// RequestLogMaxRows caps the request log's rows; the oldest go first.
+	// Default 500000 (about 0.5 KB each with indexes). New.
+	RequestLogMaxRows int `toml:"request_log_max_rows"`
 }
 
 // SessionConfig is the [session] table.
@@ -397,6 +404,12 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 	}
 	if s.UsageRetentionDays == 0 {
 		s.UsageRetentionDays = 90
+	}
+	if s.RequestLogDays == 0 {
+		s.RequestLogDays = 7
+	}
+	if s.RequestLogMaxRows == 0 {
+		s.RequestLogMaxRows = 500_000
 	}
 	ss := &c.Session
 	def := func(v *int, d int) {

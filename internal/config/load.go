@@ -351,6 +351,12 @@ func (c *Config) Validate() error {
 	if s.UsageRetentionDays < 0 {
 		add("server.usage_retention_days", "must not be negative, got %d", s.UsageRetentionDays)
 	}
+	if s.RequestLogDays < 0 {
+		add("server.request_log_days", "must not be negative, got %d", s.RequestLogDays)
+	}
+	if s.RequestLogMaxRows < 0 {
+		add("server.request_log_max_rows", "must not be negative, got %d", s.RequestLogMaxRows)
+	}
 	for i, k := range c.APIKeys {
 		if strings.TrimSpace(k) == "" {
 			add(fmt.Sprintf("api_keys[%d]", i), "is empty; remove it or give it a value")

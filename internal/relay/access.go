@@ -125,7 +125,10 @@ func (r *Relay) admit(c *call) bool {
 	if c.key == nil {
 		return true
 	}
-	if ref := r.policy.Admit(c.req.Context(), c.key, c.model); ref != nil {
+	t := time.Now()
+	ref := r.policy.Admit(c.req.Context(), c.key, c.model)
+	c.trail.QueueWait = time.Since(t)
+	if ref != nil {
 		r.writeRefusal(c, ref)
 		return false
 	}

@@ -15,6 +15,9 @@ import (
 // once (status to error type and code); the dialect only picks that
 // package.
 type dialect interface {
+	// name is the dialect's name in the request log: anthropic, openai
+	// (Chat Completions), openai-responses or google.
+	name() string
 	errorBody(status int, msg string) []byte
 	// quotaBody is the 429 of a spent budget. OpenAI names it apart from a
 	// rate limit (clients stop rather than wait); the others by status.
@@ -26,6 +29,10 @@ type dialect interface {
 type anthropicDialect struct{}
 type openaiDialect struct{}
 type googleDialect struct{}
+
+func (anthropicDialect) name() string { return "anthropic" }
+func (openaiDialect) name() string    { return "openai" }
+func (googleDialect) name() string    { return "google" }
 
 func (anthropicDialect) errorBody(status int, msg string) []byte {
 	return anthropic.ErrorBody(status, msg)
@@ -60,6 +67,8 @@ func (d googleDialect) streamError(status int, msg string) []byte {
 // responsesDialect is OpenAI's, but inside a stream a relay-made error is a
 // response.failed event (openai.FailedEvent says why).
 type responsesDialect struct{ openaiDialect }
+
+func (responsesDialect) name() string { return "openai-responses" }
 
 func (responsesDialect) streamError(status int, msg string) []byte {
 	return openai.FailedEvent(status, msg)

@@ -86,6 +86,10 @@ type call struct {
 	account  string
 	attempts int
 	usage    provider.Usage
+	// trail is the request log's record of the call (reqlog.go); capt is
+	// set when a body capture may take it.
+	trail usage.Request
+	capt  *capturing
 }
 
 type outcome int
@@ -113,6 +117,7 @@ type attemptResult struct {
 
 // serve runs the failover loop and records usage.
 func (r *Relay) serve(c *call) {
+	r.startCapture(c)
 	if len(c.model) > maxModelName {
 		r.writeError(c, http.StatusBadRequest, "the model name is "+strconv.Itoa(len(c.model))+" bytes; the limit is "+strconv.Itoa(maxModelName))
 		c.model = c.model[:maxModelName]
@@ -150,6 +155,7 @@ func (r *Relay) serve(c *call) {
 		// The reason is logged, stored with a cooldown and may reach an
 		// alert: the same redaction as the client's error body.
 		res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
+		r.noteAttempt(c, acct.ID, &res)
 		switch res.outcome {
 		case done:
 			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
@@ -474,6 +480,7 @@ func (r *Relay) finish(c *call) {
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}
 	r.settle(c, &rec)
+	r.describe(c, &rec)
 	if r.rec != nil {
 		r.rec.Record(rec)
 	}

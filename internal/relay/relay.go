@@ -16,6 +16,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/reqlog"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/sse"
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -160,6 +161,8 @@ type Relay struct {
 	// configFollowed: the relay reloads its config file on change (see
 	// MarkConfigFollowed), which the 503 for a pool without accounts says.
 	configFollowed atomic.Bool
+	// captures are the body captures in force (reqlog.go).
+	captures atomic.Pointer[reqlog.Set]
 }
 
 // MarkConfigFollowed records that a config watcher applies changes to the

@@ -27,6 +27,8 @@ type response struct {
 	preamble bool
 	// gone: a write failed, the client went away.
 	gone bool
+	// tap copies what the client gets for a body capture; nil without one.
+	tap *tap
 }
 
 // newResponse wraps w. Every write to the client is bounded by the server's
@@ -57,6 +59,9 @@ func (rs *response) flushWrite(b []byte) bool {
 	if len(b) == 0 {
 		return true
 	}
+	if rs.tap != nil {
+		rs.tap.add(b)
+	}
 	if _, err := rs.w.Write(b); err != nil {
 		rs.gone = true
 		return false
@@ -71,6 +76,9 @@ func (rs *response) flushWrite(b []byte) bool {
 func (rs *response) whole(status int, body []byte) {
 	rs.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	rs.begin(status)
+	if rs.tap != nil {
+		rs.tap.add(body)
+	}
 	if _, err := rs.w.Write(body); err != nil {
 		rs.clientLeft() // the record says the client did not get it
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 )
 
-// dialectName tells the error shapes apart by their JSON.
-func dialectName(t *testing.T, body []byte) string {
+// shapeOf tells the error shapes apart by their JSON.
+func shapeOf(t *testing.T, body []byte) string {
 	t.Helper()
 	switch {
 	case gjson.GetBytes(body, "type").Str == "error" && gjson.GetBytes(body, "error.type").Exists():
@@ -26,14 +26,13 @@ func dialectName(t *testing.T, body []byte) string {
 	return ""
 }
 
+// nameOf is the error shape a dialect writes (the Responses route's errors
+// are OpenAI's).
 func nameOf(d dialect) string {
-	switch d.(type) {
-	case anthropicDialect:
-		return "anthropic"
-	case googleDialect:
-		return "google"
+	if d.name() == "openai-responses" {
+		return "openai"
 	}
-	return "openai"
+	return d.name()
 }
 
 // The route table drives the mux, the dialect of errors raised outside a
@@ -59,7 +58,7 @@ func TestRouteTableDrivesHandlerDialectAndLabels(t *testing.T) {
 		}
 		w := httptest.NewRecorder()
 		DialectError(w, path, http.StatusInternalServerError, "boom")
-		if got := dialectName(t, w.Body.Bytes()); got != nameOf(rt.dialect) {
+		if got := shapeOf(t, w.Body.Bytes()); got != nameOf(rt.dialect) {
 			t.Errorf("DialectError(%q) speaks %s, want %s", path, got, nameOf(rt.dialect))
 		}
 		if rt.handle == nil || rt.method == "" && rt.suffix != "" {
@@ -78,7 +77,7 @@ func TestRouteTableDrivesHandlerDialectAndLabels(t *testing.T) {
 			t.Errorf("%s %s without a key: %d %s", method, path, w.Code, w.Body)
 			continue
 		}
-		if got := dialectName(t, w.Body.Bytes()); got != nameOf(rt.dialect) {
+		if got := shapeOf(t, w.Body.Bytes()); got != nameOf(rt.dialect) {
 			t.Errorf("%s %s answers in %s, want %s: %s", method, path, got, nameOf(rt.dialect), w.Body)
 		}
 	}
@@ -104,7 +103,7 @@ func TestUnknownPaths(t *testing.T) {
 		req.RemoteAddr = "127.0.0.1:1"
 		w := httptest.NewRecorder()
 		r.Handler().ServeHTTP(w, req)
-		if w.Code != http.StatusNotFound || dialectName(t, w.Body.Bytes()) != tt.dialect {
+		if w.Code != http.StatusNotFound || shapeOf(t, w.Body.Bytes()) != tt.dialect {
 			t.Errorf("%s %s: %d %s; want 404 in %s", tt.method, tt.path, w.Code, w.Body, tt.dialect)
 		}
 		if m, _ := MetricLabels(tt.path); m != tt.metric {

@@ -62,6 +62,15 @@ func Maintain(ctx context.Context, db *DB, retention time.Duration, now time.Tim
 			break
 		}
 	}
+	for {
+		n, err := db.PruneRequestsStep(ctx, now.Add(-DefaultRequestLogRetention), now, DefaultRequestLogMaxRows, pruneBatch)
+		if err != nil {
+			return err
+		}
+		if n < pruneBatch {
+			break
+		}
+	}
 	return nil
 }
 
@@ -107,6 +116,9 @@ func (r *Recorder) maintain() {
 	}
 	cutoff := time.Now().Add(-time.Duration(r.retention.Load()))
 	if !step(func() (int, error) { return r.db.PruneStep(ctx, cutoff, pruneBatch) }, pruneBatch) {
+		return
+	}
+	if !step(r.pruneRequests(ctx), pruneBatch) {
 		return
 	}
 	if r.maint.failing {

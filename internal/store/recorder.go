@@ -36,6 +36,8 @@ type Recorder struct {
 	// retention is how long raw usage rows are kept (nanoseconds; see SetRetention).
 	retention atomic.Int64
 	maint     maintenance
+	// reqlog bounds the request log (reqlog.go).
+	reqlog requestLimits
 
 	// MaxQueue bounds the records held while the database is failing.
 	MaxQueue int
@@ -64,6 +66,7 @@ func newRecorder(db *DB, log *slog.Logger, fileCheckEvery, maintainEvery time.Du
 		MaxQueue: 200_000, BatchSize: 512, RetryEvery: time.Second, Linger: 100 * time.Millisecond,
 	}
 	r.retention.Store(int64(DefaultRetention))
+	r.SetRequestLog(DefaultRequestLogRetention, DefaultRequestLogMaxRows)
 	go r.loop(fileCheckEvery, maintainEvery)
 	return r
 }
@@ -262,6 +265,10 @@ func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
 		}
 	}
 	stmt.Close()
+	if err := insertRequests(ctx, tx, recs); err != nil {
+		tx.Rollback()
+		return err
+	}
 	return tx.Commit()
 }
 

@@ -97,6 +97,8 @@ var migrations = []string{
 	rollupMigration,
 	// 6: each account's latest rate-limit numbers (quota.go).
 	quotaMigration,
+	// 7: the request log, captured bodies and captures (reqlog.go).
+	requestLogMigration,
 }
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs

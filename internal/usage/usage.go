@@ -39,6 +39,8 @@ type Record struct {
 	CostMicros int64
 	// CostKnown is false when the model has no price: unknown, never 0.
 	CostKnown bool
+	// Request is what the request log keeps beyond usage (request.go).
+	Request
 }
 
 // HashKey returns the stored form of a relay key.

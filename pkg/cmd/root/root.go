@@ -6,10 +6,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccrelay/ccrelay/pkg/cmd/accounts"
+	"github.com/ccrelay/ccrelay/pkg/cmd/capture"
 	configcmd "github.com/ccrelay/ccrelay/pkg/cmd/config"
 	"github.com/ccrelay/ccrelay/pkg/cmd/env"
 	"github.com/ccrelay/ccrelay/pkg/cmd/keys"
 	"github.com/ccrelay/ccrelay/pkg/cmd/login"
+	"github.com/ccrelay/ccrelay/pkg/cmd/requests"
 	"github.com/ccrelay/ccrelay/pkg/cmd/serve"
 	"github.com/ccrelay/ccrelay/pkg/cmd/sessions"
 	"github.com/ccrelay/ccrelay/pkg/cmd/stats"
@@ -55,6 +57,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(login.NewCmdLogin(f, nil))
 	cmd.AddCommand(env.NewCmdEnv(f, nil))
 	cmd.AddCommand(stats.NewCmdStats(f, nil))
+	cmd.AddCommand(requests.NewCmdRequests(f, nil))
+	cmd.AddCommand(capture.NewCmdCapture(f))
 	cmd.AddCommand(keys.NewCmdKeys(f))
 	cmd.AddCommand(configcmd.NewCmdConfig(f))
 	cmd.AddCommand(version.NewCmdVersion(f))
