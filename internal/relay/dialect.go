@@ -16,7 +16,7 @@ import (
 // package.
 type dialect interface {
 	// name is the dialect's name in the request log: anthropic, openai
-	// (Chat Completions), openai-responses or google.
+	// (Chat Completions), responses (OpenAI Responses) or google.
 	name() string
 	errorBody(status int, msg string) []byte
 	// quotaBody is the 429 of a spent budget. OpenAI names it apart from a
@@ -68,7 +68,7 @@ func (d googleDialect) streamError(status int, msg string) []byte {
 // response.failed event (openai.FailedEvent says why).
 type responsesDialect struct{ openaiDialect }
 
-func (responsesDialect) name() string { return "openai-responses" }
+func (responsesDialect) name() string { return "responses" }
 
 func (responsesDialect) streamError(status int, msg string) []byte {
 	return openai.FailedEvent(status, msg)

@@ -29,7 +29,7 @@ func shapeOf(t *testing.T, body []byte) string {
 // nameOf is the error shape a dialect writes (the Responses route's errors
 // are OpenAI's).
 func nameOf(d dialect) string {
-	if d.name() == "openai-responses" {
+	if d.name() == "responses" {
 		return "openai"
 	}
 	return d.name()
