@@ -208,71 +208,14 @@ func envRun(opts *Options) error {
 
 	switch opts.Client {
 	case "claude":
-		s.Comment("%s", heredoc.Doc(`
-			Claude Code sends ANTHROPIC_AUTH_TOKEN as "Authorization: Bearer <key>".
-			ANTHROPIC_API_KEY works as well (sent as x-api-key; interactive Claude Code asks
-			once to approve it). If ANTHROPIC_API_KEY holds an Anthropic key in this shell,
-			unset it: Claude Code would send it to the relay too.`))
-		s.Set("ANTHROPIC_BASE_URL", base)
-		s.Set("ANTHROPIC_AUTH_TOKEN", key)
+		claudeEnv(&s, base, key)
 	case "gemini":
-		path, pathErr := geminiSettingsPath(opts.Getenv, opts.HomeDir)
-		if opts.WriteGeminiSettings {
-			if pathErr != nil {
-				return pathErr
-			}
-			msg, err := writeGeminiSettings(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(opts.IO.ErrOut, msg)
-			s.Comment("Gemini CLI uses GEMINI_API_KEY at the relay: %s selects", path)
-			s.Comment(`  {"security": {"auth": {"selectedType": "gemini-api-key"}}}`)
-		} else {
-			// Without a home directory there is no file to check; the
-			// comment below still says what Gemini CLI needs.
-			if pathErr == nil {
-				if hint := geminiSettingsHint(path); hint != "" {
-					fmt.Fprintln(opts.IO.ErrOut, hint)
-				}
-			}
-			s.Comment("%s", heredoc.Doc(`
-				Gemini CLI also needs security.auth.selectedType = "gemini-api-key" in
-				~/.gemini/settings.json, or it exits with "Invalid auth method selected":
-				  {"security": {"auth": {"selectedType": "gemini-api-key"}}}
-				or run: ccrelay env gemini --write-gemini-settings`))
-		}
-		if u, err := url.Parse(base); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-			s.Comment("Gemini CLI wants an https:// base URL unless the host is localhost: put the relay behind TLS and pass --url.")
-		}
-		s.Set("GOOGLE_GEMINI_BASE_URL", base+"/gemini")
-		s.Set("GEMINI_API_KEY", key)
+		err = geminiEnv(opts, &s, base, key)
 	case "codex":
-		if opts.WriteCodexConfig {
-			path, err := codexConfigPath(opts.Getenv, opts.HomeDir)
-			if err != nil {
-				return err
-			}
-			msg, err := writeCodexConfig(path, base)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(opts.IO.ErrOut, msg)
-			s.Comment("Codex CLI reads the relay from the ccrelay provider in %s:", path)
-		} else {
-			s.Comment("Codex CLI ignores OPENAI_BASE_URL for its built-in provider. Add these lines to\n~/.codex/config.toml ($CODEX_HOME/config.toml), model_provider above any [table],\nor run: ccrelay env codex --write-codex-config")
-		}
-		s.Comment("")
-		for _, l := range codexLines(base) {
-			if l == "" {
-				s.Comment("")
-			} else {
-				s.Comment("  %s", l)
-			}
-		}
-		s.Comment("")
-		s.Comment("The provider sends %s as \"Authorization: Bearer\".", codexKeyEnv)
-		s.Set(codexKeyEnv, key)
+		err = codexEnv(opts, &s, base, key)
+	}
+	if err != nil {
+		return err
 	}
 	out, err := s.Render(shell)
 	if err != nil {
@@ -280,6 +223,85 @@ func envRun(opts *Options) error {
 	}
 	_, err = fmt.Fprint(opts.IO.Out, out)
 	return err
+}
+
+// claudeEnv sets Claude Code's variables.
+func claudeEnv(s *script, base, key string) {
+	s.Comment("%s", heredoc.Doc(`
+		Claude Code sends ANTHROPIC_AUTH_TOKEN as "Authorization: Bearer <key>".
+		ANTHROPIC_API_KEY works as well (sent as x-api-key; interactive Claude Code asks
+		once to approve it). If ANTHROPIC_API_KEY holds an Anthropic key in this shell,
+		unset it: Claude Code would send it to the relay too.`))
+	s.Set("ANTHROPIC_BASE_URL", base)
+	s.Set("ANTHROPIC_AUTH_TOKEN", key)
+}
+
+// geminiEnv sets Gemini CLI's variables and, with --write-gemini-settings,
+// selects API-key auth in its settings file.
+func geminiEnv(opts *Options, s *script, base, key string) error {
+	path, pathErr := geminiSettingsPath(opts.Getenv, opts.HomeDir)
+	if opts.WriteGeminiSettings {
+		if pathErr != nil {
+			return pathErr
+		}
+		msg, err := writeGeminiSettings(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(opts.IO.ErrOut, msg)
+		s.Comment("Gemini CLI uses GEMINI_API_KEY at the relay: %s selects", path)
+		s.Comment(`  {"security": {"auth": {"selectedType": "gemini-api-key"}}}`)
+	} else {
+		// Without a home directory there is no file to check; the
+		// comment below still says what Gemini CLI needs.
+		if pathErr == nil {
+			if hint := geminiSettingsHint(path); hint != "" {
+				fmt.Fprintln(opts.IO.ErrOut, hint)
+			}
+		}
+		s.Comment("%s", heredoc.Doc(`
+			Gemini CLI also needs security.auth.selectedType = "gemini-api-key" in
+			~/.gemini/settings.json, or it exits with "Invalid auth method selected":
+			  {"security": {"auth": {"selectedType": "gemini-api-key"}}}
+			or run: ccrelay env gemini --write-gemini-settings`))
+	}
+	if u, err := url.Parse(base); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		s.Comment("Gemini CLI wants an https:// base URL unless the host is localhost: put the relay behind TLS and pass --url.")
+	}
+	s.Set("GOOGLE_GEMINI_BASE_URL", base+"/gemini")
+	s.Set("GEMINI_API_KEY", key)
+	return nil
+}
+
+// codexEnv sets Codex CLI's key variable and shows (or, with
+// --write-codex-config, writes) the provider lines of its config.
+func codexEnv(opts *Options, s *script, base, key string) error {
+	if opts.WriteCodexConfig {
+		path, err := codexConfigPath(opts.Getenv, opts.HomeDir)
+		if err != nil {
+			return err
+		}
+		msg, err := writeCodexConfig(path, base)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(opts.IO.ErrOut, msg)
+		s.Comment("Codex CLI reads the relay from the ccrelay provider in %s:", path)
+	} else {
+		s.Comment("Codex CLI ignores OPENAI_BASE_URL for its built-in provider. Add these lines to\n~/.codex/config.toml ($CODEX_HOME/config.toml), model_provider above any [table],\nor run: ccrelay env codex --write-codex-config")
+	}
+	s.Comment("")
+	for _, l := range codexLines(base) {
+		if l == "" {
+			s.Comment("")
+		} else {
+			s.Comment("  %s", l)
+		}
+	}
+	s.Comment("")
+	s.Comment("The provider sends %s as \"Authorization: Bearer\".", codexKeyEnv)
+	s.Set(codexKeyEnv, key)
+	return nil
 }
 
 // defaultShell is fish when $SHELL is fish, powershell on Windows, else sh.
