@@ -119,6 +119,12 @@ type ServerConfig struct {
 	// kept; older ones live on only in the hourly rollups, which are kept
 	// for good. Default 90. New.
 	UsageRetentionDays int `toml:"usage_retention_days"`
+	// SecureCookie sends the dashboard's sign-in cookie with Secure (browsers
+	// then return it only over HTTPS) on every sign-in. Default false: Secure
+	// is set when the request came over TLS, as the relay's own connection
+	// or a trusted_proxies proxy's X-Forwarded-Proto: https says. Set it
+	// behind a TLS proxy that is not in trusted_proxies. Applies on reload. New.
+	SecureCookie bool `toml:"secure_cookie"`
 }
 
 // SessionConfig is the [session] table.
