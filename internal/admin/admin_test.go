@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,7 +95,7 @@ func TestAuth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sign-in with the admin key refused: %v", err)
 	}
-	if _, _, err := f.auth.SignIn(form, relayKey); !errors.Is(err, ErrWrongKey) {
+	if _, _, err := f.auth.SignIn(form, relayKey); !errors.Is(err, ErrRelayKey) {
 		t.Fatalf("sign-in with a relay key: %v", err)
 	}
 	cookie := Cookie + "=" + sid
@@ -468,5 +469,96 @@ func TestUnknownRoute(t *testing.T) {
 	code, body := f.do(t, "GET", "/admin/v1/nope", "")
 	if code != 404 || decode[ErrorBody](t, body).Error.Code != 404 {
 		t.Fatalf("%d %s", code, body)
+	}
+}
+
+// swappableKeys are keys a test replaces, as a config reload does.
+type swappableKeys struct {
+	mu           sync.Mutex
+	admin, relay []string
+}
+
+func (k *swappableKeys) set(admin, relay []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.admin, k.relay = admin, relay
+}
+
+func (k *swappableKeys) AdminKeys() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.admin
+}
+
+func (k *swappableKeys) IsRelayKey(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return StaticKeys{Relay: k.relay}.IsRelayKey(key)
+}
+
+// The keys are asked on every request: after a reload replaces an admin
+// key, the old one is a wrong key (401, counted), the new one works at
+// once, and dashboard sessions signed in with the old key end while those
+// of a key still in force go on. Removing every admin key turns the API
+// off; a relay key added by the reload is 403 at once.
+func TestAuthFollowsReloadedKeys(t *testing.T) {
+	const oldKey, newKey, keptKey = "old-admin-key-0123456789", "new-admin-key-0123456789", "kept-admin-key-0123456789"
+	keys := &swappableKeys{admin: []string{oldKey, keptKey}, relay: []string{relayKey}}
+	auth := NewAuthFrom(keys)
+	f := newFixture(t, func(o *Options) { o.Auth = auth })
+	form := httptest.NewRequest("POST", "/dashboard/login", nil)
+	oldSession, _, err := auth.SignIn(form, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptSession, keptCSRF, err := auth.SignIn(form, keptKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(k string) []string { return []string{"Authorization", "Bearer " + k} }
+	if code, _ := f.do(t, "GET", "/admin/v1/health", "", bearer(oldKey)...); code != http.StatusOK {
+		t.Fatalf("old key before the reload: %d", code)
+	}
+
+	const newRelayKey = "named-relay-key-0123456789"
+	keys.set([]string{newKey, keptKey}, []string{relayKey, newRelayKey})
+	tests := []struct {
+		name string
+		hdr  []string
+		want int
+	}{
+		{"the removed key", bearer(oldKey), http.StatusUnauthorized},
+		{"the new key", bearer(newKey), http.StatusOK},
+		{"the kept key", bearer(keptKey), http.StatusOK},
+		{"the new relay key", bearer(newRelayKey), http.StatusForbidden},
+		{"a session of the removed key", []string{"Cookie", Cookie + "=" + oldSession}, http.StatusUnauthorized},
+		{"a session of the kept key", []string{"Cookie", Cookie + "=" + keptSession}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		if code, body := f.do(t, "GET", "/admin/v1/health", "", tt.hdr...); code != tt.want {
+			t.Errorf("%s: %d, want %d: %s", tt.name, code, tt.want, body)
+		}
+	}
+	if code, body := f.do(t, "POST", "/admin/v1/keys", `{"name":"x"}`, bearer(oldKey)...); code != http.StatusUnauthorized {
+		t.Errorf("create a key with the removed key: %d %s", code, body)
+	}
+	if code, _ := f.do(t, "POST", "/admin/v1/accounts/a/reset", "", "Cookie", Cookie+"="+keptSession, CSRFHeader, keptCSRF); code != http.StatusOK {
+		t.Errorf("the kept key's session acting: %d", code)
+	}
+	req := httptest.NewRequest("GET", "/dashboard", nil)
+	req.AddCookie(&http.Cookie{Name: Cookie, Value: oldSession})
+	if _, ok := auth.Session(req); ok {
+		t.Error("the dashboard still shows the page to a session of the removed key")
+	}
+	if _, _, err := auth.SignIn(form, oldKey); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("sign-in with the removed key: %v", err)
+	}
+	if _, _, err := auth.SignIn(form, newKey); err != nil {
+		t.Errorf("sign-in with the new key: %v", err)
+	}
+
+	keys.set(nil, []string{relayKey})
+	if code, _ := f.do(t, "GET", "/admin/v1/health", "", bearer(newKey)...); code != http.StatusNotFound {
+		t.Errorf("no admin key left: %d, want 404", code)
 	}
 }

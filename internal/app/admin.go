@@ -8,6 +8,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/dashboard"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/quota"
+	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/reload"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -23,24 +24,18 @@ var (
 	_ admin.QuotaSource  = (*quota.Tracker)(nil)
 )
 
-// adminRoutes mounts the admin API and the dashboard when admin_keys are
-// configured; without them neither route exists (404 from the relay).
-//
-// Wrong admin keys, on the admin API and at the dashboard's sign-in, are
-// braked per client address as wrong relay keys are (a brake of their own,
-// so clients with a stale relay key cannot lock the operators out).
+// adminRoutes mounts the admin API and the dashboard. Both answer 404
+// while no admin key is in force; the keys are read from the config in
+// force on every request, so a reload that adds, replaces or removes an
+// admin key applies to the next request (see adminAuth).
 func (a *App) adminRoutes() map[string]http.Handler {
 	cfg := a.Config
-	if len(cfg.AdminKeys) == 0 {
-		return nil
-	}
-	auth := admin.NewAuth(cfg.AdminKeys, cfg.APIKeys)
-	auth.UseBrake(a.ops.adminBrake, clientAddr)
+	auth := a.adminAuth()
 	opts := admin.Options{
 		Auth: auth, Sched: a.Sched, State: a.DB, Usage: a.DB, RelayKeys: cfg.APIKeys,
 		KeyLabel:    usage.KeyLabels(cfg.APIKeys),
 		AccountInfo: a.accountInfo,
-		Health:      a.health, Log: a.Log,
+		Health:      func() any { return a.health() }, Log: a.Log,
 		Requests: a.DB, Captures: a.captures,
 	}
 	if a.Quota != nil {
@@ -61,11 +56,48 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	}
 	api := admin.New(opts)
 	dash := dashboard.New(auth, a.Log)
+	dash.SetSecureCookie(a.secureCookie)
 	return map[string]http.Handler{
 		admin.Prefix:           api,
 		dashboard.Prefix:       dash,
 		dashboard.Prefix + "/": dash,
 	}
+}
+
+// adminAuth is the one admin-key check of the admin API, the dashboard and
+// /metrics, built on first use. It asks for the keys on every request: the
+// admin keys of the config in force, and the policy's relay keys (which a
+// reload swaps), so a relay key of either kind is answered 403, never
+// counted as a guess. Wrong admin keys are braked per client address as
+// wrong relay keys are (a brake of their own, so clients with a stale relay
+// key cannot hold the operators back).
+func (a *App) adminAuth() *admin.Auth {
+	if a.ops.adminAuth == nil {
+		a.ops.adminAuth = admin.NewAuthFrom(liveAdminKeys{a})
+		a.ops.adminAuth.UseBrake(a.ops.adminBrake, clientAddr)
+	}
+	return a.ops.adminAuth
+}
+
+// liveAdminKeys are the keys in force, for admin.Auth.
+type liveAdminKeys struct{ a *App }
+
+func (k liveAdminKeys) AdminKeys() []string { return k.a.ops.reloader.Current().AdminKeys }
+
+func (k liveAdminKeys) IsRelayKey(key string) bool {
+	_, ok := k.a.Policy.Authenticate(key)
+	return ok
+}
+
+// secureCookie reports whether the dashboard's sign-in cookie gets Secure:
+// server.secure_cookie is set, or the request came over TLS (its own
+// connection, or a trusted proxy's X-Forwarded-Proto: https).
+func (a *App) secureCookie(r *http.Request) bool {
+	if a.ops.reloader.Current().Server.SecureCookie || r.TLS != nil {
+		return true
+	}
+	info := relay.InfoFrom(r.Context())
+	return info != nil && info.ClientTLS
 }
 
 // accountInfo is an account's groups and proxy as the running config has

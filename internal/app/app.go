@@ -159,7 +159,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.wireQuota(ctx)
 	a.wireRequestLog()
-	a.Server = server.New(a.Relay.Handler(), a.health, log)
+	a.Server = server.New(a.Relay.Handler(), a.publicHealth, log)
 	for pattern, h := range a.adminRoutes() {
 		a.Server.Handle(pattern, h)
 	}
@@ -316,11 +316,24 @@ type Health struct {
 	Cluster string `json:"cluster,omitempty"`
 	// Config is ok, or stale when a changed config file could not be
 	// applied (ConfigError says why; the old one keeps serving).
-	Config      string `json:"config,omitempty"`
+	Config string `json:"config,omitempty"`
+	// ConfigError names the file, the line and the problem: shown only
+	// behind an admin key (GET /admin/v1/health), never on /health.
 	ConfigError string `json:"config_error,omitempty"`
 }
 
-func (a *App) health() any {
+// publicHealth is /health, which needs no key: health without the detail
+// of a stale config (its path, line and problem describe the operator's
+// file to anyone who asks). "config":"stale" still says something is wrong.
+func (a *App) publicHealth() any {
+	h := a.health()
+	h.ConfigError = ""
+	return h
+}
+
+// health is the relay's state for the admin API's health (GET
+// /admin/v1/health), in full.
+func (a *App) health() Health {
 	avail := 0
 	cooling := map[string]bool{}
 	for _, c := range a.Sched.Cooldowns() {

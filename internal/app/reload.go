@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/policy"
@@ -268,6 +269,8 @@ type ops struct {
 	// adminBrake counts wrong admin keys per client address, wherever one
 	// is presented: the admin API, the dashboard's sign-in, /metrics.
 	adminBrake *policy.Brake
+	// adminAuth is the admin-key check (adminAuth builds it).
+	adminAuth *admin.Auth
 
 	mu           sync.Mutex // guards the fields below
 	nextIndex    int

@@ -129,6 +129,12 @@ type ServerConfig struct {
 	// RequestLogMaxRows caps the request log's rows; the oldest go first.
 	// Default 500000 (about 0.5 KB each with indexes). New.
 	RequestLogMaxRows int `toml:"request_log_max_rows"`
+	// SecureCookie sends the dashboard's sign-in cookie with Secure (browsers
+	// then return it only over HTTPS) on every sign-in. Default false: Secure
+	// is set when the request came over TLS, as the relay's own connection
+	// or a trusted_proxies proxy's X-Forwarded-Proto: https says. Set it
+	// behind a TLS proxy that is not in trusted_proxies. Applies on reload. New.
+	SecureCookie bool `toml:"secure_cookie"`
 }
 
 // SessionConfig is the [session] table.

@@ -36,6 +36,7 @@ type Handler struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	static http.Handler
+	secure func(*http.Request) bool
 }
 
 // New builds the dashboard over the admin API's authentication.
@@ -44,7 +45,8 @@ func New(auth *admin.Auth, log *slog.Logger) *Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	sub, _ := fs.Sub(assets, "assets")
-	h := &Handler{auth: auth, log: log, mux: http.NewServeMux(), static: http.StripPrefix(Prefix+"/assets/", http.FileServerFS(sub))}
+	h := &Handler{auth: auth, log: log, mux: http.NewServeMux(), static: http.StripPrefix(Prefix+"/assets/", http.FileServerFS(sub)),
+		secure: func(r *http.Request) bool { return r.TLS != nil }}
 	h.mux.HandleFunc("GET "+Prefix, h.page)
 	h.mux.HandleFunc("GET "+Prefix+"/{$}", h.page)
 	h.mux.HandleFunc("POST "+Prefix+"/login", h.login)
@@ -53,6 +55,13 @@ func New(auth *admin.Auth, log *slog.Logger) *Handler {
 	h.mux.HandleFunc(Prefix+"/", http.NotFound)
 	return h
 }
+
+// SetSecureCookie decides per sign-in whether the session cookie carries
+// Secure (the browser then sends it only over HTTPS); the default is when
+// the request itself came over TLS. The relay also counts a trusted
+// proxy's X-Forwarded-Proto and server.secure_cookie. Call it before
+// serving.
+func (h *Handler) SetSecureCookie(secure func(*http.Request) bool) { h.secure = secure }
 
 // ServeHTTP answers 404 when no admin key is configured: the dashboard
 // does not exist then.
@@ -115,12 +124,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		status, msg := http.StatusUnauthorized, "That is not an admin key."
 		var braked *admin.BrakedError
-		if errors.As(err, &braked) {
+		switch {
+		case errors.Is(err, admin.ErrRelayKey):
+			status, msg = http.StatusForbidden, "That is a relay key; sign in with one of admin_keys."
+			h.log.Warn("dashboard sign-in refused: a relay key, not an admin key", "remote", r.RemoteAddr)
+		case errors.As(err, &braked):
 			secs := int((braked.Wait + time.Second - 1) / time.Second)
 			status, msg = http.StatusTooManyRequests, fmt.Sprintf("Too many wrong admin keys from this address. Try again in %d s.", secs)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			h.log.Warn("dashboard sign-in refused: too many wrong admin keys", "remote", r.RemoteAddr)
-		} else {
+		default:
 			h.log.Warn("dashboard sign-in refused: wrong admin key", "remote", r.RemoteAddr)
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -131,7 +144,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: admin.Cookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: int(admin.SessionTTL.Seconds()),
+		Secure: h.secure(r), MaxAge: int(admin.SessionTTL.Seconds()),
 	})
 	h.log.Info("dashboard sign-in", "remote", r.RemoteAddr)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
@@ -144,6 +157,6 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.auth.SignOut(r)
-	http.SetCookie(w, &http.Cookie{Name: admin.Cookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: admin.Cookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.secure(r), MaxAge: -1})
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,14 +101,16 @@ func TestAssets(t *testing.T) {
 }
 
 // Wrong admin keys at the sign-in form are braked per client address: past
-// the limit every sign-in from the address (the right key too) is refused
-// with 429 and says when to try again; another address is not held up, and
-// once the window has passed the right key signs in.
+// the limit a wrong key is refused with 429 and the page says when to try
+// again, while the right key still signs in (the people behind one address
+// are not locked out by one guesser); a relay key is 403 and not a guess;
+// another address is not held up, and after the window a wrong key is a
+// plain 401 again.
 func TestSignInBrake(t *testing.T) {
 	now := time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	auth := admin.NewAuth([]string{key}, nil)
+	auth := admin.NewAuth([]string{key}, []string{"relay-key-0123456789"})
 	auth.UseBrake(policy.NewBrake(5, clock), nil) // the TCP peer: httptest's 192.0.2.1
 	h := New(auth, nil)
 	for i := range 5 {
@@ -115,10 +118,16 @@ func TestSignInBrake(t *testing.T) {
 			t.Fatalf("wrong key %d: %d", i, w.Code)
 		}
 	}
-	w := post(t, h, "/dashboard/login", url.Values{"key": {key}})
+	w := post(t, h, "/dashboard/login", url.Values{"key": {"guess-5-0123456789"}})
 	if w.Code != http.StatusTooManyRequests || len(w.Result().Cookies()) != 0 || w.Header().Get("Retry-After") == "" ||
 		!strings.Contains(w.Body.String(), "Too many wrong admin keys from this address. Try again in") {
-		t.Fatalf("the right key while braked: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+		t.Fatalf("a wrong key while braked: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if w := post(t, h, "/dashboard/login", url.Values{"key": {"relay-key-0123456789"}}); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 || !strings.Contains(w.Body.String(), "relay key") {
+		t.Fatalf("a relay key: %d %s", w.Code, w.Body)
+	}
+	if w := post(t, h, "/dashboard/login", url.Values{"key": {key}}); w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("the right key while braked: %d %s", w.Code, w.Body)
 	}
 	req := httptest.NewRequest("POST", "/dashboard/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -131,7 +140,47 @@ func TestSignInBrake(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	if w := post(t, h, "/dashboard/login", url.Values{"key": {key}}); w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
-		t.Fatalf("the right key after the window: %d", w.Code)
+	if w := post(t, h, "/dashboard/login", url.Values{"key": {"guess-6-0123456789"}}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("a wrong key after the window: %d", w.Code)
+	}
+}
+
+// The sign-in cookie carries Secure when the request came over TLS, and
+// when the relay's SetSecureCookie says so (a trusted proxy's
+// X-Forwarded-Proto, server.secure_cookie); signing out clears it the same
+// way.
+func TestSecureCookie(t *testing.T) {
+	signIn := func(h *Handler, tlsConn bool) *http.Cookie {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/dashboard/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tlsConn {
+			req.TLS = &tls.ConnectionState{}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+			t.Fatalf("sign-in: %d", w.Code)
+		}
+		return w.Result().Cookies()[0]
+	}
+	h := New(admin.NewAuth([]string{key}, nil), nil)
+	if c := signIn(h, false); c.Secure {
+		t.Error("plain HTTP: Secure set by default")
+	}
+	if c := signIn(h, true); !c.Secure {
+		t.Error("TLS: no Secure")
+	}
+	h.SetSecureCookie(func(r *http.Request) bool { return r.Header.Get("X-Forwarded-Proto") == "https" })
+	if c := signIn(h, false); c.Secure {
+		t.Error("the relay's rule said no, yet Secure")
+	}
+	h.SetSecureCookie(func(*http.Request) bool { return true })
+	if c := signIn(h, false); !c.Secure {
+		t.Error("the relay's rule said yes (secure_cookie), no Secure")
+	}
+	w := post(t, h, "/dashboard/logout", url.Values{}, "Cookie", admin.Cookie+"=an-ended-session")
+	if cs := w.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 || !cs[0].Secure {
+		t.Errorf("sign-out cookie %+v", cs)
 	}
 }

@@ -161,43 +161,56 @@ func TestAdminKeysListCreateDisable(t *testing.T) {
 
 // Wrong admin keys from one address are braked like wrong relay keys: the
 // relay wires one brake into the admin API, the dashboard's sign-in and
-// /metrics.
+// /metrics. Past the limit a wrong key gets 429 everywhere, while the right
+// key is served everywhere (issue 31 item 7: one guesser behind a shared
+// address locks no one out). The relay API's own brake does the same.
 func TestAdminKeyGuessingIsBraked(t *testing.T) {
-	r := startRelay(t, fmt.Sprintf("admin_keys = [%q]\napi_keys = [%q]\n", e2eAdminKey, relayKey))
+	up := upstream(t, &fakeupstream.Anthropic{Text: "fine"})
+	r := startRelay(t, fmt.Sprintf("admin_keys = [%q]\napi_keys = [%q]\n%s", e2eAdminKey, relayKey, claudeAPIAccount("a", up.URL, "sk-ant-e2e-brake", 100)))
 	last := 0
 	for i := range 21 {
-		req, _ := http.NewRequest("GET", r.URL+admin.Prefix+"health", nil)
-		req.Header.Set("Authorization", fmt.Sprintf("Bearer guess-%02d-0123456789", i))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		last = resp.StatusCode
+		last = adminGet(t, r.URL, admin.Prefix+"health", "Authorization", fmt.Sprintf("Bearer guess-%02d-0123456789", i))
 	}
 	if last != http.StatusTooManyRequests {
 		t.Fatalf("the 21st wrong admin key: %d, want 429", last)
 	}
-	req, _ := http.NewRequest("POST", r.URL+"/dashboard/login", strings.NewReader("key="+e2eAdminKey))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if code := adminGet(t, r.URL, admin.Prefix+"health", "Authorization", "Bearer "+e2eAdminKey); code != http.StatusOK {
+		t.Fatalf("the right admin key from the braked address: %d, want 200", code)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(page), "Too many wrong admin keys") {
-		t.Fatalf("dashboard sign-in from the braked address: %d", resp.StatusCode)
+	resp, page := signIn(t, r.URL, "guess-99-0123456789")
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, "Too many wrong admin keys") {
+		t.Fatalf("dashboard sign-in with a wrong key from the braked address: %d", resp.StatusCode)
+	}
+	if resp, _ := signIn(t, r.URL, e2eAdminKey); resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+		t.Fatalf("dashboard sign-in with the right key from the braked address: %d", resp.StatusCode)
 	}
 	// /metrics, behind the same admin keys, shares the brake.
-	req, _ = http.NewRequest("GET", r.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+e2eAdminKey)
-	resp, err = http.DefaultClient.Do(req)
+	req, _ := http.NewRequest("GET", r.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer guess-98-0123456789")
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("/metrics from the braked address: %d", resp.StatusCode)
+	res.Body.Close()
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("/metrics with a wrong key from the braked address: %d", res.StatusCode)
+	}
+	if code := adminGet(t, r.URL, "/metrics", "Authorization", "Bearer "+e2eAdminKey); code != http.StatusOK {
+		t.Fatalf("/metrics with the right key from the braked address: %d", code)
+	}
+
+	// The relay API: 20 wrong relay keys, then a wrong one is 429 and the
+	// right one (through the Anthropic SDK) is served.
+	for i := range 21 {
+		_, err := keyClient(r, fmt.Sprintf("relay-guess-%02d-0123456789", i)).Messages.New(context.Background(), newParams("claude-sonnet-4-5"))
+		if err == nil {
+			t.Fatalf("wrong relay key %d served", i)
+		}
+		if want := map[bool]string{true: "429", false: "401"}[i == 20]; !strings.Contains(err.Error(), want) {
+			t.Fatalf("wrong relay key %d: %v, want %s", i, err, want)
+		}
+	}
+	if who, err := servedBy(r); err != nil || who != "fine" {
+		t.Fatalf("the right relay key from the braked address: %q %v", who, err)
 	}
 }

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -41,31 +42,39 @@ type authResult struct {
 // authenticate checks the relay key a request presents: one map lookup on
 // the sha256 digest of the presented key, then one constant-time compare
 // (policy.Authenticate says why that reveals nothing about any key). With
-// no key configured, only loopback clients are served unless
-// allow_unauthenticated is set. Failed attempts are braked per client address.
+// no key configured, only loopback clients are served, and only requests a
+// web page cannot make (protectedRefusal), unless allow_unauthenticated is
+// set. Wrong keys are braked per client address: past the brake's limit a
+// wrong key gets 429 instead of 401. A valid key is always served, braked
+// address or not: the brake holds back guesses, not the people behind one
+// NAT or proxy address whose neighbour guessed (the key is checked first,
+// the same way either way).
 func (r *Relay) authenticate(req *http.Request, allowQueryKey bool) authResult {
 	if r.policy.Open() {
-		if r.opts.AllowUnauthenticated || r.isLocal(req) {
+		if r.opts.AllowUnauthenticated {
 			return authResult{keyHash: usage.Anonymous}
 		}
-		return authResult{status: http.StatusForbidden, msg: protectedMsg}
+		if !r.isLocal(req) {
+			return authResult{status: http.StatusForbidden, msg: protectedMsg}
+		}
+		if status, msg := protectedRefusal(req); status != 0 {
+			return authResult{status: status, msg: msg}
+		}
+		return authResult{keyHash: usage.Anonymous}
 	}
-	addr := r.clientAddr(req)
-	if r.brake != nil {
+	key := presentedKey(req, allowQueryKey)
+	if k, ok := r.policy.Authenticate(key); ok {
+		return authResult{key: k, keyHash: k.ID}
+	}
+	if r.brake != nil && key != "" {
+		addr := r.clientAddr(req)
 		if wait := r.brake.Blocked(addr); wait > 0 {
 			return authResult{status: http.StatusTooManyRequests, retry: wait,
 				msg: "too many requests with a wrong relay key from this address; retry in " + strconv.Itoa(int(wait.Seconds()+0.999)) + "s"}
 		}
+		r.brake.Fail(addr)
 	}
-	key := presentedKey(req, allowQueryKey)
-	k, ok := r.policy.Authenticate(key)
-	if !ok {
-		if r.brake != nil && key != "" {
-			r.brake.Fail(addr)
-		}
-		return authResult{status: http.StatusUnauthorized}
-	}
-	return authResult{key: k, keyHash: k.ID}
+	return authResult{status: http.StatusUnauthorized}
 }
 
 func presentedKey(req *http.Request, allowQueryKey bool) string {
@@ -116,6 +125,52 @@ func (r *Relay) isLocal(req *http.Request) bool {
 		return false
 	}
 	return req.Header.Get("X-Forwarded-For") == "" && req.Header.Get("Forwarded") == ""
+}
+
+// protectedRefusal guards protected mode against web pages. A page open in
+// the operator's browser can post to 127.0.0.1 blind (a text/plain body is
+// a "simple" cross-origin request: no CORS preflight), and through DNS
+// rebinding (its own host name made to resolve to 127.0.0.1) read the
+// answers. So a request is served only when its Host names loopback
+// (localhost, or a loopback address such as 127.0.0.1 or [::1], any port;
+// a rebound name is not one), it carries no Origin (browsers send one with
+// every cross-origin request and every POST; CLI and SDK clients send
+// none), and a body comes as Content-Type: application/json (which a page
+// cannot send to another origin without a preflight the relay never
+// grants). Claude Code, Codex, Gemini CLI and the SDKs send exactly that.
+// It returns 0 when req may be served, else the status and message.
+func protectedRefusal(req *http.Request) (int, string) {
+	const why = "this relay has no relay key configured (protected mode), so it serves only programs on this machine, not web pages: "
+	const fix = "; to serve anything else, add a relay key (`ccrelay keys add NAME`)"
+	if !loopbackHost(req.Host) {
+		return http.StatusForbidden, why + "the request must be addressed to localhost, 127.0.0.1 or [::1], not " + strconv.Quote(truncateForError(req.Host)) + fix
+	}
+	if _, ok := req.Header["Origin"]; ok {
+		return http.StatusForbidden, why + "a request with an Origin header (sent by browsers) is refused" + fix
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		ct := req.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return http.StatusBadRequest, why + "the body must be sent as Content-Type: application/json, not " + strconv.Quote(truncateForError(ct)) + fix
+		}
+	}
+	return 0, ""
+}
+
+// loopbackHost reports whether a Host header names this machine: localhost
+// or a loopback address, with or without a port.
+func loopbackHost(h string) bool {
+	host := h
+	if hp, _, err := net.SplitHostPort(h); err == nil {
+		host = hp
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		host = h[1 : len(h)-1]
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // admit asks the policy whether the call's key may send its model now; on a

@@ -16,10 +16,13 @@ type Info struct {
 	ClientAddr netip.Addr
 	// ViaTrustedProxy: ClientAddr came from a trusted proxy's header.
 	ViaTrustedProxy bool
-	Account         string
-	Model           string
-	Attempts        int
-	Status          int
+	// ClientTLS: the client reached the relay over TLS, on this connection
+	// or, through a trusted proxy, as its X-Forwarded-Proto says.
+	ClientTLS bool
+	Account   string
+	Model     string
+	Attempts  int
+	Status    int
 	provider.Usage
 }
 

@@ -83,6 +83,19 @@ func (s *Server) clientAddr(r *http.Request) (netip.Addr, bool) {
 	return client, via
 }
 
+// forwardedTLS reports whether a trusted proxy (the TCP peer) says the
+// client reached it over TLS: the first X-Forwarded-Proto entry is https.
+// Only the client's own cookie depends on it, so a client that lies to the
+// proxy fools no one but itself.
+func (s *Server) forwardedTLS(r *http.Request) bool {
+	xfp := r.Header.Get("X-Forwarded-Proto")
+	if xfp == "" || !s.isTrusted(relay.PeerAddr(r)) {
+		return false
+	}
+	first, _, _ := strings.Cut(xfp, ",")
+	return strings.EqualFold(strings.TrimSpace(first), "https")
+}
+
 func (s *Server) isTrusted(a netip.Addr) bool {
 	for _, p := range s.trusted {
 		if p.Contains(a) {
@@ -206,6 +219,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		info := &relay.Info{RequestID: newRequestID()}
 		info.ClientAddr, info.ViaTrustedProxy = s.clientAddr(r)
+		info.ClientTLS = r.TLS != nil || s.forwardedTLS(r)
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("X-Relay-Request-Id", info.RequestID)
 		defer func() {
