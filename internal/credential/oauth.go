@@ -106,6 +106,12 @@ type OAuth struct {
 	loaded bool
 	// origin is the OriginHash written with every saved credential.
 	origin string
+	// gen is the chain's generation written with every saved credential
+	// (state.Credential.Generation).
+	gen int64
+	// superseded is set once the store refused a save because a newer
+	// login's chain is stored: this chain is kept in memory only.
+	superseded bool
 	// refreshTok is the newest refresh token: the only one never yet sent.
 	refreshTok string
 	access     string
@@ -504,7 +510,7 @@ func (o *OAuth) load(ctx context.Context) *RefreshError {
 	defer o.mu.Unlock()
 	switch {
 	case found && (cfgRT == "" || c.OriginHash == origin):
-		o.origin = c.OriginHash
+		o.origin, o.gen = c.OriginHash, c.Generation
 		o.refreshTok = c.RefreshToken
 		o.access, o.expires, o.issued = c.AccessToken, c.ExpiresAt, c.UpdatedAt
 		o.log.Debug("using the stored oauth credential", "expires_at", c.ExpiresAt)
@@ -516,6 +522,9 @@ func (o *OAuth) load(ctx context.Context) *RefreshError {
 		}
 		o.origin = origin
 		o.refreshTok = cfgRT
+		// A new chain (a new login) outranks the stored one, and any chain
+		// started before it.
+		o.gen = max(o.now().UnixMilli(), c.Generation+1)
 	}
 	o.loaded = true
 	return nil
@@ -598,6 +607,7 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 		ExpiresAt:    now.Add(lifetime),
 		OriginHash:   o.origin,
 		UpdatedAt:    now,
+		Generation:   o.gen,
 	}
 	o.mu.Unlock()
 
@@ -617,9 +627,12 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 	o.lastErr, o.failures, o.retryAt = nil, 0, time.Time{}
 	o.mu.Unlock()
 
-	if err != nil {
+	switch {
+	case errors.Is(err, state.ErrSuperseded):
+		o.supersede()
+	case err != nil:
 		o.saveFailed(err, rotated)
-	} else {
+	default:
 		o.saveSucceeded()
 	}
 	o.log.Info("oauth token refreshed", "rotated", rotated, "expires_at", cred.ExpiresAt)
@@ -651,13 +664,32 @@ func (o *OAuth) retrySave(ctx context.Context) {
 		ExpiresAt:    o.expires,
 		OriginHash:   o.origin,
 		UpdatedAt:    o.issued,
+		Generation:   o.gen,
 	}
 	o.mu.Unlock()
-	if err := o.save(ctx, c); err != nil {
+	err := o.save(ctx, c)
+	switch {
+	case errors.Is(err, state.ErrSuperseded):
+		o.supersede()
+	case err != nil:
 		o.saveFailed(err, false)
-		return
+	default:
+		o.saveSucceeded()
 	}
-	o.saveSucceeded()
+}
+
+// supersede notes that the store holds a newer login's chain: this one
+// (still serving the requests that hold this source) is not saved, nor
+// retried. It happens to a source a reload replaced after a new login.
+func (o *OAuth) supersede() {
+	o.mu.Lock()
+	first := !o.superseded
+	o.superseded = true
+	o.dirty, o.persistErr, o.persistFailures, o.persistRetryAt, o.persistLogged = false, "", 0, time.Time{}, false
+	o.mu.Unlock()
+	if first {
+		o.log.Info("a newer login's oauth credential is stored for this account; the credential this older chain refreshed is kept in memory only and not saved")
+	}
 }
 
 func (o *OAuth) saveFailed(err error, rotated bool) {

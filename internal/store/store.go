@@ -97,6 +97,8 @@ var migrations = []string{
 	rollupMigration,
 	// 6: each account's latest rate-limit numbers (quota.go).
 	quotaMigration,
+	// 7: the generation of each stored OAuth chain (state.go).
+	credentialGenerationMigration,
 }
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs
