@@ -259,7 +259,8 @@ func (c *conn) credential(ctx context.Context, acct string) (state.Credential, b
 		}
 		return time.UnixMilli(v)
 	}
-	cr := state.Credential{AccountID: acct, ExpiresAt: ms("expires_at_ms"), OriginHash: m["origin_hash"], UpdatedAt: ms("updated_at_ms")}
+	gen, _ := strconv.ParseInt(m["generation"], 10, 64)
+	cr := state.Credential{AccountID: acct, ExpiresAt: ms("expires_at_ms"), OriginHash: m["origin_hash"], UpdatedAt: ms("updated_at_ms"), Generation: gen}
 	plain := false
 	for _, f := range sealedFields {
 		v, p, err := c.open(acct, f, m[f])
@@ -300,7 +301,7 @@ return 1
 func (c *conn) credFields(cr state.Credential, writer string) []any {
 	return []any{"refresh_token", c.seal(cr.AccountID, "refresh_token", cr.RefreshToken), "access_token", c.seal(cr.AccountID, "access_token", cr.AccessToken),
 		"expires_at_ms", strconv.FormatInt(msOf(cr.ExpiresAt), 10), "origin_hash", cr.OriginHash,
-		"updated_at_ms", strconv.FormatInt(msOf(cr.UpdatedAt), 10), "writer", writer}
+		"updated_at_ms", strconv.FormatInt(msOf(cr.UpdatedAt), 10), "generation", strconv.FormatInt(cr.Generation, 10), "writer", writer}
 }
 
 func msOf(t time.Time) int64 {

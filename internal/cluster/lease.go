@@ -46,23 +46,29 @@ return 0
 // saveCredScript is the fenced write: it stores the credential only while the
 // caller's lease is the current one and no write with a higher fencing token
 // happened, then publishes the change.
-// KEYS: lease, credential hash, channel. ARGV: lease value, fence, event JSON, field pairs...
+// A credential of a higher generation (a newer login's) is never replaced.
+// KEYS: lease, credential hash, channel. ARGV: lease value, fence, event
+// JSON, generation, field pairs...
 var saveCredScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local f = tonumber(redis.call('HGET', KEYS[2], 'fence') or '0')
 if f > tonumber(ARGV[2]) then return -1 end
-redis.call('HSET', KEYS[2], 'fence', ARGV[2], unpack(ARGV, 4))
+if tonumber(redis.call('HGET', KEYS[2], 'generation') or '0') > tonumber(ARGV[4]) then return -2 end
+redis.call('HSET', KEYS[2], 'fence', ARGV[2], unpack(ARGV, 5))
 redis.call('PUBLISH', KEYS[3], ARGV[3])
 return 1
 `)
 
 // pushCredScript stores a credential only if Redis holds none or an older one
-// (resync after Redis lost its data or missed a save). KEYS: hash, channel.
-// ARGV: updated ms, event JSON, field pairs...
+// (a lower generation, or the same one updated earlier): resync after Redis
+// lost its data or missed a save. KEYS: hash, channel. ARGV: updated ms,
+// event JSON, generation, field pairs...
 var pushCredScript = redis.NewScript(`
+local g = tonumber(redis.call('HGET', KEYS[1], 'generation') or '0')
+if g > tonumber(ARGV[3]) then return 0 end
 local u = tonumber(redis.call('HGET', KEYS[1], 'updated_at_ms') or '0')
-if u >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if g == tonumber(ARGV[3]) and u >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('PUBLISH', KEYS[2], ARGV[2])
 return 1
 `)
@@ -188,23 +194,38 @@ func (s credStore) Credential(ctx context.Context, accountID string) (state.Cred
 		}
 		return local, lerr
 	}
-	if !ok || (lerr == nil && local.UpdatedAt.After(remote.UpdatedAt)) {
+	if !ok || (lerr == nil && newerCredential(local, remote)) {
 		return local, lerr
 	}
-	if lerr != nil || remote.UpdatedAt.After(local.UpdatedAt) {
+	if lerr != nil || newerCredential(remote, local) {
 		c.mirror(ctx, remote)
 	}
 	return remote, nil
+}
+
+// newerCredential reports whether a is newer than b: a higher generation (a
+// newer login), or the same one updated later.
+func newerCredential(a, b state.Credential) bool {
+	if a.Generation != b.Generation {
+		return a.Generation > b.Generation
+	}
+	return a.UpdatedAt.After(b.UpdatedAt)
 }
 
 // SaveCredential writes the local mirror first (the newest refresh token
 // must survive whatever happens next), then Redis, fenced by this relay's
 // lease. Without the lease it returns ErrLeaseLost; the OAuth source then
 // keeps the credential in memory and saves it again under its next lease.
+// A credential of a higher generation (a newer login's), here or in Redis,
+// is never replaced: state.ErrSuperseded.
 func (s credStore) SaveCredential(ctx context.Context, cr state.Credential) error {
 	c := s.c
 	if c.db != nil {
-		if err := c.db.SaveCredential(ctx, cr); err != nil {
+		err := c.db.SaveCredential(ctx, cr)
+		if errors.Is(err, state.ErrSuperseded) {
+			return err
+		}
+		if err != nil {
 			c.log.Warn("could not mirror the oauth credential into the local database", "account", cr.AccountID, "err", err)
 		}
 	}
@@ -215,9 +236,11 @@ func (s credStore) SaveCredential(ctx context.Context, cr state.Credential) erro
 		return ErrLeaseLost
 	}
 	ev := event{Origin: c.id, Type: evCred, Acct: cr.AccountID}.json()
-	args := append([]any{l.value, strconv.FormatInt(l.fence, 10), ev}, c.credFields(cr, c.id)...)
+	args := append([]any{l.value, strconv.FormatInt(l.fence, 10), ev, strconv.FormatInt(cr.Generation, 10)}, c.credFields(cr, c.id)...)
 	n, err := saveCredScript.Run(ctx, c.rdb, []string{c.leaseKey(cr.AccountID), c.credKey(cr.AccountID), c.channel()}, args...).Int64()
 	switch {
+	case err == nil && n == -2:
+		return state.ErrSuperseded
 	case err != nil:
 		c.noteErr(err)
 		return fmt.Errorf("store credential in redis: %w", err)
@@ -249,10 +272,10 @@ func (c *Cluster) mirror(ctx context.Context, cr state.Credential) {
 	if c.db == nil {
 		return
 	}
-	if local, err := c.db.Credential(ctx, cr.AccountID); err == nil && !cr.UpdatedAt.After(local.UpdatedAt) {
+	if local, err := c.db.Credential(ctx, cr.AccountID); err == nil && !newerCredential(cr, local) {
 		return
 	}
-	if err := c.db.SaveCredential(ctx, cr); err != nil {
+	if err := c.db.SaveCredential(ctx, cr); err != nil && !errors.Is(err, state.ErrSuperseded) {
 		c.log.Warn("could not mirror the oauth credential into the local database", "account", cr.AccountID, "err", err)
 	}
 }

@@ -222,3 +222,32 @@ func TestWarnsAboutPlainTextRedisOnTheNetwork(t *testing.T) {
 		}
 	}
 }
+
+// A save under the lease never replaces a shared credential of a higher
+// generation (a newer login's), in Redis nor in the relay's local copy;
+// reading returns the newer one (issue #31 item 13).
+func TestOlderGenerationDoesNotReplaceSharedCredential(t *testing.T) {
+	r := clustertest.Start(t)
+	a := newMember(t, clusterCfg(r, 15), true)
+	b := newMember(t, clusterCfg(r, 15), true)
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	newer := state.Credential{AccountID: "acct", RefreshToken: sealedRT, AccessToken: sealedAT, OriginHash: "login-2", UpdatedAt: now, Generation: 200}
+	saveUnderLease(t, a, newer)
+	older := state.Credential{AccountID: "acct", RefreshToken: "sk-ant-ort01-old-chain-token-abcdefgh", OriginHash: "login-1", UpdatedAt: now.Add(time.Minute), Generation: 100}
+	unlock, err := b.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.CredentialStore().SaveCredential(ctx, older)
+	unlock()
+	if !errors.Is(err, state.ErrSuperseded) {
+		t.Fatalf("saving an older generation: %v, want ErrSuperseded", err)
+	}
+	for _, m := range []*Cluster{a, b} {
+		got, err := m.CredentialStore().Credential(ctx, "acct")
+		if err != nil || got.RefreshToken != sealedRT || got.Generation != 200 || got.OriginHash != "login-2" {
+			t.Fatalf("read %+v, %v; want the newer login's", got, err)
+		}
+	}
+}

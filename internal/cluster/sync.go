@@ -297,7 +297,7 @@ func (c *Cluster) push(ctx context.Context, s *scheduler.Scheduler, dels []event
 					continue
 				}
 				ev := event{Origin: c.id, Type: evCred, Acct: a.ID}.json()
-				args := append([]any{strconv.FormatInt(msOf(cr.UpdatedAt), 10), ev}, c.credFields(cr, c.id)...)
+				args := append([]any{strconv.FormatInt(msOf(cr.UpdatedAt), 10), ev, strconv.FormatInt(cr.Generation, 10)}, c.credFields(cr, c.id)...)
 				pushCredScript.Eval(ctx, p, []string{c.credKey(a.ID), c.channel()}, args...)
 			}
 		}

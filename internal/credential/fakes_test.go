@@ -75,6 +75,10 @@ func (s *memStore) SaveCredential(_ context.Context, c state.Credential) error {
 		s.mu.Unlock()
 		return err
 	}
+	if old, ok := s.m[c.AccountID]; ok && old.Generation > c.Generation {
+		s.mu.Unlock()
+		return state.ErrSuperseded // the store contract (store.DB.SaveCredential)
+	}
 	s.m[c.AccountID] = c
 	s.saves++
 	hook := s.afterSave

@@ -106,6 +106,12 @@ type OAuth struct {
 	loaded bool
 	// origin is the OriginHash written with every saved credential.
 	origin string
+	// gen is the chain's generation written with every saved credential
+	// (state.Credential.Generation).
+	gen int64
+	// superseded is set once the store refused a save because a newer
+	// login's chain is stored: this chain is kept in memory only.
+	superseded bool
 	// refreshTok is the newest refresh token: the only one never yet sent.
 	refreshTok string
 	access     string

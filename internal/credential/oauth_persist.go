@@ -45,7 +45,7 @@ func (o *OAuth) load(ctx context.Context) *RefreshError {
 	defer o.mu.Unlock()
 	switch {
 	case found && (cfgRT == "" || c.OriginHash == origin):
-		o.origin = c.OriginHash
+		o.origin, o.gen = c.OriginHash, c.Generation
 		o.refreshTok = c.RefreshToken
 		o.access, o.expires, o.issued = c.AccessToken, c.ExpiresAt, c.UpdatedAt
 		o.log.Debug("using the stored oauth credential", "expires_at", c.ExpiresAt)
@@ -57,6 +57,9 @@ func (o *OAuth) load(ctx context.Context) *RefreshError {
 		}
 		o.origin = origin
 		o.refreshTok = cfgRT
+		// A new chain (a new login) outranks the stored one, and any chain
+		// started before it.
+		o.gen = max(o.now().UnixMilli(), c.Generation+1)
 	}
 	o.loaded = true
 	return nil
@@ -93,66 +96,6 @@ func (o *OAuth) reread(ctx context.Context) (tok string, ok bool, err error) {
 	}
 	o.lastErr, o.failures, o.retryAt = nil, 0, time.Time{}
 	return o.access, true, nil
-}
-
-// save writes c with a budget of its own, independent of the refresh's.
-func (o *OAuth) save(ctx context.Context, c state.Credential) error {
-	if o.st == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
-	defer cancel()
-	return o.st.SaveCredential(ctx, c)
-}
-
-// retrySave writes the in-memory credential that an earlier save failed to.
-// Nothing newer can be in the store: any other process only held the
-// refresh token this process consumed, which cannot have produced one.
-func (o *OAuth) retrySave(ctx context.Context) {
-	o.mu.Lock()
-	c := state.Credential{
-		AccountID:    o.cfg.AccountID,
-		RefreshToken: o.refreshTok,
-		AccessToken:  o.access,
-		ExpiresAt:    o.expires,
-		OriginHash:   o.origin,
-		UpdatedAt:    o.issued,
-	}
-	o.mu.Unlock()
-	if err := o.save(ctx, c); err != nil {
-		o.saveFailed(err, false)
-		return
-	}
-	o.saveSucceeded()
-}
-
-func (o *OAuth) saveFailed(err error, rotated bool) {
-	msg := o.scrub(err.Error())
-	now := o.now()
-	o.mu.Lock()
-	o.dirty = true
-	o.persistErr = msg
-	o.persistFailures++
-	o.persistRetryAt = now.Add(backoff(o.persistFailures))
-	first := !o.persistLogged
-	o.persistLogged = true
-	o.mu.Unlock()
-	if first {
-		o.log.Error("could not save the refreshed oauth credential; keeping it in memory and retrying (until it is saved, a restart needs a new login)",
-			"error", msg, "rotated", rotated)
-	} else {
-		o.log.Debug("saving the refreshed oauth credential failed again", "error", msg)
-	}
-}
-
-func (o *OAuth) saveSucceeded() {
-	o.mu.Lock()
-	wasDirty := o.dirty
-	o.dirty, o.persistErr, o.persistFailures, o.persistRetryAt, o.persistLogged = false, "", 0, time.Time{}, false
-	o.mu.Unlock()
-	if wasDirty {
-		o.log.Info("saved the refreshed oauth credential after earlier failures")
-	}
 }
 
 func (o *OAuth) rememberSpentLocked(rt string) {

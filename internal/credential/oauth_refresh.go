@@ -2,6 +2,7 @@ package credential
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -150,6 +151,7 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 		ExpiresAt:    now.Add(lifetime),
 		OriginHash:   o.origin,
 		UpdatedAt:    now,
+		Generation:   o.gen,
 	}
 	o.mu.Unlock()
 
@@ -169,9 +171,12 @@ func (o *OAuth) refresh(ctx context.Context) (string, error) {
 	o.lastErr, o.failures, o.retryAt = nil, 0, time.Time{}
 	o.mu.Unlock()
 
-	if err != nil {
+	switch {
+	case errors.Is(err, state.ErrSuperseded):
+		o.supersede()
+	case err != nil:
 		o.saveFailed(err, rotated)
-	} else {
+	default:
 		o.saveSucceeded()
 	}
 	o.log.Info("oauth token refreshed", "rotated", rotated, "expires_at", cred.ExpiresAt)

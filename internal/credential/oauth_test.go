@@ -885,3 +885,51 @@ func TestOnIDToken(t *testing.T) {
 		t.Error("the id token reached the log")
 	}
 }
+
+// TestOldChainCannotOverwriteNewLogin: after a new login (a reload gives
+// the account a source for the new config token), a request still running
+// on the old source refreshes the old chain; that save must not replace the
+// new chain, or the next start would drop it for the (consumed) config
+// token and need yet another login (issue #31 item 13).
+func TestOldChainCannotOverwriteNewLogin(t *testing.T) {
+	const newRT = "sk-ant-ort01-second-login-token-abcdefgh"
+	e := newEnv(t, Claude, true)
+	e.ep.set(func(ep *tokenEndpoint) { ep.live[newRT] = true; ep.secrets = append(ep.secrets, newRT) })
+	old := e.newOAuth(e.cfg(), nil)
+	oldTok := e.mustToken(old)
+
+	e.clock.Advance(time.Minute)
+	cfg := e.cfg()
+	cfg.ConfigRefreshToken = newRT
+	fresh := e.newOAuth(cfg, nil)
+	e.mustToken(fresh)
+	saved, _ := e.store.get(acct)
+	if saved.OriginHash != OriginHash(newRT) {
+		t.Fatalf("the new login's chain was not saved: %+v", saved)
+	}
+
+	// The old source's request gets a 401 and refreshes its own chain.
+	e.clock.Advance(time.Minute)
+	old.Invalidate(oldTok)
+	if tok := e.mustToken(old); tok == oldTok {
+		t.Fatal("the old source did not refresh")
+	}
+	if got, _ := e.store.get(acct); got.RefreshToken != saved.RefreshToken || got.OriginHash != OriginHash(newRT) {
+		t.Fatalf("the old chain replaced the new login's: stored %+v", got)
+	}
+	if st := old.Status(); st.LastError != "" {
+		t.Fatalf("a superseded save is reported as a failure: %+v", st)
+	}
+	if !strings.Contains(e.logs.String(), "newer login") {
+		t.Errorf("no log line says why the old chain was not saved:\n%s", e.logs.String())
+	}
+
+	// A restart with the new config continues the new chain: no refresh of
+	// the consumed config token, no invalid_grant.
+	posts := e.ep.postCount()
+	restarted := e.newOAuth(cfg, nil)
+	e.mustToken(restarted)
+	if e.ep.postCount() != posts || e.ep.reuseCount() != 0 {
+		t.Fatalf("restart refreshed %d times, %d reuses", e.ep.postCount()-posts, e.ep.reuseCount())
+	}
+}

@@ -4,7 +4,10 @@
 // and Redis in a cluster) persists them.
 package state
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Binding ties a conversation (session key) to an account.
 type Binding struct {
@@ -33,4 +36,18 @@ type Credential struct {
 	// from: when the config holds a different token (a new login), the config wins.
 	OriginHash string
 	UpdatedAt  time.Time
+	// Generation orders chains: a source that starts a chain from a config
+	// token the stored one did not grow from (a new login) gives it a
+	// generation above the stored one's (and at least its start time in
+	// Unix milliseconds, so of two chains started apart the later is
+	// higher). Refreshing keeps it. A store never replaces a credential of
+	// a higher generation (ErrSuperseded): a request still running on the
+	// old chain cannot overwrite a newer login's. Zero in rows written
+	// before generations existed.
+	Generation int64
 }
+
+// ErrSuperseded is returned by a store's SaveCredential when it holds a
+// credential of a higher generation (a newer login) than the one saved; the
+// stored credential is left as it is.
+var ErrSuperseded = errors.New("a newer login's credential is stored for this account")

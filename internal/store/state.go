@@ -122,12 +122,16 @@ func (db *DB) DeleteCooldown(ctx context.Context, accountID, model string) error
 	return err
 }
 
+// credentialGenerationMigration adds the chain generation to credentials
+// (state.Credential.Generation); rows written before it are generation 0.
+const credentialGenerationMigration = `ALTER TABLE credentials ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;`
+
 // Credential returns the stored credential of an account, or ErrNoRow.
 func (db *DB) Credential(ctx context.Context, accountID string) (state.Credential, error) {
 	var c state.Credential
 	var exp, upd int64
-	err := db.conn().QueryRowContext(ctx, `SELECT account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms FROM credentials WHERE account_id = ?`, accountID).
-		Scan(&c.AccountID, &c.RefreshToken, &c.AccessToken, &exp, &c.OriginHash, &upd)
+	err := db.conn().QueryRowContext(ctx, `SELECT account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms, generation FROM credentials WHERE account_id = ?`, accountID).
+		Scan(&c.AccountID, &c.RefreshToken, &c.AccessToken, &exp, &c.OriginHash, &upd, &c.Generation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, ErrNoRow
 	}
@@ -142,13 +146,23 @@ func (db *DB) Credential(ctx context.Context, accountID string) (state.Credentia
 // state, but a rotated refresh token is "saved before use" only once it is
 // on the disk, so this write runs with synchronous=FULL (the WAL is synced at
 // its commit). See durably.
+//
+// The upsert is conditional: a stored credential of a higher generation (a
+// newer login's chain) is kept, and state.ErrSuperseded returned.
 func (db *DB) SaveCredential(ctx context.Context, c state.Credential) error {
 	return db.durably(ctx, func(conn *sql.Conn) error {
-		_, err := conn.ExecContext(ctx, `INSERT INTO credentials (account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)
+		res, err := conn.ExecContext(ctx, `INSERT INTO credentials (account_id, refresh_token, access_token, expires_at_ms, origin_hash, updated_at_ms, generation) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(account_id) DO UPDATE SET refresh_token = excluded.refresh_token, access_token = excluded.access_token,
-		expires_at_ms = excluded.expires_at_ms, origin_hash = excluded.origin_hash, updated_at_ms = excluded.updated_at_ms`,
-			c.AccountID, c.RefreshToken, c.AccessToken, ms(c.ExpiresAt), c.OriginHash, ms(c.UpdatedAt))
-		return err
+		expires_at_ms = excluded.expires_at_ms, origin_hash = excluded.origin_hash, updated_at_ms = excluded.updated_at_ms, generation = excluded.generation
+		WHERE credentials.generation <= excluded.generation`,
+			c.AccountID, c.RefreshToken, c.AccessToken, ms(c.ExpiresAt), c.OriginHash, ms(c.UpdatedAt), c.Generation)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return state.ErrSuperseded
+		}
+		return nil
 	})
 }
 

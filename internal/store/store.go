@@ -99,6 +99,8 @@ var migrations = []string{
 	quotaMigration,
 	// 7: the request log, captured bodies and captures (reqlog.go).
 	requestLogMigration,
+	// 8: the generation of each stored OAuth chain (state.go).
+	credentialGenerationMigration,
 }
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs

@@ -332,3 +332,38 @@ func TestSaveCredentialIsDurable(t *testing.T) {
 		t.Fatalf("read back %+v, %v", got, err)
 	}
 }
+
+// TestSaveCredentialKeepsANewerGeneration: the save is conditional on the
+// chain's generation, so a request still refreshing an old chain cannot
+// overwrite a newer login's (issue #31 item 13); the same or a newer
+// generation replaces the row.
+func TestSaveCredentialKeepsANewerGeneration(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	save := func(rt string, gen int64) error {
+		return db.SaveCredential(ctx, state.Credential{AccountID: "a", RefreshToken: rt, OriginHash: rt + "-origin", UpdatedAt: time.UnixMilli(gen), Generation: gen})
+	}
+	for _, step := range []struct {
+		rt     string
+		gen    int64
+		err    error
+		stored string
+	}{
+		{"old-1", 100, nil, "old-1"},
+		{"old-2", 100, nil, "old-2"}, // a refresh of the same chain
+		{"new-1", 200, nil, "new-1"}, // a new login
+		{"old-3", 100, state.ErrSuperseded, "new-1"},
+		{"new-2", 200, nil, "new-2"},
+	} {
+		if err := save(step.rt, step.gen); err != step.err {
+			t.Fatalf("save %s gen %d: %v, want %v", step.rt, step.gen, err, step.err)
+		}
+		c, err := db.Credential(ctx, "a")
+		if err != nil || c.RefreshToken != step.stored {
+			t.Fatalf("after %s: stored %+v %v, want %s", step.rt, c, err, step.stored)
+		}
+	}
+	if c, _ := db.Credential(ctx, "a"); c.Generation != 200 || c.OriginHash != "new-2-origin" {
+		t.Fatalf("stored %+v", c)
+	}
+}
