@@ -242,6 +242,7 @@ func (r *Relay) Handler() http.Handler {
 }
 
 func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
+	closeUnread(w, req)
 	writeDialectError(w, dialectFor(req.URL.Path), http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
 }
 
