@@ -63,11 +63,11 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 		{"no key, 1 byte", "POST /v1/messages HTTP/1.1\r\nContent-Length: 1\r\n", 401, "authentication_error"},
 		{"no key, large body", "POST /v1/messages HTTP/1.1\r\nContent-Length: 10000000\r\n", 401, "authentication_error"},
 		{"no key, chunked", "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n", 401, "authentication_error"},
-		{"no key, chat", "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100000\r\n", 401, "invalid_request_error"},
+		{"no key, chat", "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100000\r\n", 401, "authentication_error"},
 		{"no key, gemini", "POST /gemini/v1beta/models/m:generateContent HTTP/1.1\r\nContent-Length: 100000\r\n", 401, "UNAUTHENTICATED"},
 		{"body timeout", "POST /v1/messages HTTP/1.1\r\nX-Api-Key: " + relayKey + "\r\nContent-Length: 1000\r\n", 408, "did not arrive"},
 		{"unknown route", "POST /v1/nothing HTTP/1.1\r\nX-Api-Key: " + relayKey + "\r\nContent-Length: 100000\r\n", 404, "no route"},
-		{"bad gemini path", "POST /gemini/v1beta/models/a..b:generateContent HTTP/1.1\r\nX-Goog-Api-Key: " + relayKey + "\r\nContent-Length: 100000\r\n", 400, "invalid model name"},
+		{"bad gemini path", "POST /gemini/v1beta/models/a..b:generateContent HTTP/1.1\r\nX-Goog-Api-Key: " + relayKey + "\r\nContent-Length: 100000\r\n", 400, "invalid gemini path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
