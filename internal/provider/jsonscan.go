@@ -158,19 +158,12 @@ func skipValue(b []byte, i int) int {
 //
 // ok is ForEachMember's: false when b is malformed as far as the walk went.
 func PickMembers(b []byte, names []string, vals [][]byte) (repeated string, ok bool) {
-	var seenBuf [16][]byte
-	seen := seenBuf[:0]
-	var many map[string]struct{}
+	if names == nil {
+		return firstRepeated(b)
+	}
 	ok = ForEachMember(b, func(k, v []byte) bool {
 		if KeyHasEscape(k) {
 			k = decodeKey(k)
-		}
-		if names == nil {
-			if isRepeated(k, &seen, &many) {
-				repeated = string(k)
-				return false
-			}
-			return true
 		}
 		for i, n := range names {
 			if string(k) != n {
@@ -182,6 +175,25 @@ func PickMembers(b []byte, names []string, vals [][]byte) (repeated string, ok b
 			}
 			vals[i] = v
 			break
+		}
+		return true
+	})
+	return repeated, ok
+}
+
+// firstRepeated is PickMembers for every key. It is apart so that the
+// named walk, on the hot path, keeps its state on the stack.
+func firstRepeated(b []byte) (repeated string, ok bool) {
+	var seenBuf [16][]byte
+	seen := seenBuf[:0]
+	var many map[string]struct{}
+	ok = ForEachMember(b, func(k, _ []byte) bool {
+		if KeyHasEscape(k) {
+			k = decodeKey(k)
+		}
+		if isRepeated(k, &seen, &many) {
+			repeated = string(k)
+			return false
 		}
 		return true
 	})
