@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -43,21 +44,58 @@ func rawExchange(t *testing.T, r *relayUT, request string) (*http.Response, net.
 	return resp, conn
 }
 
-// A request that declares a body and sends none is refused (bad key) at once,
-// and the connection is closed instead of the server waiting for the body.
+// Every refusal of a request that declared a body it did not send (a missing
+// key, a body that does not arrive in time, an unknown route, a malformed
+// Gemini path) is answered at once and the connection closed, whatever the
+// size declared. net/http reads up to 256 KiB of an unread body after the
+// handler returns, with no deadline, even on a connection it then closes: a
+// small declared body used to hold the connection open for as long as the
+// client liked (issue 31, item 3).
 func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
-	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("a", closedURL(t), "k", 100))
-	resp, conn := rawExchange(t, r, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "authentication_error") {
-		t.Fatalf("%d %s", resp.StatusCode, body)
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("a", closedURL(t), "k", 100)+serverWith(t, "body_timeout_seconds = 1"))
+	tests := []struct {
+		name, head string
+		status     int
+		want       string
+	}{
+		{"no key, small body", "POST /v1/messages HTTP/1.1\r\nContent-Length: 100000\r\n", 401, "authentication_error"},
+		{"no key, 256 KiB", "POST /v1/messages HTTP/1.1\r\nContent-Length: 262144\r\n", 401, "authentication_error"},
+		{"no key, 1 byte", "POST /v1/messages HTTP/1.1\r\nContent-Length: 1\r\n", 401, "authentication_error"},
+		{"no key, large body", "POST /v1/messages HTTP/1.1\r\nContent-Length: 10000000\r\n", 401, "authentication_error"},
+		{"no key, chunked", "POST /v1/messages HTTP/1.1\r\nTransfer-Encoding: chunked\r\n", 401, "authentication_error"},
+		{"no key, chat", "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100000\r\n", 401, "authentication_error"},
+		{"no key, gemini", "POST /gemini/v1beta/models/m:generateContent HTTP/1.1\r\nContent-Length: 100000\r\n", 401, "UNAUTHENTICATED"},
+		{"body timeout", "POST /v1/messages HTTP/1.1\r\nX-Api-Key: " + relayKey + "\r\nContent-Length: 1000\r\n", 408, "did not arrive"},
+		{"unknown route", "POST /v1/nothing HTTP/1.1\r\nX-Api-Key: " + relayKey + "\r\nContent-Length: 100000\r\n", 404, "no route"},
+		{"bad gemini path", "POST /gemini/v1beta/models/a..b:generateContent HTTP/1.1\r\nX-Goog-Api-Key: " + relayKey + "\r\nContent-Length: 100000\r\n", 400, "invalid gemini path"},
 	}
-	if !resp.Close {
-		t.Fatal("refusal did not close the connection")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, conn := rawExchange(t, r, tt.head+"Host: x\r\nContent-Type: application/json\r\n\r\n")
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			if !resp.Close {
+				t.Fatal("the refusal does not say Connection: close")
+			}
+			expectClosed(t, conn)
+		})
 	}
-	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-	if n, err := conn.Read(make([]byte, 1)); err == nil {
+}
+
+// expectClosed reads from conn until the server closes it; a read that
+// times out means the server kept the connection open.
+func expectClosed(t *testing.T, conn net.Conn) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := conn.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case err == nil:
 		t.Fatalf("connection still open (read %d bytes)", n)
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Fatal("connection still open 10 s after the refusal")
 	}
 }
 

@@ -122,10 +122,15 @@ type keyState struct {
 	inUse   int
 	waiters []*waiter
 	// budget windows, in zone (the key's time zone when they were set up)
-	zone     *time.Location
-	win      [numWindows]window
-	tokens   int64 // in win[Day]
-	tokBand  int8  // the highest alert threshold the day's tokens passed
+	zone   *time.Location
+	win    [numWindows]window
+	tokens int64 // in win[Day]
+	// held is what this relay's requests in flight have reserved
+	// (micro-dollars, Reserve): a budget counts it as spent until each
+	// request settles (Release), so requests admitted together see each
+	// other's cost.
+	held     int64
+	tokBand  int8 // the highest alert threshold the day's tokens passed
 	lastUsed time.Time
 	// cluster: the other relays' requests admitted in the last minute and
 	// in flight now (ApplyClusterLoad, cluster.go).
@@ -566,10 +571,14 @@ func (k *Key) checkBudgets(now time.Time) *Refusal {
 	}
 	k.roll(now)
 	for w := Window(0); w < numWindows; w++ {
-		if b := k.budgetUSD[w]; b > 0 && k.win[w].spent >= b {
+		if b := k.budgetUSD[w]; b > 0 && k.win[w].spent+k.held >= b {
 			end := k.win[w].end
+			inFlight := ""
+			if k.held > 0 {
+				inFlight = fmt.Sprintf(" and $%s reserved by requests in flight", usd(k.held))
+			}
 			return &Refusal{Status: 429, Reason: OverBudget, RetryAfter: end.Sub(now),
-				Message: fmt.Sprintf("relay key %q has spent its %s budget of $%s ($%s used); it resets at %s", k.Name, w, usd(b), usd(k.win[w].spent), end.Format(time.RFC3339))}
+				Message: fmt.Sprintf("relay key %q has spent its %s budget of $%s ($%s used%s); it resets at %s", k.Name, w, usd(b), usd(k.win[w].spent), inFlight, end.Format(time.RFC3339))}
 		}
 	}
 	if k.dailyTokens > 0 && k.tokens >= k.dailyTokens {
@@ -643,6 +652,50 @@ func (p *Policy) Done(k *Key, costMicros int64, costKnown bool, tokens int64) {
 	if charged && p.shared != nil && k.hasBudget() {
 		p.shared.Charge(k, now, costMicros, tokens)
 	}
+}
+
+// HasUSDBudget reports whether the key has a dollar budget (the relay then
+// reserves each request's estimated cost: Reserve).
+func (k *Key) HasUSDBudget() bool { return k != nil && k.budgetUSD != [numWindows]int64{} }
+
+// Reserve holds a request's estimated cost (micro-dollars) against k's
+// dollar budgets, after Admit admitted it: a budget that spending plus the
+// reservations of the requests in flight have reached refuses it, else the
+// estimate is reserved until Release. So requests admitted together see
+// each other, and together they pass a budget by about one request's cost
+// at most (the last one admitted), not by all of them. priced false (the
+// model has no price) refuses the request on a key with a dollar budget:
+// its cost could never be charged. On a refusal the caller still ends the
+// admitted request with Done. A key without a dollar budget reserves
+// nothing.
+func (p *Policy) Reserve(k *Key, micros int64, priced bool, model string) *Refusal {
+	if !k.HasUSDBudget() {
+		return nil
+	}
+	if !priced {
+		return &Refusal{Status: 403, Reason: Forbidden, Message: fmt.Sprintf("model %q has no price, and relay key %q has a dollar budget that could not charge it: add a [prices.%q] entry to the config (or use a model with a price)", model, k.Name, model)}
+	}
+	now := p.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if r := k.checkBudgets(now); r != nil {
+		return r
+	}
+	k.held += max(micros, 0)
+	return nil
+}
+
+// Release gives back a reservation made by Reserve; the request's real
+// cost is charged by Done.
+func (p *Policy) Release(k *Key, micros int64) {
+	// Not HasUSDBudget: a reload may have removed the budget since, and the
+	// reservation lives in the counters every generation shares.
+	if k == nil || micros <= 0 {
+		return
+	}
+	k.mu.Lock()
+	k.held = max(k.held-micros, 0)
+	k.mu.Unlock()
 }
 
 // Bounds returns the calendar window of kind w that holds t, in loc: a day,

@@ -659,3 +659,52 @@ func TestUpdateRefusesQueuedOfDisabledOrRemovedKeys(t *testing.T) {
 		t.Fatalf("a at the end: %+v", s)
 	}
 }
+
+// Requests admitted together reserve their estimated cost, so a dollar
+// budget refuses the next one once spending plus reservations reach it:
+// parallel requests pass a budget by about one request's cost, not by all
+// of them (issue 31, item 5). The real cost settles each reservation.
+func TestReservationsHoldParallelRequests(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 3, 11, 23, 0, 0, 0, time.UTC)}
+	p := newPolicy(t, clk, config.KeyConfig{Name: "b", Key: "b-key-0123456789", DailyUSD: 0.01})
+	k := p.KeyByName("b")
+	ctx := context.Background()
+	const est = 4000 // micro-dollars: $0.004 a request
+	served := 0
+	for range 40 { // 40 requests in flight at once: none has finished
+		if p.Admit(ctx, k, "m") != nil {
+			continue
+		}
+		if ref := p.Reserve(k, est, true, "m"); ref != nil {
+			if ref.Reason != OverBudget || !strings.Contains(ref.Message, "reserved by requests in flight") {
+				t.Fatalf("refusal %+v", ref)
+			}
+			p.Done(k, 0, true, 0)
+			continue
+		}
+		served++
+	}
+	if served != 3 { // 0, 0.004, 0.008 < 0.01: the third passes the budget by at most its own cost
+		t.Fatalf("%d requests admitted against a $0.01 budget at $0.004 each", served)
+	}
+	// They end: each releases its reservation and is charged its real cost.
+	for range served {
+		p.Release(k, est)
+		p.Done(k, 1000, true, 10)
+	}
+	if p.Admit(ctx, k, "m") != nil {
+		t.Fatal("refused after the reservations settled at $0.003 in all")
+	}
+	if ref := p.Reserve(k, est, true, "m"); ref != nil {
+		t.Fatalf("refused with $0.003 spent: %v", ref)
+	}
+	// A model with no price cannot be charged to a dollar budget.
+	if ref := p.Reserve(k, 0, false, "mystery-1"); ref == nil || ref.Status != 403 || !strings.Contains(ref.Message, `no price`) || !strings.Contains(ref.Message, `[prices."mystery-1"]`) {
+		t.Fatalf("unpriced model: %+v", ref)
+	}
+	// A key without a dollar budget reserves nothing and refuses nothing.
+	p2 := newPolicy(t, clk, config.KeyConfig{Name: "free", Key: "free-key-0123456789", RPM: 1000})
+	if ref := p2.Reserve(p2.KeyByName("free"), 1<<40, false, "mystery-1"); ref != nil {
+		t.Fatal(ref)
+	}
+}

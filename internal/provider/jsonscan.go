@@ -1,6 +1,9 @@
 package provider
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // ForEachMember calls fn with the key and the raw value of every member of
 // the top-level JSON object in b, in order, until fn returns false. Values
@@ -139,4 +142,96 @@ func skipValue(b []byte, i int) int {
 		}
 		return j
 	}
+}
+
+// PickMembers walks the top level of the JSON object b once (ForEachMember)
+// and sets vals[i] to the raw value of the member named names[i]; vals must
+// be as long as names and start nil. A key written with escapes is decoded
+// before it is compared, so "mod\u0065l" is model.
+//
+// It returns the first name met a second time ("" when none). Parsers
+// disagree on which copy of a repeated key counts (gjson reads the first,
+// Go's encoding/json and Python's json the last), so a relay that checked
+// one copy while the upstream obeyed the other would admit one model and
+// send another: every route refuses such a body. With names nil every key
+// is compared, for routes that read every member (their converters).
+//
+// ok is ForEachMember's: false when b is malformed as far as the walk went.
+func PickMembers(b []byte, names []string, vals [][]byte) (repeated string, ok bool) {
+	if names == nil {
+		return firstRepeated(b)
+	}
+	ok = ForEachMember(b, func(k, v []byte) bool {
+		if KeyHasEscape(k) {
+			k = decodeKey(k)
+		}
+		for i, n := range names {
+			if string(k) != n {
+				continue
+			}
+			if vals[i] != nil {
+				repeated = n
+				return false
+			}
+			vals[i] = v
+			break
+		}
+		return true
+	})
+	return repeated, ok
+}
+
+// firstRepeated is PickMembers for every key. It is apart so that the
+// named walk, on the hot path, keeps its state on the stack.
+func firstRepeated(b []byte) (repeated string, ok bool) {
+	var seenBuf [16][]byte
+	seen := seenBuf[:0]
+	var many map[string]struct{}
+	ok = ForEachMember(b, func(k, _ []byte) bool {
+		if KeyHasEscape(k) {
+			k = decodeKey(k)
+		}
+		if isRepeated(k, &seen, &many) {
+			repeated = string(k)
+			return false
+		}
+		return true
+	})
+	return repeated, ok
+}
+
+// isRepeated reports whether k is among the keys seen so far and adds it:
+// a linear scan while there are few (bodies have a dozen keys), a map
+// beyond, so a body of many keys costs no more than a map per key.
+func isRepeated(k []byte, seen *[][]byte, many *map[string]struct{}) bool {
+	if *many == nil {
+		for _, s := range *seen {
+			if bytes.Equal(s, k) {
+				return true
+			}
+		}
+		if len(*seen) < 64 {
+			*seen = append(*seen, k)
+			return false
+		}
+		*many = make(map[string]struct{}, 2*len(*seen))
+		for _, s := range *seen {
+			(*many)[string(s)] = struct{}{}
+		}
+	}
+	if _, dup := (*many)[string(k)]; dup {
+		return true
+	}
+	(*many)[string(k)] = struct{}{}
+	return false
+}
+
+// decodeKey decodes a raw key that holds escapes; a key that does not
+// decode (a bad escape) is compared as written.
+func decodeKey(k []byte) []byte {
+	var s string
+	if err := json.Unmarshal(append(append([]byte{'"'}, k...), '"'), &s); err != nil {
+		return k
+	}
+	return []byte(s)
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -91,6 +92,82 @@ func FuzzForEachMember(f *testing.F) {
 			if got[i] != want[i] {
 				t.Fatalf("%q: member %d = %q, gjson %q", b, i, got[i], want[i])
 			}
+		}
+	})
+}
+
+// A repeated member the caller reads is reported, escaped spellings
+// included; repeats of other members are not (issue 31, item 4).
+func TestPickMembers(t *testing.T) {
+	names := []string{"model", "stream"}
+	for _, tc := range []struct {
+		in, repeated, model string
+	}{
+		{`{"model":"a","stream":true}`, "", `"a"`},
+		{`{"model":"gpt-5-mini","model":"gpt-5-pro"}`, "model", ""},
+		{`{"model":"a","messages":[],"stream":false,"stream":true}`, "stream", ""},
+		{`{"model":"a","mod\u0065l":"b"}`, "model", ""},
+		{`{"x":1,"x":2,"model":"a"}`, "", `"a"`},
+		{`{"metadata":{"model":"b"},"model":"a"}`, "", `"a"`},
+	} {
+		vals := make([][]byte, len(names))
+		rep, ok := PickMembers([]byte(tc.in), names, vals)
+		if !ok || rep != tc.repeated || (tc.repeated == "" && string(vals[0]) != tc.model) {
+			t.Errorf("%s: repeated %q ok %v model %s", tc.in, rep, ok, vals[0])
+		}
+	}
+	// nil names: every member counts.
+	for in, want := range map[string]string{
+		`{"a":1,"b":2}`:                   "",
+		`{"a":1,"b":2,"a":3}`:             "a",
+		`{"a":1,"\u0061":2}`:              "a",
+		manyKeys(200) + `,"k7":1}`:        "k7",
+		manyKeys(200) + `,"other":1}`:     "",
+		`{"model":"x","model":"y","z":1}`: "model",
+	} {
+		if rep, _ := PickMembers([]byte(in), nil, nil); rep != want {
+			t.Errorf("%.40s: repeated %q, want %q", in, rep, want)
+		}
+	}
+}
+
+func manyKeys(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"k` + strconv.Itoa(i) + `":0`)
+	}
+	return b.String()
+}
+
+// PickMembers reports a repeat exactly when encoding/json and gjson could
+// read different values for a key: it agrees with a full parse of the keys.
+func FuzzPickMembers(f *testing.F) {
+	for _, s := range []string{`{"model":"a","model":"b"}`, `{"a":1,"\u0061":2}`, `{"model":"a","stream":true}`, `{"a":{"a":1},"a":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep, _ := PickMembers(b, nil, nil) // must not panic on anything
+		vals := make([][]byte, 2)
+		PickMembers(b, []string{"model", "stream"}, vals)
+		if !gjson.ValidBytes(b) || !gjson.ParseBytes(b).IsObject() {
+			return
+		}
+		seen := map[string]bool{}
+		want := ""
+		gjson.ParseBytes(b).ForEach(func(k, _ gjson.Result) bool {
+			if seen[k.String()] {
+				want = k.String()
+				return false
+			}
+			seen[k.String()] = true
+			return true
+		})
+		if rep != want {
+			t.Fatalf("%q: repeated %q, want %q", b, rep, want)
 		}
 	})
 }

@@ -188,6 +188,9 @@ func (r *Relay) admit(c *call) bool {
 		return false
 	}
 	c.admitted = true
+	if !r.reserve(c) {
+		return false
+	}
 	if ex := r.table.Load().excludedBy(c.key); len(ex) > 0 {
 		c.exclude = append(c.exclude, ex...)
 	}
@@ -211,6 +214,8 @@ func (r *Relay) settle(c *call, rec *usage.Record) {
 	}
 	if c.admitted {
 		c.admitted = false
+		r.policy.Release(c.key, c.reserved)
+		c.reserved = 0
 		u := c.usage
 		r.policy.Done(c.key, rec.CostMicros, rec.CostKnown, u.InputTokens+u.OutputTokens+u.CacheCreationTokens+u.CacheReadTokens)
 	}

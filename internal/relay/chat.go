@@ -105,6 +105,11 @@ func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request, d dialect) 
 	if c == nil {
 		return
 	}
+	// The converter reads every member, so no key may come twice.
+	if rep, _ := provider.PickMembers(c.body, nil, nil); rep != "" {
+		r.refuseRepeated(c, rep)
+		return
+	}
 	conv, err := convert.ChatToMessages(c.body, r.modelMap())
 	if err != nil {
 		c.model = gjson.GetBytes(c.body, "model").Str
@@ -124,6 +129,9 @@ func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request, d dialect) 
 	ad.conv = conv
 	c.model = conv.RequestedModel
 	c.stream = conv.Stream
+	if c.key.HasUSDBudget() {
+		c.maxTokens = gjson.GetBytes(conv.Body, "max_tokens").Int()
+	}
 	c.sessionKey = chatSessionKey(c.body, conv.Body, req.Header)
 	r.serve(c)
 }

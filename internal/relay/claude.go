@@ -77,7 +77,11 @@ func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request, d diale
 		return
 	}
 	in := anthropic.Inspect(c.body, req.Header)
-	c.model, c.stream, c.sessionKey = in.Model, in.Stream, in.SessionKey
+	if in.Repeated != "" {
+		r.refuseRepeated(c, in.Repeated)
+		return
+	}
+	c.model, c.stream, c.sessionKey, c.maxTokens = in.Model, in.Stream, in.SessionKey, in.MaxTokens
 	r.serve(c)
 }
 
@@ -88,6 +92,10 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request, d di
 		return
 	}
 	in := anthropic.Inspect(c.body, req.Header)
+	if in.Repeated != "" {
+		r.refuseRepeated(c, in.Repeated)
+		return
+	}
 	c.model, c.sessionKey = in.Model, in.SessionKey
 	r.serve(c)
 }

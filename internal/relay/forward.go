@@ -74,7 +74,11 @@ type call struct {
 	model      string
 	sessionKey string
 	stream     bool
-	keyHash    string
+	// maxTokens is the output allowance the body names (0: none), and
+	// reserved what the call holds against its key's dollar budget
+	// (reserve.go), both for budget reservations.
+	maxTokens, reserved int64
+	keyHash             string
 	// key is the relay key's policy entry (nil when auth is off);
 	// admitted: the policy admitted the call and awaits its Done.
 	key      *policy.Key

@@ -347,6 +347,7 @@ func (r *Relay) rejectGemini(w http.ResponseWriter, req *http.Request, d dialect
 	if c := r.intake(w, req, d, ad, intakeOpts{queryKey: true}); c == nil {
 		return
 	}
+	closeUnread(w, req)
 	writeDialectError(w, d, status, msg)
 }
 
@@ -360,6 +361,15 @@ func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, d dia
 	}
 	c.model = ad.call.Model
 	c.stream = ad.sse
+	// The body is passed on or wrapped whole, and read in several places
+	// (session keys, Code Assist's envelope): no key may come twice.
+	if rep, _ := provider.PickMembers(c.body, nil, nil); rep != "" {
+		r.refuseRepeated(c, rep)
+		return
+	}
+	if c.key.HasUSDBudget() {
+		c.maxTokens = geminiMaxTokens(c.body)
+	}
 	if k := gemini.SessionKey(c.body); k != "" {
 		c.sessionKey = "gemini:" + k
 	}

@@ -52,6 +52,30 @@ const (
 	firstBodyChunk = 128 << 10
 )
 
+// closeUnread makes a refusal that leaves a declared body unread close the
+// connection at once, whatever the body's size. Call it before the answer's
+// header is written. "Connection: close" stops net/http reading the body
+// before the answer, but after the handler returns net/http still reads up to
+// 256 KiB of it (maxPostHandlerReadBytes, in the body's Close), closing or
+// not, and with no deadline of its own: a client that declared a small body
+// and sent nothing held its connection open for as long as it liked. A read
+// deadline in the past ends that read with what is already buffered.
+func closeUnread(w http.ResponseWriter, req *http.Request) {
+	if req.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// refuseRepeated answers a body that has a top-level key the relay reads
+// more than once (provider.PickMembers) with a 400 in the route's shape;
+// nothing goes upstream.
+func (r *Relay) refuseRepeated(c *call, key string) {
+	r.writeError(c, http.StatusBadRequest, "the request body has the key "+strconv.Quote(truncateForError(key))+" more than once; send each key once (parsers disagree on which copy counts)")
+	r.finish(c)
+}
+
 // intake authenticates the request, checks its headers and reads its body
 // (bounded in size and time). It writes the error itself and returns nil
 // when the request must stop here. A refusal that leaves a declared body
@@ -59,9 +83,7 @@ const (
 // the server waiting for bytes it will discard.
 func (r *Relay) intake(w http.ResponseWriter, req *http.Request, d dialect, ad adapter, o intakeOpts) *call {
 	refuse := func(status int, msg string) *call {
-		if req.ContentLength != 0 {
-			w.Header().Set("Connection", "close")
-		}
+		closeUnread(w, req)
 		writeDialectError(w, d, status, msg)
 		return nil
 	}
@@ -75,9 +97,7 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, d dialect, ad a
 		}
 		return refuse(http.StatusUnauthorized, "invalid or missing relay API key (send it as "+how+")")
 	default:
-		if req.ContentLength != 0 {
-			w.Header().Set("Connection", "close")
-		}
+		closeUnread(w, req)
 		writeRefusalTo(w, d, auth.status, policy.RateLimited, auth.msg, auth.retry)
 		return nil
 	}

@@ -67,13 +67,23 @@ func (s *responsesStream) end(dst []byte) []byte { return dst }
 func (s *responsesStream) needsTerminal() bool   { return true }
 func (s *responsesStream) usage() provider.Usage { return s.u }
 
+// responsesRead are the top-level members the Responses route reads (model
+// and stream here, prompt_cache_key for the session key, max_output_tokens
+// for a budget's estimate).
+var responsesRead = [...]string{"model", "stream", "prompt_cache_key", "max_output_tokens"}
+
 func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dialect) {
 	c := r.intake(w, req, d, responsesAdapter{now: r.now, quota: r.quota}, intakeOpts{body: jsonObject})
 	if c == nil {
 		return
 	}
-	res := gjson.GetManyBytes(c.body, "model", "stream")
-	c.model, c.stream = res[0].Str, res[1].Bool()
+	var vals [len(responsesRead)][]byte
+	if rep, _ := provider.PickMembers(c.body, responsesRead[:], vals[:]); rep != "" {
+		r.refuseRepeated(c, rep)
+		return
+	}
+	c.model, c.stream = gjson.ParseBytes(vals[0]).Str, gjson.ParseBytes(vals[1]).Bool()
+	c.maxTokens = gjson.ParseBytes(vals[3]).Int()
 	if k := openai.SessionKey(c.body, req.Header); k != "" {
 		c.sessionKey = "openai:" + k
 	}

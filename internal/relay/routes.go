@@ -129,5 +129,6 @@ func (r *Relay) Handler() http.Handler {
 }
 
 func (r *Relay) handleNotFound(w http.ResponseWriter, req *http.Request) {
+	closeUnread(w, req)
 	writeDialectError(w, routeOf(req.URL.Path).dialect, http.StatusNotFound, "no route for "+req.Method+" "+req.URL.Path)
 }

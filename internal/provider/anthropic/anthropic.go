@@ -61,7 +61,16 @@ type Request struct {
 	Model      string
 	Stream     bool
 	SessionKey string
+	// MaxTokens is max_tokens (0 when absent or not a number).
+	MaxTokens int64
+	// Repeated names a member the relay reads that the body has more than
+	// once (see provider.PickMembers); the request must be refused.
+	Repeated string
 }
+
+// inspected are the top-level members Inspect reads, in the order of its
+// vals.
+var inspected = []string{"model", "stream", "metadata", "system", "messages", "max_tokens"}
 
 // Inspect reads model, stream and the session key in one pass over the
 // top level of the body (nested values are skipped, not decoded). The
@@ -71,28 +80,22 @@ func Inspect(body []byte, h http.Header) Request {
 	if len(body) == 0 {
 		return r
 	}
-	var userID gjson.Result
-	var system, messages []byte
+	var vals [6][]byte
 	// Raw member values are views into body; strings that outlive this
 	// call are cloned below.
-	ok := provider.ForEachMember(body, func(k, v []byte) bool {
-		if provider.KeyHasEscape(k) {
-			k = []byte(gjson.ParseBytes(append(append([]byte{'"'}, k...), '"')).Str)
-		}
-		switch string(k) {
-		case "model":
-			r.Model = strings.Clone(gjson.Parse(view(v)).Str)
-		case "stream":
-			r.Stream = gjson.Parse(view(v)).Bool()
-		case "metadata":
-			userID = gjson.Parse(view(v)).Get("user_id")
-		case "system":
-			system = v
-		case "messages":
-			messages = v
-		}
-		return true
-	})
+	rep, ok := provider.PickMembers(body, inspected, vals[:])
+	if rep != "" {
+		r.Repeated = rep
+		return r
+	}
+	r.Model = strings.Clone(gjson.Parse(view(vals[0])).Str)
+	r.Stream = gjson.Parse(view(vals[1])).Bool()
+	r.MaxTokens = gjson.Parse(view(vals[5])).Int()
+	var userID gjson.Result
+	if vals[2] != nil {
+		userID = gjson.Parse(view(vals[2])).Get("user_id")
+	}
+	system, messages := vals[3], vals[4]
 	if !ok {
 		// Malformed past what was read: the upstream will say so. Keep
 		// what was found (a model routes the error to the right pool).
