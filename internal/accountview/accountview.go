@@ -6,9 +6,9 @@
 // and `accounts list --json` is the same with and without --server.
 //
 // Decisions worth knowing:
-//   - Times are shown in UTC to the millisecond, as the state database keeps
-//     them: a relay's live numbers and the same numbers read back from its
-//     database then print alike.
+//   - Times are shown in UTC; cooldown ends and the last use to the
+//     millisecond, as the state database keeps them: a relay's live state
+//     and the same state read back from its database then print alike.
 //   - Detail holds no relative time ("in 5m"): it would differ between two
 //     readers a second apart. Clients compute it from the cooldowns' until.
 //   - What to do about a rejected credential comes from the account type
@@ -117,7 +117,8 @@ func New(f Facts, now time.Time) Account {
 	return a
 }
 
-// Time is t as presenters show it: UTC, to the millisecond.
+// Time is a cooldown's end or a last use as presenters show it: UTC, to
+// the millisecond.
 func Time(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
 
 // state says what the account is doing and why. cds are sorted, so the

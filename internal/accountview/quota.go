@@ -24,20 +24,21 @@ type QuotaWindow struct {
 	Stale bool `json:"stale"`
 }
 
-// NewQuota presents a snapshot at now, its times as Time shows them.
+// NewQuota presents a snapshot at now, its times in UTC (in full: the
+// snapshot is stored as it was seen, so it reads back exactly).
 func NewQuota(s quota.Snapshot, now time.Time) *Quota {
 	q := &Quota{Snapshot: s, Windows: make([]QuotaWindow, 0, len(s.Windows))}
 	for _, w := range s.Windows {
 		stale := !w.Live(s.SeenAt, now)
 		if !w.ResetsAt.IsZero() {
-			w.ResetsAt = Time(w.ResetsAt)
+			w.ResetsAt = w.ResetsAt.UTC()
 		}
 		q.Windows = append(q.Windows, QuotaWindow{Window: w, Stale: stale})
 	}
 	q.Snapshot.Windows = nil
-	q.SeenAt = Time(s.SeenAt)
+	q.SeenAt = s.SeenAt.UTC()
 	if !s.ResetsAt.IsZero() {
-		q.ResetsAt = Time(s.ResetsAt)
+		q.ResetsAt = s.ResetsAt.UTC()
 	}
 	return q
 }

@@ -97,8 +97,8 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 		return "", "", fmt.Errorf("not valid TOML, so ccrelay will not edit it (%v); fix it, or add the lines that 'ccrelay env codex' prints by hand", err)
 	}
 	prev, _ = before["model_provider"].(string)
-
-	for _, kv := range codexProvider(base) {
+	provider := codexProvider(base)
+	for _, kv := range provider {
 		if _, err := tomledit.Quote(kv[1]); err != nil {
 			return "", "", fmt.Errorf("%s: %w", kv[0], err)
 		}
@@ -114,117 +114,150 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 	if err != nil {
 		return "", "", err
 	}
+	at, err := locateCodex(stmts, before)
+	if err != nil {
+		return "", "", err
+	}
+	e := codexEdits{replace: map[int]string{}, insertAfter: map[int][]string{}, insertBefore: map[int][]string{}}
+	e.setModelProvider(at, stmts, src, eol)
+	e.setProviderTable(at, provider, len(stmts) > 0, eol)
+	text := e.apply(src, stmts, eol)
+	if err := verifyCodexEdit(before, text, base); err != nil {
+		return "", "", err
+	}
+	return text, prev, nil
+}
 
-	provider := codexProvider(base)
+// codexLayout is where things are in a Codex config: the first table
+// header, the top-level model_provider and the last top-level key, the
+// ccrelay table's header and its keys (statement indexes, -1 for none).
+type codexLayout struct {
+	firstHeader, topKey, lastTopKey, header int
+	tableKeys                               map[string]int
+}
+
+// locateCodex finds the statements updateCodexConfig edits.
+func locateCodex(stmts []tomledit.Stmt, before map[string]any) (codexLayout, error) {
+	at := codexLayout{firstHeader: -1, topKey: -1, lastTopKey: -1, header: -1, tableKeys: map[string]int{}}
 	table := []string{"model_providers", codexProviderID}
-	// Where things are: the first table header, the top-level model_provider,
-	// the ccrelay table's header and its keys.
-	firstHeader, topKey, lastTopKey, header := -1, -1, -1, -1
-	tableKeys := map[string]int{}
 	var current []string
 	inTop := true
 	for i, st := range stmts {
 		switch st.Kind {
 		case tomledit.Header:
-			if firstHeader < 0 {
-				firstHeader = i
+			if at.firstHeader < 0 {
+				at.firstHeader = i
 			}
 			inTop = false
 			current = st.Key
 			if !st.Array && slices.Equal(st.Key, table) {
-				if header >= 0 {
-					return "", "", fmt.Errorf("[model_providers.%s] appears twice", codexProviderID)
+				if at.header >= 0 {
+					return at, fmt.Errorf("[model_providers.%s] appears twice", codexProviderID)
 				}
-				header = i
+				at.header = i
 			}
 		case tomledit.KeyVal:
 			if inTop {
-				lastTopKey = i
+				at.lastTopKey = i
 				if slices.Equal(st.Key, []string{"model_provider"}) {
-					topKey = i
+					at.topKey = i
 				}
 			}
 			if !inTop && slices.Equal(current, table) && len(st.Key) == 1 {
-				tableKeys[st.Key[0]] = i
+				at.tableKeys[st.Key[0]] = i
 			}
 		}
 	}
-	if header < 0 {
+	if at.header < 0 {
 		if mp, ok := before["model_providers"].(map[string]any); ok && mp[codexProviderID] != nil {
-			return "", "", fmt.Errorf("model_providers.%s is defined in a form ccrelay cannot edit (a dotted key or an inline table); replace it with the [model_providers.%s] lines that 'ccrelay env codex' prints", codexProviderID, codexProviderID)
+			return at, fmt.Errorf("model_providers.%s is defined in a form ccrelay cannot edit (a dotted key or an inline table); replace it with the [model_providers.%s] lines that 'ccrelay env codex' prints", codexProviderID, codexProviderID)
 		}
 	}
+	return at, nil
+}
 
-	// Build the new text from edits keyed by statement index.
-	replace := map[int]string{} // statement -> replacement line
-	insertAfter := map[int][]string{}
-	insertBefore := map[int][]string{}
-	var appendix []string
+// codexEdits are the edits to a Codex config, keyed by statement index.
+type codexEdits struct {
+	replace      map[int]string // statement -> replacement line
+	insertAfter  map[int][]string
+	insertBefore map[int][]string
+	appendix     []string
+}
 
+// setModelProvider sets the top-level model_provider: in place, beside the
+// other top-level settings, above the first table, or at the end.
+func (e *codexEdits) setModelProvider(at codexLayout, stmts []tomledit.Stmt, src, eol string) {
 	mpLine := `model_provider = ` + tomlString(codexProviderID) + eol
 	switch {
-	case topKey >= 0:
-		replace[topKey] = mpLine
-	case lastTopKey >= 0:
-		// Beside the other top-level settings.
-		insertAfter[lastTopKey] = append(insertAfter[lastTopKey], mpLine)
-	case firstHeader >= 0:
+	case at.topKey >= 0:
+		e.replace[at.topKey] = mpLine
+	case at.lastTopKey >= 0:
+		e.insertAfter[at.lastTopKey] = append(e.insertAfter[at.lastTopKey], mpLine)
+	case at.firstHeader >= 0:
 		// Above the first table and the comments that introduce it, unless
 		// those comments open the file.
-		pos := firstHeader
+		pos := at.firstHeader
 		for pos > 0 && stmts[pos-1].Kind == tomledit.Blank && !stmts[pos-1].EmptyLine(src) {
 			pos--
 		}
 		if pos == 0 {
-			pos = firstHeader
+			pos = at.firstHeader
 		}
-		insertBefore[pos] = []string{mpLine, eol}
+		e.insertBefore[pos] = []string{mpLine, eol}
 	default:
-		appendix = append(appendix, mpLine)
+		e.appendix = append(e.appendix, mpLine)
 	}
+}
 
-	if header >= 0 {
+// setProviderTable writes the provider's keys into its table, or appends
+// the table.
+func (e *codexEdits) setProviderTable(at codexLayout, provider [][2]string, nonEmpty bool, eol string) {
+	if at.header >= 0 {
 		var missing []string
 		for _, kv := range provider {
 			line := kv[0] + " = " + tomlString(kv[1]) + eol
-			if i, ok := tableKeys[kv[0]]; ok {
-				replace[i] = line
+			if i, ok := at.tableKeys[kv[0]]; ok {
+				e.replace[i] = line
 			} else {
 				missing = append(missing, line)
 			}
 		}
-		insertAfter[header] = append(insertAfter[header], missing...)
-	} else {
-		block := []string{"[model_providers." + codexProviderID + "]" + eol}
-		for _, kv := range provider {
-			block = append(block, kv[0]+" = "+tomlString(kv[1])+eol)
-		}
-		if len(appendix) > 0 || len(stmts) > 0 {
-			block = append([]string{eol}, block...)
-		}
-		appendix = append(appendix, block...)
+		e.insertAfter[at.header] = append(e.insertAfter[at.header], missing...)
+		return
 	}
+	block := []string{"[model_providers." + codexProviderID + "]" + eol}
+	for _, kv := range provider {
+		block = append(block, kv[0]+" = "+tomlString(kv[1])+eol)
+	}
+	if len(e.appendix) > 0 || nonEmpty {
+		block = append([]string{eol}, block...)
+	}
+	e.appendix = append(e.appendix, block...)
+}
 
+// apply builds the new text.
+func (e *codexEdits) apply(src string, stmts []tomledit.Stmt, eol string) string {
 	var b strings.Builder
 	if len(stmts) > 0 {
 		b.WriteString(src[:stmts[0].Start]) // a byte-order mark
 	}
 	for i, st := range stmts {
-		for _, l := range insertBefore[i] {
+		for _, l := range e.insertBefore[i] {
 			b.WriteString(l)
 		}
-		if r, ok := replace[i]; ok {
+		if r, ok := e.replace[i]; ok {
 			// Keep a trailing comment of the replaced line out: the value it
 			// described is gone. Everything after the statement stays.
 			b.WriteString(st.Indent(src) + r)
 		} else {
 			b.WriteString(src[st.Start:st.End])
 		}
-		for _, l := range insertAfter[i] {
+		for _, l := range e.insertAfter[i] {
 			b.WriteString(l)
 		}
 	}
 	text := b.String()
+	appendix := e.appendix
 	if len(appendix) > 0 {
 		// A file whose last statement ends with blank lines needs no extra one.
 		if strings.HasSuffix(text, eol+eol) && appendix[0] == eol {
@@ -232,11 +265,7 @@ func updateCodexConfig(src, base string) (out, prev string, err error) {
 		}
 		text += strings.Join(appendix, "")
 	}
-
-	if err := verifyCodexEdit(before, text, base); err != nil {
-		return "", "", err
-	}
-	return text, prev, nil
+	return text
 }
 
 // verifyCodexEdit decodes the edited text and checks that it says what was

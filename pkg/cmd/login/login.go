@@ -194,20 +194,16 @@ func (o *Options) check() error {
 	return nil
 }
 
-// providerSpec ties a login provider to its OAuth server and account type.
+// providerSpec is the account type a login provider signs in, with its
+// authorization server.
 type providerSpec struct {
-	oauth       oauth.Provider
-	accountType string
-	// note is printed before the sign-in (the vendor's terms).
-	note string
-	// accountKey is the config key of the provider-side account id the id
-	// token names (codex: chatgpt_account_id); "" when the type has none.
-	accountKey string
+	*accounttype.Spec
+	oauth oauth.Provider
 }
 
 func specFor(name string) (providerSpec, error) {
 	if spec := accounttype.LoginFor(name); spec != nil {
-		return providerSpec{oauth: oauth.ProviderFor(spec), accountType: spec.Type, note: spec.Login.Note, accountKey: spec.UpstreamAccountKey}, nil
+		return providerSpec{Spec: spec, oauth: oauth.ProviderFor(spec)}, nil
 	}
 	return providerSpec{}, fmt.Errorf("unknown login provider %q", name)
 }
@@ -239,48 +235,94 @@ func loginRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	errOut := opts.IO.ErrOut
-
 	tg, err := resolveTarget(opts)
 	if err != nil {
 		return err
 	}
-	if tg.existing != nil && tg.existing.Type != spec.accountType {
+	if tg.existing != nil && tg.existing.Type != spec.Type {
 		return fmt.Errorf("account %q in %s is a %s account; 'ccrelay login %s' signs in %s accounts (choose another --account, or omit it to add a new one)",
-			tg.id, tg.path, describeType(tg.existing.Type), opts.Provider, spec.accountType)
+			tg.id, tg.path, describeType(tg.existing.Type), opts.Provider, spec.Type)
 	}
+	c := resolveClient(opts, spec, tg)
+	tok, err := signIn(opts, spec, c.provider, tg)
+	if err != nil {
+		return err
+	}
+	if err := writeToken(opts, spec, tg, tok, c.overrides(opts, spec, tok)); err != nil {
+		return err
+	}
+	report(opts.IO.ErrOut, opts, tg, tok.Email)
+	return nil
+}
 
-	// Overrides: a flag wins, then the entry's own value (the refresh at the
-	// next start uses it, so the token must come from the same client), then
-	// the provider's default.
-	p := spec.oauth
-	defaults := spec.oauth
-	var cur fileAccount
+// client is the OAuth client a login signs in with, and where its parts
+// came from.
+type client struct {
+	provider oauth.Provider
+	// cur is the existing entry's own values (zero for a new account).
+	cur fileAccount
+	// defaults is the type's authorization server and client.
+	defaults oauth.Provider
+	// secretDefault is the default secret, which goes with the default
+	// client id only.
+	secretDefault string
+}
+
+// resolveClient applies the overrides: a flag wins, then the entry's own
+// value (the refresh at the next start uses it, so the token must come from
+// the same client), then the type's default.
+func resolveClient(opts *Options, spec providerSpec, tg *target) client {
+	c := client{provider: spec.oauth, defaults: spec.oauth}
 	if tg.existing != nil {
-		cur = *tg.existing
+		c.cur = *tg.existing
 	}
-	p.TokenURL = firstNonEmpty(opts.TokenURL, cur.TokenURL, defaults.TokenURL)
-	p.ClientID = firstNonEmpty(opts.ClientID, cur.ClientID, defaults.ClientID)
+	p := &c.provider
+	p.TokenURL = firstNonEmpty(opts.TokenURL, c.cur.TokenURL, c.defaults.TokenURL)
+	p.ClientID = firstNonEmpty(opts.ClientID, c.cur.ClientID, c.defaults.ClientID)
 	// Gemini CLI's installed-app secret belongs to its client id only (the
 	// credential package defaults it the same way).
-	secretDefault := ""
-	if p.ClientID == defaults.ClientID {
-		secretDefault = defaults.ClientSecret
+	if p.ClientID == c.defaults.ClientID {
+		c.secretDefault = c.defaults.ClientSecret
 	}
-	p.ClientSecret = firstNonEmpty(opts.ClientSecret, cur.ClientSecret, secretDefault)
+	p.ClientSecret = firstNonEmpty(opts.ClientSecret, c.cur.ClientSecret, c.secretDefault)
 	if opts.AuthURL != "" {
 		p.AuthURL = opts.AuthURL
 	}
 	if opts.loopbackPorts != nil {
 		p.LoopbackPorts = opts.loopbackPorts
 	}
+	return c
+}
 
+// overrides are the fields the next refresh needs besides the refresh
+// token: a flag value the account would not otherwise have (its own value,
+// else the default), and the provider-side account the token belongs to
+// (the ChatGPT workspace) as the id token names it: requests must carry it.
+func (c client) overrides(opts *Options, spec providerSpec, tok *oauth.Token) []config.Field {
+	var out []config.Field
+	for _, o := range []struct{ key, flag, have, def string }{
+		{"token_url", opts.TokenURL, c.cur.TokenURL, c.defaults.TokenURL},
+		{"client_id", opts.ClientID, c.cur.ClientID, c.defaults.ClientID},
+		{"client_secret", opts.ClientSecret, c.cur.ClientSecret, c.secretDefault},
+	} {
+		if o.flag != "" && o.flag != firstNonEmpty(o.have, o.def) {
+			out = append(out, config.Field{Key: o.key, Value: o.flag})
+		}
+	}
+	if spec.UpstreamAccountKey != "" && tok.Account != "" {
+		out = append(out, config.Field{Key: spec.UpstreamAccountKey, Value: tok.Account})
+	}
+	return out
+}
+
+// signIn runs the interactive sign-in within --timeout. Until the file is
+// written a signal only cancels: the write that follows a successful
+// exchange takes milliseconds and must not be cut in half.
+func signIn(opts *Options, spec providerSpec, p oauth.Provider, tg *target) (*oauth.Token, error) {
 	parent := opts.Ctx
 	if parent == nil {
 		parent = context.Background()
 	}
-	// Until the file is written a signal only cancels: the write that follows a
-	// successful exchange takes milliseconds and must not be cut in half.
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	timeout := opts.Timeout
@@ -290,8 +332,7 @@ func loginRun(opts *Options) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	fmt.Fprint(errOut, spec.note)
-
+	fmt.Fprint(opts.IO.ErrOut, spec.Login.Note)
 	open := opts.OpenBrowser
 	if open == nil {
 		open = browser.Open
@@ -300,69 +341,41 @@ func loginRun(opts *Options) error {
 	if hc == nil {
 		hc = &http.Client{Timeout: exchangeTimeout}
 	}
-	flow := &oauth.Flow{
-		Provider:    p,
-		HTTPClient:  hc,
-		OpenBrowser: open,
-		NoBrowser:   opts.NoBrowser,
-		In:          opts.IO.In,
-		ErrOut:      errOut,
-	}
+	flow := &oauth.Flow{Provider: p, HTTPClient: hc, OpenBrowser: open, NoBrowser: opts.NoBrowser, In: opts.IO.In, ErrOut: opts.IO.ErrOut}
 	tok, err := flow.Run(ctx)
 	if err == nil {
 		err = ctx.Err() // a Ctrl-C that raced the exchange still means "don't write"
 	}
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
-			return fmt.Errorf("login %s timed out after %s (--timeout); %s was not changed", opts.Provider, timeout, tg.path)
-		}
-		if ctx.Err() != nil {
-			return &cmdutil.ExitError{Code: 130, Err: fmt.Errorf("login cancelled; %s was not changed", tg.path)}
-		}
-		return fmt.Errorf("login %s: %w (%s was not changed)", opts.Provider, err, tg.path)
+	switch {
+	case err == nil:
+		return tok, nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil:
+		return nil, fmt.Errorf("login %s timed out after %s (--timeout); %s was not changed", opts.Provider, timeout, tg.path)
+	case ctx.Err() != nil:
+		return nil, &cmdutil.ExitError{Code: 130, Err: fmt.Errorf("login cancelled; %s was not changed", tg.path)}
 	}
+	return nil, fmt.Errorf("login %s: %w (%s was not changed)", opts.Provider, err, tg.path)
+}
 
-	// The overrides the next refresh needs: a flag value the account would not
-	// otherwise have (its own value, else the default).
-	var overrides []config.Field
-	for _, o := range []struct{ key, flag, have, def string }{
-		{"token_url", opts.TokenURL, cur.TokenURL, defaults.TokenURL},
-		{"client_id", opts.ClientID, cur.ClientID, defaults.ClientID},
-		{"client_secret", opts.ClientSecret, cur.ClientSecret, secretDefault},
-	} {
-		if o.flag != "" && o.flag != firstNonEmpty(o.have, o.def) {
-			overrides = append(overrides, config.Field{Key: o.key, Value: o.flag})
-		}
-	}
-
-	// The provider-side account the token belongs to (the ChatGPT workspace),
-	// as the id token names it: requests must carry it.
-	if spec.accountKey != "" && tok.Account != "" {
-		overrides = append(overrides, config.Field{Key: spec.accountKey, Value: tok.Account})
-	}
-
+// writeToken stores the refresh token: into the existing entry, or as a new
+// [[accounts]] entry named after the account's email.
+func writeToken(opts *Options, spec providerSpec, tg *target, tok *oauth.Token, overrides []config.Field) error {
 	if tg.existing != nil {
-		fields := append([]config.Field{{Key: "refresh_token", Value: tok.RefreshToken}}, overrides...)
+		fields := append([]config.Field{{Key: spec.SecretKey, Value: tok.RefreshToken}}, overrides...)
 		if err := config.SetAccountFields(tg.path, tg.id, fields); err != nil {
 			return fmt.Errorf("signed in, but could not update %s: %w", tg.path, err)
 		}
-	} else {
-		name := tok.Email
-		if name == "" {
-			name = tg.id
-		}
-		fields := append([]config.Field{
-			{Key: "type", Value: spec.accountType},
-			{Key: "id", Value: tg.id},
-			{Key: "name", Value: name},
-			{Key: "refresh_token", Value: tok.RefreshToken},
-		}, overrides...)
-		if err := appendAccount(tg, opts, fields); err != nil {
-			return fmt.Errorf("signed in, but could not add the account to %s: %w", tg.path, err)
-		}
+		return nil
 	}
-
-	report(errOut, opts, tg, tok.Email)
+	fields := append([]config.Field{
+		{Key: "type", Value: spec.Type},
+		{Key: "id", Value: tg.id},
+		{Key: "name", Value: firstNonEmpty(tok.Email, tg.id)},
+		{Key: spec.SecretKey, Value: tok.RefreshToken},
+	}, overrides...)
+	if err := appendAccount(tg, opts, fields); err != nil {
+		return fmt.Errorf("signed in, but could not add the account to %s: %w", tg.path, err)
+	}
 	return nil
 }
 
