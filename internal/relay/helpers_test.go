@@ -17,3 +17,15 @@ func testPolicy(t testing.TB, keys ...string) *policy.Policy {
 	}
 	return p
 }
+
+// A relay without a policy is a programming error, not a relay that serves
+// everyone: New used to build an open policy with AllowUnauthenticated set
+// "for tests", which a caller forgetting the policy would have shipped.
+func TestNewWithoutPolicyPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("New without a Policy did not panic")
+		}
+	}()
+	New(Options{}, nil, nil, nil, nil)
+}
