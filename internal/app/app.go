@@ -146,7 +146,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	srv := cfg.Server
 	a.Relay = relay.New(relay.Options{
 		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
-		APIKeys: cfg.APIKeys, MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
+		MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
 		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds),
 		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,

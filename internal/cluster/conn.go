@@ -311,10 +311,6 @@ func msOf(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func encodeBinding(b state.Binding) string {
-	return strconv.FormatInt(msOf(b.ExpiresAt), 10) + " " + b.AccountID
-}
-
 func decodeBinding(key, v string) (state.Binding, bool) {
 	exp, acct, ok := strings.Cut(v, " ")
 	ms, err := strconv.ParseInt(exp, 10, 64)

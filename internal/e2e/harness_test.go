@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -159,8 +158,6 @@ func serverWith(t *testing.T, settings string) string {
 func claudeAPIAccount(id, url, key string, priority int) string {
 	return fmt.Sprintf("[[accounts]]\ntype = \"claude-api\"\nid = %q\napi_key = %q\napi_url = %q\npriority = %d\n", id, key, url, priority)
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func storeCommand(kind, account string) store.Command {
 	return store.Command{Kind: kind, AccountID: account}

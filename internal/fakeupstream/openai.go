@@ -172,15 +172,9 @@ func functionCallItem(callID, name, args, status string) string {
 	return fmt.Sprintf(`{"type":"function_call","id":"fc_fake01","status":%q,"arguments":%q,"call_id":%q,"name":%q}`, status, args, callID, name)
 }
 
-// ResponseFunctionCallJSON is a complete non-streaming Responses answer
-// whose output is one function call; args is the arguments' JSON text.
-func ResponseFunctionCallJSON(model, callID, name, args string) string {
-	return responseObject(model, "completed", "["+functionCallItem(callID, name, args, "completed")+"]", responsesUsage)
-}
-
-// ResponseFunctionCallStream is the Responses SSE stream of
-// ResponseFunctionCallJSON, as the Responses API and the ChatGPT backend send
-// it: the item added with empty arguments, the arguments in two deltas, their
+// ResponseFunctionCallStream is the Responses SSE stream of an answer whose
+// output is one function call (args is the arguments' JSON text), as the
+// Responses API and the ChatGPT backend send it: the item added with empty arguments, the arguments in two deltas, their
 // done event, the item done, and response.completed with usage.
 func ResponseFunctionCallStream(model, callID, name, args string) []Event {
 	seq := 0

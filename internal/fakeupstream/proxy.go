@@ -29,14 +29,11 @@ type Proxy struct {
 	open map[net.Conn]struct{}
 }
 
-// StartSOCKS5 starts a SOCKS5 proxy; Addr tells where.
+// StartSOCKS5 starts a SOCKS5 proxy; Port tells where.
 func (p *Proxy) StartSOCKS5() error { return p.start(p.serveSOCKS) }
 
 // StartHTTP starts an HTTP proxy.
 func (p *Proxy) StartHTTP() error { return p.start(p.serveHTTP) }
-
-// Addr is host:port of the proxy.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Port is the proxy's port.
 func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }

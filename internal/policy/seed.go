@@ -21,18 +21,6 @@ type UsageSource interface {
 	KeyLastUsed(ctx context.Context, since time.Time, hashes []string) (map[string]time.Time, error)
 }
 
-// SeedSince is the earliest time any key's current windows can start: the
-// start of the month or week (whichever is earlier) in the zone furthest
-// ahead of UTC.
-func SeedSince(now time.Time) time.Time {
-	m, _ := Bounds(Month, now, time.UTC)
-	w, _ := Bounds(Week, now, time.UTC)
-	if w.Before(m) {
-		m = w
-	}
-	return m.Add(-14 * time.Hour)
-}
-
 // Seed sets every named key's current windows to what the usage database
 // holds (their spending, today's tokens, last use). Call it once before
 // serving; keys added later by a reload are seeded through Pending.Seed.

@@ -26,6 +26,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -233,8 +234,12 @@ func newBenchRelay(b *testing.B, n, sessions int, mem http.RoundTripper) http.Ha
 		}
 		sched.Restore(bindings, nil, nil)
 	}
+	pol, err := policy.New(policy.Options{APIKeys: []string{benchRelayKey}})
+	if err != nil {
+		b.Fatal(err)
+	}
 	r := relay.New(relay.Options{
-		APIKeys: []string{benchRelayKey}, MaxBodyBytes: 32 << 20, FirstByteTimeout: time.Minute,
+		Policy: pol, MaxBodyBytes: 32 << 20, FirstByteTimeout: time.Minute,
 		ResponseTimeout: 10 * time.Minute, IdleTimeout: 5 * time.Minute, MaxAttempts: 3,
 	}, sched, ups, &discardRecorder{}, nil)
 	return r.Handler()

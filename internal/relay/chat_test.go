@@ -66,7 +66,7 @@ func newTestRelaySched(t *testing.T, models map[string]string, accts ...testAcco
 	sched := scheduler.New(sa, scheduler.Options{StickyTTL: time.Hour, RateLimitCooldown: time.Minute, ErrorCooldown: time.Minute, OverloadCooldown: time.Minute, UnavailableCooldown: time.Minute}, nil, nil)
 	t.Cleanup(sched.Close)
 	rec := &memRecorder{}
-	rl := New(Options{FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, Models: models}, sched, ups, rec, nil)
+	rl := New(Options{Policy: testPolicy(t), FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second, Models: models}, sched, ups, rec, nil)
 	srv := httptest.NewServer(rl.Handler())
 	t.Cleanup(srv.Close)
 	return srv, rec, sched

@@ -154,7 +154,7 @@ func (r *Relay) serve(c *call) {
 		}
 		c.attempts++
 		c.account = acct.ID
-		res := r.attempt(c, r.upstream(acct), false)
+		res := r.attempt(c, r.upstream(acct))
 		r.sched.Release(acct)
 		// The reason is logged, stored with a cooldown and may reach an
 		// alert: the same redaction as the client's error body.
@@ -310,30 +310,55 @@ func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
 	c.resp.errMsg = "upstream " + strconv.Itoa(a.status)
 }
 
-// attempt sends the request to one account.
-func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
+// tokenUse says whether an attempt's token is the account's first or the
+// one refreshed after the first was refused.
+type tokenUse int
+
+const (
+	firstToken tokenUse = iota
+	refreshedToken
+)
+
+// attempt sends the request to one account. When the account refreshes its
+// token (OAuth) and the upstream refuses it (a 401, or a setup call's
+// refusal), the token is refreshed once and the request sent again.
+func (r *Relay) attempt(c *call, up *Upstream) attemptResult {
+	use := firstToken
+	for {
+		res, stale := r.send(c, up, use)
+		if stale == "" {
+			return res
+		}
+		up.Token.Invalidate(stale)
+		use = refreshedToken
+	}
+}
+
+// send makes one request to up. It returns the token instead of a result
+// when the upstream refused a token that a refresh may replace (only with
+// the first token of an account that refreshes).
+func (r *Relay) send(c *call, up *Upstream, use tokenUse) (res attemptResult, stale string) {
+	mayRefresh := up.OAuth && use == firstToken
 	ctx, cancel := context.WithCancel(c.req.Context())
 	defer cancel()
 	secret, err := up.Token.Token(ctx)
 	if err != nil {
-		return r.failedBeforeSending(c, err, provider.Network, "credential: ")
+		return r.failedBeforeSending(c, err, provider.Network, "credential: "), ""
 	}
 	req, err := c.ad.newRequest(ctx, c, up, secret)
 	if err != nil {
 		var st staleTokener
-		if errors.As(err, &st) && st.StaleToken() && up.OAuth && !retried401 {
-			// A setup call (project lookup) refused the token: refresh
-			// once and retry, as for an upstream 401.
-			up.Token.Invalidate(secret)
-			return r.attempt(c, up, true)
+		if errors.As(err, &st) && st.StaleToken() && mayRefresh {
+			// A setup call (project lookup) refused the token.
+			return attemptResult{}, secret
 		}
 		var vd Verdicter
 		if c.req.Context().Err() != nil || errors.As(err, &vd) {
-			return r.failedBeforeSending(c, err, provider.ServerError, "build request: ")
+			return r.failedBeforeSending(c, err, provider.ServerError, "build request: "), ""
 		}
 		r.log.Error("could not build the upstream request", "account", up.Account.ID, "err", err)
 		r.writeError(c, http.StatusInternalServerError, "the relay could not build the upstream request: "+err.Error())
-		return attemptResult{outcome: final}
+		return attemptResult{outcome: final}, ""
 	}
 	wait := r.opts.ResponseTimeout
 	if c.stream {
@@ -351,26 +376,27 @@ func (r *Relay) attempt(c *call, up *Upstream, retried401 bool) attemptResult {
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		if c.req.Context().Err() != nil {
-			return r.gone(c)
+			return r.gone(c), ""
 		}
 		reason := "upstream connection failed: " + scrubNetErr(err)
 		if wd.timedOut() {
 			reason = "upstream sent no response within " + wait.String()
 		}
-		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: reason}}
+		return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.Network, Reason: reason}}, ""
 	}
 	defer resp.Body.Close()
 	r.observeHeaders(c, resp.Header)
-
-	if resp.StatusCode == http.StatusUnauthorized && up.OAuth && !retried401 {
-		// The token was believed valid: refresh once and retry this account.
+	if resp.StatusCode == http.StatusUnauthorized && mayRefresh {
+		// The token was believed valid: the caller refreshes it and retries.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		up.Token.Invalidate(secret)
-		wd.stop()
-		return r.attempt(c, up, true)
+		return attemptResult{}, secret
 	}
+	return r.receive(c, up, resp, wd, wait), ""
+}
 
+// receive reads an upstream answer: an error status, a stream or a whole
+// body.
+func (r *Relay) receive(c *call, up *Upstream, resp *http.Response, wd *watchdog, wait time.Duration) attemptResult {
 	if resp.StatusCode == http.StatusProxyAuthRequired {
 		// Only the account's own proxy asks this (a plain-http upstream
 		// through an HTTP proxy; over https it is a CONNECT error above):

@@ -75,7 +75,7 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 		if a.op == geminiGet {
 			u += "/" + url.PathEscape(a.model)
 		}
-		u += upstreamGeminiQuery(c.req.URL.RawQuery, false, true)
+		u += upstreamGeminiQuery(c.req.URL.RawQuery, geminiQuery{passOthers: true})
 	case codeAssist(up):
 		if up.Project == nil {
 			return nil, errors.New("gemini account has no code assist project source")
@@ -90,10 +90,10 @@ func (a geminiAdapter) newRequest(ctx context.Context, c *call, up *Upstream, se
 			return nil, err
 		}
 		// Code Assist takes no query parameters but alt.
-		u = gemini.CodeAssistURL(up.Config.APIURL, a.call) + upstreamGeminiQuery("", a.sse, false)
+		u = gemini.CodeAssistURL(up.Config.APIURL, a.call) + upstreamGeminiQuery("", geminiQuery{sse: a.sse})
 	default:
 		body = c.body
-		u = gemini.PublicURL(up.Config.APIURL, a.call) + upstreamGeminiQuery(c.req.URL.RawQuery, a.sse, true)
+		u = gemini.PublicURL(up.Config.APIURL, a.call) + upstreamGeminiQuery(c.req.URL.RawQuery, geminiQuery{sse: a.sse, passOthers: true})
 	}
 	req, err := newUpstreamRequest(ctx, c, method, u, body)
 	if err != nil {
@@ -116,14 +116,19 @@ func geminiPublicRoot(base string) string {
 	return base
 }
 
+// geminiQuery is what an upstream query string carries: alt=sse (the
+// client asked for SSE) and the client's other parameters (the public API
+// takes them, Code Assist none).
+type geminiQuery struct{ sse, passOthers bool }
+
 // upstreamGeminiQuery builds the query string ("" or "?...") of an upstream
 // request. The relay key a client may send as ?key= never goes upstream;
 // neither does the client's alt, which is replaced by alt=sse when the
 // client asked for SSE. Other parameters (fields, pageSize, pageToken...)
-// pass when passOthers is set.
-func upstreamGeminiQuery(raw string, sse, passOthers bool) string {
+// pass when o.passOthers is set.
+func upstreamGeminiQuery(raw string, o geminiQuery) string {
 	var q url.Values
-	if passOthers && raw != "" {
+	if o.passOthers && raw != "" {
 		v, err := url.ParseQuery(raw)
 		if err == nil {
 			v.Del("key")
@@ -134,12 +139,12 @@ func upstreamGeminiQuery(raw string, sse, passOthers bool) string {
 		}
 	}
 	if q == nil {
-		if sse {
+		if o.sse {
 			return "?alt=sse"
 		}
 		return ""
 	}
-	if sse {
+	if o.sse {
 		q.Set("alt", "sse")
 	}
 	return "?" + q.Encode()

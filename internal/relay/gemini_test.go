@@ -41,7 +41,7 @@ func TestUpstreamGeminiQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := upstreamGeminiQuery(tt.raw, tt.sse, tt.other)
+			got := upstreamGeminiQuery(tt.raw, geminiQuery{sse: tt.sse, passOthers: tt.other})
 			if got != tt.want {
 				t.Fatalf("got %q, want %q", got, tt.want)
 			}
@@ -249,7 +249,7 @@ func newGeminiTestRelay(t *testing.T, ups ...*Upstream) *Relay {
 	sched := scheduler.New(accts, scheduler.Options{StickyTTL: time.Hour, RateLimitCooldown: time.Minute, ErrorCooldown: time.Second,
 		UnavailableCooldown: time.Hour, OverloadCooldown: time.Minute, MaxRateLimitHint: time.Hour}, nil, nil)
 	t.Cleanup(sched.Close)
-	return New(Options{APIKeys: []string{"relay-key"}, FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, sched, ups, nil, nil)
+	return New(Options{Policy: testPolicy(t, "relay-key"), FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, sched, ups, nil, nil)
 }
 
 type geminiToken string

@@ -108,11 +108,8 @@ func (up *Upstream) TypeAccount() accounttype.Account {
 
 // Options are the relay's settings.
 type Options struct {
-	// APIKeys are unnamed relay keys; used when Policy is nil (tests).
-	APIKeys []string
-	// Policy authenticates and admits requests. nil builds one from APIKeys
-	// and, without keys, serves every client (the relay's own tests); the
-	// app always passes one, so protected mode applies.
+	// Policy authenticates and admits requests; required (a policy without
+	// keys serves only this machine's clients unless AllowUnauthenticated).
 	Policy *policy.Policy
 	// Brake limits wrong-key attempts per client address; nil = none.
 	Brake *policy.Brake
@@ -193,7 +190,9 @@ func (r *Relay) putOut(b *[]byte) {
 	}
 }
 
-// New builds a relay. upstreams must be indexed by their Account.Index.
+// New builds a relay. upstreams must be indexed by their Account.Index;
+// opts.Policy must be set (New panics without one: every request would be
+// served without authentication, and no caller means that).
 func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec UsageRecorder, log *slog.Logger) *Relay {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 3
@@ -204,14 +203,13 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Policy == nil {
+		panic("relay.New: Options.Policy is nil")
+	}
 	r := &Relay{opts: opts, sched: sched, rec: rec, log: log, now: time.Now,
 		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices}
 	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams)})
 	r.SetModels(opts.Models)
-	if r.policy == nil {
-		r.policy, _ = policy.New(policy.Options{APIKeys: opts.APIKeys}) // unnamed keys cannot fail
-		r.opts.AllowUnauthenticated = true
-	}
 	// 4 KB, the transport's own read buffer: a read takes what the
 	// transport holds in one piece (a larger one reads past it straight
 	// from the socket only when the transport's buffer is empty), and an

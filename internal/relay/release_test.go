@@ -51,7 +51,7 @@ func TestCommittedStreamReleasesRequestBody(t *testing.T) {
 	ups := []*Upstream{{Account: acct, Config: config.AccountConfig{ID: "a", Type: config.TypeClaudeAPI, APIURL: "http://upstream.invalid"}, Client: &http.Client{Transport: up}, Token: staticToken("k")}}
 	sched := scheduler.New([]*scheduler.Account{acct}, scheduler.Options{StickyTTL: time.Hour, ErrorCooldown: time.Minute}, nil, nil)
 	t.Cleanup(sched.Close)
-	rl := New(Options{FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: time.Minute}, sched, ups, &memRecorder{}, nil)
+	rl := New(Options{Policy: testPolicy(t), FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: time.Minute}, sched, ups, &memRecorder{}, nil)
 	srv := httptest.NewServer(rl.Handler())
 	t.Cleanup(srv.Close)
 

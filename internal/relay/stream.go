@@ -82,18 +82,27 @@ func (s *upstreamStream) write(b []byte) bool {
 	return rs.flushWrite(b)
 }
 
+// streamPhase is where a stream is: before its first content event
+// (another account may still take over) or after it.
+type streamPhase int
+
+const (
+	uncommitted streamPhase = iota
+	committed
+)
+
 // read reads the next chunk. Silence is bounded by the idle timeout: once
 // committed every read restarts the clock (pings are life); before the
 // commit only the first read does, so an upstream that sends pings forever
 // and never an answer cannot hold the client and the account.
-func (s *upstreamStream) read(committed bool, first *bool) (int, error) {
+func (s *upstreamStream) read(p streamPhase, first *bool) (int, error) {
 	n, err := s.resp.Body.Read(s.buf)
 	if n > 0 {
 		switch {
 		case *first:
 			s.wd.reset(s.r.opts.IdleTimeout)
 			*first = false
-		case committed:
+		case p == committed:
 			s.wd.kick()
 		}
 	}
@@ -109,7 +118,7 @@ func (s *upstreamStream) beforeCommit() (attemptResult, bool) {
 	defer s.r.putOut(outp)
 	first := true
 	for {
-		n, rerr := s.read(false, &first)
+		n, rerr := s.read(uncommitted, &first)
 		if n > 0 {
 			out := (*outp)[:0]
 			committed := false
@@ -198,7 +207,7 @@ func (s *upstreamStream) copyCommitted() attemptResult {
 	}
 	first := false
 	for {
-		n, rerr := s.read(true, &first)
+		n, rerr := s.read(committed, &first)
 		if n > 0 {
 			chunk := s.buf[:n]
 			out := chunk

@@ -42,7 +42,8 @@ func serveOne(t *testing.T, rt http.RoundTripper, body string) string {
 	ups := []*Upstream{{Account: acct, Config: config.AccountConfig{ID: "a", Type: config.TypeClaudeAPI, APIURL: "http://upstream.invalid"}, Client: &http.Client{Transport: rt}, Token: staticToken("k")}}
 	sched := scheduler.New([]*scheduler.Account{acct}, scheduler.Options{StickyTTL: time.Hour, ErrorCooldown: time.Minute}, nil, nil)
 	t.Cleanup(sched.Close)
-	rl := New(Options{FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, sched, ups, &memRecorder{}, nil)
+	// httptest.NewRequest comes from 192.0.2.1, not this machine.
+	rl := New(Options{Policy: testPolicy(t), AllowUnauthenticated: true, FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, sched, ups, &memRecorder{}, nil)
 	w := httptest.NewRecorder()
 	rl.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(body)))
 	return w.Body.String()
