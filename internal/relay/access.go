@@ -46,7 +46,7 @@ type authResult struct {
 // allow_unauthenticated is set. Failed attempts are braked per client address.
 func (r *Relay) authenticate(req *http.Request, allowQueryKey bool) authResult {
 	if r.policy.Open() {
-		if r.opts.AllowUnauthenticated || r.isLocal(req) {
+		if r.allowUnauth.Load() || r.isLocal(req) {
 			return authResult{keyHash: usage.Anonymous}
 		}
 		return authResult{status: http.StatusForbidden, msg: protectedMsg}

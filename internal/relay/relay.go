@@ -157,6 +157,9 @@ type Relay struct {
 	shared SharedSessions
 	// quota learns every answer's rate-limit numbers; nil without one.
 	quota QuotaObserver
+	// allowUnauth is Options.AllowUnauthenticated; a reload sets it
+	// (SetAllowUnauthenticated).
+	allowUnauth atomic.Bool
 }
 
 // SharedSessions is sticky sessions shared by several relays (a cluster).
@@ -201,6 +204,7 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 		r.policy, _ = policy.New(policy.Options{APIKeys: opts.APIKeys}) // unnamed keys cannot fail
 		r.opts.AllowUnauthenticated = true
 	}
+	r.allowUnauth.Store(r.opts.AllowUnauthenticated)
 	// 4 KB, the transport's own read buffer: a read takes what the
 	// transport holds in one piece (a larger one reads past it straight
 	// from the socket only when the transport's buffer is empty), and an
@@ -265,6 +269,10 @@ func (up *Upstream) authenticate(h http.Header, secret string) {
 // SetModels replaces the model name map (a config reload); requests that
 // already converted their body keep the names they got.
 func (r *Relay) SetModels(m map[string]string) { r.models.Store(&m) }
+
+// SetAllowUnauthenticated changes whether a relay without keys serves
+// clients beyond this machine (a config reload); the next request sees it.
+func (r *Relay) SetAllowUnauthenticated(allow bool) { r.allowUnauth.Store(allow) }
 
 // modelMap is the model name map in force.
 func (r *Relay) modelMap() map[string]string { return *r.models.Load() }
