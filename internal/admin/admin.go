@@ -52,6 +52,9 @@ type UsageStore interface {
 	Usage(ctx context.Context, q store.UsageQuery) ([]store.UsageRow, error)
 	UsageSeries(ctx context.Context, since, until time.Time, step time.Duration, group string) ([]store.SeriesPoint, error)
 	AccountTotals(ctx context.Context, since time.Time) (map[string]store.Totals, error)
+	// Latencies reads latency percentiles from this relay's raw rows
+	// (bounded: store.LatencySample rows at most).
+	Latencies(ctx context.Context, since time.Time, by string, keyLabel func(hash string) string) (map[string]store.Percentiles, error)
 }
 
 // ClusterUsage answers usage questions for every relay sharing the
@@ -99,9 +102,15 @@ type Key struct {
 	RPM         int `json:"rpm,omitempty"`
 	Concurrency int `json:"concurrency,omitempty"`
 	// InFlight and Queued are the key's requests being served now and
-	// waiting for a concurrency slot.
+	// waiting for a concurrency slot: the whole cluster's when LoadScope is
+	// "cluster" (this relay's plus the other relays' as of the last poll,
+	// about a second old), this relay's alone when it is "local". They are
+	// counted for keys with an rpm or concurrency limit.
 	InFlight int `json:"in_flight"`
 	Queued   int `json:"queued"`
+	// LoadScope is LoadCluster or LoadLocal; absent for an api_keys entry
+	// (its requests are not counted).
+	LoadScope string `json:"load_scope,omitempty"`
 	// Budgets are the key's spending and token limits with what is used.
 	Budgets  []Budget   `json:"budgets"`
 	LastUsed *time.Time `json:"last_used,omitempty"`
@@ -110,6 +119,14 @@ type Key struct {
 	// CostTodayMicros is today's cost in micro-dollars; nil when unknown.
 	CostTodayMicros *int64 `json:"cost_today_micros,omitempty"`
 }
+
+// The scopes of Key.InFlight and Key.Queued.
+const (
+	// LoadCluster: every relay of the cluster.
+	LoadCluster = "cluster"
+	// LoadLocal: this relay (no cluster, or its Redis is unreachable).
+	LoadLocal = "local"
+)
 
 // Budget is one limit of a key over a window.
 type Budget struct {
@@ -170,6 +187,9 @@ type Options struct {
 	RelayKeys []string
 	// KeyLabel names a key hash in usage reports (--by key).
 	KeyLabel func(hash string) string
+	// KeyLastUsed is when the key with hash was last used (zero: never or
+	// unknown); it gives the api_keys entries their last use. nil: none.
+	KeyLastUsed func(hash string) time.Time
 	// Health is the /health detail, extended by GET /admin/v1/health.
 	Health func() any
 	// Optional, wired by their owners; see each interface.

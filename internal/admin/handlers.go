@@ -105,6 +105,13 @@ type Session struct {
 	Key       string    `json:"key"`
 	Account   string    `json:"account"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// RelayKey names the relay key of the conversation's last turn (its
+	// [[keys]] name, or api_keys[N]), Model the model that turn asked for,
+	// LastTurn when it was picked; absent when unknown (a binding restored
+	// from the database after a restart, or learnt from an older relay).
+	RelayKey string     `json:"relay_key,omitempty"`
+	Model    string     `json:"model,omitempty"`
+	LastTurn *time.Time `json:"last_turn,omitempty"`
 }
 
 // SessionsResponse is GET /admin/v1/sessions.
@@ -116,13 +123,21 @@ type SessionsResponse struct {
 func (a *API) sessions(w http.ResponseWriter, r *http.Request) {
 	resp := SessionsResponse{Time: a.o.Now().UTC(), Sessions: []Session{}}
 	for _, b := range a.o.Sched.Sessions() {
-		resp.Sessions = append(resp.Sessions, sessionOf(b))
+		resp.Sessions = append(resp.Sessions, a.sessionOf(b))
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func sessionOf(b state.Binding) Session {
-	return Session{Key: b.Key, Account: b.AccountID, ExpiresAt: b.ExpiresAt.UTC()}
+func (a *API) sessionOf(b state.Binding) Session {
+	s := Session{Key: b.Key, Account: b.AccountID, ExpiresAt: b.ExpiresAt.UTC(), RelayKey: b.KeyName, Model: b.Model}
+	if s.RelayKey == "" && b.KeyHash != "" {
+		s.RelayKey = a.o.KeyLabel(b.KeyHash)
+	}
+	if !b.LastTurn.IsZero() {
+		t := b.LastTurn.UTC()
+		s.LastTurn = &t
+	}
+	return s
 }
 
 // ClearRequest is the body of POST /admin/v1/sessions/clear: one session by
@@ -215,6 +230,7 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 			}
 			rep.SetGroups(rows, a.o.KeyLabel)
 			rep.Scope, rep.ScopeReason = store.ScopeCluster, ""
+			a.fillLatencies(r.Context(), &rep, since)
 			writeJSON(w, http.StatusOK, rep)
 			return
 		}
@@ -229,7 +245,23 @@ func (a *API) usage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "read usage: "+err.Error())
 		return
 	}
+	a.fillLatencies(r.Context(), &rep, since)
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// fillLatencies adds the latency percentiles of this relay's requests in
+// the window to rep; without a database, or when it cannot be read, they
+// stay zero (the rest of the report stands).
+func (a *API) fillLatencies(ctx context.Context, rep *store.Report, since time.Time) {
+	if a.o.Usage == nil {
+		return
+	}
+	p, err := a.o.Usage.Latencies(ctx, since, rep.By, a.o.KeyLabel)
+	if err != nil {
+		a.o.Log.Warn("admin: usage report without latency percentiles", "err", err)
+		return
+	}
+	rep.SetLatencies(p)
 }
 
 // SeriesResponse is GET /admin/v1/usage/series.

@@ -52,7 +52,14 @@ func (a *API) keys(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, key := range a.o.RelayKeys {
 		k := Key{Name: fmt.Sprintf("api_keys[%d]", i), Source: SourceAPIKeys, Last4: Last4(key), Enabled: true, Budgets: []Budget{}}
-		k.Today, k.CostTodayMicros = todayOf(byHash[usage.HashKey(key)])
+		hash := usage.HashKey(key)
+		k.Today, k.CostTodayMicros = todayOf(byHash[hash])
+		if a.o.KeyLastUsed != nil {
+			if t := a.o.KeyLastUsed(hash); !t.IsZero() {
+				t = t.UTC()
+				k.LastUsed = &t
+			}
+		}
 		resp.Keys = append(resp.Keys, k)
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -33,7 +33,9 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	auth := a.adminAuth()
 	opts := admin.Options{
 		Auth: auth, Sched: a.Sched, State: a.DB, Usage: a.DB, RelayKeys: cfg.APIKeys,
-		KeyLabel:    usage.KeyLabels(cfg.APIKeys),
+		KeyLabel: usage.KeyLabels(cfg.APIKeys),
+		// The policy is read at each call: a reload may give the relay a new one.
+		KeyLastUsed: func(hash string) time.Time { return a.Policy.LastUsed(hash) },
 		AccountInfo: a.accountInfo,
 		Health:      func() any { return a.health() }, Log: a.Log,
 		Requests: a.DB, Captures: a.captures,
@@ -52,7 +54,8 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	if a.ops.reloader != nil {
 		// The policy is read at each call, not bound here: a reload may
 		// give the relay a new one.
-		opts.Keys = keyList{current: a.ops.reloader.Current, status: func() []policy.KeyStatus { return a.Policy.Status() }, now: time.Now}
+		opts.Keys = keyList{current: a.ops.reloader.Current, status: func() []policy.KeyStatus { return a.Policy.Status() },
+			clusterLive: func() bool { return a.Policy.ClusterLive() }, now: time.Now}
 	}
 	api := admin.New(opts)
 	dash := dashboard.New(auth, a.Log)

@@ -22,13 +22,17 @@ var (
 // key that a reload added is listed at once, and one a reload removed is
 // gone), each merged by name with the policy's live counters: requests in
 // flight and queued, spending and tokens per window, last use. A key the
-// policy does not know yet shows its limits with nothing used.
+// policy does not know yet shows its limits with nothing used. In a cluster
+// the counts in flight and queued are the cluster's.
 type keyList struct {
 	// current is the config in force (the reloader's Current).
 	current func() *config.Config
 	// status is the policy's snapshot of every named key.
 	status func() []policy.KeyStatus
-	now    func() time.Time
+	// clusterLive reports whether status holds the other relays' numbers
+	// (policy.ClusterLive); nil: no cluster.
+	clusterLive func() bool
+	now         func() time.Time
 }
 
 // Keys never returns a key's value: Last4 of a key stored in clear, ""
@@ -42,12 +46,17 @@ func (l keyList) Keys(context.Context) ([]admin.Key, error) {
 		}
 	}
 	now := l.now()
+	scope := admin.LoadLocal
+	if l.clusterLive != nil && l.clusterLive() {
+		scope = admin.LoadCluster
+	}
 	out := make([]admin.Key, 0, len(cfg.Keys))
 	for i := range cfg.Keys {
 		kc := &cfg.Keys[i]
 		st := live[kc.Name]
 		k := admin.Key{Name: kc.Name, Last4: admin.Last4(kc.Key), Enabled: kc.IsEnabled(), Models: kc.Models, Groups: kc.Groups,
-			RPM: kc.RPM, Concurrency: kc.Concurrency, InFlight: st.InFlight, Queued: st.Queued, Budgets: []admin.Budget{}}
+			RPM: kc.RPM, Concurrency: kc.Concurrency, InFlight: st.InFlight + st.ClusterInFlight, Queued: st.Queued + st.ClusterQueued,
+			LoadScope: scope, Budgets: []admin.Budget{}}
 		if exp, err := kc.Expiry(); err == nil && !exp.IsZero() {
 			e := exp.UTC()
 			k.ExpiresAt = &e

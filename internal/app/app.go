@@ -193,13 +193,7 @@ func (a *App) buildPolicy(ctx context.Context) (*policy.Policy, *pricing.Table, 
 			a.Log.Warn("could not load the keys' spending so far; budgets count from now", "err", err)
 		}
 	}
-	switch {
-	case cfg.HasRelayKey():
-	case cfg.AllowUnauthenticated:
-		a.Log.Warn("no relay key configured and allow_unauthenticated = true: every client that reaches this address is served")
-	default:
-		a.Log.Warn("protected mode: no relay key configured, so only clients on this machine (loopback) are served; add one with `ccrelay keys add NAME` (or `ccrelay config init`), or set allow_unauthenticated = true")
-	}
+	a.logAccess(cfg)
 	a.Policy = pol
 	a.ops.prices = prices
 	a.SetKeyQueueSource(keyQueues{pol})
@@ -472,4 +466,16 @@ func (a *App) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// logAccess says in one line when the relay serves without a relay key: to
+// everyone (allow_unauthenticated) or to this machine only (protected mode).
+func (a *App) logAccess(cfg *config.Config) {
+	switch {
+	case cfg.HasRelayKey():
+	case cfg.AllowUnauthenticated:
+		a.Log.Warn("no relay key configured and allow_unauthenticated = true: every client that reaches this address is served")
+	default:
+		a.Log.Warn("protected mode: no relay key configured, so only clients on this machine (loopback) are served; add one with `ccrelay keys add NAME` (or `ccrelay config init`), or set allow_unauthenticated = true")
+	}
 }

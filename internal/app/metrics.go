@@ -71,9 +71,10 @@ func (a *App) initMetrics(cfg *config.Config) {
 			}
 			return a.cluster.Health() == "ok", true
 		},
-		ConfigStale: func() bool { return a.ops.reloader.Status().Stale },
-		Quota:       quotaSource{a},
-		KeyQueues:   keyQueueSource{a},
+		ConfigStale:    func() bool { return a.ops.reloader.Status().Stale },
+		Quota:          quotaSource{a},
+		KeyQueues:      keyQueueSource{a},
+		ClusterDropped: a.clusterDropped,
 	})
 }
 
@@ -286,4 +287,23 @@ func (a *App) stopOps(ctx context.Context) {
 	if s := a.ops.metricsServer; s != nil {
 		_ = s.Shutdown(ctx)
 	}
+}
+
+// droppingCluster is a cluster that counts what its queues to Redis dropped.
+type droppingCluster interface {
+	Dropped() map[string]int64
+}
+
+// clusterDropped reads the cluster's queue drops for the metrics, the usage
+// queue's beside the others; nil (no series) without a cluster.
+func (a *App) clusterDropped() map[string]int64 {
+	dc, ok := a.cluster.(droppingCluster)
+	if !ok {
+		return nil
+	}
+	out := dc.Dropped()
+	if a.clusterUsage != nil {
+		out["usage"] = a.clusterUsage.Dropped()
+	}
+	return out
 }

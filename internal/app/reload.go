@@ -53,6 +53,15 @@ func (a *App) registerReloadHooks() {
 		return func() { a.Relay.SetModels(next.Models) }, nil
 	}})
 	r.AddHook(reload.Hook{Name: "keys", Prepare: a.prepareKeys})
+	r.AddHook(reload.Hook{Name: "allow_unauthenticated", Prepare: func(old, next *config.Config) (func(), error) {
+		if old.AllowUnauthenticated == next.AllowUnauthenticated && old.HasRelayKey() == next.HasRelayKey() {
+			return nil, nil
+		}
+		return func() {
+			a.Relay.SetAllowUnauthenticated(next.AllowUnauthenticated)
+			a.logAccess(next)
+		}, nil
+	}})
 	r.AddHook(reload.Hook{Name: "session", Prepare: func(old, next *config.Config) (func(), error) {
 		if old.Session == next.Session {
 			return nil, nil

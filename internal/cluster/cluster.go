@@ -76,6 +76,10 @@ type Cluster struct {
 	attached   bool
 	closed     bool
 	keys       *keySync // relay-key limits shared (AttachKeys); nil: none
+
+	// stateDropped counts the state changes the events queue had no room
+	// for (a resync pushes the whole local view instead).
+	stateDropped atomic.Int64
 }
 
 // New connects to the cluster's Redis. It does not fail when Redis is down:
@@ -163,6 +167,30 @@ func (c *Cluster) Health() string {
 		h += keysLocalNote
 	}
 	return h
+}
+
+// The queues to Redis whose drops Dropped counts.
+const (
+	// DropState: session and cooldown changes (the next resync makes up
+	// for them).
+	DropState = "state"
+	// DropKeyCounters: relay-key charges and admissions (the cluster's
+	// totals miss them; this relay's own limits do not).
+	DropKeyCounters = "key_counters"
+)
+
+// Dropped returns how many items each of this relay's queues to Redis
+// dropped since it started, by queue (DropState, DropKeyCounters; the usage
+// queue's are UsageShare.Dropped).
+func (c *Cluster) Dropped() map[string]int64 {
+	c.mu.Lock()
+	ks := c.keys
+	c.mu.Unlock()
+	out := map[string]int64{DropState: c.stateDropped.Load(), DropKeyCounters: 0}
+	if ks != nil {
+		out[DropKeyCounters] = ks.Dropped()
+	}
+	return out
 }
 
 // Close writes what is queued (briefly), stops syncing and disconnects.

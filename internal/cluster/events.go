@@ -31,6 +31,11 @@ type event struct {
 	At     string           `json:"x,omitempty"`
 	Del    bool             `json:"d,omitempty"`
 	Used   map[string]int64 `json:"l,omitempty"`
+	// A binding's last turn (Model is its model): the relay key's name and
+	// hash and the turn's time in ms; absent from older relays' events.
+	KeyName string `json:"kn,omitempty"`
+	KeyHash string `json:"kh,omitempty"`
+	Turn    string `json:"tt,omitempty"`
 }
 
 func (e event) json() string {
@@ -44,7 +49,11 @@ func (e event) at() time.Time {
 }
 
 func (e event) binding() state.Binding {
-	return state.Binding{Key: e.Key, AccountID: e.Acct, ExpiresAt: e.at()}
+	b := state.Binding{Key: e.Key, AccountID: e.Acct, ExpiresAt: e.at(), KeyName: e.KeyName, KeyHash: e.KeyHash, Model: e.Model}
+	if ms, err := strconv.ParseInt(e.Turn, 10, 64); err == nil && ms > 0 {
+		b.LastTurn = time.UnixMilli(ms)
+	}
+	return b
 }
 
 func (e event) cooldown() state.Cooldown {
@@ -52,7 +61,16 @@ func (e event) cooldown() state.Cooldown {
 }
 
 func sessionEvent(origin string, b state.Binding, del bool) event {
-	return event{Origin: origin, Type: evSession, Key: b.Key, Acct: b.AccountID, At: strconv.FormatInt(msOf(b.ExpiresAt), 10), Del: del}
+	e := event{Origin: origin, Type: evSession, Key: b.Key, Acct: b.AccountID, At: strconv.FormatInt(msOf(b.ExpiresAt), 10), Del: del}
+	if !del && !b.LastTurn.IsZero() {
+		e.KeyName, e.KeyHash, e.Model, e.Turn = b.KeyName, b.KeyHash, b.Model, strconv.FormatInt(b.LastTurn.UnixMilli(), 10)
+	}
+	return e
+}
+
+// sessionArgs are setSessionScript's ARGV for b.
+func (c *Cluster) sessionArgs(e event) []any {
+	return []any{e.At, e.Acct, c.id, e.Key, e.KeyName, e.KeyHash, e.Model, e.Turn}
 }
 
 func cooldownEvent(origin string, c state.Cooldown, del bool) event {
@@ -89,7 +107,12 @@ func decodeCooldown(acct, model, v string) (state.Cooldown, bool) {
 // is stored afterwards, so every relay converges on it whatever the order in
 // which two relays bound a new conversation.
 //
-// KEYS: session key, channel. ARGV: expires ms, account, origin, session key.
+// The event carries the binding's last turn (relay key name and hash,
+// model, time) when the stored binding is the one given. The stored value
+// stays "<expires ms> <account>", as every relay reads it.
+//
+// KEYS: session key, channel. ARGV: expires ms, account, origin, session
+// key, then optionally key name, key hash, model, last turn ms.
 var setSessionScript = redis.NewScript(`
 local exp, acct = ARGV[1], ARGV[2]
 local cur = redis.call('GET', KEYS[1])
@@ -102,7 +125,11 @@ end
 if exp == ARGV[1] and acct == ARGV[2] then
   redis.call('SET', KEYS[1], exp .. ' ' .. acct, 'PXAT', exp)
 end
-redis.call('PUBLISH', KEYS[2], cjson.encode({o = ARGV[3], t = 's', k = ARGV[4], a = acct, x = exp}))
+local ev = {o = ARGV[3], t = 's', k = ARGV[4], a = acct, x = exp}
+if exp == ARGV[1] and acct == ARGV[2] and ARGV[8] and ARGV[8] ~= '' then
+  ev.kn, ev.kh, ev.m, ev.tt = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+end
+redis.call('PUBLISH', KEYS[2], cjson.encode(ev))
 return 1
 `)
 

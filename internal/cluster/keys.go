@@ -25,9 +25,12 @@ import (
 //     key the other relays' requests of the last minute (the current minute
 //     plus the share of the previous one still inside the sliding minute,
 //     rounded up).
-//   - Concurrency: the poller writes this relay's in-flight count of each
-//     key (a hash field per relay whose expiry is kept on Redis's clock, so
-//     a relay that died stops counting) and reads the other relays' counts.
+//   - Concurrency: the poller writes this relay's in-flight and queued
+//     counts of each key (a hash field per relay whose expiry is kept on
+//     Redis's clock, so a relay that died stops counting within
+//     inFlightTTL) and reads the other relays' counts. In-flight counts
+//     take slots; queued counts are shown (the admin API), each relay
+//     serving its own queue.
 //
 // Nothing on the request path waits on Redis: Charge and Admitted queue
 // (bounded; when the queue is full the event is dropped and counted) and one
@@ -43,6 +46,7 @@ import (
 //	P key:<id>:daily_tokens:<start>  tokens used in the day
 //	P key:<id>:rpm:<minute>          hash relay -> requests admitted in that Unix minute; expires after 3 minutes
 //	P key:<id>:inflight              hash relay -> "<in flight> <expiry, ms on Redis's clock>"
+//	P key:<id>:queued                hash relay -> "<queued> <expiry, ms on Redis's clock>"
 
 const (
 	// keyPollInterval is how often the cluster's totals are read: the lag
@@ -80,31 +84,32 @@ func (c *conn) keyMinuteKey(id string, minute int64) string {
 
 func (c *conn) keyInFlightKey(id string) string { return c.prefix + "key:" + id + ":inflight" }
 
+func (c *conn) keyQueuedKey(id string) string { return c.prefix + "key:" + id + ":queued" }
+
 // unixMinute is t's minute since the epoch.
 func unixMinute(t time.Time) int64 { return t.Unix() / 60 }
 
-// loadScript publishes this relay's in-flight counts and returns, for each
-// key, the other relays' in-flight requests and their requests admitted in
-// the current and the previous minute. Expiry is judged on Redis's clock, so
-// relays' clocks need not agree; expired fields are removed.
+// loadScript publishes this relay's in-flight and queued counts and
+// returns, for each key, the other relays' requests in flight and queued
+// and their requests admitted in the current and the previous minute.
+// Expiry is judged on Redis's clock, so relays' clocks need not agree;
+// expired fields (a relay that stopped refreshing them) are removed.
 //
-// KEYS: per key, its in-flight hash, current minute and previous minute.
-// ARGV: relay id, in-flight ttl (ms), then per key this relay's in-flight count.
+// KEYS: per key, its in-flight hash, queued hash, current minute and
+// previous minute. ARGV: relay id, ttl (ms), then per key this relay's
+// in-flight and queued counts.
 var loadScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local me, ttl = ARGV[1], tonumber(ARGV[2])
-local out = {}
-for i = 1, #KEYS, 3 do
-  local h = KEYS[i]
-  local n = tonumber(ARGV[2 + (i + 2) / 3]) or 0
+local function share(h, n)
   if n > 0 then
     redis.call('HSET', h, me, n .. ' ' .. (now + ttl))
     redis.call('PEXPIRE', h, ttl)
   else
     redis.call('HDEL', h, me)
   end
-  local inflight = 0
+  local sum = 0
   local all = redis.call('HGETALL', h)
   for j = 1, #all, 2 do
     if all[j] ~= me then
@@ -113,14 +118,20 @@ for i = 1, #KEYS, 3 do
       local cnt = sp and tonumber(string.sub(v, 1, sp - 1))
       local exp = sp and tonumber(string.sub(v, sp + 1))
       if cnt and exp and exp > now then
-        inflight = inflight + cnt
+        sum = sum + cnt
       else
         redis.call('HDEL', h, all[j])
       end
     end
   end
-  out[#out + 1] = inflight
-  for m = 1, 2 do
+  return sum
+end
+local out = {}
+for i = 1, #KEYS, 4 do
+  local k = (i - 1) / 4
+  out[#out + 1] = share(KEYS[i], tonumber(ARGV[3 + 2 * k]) or 0)
+  out[#out + 1] = share(KEYS[i + 1], tonumber(ARGV[4 + 2 * k]) or 0)
+  for m = 2, 3 do
     local s = 0
     local c = redis.call('HGETALL', KEYS[i + m])
     for j = 1, #c, 2 do
@@ -357,14 +368,15 @@ func (ks *keySync) poll(ctx context.Context) {
 		}
 	}
 	minute := unixMinute(now)
-	keys := make([]string, 0, 3*len(load))
-	args := make([]any, 0, 2+len(load))
+	keys := make([]string, 0, 4*len(load))
+	args := make([]any, 0, 2+2*len(load))
 	args = append(args, c.id, inFlightTTL.Milliseconds())
 	for _, k := range load {
-		keys = append(keys, c.keyInFlightKey(k.ID), c.keyMinuteKey(k.ID, minute), c.keyMinuteKey(k.ID, minute-1))
-		args = append(args, p.LocalInFlight(k))
+		keys = append(keys, c.keyInFlightKey(k.ID), c.keyQueuedKey(k.ID), c.keyMinuteKey(k.ID, minute), c.keyMinuteKey(k.ID, minute-1))
+		args = append(args, p.LocalInFlight(k), p.LocalQueued(k))
 	}
 	if len(names) == 0 && len(keys) == 0 {
+		ks.goLive()
 		return
 	}
 	var mget *redis.SliceCmd
@@ -393,22 +405,37 @@ func (ks *keySync) poll(ctx context.Context) {
 			p.ApplyShared(r.k, r.w, r.start, counterValue(vals[r.usd]), tok)
 		}
 	}
-	if loads != nil {
-		res, err := loads.Int64Slice()
-		if err != nil || len(res) != 3*len(load) {
-			ks.goLocal(load)
-			return
-		}
-		// The sliding minute holds the current minute and the part of the
-		// previous one not yet past.
-		left := 1 - float64(now.UnixMilli()-minute*60_000)/60_000
-		for i, k := range load {
-			inFlight, cur, prev := res[3*i], res[3*i+1], res[3*i+2]
-			recent := cur + int64(math.Ceil(float64(prev)*left))
-			p.ApplyClusterLoad(k, int(recent), int(inFlight))
-		}
+	if loads != nil && !ks.applyLoads(loads, load, now) {
+		ks.goLocal(load)
+		return
 	}
+	ks.goLive()
+}
+
+// applyLoads hands each key of load the other relays' numbers that
+// loadScript returned; false when the answer is not what it returns.
+func (ks *keySync) applyLoads(loads *redis.Cmd, load []*policy.Key, now time.Time) bool {
+	res, err := loads.Int64Slice()
+	if err != nil || len(res) != 4*len(load) {
+		return false
+	}
+	// The sliding minute holds the current minute and the part of the
+	// previous one not yet past.
+	minute := unixMinute(now)
+	left := 1 - float64(now.UnixMilli()-minute*60_000)/60_000
+	for i, k := range load {
+		inFlight, queued, cur, prev := res[4*i], res[4*i+1], res[4*i+2], res[4*i+3]
+		recent := cur + int64(math.Ceil(float64(prev)*left))
+		ks.p.ApplyClusterLoad(k, int(recent), int(inFlight))
+		ks.p.ApplyClusterQueued(k, int(queued))
+	}
+	return true
+}
+
+// goLive records that the other relays' numbers are current.
+func (ks *keySync) goLive() {
 	ks.local = false
+	ks.p.SetClusterLive(true)
 }
 
 // counterValue reads an MGET value: a missing counter is 0.
@@ -428,8 +455,10 @@ func (ks *keySync) goLocal(load []*policy.Key) {
 		return
 	}
 	ks.local = true
+	ks.p.SetClusterLive(false)
 	for _, k := range load {
 		ks.p.ApplyClusterLoad(k, 0, 0)
+		ks.p.ApplyClusterQueued(k, 0)
 	}
 }
 
@@ -459,6 +488,7 @@ func (ks *keySync) final() {
 	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range load {
 			p.HDel(ctx, c.keyInFlightKey(k.ID), c.id)
+			p.HDel(ctx, c.keyQueuedKey(k.ID), c.id)
 		}
 		return nil
 	})

@@ -310,3 +310,35 @@ func BenchmarkAdmitDoneShared(b *testing.B) {
 		})
 	}
 }
+
+// The cluster's queue of a key is visible on every relay: a request queued
+// on B shows in A's status as the other relays' queued count (and A's in
+// flight in B's), and both go to zero, with the numbers marked not live,
+// while Redis is unreachable.
+func TestKeyQueuedCountShared(t *testing.T) {
+	rd := clustertest.Start(t)
+	a, b := newKeyMembers(t, rd, config.KeyConfig{Name: "fay", Key: "fay-key-0123456789", Concurrency: 1})
+	ctx := context.Background()
+	if ref := a.p.Admit(ctx, a.k, "m"); ref != nil {
+		t.Fatal(ref)
+	}
+	eventually(t, 5*time.Second, "B learns A's request in flight", func() bool {
+		return b.status().ClusterInFlight == 1 && b.p.ClusterLive()
+	})
+	got := make(chan *policy.Refusal, 1)
+	go func() { got <- b.p.Admit(ctx, b.k, "m") }()
+	eventually(t, 5*time.Second, "A sees B's queued request", func() bool {
+		s := a.status()
+		return s.ClusterQueued == 1 && s.Queued == 0 && s.InFlight == 1 && a.p.ClusterLive()
+	})
+	rd.Stop()
+	eventually(t, 10*time.Second, "A's cluster numbers go to zero, not live", func() bool {
+		s := a.status()
+		return !a.p.ClusterLive() && s.ClusterQueued == 0 && s.ClusterInFlight == 0
+	})
+	a.p.Done(a.k, 0, true, 0)
+	if ref := <-got; ref != nil {
+		t.Fatalf("B's request refused: %v", ref)
+	}
+	b.p.Done(b.k, 0, true, 0)
+}

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -52,8 +51,7 @@ func (c *Cluster) ClaimSession(ctx context.Context, b state.Binding) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, sessionSyncTimeout)
 	defer cancel()
-	err := setSessionScript.Run(ctx, c.rdb, []string{c.sessionKey(b.Key), c.channel()},
-		strconv.FormatInt(b.ExpiresAt.UnixMilli(), 10), b.AccountID, c.id, b.Key).Err()
+	err := setSessionScript.Run(ctx, c.rdb, []string{c.sessionKey(b.Key), c.channel()}, c.sessionArgs(sessionEvent(c.id, b, false))...).Err()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		c.noteErr(err)
 	}
@@ -85,6 +83,7 @@ func (c *Cluster) enqueue(e event) {
 	select {
 	case c.events <- e:
 	default:
+		c.stateDropped.Add(1)
 		c.mu.Lock()
 		c.needPush = true
 		c.mu.Unlock()

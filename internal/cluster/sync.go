@@ -112,7 +112,7 @@ func (c *Cluster) queueEvent(ctx context.Context, p redis.Pipeliner, e event) {
 			p.Del(ctx, c.sessionKey(e.Key))
 			p.Publish(ctx, c.channel(), e.json())
 		} else if e.At != "0" {
-			setSessionScript.Eval(ctx, p, []string{c.sessionKey(e.Key), c.channel()}, e.At, e.Acct, c.id, e.Key)
+			setSessionScript.Eval(ctx, p, []string{c.sessionKey(e.Key), c.channel()}, c.sessionArgs(e)...)
 		}
 	case evCooldown:
 		key := c.cooldownKey(e.Acct, e.Model)

@@ -41,7 +41,20 @@ const (
 	// ScreenshotEnv names a directory to write the screenshots to (e.g.
 	// docs/img); without it they go to the test's temporary directory.
 	screenshotEnv = "CCRELAY_SCREENSHOTS"
+	// minLatency is the least time the "main" account takes to answer.
+	minLatency = 30 * time.Millisecond
 )
+
+// fmtMs is the page's fmtMs: "–" for none, milliseconds below 10 s.
+func fmtMs(ms int64) string {
+	if ms == 0 {
+		return "–"
+	}
+	if ms < 10000 {
+		return strconv.FormatInt(ms, 10) + " ms"
+	}
+	return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + " s"
+}
 
 // startRelay runs the real relay from a config file (the admin API edits
 // it to create and disable keys) with two Claude accounts: "main" answers
@@ -51,6 +64,9 @@ const (
 func startRelay(t *testing.T) (string, *app.App) {
 	t.Helper()
 	good := httptest.NewServer(&fakeupstream.Anthropic{Keys: []string{"sk-ant-main-account"}, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		// Every answer takes at least minLatency, so the usage page's
+		// latency percentiles have something to show.
+		time.Sleep(minLatency)
 		return &fakeupstream.Reply{Body: `{"id":"msg_dash01","type":"message","role":"assistant","model":"` + model + `","content":[{"type":"text","text":"Done."}],` +
 			`"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":1800,"cache_creation_input_tokens":2400,"cache_read_input_tokens":42000,"output_tokens":650}}`}
 	}})
@@ -554,6 +570,22 @@ func TestDashboardInBrowser(t *testing.T) {
 		if got, err := text(ctx, "#usage-table tfoot .cost"); err != nil || got != fmtUSD(rep.Total.CostMicros) {
 			t.Errorf("usage total cost %q (%v), want %s", got, err, fmtUSD(rep.Total.CostMicros))
 		}
+		// Latency percentiles: every request took at least minLatency.
+		for _, g := range append(rep.Groups, rep.Total) {
+			row := `#usage-table tbody tr[data-name="` + g.Name + `"]`
+			if g.Name == "" {
+				row = "#usage-table tfoot tr"
+			}
+			if g.LatencyP50Ms < minLatency.Milliseconds() || g.LatencyP95Ms < g.LatencyP50Ms || g.LatencySample == 0 {
+				t.Errorf("%q: the admin API's latency p50 %d ms, p95 %d ms over %d requests", g.Name, g.LatencyP50Ms, g.LatencyP95Ms, g.LatencySample)
+			}
+			if got, err := text(ctx, row+" .p50"); err != nil || got != fmtMs(g.LatencyP50Ms) {
+				t.Errorf("%q p50 %q (%v), want %s", g.Name, got, err, fmtMs(g.LatencyP50Ms))
+			}
+			if got, err := text(ctx, row+" .p95"); err != nil || got != fmtMs(g.LatencyP95Ms) {
+				t.Errorf("%q p95 %q (%v), want %s", g.Name, got, err, fmtMs(g.LatencyP95Ms))
+			}
+		}
 		shoot(t, ctx, shots, "dashboard-usage.png")
 	})
 
@@ -569,6 +601,31 @@ func TestDashboardInBrowser(t *testing.T) {
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#sessions-table tbody tr[data-key]").length`))
 		if err != nil || n != len(ss.Sessions) {
 			t.Fatalf("page lists %d sessions (%v), want %d", n, err, len(ss.Sessions))
+		}
+		// Each session shows its relay key, model and last turn: the last
+		// conversation came with ci-bot, the others with api_keys[0].
+		byKey := map[string]int{}
+		for _, s := range ss.Sessions {
+			byKey[s.RelayKey]++
+		}
+		if byKey["ci-bot"] != 1 || byKey["api_keys[0]"] != turns-1 {
+			t.Errorf("the admin API's sessions by relay key: %v", byKey)
+		}
+		for _, s := range ss.Sessions {
+			wantKey := s.RelayKey
+			if s.Model != model || s.LastTurn == nil {
+				t.Errorf("the admin API's session %s: key %q model %q last turn %v", s.Key, s.RelayKey, s.Model, s.LastTurn)
+			}
+			row := `#sessions-table tbody tr[data-key="` + s.Key + `"]`
+			if got, err := text(ctx, row+" .relay-key"); err != nil || got != wantKey {
+				t.Errorf("session %s relay key %q (%v), want %s", s.Key, got, err, wantKey)
+			}
+			if got, err := text(ctx, row+" .model"); err != nil || got != model {
+				t.Errorf("session %s model %q (%v), want %s", s.Key, got, err, model)
+			}
+			if got, err := text(ctx, row+" .last-turn"); err != nil || !strings.Contains(got, " ago · ") {
+				t.Errorf("session %s last turn %q (%v), want \"… ago · hh:mm\"", s.Key, got, err)
+			}
 		}
 		shoot(t, ctx, shots, "dashboard-sessions.png")
 	})

@@ -87,6 +87,10 @@ type Sources struct {
 	ConfigStale func() bool
 	Quota       QuotaSource
 	KeyQueues   KeyQueueSource
+	// ClusterDropped is how many items each of the relay's queues to the
+	// cluster's Redis dropped since start, by queue name; nil, or a nil
+	// map, without a cluster (then the counter is absent).
+	ClusterDropped func() map[string]int64
 }
 
 // Metrics holds ccrelay's collectors and registry.
@@ -113,6 +117,7 @@ type Metrics struct {
 	dbUp         *prometheus.Desc
 	redisUp      *prometheus.Desc
 	configStale  *prometheus.Desc
+	clusterDrops *prometheus.Desc
 }
 
 // latencyBuckets span a quick count_tokens to a long agentic stream.
@@ -163,6 +168,9 @@ func New(src Sources) *Metrics {
 	m.dbUp = prometheus.NewDesc("ccrelay_database_up", "1 when the database is being written, 0 when writes fail or it is read-only.", nil, nil)
 	m.redisUp = prometheus.NewDesc("ccrelay_redis_up", "1 when the cluster's Redis answers, 0 when not (absent without a cluster).", nil, nil)
 	m.configStale = prometheus.NewDesc("ccrelay_config_stale", "1 when the config file holds a config that could not be applied (the old one serves).", nil, nil)
+	m.clusterDrops = prometheus.NewDesc("ccrelay_cluster_dropped_total",
+		"Items this relay's queues to the cluster's Redis dropped for want of room, by queue: state (session and cooldown changes; a resync makes up for them), key_counters (relay-key charges and admissions), usage (usage records; each relay's database keeps them).",
+		[]string{"queue"}, nil)
 	m.reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.cost, m.costUnknown, m.failovers, m.poolExhausted,
 		m.cooldowns, m.refreshes, m.keyWait, scrapeCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -280,7 +288,7 @@ type scrapeCollector struct{ m *Metrics }
 
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	m := c.m
-	for _, d := range []*prometheus.Desc{m.accountState, m.quota, m.keyQueue, m.usageQueue, m.dbUp, m.redisUp, m.configStale} {
+	for _, d := range []*prometheus.Desc{m.accountState, m.quota, m.keyQueue, m.usageQueue, m.dbUp, m.redisUp, m.configStale, m.clusterDrops} {
 		ch <- d
 	}
 }
@@ -317,6 +325,11 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.ConfigStale != nil {
 		ch <- prometheus.MustNewConstMetric(m.configStale, prometheus.GaugeValue, b2f(s.ConfigStale()))
+	}
+	if s.ClusterDropped != nil {
+		for q, n := range s.ClusterDropped() {
+			ch <- prometheus.MustNewConstMetric(m.clusterDrops, prometheus.CounterValue, float64(n), q)
+		}
 	}
 }
 

@@ -38,6 +38,31 @@ func (p *Policy) ApplyClusterLoad(k *Key, recent, inFlight int) {
 	k.grant()
 }
 
+// ApplyClusterQueued tells k how many of its requests wait in the other
+// relays' queues now. It changes no admission (each relay serves its own
+// queue); Status reports it so the admin API shows the cluster's queue.
+func (p *Policy) ApplyClusterQueued(k *Key, queued int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.clusterQueued = max(queued, 0)
+}
+
+// LocalQueued returns how many of k's requests wait in this relay's queue.
+func (p *Policy) LocalQueued(k *Key) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.waiters)
+}
+
+// SetClusterLive records whether the other relays' load is current: true
+// after a poll of the cluster succeeded, false while Redis is unreachable
+// (the other relays' numbers are then zeros).
+func (p *Policy) SetClusterLive(live bool) { p.clusterLive.Store(live) }
+
+// ClusterLive reports whether Status's cluster numbers are current (see
+// SetClusterLive); false without a cluster.
+func (p *Policy) ClusterLive() bool { return p.clusterLive.Load() }
+
 // ClusterLoad returns what ApplyClusterLoad last told k.
 func (p *Policy) ClusterLoad(k *Key) (recent, inFlight int) {
 	k.mu.Lock()

@@ -132,9 +132,11 @@ type keyState struct {
 	held     int64
 	tokBand  int8 // the highest alert threshold the day's tokens passed
 	lastUsed time.Time
-	// cluster: the other relays' requests admitted in the last minute and
-	// in flight now (ApplyClusterLoad, cluster.go).
-	clusterRecent, clusterInFlight int
+	// cluster: the other relays' requests admitted in the last minute, in
+	// flight now and queued now (ApplyClusterLoad, cluster.go).
+	clusterRecent, clusterInFlight, clusterQueued int
+	// unnamedUse is an api_keys entry's last use, Unix ms (lastuse.go).
+	unnamedUse atomic.Int64
 }
 
 // waiter is a request queued for a concurrency slot.
@@ -208,6 +210,8 @@ type Policy struct {
 	onBudget func(BudgetCrossing)
 	onWait   func(string, time.Duration)
 	update   sync.Mutex // serializes Update
+	// clusterLive is set while the other relays' load is current (cluster.go).
+	clusterLive atomic.Bool
 }
 
 // table is one generation of the keys; immutable once built.
@@ -603,7 +607,11 @@ func usd(micros int64) string {
 // is counted even without budgets (keys list and the admin API show it, and
 // a budget added by a reload starts from it).
 func (p *Policy) Done(k *Key, costMicros int64, costKnown bool, tokens int64) {
-	if k == nil || (!k.limited && k.Name == "") {
+	if k == nil {
+		return
+	}
+	if !k.limited && k.Name == "" {
+		k.touchUnnamed(p.now())
 		return
 	}
 	now := p.now()

@@ -148,9 +148,16 @@ func (k *Key) applySeedLocked(sv *seedValues, now time.Time) {
 
 // KeyStatus is a snapshot of one key's rules and counters.
 type KeyStatus struct {
-	Name     string
+	Name string
+	// InFlight and Queued are this relay's requests of the key being
+	// served and waiting for a concurrency slot.
 	InFlight int
 	Queued   int
+	// ClusterInFlight and ClusterQueued are the other relays' (as of the
+	// cluster's last poll; zeros without a cluster or while it is
+	// unreachable, see Policy.ClusterLive).
+	ClusterInFlight int
+	ClusterQueued   int
 	// Spent is micro-dollars in the current day, week and month.
 	Spent [numWindows]int64
 	// Budget is micro-dollars per window; 0 = none.
@@ -174,7 +181,8 @@ func (p *Policy) Status() []KeyStatus {
 		}
 		k.mu.Lock()
 		k.roll(now)
-		s := KeyStatus{Name: k.Name, InFlight: k.inUse, Queued: len(k.waiters), Budget: k.budgetUSD, Tokens: k.tokens,
+		s := KeyStatus{Name: k.Name, InFlight: k.inUse, Queued: len(k.waiters), ClusterInFlight: k.clusterInFlight, ClusterQueued: k.clusterQueued,
+			Budget: k.budgetUSD, Tokens: k.tokens,
 			LastUsed: k.lastUsed, Enabled: k.enabled, ExpiresAt: k.expires, RPM: k.rpm, Concurrency: k.conc}
 		for w := range k.win {
 			s.Spent[w], s.Resets[w] = k.win[w].spent, k.win[w].end

@@ -51,7 +51,7 @@ type authResult struct {
 // the same way either way).
 func (r *Relay) authenticate(req *http.Request, allowQueryKey bool) authResult {
 	if r.policy.Open() {
-		if r.opts.AllowUnauthenticated {
+		if r.allowUnauth.Load() {
 			return authResult{keyHash: usage.Anonymous}
 		}
 		if !r.isLocal(req) {

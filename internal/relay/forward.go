@@ -140,8 +140,12 @@ func (r *Relay) serve(c *call) {
 	var noAcct *scheduler.NoAccountError
 	platform := c.ad.platform()
 	claim := r.syncSession(c)
+	turn := scheduler.Turn{Model: c.model, SessionKey: c.sessionKey, KeyHash: c.keyHash}
+	if c.key != nil {
+		turn.KeyName = c.key.Name
+	}
 	for c.attempts < r.opts.MaxAttempts {
-		acct, err := r.sched.Pick(platform, c.model, c.sessionKey, exclude)
+		acct, err := r.sched.PickTurn(platform, turn, exclude)
 		if err != nil {
 			errors.As(err, &noAcct)
 			break

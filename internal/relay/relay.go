@@ -160,6 +160,9 @@ type Relay struct {
 	configFollowed atomic.Bool
 	// captures are the body captures in force (reqlog.go).
 	captures atomic.Pointer[reqlog.Set]
+	// allowUnauth is Options.AllowUnauthenticated; a reload sets it
+	// (SetAllowUnauthenticated).
+	allowUnauth atomic.Bool
 }
 
 // MarkConfigFollowed records that a config watcher applies changes to the
@@ -210,6 +213,7 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices}
 	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams)})
 	r.SetModels(opts.Models)
+	r.allowUnauth.Store(r.opts.AllowUnauthenticated)
 	// 4 KB, the transport's own read buffer: a read takes what the
 	// transport holds in one piece (a larger one reads past it straight
 	// from the socket only when the transport's buffer is empty), and an
@@ -251,6 +255,10 @@ func (up *Upstream) authenticate(h http.Header, secret string) {
 // SetModels replaces the model name map (a config reload); requests that
 // already converted their body keep the names they got.
 func (r *Relay) SetModels(m map[string]string) { r.models.Store(&m) }
+
+// SetAllowUnauthenticated changes whether a relay without keys serves
+// clients beyond this machine (a config reload); the next request sees it.
+func (r *Relay) SetAllowUnauthenticated(allow bool) { r.allowUnauth.Store(allow) }
 
 // modelMap is the model name map in force.
 func (r *Relay) modelMap() map[string]string { return *r.models.Load() }

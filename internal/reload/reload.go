@@ -211,8 +211,6 @@ var restartKeys = []struct {
 	{"server.idle_timeout_seconds", func(c *config.Config) any { return c.Server.IdleTimeoutSeconds }},
 	{"server.body_timeout_seconds", func(c *config.Config) any { return c.Server.BodyTimeoutSeconds }},
 	{"server.max_attempts", func(c *config.Config) any { return c.Server.MaxAttempts }},
-	// The relay reads it once; relay keys themselves reload live.
-	{"allow_unauthenticated", func(c *config.Config) any { return c.AllowUnauthenticated }},
 	{"cluster", func(c *config.Config) any { return c.Cluster }},
 	{"metrics_listen", func(c *config.Config) any { return c.MetricsListen }},
 }

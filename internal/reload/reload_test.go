@@ -107,10 +107,10 @@ func TestNeedsRestart(t *testing.T) {
 	b.Models = map[string]string{"x": "y"}
 	b.Session.StickyTTLSeconds = 10
 	b.APIKeys = []string{"a-new-relay-key"} // live since the keys hook
-	b.AllowUnauthenticated = true
-	b.Server.BodyTimeoutSeconds = 5  // the relay reads it once
-	b.Server.WriteTimeoutSeconds = 5 // live since the write-timeout hook
-	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,server.body_timeout_seconds,allow_unauthenticated,cluster" {
+	b.AllowUnauthenticated = true           // live since the allow_unauthenticated hook
+	b.Server.BodyTimeoutSeconds = 5         // the relay reads it once
+	b.Server.WriteTimeoutSeconds = 5        // live since the write-timeout hook
+	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,server.body_timeout_seconds,cluster" {
 		t.Fatalf("needs restart: %s", got)
 	}
 }

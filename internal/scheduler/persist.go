@@ -23,7 +23,7 @@ func (s *Scheduler) Restore(bindings []state.Binding, cooldowns []state.Cooldown
 	now := s.now()
 	for _, b := range bindings {
 		if s.byID[b.AccountID] != nil && b.ExpiresAt.After(now) {
-			s.sessions[b.Key] = b
+			s.sessions[b.Key] = session{Binding: b, saved: now}
 		}
 	}
 	for _, c := range cooldowns {

@@ -114,7 +114,7 @@ type Scheduler struct {
 	byID      map[string]*Account
 	pools     map[string][]*Account // sorted: priority desc, config order
 	cooldowns map[cooldownKey]state.Cooldown
-	sessions  map[string]state.Binding
+	sessions  map[string]session
 
 	persist        Persister
 	persistFailing atomic.Bool
@@ -146,7 +146,7 @@ func New(accounts []*Account, opts Options, persist Persister, log *slog.Logger)
 	s := &Scheduler{
 		opts: opts, now: time.Now, log: log,
 		byID: map[string]*Account{}, pools: map[string][]*Account{},
-		cooldowns: map[cooldownKey]state.Cooldown{}, sessions: map[string]state.Binding{},
+		cooldowns: map[cooldownKey]state.Cooldown{}, sessions: map[string]session{},
 		persist: persist, jobs: make(chan func(context.Context), 4096), done: make(chan struct{}),
 	}
 	s.setAccountsLocked(accounts)
@@ -288,20 +288,35 @@ func (s *Scheduler) available(a *Account, model string, now time.Time) (bool, ti
 // Pick chooses an account of platform for model. A non-empty sessionKey makes
 // the choice sticky. exclude lists accounts this request already tried.
 func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (*Account, error) {
+	return s.PickTurn(platform, Turn{Model: model, SessionKey: sessionKey}, exclude)
+}
+
+// Turn is what Pick needs to know of a request: the model it asks for and,
+// for a conversation, its session key and the relay key it came with (the
+// sessions list shows them).
+type Turn struct {
+	Model      string
+	SessionKey string
+	KeyName    string
+	KeyHash    string
+}
+
+// PickTurn is Pick for t.
+func (s *Scheduler) PickTurn(platform string, t Turn, exclude []string) (*Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	pool := s.pools[platform]
+	model, sessionKey := t.Model, t.SessionKey
 
 	if sessionKey != "" {
-		if b, ok := s.sessions[sessionKey]; ok {
+		if ss, ok := s.sessions[sessionKey]; ok {
+			b := ss.Binding
 			if !b.ExpiresAt.After(now) {
 				delete(s.sessions, sessionKey)
 			} else if a := s.byID[b.AccountID]; a != nil && a.Platform == platform && !slices.Contains(exclude, a.ID) {
 				if ok, _ := s.available(a, model, now); ok && !s.leaveSticky(pool, a, model, exclude, now) {
-					if b.ExpiresAt.Sub(now) < s.opts.RenewalThreshold {
-						s.bind(sessionKey, a.ID, now)
-					}
+					s.turn(ss, t, now)
 					s.touch(a, now)
 					return a, nil
 				}
@@ -336,7 +351,7 @@ func (s *Scheduler) Pick(platform, model, sessionKey string, exclude []string) (
 		return nil, &NoAccountError{Platform: platform, RetryAt: retryAt, Configured: len(pool)}
 	}
 	if sessionKey != "" {
-		s.bind(sessionKey, best.ID, now)
+		s.bind(best.ID, t, now)
 	}
 	s.touch(best, now)
 	return best, nil

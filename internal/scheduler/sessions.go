@@ -8,13 +8,51 @@ import (
 	"github.com/ccrelay/ccrelay/internal/state"
 )
 
-func (s *Scheduler) bind(key, accountID string, now time.Time) {
-	b := state.Binding{Key: key, AccountID: accountID, ExpiresAt: now.Add(s.opts.StickyTTL)}
-	s.sessions[key] = b
+// turnSaveEvery is how often a conversation's turns are written through
+// (persisted, and published to a cluster) when nothing else about its
+// binding changes: its last turn is shown that fresh elsewhere.
+const turnSaveEvery = 30 * time.Second
+
+// session is a binding with when it was last written through.
+type session struct {
+	state.Binding
+	saved time.Time
+}
+
+// bind binds t's conversation to accountID from now.
+func (s *Scheduler) bind(accountID string, t Turn, now time.Time) {
+	b := state.Binding{Key: t.SessionKey, AccountID: accountID, ExpiresAt: now.Add(s.opts.StickyTTL),
+		KeyName: t.KeyName, KeyHash: t.KeyHash, Model: t.Model, LastTurn: now}
+	s.save(b, now)
+}
+
+// save stores b and writes it through.
+func (s *Scheduler) save(b state.Binding, now time.Time) {
+	s.sessions[b.Key] = session{Binding: b, saved: now}
 	s.enqueue(func(ctx context.Context) { s.logErr("session", s.persist.SaveSession(ctx, b)) })
 	if s.observer != nil {
 		s.observer.SessionChanged(b, false)
 	}
+}
+
+// turn records one more turn of a bound conversation: it renews the
+// binding when it ends within the renewal threshold, and writes it through
+// when it was renewed, its key or model changed, or turnSaveEvery passed
+// since the last write (in memory otherwise: the request path stays free
+// of writes).
+func (s *Scheduler) turn(ss session, t Turn, now time.Time) {
+	b := ss.Binding
+	write := b.KeyName != t.KeyName || b.KeyHash != t.KeyHash || b.Model != t.Model || now.Sub(ss.saved) >= turnSaveEvery
+	if b.ExpiresAt.Sub(now) < s.opts.RenewalThreshold {
+		b.ExpiresAt = now.Add(s.opts.StickyTTL)
+		write = true
+	}
+	b.KeyName, b.KeyHash, b.Model, b.LastTurn = t.KeyName, t.KeyHash, t.Model, now
+	if write {
+		s.save(b, now)
+		return
+	}
+	s.sessions[b.Key] = session{Binding: b, saved: ss.saved}
 }
 
 // Sessions returns the live bindings.
@@ -23,9 +61,9 @@ func (s *Scheduler) Sessions() []state.Binding {
 	defer s.mu.Unlock()
 	now := s.now()
 	out := make([]state.Binding, 0, len(s.sessions))
-	for _, b := range s.sessions {
-		if b.ExpiresAt.After(now) {
-			out = append(out, b)
+	for _, ss := range s.sessions {
+		if ss.ExpiresAt.After(now) {
+			out = append(out, ss.Binding)
 		}
 	}
 	slices.SortFunc(out, func(a, b state.Binding) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
@@ -36,11 +74,11 @@ func (s *Scheduler) Sessions() []state.Binding {
 func (s *Scheduler) Session(key string) (state.Binding, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.sessions[key]
-	if !ok || !b.ExpiresAt.After(s.now()) {
+	ss, ok := s.sessions[key]
+	if !ok || !ss.ExpiresAt.After(s.now()) {
 		return state.Binding{}, false
 	}
-	return b, true
+	return ss.Binding, true
 }
 
 // ApplyRemoteBinding merges a sticky binding made (or, removed, dropped) by
@@ -53,9 +91,16 @@ func (s *Scheduler) ApplyRemoteBinding(b state.Binding, removed bool) {
 	}
 	if removed {
 		delete(s.sessions, b.Key)
-	} else {
-		s.sessions[b.Key] = b
+		return
 	}
+	cur, ok := s.sessions[b.Key]
+	if ok && cur.LastTurn.After(b.LastTurn) && cur.AccountID == b.AccountID {
+		// A binding without its turn (read back from Redis, or from a relay
+		// that does not send it), or with an older one, keeps the newer
+		// turn this relay knows.
+		b.KeyName, b.KeyHash, b.Model, b.LastTurn = cur.KeyName, cur.KeyHash, cur.Model, cur.LastTurn
+	}
+	s.sessions[b.Key] = session{Binding: b, saved: cur.saved}
 }
 
 // Prune drops expired sessions and cooldowns from memory; call it now and then.
@@ -63,8 +108,8 @@ func (s *Scheduler) Prune() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for k, b := range s.sessions {
-		if !b.ExpiresAt.After(now) {
+	for k, ss := range s.sessions {
+		if !ss.ExpiresAt.After(now) {
 			delete(s.sessions, k)
 		}
 	}
@@ -81,12 +126,12 @@ func (s *Scheduler) ForgetSessions(key, accountID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for k, b := range s.sessions {
-		if (key != "" && k == key) || (key == "" && (accountID == "" || b.AccountID == accountID)) {
+	for k, ss := range s.sessions {
+		if (key != "" && k == key) || (key == "" && (accountID == "" || ss.AccountID == accountID)) {
 			delete(s.sessions, k)
 			n++
 			if s.observer != nil {
-				s.observer.SessionChanged(b, true)
+				s.observer.SessionChanged(ss.Binding, true)
 			}
 		}
 	}

@@ -14,6 +14,15 @@ type Binding struct {
 	Key       string
 	AccountID string
 	ExpiresAt time.Time
+	// KeyName and KeyHash are the relay key of the conversation's last
+	// turn (its [[keys]] name, "" for an api_keys entry; its hash), Model
+	// the model it asked for, LastTurn when it was picked. Zero when
+	// unknown: a binding restored from the database, or one learnt from a
+	// relay that does not send them.
+	KeyName  string
+	KeyHash  string
+	Model    string
+	LastTurn time.Time
 }
 
 // Cooldown keeps an account (or one model on it, when Model is set) out of

@@ -47,6 +47,13 @@ type ReportGroup struct {
 	// LatencyAvgMs and TTFBAvgMs are the means over successful requests.
 	LatencyAvgMs int64 `json:"latency_avg_ms"`
 	TTFBAvgMs    int64 `json:"ttfb_avg_ms"`
+	// LatencyP50Ms and LatencyP95Ms are percentiles of successful
+	// requests' latency over LatencySample of them: the window's most
+	// recent, up to store.LatencySample, in this relay's database (also in
+	// a cluster). Zeros when none was read (see DB.Latencies).
+	LatencyP50Ms  int64 `json:"latency_p50_ms"`
+	LatencyP95Ms  int64 `json:"latency_p95_ms"`
+	LatencySample int64 `json:"latency_sample"`
 }
 
 func newReportGroup(name string, r UsageRow) ReportGroup {

@@ -368,7 +368,8 @@
       el("td", { class: "num input", text: fmtInt(g.input_tokens) }), el("td", { class: "num output", text: fmtInt(g.output_tokens) }),
       el("td", { class: "num", text: fmtInt(g.cache_creation_tokens) }), el("td", { class: "num", text: fmtInt(g.cache_read_tokens) }),
       el("td", { class: "num cost", "data-micros": costKnown(g) ? String(g.cost_micros) : null, title: costKnown(g) ? null : fmtInt(g.cost_unknown_requests) + " requests without a known price", text: costKnown(g) ? fmtUSD(g.cost_micros) : "–" }),
-      el("td", { class: "num", text: fmtMs(g.latency_p50_ms) }), el("td", { class: "num", text: fmtMs(g.latency_p95_ms) }));
+      el("td", { class: "num p50", title: g.latency_sample ? "over this relay's latest " + fmtInt(g.latency_sample) + " successful requests" : null, text: fmtMs(g.latency_p50_ms) }),
+      el("td", { class: "num p95", title: g.latency_sample ? "over this relay's latest " + fmtInt(g.latency_sample) + " successful requests" : null, text: fmtMs(g.latency_p95_ms) }));
     const rows = report.groups.map((g) => row(g.name || "(none)", g));
     $("#usage-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "empty", text: "No requests in this window." }))]));
     $("#usage-table tfoot").replaceChildren(row("Total", report.total || {}, "total"));
@@ -377,10 +378,12 @@
   async function sessions() {
     const data = await api("sessions");
     const rows = data.sessions.map((s) => el("tr", { "data-key": s.key },
-      el("td", { class: "mono", text: s.key }), el("td", { text: s.account }),
+      el("td", { class: "mono", text: s.key }), el("td", { class: "relay-key", text: s.relay_key || "–" }),
+      el("td", { class: "model", text: s.model || "–" }), el("td", { text: s.account }),
+      el("td", { class: "last-turn", title: s.last_turn ? new Date(s.last_turn).toLocaleString() : "not known since the relay restarted", text: s.last_turn ? ago(s.last_turn) + " · " + clock(s.last_turn) : "–" }),
       el("td", { text: inTime(s.expires_at) + " · " + clock(s.expires_at) }),
       el("td", {}, el("div", { class: "actions" }, el("button", { type: "button", onclick: () => act("sessions/clear", "Session cleared", { key: s.key }) }, "Clear")))));
-    $("#sessions-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 4, class: "empty", text: "No sticky sessions." }))]));
+    $("#sessions-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No sticky sessions." }))]));
     $("#sessions-clear-all").disabled = rows.length === 0;
   }
 
