@@ -121,7 +121,8 @@ func TestRequestsPageInBrowser(t *testing.T) {
 		t.Fatalf("attempts:\n%s\n%s", first, second)
 	}
 	detail, _ := text(ctx, "#req-detail")
-	if !strings.Contains(detail, "Captured bodies") || !strings.Contains(detail, "fix the flaky test") {
+	if !strings.Contains(detail, "Captured bodies") || !strings.Contains(detail, "fix the flaky test") || strings.Contains(detail, "[object") ||
+		!strings.Contains(detail, "Route\n/v1/messages (anthropic)") {
 		t.Fatalf("detail without the captured bodies:\n%s", detail)
 	}
 	src, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))

@@ -69,7 +69,7 @@
       ["Route", r.route + " (" + r.dialect + ")"], ["Model", r.model + (r.served_model ? " → " + r.served_model : "")], ["Status", String(r.status) + (r.error ? " · " + r.error : "")],
       ["Tokens", d.fmtInt(r.input_tokens) + " in · " + d.fmtInt(r.output_tokens) + " out · " + d.fmtInt(r.cache_read_tokens) + " cache read"],
       ["Cost", r.cost_usd === null ? "unknown" : d.fmtUSD(r.cost_usd * 1e6)], ["Timing", "queue " + d.fmtMs(r.queue_ms) + " · first byte " + d.fmtMs(r.ttfb_ms) + " · total " + d.fmtMs(r.latency_ms) + (r.stream ? " · stream" : "")]];
-    const dl = d.el("dl", { class: "facts" }, facts.map(([k, v]) => [d.el("dt", { text: k }), d.el("dd", { text: v })]));
+    const dl = d.el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [d.el("dt", { text: k }), d.el("dd", { text: v })]));
     const total = Math.max(1, r.latency_ms, ...r.attempts.map((a) => a.end_ms));
     let start = r.queue_ms || 0;
     const steps = r.attempts.map((a, i) => {
