@@ -230,7 +230,8 @@
         el("td", {}, quota),
         el("td", { class: "num" }, el("div", { class: "today-requests", text: fmtInt(a.today.requests) + " req" }), el("div", { class: "sub today-tokens", text: fmtInt(tokens(a.today)) + " tokens" })),
         el("td", { class: "last-used", text: ago(a.last_used) }),
-        el("td", {}, a.last_error ? [el("div", { text: a.last_error.kind }), el("div", { class: "sub", text: (a.last_error.reason || "") + " · " + ago(a.last_error.at) })] : el("span", { class: "muted", text: "none" })),
+        el("td", {}, a.last_error ? [el("div", { text: a.last_error.kind }), el("div", { class: "sub", text: (a.last_error.reason || "") + " · " + ago(a.last_error.at) }),
+          el("a", { class: "small", href: "#requests?account=" + encodeURIComponent(a.id), "data-requests": a.id, text: "its requests" })] : el("span", { class: "muted", text: "none" })),
         el("td", {}, actions));
     });
     $("#accounts-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 7, class: "empty", text: "No accounts configured." }))]));
@@ -252,7 +253,8 @@
       const busyNow = [k.in_flight ? fmtInt(k.in_flight) + " in flight" : null, k.queued ? fmtInt(k.queued) + " queued" : null].filter(Boolean).join(" · ");
       const cost = k.cost_today_micros === null || k.cost_today_micros === undefined ? "–" : fmtUSD(k.cost_today_micros);
       return el("tr", { "data-name": k.name },
-        el("td", {}, el("div", { text: k.name }), el("div", { class: "sub mono", text: k.last4 ? "…" + k.last4 : k.source === "keys" ? "stored as sha256" : "" })),
+        el("td", {}, el("div", { text: k.name }), el("div", { class: "sub mono", text: k.last4 ? "…" + k.last4 : k.source === "keys" ? "stored as sha256" : "" }),
+          k.source === "keys" ? el("a", { class: "small", href: "#requests?key=" + encodeURIComponent(k.name), "data-requests": k.name, text: "requests" }) : null),
         el("td", { class: "state" }, el("span", { class: "badge " + (k.enabled ? "ready" : "disabled"), text: k.enabled ? "enabled" : "disabled" }),
           k.expires_at ? el("div", { class: "sub", text: "expires " + new Date(k.expires_at).toLocaleDateString() }) : null,
           busyNow ? el("div", { class: "sub", text: busyNow }) : null),
@@ -397,12 +399,14 @@
     refresh();
   }
 
-  const pagesByName = { overview, accounts, keys, usage, sessions };
+  // Pages and hooks of other files (requests.js) get these helpers.
+  const helpers = { api, el, fmtInt, fmtMs, fmtUSD, ago, toast, refresh: () => refresh() };
+  const pagesByName = { overview, accounts, keys, usage, sessions, ...(window.ccrelayPages || {}) };
   async function refresh() {
     if (busy) return;
     busy = true;
     try {
-      await pagesByName[page]();
+      await Promise.all([pagesByName[page](helpers), ...(window.ccrelayHooks || []).map((h) => h(helpers).catch(() => {}))]);
       $("#status").textContent = "updated " + new Date().toLocaleTimeString() + " · every " + POLL_MS / 1000 + " s";
       document.body.dataset.loaded = page;
     } catch (e) {
@@ -413,7 +417,7 @@
   }
 
   function show() {
-    const want = (location.hash || "#overview").slice(1);
+    const want = (location.hash || "#overview").slice(1).split("?")[0];
     page = pagesByName[want] ? want : "overview";
     if (page !== "keys") { $("#new-key-value").value = ""; $("#new-key").hidden = true; }
     delete document.body.dataset.loaded;
@@ -433,6 +437,7 @@
   $("#sessions-clear-all").addEventListener("click", () => {
     if (confirm("Clear every sticky session?")) act("sessions/clear", "All sessions cleared", {});
   });
+  for (const setup of window.ccrelaySetup || []) setup(helpers);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
   show();
   timer = setInterval(() => { if (!document.hidden) refresh(); }, POLL_MS);

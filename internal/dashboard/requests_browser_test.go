@@ -1,0 +1,149 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ccrelay/ccrelay/internal/app"
+	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// startFailoverRelay runs a relay whose first account ("revoked") answers
+// 401 and whose second ("main") serves, with the named key ci-bot.
+func startFailoverRelay(t *testing.T) string {
+	t.Helper()
+	good := httptest.NewServer(&fakeupstream.Anthropic{Keys: []string{"sk-ant-main-account"}, Text: "Done."})
+	t.Cleanup(good.Close)
+	bad := httptest.NewServer(&fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Status: 401, Body: `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`}
+	}})
+	t.Cleanup(bad.Close)
+	dir := t.TempDir()
+	text := fmt.Sprintf(`admin_keys = [%q]
+[server]
+host = "127.0.0.1"
+database_path = %q
+[[accounts]]
+type = "claude-api"
+id = "revoked"
+api_key = "sk-ant-revoked-account"
+api_url = %q
+priority = 200
+[[accounts]]
+type = "claude-api"
+id = "main"
+api_key = "sk-ant-main-account"
+api_url = %q
+[[keys]]
+name = "ci-bot"
+key = %q
+`, adminKey, filepath.Join(dir, "relay.db"), bad.URL, good.URL, ciKey)
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.Build(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := a.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
+	return "http://" + addr.String()
+}
+
+// The Requests page: a capture started from the page for ci-bot shows a
+// banner; a request that failed over (401 on revoked, 200 on main) is in
+// the list with its trail, and its detail shows both attempts with the
+// 401's verdict and the upstream's message, and the captured bodies
+// without the key; the account's last error links to its requests.
+func TestRequestsPageInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startFailoverRelay(t)
+	shots := screenshotDir(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), adminKey), chromedp.Submit(chromedp.ID("key")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="overview"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(ctx, base, "requests"); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#capture-form input[name="key"]`), "ci-bot"),
+		chromedp.Click(chromedp.CSS(`#capture-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#captures-list li[data-capture="1"] .badge`)),
+		chromedp.WaitVisible(chromedp.ID("capture-banner"))); err != nil {
+		t.Fatalf("start a capture from the page: %v", err)
+	}
+	if banner, _ := text(ctx, "#capture-banner"); !strings.Contains(banner, "Body capture is on (key ci-bot)") {
+		t.Fatalf("banner: %q", banner)
+	}
+	client := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(base), option.WithAPIKey(ciKey), option.WithMaxRetries(0))
+	if _, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{MaxTokens: 256, Model: model,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("fix the flaky test"))}}); err != nil {
+		t.Fatal(err)
+	}
+	// The page polls every 5 s; the row appears once the writer has it.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#requests-table tbody tr[data-id] .trail .hop.failed`))); err != nil {
+		t.Fatalf("the failover never showed in the list: %v", err)
+	}
+	trail, _ := text(ctx, "#requests-table tbody tr[data-id] .trail")
+	if !strings.Contains(trail, "revoked 401") || !strings.Contains(trail, "main") {
+		t.Fatalf("trail: %q", trail)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#requests-table tbody tr[data-id] button[data-open]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail li.attempt[data-account="main"]`))); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := text(ctx, `#req-detail li.attempt[data-account="revoked"]`)
+	second, _ := text(ctx, `#req-detail li.attempt[data-account="main"]`)
+	if !strings.Contains(first, "401") || !strings.Contains(first, "unavailable") || !strings.Contains(first, "upstream: invalid x-api-key") || !strings.Contains(second, "200") {
+		t.Fatalf("attempts:\n%s\n%s", first, second)
+	}
+	detail, _ := text(ctx, "#req-detail")
+	if !strings.Contains(detail, "Captured bodies") || !strings.Contains(detail, "fix the flaky test") || strings.Contains(detail, "[object") ||
+		!strings.Contains(detail, "Route\n/v1/messages (anthropic)") {
+		t.Fatalf("detail without the captured bodies:\n%s", detail)
+	}
+	src, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	for _, secret := range []string{adminKey, ciKey, "sk-ant-main-account", "sk-ant-revoked-account"} {
+		if strings.Contains(src, secret) {
+			t.Fatalf("secret %q on the page", secret)
+		}
+	}
+	shoot(t, ctx, shots, "dashboard-requests.png")
+
+	// The account's last error links to its requests, filtered.
+	if err := open(ctx, base, "accounts"); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`a[data-requests="revoked"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="requests"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#requests-table tbody tr[data-id]`))); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#req-controls input[name="account"]`)))
+	if err != nil || acct != "revoked" {
+		t.Fatalf("account filter from the link: %q %v", acct, err)
+	}
+}

@@ -1,0 +1,56 @@
+package requests
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
+)
+
+func TestNewCmdRequestsFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    string
+		check   func(*Options) bool
+		wantErr string
+	}{
+		{"list filters", "--errors --key alice --account a1 --since 1h --limit 5", func(o *Options) bool {
+			return o.Errors && o.Key == "alice" && o.Account == "a1" && o.Since == "1h" && o.Limit == 5 && o.ID == ""
+		}, ""},
+		{"one request", "req_abc --json", func(o *Options) bool { return o.ID == "req_abc" && o.JSON }, ""},
+		{"follow", "-f --json", func(o *Options) bool { return o.Follow && o.JSON }, ""},
+		{"follow with an id", "req_abc --follow", nil, "takes no request id"},
+		{"bad since", "--since soon", nil, "--since"},
+		{"bad limit", "--limit 5000", nil, "--limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			var got *Options
+			cmd := NewCmdRequests(&cmdutil.Factory{IOStreams: ios}, func(o *Options) error { got = o; return nil })
+			cmd.SetArgs(strings.Fields(tt.args))
+			cmd.SetOut(ios.ErrOut)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(got) {
+				t.Fatalf("err %v, opts %+v", err, got)
+			}
+		})
+	}
+}
+
+func TestQuerySendsAbsoluteSince(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	o := &Options{Since: "1h", Errors: true, Status: 502, Now: func() time.Time { return now }}
+	q := o.query()
+	if q.Get("since") != "2026-12-07T11:00:00Z" || q.Get("errors") != "true" || q.Get("status") != "502" {
+		t.Fatalf("query %v", q)
+	}
+}
