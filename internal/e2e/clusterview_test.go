@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -131,5 +133,42 @@ queue_seconds = 60
 		if ae := <-results; ae != nil {
 			t.Fatalf("a request failed: %v", ae)
 		}
+	}
+}
+
+// POST /admin/v1/reload on a relay whose file holds the config in force
+// answers 200 "unchanged" (it answered 422, as for a refused config); after
+// an edit it answers "reloaded".
+func TestAdminReloadUnchanged(t *testing.T) {
+	up := upstream(t, &fakeupstream.Anthropic{Text: "hi"})
+	cfg := `admin_keys = ["` + adminKey + `"]` + "\n" + `api_keys = ["` + relayKey + `"]` + "\n" + claudeAPIAccount("a", up.URL, "sk-ant-api-reload", 100)
+	r := startFileRelay(t, cfg)
+	post := func() (int, admin.ReloadResponse) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", r.URL+"/admin/v1/reload", nil)
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rr admin.ReloadResponse
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &rr)
+		return resp.StatusCode, rr
+	}
+	if code, rr := post(); code != http.StatusOK || rr != (admin.ReloadResponse{Status: admin.ReloadUnchanged}) {
+		t.Fatalf("unchanged config: %d %+v", code, rr)
+	}
+	// Written without waiting for the watcher: the admin call reloads it
+	// (or finds the watcher was first, which is "unchanged" too).
+	if err := os.WriteFile(r.Path, []byte(cfg+serverTable(filepath.Dir(r.Path))+"\n[models]\nx = \"claude-sonnet-4-5\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, rr := post(); code != http.StatusOK || (rr.Status != admin.ReloadApplied && rr.Status != admin.ReloadUnchanged) {
+		t.Fatalf("after an edit: %d %+v", code, rr)
+	}
+	if r.App.Reloader().Current().Models["x"] != "claude-sonnet-4-5" {
+		t.Fatal("the edit was not applied")
 	}
 }
