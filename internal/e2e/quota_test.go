@@ -121,6 +121,25 @@ func TestQuotaPlanOnly(t *testing.T) {
 	}
 }
 
+// An account a reload adds (or changes) gets plan_only like one read at
+// start: it used to run without it until the next restart.
+func TestQuotaPlanOnlyFollowsReload(t *testing.T) {
+	_, fineURL := claudeQuotaFake(t, "fine", 0.5, 0.2, "")
+	_, spentURL := claudeQuotaFake(t, "spent", 1.0, 0.5, "allowed")
+	head := `api_keys = ["` + relayKey + `"]` + "\n[scheduler]\nplan_only = true\n"
+	r := startFileRelay(t, head+claudeAPIAccount("fine", fineURL, "k1", 100))
+	r.rewrite(head + claudeAPIAccount("spent", spentURL, "k0", 200) + claudeAPIAccount("fine", fineURL, "k1", 100))
+	for _, a := range r.App.Sched.Accounts() {
+		if !a.PlanOnly {
+			t.Errorf("account %s runs without plan_only after the reload", a.ID)
+		}
+	}
+	got := newConversations(t, r.relayUT, 6, "p")
+	if got["spent"] != 1 || got["fine"] != 5 {
+		t.Fatalf("answers %v: the spent account added by the reload kept serving past its window", got)
+	}
+}
+
 // Codex: the x-codex-* headers and the in-stream codex.rate_limits event are
 // both read; the event, later, wins.
 func TestQuotaCodexHeadersAndEvent(t *testing.T) {

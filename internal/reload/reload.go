@@ -211,6 +211,14 @@ var restartKeys = []struct {
 	{"server.idle_timeout_seconds", func(c *config.Config) any { return c.Server.IdleTimeoutSeconds }},
 	{"server.body_timeout_seconds", func(c *config.Config) any { return c.Server.BodyTimeoutSeconds }},
 	{"server.max_attempts", func(c *config.Config) any { return c.Server.MaxAttempts }},
+	{"server.usage_retention_days", func(c *config.Config) any { return c.Server.UsageRetentionDays }},
+	{"server.request_log_days", func(c *config.Config) any { return c.Server.RequestLogDays }},
+	{"server.request_log_max_rows", func(c *config.Config) any { return c.Server.RequestLogMaxRows }},
+	{"server.shutdown_timeout_seconds", func(c *config.Config) any { return c.Server.ShutdownTimeoutSeconds }},
+	{"trusted_proxies", func(c *config.Config) any { return c.TrustedProxies }},
+	// An account's own plan_only follows reloads (each account's is read as
+	// it is built); the table's settings are the scheduler's, read once.
+	{"scheduler", func(c *config.Config) any { return c.Scheduler }},
 	{"cluster", func(c *config.Config) any { return c.Cluster }},
 	{"metrics_listen", func(c *config.Config) any { return c.MetricsListen }},
 }

@@ -106,11 +106,17 @@ func TestNeedsRestart(t *testing.T) {
 	b.Cluster.RedisURL = "redis://127.0.0.1:6379"
 	b.Models = map[string]string{"x": "y"}
 	b.Session.StickyTTLSeconds = 10
-	b.APIKeys = []string{"a-new-relay-key"} // live since the keys hook
-	b.AllowUnauthenticated = true           // live since the allow_unauthenticated hook
-	b.Server.BodyTimeoutSeconds = 5         // the relay reads it once
-	b.Server.WriteTimeoutSeconds = 5        // live since the write-timeout hook
-	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,server.body_timeout_seconds,cluster" {
+	b.APIKeys = []string{"a-new-relay-key"}   // live since the keys hook
+	b.AllowUnauthenticated = true             // live since the allow_unauthenticated hook
+	b.Server.BodyTimeoutSeconds = 5           // the relay reads it once
+	b.Server.WriteTimeoutSeconds = 5          // live since the write-timeout hook
+	b.AdminKeys = []string{"a-new-admin-key"} // read on every request
+	b.Server.UsageRetentionDays = 3           // the rest are read once at start
+	b.Server.RequestLogDays = 3
+	b.Server.ShutdownTimeoutSeconds = 3
+	b.TrustedProxies = []string{"10.0.0.1"}
+	b.Scheduler.SoftLimit = 0.5
+	if got := strings.Join(NeedsRestart(a, b), ","); got != "server.database_path,server.body_timeout_seconds,server.usage_retention_days,server.request_log_days,server.shutdown_timeout_seconds,trusted_proxies,scheduler,cluster" {
 		t.Fatalf("needs restart: %s", got)
 	}
 }
