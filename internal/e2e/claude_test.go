@@ -177,6 +177,7 @@ func TestStreamIsNotBuffered(t *testing.T) {
 	up := upstream(t, fake)
 	r := startRelay(t, claudeAPIAccount("a", up.URL, "k", 100))
 	req, _ := http.NewRequest("POST", r.URL+"/v1/messages", strings.NewReader(`{"model":"m","max_tokens":1,"stream":true,"messages":[]}`))
+	req.Header.Set("Content-Type", "application/json") // protected mode takes JSON bodies only
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -287,6 +288,7 @@ func TestOversizedBody413(t *testing.T) {
 			body = io.MultiReader(strings.NewReader(big)) // unknown length: chunked
 		}
 		req, _ := http.NewRequest("POST", r.URL+"/v1/messages", body)
+		req.Header.Set("Content-Type", "application/json") // protected mode takes JSON bodies only
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -329,6 +331,7 @@ func TestUpstreamDown(t *testing.T) {
 	}
 	// The account now cools down: the next request gets 503 with retry-after.
 	req, _ := http.NewRequest("POST", r.URL+"/v1/messages", strings.NewReader(`{"model":"m"}`))
+	req.Header.Set("Content-Type", "application/json") // protected mode takes JSON bodies only
 	resp, _ := http.DefaultClient.Do(req)
 	resp.Body.Close()
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
@@ -374,6 +377,7 @@ func TestClientDisconnectMidStream(t *testing.T) {
 	r := startRelay(t, claudeAPIAccount("a", up.URL, "k", 100))
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "POST", r.URL+"/v1/messages", strings.NewReader(`{"model":"m","stream":true}`))
+	req.Header.Set("Content-Type", "application/json") // protected mode takes JSON bodies only
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

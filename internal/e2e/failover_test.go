@@ -193,6 +193,7 @@ func TestMidStreamFailureEndsWithErrorEvent(t *testing.T) {
 	}
 	r := startRelay(t, p.config())
 	req, _ := http.NewRequest("POST", r.URL+"/v1/messages", strings.NewReader(`{"model":"m","stream":true}`))
+	req.Header.Set("Content-Type", "application/json") // protected mode takes JSON bodies only
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ func TestGiantBodyRejectedEarly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 1<<30)
+	fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 1<<30)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -104,6 +104,7 @@ func TestGiantBodyRejectedEarly(t *testing.T) {
 	var sent atomic.Int64
 	body := &countingZeros{limit: 1 << 30, sent: &sent}
 	req, _ := http.NewRequest("POST", r.URL+"/v1/messages", body) // unknown length: chunked
+	req.Header.Set("Content-Type", "application/json")            // protected mode takes JSON bodies only
 	resp, err = http.DefaultClient.Do(req)
 	if err == nil {
 		resp.Body.Close()
@@ -147,6 +148,7 @@ func TestClientGoneDuringFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", r.URL+"/v1/messages", strings.NewReader(`{"model":"m"}`))
+	req.Header.Set("Content-Type", "application/json") // protected mode takes JSON bodies only
 	if _, err := http.DefaultClient.Do(req); err == nil {
 		t.Fatal("expected the client to give up")
 	}
