@@ -314,12 +314,38 @@ func tomlTypeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// addFunc records one problem of a config key.
+type addFunc func(key, format string, args ...any)
+
 // Validate checks values (not types) and reports every problem at once.
 func (c *Config) Validate() error {
 	var ps []Problem
 	add := func(key, format string, args ...any) {
 		ps = append(ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
+	c.validateServer(add)
+	c.validateRelayAndAdminKeys(add)
+	c.validateCluster(add)
+	c.validateTeam(add)
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil || port == "" {
+			add("metrics_listen", "must be host:port, e.g. \"127.0.0.1:9464\"")
+		}
+	}
+	c.validateAlerts(add)
+	seen := map[string]int{}
+	for i := range c.Accounts {
+		c.Accounts[i].validate(add, fmt.Sprintf("accounts[%d]", i), i, seen)
+	}
+	c.validateScheduler(add)
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{Path: c.Path, Problems: ps}
+}
+
+// validateServer checks [server] and the [session] durations.
+func (c *Config) validateServer(add addFunc) {
 	s := c.Server
 	if s.Port < 1 || s.Port > 65535 {
 		add("server.port", "must be between 1 and 65535, not %d", s.Port)
@@ -357,6 +383,11 @@ func (c *Config) Validate() error {
 	if s.RequestLogMaxRows < 0 {
 		add("server.request_log_max_rows", "must not be negative, got %d", s.RequestLogMaxRows)
 	}
+}
+
+// validateRelayAndAdminKeys checks api_keys and admin_keys (named [[keys]]
+// are validateTeam's).
+func (c *Config) validateRelayAndAdminKeys(add addFunc) {
 	for i, k := range c.APIKeys {
 		if strings.TrimSpace(k) == "" {
 			add(fmt.Sprintf("api_keys[%d]", i), "is empty; remove it or give it a value")
@@ -382,6 +413,10 @@ func (c *Config) Validate() error {
 			add(key, "is also in api_keys; an admin key must differ from every relay key")
 		}
 	}
+}
+
+// validateCluster checks [cluster].
+func (c *Config) validateCluster(add addFunc) {
 	if c.Cluster.RedisURL != "" {
 		if u, err := url.Parse(c.Cluster.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			add("cluster.redis_url", "must be a redis:// or rediss:// URL")
@@ -400,75 +435,63 @@ func (c *Config) Validate() error {
 	} else if sec == "" && c.Cluster.RedisURL != "" && slices.ContainsFunc(c.Accounts, func(a AccountConfig) bool { return a.IsOAuth() }) {
 		add("cluster.secret", "is required when redis_url is set and an account uses OAuth: the tokens stored in Redis are encrypted with it; give every relay of the cluster the same secret (generate one with: openssl rand -hex 32)")
 	}
-	c.validateTeam(add)
-	if c.MetricsListen != "" {
-		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil || port == "" {
-			add("metrics_listen", "must be host:port, e.g. \"127.0.0.1:9464\"")
+}
+
+// validate checks one account, key being its config path (accounts[i]);
+// seen maps the ids met so far to their index.
+func (a *AccountConfig) validate(add addFunc, key string, i int, seen map[string]int) {
+	if a.ID == "" {
+		add(key+".id", "is required")
+	} else if j, dup := seen[a.ID]; dup {
+		add(key+".id", "duplicate account id %q (also accounts[%d])", a.ID, j)
+	} else {
+		seen[a.ID] = i
+	}
+	if strings.ContainsAny(a.ID, " \t\r\n/") {
+		add(key+".id", "must not contain spaces, slashes or line breaks")
+	}
+	switch spec := a.Spec(); {
+	case a.Type == "":
+		add(key+".type", "is required (one of %s)", strings.Join(AccountTypes, ", "))
+	case spec == nil:
+		add(key+".type", "unknown account type %q (one of %s)", a.Type, strings.Join(AccountTypes, ", "))
+	case a.Secret() == "":
+		msg := fmt.Sprintf("is required for a %s account", a.Type)
+		if fix := spec.Renew(a.ID); fix != "" {
+			msg += " (get one with: " + fix + ")"
+		}
+		add(key+"."+spec.SecretKey, "%s", msg)
+	}
+	for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "token": a.Token, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID, "chatgpt_account_id": a.ChatGPTAccountID} {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			add(key+"."+fk, "must not contain line breaks or NUL (it would be sent in a header)")
 		}
 	}
-	c.validateAlerts(add)
-	seen := map[string]int{}
-	for i := range c.Accounts {
-		a := &c.Accounts[i]
-		key := fmt.Sprintf("accounts[%d]", i)
-		if a.ID == "" {
-			add(key+".id", "is required")
-		} else if j, dup := seen[a.ID]; dup {
-			add(key+".id", "duplicate account id %q (also accounts[%d])", a.ID, j)
-		} else {
-			seen[a.ID] = i
+	for fk, v := range map[string]string{"api_url": a.APIURL, "token_url": a.TokenURL} {
+		if v == "" {
+			continue
 		}
-		if strings.ContainsAny(a.ID, " \t\r\n/") {
-			add(key+".id", "must not contain spaces, slashes or line breaks")
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(key+"."+fk, "must be an http:// or https:// URL, not %q", v)
 		}
-		switch spec := a.Spec(); {
-		case a.Type == "":
-			add(key+".type", "is required (one of %s)", strings.Join(AccountTypes, ", "))
-		case spec == nil:
-			add(key+".type", "unknown account type %q (one of %s)", a.Type, strings.Join(AccountTypes, ", "))
-		case a.Secret() == "":
-			msg := fmt.Sprintf("is required for a %s account", a.Type)
-			if fix := spec.Renew(a.ID); fix != "" {
-				msg += " (get one with: " + fix + ")"
-			}
-			add(key+"."+spec.SecretKey, "%s", msg)
+	}
+	if p := a.Proxy; p != nil {
+		switch p.Type {
+		case "socks5", "http", "none":
+		case "":
+			add(key+".proxy.type", "is required (socks5 or http)")
+		default:
+			add(key+".proxy.type", "must be socks5 or http, not %q", p.Type)
 		}
-		for fk, v := range map[string]string{"refresh_token": a.RefreshToken, "api_key": a.APIKey, "token": a.Token, "client_id": a.ClientID, "client_secret": a.ClientSecret, "project_id": a.ProjectID, "chatgpt_account_id": a.ChatGPTAccountID} {
-			if strings.ContainsAny(v, "\r\n\x00") {
-				add(key+"."+fk, "must not contain line breaks or NUL (it would be sent in a header)")
+		if p.Enabled() {
+			if p.Host == "" {
+				add(key+".proxy.host", "is required")
 			}
-		}
-		for fk, v := range map[string]string{"api_url": a.APIURL, "token_url": a.TokenURL} {
-			if v == "" {
-				continue
-			}
-			if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(key+"."+fk, "must be an http:// or https:// URL, not %q", v)
-			}
-		}
-		if p := a.Proxy; p != nil {
-			switch p.Type {
-			case "socks5", "http", "none":
-			case "":
-				add(key+".proxy.type", "is required (socks5 or http)")
-			default:
-				add(key+".proxy.type", "must be socks5 or http, not %q", p.Type)
-			}
-			if p.Enabled() {
-				if p.Host == "" {
-					add(key+".proxy.host", "is required")
-				}
-				if p.Port < 1 || p.Port > 65535 {
-					add(key+".proxy.port", "must be between 1 and 65535, not %d", p.Port)
-				}
+			if p.Port < 1 || p.Port > 65535 {
+				add(key+".proxy.port", "must be between 1 and 65535, not %d", p.Port)
 			}
 		}
 	}
-	c.validateScheduler(add)
-	if len(ps) == 0 {
-		return nil
-	}
-	return &Error{Path: c.Path, Problems: ps}
 }
 
 func (c *Config) validateAlerts(add func(key, format string, args ...any)) {
