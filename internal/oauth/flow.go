@@ -210,6 +210,15 @@ func (f *Flow) Run(ctx context.Context) (*Token, error) {
 	if pasting {
 		go s.readPaste(f.In)
 	}
+	return f.await(ctx, s, errOut, openErr, pasting)
+}
+
+// await prompts for a pasted code (when pasting) and waits for the first
+// authorization code from the browser's redirect or the paste, then
+// exchanges it; a browser that could not be opened and closed input are
+// reported as they come.
+func (f *Flow) await(ctx context.Context, s *session, errOut io.Writer, openErr <-chan error, pasting bool) (*Token, error) {
+	p := f.Provider
 	prompt := func() {
 		switch {
 		case !pasting:
