@@ -97,22 +97,13 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	if cl != nil {
 		locker, credStore = cl.Locker(), cl.CredentialStore()
 	}
-	var accounts []*scheduler.Account
-	for i, ac := range cfg.Accounts {
-		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: i, MaxConcurrency: ac.MaxConcurrency}
-		accounts = append(accounts, acct)
-		up, o, err := newUpstream(acct, ac, credStore, locker, log, a.refreshed(ac.ID))
-		if err != nil {
-			if cl != nil {
-				cl.Close()
-			}
-			db.Close()
-			return nil, err
+	accounts, err := a.buildAccounts(credStore, locker)
+	if err != nil {
+		if cl != nil {
+			cl.Close()
 		}
-		if o != nil {
-			a.ops.refreshers[ac.ID] = o
-		}
-		a.upstreams = append(a.upstreams, up)
+		db.Close()
+		return nil, err
 	}
 	s := cfg.Session
 	a.Sched = scheduler.New(accounts, scheduler.Options{
@@ -143,14 +134,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.Recorder.SetRetention(time.Duration(cfg.Server.UsageRetentionDays) * 24 * time.Hour)
 	a.Recorder.SetRequestLog(time.Duration(cfg.Server.RequestLogDays)*24*time.Hour, cfg.Server.RequestLogMaxRows)
-	srv := cfg.Server
-	a.Relay = relay.New(relay.Options{
-		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
-		MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
-		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
-		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds),
-		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
-	}, a.Sched, a.upstreams, a.usageRecorder(), log)
+	a.Relay = a.buildRelay(pol, prices)
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
 		if kc, ok := cl.(keysCluster); ok {
@@ -167,9 +151,50 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 		a.Server.Handle(pattern, h)
 	}
 	a.Server.SetTrustedProxies(cfg.TrustedPrefixes())
-	a.Server.SetWriteTimeout(config.Seconds(srv.WriteTimeoutSeconds))
+	a.Server.SetWriteTimeout(config.Seconds(cfg.Server.WriteTimeoutSeconds))
 	a.wireOps()
 	return a, nil
+}
+
+// schedAccount is the scheduler's account for the config's account ac, with
+// index idx (the scheduler's final tie-break); Build and every reload make
+// them alike.
+func schedAccount(cfg *config.Config, ac *config.AccountConfig, idx int) *scheduler.Account {
+	return &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority,
+		Enabled: ac.Enabled, Index: idx, MaxConcurrency: ac.MaxConcurrency, PlanOnly: cfg.PlanOnlyFor(ac)}
+}
+
+// buildAccounts makes the scheduler's account and the upstream of every
+// configured account.
+func (a *App) buildAccounts(credStore credential.Store, locker credential.Locker) ([]*scheduler.Account, error) {
+	cfg := a.Config
+	var accounts []*scheduler.Account
+	for i := range cfg.Accounts {
+		ac := cfg.Accounts[i]
+		acct := schedAccount(cfg, &cfg.Accounts[i], i)
+		accounts = append(accounts, acct)
+		up, o, err := newUpstream(acct, ac, credStore, locker, a.Log, a.refreshed(ac.ID))
+		if err != nil {
+			return nil, err
+		}
+		if o != nil {
+			a.ops.refreshers[ac.ID] = o
+		}
+		a.upstreams = append(a.upstreams, up)
+	}
+	return accounts, nil
+}
+
+// buildRelay makes the request handlers from the config's [server] bounds.
+func (a *App) buildRelay(pol *policy.Policy, prices *pricing.Table) *relay.Relay {
+	cfg, srv := a.Config, a.Config.Server
+	return relay.New(relay.Options{
+		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
+		MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
+		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
+		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds),
+		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
+	}, a.Sched, a.upstreams, a.usageRecorder(), a.Log)
 }
 
 // buildPolicy builds the relay-key policy and the price table, seeds the

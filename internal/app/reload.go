@@ -173,8 +173,7 @@ func (a *App) prepareAccounts(old, next *config.Config) (func(), error) {
 			continue
 		}
 		changed = true
-		acct := &scheduler.Account{ID: ac.ID, Name: ac.Name, Type: ac.Type, Platform: ac.Platform(), Priority: ac.Priority, Enabled: ac.Enabled, Index: idx, MaxConcurrency: ac.MaxConcurrency,
-			PlanOnly: next.PlanOnlyFor(&next.Accounts[i])}
+		acct := schedAccount(next, &next.Accounts[i], idx)
 		idx++
 		if p != nil && sameCredential(p.Config, ac) {
 			up := *p
