@@ -139,16 +139,24 @@ func modulePackages(t *testing.T, root string) map[string][]string {
 	return pkgs
 }
 
-func TestPackageTableIsTrue(t *testing.T) {
+// architecture returns the module's root directory and the text of
+// docs/ARCHITECTURE.md.
+func architecture(t *testing.T) (root, doc string) {
+	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile(filepath.Join(root, "docs", "ARCHITECTURE.md"))
+	b, err := os.ReadFile(filepath.Join(root, "docs", "ARCHITECTURE.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := readTable(t, string(doc), "## Packages")
+	return root, string(b)
+}
+
+func TestPackageTableIsTrue(t *testing.T) {
+	root, doc := architecture(t)
+	rules := readTable(t, doc, "## Packages")
 	for _, p := range packageProblems(rules, modulePackages(t, root)) {
 		t.Error(p)
 	}
@@ -232,15 +240,8 @@ func anyName(names []string, pattern string) bool {
 // only some packages may import (the database driver, the browser opener,
 // cobra, Redis, Prometheus).
 func TestThirdPartyImportsStayWhereTheTableSays(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := os.ReadFile(filepath.Join(root, "docs", "ARCHITECTURE.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := readTable(t, string(doc), "## Modules only some packages import")
+	root, doc := architecture(t)
+	rules := readTable(t, doc, "## Modules only some packages import")
 	for _, p := range moduleProblems(rules, modulePackages(t, root)) {
 		t.Error(p)
 	}
