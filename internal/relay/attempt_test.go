@@ -84,7 +84,8 @@ func TestAttemptRefreshesARefusedTokenOnce(t *testing.T) {
 			t.Cleanup(sched.Close)
 			rl := New(Options{Policy: testPolicy(t), FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}, sched, ups, &memRecorder{}, nil)
 			req := httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(`{"model":"claude-sonnet-4-5","messages":[]}`))
-			req.RemoteAddr = "127.0.0.1:1"
+			req.RemoteAddr, req.Host = "127.0.0.1:1", "127.0.0.1" // a local program (protected mode)
+			req.Header.Set("Content-Type", "application/json")
 			w := httptest.NewRecorder()
 			rl.Handler().ServeHTTP(w, req)
 			if w.Code != tt.wantStatus {
