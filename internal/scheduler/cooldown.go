@@ -70,7 +70,7 @@ func (s *Scheduler) Report(id string, v provider.Verdict) state.Cooldown {
 	s.cooldowns[k] = c
 	s.enqueue(func(ctx context.Context) { s.logErr("cooldown", s.persist.SaveCooldown(ctx, c)) })
 	if s.observer != nil {
-		s.observer.CooldownChanged(c, false)
+		s.observer.CooldownChanged(c, wasSet)
 	}
 	return c
 }
@@ -80,7 +80,7 @@ func (s *Scheduler) clearLocked(k cooldownKey) {
 	delete(s.cooldowns, k)
 	s.enqueue(func(ctx context.Context) { s.logErr("cooldown", s.persist.DeleteCooldown(ctx, k.account, k.model)) })
 	if s.observer != nil {
-		s.observer.CooldownChanged(c, true)
+		s.observer.CooldownChanged(c, wasCleared)
 	}
 }
 

@@ -128,6 +128,14 @@ type Scheduler struct {
 	quota QuotaPolicy
 }
 
+// Whether an Observer call reports a cooldown or binding that was set (or
+// renewed) or one that was cleared: the cleared argument's two values, named
+// at the call sites.
+const (
+	wasSet     = false
+	wasCleared = true
+)
+
 // Observer learns of local state changes, e.g. to publish them to a cluster.
 type Observer interface {
 	CooldownChanged(c state.Cooldown, cleared bool)

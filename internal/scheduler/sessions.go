@@ -31,7 +31,7 @@ func (s *Scheduler) save(b state.Binding, now time.Time) {
 	s.sessions[b.Key] = session{Binding: b, saved: now}
 	s.enqueue(func(ctx context.Context) { s.logErr("session", s.persist.SaveSession(ctx, b)) })
 	if s.observer != nil {
-		s.observer.SessionChanged(b, false)
+		s.observer.SessionChanged(b, wasSet)
 	}
 }
 
@@ -131,7 +131,7 @@ func (s *Scheduler) ForgetSessions(key, accountID string) int {
 			delete(s.sessions, k)
 			n++
 			if s.observer != nil {
-				s.observer.SessionChanged(ss.Binding, true)
+				s.observer.SessionChanged(ss.Binding, wasCleared)
 			}
 		}
 	}
