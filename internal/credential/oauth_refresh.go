@@ -67,7 +67,7 @@ func (o *OAuth) sync(ctx context.Context) (string, error) {
 		unlock, err := o.lk.Lock(ctx, o.cfg.AccountID)
 		if err != nil {
 			if dirty {
-				o.saveFailed(fmt.Errorf("lock account: %w", err), false)
+				o.saveFailed(fmt.Errorf("lock account: %w", err), notRotated)
 			}
 			if fresh {
 				return tok, nil

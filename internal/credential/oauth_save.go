@@ -42,7 +42,7 @@ func (o *OAuth) retrySave(ctx context.Context) {
 	case errors.Is(err, state.ErrSuperseded):
 		o.supersede()
 	case err != nil:
-		o.saveFailed(err, false)
+		o.saveFailed(err, notRotated)
 	default:
 		o.saveSucceeded()
 	}
@@ -61,6 +61,10 @@ func (o *OAuth) supersede() {
 		o.log.Info("a newer login's oauth credential is stored for this account; the credential this older chain refreshed is kept in memory only and not saved")
 	}
 }
+
+// notRotated is saveFailed's rotated for a save that did not follow a
+// refresh which consumed the old refresh token (a retry, a failed lock).
+const notRotated = false
 
 func (o *OAuth) saveFailed(err error, rotated bool) {
 	msg := o.scrub(err.Error())

@@ -122,7 +122,8 @@ type usageQueries struct {
 }
 
 func buildUsageQueries(schema, by string, legacy bool) usageQueries {
-	return buildQueries(schema, by, legacy, false)
+	const perWindow = false // not bucketed: one sum for the whole window
+	return buildQueries(schema, by, legacy, perWindow)
 }
 
 // buildQueries builds a schema's usage queries; bucketed ones sum per
