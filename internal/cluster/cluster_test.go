@@ -335,3 +335,31 @@ func TestClaimAndLookupSession(t *testing.T) {
 		t.Fatalf("an older claim replaced the binding: %+v", got)
 	}
 }
+
+// A conversation's last turn (relay key, model, time) reaches the other
+// relays with its binding, and a later turn on the other relay comes back.
+func TestSessionTurnIsShared(t *testing.T) {
+	r := clustertest.Start(t)
+	cfg := clusterCfg(r, 15)
+	a, b := newMember(t, cfg, false), newMember(t, cfg, false)
+	sa, sb := newSched(t, "x", "y"), newSched(t, "x", "y")
+	a.Attach(sa)
+	b.Attach(sb)
+	turn := scheduler.Turn{Model: "claude-sonnet-4-5", SessionKey: "conv-t", KeyName: "alice", KeyHash: "h-alice"}
+	if _, err := sa.PickTurn("claude", turn, nil); err != nil {
+		t.Fatal(err)
+	}
+	onA, _ := sa.Session("conv-t")
+	eventually(t, 5*time.Second, "the turn reaches B", func() bool {
+		got, ok := sb.Session("conv-t")
+		return ok && got.KeyName == "alice" && got.KeyHash == "h-alice" && got.Model == turn.Model && got.LastTurn.Equal(onA.LastTurn.Truncate(time.Millisecond))
+	})
+	turn.Model, turn.KeyName, turn.KeyHash = "claude-opus-4-1", "bob", "h-bob"
+	if _, err := sb.PickTurn("claude", turn, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "B's turn reaches A", func() bool {
+		got, ok := sa.Session("conv-t")
+		return ok && got.KeyName == "bob" && got.Model == "claude-opus-4-1"
+	})
+}
