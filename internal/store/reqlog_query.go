@@ -195,7 +195,10 @@ func scanRequest(s scanner) (RequestRow, error) {
 }
 
 // Request returns one request by its request id (or its seq as a number),
-// with its captured bodies; ErrNoRow when the log has no such request.
+// with its captured bodies; ErrNoRow when the log has no such request. The
+// request id is not indexed (see requestLogMigration): the newest rows are
+// read first, so a recent request is found at once and a missing one costs
+// one pass over the log.
 func (db *DB) Request(ctx context.Context, id string) (RequestDetail, error) {
 	var d RequestDetail
 	row := db.conn().QueryRowContext(ctx, `SELECT `+requestColumns+` FROM request_log WHERE request_id = ? ORDER BY id DESC LIMIT 1`, id)
