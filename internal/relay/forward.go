@@ -162,7 +162,9 @@ func (r *Relay) serve(c *call) {
 		r.sched.Release(acct)
 		// The reason is logged, stored with a cooldown and may reach an
 		// alert: the same redaction as the client's error body.
-		res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
+		if res.verdict.Reason != "" { // a success has none: nothing to do per request
+			res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
+		}
 		r.noteAttempt(c, acct.ID, &res)
 		switch res.outcome {
 		case done:

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 )
@@ -88,4 +89,17 @@ func TestBodyBufferFollowsBytesReceived(t *testing.T) {
 		t.Fatalf("err %v, %d bytes", err, len(got))
 	}
 	putBodyBuf(buf)
+}
+
+// An upstream message kept in the request log is cut at a rune boundary, so
+// the stored JSON holds no broken character.
+func TestBoundCutsAtARuneBoundary(t *testing.T) {
+	s := strings.Repeat("é", 600) // 1200 bytes, two per rune
+	got := bound(s, 1023)
+	if len(got) != 1022 || !utf8.ValidString(got) {
+		t.Fatalf("bound gave %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	if bound("short", 1024) != "short" {
+		t.Fatal("a short message was changed")
+	}
 }

@@ -3,6 +3,7 @@ package relay
 import (
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -34,12 +35,11 @@ func (r *Relay) noteAttempt(c *call, acct string, res *attemptResult) {
 	if res.outcome == clientGone {
 		a.Verdict, a.Reason = "client_gone", "client closed the request"
 	}
-	if res.verdict.Reason != "" || res.answer != nil {
-		rd := r.table.Load().redact
-		a.Reason = rd.text(res.verdict.Reason)
-		if res.answer != nil {
-			a.Message = rd.text(upstreamMessage(res.answer.body))
-		}
+	if res.verdict.Reason != "" {
+		a.Reason = res.verdict.Reason // serve redacted it already
+	}
+	if res.answer != nil {
+		a.Message = r.table.Load().redact.text(upstreamMessage(res.answer.body))
 	}
 	c.trail.Add(c.attempts-1, a)
 }
@@ -55,11 +55,15 @@ func upstreamMessage(body []byte) string {
 	return bound(string(body), maxAttemptMessage)
 }
 
+// bound cuts s to at most n bytes, at a rune boundary.
 func bound(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // describe fills the request log's part of the record.
