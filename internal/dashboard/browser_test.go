@@ -104,6 +104,14 @@ rpm = 30
 daily_usd = 0.25
 monthly_usd = 5.0
 `, relayKey, adminKey, filepath.Join(dir, "relay.db"), good.URL, bad.URL, ciKey)
+	url, a := startRelayFromText(t, path, text)
+	return url, a
+}
+
+// startRelayFromText writes text as the config file at path and starts a
+// real relay on it (on a free loopback port), stopped when the test ends.
+func startRelayFromText(t *testing.T, path, text string) (string, *app.App) {
+	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,7 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +13,6 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/chromedp/chromedp"
 
-	"github.com/ccrelay/ccrelay/internal/app"
-	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
@@ -50,24 +46,8 @@ api_url = %q
 name = "ci-bot"
 key = %q
 `, adminKey, filepath.Join(dir, "relay.db"), bad.URL, good.URL, ciKey)
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.LoadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.Build(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := a.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
-	return "http://" + addr.String()
+	url, _ := startRelayFromText(t, filepath.Join(dir, "config.toml"), text)
+	return url
 }
 
 // The Requests page: a capture started from the page for ci-bot shows a
