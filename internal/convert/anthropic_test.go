@@ -136,6 +136,10 @@ func TestDecodeMessagesFields(t *testing.T) {
 			[]Part{{Kind: PartToolResult, CallID: "t1", IsError: true, Result: []Part{{Kind: PartText, Text: "boom"}}}}},
 		{"text document", `{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"notes"}}]}]}`,
 			func(r *Request) any { return r.Messages[0].Parts }, []Part{{Kind: PartText, Text: "notes"}}},
+		{"structured output", `{"model":"m","messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}}}`,
+			func(r *Request) any { return r.Format }, &Format{JSON: true, Schema: json.RawMessage(`{"type":"object"}`)}},
+		{"beta structured output", `{"model":"m","messages":[{"role":"user","content":"x"}],"output_format":{"type":"json_schema","schema":{"type":"object"}}}`,
+			func(r *Request) any { return r.Format }, &Format{JSON: true, Schema: json.RawMessage(`{"type":"object"}`)}},
 		{"nulls are absent", `{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":null,"tools":null,"tool_choice":null,"thinking":null}`,
 			func(r *Request) any { return r.Temperature == nil && r.Tools == nil && r.ToolChoice == (ToolChoice{}) }, true},
 	}
@@ -171,6 +175,7 @@ func TestDecodeMessagesErrors(t *testing.T) {
 		{"bad thinking type", `{"model":"m",` + msgs + `,"thinking":{"type":"deep"}}`, "thinking.type"},
 		{"budget missing", `{"model":"m",` + msgs + `,"thinking":{"type":"enabled"}}`, "thinking.budget_tokens"},
 		{"bad effort", `{"model":"m",` + msgs + `,"thinking":{"type":"adaptive"},"output_config":{"effort":"extreme"}}`, "output_config.effort"},
+		{"bad output format", `{"model":"m",` + msgs + `,"output_config":{"format":{"type":"text"}}}`, "output_config.format"},
 		{"bad stop", `{"model":"m",` + msgs + `,"stop_sequences":"x"}`, "stop_sequences"},
 	}
 	for _, tt := range tests {
