@@ -313,13 +313,13 @@ func encodeMessagesImage(p *Part) (*source, error) {
 	case hasPrefixFold(p.URL, "data:"):
 		mt, data, isBase64 := parseDataURL(p.URL)
 		if mt == "" || !isBase64 || data == "" {
-			return nil, badRequest("", "image data URLs must look like data:<media type>;base64,<data>")
+			return nil, badRequest("messages", "image data URLs must look like data:<media type>;base64,<data>")
 		}
 		return &source{Type: "base64", MediaType: mt, Data: data}, nil
 	case hasPrefixFold(p.URL, "https://") || hasPrefixFold(p.URL, "http://"):
 		return &source{Type: "url", URL: p.URL}, nil
 	}
-	return nil, badRequest("", "images must be http(s) URLs or base64 data")
+	return nil, badRequest("messages", "images must be http(s) URLs or base64 data")
 }
 
 // toolInput is a tool call's input object: the JSON object Args, or
@@ -333,7 +333,7 @@ func toolInput(p *Part) (json.RawMessage, error) {
 		return json.RawMessage("{}"), nil
 	}
 	if !json.Valid([]byte(s)) || !gjson.Parse(s).IsObject() {
-		return nil, badRequest("", "the arguments of tool call %q are not a JSON object; Claude accepts only object inputs", p.CallID)
+		return nil, badRequest("messages", "the arguments of tool call %q are not a JSON object; Claude accepts only object inputs", p.CallID)
 	}
 	return json.RawMessage(s), nil
 }

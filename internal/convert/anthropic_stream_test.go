@@ -13,11 +13,14 @@ import (
 	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
+// upEvent is one upstream SSE event: its name and data.
+type upEvent struct{ name, data string }
+
 // messagesStream is an upstream Messages stream with every block kind the
 // reader reads or drops: thinking with its signature, redacted thinking, a
 // server tool and its result (dropped), text, a tool call in fragments,
 // pings, an unknown event, cumulative usage and a stop sequence.
-var messagesStream = []sseEvent{
+var messagesStream = []upEvent{
 	{"message_start", `{"type":"message_start","message":{"id":"msg_abc","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":100,"cache_creation_input_tokens":5,"cache_read_input_tokens":20,"output_tokens":1}}}`},
 	{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`},
 	{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"The user wants"}}`},
@@ -67,7 +70,7 @@ var messagesStreamEvents = []Event{
 	{Kind: EventFinish, Stop: StopTool, Usage: provider.Usage{InputTokens: 100, CacheCreationTokens: 5, CacheReadTokens: 20, OutputTokens: 50}},
 }
 
-func readAll(r StreamReader, events []sseEvent) []Event {
+func readAll(r StreamReader, events []upEvent) []Event {
 	var evs []Event
 	for _, e := range events {
 		evs = r.Read(evs, []byte(e.name), []byte(e.data))
@@ -87,17 +90,17 @@ func TestMessagesStreamReaderCases(t *testing.T) {
 	u3 := provider.Usage{InputTokens: 3, OutputTokens: 1}
 	tests := []struct {
 		name   string
-		events []sseEvent
+		events []upEvent
 		want   []Event
 	}{
 		{
 			name:   "error event ends the stream",
-			events: []sseEvent{{"message_start", start}, {"error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`}, {"message_stop", `{}`}},
+			events: []upEvent{{"message_start", start}, {"error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`}, {"message_stop", `{}`}},
 			want:   []Event{{Kind: EventStart, ID: "msg_1", Model: "claude-x", Usage: u3}, {Kind: EventError, ErrType: "overloaded_error", Delta: "Overloaded"}},
 		},
 		{
 			name: "names taken from data; whole input and thinking in the start event; stop sequence",
-			events: []sseEvent{{"", start},
+			events: []upEvent{{"", start},
 				{"", `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"hm","signature":"SIG"}}`},
 				{"", `{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{"a":1}}}`},
 				{"", `{"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"END"},"usage":{"output_tokens":9}}`},
@@ -114,7 +117,7 @@ func TestMessagesStreamReaderCases(t *testing.T) {
 		},
 		{
 			name: "no message_start; malformed and stray events ignored",
-			events: []sseEvent{{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"x"}}`},
+			events: []upEvent{{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"x"}}`},
 				{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_del`},
 				{"content_block_delta", `{"type":"content_block_delta","index":7,"delta":{"type":"text_delta","text":"lost"}}`},
 				{"content_block_stop", `{"type":"content_block_stop","index":7}`},
@@ -136,7 +139,7 @@ func TestMessagesStreamReaderCases(t *testing.T) {
 }
 
 // sseBytes frames events as an upstream sends them.
-func sseBytes(events []sseEvent, eol string) []byte {
+func sseBytes(events []upEvent, eol string) []byte {
 	var b []byte
 	for _, e := range events {
 		if e.name != "" {
@@ -383,7 +386,7 @@ func TestMessagesStreamPipe(t *testing.T) {
 }
 
 func TestUncustomStream(t *testing.T) {
-	events := []sseEvent{
+	events := []upEvent{
 		{"message_start", `{"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":1}}}`},
 		{"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t1","name":"apply_patch","input":{}}}`},
 		{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"input\": \"*** Be"}}`},

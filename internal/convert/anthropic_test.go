@@ -325,8 +325,8 @@ func TestEncodeMessagesErrors(t *testing.T) {
 		{"tool_choice without tools", Request{Messages: q, ToolChoice: ToolChoice{Mode: "required"}}, "tool_choice"},
 		{"temperature above Claude's range", Request{Messages: q, Temperature: ptr(1.6)}, "temperature"},
 		{"no content", Request{Messages: []Message{assistant(Part{Kind: PartThinking, Text: "x"})}}, "messages"},
-		{"arguments not an object", Request{Messages: []Message{user(text("q")), assistant(Part{Kind: PartToolCall, CallID: "c", Name: "f", Args: `[1`})}}, ""},
-		{"file image url", Request{Messages: []Message{user(Part{Kind: PartImage, URL: "file:///etc/passwd"})}}, ""},
+		{"arguments not an object", Request{Messages: []Message{user(text("q")), assistant(Part{Kind: PartToolCall, CallID: "c", Name: "f", Args: `[1`})}}, "messages"},
+		{"file image url", Request{Messages: []Message{user(Part{Kind: PartImage, URL: "file:///etc/passwd"})}}, "messages"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
