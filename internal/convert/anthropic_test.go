@@ -232,14 +232,15 @@ func TestEncodeMessages(t *testing.T) {
 		},
 		{
 			name: "custom tool and call, tool result with image blocks",
-			req: Request{Model: "m", MaxTokens: 10, Tools: []Tool{{Name: "apply_patch", Description: "patch", Custom: true}},
+			req: Request{Model: "m", MaxTokens: 10, Tools: []Tool{{Name: "apply_patch", Description: "patch", Custom: true,
+				Format: json.RawMessage(`{"type":"grammar","syntax":"lark","definition":"start: begin_patch"}`)}},
 				ToolChoice: ToolChoice{Mode: "required"},
 				Messages: []Message{user(text("fix")), assistant(Part{Kind: PartToolCall, CallID: "c", Name: "apply_patch", Custom: true, Args: "*** Begin Patch\n\"x\""}),
 					user(Part{Kind: PartToolResult, CallID: "c", Result: []Part{text("ok"), {Kind: PartImage, MediaType: "image/png", Data: "QQ=="}}})}},
 			want: `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"fix"}]},
 				{"role":"assistant","content":[{"type":"tool_use","id":"c","name":"apply_patch","input":{"input":"*** Begin Patch\n\"x\""}}]},
 				{"role":"user","content":[{"type":"tool_result","tool_use_id":"c","content":[{"type":"text","text":"ok"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"QQ=="}}]}]}],
-				"tools":[{"name":"apply_patch","description":"patch","input_schema":{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}}],
+				"tools":[{"name":"apply_patch","description":"patch\n\nSend the tool's raw input, verbatim, as the string property \"input\". It must follow this grammar (lark):\nstart: begin_patch","input_schema":{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}}],
 				"tool_choice":{"type":"any"}}`,
 		},
 		{
