@@ -51,3 +51,64 @@ func FuzzParseResponses(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResponsesStreamReader feeds any bytes as an upstream stream: the reader
+// never panics, its events keep the ir.go contract, and the Responses
+// writer turns them into events whose data is JSON.
+func FuzzResponsesStreamReader(f *testing.F) {
+	if b, err := os.ReadFile("testdata/responses/stream_tool.sse"); err == nil {
+		f.Add(b, uint16(7))
+	}
+	f.Add([]byte("event: response.output_item.added\ndata: {\"output_index\":1,\"item\":{\"type\":\"reasoning\"}}\n\ndata: {\"type\":\"response.reasoning_text.delta\",\"output_index\":1,\"content_index\":2,\"delta\":\"x\"}\n\ndata: {\"type\":\"error\",\"error\":{\"type\":\"t\"}}\n\n"), uint16(3))
+	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
+		var cuts []int
+		if c := int(cut); c > 0 && c < len(stream) {
+			cuts = append(cuts, c)
+		}
+		evs := responsesReadStream(stream, cuts...)
+		checkEventContract(t, evs)
+		out := writeResponsesEvents(NewResponsesStreamWriter("m"), evs)
+		_ = parseResponsesSSE(t, out)
+	})
+}
+
+// checkEventContract asserts ir.go's stream contract: one EventStart first,
+// parts opened in index order and never interleaved, nothing after
+// EventFinish or EventError.
+func checkEventContract(t *testing.T, evs []Event) {
+	t.Helper()
+	open, next, ended, started := -1, 0, false, false
+	for i, e := range evs {
+		if ended {
+			t.Fatalf("event %d (%d) after the end", i, e.Kind)
+		}
+		switch e.Kind {
+		case EventStart:
+			if started || i != 0 {
+				t.Fatalf("EventStart at %d", i)
+			}
+			started = true
+		case EventPartStart:
+			if open != -1 || e.Index != next {
+				t.Fatalf("part %d starts while %d is open (next %d)", e.Index, open, next)
+			}
+			open, next = e.Index, next+1
+		case EventDelta, EventSignature:
+			if e.Index != open {
+				t.Fatalf("event %d for part %d while %d is open", e.Kind, e.Index, open)
+			}
+		case EventPartStop:
+			if e.Index != open {
+				t.Fatalf("stop of %d while %d is open", e.Index, open)
+			}
+			open = -1
+		case EventFinish:
+			if open != -1 || !started {
+				t.Fatalf("finish with part %d open (started %v)", open, started)
+			}
+			ended = true
+		case EventError:
+			ended = true
+		}
+	}
+}

@@ -39,17 +39,18 @@ func ParseResponses(body []byte) (*Response, error) {
 		return nil, fmt.Errorf("%w: %s: %s", ErrResponseFailed, e.Get("code").String(), e.Get("message").String())
 	}
 	resp := &Response{ID: root.Get("id").String(), Model: root.Get("model").String()}
-	refusal := false
+	tool, refusal := false, false
 	root.Get("output").ForEach(func(_, item gjson.Result) bool {
 		p, ok, refused := parseOutputItem(item)
 		if ok {
 			resp.Parts = append(resp.Parts, p)
+			tool = tool || p.Kind == PartToolCall
 		}
 		refusal = refusal || refused
 		return true
 	})
 	resp.Usage, resp.ReasoningTokens = responsesUsageOf(root.Get("usage"))
-	resp.Stop = responsesStop(root, resp.Parts, refusal)
+	resp.Stop = stopOf(root, tool, refusal)
 	return resp, nil
 }
 
@@ -65,22 +66,18 @@ func responsesUsageOf(u gjson.Result) (provider.Usage, int64) {
 		u.Get("output_tokens_details.reasoning_tokens").Int()
 }
 
-// responsesStop maps status and incomplete_details onto a stop reason.
-func responsesStop(root gjson.Result, parts []Part, refusal bool) StopReason {
-	if root.Get("status").Str == "incomplete" {
-		switch root.Get("incomplete_details.reason").Str {
-		case "content_filter":
+// stopOf maps a final response's status and incomplete_details onto a stop
+// reason; tool and refusal report a call and a refusal in its output.
+func stopOf(root gjson.Result, tool, refusal bool) StopReason {
+	switch {
+	case root.Get("status").Str == "incomplete":
+		if root.Get("incomplete_details.reason").Str == "content_filter" {
 			return StopRefusal
-		default: // max_output_tokens, and any reason the API adds
-			return StopMax
 		}
-	}
-	for _, p := range parts {
-		if p.Kind == PartToolCall {
-			return StopTool
-		}
-	}
-	if refusal {
+		return StopMax // max_output_tokens, and any reason the API adds
+	case tool:
+		return StopTool
+	case refusal:
 		return StopRefusal
 	}
 	return StopEnd

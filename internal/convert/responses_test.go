@@ -12,7 +12,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
-func readFixture(t *testing.T, name string) []byte {
+func responsesFixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/responses/" + name)
 	if err != nil {
@@ -25,7 +25,7 @@ func readFixture(t *testing.T, name string) []byte {
 // (developer prompt, reasoning items, shell function tool, apply_patch
 // custom tool, hosted items and tools, include, store:false).
 func TestDecodeResponsesCodexRequest(t *testing.T) {
-	r, err := DecodeResponses(readFixture(t, "codex_request.json"))
+	r, err := DecodeResponses(responsesFixture(t, "codex_request.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestDecodeResponsesCodexRequest(t *testing.T) {
 		WantReasoningState: true,
 		Store:              &f,
 	}
-	compactRequestJSON(t, r)
+	responsesCompactJSON(t, r)
 	if !reflect.DeepEqual(r, want) {
 		g, _ := json.MarshalIndent(r, "", " ")
 		w, _ := json.MarshalIndent(want, "", " ")
@@ -82,9 +82,9 @@ func TestDecodeResponsesCodexRequest(t *testing.T) {
 	}
 }
 
-// compactRequestJSON compacts the raw JSON fields so a comparison ignores the
+// responsesCompactJSON compacts the raw JSON fields so a comparison ignores the
 // fixture's indentation.
-func compactRequestJSON(t *testing.T, r *Request) {
+func responsesCompactJSON(t *testing.T, r *Request) {
 	t.Helper()
 	c := func(b json.RawMessage) json.RawMessage {
 		if b == nil {
