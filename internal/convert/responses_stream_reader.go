@@ -28,7 +28,7 @@ type responsesStreamReader struct {
 	// queue holds done items that arrived while another part was open.
 	queue []gjson.Result
 	// seen are the output indexes already turned into parts (or queued).
-	seen             map[int64]bool
+	seen          map[int64]bool
 	tool, refusal bool
 }
 
