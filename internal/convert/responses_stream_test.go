@@ -2,6 +2,7 @@ package convert
 
 import (
 	"encoding/json"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -324,7 +325,7 @@ func TestResponsesStreamRoundTrip(t *testing.T) {
 }
 
 func TestResponsesStreamWriterEnds(t *testing.T) {
-	t.Run("max tokens is response.incomplete", func(t *testing.T) {
+	t.Run("max tokens is status incomplete in response.completed", func(t *testing.T) {
 		evs := parseResponsesSSE(t, writeResponsesEvents(NewResponsesStreamWriter("m"), []Event{
 			{Kind: EventStart, ID: "msg_1"},
 			{Kind: EventPartStart, Part: Part{Kind: PartText}},
@@ -333,7 +334,7 @@ func TestResponsesStreamWriterEnds(t *testing.T) {
 		}))
 		last := evs[len(evs)-1]
 		resp := last.Data["response"].(map[string]any)
-		if last.Name != "response.incomplete" || resp["status"] != "incomplete" || resp["incomplete_details"].(map[string]any)["reason"] != "max_output_tokens" {
+		if last.Name != "response.completed" || resp["status"] != "incomplete" || resp["incomplete_details"].(map[string]any)["reason"] != "max_output_tokens" {
 			t.Fatalf("%v", last)
 		}
 		// The open text part was closed before the end.
@@ -365,4 +366,33 @@ func TestResponsesStreamWriterEnds(t *testing.T) {
 			t.Fatalf("%v", evs)
 		}
 	})
+}
+
+func BenchmarkResponsesStreamReader(b *testing.B) {
+	stream, err := os.ReadFile("testdata/responses/stream_tool.sse")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = responsesReadStream(stream)
+	}
+}
+
+func BenchmarkResponsesStreamWriter(b *testing.B) {
+	evs := []Event{{Kind: EventStart, ID: "msg_01"}, {Kind: EventPartStart, Part: Part{Kind: PartText}}}
+	for range 200 {
+		evs = append(evs, Event{Kind: EventDelta, Delta: " token"})
+	}
+	evs = append(evs, Event{Kind: EventPartStop}, Event{Kind: EventFinish, Stop: StopEnd})
+	b.ReportAllocs()
+	var out []byte
+	for b.Loop() {
+		w := NewResponsesStreamWriter("m")
+		out = out[:0]
+		for i := range evs {
+			out = w.Write(out, &evs[i])
+		}
+	}
 }

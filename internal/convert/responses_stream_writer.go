@@ -11,8 +11,12 @@ import (
 // event as the API sends it ("event: response.x\ndata: {...}\n\n", a
 // sequence_number on each, no [DONE]): response.created and
 // response.in_progress; per part output_item.added, its content events and
-// output_item.done; then response.completed (response.incomplete with
-// incomplete_details for StopMax) carrying every item and the usage. A text
+// output_item.done; then response.completed carrying every item and the
+// usage. StopMax is status "incomplete" with incomplete_details in that
+// response.completed event, not the API's response.incomplete event: Codex
+// CLI knows no response.incomplete and fails a stream that ends without
+// response.completed ("stream closed before response.completed"), retrying
+// the whole turn; openai-go reads either. A text
 // part is a message item (content_part.added, output_text.delta/.done,
 // content_part.done), a tool call a function_call item
 // (function_call_arguments.delta/.done) or a custom_tool_call item
@@ -82,12 +86,8 @@ func (w *responsesStreamWriter) Write(dst []byte, ev *Event) []byte {
 		w.usage.Merge(ev.Usage)
 		obj := w.object()
 		obj.finish(ev.Stop, w.usage, 0)
-		name := "response.completed"
-		if obj.Status == "incomplete" {
-			name = "response.incomplete"
-		}
 		w.ended = true
-		return w.withResponse(dst, name, obj)
+		return w.withResponse(dst, "response.completed", obj)
 	case EventError:
 		dst = w.closeItem(dst)
 		obj := w.object()
@@ -155,22 +155,23 @@ func (w *responsesStreamWriter) itemEvent(dst []byte, name string, outIdx int, i
 }
 
 // partEvent writes an event about the current item: item_id, output_index,
-// then extra (starting with a comma) verbatim.
-func (w *responsesStreamWriter) partEvent(dst []byte, name string, extra ...string) []byte {
+// pre verbatim, the member key with the JSON string val (when key is not
+// ""), post verbatim. Deltas go through here, so it appends in place.
+func (w *responsesStreamWriter) partEvent(dst []byte, name, pre, key, val, post string) []byte {
 	dst = w.head(dst, name)
 	dst = append(dst, `,"item_id":`...)
 	dst = appendString(dst, w.cur.id)
 	dst = append(dst, `,"output_index":`...)
 	dst = appendInt(dst, int64(w.cur.outIdx))
-	for _, e := range extra {
-		dst = append(dst, e...)
+	dst = append(dst, pre...)
+	if key != "" {
+		dst = append(dst, `,"`...)
+		dst = append(dst, key...)
+		dst = append(dst, `":`...)
+		dst = appendString(dst, val)
 	}
+	dst = append(dst, post...)
 	return append(dst, "}\n\n"...)
-}
-
-// textMember is `,"<key>":"<escaped s>"`.
-func textMember(key, s string) string {
-	return string(appendString([]byte(`,"`+key+`":`), s))
 }
 
 func (w *responsesStreamWriter) openItem(dst []byte, p Part) []byte {
@@ -192,7 +193,7 @@ func (w *responsesStreamWriter) openItem(dst []byte, p Part) []byte {
 	w.cur = c
 	dst = w.itemEvent(dst, "response.output_item.added", c.outIdx, c.item("in_progress"))
 	if p.Kind == PartText {
-		dst = w.partEvent(dst, "response.content_part.added", `,"content_index":0,"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`)
+		dst = w.partEvent(dst, "response.content_part.added", `,"content_index":0,"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`, "", "", "")
 	}
 	return dst
 }
@@ -205,17 +206,17 @@ func (w *responsesStreamWriter) delta(dst []byte, text string) []byte {
 	c.text.WriteString(text)
 	switch {
 	case c.kind == PartText:
-		return w.partEvent(dst, "response.output_text.delta", `,"content_index":0`, textMember("delta", text), `,"logprobs":[]`)
+		return w.partEvent(dst, "response.output_text.delta", `,"content_index":0`, "delta", text, `,"logprobs":[]`)
 	case c.kind == PartToolCall && c.custom:
-		return w.partEvent(dst, "response.custom_tool_call_input.delta", textMember("delta", text))
+		return w.partEvent(dst, "response.custom_tool_call_input.delta", "", "delta", text, "")
 	case c.kind == PartToolCall:
-		return w.partEvent(dst, "response.function_call_arguments.delta", textMember("delta", text))
+		return w.partEvent(dst, "response.function_call_arguments.delta", "", "delta", text, "")
 	}
 	if !c.summaryOpen {
 		c.summaryOpen = true
-		dst = w.partEvent(dst, "response.reasoning_summary_part.added", `,"summary_index":0,"part":{"type":"summary_text","text":""}`)
+		dst = w.partEvent(dst, "response.reasoning_summary_part.added", `,"summary_index":0,"part":{"type":"summary_text","text":""}`, "", "", "")
 	}
-	return w.partEvent(dst, "response.reasoning_summary_text.delta", `,"summary_index":0`, textMember("delta", text))
+	return w.partEvent(dst, "response.reasoning_summary_text.delta", `,"summary_index":0`, "delta", text, "")
 }
 
 // closeItem writes the open item's done events.
@@ -227,15 +228,15 @@ func (w *responsesStreamWriter) closeItem(dst []byte) []byte {
 	text := c.text.String()
 	switch {
 	case c.kind == PartText:
-		dst = w.partEvent(dst, "response.output_text.done", `,"content_index":0`, textMember("text", text), `,"logprobs":[]`)
-		dst = w.partEvent(dst, "response.content_part.done", `,"content_index":0,"part":{"type":"output_text"`, textMember("text", text), `,"annotations":[],"logprobs":[]}`)
+		dst = w.partEvent(dst, "response.output_text.done", `,"content_index":0`, "text", text, `,"logprobs":[]`)
+		dst = w.partEvent(dst, "response.content_part.done", `,"content_index":0,"part":{"type":"output_text"`, "text", text, `,"annotations":[],"logprobs":[]}`)
 	case c.kind == PartToolCall && c.custom:
-		dst = w.partEvent(dst, "response.custom_tool_call_input.done", textMember("input", text))
+		dst = w.partEvent(dst, "response.custom_tool_call_input.done", "", "input", text, "")
 	case c.kind == PartToolCall:
-		dst = w.partEvent(dst, "response.function_call_arguments.done", textMember("name", c.name), textMember("arguments", argsOrEmpty(text)))
+		dst = w.partEvent(dst, "response.function_call_arguments.done", string(appendString([]byte(`,"name":`), c.name)), "arguments", argsOrEmpty(text), "")
 	case c.summaryOpen:
-		dst = w.partEvent(dst, "response.reasoning_summary_text.done", `,"summary_index":0`, textMember("text", text))
-		dst = w.partEvent(dst, "response.reasoning_summary_part.done", `,"summary_index":0,"part":{"type":"summary_text"`, textMember("text", text), "}")
+		dst = w.partEvent(dst, "response.reasoning_summary_text.done", `,"summary_index":0`, "text", text, "")
+		dst = w.partEvent(dst, "response.reasoning_summary_part.done", `,"summary_index":0,"part":{"type":"summary_text"`, "text", text, "}")
 	}
 	item := c.item("completed")
 	w.items = append(w.items, item)
