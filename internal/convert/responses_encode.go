@@ -22,7 +22,8 @@ import (
 //     encrypted_content): a reasoning item with its summary. Foreign
 //     thinking is dropped.
 //   - Thinking becomes reasoning.effort: Effort, else the effort of Budget,
-//     adaptive "medium"; summary "auto" unless the client named one.
+//     adaptive "medium"; summary "auto" unless the client named one. For
+//     models without reasoning (gpt-4*, gpt-3*, chatgpt-*) it is dropped.
 //   - Function tools are sent with strict:false (the Responses API defaults
 //     to strict, which needs schemas shaped for it).
 //   - Dropped, with no Responses equivalent: Stop sequences, TopK, cache
@@ -129,13 +130,13 @@ func EncodeResponses(r *Request) ([]byte, error) {
 		out.Input = append(out.Input, items...)
 		replayed = replayed || reasoning
 	}
-	if r.Thinking.Enabled {
+	if r.Thinking.Enabled && reasoningModel(r.Model) {
 		out.Reasoning = &responsesReasonIn{Effort: thinkingEffort(r.Thinking), Summary: r.Thinking.Summary}
 		if out.Reasoning.Summary == "" {
 			out.Reasoning.Summary = "auto"
 		}
 	}
-	if r.Thinking.Enabled || replayed {
+	if out.Reasoning != nil || replayed {
 		out.Include = []string{"reasoning.encrypted_content"}
 	}
 	encodeResponsesTools(&out, r)
@@ -155,6 +156,19 @@ func EncodeResponses(r *Request) ([]byte, error) {
 		return nil, fmt.Errorf("encode responses request: %w", err)
 	}
 	return b, nil
+}
+
+// reasoningModel reports whether model takes reasoning parameters: the API
+// refuses reasoning.effort and reasoning.encrypted_content for the GPT-4 and
+// GPT-3.5 families (and chatgpt-4o), so thinking a client asked for is
+// dropped for them rather than answered with a 400.
+func reasoningModel(model string) bool {
+	for _, p := range []string{"gpt-4", "gpt-3", "chatgpt-"} {
+		if strings.HasPrefix(model, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // thinkingEffort is the reasoning.effort that t stands for.

@@ -297,11 +297,16 @@ func TestEncodeResponsesThinking(t *testing.T) {
 		{"adaptive", Thinking{Enabled: true, Adaptive: true}, nil, `"reasoning":{"effort":"medium","summary":"auto"},"include":["reasoning.encrypted_content"]`},
 		{"budget", Thinking{Enabled: true, Budget: 2000}, nil, `"reasoning":{"effort":"low","summary":"auto"},"include":["reasoning.encrypted_content"]`},
 		{"replayed reasoning keeps include", Thinking{}, []Message{{Role: RoleAssistant, Parts: []Part{{Kind: PartThinking, Sig: Signature{Origin: OriginOpenAI, Value: "gAAAA"}}}}}, `"include":["reasoning.encrypted_content"]`},
+		{"a model without reasoning", Thinking{Enabled: true, Effort: "high"}, nil, ""},
 		{"foreign thinking only", Thinking{}, []Message{{Role: RoleAssistant, Parts: []Part{{Kind: PartThinking, Text: "t", Sig: Signature{Origin: OriginGemini, Value: "g"}}}}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := EncodeResponses(&Request{Model: "m", Thinking: tt.thinking, Messages: tt.msgs})
+			model := "gpt-5"
+			if strings.Contains(tt.name, "without reasoning") {
+				model = "gpt-4.1"
+			}
+			b, err := EncodeResponses(&Request{Model: model, Thinking: tt.thinking, Messages: tt.msgs})
 			if err != nil {
 				t.Fatal(err)
 			}
