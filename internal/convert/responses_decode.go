@@ -20,9 +20,11 @@ import (
 //     function_call_output and custom_tool_call_output the user turn.
 //   - Items with no neutral form are dropped: local_shell_call and its
 //     output, web_search_call, file_search_call, computer_call, mcp_*,
-//     image_generation_call, item_reference, compaction, ghost_snapshot,
-//     configuration_update and unknown types. Codex's additional_tools item
-//     contributes its tools.
+//     image_generation_call, item_reference, ghost_snapshot,
+//     configuration_update, OpenAI's own compaction items and unknown types.
+//     Codex's additional_tools item contributes its tools; a compaction item
+//     whose encrypted_content the relay wrapped (WrapSignature of the
+//     summary text) becomes that text in a user turn.
 //   - Tools: function and custom tools are kept (a namespace's function and
 //     custom tools are flattened under their own names); hosted tools
 //     (web_search, local_shell, file_search, image_generation, mcp,
@@ -302,6 +304,12 @@ func decodeResponsesItem(r *Request, item gjson.Result, param string) error {
 		appendPart(r, RoleAssistant, decodeReasoningItem(item))
 	case "additional_tools":
 		return decodeResponsesTools(r, item.Get("tools"), param+".tools")
+	case "compaction", "compaction_summary":
+		// A summary the relay wrote for a non-OpenAI account carries its
+		// text wrapped; OpenAI's own sealed summary cannot be read elsewhere.
+		if _, text, ok := UnwrapSignature(item.Get("encrypted_content").String()); ok && text != "" {
+			appendPart(r, RoleUser, Part{Kind: PartText, Text: text})
+		}
 	}
 	return nil
 }

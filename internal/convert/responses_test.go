@@ -159,6 +159,11 @@ func TestDecodeResponsesParams(t *testing.T) {
 				t.Fatalf("%+v %+v", r.Tools, r.Messages)
 			}
 		}},
+		{"compaction items: the relay's summary is read, OpenAI's sealed one dropped", `{"input":[{"type":"compaction","encrypted_content":"gAAAAsealed"},{"type":"compaction","encrypted_content":"` + WrapSignature(Signature{Origin: OriginAnthropic}, "Summary: fixed x.go") + `"},{"role":"user","content":"go on"}]}`, func(t *testing.T, r *Request) {
+			if len(r.Messages) != 1 || len(r.Messages[0].Parts) != 2 || r.Messages[0].Parts[0].Text != "Summary: fixed x.go" || r.Messages[0].Parts[1].Text != "go on" {
+				t.Fatalf("%+v", r.Messages)
+			}
+		}},
 		{"tool output object with success false", `{"input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":{"content":"boom","success":false}}]}`, func(t *testing.T, r *Request) {
 			res := r.Messages[1].Parts[0]
 			if !res.IsError || res.Result[0].Text != "boom" {
