@@ -10,3 +10,6 @@ func (r *Relay) SetRoutes(t *routing.Table) { r.routes.Store(t) }
 // routesTable is the routes in force, read with one atomic load; nil (no
 // routes) is a valid table (routing.Table.Targets answers the defaults).
 func (r *Relay) routesTable() *routing.Table { return r.routes.Load() }
+
+// Routes returns the routes in force (what the admin API and tests read).
+func (r *Relay) Routes() *routing.Table { return r.routesTable() }
