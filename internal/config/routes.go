@@ -140,7 +140,7 @@ func (ix routePoolIndex) resolve(s string) (t RouteTarget, msg string) {
 	if slices.Contains(RoutePlatforms, pool) {
 		t.Platform = pool
 		if p := ix.platforms[pool]; p == nil || p.enabled == 0 {
-			return t, fmt.Sprintf("no enabled account serves the %s platform; add one (ccrelay login) or remove the target", pool)
+			return t, fmt.Sprintf("no enabled account serves the %s platform: add one (ccrelay login, or an [[accounts]] entry) or remove the target", pool)
 		}
 		return t, ""
 	}
