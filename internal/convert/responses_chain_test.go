@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
@@ -107,4 +108,74 @@ func postJSON(t *testing.T, url string, body []byte) (int, []byte) {
 		t.Fatal(err)
 	}
 	return res.StatusCode, b
+}
+
+// TestCodexOnClaudeKeepsThinkingAcrossTurns runs a Codex tool turn through
+// the Responses and Messages codecs: Claude's signed thinking and redacted
+// thinking reach Codex as reasoning items, Codex sends the items back as it
+// does (without ids), and the next Anthropic request carries the thinking
+// blocks exactly, before the apply_patch call, with the call's raw input.
+func TestCodexOnClaudeKeepsThinkingAcrossTurns(t *testing.T) {
+	codex := string(responsesFixture(t, "codex_request.json"))
+	req, err := DecodeResponses([]byte(codex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Model = "claude-sonnet-4-5"
+	if _, err := EncodeMessages(req); err != nil {
+		t.Fatalf("turn one for Claude: %v", err)
+	}
+	claudeAnswer := `{"id":"msg_01Chain","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[` +
+		`{"type":"thinking","thinking":"The test fails on x.go:12.","signature":"EqQBCkgIBxABGAIiQLsig"},` +
+		`{"type":"redacted_thinking","data":"EmwKAhgBEgy3redacted"},` +
+		`{"type":"tool_use","id":"toolu_01Patch","name":"apply_patch","input":{"input":"*** Begin Patch\n*** Update File: x.go\n*** End Patch\n"}}],` +
+		`"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":50,"cache_creation_input_tokens":0,"cache_read_input_tokens":4000,"output_tokens":120}}`
+	resp, err := ParseMessages([]byte(claudeAnswer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	UncustomCalls(resp, req.Tools)
+	written := WriteResponses(resp, "gpt-5-codex")
+	out := gjson.GetBytes(written, "output").Array()
+	if len(out) != 3 || out[0].Get("type").Str != "reasoning" || out[1].Get("type").Str != "reasoning" || out[2].Get("type").Str != "custom_tool_call" {
+		t.Fatalf("Codex's answer: %s", written)
+	}
+
+	// Codex's next turn: its history plus the items as Codex stores them
+	// (no id: ResponseItem skips it) and the tool's output.
+	var items []string
+	for _, it := range gjson.Get(codex, "input").Array() {
+		items = append(items, it.Raw)
+	}
+	for _, it := range out {
+		items = append(items, strings.Replace(it.Raw, `"id":"`+it.Get("id").Str+`",`, "", 1))
+	}
+	next, err := sjson.SetRaw(codex, "input", "["+strings.Join(items, ",")+
+		`,{"type":"custom_tool_call_output","call_id":"toolu_01Patch","output":"Success."}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req2, err := DecodeResponses([]byte(next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req2.Model = "claude-sonnet-4-5"
+	body, err := EncodeMessages(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := gjson.GetBytes(body, "messages").Array()
+	last := msgs[len(msgs)-2].Get("content")
+	if msgs[len(msgs)-2].Get("role").Str != "assistant" ||
+		last.Get("0.type").Str != "thinking" || last.Get("0.thinking").Str != "The test fails on x.go:12." || last.Get("0.signature").Str != "EqQBCkgIBxABGAIiQLsig" ||
+		last.Get("1.type").Str != "redacted_thinking" || last.Get("1.data").Str != "EmwKAhgBEgy3redacted" ||
+		last.Get("2.type").Str != "tool_use" || last.Get("2.id").Str != "toolu_01Patch" || last.Get("2.input.input").Str != "*** Begin Patch\n*** Update File: x.go\n*** End Patch\n" {
+		t.Fatalf("the replayed assistant turn: %s", msgs[len(msgs)-2].Raw)
+	}
+	if res := msgs[len(msgs)-1].Get("content.0"); res.Get("type").Str != "tool_result" || res.Get("tool_use_id").Str != "toolu_01Patch" {
+		t.Fatalf("the tool result: %s", msgs[len(msgs)-1].Raw)
+	}
+	if !gjson.GetBytes(body, "thinking").Exists() {
+		t.Fatalf("thinking was turned off although the tool turn replays signed thinking: %s", body)
+	}
 }
