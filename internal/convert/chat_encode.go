@@ -12,7 +12,12 @@ import (
 // Ollama, vLLM...). What a Chat upstream cannot take is dropped
 // (docs/matrix.md):
 //
-//   - thinking parts, whatever their origin: Chat has no thinking input;
+//   - thinking of any origin but OriginChat. Reasoning a Chat upstream gave
+//     goes back as the assistant message's reasoning_content, which
+//     DeepSeek and Kimi require on a thinking model's tool-call turns (a
+//     400 without it); a tool-call turn without such reasoning in a request
+//     that asks for thinking gets an empty reasoning_content, which they
+//     accept;
 //   - cache breakpoints, top_k (OpenAI refuses it), the client's cache key,
 //     store, and IsError on tool results (Chat's tool message has no such
 //     flag; the result's text usually says so);
@@ -54,9 +59,12 @@ type chatMessage struct {
 	Role string `json:"role"`
 	// Content is a string, a []chatPart, or nil (null: an assistant turn
 	// that only calls tools).
-	Content    any            `json:"content"`
-	ToolCalls  []chatCallBody `json:"tool_calls,omitempty"`
-	ToolCallID string         `json:"tool_call_id,omitempty"`
+	Content any `json:"content"`
+	// ReasoningContent is DeepSeek's and Kimi's field for the turn's
+	// reasoning (nil: left out).
+	ReasoningContent *string        `json:"reasoning_content,omitempty"`
+	ToolCalls        []chatCallBody `json:"tool_calls,omitempty"`
+	ToolCallID       string         `json:"tool_call_id,omitempty"`
 }
 
 type chatPart struct {
@@ -132,7 +140,7 @@ func EncodeChat(r *Request) ([]byte, error) {
 		b.Messages = append(b.Messages, chatMessage{Role: "system", Content: strings.Join(r.System, chatSeparator)})
 	}
 	for i := range r.Messages {
-		b.Messages = chatAppendMessage(b.Messages, &r.Messages[i])
+		b.Messages = chatAppendMessage(b.Messages, &r.Messages[i], r.Thinking.Enabled)
 	}
 	b.Tools, b.ToolChoice, b.ParallelToolCalls = chatEncodeTools(r)
 	b.ReasoningEffort = chatEffort(r.Thinking)
@@ -194,13 +202,14 @@ func chatEncodeTools(r *Request) (tools []chatToolDecl, choice any, parallel *bo
 
 // chatAppendMessage appends the Chat messages of one turn: a user turn's
 // tool results become tool messages, first, as Chat wants them right after
-// the assistant turn that called.
-func chatAppendMessage(dst []chatMessage, m *Message) []chatMessage {
+// the assistant turn that called. thinking: the request asks for thinking.
+func chatAppendMessage(dst []chatMessage, m *Message, thinking bool) []chatMessage {
 	var (
-		parts []chatPart
-		calls []chatCallBody
-		texts []string
-		mixed bool // parts holds an image or a document
+		parts     []chatPart
+		calls     []chatCallBody
+		texts     []string
+		mixed     bool // parts holds an image or a document
+		reasoning *string
 	)
 	addText := func(s string) {
 		texts = append(texts, s)
@@ -231,8 +240,15 @@ func chatAppendMessage(dst []chatMessage, m *Message) []chatMessage {
 				}
 			}
 			dst = append(dst, chatMessage{Role: "tool", ToolCallID: p.CallID, Content: strings.Join(content, chatSeparator)})
+		case PartThinking:
+			if p.Sig.Origin == OriginChat { // any other origin is foreign here
+				s := p.Text
+				if reasoning != nil {
+					s = *reasoning + p.Text
+				}
+				reasoning = &s
+			}
 		}
-		// Thinking has no Chat input: dropped.
 	}
 	var content any
 	switch {
@@ -245,7 +261,10 @@ func chatAppendMessage(dst []chatMessage, m *Message) []chatMessage {
 		if content == nil && len(calls) == 0 {
 			return dst
 		}
-		return append(dst, chatMessage{Role: "assistant", Content: content, ToolCalls: calls})
+		if reasoning == nil && len(calls) > 0 && thinking {
+			reasoning = new(string)
+		}
+		return append(dst, chatMessage{Role: "assistant", Content: content, ReasoningContent: reasoning, ToolCalls: calls})
 	}
 	if content == nil {
 		return dst

@@ -75,6 +75,28 @@ func TestEncodeChat(t *testing.T) {
 				"tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false}`,
 		},
 		{
+			name: "reasoning from a Chat upstream goes back as reasoning_content; foreign thinking does not; an empty one on a thinking tool-call turn",
+			req: Request{Model: "deepseek-reasoner", Thinking: Thinking{Enabled: true, Effort: "high"}, Messages: []Message{
+				{Role: RoleUser, Parts: []Part{text("x")}},
+				{Role: RoleAssistant, Parts: []Part{
+					{Kind: PartThinking, Text: "plan ", Sig: Signature{Origin: OriginChat}},
+					{Kind: PartThinking, Text: "signed", Sig: Signature{Origin: OriginAnthropic, Value: "EqQB"}},
+					{Kind: PartThinking, Text: "more", Sig: Signature{Origin: OriginChat}},
+					{Kind: PartToolCall, CallID: "c1", Name: "f", Args: "{}"}}},
+				{Role: RoleUser, Parts: []Part{{Kind: PartToolResult, CallID: "c1"}}},
+				{Role: RoleAssistant, Parts: []Part{
+					{Kind: PartThinking, Text: "foreign", Sig: Signature{Origin: OriginOpenAI, Value: "gAAAA"}},
+					{Kind: PartToolCall, CallID: "c2", Name: "f", Args: "{}"}}},
+				{Role: RoleUser, Parts: []Part{{Kind: PartToolResult, CallID: "c2"}}},
+				{Role: RoleAssistant, Parts: []Part{text("done")}}}},
+			want: `{"model":"deepseek-reasoner","reasoning_effort":"high","messages":[{"role":"user","content":"x"},
+				{"role":"assistant","content":null,"reasoning_content":"plan more","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+				{"role":"tool","content":"","tool_call_id":"c1"},
+				{"role":"assistant","content":null,"reasoning_content":"","tool_calls":[{"id":"c2","type":"function","function":{"name":"f","arguments":"{}"}}]},
+				{"role":"tool","content":"","tool_call_id":"c2"},
+				{"role":"assistant","content":"done"}]}`,
+		},
+		{
 			name: "tool_choice without tools is nothing",
 			req:  Request{Model: "m", Messages: []Message{{Role: RoleUser, Parts: []Part{text("x")}}}, ToolChoice: ToolChoice{Mode: "required", NoParallel: true}},
 			want: `{"model":"m","messages":[{"role":"user","content":"x"}]}`,
@@ -155,9 +177,28 @@ func TestDecodeEncodeChatRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	jsonEqual(t, got, `{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":"x"},
-		{"role":"assistant","content":"ok","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
+		{"role":"assistant","content":"ok","reasoning_content":"","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},
 		{"role":"tool","tool_call_id":"c1","content":"r"},{"role":"user","content":[{"type":"text","text":"y"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],
 		"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{}}}}],
 		"tool_choice":"required","parallel_tool_calls":false,"max_tokens":9,"temperature":0.5,"stop":["z"],"reasoning_effort":"low","stream":true,"stream_options":{"include_usage":true},
 		"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object"}}},"user":"u"}`)
+}
+
+// DeepSeek's answer, parsed and replayed on the next turn, carries its
+// reasoning_content back (DeepSeek answers 400 without it).
+func TestParseEncodeChatKeepsReasoning(t *testing.T) {
+	resp, err := ParseChat([]byte(`{"id":"d","model":"deepseek-reasoner","choices":[{"index":0,"message":{"role":"assistant","content":null,"reasoning_content":"Need the weather.","tool_calls":[{"id":"call_0","type":"function","function":{"name":"w","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EncodeChat(&Request{Model: "deepseek-reasoner", Messages: []Message{
+		{Role: RoleUser, Parts: []Part{{Kind: PartText, Text: "weather?"}}},
+		{Role: RoleAssistant, Parts: resp.Parts},
+		{Role: RoleUser, Parts: []Part{{Kind: PartToolResult, CallID: "call_0", Result: []Part{{Kind: PartText, Text: "sun"}}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEqual(t, got, `{"model":"deepseek-reasoner","messages":[{"role":"user","content":"weather?"},
+		{"role":"assistant","content":null,"reasoning_content":"Need the weather.","tool_calls":[{"id":"call_0","type":"function","function":{"name":"w","arguments":"{}"}}]},
+		{"role":"tool","content":"sun","tool_call_id":"call_0"}]}`)
 }

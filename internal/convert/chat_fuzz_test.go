@@ -148,7 +148,7 @@ func checkChatEvents(t *testing.T, evs []Event) {
 				t.Fatalf("part %d starts with %d open, %d expected: %+v", ev.Index, open, next, evs)
 			}
 			open, next = ev.Index, next+1
-		case EventDelta, EventPartStop:
+		case EventDelta, EventSignature, EventPartStop:
 			if ev.Index != open {
 				t.Fatalf("event %d for part %d, open %d: %+v", i, ev.Index, open, evs)
 			}

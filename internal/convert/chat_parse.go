@@ -16,7 +16,8 @@ import (
 //   - reasoning comes as message.reasoning_content (DeepSeek, Kimi, vLLM),
 //     message.reasoning (OpenRouter, Ollama), or as <think>...</think> at
 //     the start of the content (reasoning models served raw); all become a
-//     thinking part with no signature (no Chat server hands out state);
+//     thinking part of origin OriginChat: its text is the state DeepSeek and
+//     Kimi want back on a tool-call turn (EncodeChat sends it back);
 //   - tool calls without an id get a generated "call_..." one, and an
 //     answer with tool calls is a tool_use stop whatever finish_reason says
 //     (some servers say "stop");
@@ -58,7 +59,7 @@ func ParseChat(body []byte) (*Response, error) {
 		thinking, text = thinking+think, rest
 	}
 	if thinking != "" {
-		r.Parts = append(r.Parts, Part{Kind: PartThinking, Text: thinking})
+		r.Parts = append(r.Parts, Part{Kind: PartThinking, Text: thinking, Sig: Signature{Origin: OriginChat}})
 	}
 	refusal := msg.Get("refusal").String()
 	if text == "" {

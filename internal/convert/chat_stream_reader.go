@@ -125,11 +125,16 @@ func (r *chatStreamReader) emit(evs []Event, kind PartKind, text string) []Event
 	return append(evs, Event{Kind: EventDelta, Index: r.next - 1, Delta: text})
 }
 
+// closePart closes the open part; a thinking part gets its origin first
+// (OriginChat: the text is the state).
 func (r *chatStreamReader) closePart(evs []Event) []Event {
 	if !r.open {
 		return evs
 	}
 	r.open = false
+	if r.openKind == PartThinking {
+		evs = append(evs, Event{Kind: EventSignature, Index: r.next - 1, Sig: Signature{Origin: OriginChat}})
+	}
 	return append(evs, Event{Kind: EventPartStop, Index: r.next - 1})
 }
 
