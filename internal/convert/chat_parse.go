@@ -86,15 +86,14 @@ func ParseChat(body []byte) (*Response, error) {
 	return r, nil
 }
 
-// chatFirstChoice is the choice with index 0 (the first when none says).
+// chatFirstChoice is the choice with index 0 (or none said): the relay
+// asks for one; a chunk of another choice carries nothing for it.
 func chatFirstChoice(choices gjson.Result) gjson.Result {
 	var first gjson.Result
 	choices.ForEach(func(_, c gjson.Result) bool {
-		if !c.IsObject() {
-			return true
-		}
-		if !first.Exists() || c.Get("index").Int() == 0 && first.Get("index").Int() != 0 {
+		if c.IsObject() && c.Get("index").Int() == 0 {
 			first = c
+			return false
 		}
 		return true
 	})
