@@ -90,13 +90,6 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dial
 	r.serve(c)
 }
 
-// handleResponsesWebSocket answers Codex's WebSocket attempt on GET
-// /v1/responses. ccrelay serves Responses over HTTP SSE only; it refuses the
-// upgrade at once, so the client falls back to HTTP without waiting.
-func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Request, d dialect) {
-	writeDialectError(w, d, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
-}
-
 // handleOpenAIModels lists models from the accounts with the public model
 // list: accounts whose type has none (accounttype.Spec.NoModelList, the
 // ChatGPT backend's) are skipped (their backend's list needs a

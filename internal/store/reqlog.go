@@ -160,7 +160,7 @@ func insertRequests(ctx context.Context, tx *sql.Tx, recs []usage.Record) error 
 			addr = u.ClientAddr.String()
 		}
 		if _, err := stmt.ExecContext(ctx, u.Time.UnixMilli(), u.RequestID, keyLabel(u), truncate(u.UserAgent, maxUserAgent), addr,
-			truncate(u.Route, maxRoute), u.Dialect, u.Platform, u.Model, u.ServedModel, u.AccountID, u.Status, u.Error, u.Attempts, string(aj),
+			truncate(u.Route, maxRoute), u.Dialect, u.Platform, u.Model, storedServedModel(u.Model, u.ServedModel), u.AccountID, u.Status, u.Error, u.Attempts, string(aj),
 			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, cost, u.QueueWait.Milliseconds(), u.TTFB.Milliseconds(),
 			u.Latency.Milliseconds(), boolInt(u.Stream), boolInt(u.Bodies != nil)); err != nil {
 			return fmt.Errorf("request log: %w", err)

@@ -21,9 +21,6 @@ type Request struct {
 	// ("anthropic", "openai", "google").
 	Route   string
 	Dialect string
-	// ServedModel is the model name sent upstream (after the models map);
-	// "" when it is the asked Model.
-	ServedModel string
 	// QueueWait is how long the request waited for its key's concurrency
 	// slot (and the rest of admission).
 	QueueWait time.Duration
