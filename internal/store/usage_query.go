@@ -296,6 +296,37 @@ func GroupUsage(by string, parts []UsageRow) []UsageRow {
 	return out
 }
 
+// rollupState is what a usage query needs of a schema's rollup state.
+type rollupState struct {
+	// legacy: a database written before rollups (read only its raw rows).
+	legacy               bool
+	rolled, prunedBefore int64
+	// served: the database keeps the model served (read with
+	// GroupServedModel only), from the hour servedFrom in its rollups.
+	served     bool
+	servedFrom int64
+}
+
+// readRollupState reads schema's rollup state (and, grouping by served
+// model, where its served-model hours start).
+func readRollupState(ctx context.Context, c *sql.Conn, schema, by string) (rollupState, error) {
+	var st rollupState
+	err := c.QueryRowContext(ctx, `SELECT rolled_id, pruned_before_ms FROM `+schema+`.usage_rollup_state WHERE id = 1`).Scan(&st.rolled, &st.prunedBefore)
+	switch {
+	case err != nil && isNoSuchTable(err):
+		// A database not yet migrated (stats reads it read-only).
+		st.legacy = true
+	case err != nil:
+		return st, fmt.Errorf("query usage: read rollup state: %w", err)
+	}
+	if by == GroupServedModel && !st.legacy {
+		if st.servedFrom, st.served, err = servedFrom(ctx, c, schema); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
 // usageOf adds one schema's usage of [from, to) to add, split into whole
 // hours (rollups and the raw tail) and raw edges. With step > 0 the sums are
 // per bucket of step ms (aligned to the Unix epoch): a step of whole hours
@@ -303,26 +334,13 @@ func GroupUsage(by string, parts []UsageRow) []UsageRow {
 // any other step reads the raw rows of the whole window, so it covers the
 // raw retention only. add gets the bucket start (0 without a step).
 func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step, from, to int64, add func(bucket int64, g1, g2 string, r UsageRow)) error {
-	var legacy bool
-	var rolled, prunedBefore int64
-	err := c.QueryRowContext(ctx, `SELECT rolled_id, pruned_before_ms FROM `+schema+`.usage_rollup_state WHERE id = 1`).Scan(&rolled, &prunedBefore)
-	switch {
-	case err != nil && isNoSuchTable(err):
-		// A database not yet migrated (stats reads it read-only).
-		legacy = true
-	case err != nil:
-		return fmt.Errorf("query usage: read rollup state: %w", err)
+	st, err := readRollupState(ctx, c, schema, by)
+	if err != nil {
+		return err
 	}
-	var servedFromMs int64
-	if by == GroupServedModel && !legacy {
-		var has bool
-		if servedFromMs, has, err = servedFrom(ctx, c, schema); err != nil {
-			return err
-		} else if !has {
-			by = GroupModel // a database older than the served model: served as asked
-		}
-	} else if by == GroupServedModel {
-		by = GroupModel
+	legacy, rolled, prunedBefore, servedFromMs := st.legacy, st.rolled, st.prunedBefore, st.servedFrom
+	if by == GroupServedModel && !st.served {
+		by = GroupModel // a database older than the served model: served as asked
 	}
 	qs := buildQueries(schema, by, legacy, step > 0)
 	run := func(text string, args ...any) error {
