@@ -17,8 +17,8 @@ func writeDetail(w io.Writer, d admin.RequestDetailResponse) error {
 		cost = fmt.Sprintf("$%.6f", *r.CostUSD)
 	}
 	model := r.Model
-	if r.ServedModel != "" {
-		model += " (sent upstream as " + r.ServedModel + ")"
+	if r.ServedModel != "" && r.ServedModel != r.Model {
+		model += " (model served: " + r.ServedModel + ", on " + dash(r.Platform) + ")"
 	}
 	stream := "no"
 	if r.Stream {

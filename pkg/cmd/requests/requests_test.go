@@ -1,9 +1,13 @@
 package requests
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccrelay/ccrelay/internal/admin"
+	"github.com/ccrelay/ccrelay/internal/store"
 
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
@@ -52,5 +56,38 @@ func TestQuerySendsAbsoluteSince(t *testing.T) {
 	q := o.query()
 	if q.Get("since") != "2026-12-07T11:00:00Z" || q.Get("errors") != "true" || q.Get("status") != "502" {
 		t.Fatalf("query %v", q)
+	}
+}
+
+// A request served as another model shows both, in the list and in the
+// detail; one served as asked shows its model once.
+func TestModelServedShown(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	rows := []store.RequestRow{
+		{ID: "req_routed", Time: now, Model: "claude-sonnet-4", ServedModel: "gpt-5-codex", Platform: "openai", Account: "chatgpt-pro", Status: 200},
+		{ID: "req_plain", Time: now, Model: "claude-sonnet-4", Platform: "claude", Account: "max-1", Status: 200},
+	}
+	var list bytes.Buffer
+	if err := writeTable(&list, rows, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(list.String(), "\n")
+	if !strings.Contains(lines[1], "claude-sonnet-4 > gpt-5-codex") || strings.Contains(lines[2], ">") || !strings.Contains(lines[2], "claude-sonnet-4") {
+		t.Errorf("list:\n%s", list.String())
+	}
+	for _, tt := range []struct {
+		row  store.RequestRow
+		want string
+	}{
+		{rows[0], "Model:    claude-sonnet-4 (model served: gpt-5-codex, on openai)\n"},
+		{rows[1], "Model:    claude-sonnet-4\n"},
+	} {
+		var out bytes.Buffer
+		if err := writeDetail(&out, admin.RequestDetailResponse{RequestDetail: store.RequestDetail{RequestRow: tt.row}}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("detail lacks %q:\n%s", tt.want, out.String())
+		}
 	}
 }
