@@ -81,6 +81,8 @@
         d.el("div", { class: "attempt-head" }, d.el("strong", { text: (i + 1) + ". " + a.account }), " ", statusBadge(d, a.status), " ",
           d.el("span", { class: "muted", text: a.verdict + " · ended at " + d.fmtMs(a.end_ms) })),
         d.el("div", { class: "timeline" }, seg),
+        a.fallback ? d.el("div", { class: "sub", text: "passed over: " + a.fallback }) : null,
+        a.target ? d.el("div", { class: "sub", text: "target: " + a.target }) : null,
         a.reason ? d.el("div", { class: "sub", text: "reason: " + a.reason }) : null,
         a.message ? d.el("div", { class: "sub mono", text: "upstream: " + a.message }) : null);
     });

@@ -91,3 +91,19 @@ func TestModelServedShown(t *testing.T) {
 		}
 	}
 }
+
+// A routed request's attempts name their target and why earlier targets
+// were passed over.
+func TestAttemptTargetShown(t *testing.T) {
+	row := store.RequestRow{ID: "req_fb", Model: "claude-sonnet-4", ServedModel: "gpt-5-codex", Status: 200,
+		Attempts: []store.AttemptRow{{Account: "chatgpt-pro", Target: "openai:gpt-5-codex", Fallback: "claude: no claude account is available", Status: 200, Verdict: "ok"}}}
+	var out bytes.Buffer
+	if err := writeDetail(&out, admin.RequestDetailResponse{RequestDetail: store.RequestDetail{RequestRow: row}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"passed over: claude: no claude account is available\n", "target:  openai:gpt-5-codex\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("detail lacks %q:\n%s", want, out.String())
+		}
+	}
+}
