@@ -20,7 +20,7 @@ import (
 //     function_call_output and custom_tool_call_output the user turn.
 //   - Items with no neutral form are dropped: local_shell_call and its
 //     output, web_search_call, file_search_call, computer_call, mcp_*,
-//     image_generation_call, item_reference, ghost_snapshot,
+//     image_generation_call, ghost_snapshot,
 //     configuration_update, OpenAI's own compaction items and unknown types.
 //     Codex's additional_tools item contributes its tools; a compaction item
 //     whose encrypted_content the relay wrapped (WrapSignature of the
@@ -34,6 +34,10 @@ import (
 //     the foreign signature and its exact text; any other is OpenAI's own
 //     state (Sig.Origin openai, Sig.ID the item id).
 //   - reasoning.effort "none" (or no effort) leaves thinking off.
+//   - Ignored, with nothing to carry them: text.verbosity, max_tool_calls,
+//     truncation, service_tier, top_logprobs, metadata, client_metadata,
+//     stream_options; item_reference (like background, conversation and
+//     prompt) needs OpenAI's stored state and is refused.
 
 // Parameters that need OpenAI's server-side state or features no other
 // provider has: refused rather than silently ignored.
@@ -304,6 +308,8 @@ func decodeResponsesItem(r *Request, item gjson.Result, param string) error {
 		appendPart(r, RoleAssistant, decodeReasoningItem(item))
 	case "additional_tools":
 		return decodeResponsesTools(r, item.Get("tools"), param+".tools")
+	case "item_reference":
+		return badRequest(param, "item_reference needs items stored by OpenAI; this model's provider keeps none (send the items themselves)")
 	case "compaction", "compaction_summary":
 		// A summary the relay wrote for a non-OpenAI account carries its
 		// text wrapped; OpenAI's own sealed summary cannot be read elsewhere.

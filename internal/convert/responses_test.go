@@ -205,6 +205,7 @@ func TestDecodeResponsesErrors(t *testing.T) {
 		{"file input", `{"input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]}`, "input[0].content[0].type"},
 		{"image file id", `{"input":[{"role":"user","content":[{"type":"input_image","file_id":"f"}]}]}`, "input[0].content[0].image_url"},
 		{"bad data url", `{"input":[{"role":"user","content":[{"type":"input_image","image_url":"data:text/plain,hi"}]}]}`, "input[0].content[0].image_url"},
+		{"item reference", `{"input":[{"type":"item_reference","id":"msg_1"}]}`, "input[0]"},
 		{"call without id", `{"input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id"},
 		{"bad tool choice", `{"input":"x","tool_choice":"sometimes"}`, "tool_choice"},
 		{"max tokens", `{"input":"x","max_output_tokens":0}`, "max_output_tokens"},
