@@ -282,7 +282,7 @@ func TestEncodeResponsesClaudeCodeTurn(t *testing.T) {
 		`{"format":{"type":"grammar","syntax":"lark","definition":"x"},"name":"apply_patch","type":"custom"}],` +
 		`"tool_choice":{"name":"apply_patch","type":"custom"},"parallel_tool_calls":false,` +
 		`"reasoning":{"effort":"high","summary":"auto"},"include":["reasoning.encrypted_content"],"store":false,"stream":true,` +
-		`"max_output_tokens":32000,"temperature":0.5,"safety_identifier":"` + safetyIdentifier(strings.Repeat("u", 100)) + `"}`
+		`"max_output_tokens":32000,"safety_identifier":"` + safetyIdentifier(strings.Repeat("u", 100)) + `"}`
 	if string(b) != want {
 		t.Fatalf("got\n%s\nwant\n%s", b, want)
 	}
@@ -558,6 +558,22 @@ func TestResponsesRoundTripThroughOpenAI(t *testing.T) {
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("%s\nlacks %s", b, want)
+		}
+	}
+}
+
+func TestEncodeResponsesSampling(t *testing.T) {
+	temp, topP := 0.3, 0.9
+	for _, tt := range []struct {
+		model string
+		want  bool
+	}{{"gpt-4.1", true}, {"gpt-4o-mini", true}, {"gpt-5", false}, {"o3", false}, {"gpt-5-codex", false}} {
+		b, err := EncodeResponses(&Request{Model: tt.model, Temperature: &temp, TopP: &topP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), `"temperature":0.3,"top_p":0.9`); got != tt.want {
+			t.Fatalf("%s: sampling sent %v, want %v: %s", tt.model, got, tt.want, b)
 		}
 	}
 }
