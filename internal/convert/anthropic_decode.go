@@ -30,6 +30,8 @@ import (
 //     (PDF) have no neutral form and are a *RequestError.
 //   - output_config.effort is read only with thinking enabled or adaptive;
 //     Anthropic's "max" becomes "xhigh", the highest neutral effort.
+//   - Structured outputs (output_config.format, or the beta's
+//     output_format) become Request.Format.
 //   - Any other top-level field (context_management, mcp_servers,
 //     container, service_tier...) is ignored.
 //
@@ -64,7 +66,28 @@ func DecodeMessages(body []byte) (*Request, error) {
 	if err := decodeMessagesToolChoice(r, root.Get("tool_choice"), droppedTools(root.Get("tools"))); err != nil {
 		return nil, err
 	}
+	if err := decodeMessagesFormat(r, root); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// decodeMessagesFormat reads structured outputs: output_config.format, or
+// the beta's top-level output_format, {"type":"json_schema","schema":...}.
+func decodeMessagesFormat(r *Request, root gjson.Result) error {
+	param, f := "output_config.format", root.Get("output_config.format")
+	if !f.Exists() || f.Type == gjson.Null {
+		param, f = "output_format", root.Get("output_format")
+	}
+	if !f.Exists() || f.Type == gjson.Null {
+		return nil
+	}
+	schema := f.Get("schema")
+	if f.Get("type").Str != "json_schema" || !schema.IsObject() {
+		return badRequest(param, "%s must be {\"type\":\"json_schema\",\"schema\":{...}}", param)
+	}
+	r.Format = &Format{JSON: true, Schema: json.RawMessage(schema.Raw)}
+	return nil
 }
 
 // decodeMessagesParam reads one top-level field; thinking, output_config and

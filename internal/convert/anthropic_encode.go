@@ -88,7 +88,9 @@ const minThinkingBudget = 1024
 //     Adaptive thinking is sent as adaptive, with output_config.effort when
 //     an effort was given.
 //   - Custom (freeform) tools become a tool whose input_schema is one string
-//     property "input"; a custom call's raw input is sent as {"input": ...}.
+//     property "input" (the description says so and carries the input's
+//     grammar, when the client gave one); a custom call's raw input is sent
+//     as {"input": ...}.
 //     Answers cannot tell which tools were custom: the relay maps them back
 //     with UncustomCalls / UncustomStream.
 //   - PreviousResponseID is a *RequestError: the relay keeps no
@@ -313,13 +315,13 @@ func encodeMessagesImage(p *Part) (*source, error) {
 	case hasPrefixFold(p.URL, "data:"):
 		mt, data, isBase64 := parseDataURL(p.URL)
 		if mt == "" || !isBase64 || data == "" {
-			return nil, badRequest("", "image data URLs must look like data:<media type>;base64,<data>")
+			return nil, badRequest("messages", "image data URLs must look like data:<media type>;base64,<data>")
 		}
 		return &source{Type: "base64", MediaType: mt, Data: data}, nil
 	case hasPrefixFold(p.URL, "https://") || hasPrefixFold(p.URL, "http://"):
 		return &source{Type: "url", URL: p.URL}, nil
 	}
-	return nil, badRequest("", "images must be http(s) URLs or base64 data")
+	return nil, badRequest("messages", "images must be http(s) URLs or base64 data")
 }
 
 // toolInput is a tool call's input object: the JSON object Args, or
@@ -333,7 +335,7 @@ func toolInput(p *Part) (json.RawMessage, error) {
 		return json.RawMessage("{}"), nil
 	}
 	if !json.Valid([]byte(s)) || !gjson.Parse(s).IsObject() {
-		return nil, badRequest("", "the arguments of tool call %q are not a JSON object; Claude accepts only object inputs", p.CallID)
+		return nil, badRequest("messages", "the arguments of tool call %q are not a JSON object; Claude accepts only object inputs", p.CallID)
 	}
 	return json.RawMessage(s), nil
 }
@@ -394,9 +396,36 @@ func encodeMessagesTools(tools []Tool) ([]tool, error) {
 			}
 			schema = json.RawMessage(raw)
 		}
-		out = append(out, tool{Name: t.Name, Description: t.Description, InputSchema: schema})
+		desc := t.Description
+		if t.Custom {
+			desc = customToolDescription(t)
+		}
+		out = append(out, tool{Name: t.Name, Description: desc, InputSchema: schema})
 	}
 	return out, nil
+}
+
+// customToolDescription is a custom tool's description for Claude: the
+// client's, then where its raw input goes now, then the input's grammar
+// when the client gave one (Codex's apply_patch sends a Lark grammar),
+// since the grammar itself has no Anthropic form.
+func customToolDescription(t Tool) string {
+	var b strings.Builder
+	b.WriteString(t.Description)
+	if b.Len() > 0 {
+		b.WriteString("\n\n")
+	}
+	b.WriteString("Send the tool's raw input, verbatim, as the string property \"input\".")
+	f := gjson.ParseBytes(t.Format)
+	if def := f.Get("definition").Str; def != "" {
+		b.WriteString(" It must follow this grammar")
+		if syntax := f.Get("syntax").Str; syntax != "" {
+			b.WriteString(" (" + syntax + ")")
+		}
+		b.WriteString(":\n")
+		b.WriteString(def)
+	}
+	return b.String()
 }
 
 func encodeMessagesToolChoice(tc ToolChoice, hasTools bool) (*toolChoice, error) {

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -151,6 +152,80 @@ func checkWrittenMessages(t *testing.T, out []byte) {
 	for _, b := range m.Content {
 		if b.Type == "tool_use" && !strings.HasPrefix(string(b.Input), "{") {
 			t.Fatalf("tool_use input not an object: %s", out)
+		}
+	}
+}
+
+// messagesEventNames abbreviates event names in FuzzMessagesStreamReader
+// inputs, so the fuzzer's minimization stays fast.
+var messagesEventNames = [...]string{
+	's': "message_start",
+	'b': "content_block_start",
+	'd': "content_block_delta",
+	'e': "content_block_stop",
+	'm': "message_delta",
+	'x': "message_stop",
+	'p': "ping",
+	'r': "error",
+}
+
+// FuzzMessagesStreamReader feeds arbitrary event sequences (split on blank
+// lines; an event's first line is its name, one letter of messagesEventNames
+// or spelled out, the rest its data) to the reader, checks the Events keep
+// their contract, and writes them to a Messages client: valid SSE that
+// anthropic-sdk-go's accumulator takes.
+func FuzzMessagesStreamReader(f *testing.F) {
+	f.Add([]byte("s\n{\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}\n\nb\n{\"index\":0,\"content_block\":{\"type\":\"thinking\"}}\n\nd\n{\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"s\"}}\n\nb\n{\"index\":1,\"content_block\":{\"type\":\"text\"}}\n\nd\n{\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\nm\n{\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\nx\n{}"))
+	f.Add([]byte("b\n{\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"n\",\"input\":{\"a\":1}}}\n\nd\n{\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\"}}\n\nb\n{\"index\":2,\"content_block\":{\"type\":\"server_tool_use\"}}\n\nd\n{\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"x\"}}\n\ne\n{\"index\":1}"))
+	f.Add([]byte("b\n{\"index\":0,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"r\"}}\n\nr\n{\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}\n\nx\n{}"))
+	f.Fuzz(func(t *testing.T, input []byte) {
+		r := NewMessagesStreamReader()
+		var evs []Event
+		for _, ev := range bytes.Split(input, []byte("\n\n")) {
+			name, data, _ := bytes.Cut(ev, []byte("\n"))
+			if len(name) == 1 && int(name[0]) < len(messagesEventNames) && messagesEventNames[name[0]] != "" {
+				name = []byte(messagesEventNames[name[0]])
+			}
+			evs = r.Read(evs, name, data)
+		}
+		checkEvents(t, evs)
+		out := writeAll(NewMessagesStreamWriter("m"), evs)
+		accumulate(t, out)
+	})
+}
+
+// checkEvents asserts the Event contract of ir.go: one EventStart first,
+// parts numbered from 0 without gaps, never interleaved, then one
+// EventFinish last, or an EventError ending the stream anywhere.
+func checkEvents(t *testing.T, evs []Event) {
+	t.Helper()
+	open, next := -1, 0
+	for i, ev := range evs {
+		if (i == 0) != (ev.Kind == EventStart) && ev.Kind != EventError {
+			t.Fatalf("event %d: kind %d (start must come first, once): %+v", i, ev.Kind, evs)
+		}
+		if (ev.Kind == EventFinish || ev.Kind == EventError) && i != len(evs)-1 {
+			t.Fatalf("event %d ends the stream but more follow: %+v", i, evs)
+		}
+		switch ev.Kind {
+		case EventPartStart:
+			if open >= 0 || ev.Index != next {
+				t.Fatalf("event %d starts part %d (open %d, next %d): %+v", i, ev.Index, open, next, evs)
+			}
+			open, next = ev.Index, next+1
+		case EventDelta, EventSignature:
+			if ev.Index != open {
+				t.Fatalf("event %d for part %d, open %d: %+v", i, ev.Index, open, evs)
+			}
+		case EventPartStop:
+			if ev.Index != open {
+				t.Fatalf("event %d stops part %d, open %d: %+v", i, ev.Index, open, evs)
+			}
+			open = -1
+		case EventFinish:
+			if open >= 0 {
+				t.Fatalf("finish with part %d open: %+v", open, evs)
+			}
 		}
 	}
 }

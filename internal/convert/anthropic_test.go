@@ -136,6 +136,10 @@ func TestDecodeMessagesFields(t *testing.T) {
 			[]Part{{Kind: PartToolResult, CallID: "t1", IsError: true, Result: []Part{{Kind: PartText, Text: "boom"}}}}},
 		{"text document", `{"model":"m","messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"notes"}}]}]}`,
 			func(r *Request) any { return r.Messages[0].Parts }, []Part{{Kind: PartText, Text: "notes"}}},
+		{"structured output", `{"model":"m","messages":[{"role":"user","content":"x"}],"output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}}}`,
+			func(r *Request) any { return r.Format }, &Format{JSON: true, Schema: json.RawMessage(`{"type":"object"}`)}},
+		{"beta structured output", `{"model":"m","messages":[{"role":"user","content":"x"}],"output_format":{"type":"json_schema","schema":{"type":"object"}}}`,
+			func(r *Request) any { return r.Format }, &Format{JSON: true, Schema: json.RawMessage(`{"type":"object"}`)}},
 		{"nulls are absent", `{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":null,"tools":null,"tool_choice":null,"thinking":null}`,
 			func(r *Request) any { return r.Temperature == nil && r.Tools == nil && r.ToolChoice == (ToolChoice{}) }, true},
 	}
@@ -171,6 +175,7 @@ func TestDecodeMessagesErrors(t *testing.T) {
 		{"bad thinking type", `{"model":"m",` + msgs + `,"thinking":{"type":"deep"}}`, "thinking.type"},
 		{"budget missing", `{"model":"m",` + msgs + `,"thinking":{"type":"enabled"}}`, "thinking.budget_tokens"},
 		{"bad effort", `{"model":"m",` + msgs + `,"thinking":{"type":"adaptive"},"output_config":{"effort":"extreme"}}`, "output_config.effort"},
+		{"bad output format", `{"model":"m",` + msgs + `,"output_config":{"format":{"type":"text"}}}`, "output_config.format"},
 		{"bad stop", `{"model":"m",` + msgs + `,"stop_sequences":"x"}`, "stop_sequences"},
 	}
 	for _, tt := range tests {
@@ -227,14 +232,15 @@ func TestEncodeMessages(t *testing.T) {
 		},
 		{
 			name: "custom tool and call, tool result with image blocks",
-			req: Request{Model: "m", MaxTokens: 10, Tools: []Tool{{Name: "apply_patch", Description: "patch", Custom: true}},
+			req: Request{Model: "m", MaxTokens: 10, Tools: []Tool{{Name: "apply_patch", Description: "patch", Custom: true,
+				Format: json.RawMessage(`{"type":"grammar","syntax":"lark","definition":"start: begin_patch"}`)}},
 				ToolChoice: ToolChoice{Mode: "required"},
 				Messages: []Message{user(text("fix")), assistant(Part{Kind: PartToolCall, CallID: "c", Name: "apply_patch", Custom: true, Args: "*** Begin Patch\n\"x\""}),
 					user(Part{Kind: PartToolResult, CallID: "c", Result: []Part{text("ok"), {Kind: PartImage, MediaType: "image/png", Data: "QQ=="}}})}},
 			want: `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"fix"}]},
 				{"role":"assistant","content":[{"type":"tool_use","id":"c","name":"apply_patch","input":{"input":"*** Begin Patch\n\"x\""}}]},
 				{"role":"user","content":[{"type":"tool_result","tool_use_id":"c","content":[{"type":"text","text":"ok"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"QQ=="}}]}]}],
-				"tools":[{"name":"apply_patch","description":"patch","input_schema":{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}}],
+				"tools":[{"name":"apply_patch","description":"patch\n\nSend the tool's raw input, verbatim, as the string property \"input\". It must follow this grammar (lark):\nstart: begin_patch","input_schema":{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}}],
 				"tool_choice":{"type":"any"}}`,
 		},
 		{
@@ -320,8 +326,8 @@ func TestEncodeMessagesErrors(t *testing.T) {
 		{"tool_choice without tools", Request{Messages: q, ToolChoice: ToolChoice{Mode: "required"}}, "tool_choice"},
 		{"temperature above Claude's range", Request{Messages: q, Temperature: ptr(1.6)}, "temperature"},
 		{"no content", Request{Messages: []Message{assistant(Part{Kind: PartThinking, Text: "x"})}}, "messages"},
-		{"arguments not an object", Request{Messages: []Message{user(text("q")), assistant(Part{Kind: PartToolCall, CallID: "c", Name: "f", Args: `[1`})}}, ""},
-		{"file image url", Request{Messages: []Message{user(Part{Kind: PartImage, URL: "file:///etc/passwd"})}}, ""},
+		{"arguments not an object", Request{Messages: []Message{user(text("q")), assistant(Part{Kind: PartToolCall, CallID: "c", Name: "f", Args: `[1`})}}, "messages"},
+		{"file image url", Request{Messages: []Message{user(Part{Kind: PartImage, URL: "file:///etc/passwd"})}}, "messages"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

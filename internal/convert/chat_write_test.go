@@ -2,9 +2,12 @@ package convert
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
@@ -276,4 +279,55 @@ func TestChatStreamWriterWithoutStart(t *testing.T) {
 	if id := c[1].Choices[0].Delta.ToolCalls[0].ID; !strings.HasPrefix(id, "call_") || len(id) < 10 {
 		t.Errorf("tool call id %q", id)
 	}
+}
+
+// chatStreamView is what an OpenAI SDK builds from a chunk stream: the
+// message, tool calls merged by index, finish_reason, usage, errors; it
+// fails t on a chunk an SDK would reject.
+func chatStreamView(t *testing.T, out []byte) string {
+	t.Helper()
+	var content, reasoning, finish, usage, errs strings.Builder
+	type call struct{ id, name, args string }
+	var calls []call
+	var id string
+	payloads := chatPayloads(t, out)
+	for _, p := range payloads[:len(payloads)-1] {
+		c := gjson.Parse(p)
+		if e := c.Get("error"); e.Exists() {
+			errs.WriteString(e.Raw)
+			continue
+		}
+		if id == "" {
+			id = c.Get("id").String()
+		} else if c.Get("id").String() != id {
+			t.Fatalf("chunk id changed: %s", p)
+		}
+		if u := c.Get("usage"); u.IsObject() {
+			usage.WriteString(u.Raw)
+		}
+		d := c.Get("choices.0.delta")
+		content.WriteString(d.Get("content").String())
+		reasoning.WriteString(d.Get("reasoning_content").String())
+		finish.WriteString(c.Get("choices.0.finish_reason").String())
+		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			i := int(tc.Get("index").Int())
+			if i == len(calls) {
+				calls = append(calls, call{id: tc.Get("id").String(), name: tc.Get("function.name").String()})
+			}
+			if i < 0 || i >= len(calls) {
+				t.Fatalf("tool call index %d out of order: %s", i, p)
+			}
+			calls[i].args += tc.Get("function.arguments").String()
+			return true
+		})
+	}
+	if !strings.HasPrefix(id, "chatcmpl-") && id != "" {
+		t.Fatalf("id %q", id)
+	}
+	if strings.HasPrefix(id, "chatcmpl-msg_") {
+		id = "chatcmpl-<from upstream>" + id[len("chatcmpl-msg_"):]
+	} else if id != "" {
+		id = "chatcmpl-<random>"
+	}
+	return strings.Join([]string{id, content.String(), reasoning.String(), finish.String(), usage.String(), errs.String(), fmt.Sprint(calls)}, " | ")
 }

@@ -126,6 +126,11 @@ const (
 	OriginAnthropic = "anthropic"
 	OriginOpenAI    = "openai"
 	OriginGemini    = "gemini"
+	// OriginChat is reasoning text from a Chat Completions upstream
+	// (reasoning_content, <think>): Value is empty, the text itself is
+	// the state, which DeepSeek and Kimi require back on a thinking
+	// model's tool-call turns.
+	OriginChat = "chat"
 )
 
 // Message is one turn.
