@@ -66,7 +66,7 @@ func TestDecodeResponsesCodexRequest(t *testing.T) {
 		Tools: []Tool{
 			{Name: "shell", Description: "Runs a shell command", Schema: json.RawMessage(`{"type":"object","properties":{"command":{"type":"array","items":{"type":"string"}},"workdir":{"type":"string"}},"required":["command"],"additionalProperties":false}`)},
 			{Name: "apply_patch", Description: "Use the apply_patch tool to edit files.", Custom: true, Format: json.RawMessage(`{"type":"grammar","syntax":"lark","definition":"start: begin_patch hunk+ end_patch"}`)},
-			{Name: "spawn_agent", Description: "Spawns", Schema: json.RawMessage(`{"type":"object","properties":{}}`)},
+			{Name: "multi_agent_v1___spawn_agent", Description: "Spawns", Schema: json.RawMessage(`{"type":"object","properties":{}}`)},
 		},
 		ToolChoice:         ToolChoice{Mode: "auto", NoParallel: true},
 		Thinking:           Thinking{Enabled: true, Effort: "high", Summary: "auto"},
@@ -155,13 +155,18 @@ func TestDecodeResponsesParams(t *testing.T) {
 			}
 		}},
 		{"codex additional_tools item", `{"input":[{"type":"additional_tools","role":"developer","tools":[{"type":"namespace","name":"functions","tools":[{"type":"custom","name":"exec","description":"d"}]}]},{"type":"configuration_update"},{"role":"user","content":"x"}]}`, func(t *testing.T, r *Request) {
-			if len(r.Tools) != 1 || r.Tools[0].Name != "exec" || !r.Tools[0].Custom || len(r.Messages) != 1 {
+			if len(r.Tools) != 1 || r.Tools[0].Name != "functions___exec" || !r.Tools[0].Custom || len(r.Messages) != 1 {
 				t.Fatalf("%+v %+v", r.Tools, r.Messages)
 			}
 		}},
 		{"compaction items: the relay's summary is read, OpenAI's sealed one dropped", `{"input":[{"type":"compaction","encrypted_content":"gAAAAsealed"},{"type":"compaction","encrypted_content":"` + WrapSignature(Signature{Origin: OriginAnthropic}, "Summary: fixed x.go") + `"},{"role":"user","content":"go on"}]}`, func(t *testing.T, r *Request) {
 			if len(r.Messages) != 1 || len(r.Messages[0].Parts) != 2 || r.Messages[0].Parts[0].Text != "Summary: fixed x.go" || r.Messages[0].Parts[1].Text != "go on" {
 				t.Fatalf("%+v", r.Messages)
+			}
+		}},
+		{"a namespaced call joins its namespace", `{"input":[{"type":"function_call","call_id":"c","namespace":"multi_agent_v1","name":"close_agent","arguments":"{}"}],"tool_choice":{"type":"function","namespace":"multi_agent_v1","name":"close_agent"}}`, func(t *testing.T, r *Request) {
+			if p := r.Messages[0].Parts[0]; p.Name != "multi_agent_v1___close_agent" || r.ToolChoice.Name != "multi_agent_v1___close_agent" {
+				t.Fatalf("%+v %+v", p, r.ToolChoice)
 			}
 		}},
 		{"tool output object with success false", `{"input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":{"content":"boom","success":false}}]}`, func(t *testing.T, r *Request) {
@@ -460,6 +465,7 @@ func TestWriteResponses(t *testing.T) {
 			{Kind: PartText, Text: "there."},
 			{Kind: PartToolCall, CallID: "toolu_1", Name: "shell", Args: `{"command":["ls"]}`},
 			{Kind: PartToolCall, CallID: "toolu_2", Name: "apply_patch", Args: "*** Begin Patch", Custom: true},
+			{Kind: PartToolCall, CallID: "toolu_3", Name: "multi_agent_v1___close_agent", Args: `{"target":"a"}`},
 		},
 		Stop:  StopTool,
 		Usage: provider.Usage{InputTokens: 10, CacheReadTokens: 100, CacheCreationTokens: 5, OutputTokens: 40},
@@ -475,7 +481,7 @@ func TestWriteResponses(t *testing.T) {
 	if u := got.Usage; u.InputTokens != 115 || u.InputTokensDetails.CachedTokens != 100 || u.OutputTokens != 40 || u.TotalTokens != 155 {
 		t.Fatalf("usage: %+v", u)
 	}
-	if len(got.Output) != 5 {
+	if len(got.Output) != 6 {
 		t.Fatalf("%d items: %s", len(got.Output), b)
 	}
 	rs := got.Output[0]
@@ -496,6 +502,9 @@ func TestWriteResponses(t *testing.T) {
 	}
 	if cc := got.Output[4]; cc.Type != "custom_tool_call" || cc.CallID != "toolu_2" || cc.Input != "*** Begin Patch" || !strings.HasPrefix(cc.ID, "ctc_") {
 		t.Fatalf("custom call: %+v", cc)
+	}
+	if !strings.Contains(string(b), `"call_id":"toolu_3","namespace":"multi_agent_v1","name":"close_agent"`) {
+		t.Fatalf("the namespaced call is not split: %s", b)
 	}
 	// The client sends the items back: the decoder restores both thinking
 	// parts exactly, the redacted one as redacted.
