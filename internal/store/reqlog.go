@@ -112,10 +112,15 @@ func (r *Recorder) SetRequestLog(retention time.Duration, maxRows int) {
 // AttemptRow is one attempt as stored and served.
 type AttemptRow struct {
 	Account string `json:"account"`
-	Status  int    `json:"status"`
-	Verdict string `json:"verdict"`
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
+	// Target is the route target the attempt served ("openai:gpt-5"), and
+	// Fallback why the targets before it were passed over; both "" without
+	// routing.
+	Target   string `json:"target,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
+	Status   int    `json:"status"`
+	Verdict  string `json:"verdict"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
 	// EndMs is when the attempt ended, in ms from the request's arrival.
 	EndMs int64 `json:"end_ms"`
 }
@@ -124,7 +129,7 @@ func attemptRows(rec *usage.Record) []AttemptRow {
 	as := rec.Request.Attempts(rec.Attempts)
 	out := make([]AttemptRow, len(as))
 	for i, a := range as {
-		out[i] = AttemptRow{Account: a.Account, Status: a.Status, Verdict: a.Verdict, Reason: a.Reason, Message: a.Message, EndMs: a.End.Milliseconds()}
+		out[i] = AttemptRow{Account: a.Account, Target: a.Target, Fallback: a.Fallback, Status: a.Status, Verdict: a.Verdict, Reason: a.Reason, Message: a.Message, EndMs: a.End.Milliseconds()}
 	}
 	return out
 }
