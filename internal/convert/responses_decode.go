@@ -197,8 +197,9 @@ func decodeResponsesToolChoice(r *Request, root gjson.Result) error {
 				r.ToolChoice.Mode = "auto"
 			}
 		default:
-			// A hosted tool (web_search...) is dropped with its declaration.
-			r.ToolChoice.Mode = "auto"
+			// A hosted tool (web_search...) is dropped with its
+			// declaration: forcing it cannot be honoured.
+			return badRequest("tool_choice.type", "tool_choice %q names a tool this model's provider cannot run", typ)
 		}
 	default:
 		return badRequest("tool_choice", "tool_choice must be a string or an object")

@@ -213,6 +213,7 @@ func TestDecodeResponsesErrors(t *testing.T) {
 		{"item reference", `{"input":[{"type":"item_reference","id":"msg_1"}]}`, "input[0]"},
 		{"call without id", `{"input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id"},
 		{"bad tool choice", `{"input":"x","tool_choice":"sometimes"}`, "tool_choice"},
+		{"hosted tool choice", `{"input":"x","tool_choice":{"type":"web_search_preview"}}`, "tool_choice.type"},
 		{"max tokens", `{"input":"x","max_output_tokens":0}`, "max_output_tokens"},
 		{"temperature", `{"input":"x","temperature":"hot"}`, "temperature"},
 		{"schema", `{"input":"x","text":{"format":{"type":"json_schema","name":"n"}}}`, "text.format.schema"},
