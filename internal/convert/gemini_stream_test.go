@@ -278,3 +278,38 @@ func TestGeminiStreamPipe(t *testing.T) {
 		t.Errorf("got\n%+v\nwant\n%+v", resp, want)
 	}
 }
+
+// TestGeminiArrayStreamWriter: the JSON-array form holds the SSE form's
+// chunks, and ParseGemini reads it back to the same answer.
+func TestGeminiArrayStreamWriter(t *testing.T) {
+	sw, aw := NewGeminiStreamWriter("m"), NewGeminiArrayStreamWriter("m")
+	var sseOut, arr []byte
+	for _, ev := range geminiWantToolEvents {
+		sseOut = sw.Write(sseOut, &ev)
+		arr = aw.Write(arr, &ev)
+	}
+	arr = aw.Finish(arr)
+	chunks := gjson.ParseBytes(arr).Array()
+	want := geminiChunks(t, sseOut)
+	if !gjson.ValidBytes(arr) || len(chunks) != len(want) {
+		t.Fatalf("array %s", arr)
+	}
+	for i := range want {
+		if chunks[i].Raw != want[i].Raw {
+			t.Errorf("chunk %d %s, want %s", i, chunks[i].Raw, want[i].Raw)
+		}
+	}
+	resp, err := ParseGemini(arr)
+	if err != nil || len(resp.Parts) != 5 || resp.Parts[2].Sig.Value != "EqQBCqEBAdHtim9sigA" || resp.Stop != StopTool {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	empty := NewGeminiArrayStreamWriter("m")
+	if got := string(empty.Finish(nil)); got != "[]" {
+		t.Errorf("empty %q", got)
+	}
+	errw := NewGeminiArrayStreamWriter("m")
+	out := errw.Finish(errw.Write(nil, &Event{Kind: EventError, ErrType: "overloaded_error", Delta: "busy"}))
+	if gjson.GetBytes(out, "0.error.status").Str != "UNAVAILABLE" {
+		t.Errorf("error array %s", out)
+	}
+}

@@ -1,6 +1,8 @@
 package convert
 
 import (
+	"bytes"
+
 	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
@@ -172,4 +174,47 @@ func geminiStatusOf(errType string) (int, string) {
 		return 404, "NOT_FOUND"
 	}
 	return 500, "INTERNAL"
+}
+
+// geminiArrayWriter writes the same chunks as one JSON array, the answer
+// of streamGenerateContent without alt=sse: "[" chunk ",\r\n" chunk ... "]".
+type geminiArrayWriter struct {
+	w       *geminiStreamWriter
+	n       int
+	scratch []byte
+}
+
+// NewGeminiArrayStreamWriter returns a writer of one client stream in the
+// JSON-array form (streamGenerateContent without alt=sse) that reports
+// model. Its Finish closes the array, so the relay must call it even after
+// an error chunk.
+func NewGeminiArrayStreamWriter(model string) StreamWriter {
+	return &geminiArrayWriter{w: &geminiStreamWriter{model: model}}
+}
+
+// Write implements StreamWriter.
+func (a *geminiArrayWriter) Write(dst []byte, ev *Event) []byte {
+	a.scratch = a.w.Write(a.scratch[:0], ev)
+	rest := a.scratch
+	for len(rest) > 0 {
+		ev, tail, _ := bytes.Cut(rest, []byte("\n\n"))
+		rest = tail
+		if a.n == 0 {
+			dst = append(dst, '[')
+		} else {
+			dst = append(dst, ",\r\n"...)
+		}
+		a.n++
+		dst = append(dst, bytes.TrimPrefix(ev, []byte("data: "))...)
+	}
+	return dst
+}
+
+// Finish implements StreamWriter: it closes the array.
+func (a *geminiArrayWriter) Finish(dst []byte) []byte {
+	if a.n == 0 {
+		dst = append(dst, '[')
+	}
+	a.n = 1
+	return append(dst, ']')
 }

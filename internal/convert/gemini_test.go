@@ -82,103 +82,106 @@ func TestDecodeGeminiRouter(t *testing.T) {
 	}
 }
 
-func TestDecodeGeminiCases(t *testing.T) {
-	wrapped := WrapSignature(Signature{Origin: OriginAnthropic, Value: "EqAnthropicSig"}, "thinking text")
-	tests := []struct {
-		name  string
-		body  string
-		check func(t *testing.T, r *Request)
-	}{
-		{"calls without ids get stable ids; results match the oldest call of their name", `{"contents":[
+// geminiWrapped is an Anthropic signature as WriteGemini hands it out.
+var geminiWrapped = WrapSignature(Signature{Origin: OriginAnthropic, Value: "EqAnthropicSig"}, "thinking text")
+
+var geminiDecodeCases = []struct {
+	name  string
+	body  string
+	check func(t *testing.T, r *Request)
+}{
+	{"calls without ids get stable ids; results match the oldest call of their name", `{"contents":[
 			{"role":"user","parts":[{"text":"go"}]},
 			{"role":"model","parts":[{"functionCall":{"name":"read","args":{"p":"a"}}},{"functionCall":{"name":"read","args":{"p":"b"}}}]},
 			{"role":"function","parts":[{"functionResponse":{"name":"read","response":{"output":"A"}}},{"functionResponse":{"name":"read","response":{"error":"no such file"}}}]}]}`,
-			func(t *testing.T, r *Request) {
-				calls, res := r.Messages[1].Parts, r.Messages[2].Parts
-				if calls[0].CallID != "call_read_0" || calls[1].CallID != "call_read_1" {
-					t.Errorf("call ids %q %q", calls[0].CallID, calls[1].CallID)
-				}
-				if res[0].CallID != "call_read_0" || res[1].CallID != "call_read_1" || res[0].IsError || !res[1].IsError ||
-					res[1].Result[0].Text != "no such file" || r.Messages[2].Role != RoleUser {
-					t.Errorf("results %+v", res)
-				}
-			}},
-		{"response objects other than output/error are their JSON text; functionResponse parts add images", `{"contents":[
+		func(t *testing.T, r *Request) {
+			calls, res := r.Messages[1].Parts, r.Messages[2].Parts
+			if calls[0].CallID != "call_read_0" || calls[1].CallID != "call_read_1" {
+				t.Errorf("call ids %q %q", calls[0].CallID, calls[1].CallID)
+			}
+			if res[0].CallID != "call_read_0" || res[1].CallID != "call_read_1" || res[0].IsError || !res[1].IsError ||
+				res[1].Result[0].Text != "no such file" || r.Messages[2].Role != RoleUser {
+				t.Errorf("results %+v", res)
+			}
+		}},
+	{"response objects other than output/error are their JSON text; functionResponse parts add images", `{"contents":[
 			{"role":"model","parts":[{"functionCall":{"id":"c1","name":"f"}}]},
 			{"role":"user","parts":[{"functionResponse":{"id":"c1","name":"f","response":{"a":1,"b":[2]},"parts":[{"inlineData":{"mimeType":"image/jpeg","data":"/9j/"}}]}}]}]}`,
-			func(t *testing.T, r *Request) {
-				if a := r.Messages[0].Parts[0].Args; a != "{}" {
-					t.Errorf("args %q", a)
-				}
-				res := r.Messages[1].Parts[0].Result
-				if len(res) != 2 || res[0].Text != `{"a":1,"b":[2]}` || res[1].Kind != PartImage || res[1].MediaType != "image/jpeg" {
-					t.Errorf("result %+v", res)
-				}
-			}},
-		{"a wrapped signature on a call restores the foreign thinking and its text", `{"contents":[
-			{"role":"model","parts":[{"text":"thinking text","thought":true},{"functionCall":{"id":"t1","name":"f","args":{}},"thoughtSignature":"` + wrapped + `"}]}]}`,
-			func(t *testing.T, r *Request) {
-				want := []Part{{Kind: PartThinking, Text: "thinking text", Sig: Signature{Origin: OriginAnthropic, Value: "EqAnthropicSig"}},
-					{Kind: PartToolCall, CallID: "t1", Name: "f", Args: "{}"}}
-				if !reflect.DeepEqual(r.Messages[0].Parts, want) {
-					t.Errorf("parts %+v", r.Messages[0].Parts)
-				}
-			}},
-		{"a signature without thought text is a thinking part of its own; a signature-only text part adds no text", `{"contents":[
+		func(t *testing.T, r *Request) {
+			if a := r.Messages[0].Parts[0].Args; a != "{}" {
+				t.Errorf("args %q", a)
+			}
+			res := r.Messages[1].Parts[0].Result
+			if len(res) != 2 || res[0].Text != `{"a":1,"b":[2]}` || res[1].Kind != PartImage || res[1].MediaType != "image/jpeg" {
+				t.Errorf("result %+v", res)
+			}
+		}},
+	{"a wrapped signature on a call restores the foreign thinking and its text", `{"contents":[
+			{"role":"model","parts":[{"text":"thinking text","thought":true},{"functionCall":{"id":"t1","name":"f","args":{}},"thoughtSignature":"` + geminiWrapped + `"}]}]}`,
+		func(t *testing.T, r *Request) {
+			want := []Part{{Kind: PartThinking, Text: "thinking text", Sig: Signature{Origin: OriginAnthropic, Value: "EqAnthropicSig"}},
+				{Kind: PartToolCall, CallID: "t1", Name: "f", Args: "{}"}}
+			if !reflect.DeepEqual(r.Messages[0].Parts, want) {
+				t.Errorf("parts %+v", r.Messages[0].Parts)
+			}
+		}},
+	{"a signature without thought text is a thinking part of its own; a signature-only text part adds no text", `{"contents":[
 			{"role":"model","parts":[{"functionCall":{"id":"a","name":"f","args":{}},"thoughtSignature":"S1"},{"text":"done"},{"text":"","thoughtSignature":"S2"}]}]}`,
-			func(t *testing.T, r *Request) {
-				want := []Part{{Kind: PartThinking, Sig: Signature{Origin: OriginGemini, Value: "S1"}},
-					{Kind: PartToolCall, CallID: "a", Name: "f", Args: "{}"}, {Kind: PartText, Text: "done"},
-					{Kind: PartThinking, Sig: Signature{Origin: OriginGemini, Value: "S2"}}}
-				if !reflect.DeepEqual(r.Messages[0].Parts, want) {
-					t.Errorf("parts %+v", r.Messages[0].Parts)
-				}
-			}},
-		{"a signature on the thought itself stays there", `{"contents":[{"role":"model","parts":[{"text":"plan","thought":true,"thought_signature":"S3"},{"text":"hi"}]}]}`,
-			func(t *testing.T, r *Request) {
-				want := []Part{{Kind: PartThinking, Text: "plan", Sig: Signature{Origin: OriginGemini, Value: "S3", ID: geminiSigOnThought}}, {Kind: PartText, Text: "hi"}}
-				if !reflect.DeepEqual(r.Messages[0].Parts, want) {
-					t.Errorf("parts %+v", r.Messages[0].Parts)
-				}
-			}},
-		{"Code Assist envelope, parameters in OpenAPI form, fileData image, ANY with one function", `{"model":"gemini-2.5-pro","project":"p","request":{
+		func(t *testing.T, r *Request) {
+			want := []Part{{Kind: PartThinking, Sig: Signature{Origin: OriginGemini, Value: "S1"}},
+				{Kind: PartToolCall, CallID: "a", Name: "f", Args: "{}"}, {Kind: PartText, Text: "done"},
+				{Kind: PartThinking, Sig: Signature{Origin: OriginGemini, Value: "S2"}}}
+			if !reflect.DeepEqual(r.Messages[0].Parts, want) {
+				t.Errorf("parts %+v", r.Messages[0].Parts)
+			}
+		}},
+	{"a signature on the thought itself stays there", `{"contents":[{"role":"model","parts":[{"text":"plan","thought":true,"thought_signature":"S3"},{"text":"hi"}]}]}`,
+		func(t *testing.T, r *Request) {
+			want := []Part{{Kind: PartThinking, Text: "plan", Sig: Signature{Origin: OriginGemini, Value: "S3", ID: geminiSigOnThought}}, {Kind: PartText, Text: "hi"}}
+			if !reflect.DeepEqual(r.Messages[0].Parts, want) {
+				t.Errorf("parts %+v", r.Messages[0].Parts)
+			}
+		}},
+	{"Code Assist envelope, parameters in OpenAPI form, fileData image, ANY with one function", `{"model":"gemini-2.5-pro","project":"p","request":{
 			"contents":[{"role":"user","parts":[{"fileData":{"mimeType":"image/png","fileUri":"https://example.com/a.png"}}]}],
 			"tools":[{"functionDeclarations":[{"name":"f","parameters":{"type":"OBJECT","properties":{"n":{"type":"INTEGER","nullable":true}},"propertyOrdering":["n"]}}]}],
 			"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["f"]}},
 			"generationConfig":{"thinkingConfig":{"thinkingBudget":-1},"stopSequences":["END"],"responseMimeType":"application/json","responseSchema":{"type":"STRING"}}}}`,
-			func(t *testing.T, r *Request) {
-				if p := r.Messages[0].Parts[0]; p.Kind != PartImage || p.URL != "https://example.com/a.png" {
-					t.Errorf("image %+v", p)
-				}
-				if !jsonEq(t, string(r.Tools[0].Schema), `{"type":"object","properties":{"n":{"type":["integer","null"]}}}`) {
-					t.Errorf("schema %s", r.Tools[0].Schema)
-				}
-				if r.ToolChoice != (ToolChoice{Mode: "tool", Name: "f"}) || r.Thinking != (Thinking{Enabled: true, Adaptive: true}) ||
-					!reflect.DeepEqual(r.Stop, []string{"END"}) || string(r.Format.Schema) != `{"type":"string"}` {
-					t.Errorf("request %+v", r)
-				}
-			}},
-		{"tool config modes, thinking off", `{"contents":[],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["a","b"]}},"generationConfig":{"thinkingConfig":{"thinkingBudget":0,"includeThoughts":true}}}`,
-			func(t *testing.T, r *Request) {
-				if r.ToolChoice.Mode != "required" || r.Thinking.Enabled {
-					t.Errorf("request %+v", r)
-				}
-			}},
-		{"includeThoughts alone is adaptive thinking; NONE", `{"contents":[{"parts":[{"text":"x"}]}],"toolConfig":{"functionCallingConfig":{"mode":"NONE"}},"generationConfig":{"thinkingConfig":{"includeThoughts":true}}}`,
-			func(t *testing.T, r *Request) {
-				if r.ToolChoice.Mode != "none" || r.Thinking != (Thinking{Enabled: true, Adaptive: true}) || r.Messages[0].Role != RoleUser {
-					t.Errorf("request %+v", r)
-				}
-			}},
-		{"a PDF is a file; code execution parts are dropped; thought text in a user turn is dropped", `{"contents":[{"role":"user","parts":[
+		func(t *testing.T, r *Request) {
+			if p := r.Messages[0].Parts[0]; p.Kind != PartImage || p.URL != "https://example.com/a.png" {
+				t.Errorf("image %+v", p)
+			}
+			if !jsonEq(t, string(r.Tools[0].Schema), `{"type":"object","properties":{"n":{"type":["integer","null"]}}}`) {
+				t.Errorf("schema %s", r.Tools[0].Schema)
+			}
+			if r.ToolChoice != (ToolChoice{Mode: "tool", Name: "f"}) || r.Thinking != (Thinking{Enabled: true, Adaptive: true}) ||
+				!reflect.DeepEqual(r.Stop, []string{"END"}) || string(r.Format.Schema) != `{"type":"string"}` {
+				t.Errorf("request %+v", r)
+			}
+		}},
+	{"tool config modes, thinking off", `{"contents":[],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["a","b"]}},"generationConfig":{"thinkingConfig":{"thinkingBudget":0,"includeThoughts":true}}}`,
+		func(t *testing.T, r *Request) {
+			if r.ToolChoice.Mode != "required" || r.Thinking.Enabled {
+				t.Errorf("request %+v", r)
+			}
+		}},
+	{"includeThoughts alone is adaptive thinking; NONE", `{"contents":[{"parts":[{"text":"x"}]}],"toolConfig":{"functionCallingConfig":{"mode":"NONE"}},"generationConfig":{"thinkingConfig":{"includeThoughts":true}}}`,
+		func(t *testing.T, r *Request) {
+			if r.ToolChoice.Mode != "none" || r.Thinking != (Thinking{Enabled: true, Adaptive: true}) || r.Messages[0].Role != RoleUser {
+				t.Errorf("request %+v", r)
+			}
+		}},
+	{"a PDF is a file; code execution parts are dropped; thought text in a user turn is dropped", `{"contents":[{"role":"user","parts":[
 			{"inlineData":{"mimeType":"application/pdf","data":"JVBERi0="}},{"executableCode":{"language":"PYTHON","code":"print(1)"}},{"text":"x","thought":true}]}]}`,
-			func(t *testing.T, r *Request) {
-				if len(r.Messages) != 1 || len(r.Messages[0].Parts) != 1 || r.Messages[0].Parts[0].Kind != PartFile {
-					t.Errorf("messages %+v", r.Messages)
-				}
-			}},
-	}
-	for _, tc := range tests {
+		func(t *testing.T, r *Request) {
+			if len(r.Messages) != 1 || len(r.Messages[0].Parts) != 1 || r.Messages[0].Parts[0].Kind != PartFile {
+				t.Errorf("messages %+v", r.Messages)
+			}
+		}},
+}
+
+func TestDecodeGeminiCases(t *testing.T) {
+	for _, tc := range geminiDecodeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := DecodeGemini([]byte(tc.body))
 			if err != nil {
