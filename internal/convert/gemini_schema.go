@@ -406,8 +406,8 @@ func firstArray(m map[string]any, keys ...string) ([]any, bool) {
 // geminiSchemaToJSON turns a schema in Gemini's OpenAPI form (the
 // GenAI SDK's Type enum in capitals, nullable) into JSON schema for the
 // other dialects' upstreams: types in lower case, nullable:true as a type
-// array with "null", propertyOrdering and example dropped. Anything that
-// is not a JSON object comes back unchanged.
+// array with "null", propertyOrdering, example and format "enum" dropped.
+// Anything that is not a JSON object comes back unchanged.
 func geminiSchemaToJSON(schema []byte) []byte {
 	var root map[string]any
 	if err := unmarshalNumber(schema, &root); err != nil || root == nil {
@@ -441,6 +441,10 @@ func openAPIToJSON(n any, depth int) any {
 		for _, k := range keys {
 			switch k {
 			case "nullable", "propertyOrdering", "example":
+			case "format":
+				if v[k] != "enum" { // Gemini's marker for an enum string
+					out[k] = v[k]
+				}
 			case "type":
 				if s, ok := v[k].(string); ok {
 					out[k] = strings.ToLower(s)

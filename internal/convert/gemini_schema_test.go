@@ -91,8 +91,8 @@ func TestCleanGeminiSchemaBounded(t *testing.T) {
 }
 
 func TestGeminiSchemaToJSON(t *testing.T) {
-	in := `{"type":"OBJECT","propertyOrdering":["a","b"],"properties":{"a":{"type":"STRING","nullable":true,"example":"x"},"b":{"type":"ARRAY","items":{"type":"INTEGER"}},"c":{"anyOf":[{"type":"NUMBER"},{"type":"BOOLEAN"}]}},"required":["a"]}`
-	want := `{"type":"object","properties":{"a":{"type":["string","null"]},"b":{"type":"array","items":{"type":"integer"}},"c":{"anyOf":[{"type":"number"},{"type":"boolean"}]}},"required":["a"]}`
+	in := `{"type":"OBJECT","propertyOrdering":["a","b"],"properties":{"a":{"type":"STRING","nullable":true,"example":"x","format":"enum","enum":["x"]},"b":{"type":"ARRAY","items":{"type":"INTEGER"}},"c":{"anyOf":[{"type":"NUMBER"},{"type":"BOOLEAN"}]}},"required":["a"]}`
+	want := `{"type":"object","properties":{"a":{"type":["string","null"],"enum":["x"]},"b":{"type":"array","items":{"type":"integer"}},"c":{"anyOf":[{"type":"number"},{"type":"boolean"}]}},"required":["a"]}`
 	if got := geminiSchemaToJSON([]byte(in)); !jsonEq(t, string(got), want) {
 		t.Errorf("got %s", got)
 	}

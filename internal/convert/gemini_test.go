@@ -507,3 +507,21 @@ func TestGeminiThoughtSignatureMultiTurn(t *testing.T) {
 		})
 	}
 }
+
+// TestGeminiRedactedThinkingRoundTrip: Anthropic's redacted_thinking handed
+// to a Gemini client comes back redacted, with its data.
+func TestGeminiRedactedThinkingRoundTrip(t *testing.T) {
+	red := Part{Kind: PartThinking, Redacted: true, Sig: Signature{Origin: OriginAnthropic, Value: "EmwKAhgBEgy"}}
+	b := WriteGemini(&Response{Parts: []Part{red, {Kind: PartText, Text: "ok"}}}, "m")
+	parts := gjson.GetBytes(b, "candidates.0.content.parts")
+	if n := len(parts.Array()); n != 1 || parts.Get("0.thoughtSignature").Str == "" {
+		t.Fatalf("parts %s", parts.Raw)
+	}
+	r, err := DecodeGemini([]byte(`{"contents":[{"role":"model","parts":` + parts.Raw + `}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Messages[0].Parts; len(got) != 2 || !reflect.DeepEqual(got[0], red) || got[1].Text != "ok" {
+		t.Errorf("decoded %+v", got)
+	}
+}
