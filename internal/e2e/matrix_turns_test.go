@@ -29,7 +29,9 @@ const shellArgs = `{"cmd":"echo hello"}`
 
 // reasoningSummary is the summary the strict OpenAI fakes' ReasoningToolCall
 // thinks aloud before calling name.
-func reasoningSummary(name string) string { return "**Planning the call**\n\nI will call " + name + "." }
+func reasoningSummary(name string) string {
+	return "**Planning the call**\n\nI will call " + name + "."
+}
 
 func shellTool() anthropic.ToolUnionParam {
 	return anthropic.ToolUnionParam{OfTool: &anthropic.ToolParam{

@@ -174,6 +174,9 @@ func (r *Relay) serve(c *call) {
 			r.finish(c)
 			return
 		}
+		if _, converted := c.ad.(*convAdapter); !converted {
+			r.scrubNative(c)
+		}
 		c.served = t.model
 		if len(c.targets) > 0 {
 			c.target = t.String()

@@ -244,6 +244,10 @@ type target struct {
 	group string
 	// model is the model sent upstream.
 	model string
+	// name is the target as the route's `to` writes it ("claude",
+	// "openai:gpt-5-codex"), for logs and the request log; "" names it
+	// from the fields.
+	name string
 }
 
 // prepare makes c's adapter for t: the route's own (passthrough) adapter
@@ -286,6 +290,38 @@ func (r *Relay) prepare(c *call, t *target) bool {
 	r.log.Error("could not convert a request", "platform", t.platform, "err", err)
 	r.writeError(c, http.StatusInternalServerError, "the relay could not convert the request for "+t.platform+": "+err.Error())
 	return false
+}
+
+// scrubNative readies c's body for the route's own API after another API
+// served an earlier turn of the conversation: the thinking state the relay
+// wrapped for the client then (WrapSignature) would reach the provider as
+// it is, and the provider refuses a signature it did not issue
+// (convert.ScrubMessages, convert.ScrubResponses). A body without a
+// wrapped value (every conversation that never left its pool) costs a scan
+// for the prefix. A conversion still to come decodes the body as the client
+// sent it, so it keeps that state for the API it came from.
+func (r *Relay) scrubNative(c *call) {
+	var scrub func([]byte) ([]byte, error)
+	switch c.native.(type) {
+	case claudeAdapter:
+		scrub = convert.ScrubMessages
+	case responsesAdapter:
+		scrub = convert.ScrubResponses
+	default:
+		return
+	}
+	if !convert.HasWrappedSignature(c.body) {
+		return
+	}
+	if c.conv != nil {
+		_, _ = c.conv.decoded(c.body) // an error is the conversion's to report, if it runs
+	}
+	body, err := scrub(c.body)
+	if err != nil {
+		r.log.Warn("could not remove the wrapped thinking state from a passthrough body", "err", err)
+		return
+	}
+	c.body = body
 }
 
 // modelRenamer is a native adapter that sends a body of its own (the Chat
