@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -358,5 +359,186 @@ func TestMatrixCodexToolTurnsOnClaude(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A client that switches models mid-conversation (Claude Code's /model,
+// Codex's /model) moves between pools without a route: the turn that comes
+// back to the client's own API passes through, and the reasoning state the
+// relay wrapped for the converted turns must not reach the provider (the
+// strict fakes refuse state they did not issue).
+func TestMatrixModelSwitchBackToOwnAPI(t *testing.T) {
+	t.Run("claude code: gpt-5 then claude", func(t *testing.T) {
+		ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true}
+		oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true}
+		oa.Script = reasoningThenText(oa.ReasoningToolCall, "call_fake01")
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+			openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100))
+		client := r.anthropicClient()
+		ask := anthropic.NewUserMessage(anthropic.NewTextBlock("what does echo hello print?"))
+		m1, _ := claudeTurn(t, client, thinkingToolParams("gpt-5", ask), false)
+		wantWrappedThinking(t, m1.Content[0], convert.OriginOpenAI, reasoningSummary("run_shell"))
+		// The tool turn OpenAI made is the final one: without its thinking
+		// (which Anthropic cannot read) the turn goes without thinking.
+		result := anthropic.NewUserMessage(anthropic.NewToolResultBlock("call_fake01", "hello", false))
+		m2, _ := claudeTurn(t, client, thinkingToolParams("claude-sonnet-4-5", ask, m1.ToParam(), result), true)
+		if m2.StopReason != "end_turn" || m2.Content[0].Text != "Hello from fake upstream" {
+			t.Fatalf("turn 2: %s", m2.RawJSON())
+		}
+		b := gjson.ParseBytes(ant.Requests()[0].Body)
+		if strings.Contains(b.Raw, "ccr1.") || b.Get("thinking").Exists() || b.Get("messages.1.content.0.type").Str != "tool_use" ||
+			b.Get("system.0.text").Str != "You are Claude Code." {
+			t.Fatalf("turn 2 reached Anthropic as %s", b.Raw)
+		}
+	})
+	t.Run("codex: claude then gpt-5", func(t *testing.T) {
+		ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Script: thinkingApplyPatch}
+		oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true}
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+			openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100))
+		c := r.openaiClient("/v1")
+		ask := responses.ResponseInputItemParamOfMessage("add hello.txt", responses.EasyInputMessageRoleUser)
+		resp, _ := codexTurn(t, c, codexParams("claude-sonnet-4-5", responses.ResponseInputParam{ask}), false)
+		input := responses.ResponseInputParam{ask}
+		for _, it := range resp.Output {
+			input = append(input, replay(it.RawJSON()))
+		}
+		input = append(input, replay(`{"type":"custom_tool_call_output","call_id":"toolu_01A","output":"Done"}`))
+		resp2, _ := codexTurn(t, c, codexParams("gpt-5", input), true)
+		if resp2.Status != "completed" || resp2.OutputText() != "Hello from fake upstream" || len(oa.Refused()) != 0 {
+			t.Fatalf("turn 2: %s (refused %q)", resp2.RawJSON(), oa.Refused())
+		}
+		b := gjson.ParseBytes(oa.Requests()[0].Body)
+		if strings.Contains(b.Raw, "ccr1.") || b.Get(`input.#(type=="reasoning")`).Exists() || b.Get(`input.#(type=="custom_tool_call").call_id`).Str != "toolu_01A" {
+			t.Fatalf("turn 2 reached OpenAI as %s", b.Raw)
+		}
+	})
+}
+
+// functionCallReply answers a Responses request with one run_shell call
+// (no reasoning), as a stream or JSON as the request asked.
+func functionCallReply(rec *fakeupstream.Recorded) *fakeupstream.Reply {
+	ev := fakeupstream.ResponseFunctionCallStream("gpt-5", "call_fake01", "run_shell", shellArgs)
+	if gjson.GetBytes(rec.Body, "stream").Bool() {
+		return &fakeupstream.Reply{Events: ev}
+	}
+	return &fakeupstream.Reply{Body: gjson.Get(ev[len(ev)-1].Data, "response").Raw}
+}
+
+// 6. Chat Completions with gpt-5 on an openai-responses account: a tool
+// round trip, streamed with include_usage and not.
+func TestMatrixChatToolTurnsOnOpenAI(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			fake := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true, Text: "The command printed hello."}
+			fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+				if gjson.GetBytes(rec.Body, `input.#(type=="function_call_output")`).Exists() {
+					return nil
+				}
+				return functionCallReply(rec)
+			}
+			r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+openaiAccount("oa", upstream(t, fake).URL+"/v1", "sk-openai", 100))
+			c := r.openaiClient("/openai/v1")
+			params := func(msgs ...openai.ChatCompletionMessageParamUnion) openai.ChatCompletionNewParams {
+				p := openai.ChatCompletionNewParams{Model: "gpt-5", Messages: msgs, Tools: []openai.ChatCompletionToolUnionParam{
+					openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{Name: "run_shell",
+						Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"cmd": map[string]any{"type": "string"}}}}),
+				}}
+				if stream {
+					p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+				}
+				return p
+			}
+			turn := func(p openai.ChatCompletionNewParams) openai.ChatCompletion {
+				t.Helper()
+				if !stream {
+					comp, err := c.Chat.Completions.New(context.Background(), p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return *comp
+				}
+				s := c.Chat.Completions.NewStreaming(context.Background(), p)
+				var acc openai.ChatCompletionAccumulator
+				for s.Next() {
+					acc.AddChunk(s.Current())
+				}
+				if err := s.Err(); err != nil {
+					t.Fatal(err)
+				}
+				return acc.ChatCompletion
+			}
+			ask := openai.UserMessage("what does echo hello print?")
+			c1 := turn(params(openai.SystemMessage("You are terse."), ask))
+			if len(c1.Choices) != 1 || c1.Choices[0].FinishReason != "tool_calls" || len(c1.Choices[0].Message.ToolCalls) != 1 || c1.Model != "gpt-5" {
+				t.Fatalf("turn 1: %+v", c1)
+			}
+			tc := c1.Choices[0].Message.ToolCalls[0]
+			if tc.ID != "call_fake01" || tc.Function.Name != "run_shell" || tc.Function.Arguments != shellArgs {
+				t.Fatalf("tool call %+v", tc)
+			}
+			if c1.Usage.PromptTokens != 20 || c1.Usage.PromptTokensDetails.CachedTokens != 8 || c1.Usage.CompletionTokens != 9 {
+				t.Fatalf("usage %+v", c1.Usage)
+			}
+			up1 := gjson.ParseBytes(fake.Requests()[0].Body)
+			if up1.Get("model").Str != "gpt-5" || !strings.Contains(up1.Get("instructions").Str+up1.Get("input").Raw, "You are terse.") ||
+				up1.Get(`tools.0.name`).Str != "run_shell" || up1.Get("stream").Bool() != stream {
+				t.Fatalf("turn 1 upstream %s", up1.Raw)
+			}
+			c2 := turn(params(openai.SystemMessage("You are terse."), ask, c1.Choices[0].Message.ToParam(), openai.ToolMessage("hello", "call_fake01")))
+			if len(c2.Choices) != 1 || c2.Choices[0].FinishReason != "stop" || c2.Choices[0].Message.Content != "The command printed hello." {
+				t.Fatalf("turn 2: %+v (refused %q)", c2, fake.Refused())
+			}
+			up2 := gjson.ParseBytes(fake.Requests()[1].Body)
+			if up2.Get(`input.#(type=="function_call").call_id`).Str != "call_fake01" || up2.Get(`input.#(type=="function_call_output").call_id`).Str != "call_fake01" {
+				t.Fatalf("turn 2 upstream %s", up2.Raw)
+			}
+			for _, u := range waitUsage(t, r, 2) {
+				if u.AccountID != "oa" || u.Platform != "openai" || u.Model != "gpt-5" || u.OutputTokens != 9 || u.CacheReadTokens != 8 {
+					t.Fatalf("usage %+v", u)
+				}
+			}
+		})
+	}
+}
+
+// 7. A client's mistake on a converted route is a 400 in the client's
+// shape and cools no account: refused by the conversion before any account
+// (thinking with temperature 0.5 for Claude, from a Responses client), or
+// by the upstream (a tool result for a call that was never made, from a
+// Messages client on OpenAI).
+func TestMatrixClientMistakeOnConvertedRoute(t *testing.T) {
+	ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true}
+	oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+		openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100))
+
+	p := codexParams("claude-sonnet-4-5", responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("hi", responses.EasyInputMessageRoleUser)})
+	p.Temperature = openai.Float(0.5)
+	oc := r.openaiClient("/v1")
+	_, err := oc.Responses.New(context.Background(), p)
+	var oaErr *openai.Error
+	if !errors.As(err, &oaErr) || oaErr.StatusCode != 400 || oaErr.Param != "temperature" || !strings.Contains(oaErr.Message, "thinking") {
+		t.Fatalf("thinking with temperature 0.5: %v %s", err, oaErr.RawJSON())
+	}
+	if ant.Count() != 0 {
+		t.Fatal("the refused request reached Anthropic")
+	}
+
+	orphan := anthropic.NewUserMessage(anthropic.NewToolResultBlock("call_never", "hello", false))
+	ac := r.anthropicClient()
+	_, err = ac.Messages.New(context.Background(), thinkingToolParams("gpt-5", anthropic.NewUserMessage(anthropic.NewTextBlock("hi")), orphan))
+	var antErr *anthropic.Error
+	if !errors.As(err, &antErr) || antErr.StatusCode != 400 || gjson.Get(antErr.RawJSON(), "error.type").Str != "invalid_request_error" ||
+		!strings.Contains(gjson.Get(antErr.RawJSON(), "error.message").Str, "call_never") {
+		t.Fatalf("an orphan tool result: %v", err)
+	}
+	if oa.Count() != 1 {
+		t.Fatalf("OpenAI got %d requests", oa.Count())
+	}
+	for _, id := range []string{"ca", "oa"} {
+		if cd := cooldownOf(t, r, id); cd.Kind != "" {
+			t.Fatalf("a client's mistake cooled %s: %+v", id, cd)
+		}
 	}
 }

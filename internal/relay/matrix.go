@@ -284,7 +284,7 @@ func (r *Relay) prepare(c *call, t *target) bool {
 	}
 	var re *convert.RequestError
 	if errors.As(err, &re) {
-		r.writeError(c, http.StatusBadRequest, re.Message)
+		r.refuseConversion(c, re)
 		return false
 	}
 	r.log.Error("could not convert a request", "platform", t.platform, "err", err)
@@ -324,6 +324,30 @@ func (r *Relay) scrubNative(c *call) {
 	c.body = body
 }
 
+// paramErrorer is a dialect whose error shape names the parameter at
+// fault (OpenAI's error.param).
+type paramErrorer interface {
+	paramErrorBody(status int, msg, param string) []byte
+}
+
+func (openaiDialect) paramErrorBody(status int, msg, param string) []byte {
+	return openai.ErrorBody(status, msg, param)
+}
+
+// refuseConversion answers a client request the conversion cannot take:
+// 400 in the client's shape, naming the parameter where the shape can
+// (an OpenAI SDK reports error.param to its caller).
+func (r *Relay) refuseConversion(c *call, re *convert.RequestError) {
+	pe, ok := c.dialect.(paramErrorer)
+	if !ok || re.Param == "" || c.resp.started {
+		r.writeError(c, http.StatusBadRequest, re.Message)
+		return
+	}
+	c.resp.Header().Set("Content-Type", "application/json")
+	c.resp.whole(http.StatusBadRequest, pe.paramErrorBody(http.StatusBadRequest, re.Message, re.Param))
+	c.resp.errMsg = re.Message
+}
+
 // modelRenamer is a native adapter that sends a body of its own (the Chat
 // route's, converted before routing), so a routed model goes there.
 type modelRenamer interface{ renameModel(model string) error }
@@ -353,12 +377,9 @@ func (r *Relay) estimateCount(c *call) {
 	}
 	req, err := c.conv.decoded(c.body)
 	if err != nil {
-		msg := err.Error()
-		var re *convert.RequestError
-		if errors.As(err, &re) {
-			msg = re.Message
-		}
-		r.writeError(c, http.StatusBadRequest, msg)
+		re := &convert.RequestError{Message: err.Error()}
+		errors.As(err, &re)
+		r.refuseConversion(c, re)
 		r.finish(c)
 		return
 	}
