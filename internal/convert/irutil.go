@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 )
@@ -75,4 +76,12 @@ func UnwrapSignature(s string) (sig Signature, text string, ok bool) {
 		return Signature{}, "", false
 	}
 	return Signature{Origin: f[0], ID: string(id), Value: string(val)}, string(txt), true
+}
+
+// HasWrappedSignature reports whether body may hold a signature the relay
+// wrapped (WrapSignature): a scan for the prefix, cheap enough for every
+// passthrough request. False means ScrubMessages and ScrubResponses have
+// nothing to do.
+func HasWrappedSignature(body []byte) bool {
+	return bytes.Contains(body, []byte(sigPrefix))
 }

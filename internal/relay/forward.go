@@ -208,6 +208,9 @@ func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answere
 		}
 		c.target = t.String()
 	}
+	if _, converted := c.ad.(*convAdapter); !converted {
+		r.scrubNative(c)
+	}
 	c.served = t.model
 	l.turn.Model = t.model
 	groupOut := r.outsideGroup(t.group)

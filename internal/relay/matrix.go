@@ -287,6 +287,10 @@ type target struct {
 	group string
 	// model is the model sent upstream.
 	model string
+	// name is the target as the route's `to` writes it ("claude",
+	// "openai:gpt-5-codex"), for logs and the request log; "" names it
+	// from the fields.
+	name string
 }
 
 // prepare makes c's adapter for t: the route's own (passthrough) adapter
@@ -323,7 +327,7 @@ func (r *Relay) prepare(c *call, t *target) bool {
 	}
 	var re *convert.RequestError
 	if errors.As(err, &re) {
-		r.writeError(c, http.StatusBadRequest, re.Message)
+		r.refuseConversion(c, re)
 		return false
 	}
 	r.log.Error("could not convert a request", "platform", t.platform, "err", err)
@@ -334,6 +338,65 @@ func (r *Relay) prepare(c *call, t *target) bool {
 // anthropicCount is count_tokens' answer, without its closing brace.
 func anthropicCount(n int64) []byte {
 	return strconv.AppendInt([]byte(`{"input_tokens":`), n, 10)
+}
+
+// scrubNative readies c's body for the route's own API after another API
+// served an earlier turn of the conversation: the thinking state the relay
+// wrapped for the client then (WrapSignature) would reach the provider as
+// it is, and the provider refuses a signature it did not issue
+// (convert.ScrubMessages, convert.ScrubResponses). A relay whose accounts
+// speak one API skips it; otherwise a body without a wrapped value costs a
+// scan for the prefix (a few µs per 100 KB). A conversion still to come decodes the body as the client
+// sent it, so it keeps that state for the API it came from.
+func (r *Relay) scrubNative(c *call) {
+	if !r.table.Load().multiAPI {
+		return // one API's accounts: no turn was ever converted
+	}
+	var scrub func([]byte) ([]byte, error)
+	switch c.native.(type) {
+	case claudeAdapter:
+		scrub = convert.ScrubMessages
+	case responsesAdapter:
+		scrub = convert.ScrubResponses
+	default:
+		return
+	}
+	if !convert.HasWrappedSignature(c.body) {
+		return
+	}
+	if c.conv != nil {
+		_, _ = c.conv.decoded(c.body) // an error is the conversion's to report, if it runs
+	}
+	body, err := scrub(c.body)
+	if err != nil {
+		r.log.Warn("could not remove the wrapped thinking state from a passthrough body", "err", err)
+		return
+	}
+	c.body = body
+}
+
+// paramErrorer is a dialect whose error shape names the parameter at
+// fault (OpenAI's error.param).
+type paramErrorer interface {
+	paramErrorBody(status int, msg, param string) []byte
+}
+
+func (openaiDialect) paramErrorBody(status int, msg, param string) []byte {
+	return openai.ErrorBody(status, msg, param)
+}
+
+// refuseConversion answers a client request the conversion cannot take:
+// 400 in the client's shape, naming the parameter where the shape can
+// (an OpenAI SDK reports error.param to its caller).
+func (r *Relay) refuseConversion(c *call, re *convert.RequestError) {
+	pe, ok := c.dialect.(paramErrorer)
+	if !ok || re.Param == "" || c.resp.started {
+		r.writeError(c, http.StatusBadRequest, re.Message)
+		return
+	}
+	c.resp.Header().Set("Content-Type", "application/json")
+	c.resp.whole(http.StatusBadRequest, pe.paramErrorBody(http.StatusBadRequest, re.Message, re.Param))
+	c.resp.errMsg = re.Message
 }
 
 // modelRenamer is a native adapter that sends a body of its own (the Chat
@@ -365,12 +428,9 @@ func (r *Relay) estimateCount(c *call, answer func(n int64) []byte) {
 	}
 	req, err := c.conv.decoded(c.body)
 	if err != nil {
-		msg := err.Error()
-		var re *convert.RequestError
-		if errors.As(err, &re) {
-			msg = re.Message
-		}
-		r.writeError(c, http.StatusBadRequest, msg)
+		re := &convert.RequestError{Message: err.Error()}
+		errors.As(err, &re)
+		r.refuseConversion(c, re)
 		r.finish(c)
 		return
 	}

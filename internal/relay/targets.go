@@ -72,6 +72,9 @@ func (r *Relay) noteFallback(c *call, t *target, e *scheduler.NoAccountError) {
 
 // String names the target as routes do: platform or group, then ":model".
 func (t *target) String() string {
+	if t.name != "" {
+		return t.name
+	}
 	var b strings.Builder
 	if t.group != "" {
 		b.WriteString(t.group)
@@ -104,7 +107,7 @@ func (r *Relay) plan(c *call, side *clientSide) {
 	}
 	c.targets = make([]target, len(ts))
 	for i, t := range ts {
-		c.targets[i] = target{platform: t.Platform, group: t.Group, model: t.Model}
+		c.targets[i] = target{platform: t.Platform, group: t.Group, model: t.Model, name: t.String()}
 		if t.Model == "" {
 			c.targets[i].model = model
 			if t.Platform == route {

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/convert"
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// Conversations that move between pools by [[routes]] fallback.
+
+// claudeRateLimited is the 429 Anthropic sends for a rate limit, asking for
+// a retry after one second.
+func claudeRateLimited() *fakeupstream.Reply {
+	return &fakeupstream.Reply{Status: 429, Header: map[string]string{"Retry-After": "1"},
+		Body: `{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}`}
+}
+
+// thinkingShellCall scripts the strict Anthropic fake for Claude Code: a
+// signed thinking block, a redacted one, text and a run_shell call to a
+// turn without a tool_result, else the default text.
+func thinkingShellCall(rec *fakeupstream.Recorded) *fakeupstream.Reply {
+	if strings.Contains(string(rec.Body), `"tool_result"`) {
+		return nil
+	}
+	model := gjson.GetBytes(rec.Body, "model").Str
+	if gjson.GetBytes(rec.Body, "stream").Bool() {
+		return &fakeupstream.Reply{Events: fakeupstream.ThinkingToolUseStream(model, claudeThinking, "Running it.", "toolu_01A", "run_shell", shellArgs, 8, 0)}
+	}
+	return &fakeupstream.Reply{Body: fakeupstream.ThinkingToolUseJSON(model, claudeThinking, "Running it.", "toolu_01A", "run_shell", shellArgs)}
+}
+
+// 4. A Claude Code conversation with thinking and tools that moves between
+// pools under a route claude -> openai:gpt-5-codex:
+//   - turn 1 on Claude (passthrough, thinking signed by Anthropic);
+//   - Claude rate-limits turn 2, which falls back to OpenAI before a byte
+//     reached the client: the Anthropic thinking is not sent to OpenAI;
+//   - turn 3, with Claude available again, stays on OpenAI (the
+//     conversation stays on the target that served it while it works) and
+//     carries OpenAI's reasoning chain;
+//   - OpenAI rate-limits turn 4, which returns to Claude: OpenAI's wrapped
+//     reasoning state is not sent to Anthropic (the strict fake refuses a
+//     signature it did not issue), Claude's own thinking of turn 1 is.
+//
+// Usage rows and the request log say which target served each turn, the
+// model asked and served, and why a target was passed over.
+func TestRouteFallbackConversationAcrossPools(t *testing.T) {
+	var claudeDown, openaiDown atomic.Bool
+	ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true}
+	ant.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		if claudeDown.Load() {
+			return claudeRateLimited()
+		}
+		return thinkingShellCall(rec)
+	}
+	oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true, Text: "Both commands printed hello."}
+	toolTurn := reasoningThenText(oa.ReasoningToolCall, "call_oa1")
+	oa.Script = func(n int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		if openaiDown.Load() {
+			return fakeupstream.OpenAIRateLimited(1)
+		}
+		return toolTurn(n, rec)
+	}
+	antURL, oaURL := upstream(t, ant).URL, upstream(t, oa).URL+"/v1"
+	r := startRelay(t, fmt.Sprintf("admin_keys = [%q]\napi_keys = [%q]\n", e2eAdminKey, relayKey)+
+		claudeAPIAccount("ca", antURL, "sk-ant", 100)+openaiAccount("oa", oaURL, "sk-openai", 100)+
+		"[[routes]]\nmodels = [\"claude-*\"]\nto = [\"claude\", \"openai:gpt-5-codex\"]\n")
+	client := r.anthropicClient(option.WithHeader("X-Claude-Code-Session-Id", "conv-1"))
+	const model = "claude-sonnet-4-5"
+
+	// Turn 1: Claude.
+	ask := anthropic.NewUserMessage(anthropic.NewTextBlock("run echo hello twice"))
+	msgs := []anthropic.MessageParam{ask}
+	m1, _ := claudeTurn(t, client, thinkingToolParams(model, msgs...), false)
+	if m1.StopReason != "tool_use" || len(m1.Content) != 4 || m1.Content[0].Signature != fakeupstream.FakeSignature(claudeThinking) || m1.Content[3].ID != "toolu_01A" {
+		t.Fatalf("turn 1: %s", m1.RawJSON())
+	}
+	msgs = append(msgs, m1.ToParam(), anthropic.NewUserMessage(anthropic.NewToolResultBlock("toolu_01A", "hello", false)))
+
+	// Turn 2: Claude answers 429; OpenAI serves, streamed.
+	claudeDown.Store(true)
+	m2, _ := claudeTurn(t, client, thinkingToolParams(model, msgs...), true)
+	if m2.StopReason != "tool_use" || m2.Model != model || len(m2.Content) != 2 || m2.Content[1].ID != "call_oa1" {
+		t.Fatalf("turn 2: %s (openai refused %q)", m2.RawJSON(), oa.Refused())
+	}
+	wantWrappedThinking(t, m2.Content[0], convert.OriginOpenAI, reasoningSummary("run_shell"))
+	up2 := oa.Requests()[0].Body
+	if gjson.GetBytes(up2, "model").Str != "gpt-5-codex" || strings.Contains(string(up2), "fakesig1") || strings.Contains(string(up2), "fakeredacted1") ||
+		gjson.GetBytes(up2, `input.#(type=="reasoning")`).Exists() || gjson.GetBytes(up2, `input.#(type=="function_call_output").call_id`).Str != "toolu_01A" {
+		t.Fatalf("turn 2 reached OpenAI as %s", up2)
+	}
+	if cd := cooldownOf(t, r, "ca"); cd.Kind != "rate_limited" {
+		t.Fatalf("claude cooldown %+v", cd)
+	}
+	msgs = append(msgs, m2.ToParam(), anthropic.NewUserMessage(anthropic.NewToolResultBlock("call_oa1", "hello", false)))
+
+	// Turn 3: Claude is back, the conversation stays on OpenAI.
+	claudeDown.Store(false)
+	if st, raw := adminCall(t, r, "POST", "accounts/ca/reset", "", nil); st != 200 {
+		t.Fatalf("reset: %d %s", st, raw)
+	}
+	claudeCalls := ant.Count()
+	m3, _ := claudeTurn(t, client, thinkingToolParams(model, msgs...), false)
+	if m3.StopReason != "end_turn" || len(m3.Content) != 1 || m3.Content[0].Text != "Both commands printed hello." {
+		t.Fatalf("turn 3: %s (openai refused %q)", m3.RawJSON(), oa.Refused())
+	}
+	if ant.Count() != claudeCalls {
+		t.Fatal("turn 3 left the target that served the conversation")
+	}
+	if len(oa.Refused()) != 0 {
+		t.Fatalf("OpenAI refused %q", oa.Refused())
+	}
+	msgs = append(msgs, m3.ToParam(), anthropic.NewUserMessage(anthropic.NewTextBlock("thanks; once more?")))
+
+	// Turn 4: OpenAI answers 429; back to Claude, streamed.
+	openaiDown.Store(true)
+	m4, _ := claudeTurn(t, client, thinkingToolParams(model, msgs...), true)
+	if m4.StopReason != "end_turn" || len(m4.Content) == 0 || m4.Content[len(m4.Content)-1].Text != "Hello from fake upstream" {
+		t.Fatalf("turn 4: %s", m4.RawJSON())
+	}
+	up4 := ant.Requests()[ant.Count()-1].Body
+	if strings.Contains(string(up4), "ccr1.") || gjson.GetBytes(up4, "messages.1.content.0.signature").Str != fakeupstream.FakeSignature(claudeThinking) {
+		t.Fatalf("turn 4 reached Anthropic as %s", up4)
+	}
+
+	// What was recorded: platform and the model served, turn by turn.
+	rows := waitUsage(t, r, 4)
+	want := []struct{ platform, account, served string }{
+		{"claude", "ca", ""}, {"openai", "oa", "gpt-5-codex"}, {"openai", "oa", "gpt-5-codex"}, {"claude", "ca", ""},
+	}
+	for i, u := range rows {
+		if u.Platform != want[i].platform || u.AccountID != want[i].account || u.ServedModel != want[i].served || u.Model != model || u.Status != 200 {
+			t.Fatalf("usage row %d: %+v", i, u)
+		}
+	}
+	page := waitRequests(t, r, url.Values{"account": {"ca"}}, 3)
+	found := false
+	for _, row := range page.Requests {
+		if row.Account != "oa" || len(row.Attempts) != 2 || row.Attempts[0].Account != "ca" {
+			continue
+		}
+		a0, a1 := row.Attempts[0], row.Attempts[1]
+		if row.Platform != "openai" || row.ServedModel != "gpt-5-codex" || a0.Target != "claude" || a0.Verdict != "rate_limited" ||
+			a1.Target != "openai:gpt-5-codex" || !strings.HasPrefix(a1.Fallback, "claude: ") || a1.Status != 200 {
+			t.Fatalf("turn 2 in the request log: %+v", row)
+		}
+		found = true
+	}
+	if !found {
+		t.Fatalf("turn 2 not in the request log: %+v", page.Requests)
+	}
+}
