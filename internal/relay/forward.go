@@ -6,17 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -65,9 +62,15 @@ type call struct {
 	// the relay writes.
 	dialect dialect
 	// ad serves the current target: native (the route's own adapter) or a
-	// convAdapter (matrix.go) for a target of another API.
-	ad     adapter
+	// convAdapter (matrix.go) for a target of another API; nil until the
+	// first target is prepared on a route without a passthrough.
+	ad adapter
+	// native is the route's passthrough adapter, nil for a route whose
+	// dialect no account speaks (every target converts); home is the
+	// route's own pool (routing's route platform), the platform recorded
+	// for a call refused before any target.
 	native adapter
+	home   string
 	// targets are the places the call may be served, in order (empty: the
 	// route's own pool, native); conv is the client's side of a conversion
 	// (nil on routes that cannot convert); served the model sent upstream.
@@ -161,7 +164,7 @@ func (r *Relay) serve(c *call) {
 	var one [1]target
 	targets := c.targets
 	if len(targets) == 0 {
-		one[0] = target{platform: c.ad.platform(), model: c.model}
+		one[0] = target{platform: c.platform(), model: c.model}
 		targets = one[:]
 	}
 	targets = r.targetOrder(c, targets)
@@ -278,66 +281,36 @@ func (r *Relay) syncSession(c *call) bool {
 	return true
 }
 
-func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
-	msg := e.Error()
-	if e.Configured == 0 {
-		msg += r.addAccountHint()
-		if _, chat := c.ad.(*chatAdapter); chat {
-			msg += r.chatWithoutClaude()
-		}
+// platform is the pool of the target c is on, its route's own before one
+// is prepared.
+func (c *call) platform() string {
+	if c.ad != nil {
+		return c.ad.platform()
 	}
-	if !e.RetryAt.IsZero() {
-		secs := int(time.Until(e.RetryAt).Seconds()) + 1
-		if secs < 1 {
-			secs = 1
-		}
-		c.resp.Header().Set("Retry-After", strconv.Itoa(secs))
-		msg += fmt.Sprintf("; the first one comes back at %s", e.RetryAt.UTC().Format(time.RFC3339))
-	}
-	r.writeError(c, http.StatusServiceUnavailable, msg)
-}
-
-// addAccountHint tells the operator of a relay without accounts how to add
-// one: a relay that follows its config file applies the change within
-// seconds; one without a file to follow needs a file and a restart.
-func (r *Relay) addAccountHint() string {
-	const how = "an [[accounts]] entry (see config.example.toml; `ccrelay login claude|gemini|codex` writes one)"
-	if r.configFollowed.Load() {
-		return "; add " + how + " to the config file: this relay applies it within seconds"
-	}
-	return "; this relay runs without a config file to follow: create one (`ccrelay config init`), add " + how + ", and restart ccrelay serve"
-}
-
-// chatWithoutClaude explains a Chat Completions request that found no Claude
-// account while OpenAI accounts exist: they serve the Responses API only
-// (codex-oauth cannot take Chat Completions at all), so the client must
-// switch routes or the operator add a Claude account. "" without OpenAI
-// accounts.
-func (r *Relay) chatWithoutClaude() string {
-	var types []string
-	for _, up := range r.Upstreams() {
-		if up != nil && up.Account.Platform == accounttype.PlatformOpenAI && !slices.Contains(types, up.Config.Type) {
-			types = append(types, up.Config.Type)
-		}
-	}
-	if len(types) == 0 {
-		return ""
-	}
-	return ". Chat Completions is served by Claude accounts (the request is converted to Anthropic Messages); this relay's " +
-		strings.Join(types, " and ") + " accounts serve only the Responses API: POST /openai/v1/responses"
+	return c.home
 }
 
 // writeError writes a relay-made error in the route's shape, or as an error
 // event when the stream has begun.
 func (r *Relay) writeError(c *call, status int, msg string) {
+	r.writeParamError(c, status, msg, "")
+}
+
+// writeParamError is writeError naming the request parameter at fault,
+// for dialects whose error body has a field for it (OpenAI's param).
+func (r *Relay) writeParamError(c *call, status int, msg, param string) {
 	d := c.dialect
 	if c.resp.started {
 		c.resp.failed(status, msg)
 		c.resp.flushWrite(d.streamError(status, msg))
 		return
 	}
+	body := d.errorBody(status, msg)
+	if pd, ok := d.(paramDialect); ok && param != "" {
+		body = pd.paramErrorBody(status, msg, param)
+	}
 	c.resp.Header().Set("Content-Type", "application/json")
-	c.resp.whole(status, d.errorBody(status, msg))
+	c.resp.whole(status, body)
 	c.resp.errMsg = msg
 }
 
@@ -579,7 +552,7 @@ func (r *Relay) finish(c *call) {
 	status := c.resp.recordedStatus()
 	lat := time.Since(c.start)
 	rec := usage.Record{
-		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
+		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.platform(),
 		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}
