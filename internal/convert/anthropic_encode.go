@@ -10,8 +10,7 @@ import (
 )
 
 // The upstream Messages request EncodeMessages writes, in the field order
-// the API documents. (request.go's messagesRequest serves the older
-// Chat->Messages converter and lacks thinking blocks.)
+// the API documents.
 type amRequest struct {
 	Model         string        `json:"model"`
 	MaxTokens     int64         `json:"max_tokens"`
@@ -163,7 +162,7 @@ func encodeMessagesSystem(r *Request) []amBlock {
 }
 
 // formatInstruction is the system instruction that stands for a structured
-// output request, as ChatToMessages writes it.
+// output request, for an API with no JSON mode of its own.
 func formatInstruction(f *Format) string {
 	if f.Schema == nil {
 		return jsonObjectInstruction

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -27,30 +26,17 @@ import (
 //   - what only some upstream refuses (Claude's temperature above 1,
 //     thinking with sampling parameters) is the encoder's to refuse.
 
-// chatMaxTokens bounds client-supplied token counts so arithmetic on them
-// (an encoder adding a thinking budget) cannot overflow.
-const chatMaxTokens = math.MaxInt32
-
-// chatEmptySchema is the parameters schema of a function declared without
-// one: Tool.Schema is always an object schema.
-const chatEmptySchema = `{"type":"object","properties":{}}`
-
-// chatBad is a client fault naming the offending field.
-func chatBad(param, format string, args ...any) *RequestError {
-	return &RequestError{Message: fmt.Sprintf(format, args...), Param: param}
-}
-
 // DecodeChat reads a client's OpenAI Chat Completions request body into the
 // neutral form. A client fault is a *RequestError (HTTP 400 in OpenAI's
 // shape). Request.Model is the model the client asked for.
 func DecodeChat(body []byte) (*Request, error) {
 	// encoding/json's validator is the strict one; gjson only reads.
 	if !json.Valid(body) {
-		return nil, chatBad("", "request body is not valid JSON")
+		return nil, badRequest("", "request body is not valid JSON")
 	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
-		return nil, chatBad("", "request body must be a JSON object")
+		return nil, badRequest("", "request body must be a JSON object")
 	}
 	d := chatDecoder{r: &Request{}}
 	var err error
@@ -62,7 +48,7 @@ func DecodeChat(body []byte) (*Request, error) {
 		return nil, err
 	}
 	if d.r.Model == "" {
-		return nil, chatBad("model", "model is required")
+		return nil, badRequest("model", "model is required")
 	}
 	if err := d.decodeMessages(); err != nil {
 		return nil, err
@@ -98,7 +84,7 @@ func (d *chatDecoder) param(key string, v gjson.Result) error {
 	switch key {
 	case "model":
 		if v.Type != gjson.String {
-			return chatBad(key, "model must be a string")
+			return badRequest(key, "model must be a string")
 		}
 		d.r.Model = v.Str
 	case "messages":
@@ -126,9 +112,9 @@ func (d *chatDecoder) param(key string, v gjson.Result) error {
 	return nil
 }
 
-// chatPositiveInt accepts an integral JSON number in [1, chatMaxTokens].
+// chatPositiveInt accepts an integral JSON number in [1, maxTokenLimit].
 func chatPositiveInt(v gjson.Result) (int64, bool) {
-	if v.Type != gjson.Number || v.Num != math.Trunc(v.Num) || v.Num < 1 || v.Num > chatMaxTokens {
+	if v.Type != gjson.Number || v.Num != math.Trunc(v.Num) || v.Num < 1 || v.Num > maxTokenLimit {
 		return 0, false
 	}
 	return int64(v.Num), true
@@ -141,7 +127,7 @@ func (d *chatDecoder) sampling(key string, v gjson.Result) (known bool, err erro
 	case "max_tokens", "max_completion_tokens":
 		n, ok := chatPositiveInt(v)
 		if !ok {
-			return true, chatBad(key, "%s must be a positive integer", key)
+			return true, badRequest(key, "%s must be a positive integer", key)
 		}
 		// max_completion_tokens supersedes the deprecated max_tokens.
 		if key == "max_completion_tokens" || !d.maxSet {
@@ -152,20 +138,20 @@ func (d *chatDecoder) sampling(key string, v gjson.Result) (known bool, err erro
 		// OpenAI's range; an upstream with a narrower one (Claude: 1)
 		// refuses in its encoder.
 		if v.Type != gjson.Number || v.Num < 0 || v.Num > 2 {
-			return true, chatBad(key, "temperature must be a number between 0 and 2")
+			return true, badRequest(key, "temperature must be a number between 0 and 2")
 		}
 		f := v.Num
 		d.r.Temperature = &f
 	case "top_p":
 		if v.Type != gjson.Number || v.Num < 0 || v.Num > 1 {
-			return true, chatBad(key, "top_p must be a number between 0 and 1")
+			return true, badRequest(key, "top_p must be a number between 0 and 1")
 		}
 		f := v.Num
 		d.r.TopP = &f
 	case "top_k": // not OpenAI, but sent by clients that know Claude
 		n, ok := chatPositiveInt(v)
 		if !ok {
-			return true, chatBad(key, "top_k must be a positive integer")
+			return true, badRequest(key, "top_k must be a positive integer")
 		}
 		d.r.TopK = &n
 	default:
@@ -183,21 +169,21 @@ func (d *chatDecoder) option(key string, v gjson.Result) (known bool, err error)
 	switch key {
 	case "stream":
 		if !v.IsBool() {
-			return true, chatBad(key, "stream must be a boolean")
+			return true, badRequest(key, "stream must be a boolean")
 		}
 		d.r.Stream = v.Bool()
 	case "stream_options":
 		if !v.IsObject() {
-			return true, chatBad(key, "stream_options must be an object")
+			return true, badRequest(key, "stream_options must be an object")
 		}
 		iu := v.Get("include_usage")
 		if iu.Exists() && iu.Type != gjson.Null && !iu.IsBool() {
-			return true, chatBad("stream_options.include_usage", "stream_options.include_usage must be a boolean")
+			return true, badRequest("stream_options.include_usage", "stream_options.include_usage must be a boolean")
 		}
 		d.r.IncludeUsage = iu.Bool()
 	case "user", "safety_identifier":
 		if v.Type != gjson.String {
-			return true, chatBad(key, "%s must be a string", key)
+			return true, badRequest(key, "%s must be a string", key)
 		}
 		if key == "user" {
 			d.r.User = v.Str
@@ -206,12 +192,12 @@ func (d *chatDecoder) option(key string, v gjson.Result) (known bool, err error)
 		}
 	case "prompt_cache_key":
 		if v.Type != gjson.String {
-			return true, chatBad(key, "prompt_cache_key must be a string")
+			return true, badRequest(key, "prompt_cache_key must be a string")
 		}
 		d.r.CacheKey = v.Str
 	case "parallel_tool_calls":
 		if !v.IsBool() {
-			return true, chatBad(key, "parallel_tool_calls must be a boolean")
+			return true, badRequest(key, "parallel_tool_calls must be a boolean")
 		}
 		d.r.ToolChoice.NoParallel = !v.Bool()
 	case "reasoning_effort":
@@ -224,7 +210,7 @@ func (d *chatDecoder) option(key string, v gjson.Result) (known bool, err error)
 
 func (d *chatDecoder) decodeEffort(v gjson.Result) error {
 	if v.Type != gjson.String {
-		return chatBad("reasoning_effort", "reasoning_effort must be a string")
+		return badRequest("reasoning_effort", "reasoning_effort must be a string")
 	}
 	for _, e := range chatEfforts {
 		if v.Str != e {
@@ -237,7 +223,7 @@ func (d *chatDecoder) decodeEffort(v gjson.Result) error {
 		}
 		return nil
 	}
-	return chatBad("reasoning_effort", "reasoning_effort %q is not supported; use none, minimal, low, medium, high or xhigh", v.Str)
+	return badRequest("reasoning_effort", "reasoning_effort %q is not supported; use none, minimal, low, medium, high or xhigh", v.Str)
 }
 
 // chatRefuse refuses, with a clear reason, the parameters no other dialect
@@ -249,42 +235,42 @@ func chatRefuse(key string, v gjson.Result) error {
 	switch key {
 	case "n":
 		if n, ok := chatPositiveInt(v); !ok || n != 1 {
-			return chatBad(key, "n must be 1: a converted request returns a single choice")
+			return badRequest(key, "n must be 1: a converted request returns a single choice")
 		}
 	case "logprobs":
 		if v.Type == gjson.True {
-			return chatBad(key, "logprobs are not supported for this model")
+			return badRequest(key, "logprobs are not supported for this model")
 		}
 	case "top_logprobs":
 		if !(v.Type == gjson.Number && v.Num == 0) {
-			return chatBad(key, "top_logprobs are not supported for this model")
+			return badRequest(key, "top_logprobs are not supported for this model")
 		}
 	case "modalities":
 		if !v.IsArray() {
-			return chatBad(key, "modalities must be an array")
+			return badRequest(key, "modalities must be an array")
 		}
 		var err error
 		v.ForEach(func(_, m gjson.Result) bool {
 			if m.Type != gjson.String || m.Str != "text" {
-				err = chatBad(key, "only the text modality is supported")
+				err = badRequest(key, "only the text modality is supported")
 			}
 			return err == nil
 		})
 		return err
 	case "audio":
-		return chatBad(key, "audio output is not supported")
+		return badRequest(key, "audio output is not supported")
 	case "functions", "function_call":
-		return chatBad(key, "the legacy %s parameter is not supported; use tools and tool_choice", key)
+		return badRequest(key, "the legacy %s parameter is not supported; use tools and tool_choice", key)
 	case "logit_bias":
 		if !chatEmptyObject(v) {
-			return chatBad(key, "logit_bias is not supported for this model")
+			return badRequest(key, "logit_bias is not supported for this model")
 		}
 	case "presence_penalty", "frequency_penalty":
 		if !(v.Type == gjson.Number && v.Num == 0) {
-			return chatBad(key, "%s is not supported for this model; omit it or send 0", key)
+			return badRequest(key, "%s is not supported for this model; omit it or send 0", key)
 		}
 	case "web_search_options":
-		return chatBad(key, "web_search_options is not supported")
+		return badRequest(key, "web_search_options is not supported")
 	}
 	return nil
 }
@@ -317,7 +303,7 @@ func (d *chatDecoder) decodeStop(v gjson.Result) error {
 		var err error
 		v.ForEach(func(_, s gjson.Result) bool {
 			if s.Type != gjson.String {
-				err = chatBad("stop", "stop must be a string or an array of strings")
+				err = badRequest("stop", "stop must be a string or an array of strings")
 				return false
 			}
 			add(s.Str)
@@ -325,7 +311,7 @@ func (d *chatDecoder) decodeStop(v gjson.Result) error {
 		})
 		return err
 	default:
-		return chatBad("stop", "stop must be a string or an array of strings")
+		return badRequest("stop", "stop must be a string or an array of strings")
 	}
 	return nil
 }
@@ -335,7 +321,7 @@ func (d *chatDecoder) decodeTools(v gjson.Result) error {
 		return nil
 	}
 	if !v.IsArray() {
-		return chatBad("tools", "tools must be an array")
+		return badRequest("tools", "tools must be an array")
 	}
 	var err error
 	i := 0
@@ -350,24 +336,24 @@ func (d *chatDecoder) decodeTools(v gjson.Result) error {
 func (d *chatDecoder) decodeTool(i int, t gjson.Result) error {
 	param := "tools[" + strconv.Itoa(i) + "]"
 	if !t.IsObject() {
-		return chatBad(param, "%s must be an object", param)
+		return badRequest(param, "%s must be an object", param)
 	}
 	if typ := t.Get("type"); typ.Exists() && typ.String() != "function" {
-		return chatBad(param+".type", "tool type %q is not supported; only function tools are", typ.String())
+		return badRequest(param+".type", "tool type %q is not supported; only function tools are", typ.String())
 	}
 	fn := t.Get("function")
 	if !fn.IsObject() {
-		return chatBad(param+".function", "%s.function must be an object", param)
+		return badRequest(param+".function", "%s.function must be an object", param)
 	}
 	name := fn.Get("name")
 	if name.Type != gjson.String || name.Str == "" {
-		return chatBad(param+".function.name", "%s.function.name must be a non-empty string", param)
+		return badRequest(param+".function.name", "%s.function.name must be a non-empty string", param)
 	}
 	desc := fn.Get("description")
 	if desc.Exists() && desc.Type != gjson.Null && desc.Type != gjson.String {
-		return chatBad(param+".function.description", "%s.function.description must be a string", param)
+		return badRequest(param+".function.description", "%s.function.description must be a string", param)
 	}
-	schema := json.RawMessage(chatEmptySchema)
+	schema := json.RawMessage(defaultToolSchema)
 	switch p := fn.Get("parameters"); {
 	case !p.Exists() || p.Type == gjson.Null:
 	case p.IsObject():
@@ -377,12 +363,12 @@ func (d *chatDecoder) decodeTool(i int, t gjson.Result) error {
 		if !p.Get("type").Exists() {
 			var err error
 			if raw, err = sjson.Set(raw, "type", "object"); err != nil {
-				return chatBad(param+".function.parameters", "%s.function.parameters is not a valid schema", param)
+				return badRequest(param+".function.parameters", "%s.function.parameters is not a valid schema", param)
 			}
 		}
 		schema = json.RawMessage(raw)
 	default:
-		return chatBad(param+".function.parameters", "%s.function.parameters must be a JSON Schema object", param)
+		return badRequest(param+".function.parameters", "%s.function.parameters must be a JSON Schema object", param)
 	}
 	d.r.Tools = append(d.r.Tools, Tool{Name: name.Str, Description: desc.String(), Schema: schema})
 	return nil
@@ -398,25 +384,25 @@ func (d *chatDecoder) decodeToolChoice() error {
 		case "auto", "none", "required":
 			tc.Mode = v.Str
 		default:
-			return chatBad("tool_choice", "tool_choice %q is not supported; use auto, none, required or a function", v.Str)
+			return badRequest("tool_choice", "tool_choice %q is not supported; use auto, none, required or a function", v.Str)
 		}
 	case v.IsObject():
 		if v.Get("type").String() != "function" {
-			return chatBad("tool_choice.type", "tool_choice type %q is not supported; only function is", v.Get("type").String())
+			return badRequest("tool_choice.type", "tool_choice type %q is not supported; only function is", v.Get("type").String())
 		}
 		name := v.Get("function.name")
 		if name.Type != gjson.String || name.Str == "" {
-			return chatBad("tool_choice.function.name", "tool_choice.function.name must be a non-empty string")
+			return badRequest("tool_choice.function.name", "tool_choice.function.name must be a non-empty string")
 		}
 		tc.Mode, tc.Name = "tool", name.Str
 	default:
-		return chatBad("tool_choice", "tool_choice must be a string or an object")
+		return badRequest("tool_choice", "tool_choice must be a string or an object")
 	}
 	if len(d.r.Tools) > 0 {
 		return nil
 	}
 	if tc.Mode == "required" || tc.Mode == "tool" {
-		return chatBad("tool_choice", "tool_choice requires tools")
+		return badRequest("tool_choice", "tool_choice requires tools")
 	}
 	// auto or none without tools is what the absence of tools means.
 	*tc = ToolChoice{}
@@ -430,7 +416,7 @@ func (d *chatDecoder) decodeFormat() error {
 		return nil
 	}
 	if !v.IsObject() {
-		return chatBad("response_format", "response_format must be an object")
+		return badRequest("response_format", "response_format must be an object")
 	}
 	switch typ := v.Get("type").String(); typ {
 	case "text":
@@ -439,18 +425,18 @@ func (d *chatDecoder) decodeFormat() error {
 	case "json_schema":
 		js := v.Get("json_schema")
 		if !js.IsObject() {
-			return chatBad("response_format.json_schema", "response_format.json_schema must be an object")
+			return badRequest("response_format.json_schema", "response_format.json_schema must be an object")
 		}
 		f := &Format{JSON: true, Name: js.Get("name").String(), Strict: js.Get("strict").Type == gjson.True}
 		if s := js.Get("schema"); s.Exists() && s.Type != gjson.Null {
 			if !s.IsObject() {
-				return chatBad("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
+				return badRequest("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON Schema object")
 			}
 			f.Schema = json.RawMessage(s.Raw)
 		}
 		d.r.Format = f
 	default:
-		return chatBad("response_format.type", "response_format type %q is not supported; use text, json_object or json_schema", typ)
+		return badRequest("response_format.type", "response_format type %q is not supported; use text, json_object or json_schema", typ)
 	}
 	return nil
 }

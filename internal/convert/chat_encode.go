@@ -126,7 +126,7 @@ type chatStreamOpts struct {
 // *RequestError.
 func EncodeChat(r *Request) ([]byte, error) {
 	if r.PreviousResponseID != "" {
-		return nil, chatBad("previous_response_id", "previous_response_id is not supported for this model: send the whole conversation")
+		return nil, badRequest("previous_response_id", "previous_response_id is not supported for this model: send the whole conversation")
 	}
 	if r.Model == "" {
 		return nil, errors.New("encode chat request: no model")
@@ -180,7 +180,7 @@ func chatEncodeTools(r *Request) (tools []chatToolDecl, choice any, parallel *bo
 		if t.Custom {
 			params = json.RawMessage(chatCustomSchema)
 		} else if len(params) == 0 {
-			params = json.RawMessage(chatEmptySchema)
+			params = json.RawMessage(defaultToolSchema)
 		}
 		tools = append(tools, chatToolDecl{Type: "function", Function: chatFuncDecl{Name: t.Name, Description: t.Description, Parameters: params}})
 	}

@@ -22,10 +22,10 @@ const (
 func (d *chatDecoder) decodeMessages() error {
 	v := d.messages
 	if !v.Exists() || v.Type == gjson.Null {
-		return chatBad("messages", "messages is required")
+		return badRequest("messages", "messages is required")
 	}
 	if !v.IsArray() {
-		return chatBad("messages", "messages must be an array")
+		return badRequest("messages", "messages must be an array")
 	}
 	var err error
 	i := 0
@@ -38,10 +38,10 @@ func (d *chatDecoder) decodeMessages() error {
 		return err
 	}
 	if i == 0 {
-		return chatBad("messages", "messages must not be empty")
+		return badRequest("messages", "messages must not be empty")
 	}
 	if len(d.r.Messages) == 0 {
-		return chatBad("messages", "messages must contain at least one user or assistant message with content")
+		return badRequest("messages", "messages must contain at least one user or assistant message with content")
 	}
 	// Tool results answer the turn before; they come first in their turn
 	// (Anthropic requires it, and no dialect means anything else).
@@ -56,11 +56,11 @@ func (d *chatDecoder) decodeMessages() error {
 func (d *chatDecoder) decodeMessage(i int, m gjson.Result) error {
 	param := "messages[" + strconv.Itoa(i) + "]"
 	if !m.IsObject() {
-		return chatBad(param, "%s must be an object", param)
+		return badRequest(param, "%s must be an object", param)
 	}
 	role := m.Get("role")
 	if role.Type != gjson.String {
-		return chatBad(param+".role", "%s.role must be a string", param)
+		return badRequest(param+".role", "%s.role must be a string", param)
 	}
 	content := m.Get("content")
 	switch role.Str {
@@ -81,7 +81,7 @@ func (d *chatDecoder) decodeMessage(i int, m gjson.Result) error {
 		d.appendParts(RoleUser, parts)
 	case "assistant":
 		if fc := m.Get("function_call"); fc.Exists() && fc.Type != gjson.Null {
-			return chatBad(param+".function_call", "the legacy function_call field is not supported; use tool_calls")
+			return badRequest(param+".function_call", "the legacy function_call field is not supported; use tool_calls")
 		}
 		// reasoning_content (DeepSeek, Kimi) carries no state any upstream
 		// can continue from; it is dropped like a foreign thinking part.
@@ -97,9 +97,9 @@ func (d *chatDecoder) decodeMessage(i int, m gjson.Result) error {
 	case "tool":
 		return d.decodeToolMessage(param, m)
 	case "function":
-		return chatBad(param+".role", "the legacy function role is not supported; use tool")
+		return badRequest(param+".role", "the legacy function role is not supported; use tool")
 	default:
-		return chatBad(param+".role", "unknown role %q", role.Str)
+		return badRequest(param+".role", "unknown role %q", role.Str)
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ func (d *chatDecoder) decodeMessage(i int, m gjson.Result) error {
 func (d *chatDecoder) decodeToolMessage(param string, m gjson.Result) error {
 	id := m.Get("tool_call_id")
 	if id.Type != gjson.String || id.Str == "" {
-		return chatBad(param+".tool_call_id", "%s.tool_call_id must be a non-empty string", param)
+		return badRequest(param+".tool_call_id", "%s.tool_call_id must be a non-empty string", param)
 	}
 	res := Part{Kind: PartToolResult, CallID: id.Str}
 	content := m.Get("content")
@@ -183,7 +183,7 @@ func chatContent(v gjson.Result, param string, allow chatRoleParts) ([]Part, err
 		return []Part{{Kind: PartText, Text: v.Str}}, nil
 	case v.IsArray():
 	default:
-		return nil, chatBad(param, "%s must be a string, an array of content parts or null", param)
+		return nil, badRequest(param, "%s must be a string, an array of content parts or null", param)
 	}
 	var (
 		parts []Part
@@ -204,7 +204,7 @@ func chatContent(v gjson.Result, param string, allow chatRoleParts) ([]Part, err
 
 func chatContentPart(cp gjson.Result, param string, allow chatRoleParts) (*Part, error) {
 	if !cp.IsObject() {
-		return nil, chatBad(param, "%s must be an object", param)
+		return nil, badRequest(param, "%s must be an object", param)
 	}
 	typ := cp.Get("type").String()
 	var p *Part
@@ -212,7 +212,7 @@ func chatContentPart(cp gjson.Result, param string, allow chatRoleParts) (*Part,
 	case typ == "text" || typ == "refusal" && allow == chatAssistantParts:
 		t := cp.Get(typ)
 		if t.Type != gjson.String {
-			return nil, chatBad(param+"."+typ, "%s.%s must be a string", param, typ)
+			return nil, badRequest(param+"."+typ, "%s.%s must be a string", param, typ)
 		}
 		if t.Str != "" {
 			p = &Part{Kind: PartText, Text: t.Str}
@@ -230,11 +230,11 @@ func chatContentPart(cp gjson.Result, param string, allow chatRoleParts) (*Part,
 		}
 		p = f
 	case typ == "input_audio":
-		return nil, chatBad(param+".type", "audio input is not supported")
+		return nil, badRequest(param+".type", "audio input is not supported")
 	case allow == chatSystemParts:
-		return nil, chatBad(param+".type", "system and developer messages accept only text parts, got %q", typ)
+		return nil, badRequest(param+".type", "system and developer messages accept only text parts, got %q", typ)
 	default:
-		return nil, chatBad(param+".type", "content part type %q is not supported here", typ)
+		return nil, badRequest(param+".type", "content part type %q is not supported here", typ)
 	}
 	// cache_control is Anthropic's, sent by clients that know Claude; its
 	// ttl does not survive (Part.Cache is a plain breakpoint).
@@ -251,30 +251,30 @@ func chatImage(cp gjson.Result, param string) (*Part, error) {
 		url = iu
 	}
 	if url.Type != gjson.String || url.Str == "" {
-		return nil, chatBad(param+".image_url.url", "%s.image_url.url must be a non-empty string", param)
+		return nil, badRequest(param+".image_url.url", "%s.image_url.url must be a non-empty string", param)
 	}
 	u := url.Str
 	if chatHasPrefixFold(u, "data:") {
 		mt, data, isBase64 := chatDataURL(u)
 		if mt == "" || !isBase64 || data == "" {
-			return nil, chatBad(param+".image_url.url", "image data URLs must look like data:<media type>;base64,<data>")
+			return nil, badRequest(param+".image_url.url", "image data URLs must look like data:<media type>;base64,<data>")
 		}
 		return &Part{Kind: PartImage, MediaType: mt, Data: data}, nil
 	}
 	if chatHasPrefixFold(u, "https://") || chatHasPrefixFold(u, "http://") {
 		return &Part{Kind: PartImage, URL: u}, nil
 	}
-	return nil, chatBad(param+".image_url.url", "image URLs must be http(s) or base64 data URLs")
+	return nil, badRequest(param+".image_url.url", "image URLs must be http(s) or base64 data URLs")
 }
 
 func chatFile(cp gjson.Result, param string) (*Part, error) {
 	f := cp.Get("file")
 	if fid := f.Get("file_id"); fid.Exists() && fid.Type != gjson.Null {
-		return nil, chatBad(param+".file.file_id", "file_id references are not supported; send file_data")
+		return nil, badRequest(param+".file.file_id", "file_id references are not supported; send file_data")
 	}
 	fd := f.Get("file_data")
 	if fd.Type != gjson.String || fd.Str == "" {
-		return nil, chatBad(param+".file.file_data", "%s.file.file_data must be a non-empty string", param)
+		return nil, badRequest(param+".file.file_data", "%s.file.file_data must be a non-empty string", param)
 	}
 	// OpenAI documents file_data as a data URL; bare base64 is taken as a
 	// PDF, the one binary document type every upstream that takes
@@ -284,13 +284,13 @@ func chatFile(cp gjson.Result, param string) (*Part, error) {
 		mt, data, isBase64 = chatDataURL(fd.Str)
 	}
 	if mt == "" || !isBase64 || data == "" {
-		return nil, chatBad(param+".file.file_data", "file data URLs must look like data:<media type>;base64,<data>")
+		return nil, badRequest(param+".file.file_data", "file data URLs must look like data:<media type>;base64,<data>")
 	}
 	// Encoders decode plain text (Anthropic takes it as text); bad base64
 	// is the client's fault, so it is found here.
 	if mt == "text/plain" {
 		if _, err := base64.StdEncoding.DecodeString(data); err != nil {
-			return nil, chatBad(param+".file.file_data", "file_data is not valid base64")
+			return nil, badRequest(param+".file.file_data", "file_data is not valid base64")
 		}
 	}
 	return &Part{Kind: PartFile, MediaType: mt, Data: data}, nil
@@ -322,7 +322,7 @@ func chatToolCalls(v gjson.Result, param string) ([]Part, error) {
 		return nil, nil
 	}
 	if !v.IsArray() {
-		return nil, chatBad(param, "%s must be an array", param)
+		return nil, badRequest(param, "%s must be an array", param)
 	}
 	var (
 		parts []Part
@@ -341,18 +341,18 @@ func chatToolCalls(v gjson.Result, param string) ([]Part, error) {
 
 func chatToolCall(call gjson.Result, param string) (Part, error) {
 	if !call.IsObject() {
-		return Part{}, chatBad(param, "%s must be an object", param)
+		return Part{}, badRequest(param, "%s must be an object", param)
 	}
 	if typ := call.Get("type"); typ.Exists() && typ.String() != "function" {
-		return Part{}, chatBad(param+".type", "tool call type %q is not supported; only function is", typ.String())
+		return Part{}, badRequest(param+".type", "tool call type %q is not supported; only function is", typ.String())
 	}
 	id := call.Get("id")
 	if id.Type != gjson.String || id.Str == "" {
-		return Part{}, chatBad(param+".id", "%s.id must be a non-empty string", param)
+		return Part{}, badRequest(param+".id", "%s.id must be a non-empty string", param)
 	}
 	name := call.Get("function.name")
 	if name.Type != gjson.String || name.Str == "" {
-		return Part{}, chatBad(param+".function.name", "%s.function.name must be a non-empty string", param)
+		return Part{}, badRequest(param+".function.name", "%s.function.name must be a non-empty string", param)
 	}
 	args := "{}"
 	switch a := call.Get("function.arguments"); {
@@ -365,13 +365,13 @@ func chatToolCall(call gjson.Result, param string) (Part, error) {
 		// A function's arguments are an object in every dialect; anything
 		// else cannot be replayed faithfully.
 		if !json.Valid([]byte(s)) || !gjson.Parse(s).IsObject() {
-			return Part{}, chatBad(param+".function.arguments", "%s.function.arguments must be a JSON object encoded as a string", param)
+			return Part{}, badRequest(param+".function.arguments", "%s.function.arguments must be a JSON object encoded as a string", param)
 		}
 		args = s
 	case a.IsObject(): // some clients send the object itself
 		args = a.Raw
 	default:
-		return Part{}, chatBad(param+".function.arguments", "%s.function.arguments must be a JSON object encoded as a string", param)
+		return Part{}, badRequest(param+".function.arguments", "%s.function.arguments must be a JSON object encoded as a string", param)
 	}
 	return Part{Kind: PartToolCall, CallID: id.Str, Name: name.Str, Args: args}, nil
 }

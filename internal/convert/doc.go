@@ -1,45 +1,76 @@
-// Package convert translates between the OpenAI Chat Completions API and the
-// Anthropic Messages API, so that OpenAI-shaped clients can be served from a
-// Claude upstream.
+// Package convert is the protocol matrix's conversion layer (PRODUCT.md §7,
+// docs/matrix.md): it lets a client of one API dialect be served by an
+// account of another. It is pure: no network, no package state, no clock
+// beyond time.Now for the "created" stamps clients expect.
 //
-// The package is pure: no network, no clock beyond time.Now for "created",
-// and no package state. Three entry points cover one exchange:
+// # The neutral form
 //
-//   - ChatToMessages turns a /v1/chat/completions request body into a
-//     /v1/messages body (or a *RequestError the relay answers with HTTP 400);
-//   - MessagesToChat turns a non-streaming Messages response into a
-//     chat.completion body;
-//   - ChatStream turns Messages SSE events into chat.completion.chunk SSE
-//     lines, one event at a time, appending into a caller-owned buffer.
+// ir.go defines one neutral form of an exchange: Request (system prompt,
+// messages of Parts, tools, tool choice, sampling, thinking, output format),
+// Response (the answer's Parts, stop reason, usage) and, for streams, Event
+// (start, part start, delta, signature, part stop, finish, error). Every
+// dialect converts to and from it, so N dialects need N codecs, not N²
+// converters. Usage is provider.Usage with Anthropic's meaning (input tokens
+// exclude cache reads and writes); OpenAI readers split their counts and
+// OpenAI writers add them back.
 //
-// Decisions worth knowing when reading the code:
+// # The codecs
 //
-//   - system and developer messages are hoisted, verbatim and in order, into
-//     the top-level system prompt (Anthropic has no mid-conversation system
-//     turn); one system block per text part.
-//   - Consecutive messages of the same Anthropic role are merged (tool
-//     results and a following user message become one user turn), and inside
-//     a user turn tool_result blocks are placed first, as Anthropic requires.
-//   - response_format json_object / json_schema is honoured best-effort with
-//     a trailing system instruction (carrying the schema for json_schema);
-//     Claude follows it reliably but it is not enforced by the upstream.
-//     Anthropic's native structured outputs need a beta header and model
-//     support this package cannot know about.
-//   - reasoning_effort enables extended thinking with a fixed budget
-//     (minimal/low 1024, medium 4096, high 16384, xhigh 32768; none leaves
-//     thinking off). When max_tokens would not exceed the budget the budget is
-//     added on top of it, so the visible answer keeps the room the client
-//     asked for. Extended thinking forbids temperature other than 1, top_p
-//     below 0.95, top_k and forced tool use; like OpenAI's own reasoning
-//     models, those combinations are rejected rather than silently changed.
-//     Anthropic also requires the final assistant turn (a prefill, or the
-//     turn whose tool results end the conversation) to start with a signed
-//     thinking block, which OpenAI clients cannot send back; such turns are
-//     sent without thinking instead of failing upstream.
-//   - Parameters that would change the answer and that Claude cannot honour
-//     (n>1, logprobs, audio output, legacy functions, non-zero penalties,
-//     logit_bias, web_search_options, temperature above Claude's maximum of
-//     1...) are rejected with a *RequestError
-//     naming the parameter; harmless ones are ignored, as are unknown ones so
-//     that new client-side options do not break requests.
+// Each dialect has, at most, six pure functions, in files of its own prefix:
+//
+//	client side (a route's dialect)            upstream side (an account's API)
+//	DecodeX(body) (*Request, error)            EncodeX(*Request) ([]byte, error)
+//	WriteX(*Response, model) []byte            ParseX(body) (*Response, error)
+//	NewXStreamWriter(model) StreamWriter       NewXStreamReader() StreamReader
+//
+// The dialects:
+//
+//   - Anthropic Messages (anthropic_*.go): DecodeMessages, WriteMessages,
+//     NewMessagesStreamWriter for Claude Code and the Anthropic SDKs;
+//     EncodeMessages, ParseMessages, NewMessagesStreamReader for Claude
+//     accounts (UncustomCalls / UncustomStream map freeform tools back).
+//   - OpenAI Responses (responses_*.go): Codex and the OpenAI SDK's
+//     Responses client; OpenAI Responses accounts (openai-responses,
+//     codex-oauth).
+//   - OpenAI Chat Completions (chat_*.go): the Chat route's clients;
+//     Chat Completions upstreams (openai-compatible accounts: DeepSeek,
+//     Kimi, GLM, OpenRouter, Ollama, vLLM...), whose reasoning_content and
+//     <think> text become thinking (OriginChat).
+//
+// A request from dialect A served by an account of API B is
+// EncodeB(DecodeA(body)); its answer WriteA(ParseB(body), model); its stream
+// NewBStreamReader -> NewAStreamWriter, event by event. Same dialect never
+// comes here: the relay passes it through byte for byte.
+//
+// # Rules every codec keeps
+//
+//   - A client's fault is a *RequestError (errors.go) naming the parameter
+//     where known: the relay answers it with HTTP 400 in the client's shape
+//     (OpenAI's error.param carries Param). Decoders refuse what no dialect
+//     can honour (Chat's n>1, logprobs...); an encoder refuses what only its
+//     API cannot (Claude's temperature above 1, sampling parameters with
+//     extended thinking, a previous_response_id outside OpenAI).
+//   - What one dialect cannot express is dropped by the encoder that cannot
+//     write it, in a documented way (docs/matrix.md), never silently turned
+//     into something else; unknown client parameters are ignored so new
+//     client options do not break requests.
+//   - Thinking state: a thinking Part's Sig.Origin names the provider that
+//     made it. Encoders send thinking only to its origin's API and drop
+//     foreign thinking (EncodeMessages then turns thinking off for a turn
+//     Claude would refuse without a signed block: never a 400 for a
+//     signature). Writers for a client of another dialect carry the state
+//     in the client's own field with WrapSignature; decoders restore it
+//     with UnwrapSignature (irutil.go).
+//   - Efforts and budgets map with EffortBudget / BudgetEffort; tool call
+//     ids are made acceptable everywhere with SanitizeCallID, the same id
+//     always alike.
+//   - A JSON output format goes to an API without a JSON mode as a system
+//     instruction (anthropic_types.go): followed reliably, not enforced.
+//   - Stream readers keep one stream's state, emit parts in order and never
+//     interleaved, and give the same events however the upstream's bytes
+//     are cut; writers keep one client stream's state across a failed
+//     attempt, so a client sees one stream whichever account serves it.
+//
+// EstimateTokens (estimate.go) answers a token count for an account with no
+// count endpoint of the client's shape.
 package convert

@@ -8,16 +8,16 @@ import (
 	"testing"
 )
 
-// FuzzChatToMessages checks that any body either converts into a
+// FuzzChatOnClaude checks the Chat route's request path to a Claude
+// account (DecodeChat, then EncodeMessages): any body either becomes a
 // well-formed Anthropic request or fails with a *RequestError.
-func FuzzChatToMessages(f *testing.F) {
+func FuzzChatOnClaude(f *testing.F) {
 	f.Add([]byte(`{"model":"gpt-4o","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}],"max_tokens":10,"stop":["x"]}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"r"},{"role":"user","content":"y"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"required","parallel_tool_calls":false}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"developer","content":"d"},{"role":"user","content":"x"}],"reasoning_effort":"high","max_completion_tokens":100,"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"object"}}}}`))
 	f.Add([]byte(`{"model":"m","messages":[{"role":"robot","content":"x"}],"n":2}`))
-	aliases := map[string]string{"gpt-4o": "claude-sonnet-4-5"}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := ChatToMessages(body, aliases)
+		out, err := chatOnClaude(body)
 		if err != nil {
 			var re *RequestError
 			if !errors.As(err, &re) {
@@ -28,16 +28,43 @@ func FuzzChatToMessages(f *testing.F) {
 			}
 			return
 		}
-		checkMessagesRequest(t, req)
+		checkMessagesRequest(t, out.body, out.model, out.stream)
 	})
+}
+
+// chatOnClaudeRequest is a Chat body as the relay sends it to Claude.
+type chatOnClaudeRequest struct {
+	body   []byte
+	model  string
+	stream bool
+}
+
+// chatOnClaude converts a Chat body into the Messages body a Claude account
+// gets, the model renamed as a [models] alias would.
+func chatOnClaude(body []byte) (*chatOnClaudeRequest, error) {
+	r, err := DecodeChat(body)
+	if err != nil {
+		return nil, err
+	}
+	if r.IncludeUsage && !r.Stream {
+		return nil, errors.New("include_usage without stream")
+	}
+	if r.Model == "gpt-4o" {
+		r.Model = "claude-sonnet-4-5"
+	}
+	out, err := EncodeMessages(r)
+	if err != nil {
+		return nil, err
+	}
+	return &chatOnClaudeRequest{body: out, model: r.Model, stream: r.Stream}, nil
 }
 
 // checkMessagesRequest asserts the invariants Anthropic enforces on a
 // request body.
-func checkMessagesRequest(t *testing.T, req *ChatRequest) {
+func checkMessagesRequest(t *testing.T, body []byte, model string, stream bool) {
 	t.Helper()
-	if !json.Valid(req.Body) {
-		t.Fatalf("body is not valid JSON: %s", req.Body)
+	if !json.Valid(body) {
+		t.Fatalf("body is not valid JSON: %s", body)
 	}
 	var r struct {
 		Model     string
@@ -57,11 +84,11 @@ func checkMessagesRequest(t *testing.T, req *ChatRequest) {
 		}
 		Stream bool
 	}
-	if err := json.Unmarshal(req.Body, &r); err != nil {
-		t.Fatalf("body does not decode: %v: %s", err, req.Body)
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("body does not decode: %v: %s", err, body)
 	}
-	if r.Model == "" || r.Model != req.Model || req.RequestedModel == "" {
-		t.Fatalf("model %q / %q / %q", r.Model, req.Model, req.RequestedModel)
+	if r.Model == "" || r.Model != model {
+		t.Fatalf("model %q, want %q", r.Model, model)
 	}
 	if r.MaxTokens < 1 {
 		t.Fatalf("max_tokens = %d", r.MaxTokens)
@@ -69,8 +96,8 @@ func checkMessagesRequest(t *testing.T, req *ChatRequest) {
 	if r.Thinking != nil && r.MaxTokens <= r.Thinking.BudgetTokens {
 		t.Fatalf("max_tokens %d does not exceed budget %d", r.MaxTokens, r.Thinking.BudgetTokens)
 	}
-	if r.Stream != req.Stream || (req.IncludeUsage && !req.Stream) {
-		t.Fatalf("stream flags: body %v, req %+v", r.Stream, req)
+	if r.Stream != stream {
+		t.Fatalf("stream %v, want %v", r.Stream, stream)
 	}
 	if len(r.Messages) == 0 {
 		t.Fatal("no messages")
@@ -113,17 +140,19 @@ func checkMessagesRequest(t *testing.T, req *ChatRequest) {
 	}
 }
 
-// FuzzMessagesToChat checks that any upstream body either fails or becomes
-// a valid chat.completion.
-func FuzzMessagesToChat(f *testing.F) {
+// FuzzClaudeToChat checks the Chat route's answer path from a Claude
+// account (ParseMessages, then WriteChat): any upstream body either fails
+// or becomes a valid chat.completion.
+func FuzzClaudeToChat(f *testing.F) {
 	f.Add([]byte(`{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"text","text":"a"},{"type":"text","text":"b"},{"type":"tool_use","id":"toolu_1","name":"f","input":{"x":[1,2]}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2,"cache_read_input_tokens":3,"cache_creation_input_tokens":4}}`))
 	f.Add([]byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`))
 	f.Add([]byte(`{"content":[{"type":"tool_use","input":"str"}],"usage":{"input_tokens":-5}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, err := MessagesToChat(body, "")
+		resp, err := ParseMessages(body)
 		if err != nil {
 			return
 		}
+		out := WriteChat(resp, "")
 		var r struct {
 			ID      string
 			Object  string
@@ -158,7 +187,7 @@ func FuzzMessagesToChat(f *testing.F) {
 	})
 }
 
-// streamEventNames abbreviates event names in FuzzChatStream inputs: short
+// streamEventNames abbreviates event names in FuzzClaudeStreamToChat inputs: short
 // inputs keep the fuzzer's minimization fast.
 var streamEventNames = [...]string{
 	's': "message_start",
@@ -171,26 +200,32 @@ var streamEventNames = [...]string{
 	'r': "error",
 }
 
-// FuzzChatStream feeds arbitrary event sequences. The input is split into
-// events on blank lines; each event's first line is its name (one letter
-// from streamEventNames, or spelled out), the rest its data.
-func FuzzChatStream(f *testing.F) {
+// FuzzClaudeStreamToChat feeds arbitrary Messages event sequences through
+// the Chat route's stream path from a Claude account (the Messages stream
+// reader, then the Chat stream writer). The input is split into events on
+// blank lines; each event's first line is its name (one letter from
+// streamEventNames, or spelled out), the rest its data.
+func FuzzClaudeStreamToChat(f *testing.F) {
 	f.Add([]byte("s\n{\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}\n\nb\n{\"index\":0,\"content_block\":{\"type\":\"text\"}}\n\nd\n{\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\nm\n{\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\nx\n{}"), true)
 	f.Add([]byte("b\n{\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"n\"}}\n\nd\n{\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\"}}\n\nb\n{\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"u\",\"name\":\"o\"}}\n\nd\n{\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\":1}\"}}"), false)
 	f.Add([]byte("d\n{\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hm\"}}\n\np\n{}\n\nm\n{\"delta\":{\"stop_reason\":\"tool_use\"}}"), true)
 	f.Add([]byte("r\n{\"error\":{\"type\":\"api_error\",\"message\":\"boom\"}}"), true)
 	f.Fuzz(func(t *testing.T, input []byte, includeUsage bool) {
-		s := NewChatStream("m", includeUsage, 1)
+		rd, w := NewMessagesStreamReader(), newChatStreamWriter("m", includeUsage, 1)
 		var out []byte
+		var evs []Event
 		for _, ev := range bytes.Split(input, []byte("\n\n")) {
 			name, data, _ := bytes.Cut(ev, []byte("\n"))
 			event := string(name)
 			if len(name) == 1 && int(name[0]) < len(streamEventNames) && streamEventNames[name[0]] != "" {
 				event = streamEventNames[name[0]]
 			}
-			out = s.Event(out, event, data)
+			evs = rd.Read(evs[:0], []byte(event), data)
+			for i := range evs {
+				out = w.Write(out, &evs[i])
+			}
 		}
-		out = s.Finish(out)
+		out = w.Finish(out)
 		checkChatStream(t, out, includeUsage)
 	})
 }
@@ -299,4 +334,21 @@ func checkChatStream(t *testing.T, out []byte, includeUsage bool) {
 			}
 		}
 	}
+}
+
+// splitSSE returns the data payloads of a Chat stream, failing t on
+// anything but "data: <payload>\n\n" frames.
+func splitSSE(t testing.TB, out []byte) []string {
+	t.Helper()
+	var payloads []string
+	rest := string(out)
+	for rest != "" {
+		line, after, ok := strings.Cut(rest, "\n\n")
+		if !ok || !strings.HasPrefix(line, "data: ") || strings.Contains(line, "\n") {
+			t.Fatalf("malformed SSE at %q", rest)
+		}
+		payloads = append(payloads, strings.TrimPrefix(line, "data: "))
+		rest = after
+	}
+	return payloads
 }

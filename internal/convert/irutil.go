@@ -11,6 +11,33 @@ import (
 // its result, sent in different turns, still match.
 func SanitizeCallID(id string) string { return sanitizeToolID(id) }
 
+// sanitizeToolID maps a tool call id onto Anthropic's charset
+// [A-Za-z0-9_-]. The same mapping is applied to tool_use ids and to
+// tool_use_id, so pairs still match.
+func sanitizeToolID(id string) string {
+	clean := true
+	for i := 0; i < len(id); i++ {
+		if !isToolIDByte(id[i]) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return id
+	}
+	b := []byte(id)
+	for i, c := range b {
+		if !isToolIDByte(c) {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func isToolIDByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
 // EffortBudget is the thinking budget an effort stands for, for upstreams
 // that take a budget (Anthropic budget_tokens, Gemini thinkingBudget):
 // minimal and low 1024 (Anthropic's minimum), medium 4096, high 16384, xhigh
@@ -18,6 +45,25 @@ func SanitizeCallID(id string) string { return sanitizeToolID(id) }
 func EffortBudget(effort string) int64 {
 	b, _ := thinkingBudget(effort)
 	return b
+}
+
+// thinkingBudget maps an effort to a thinking budget in tokens; 1024 is
+// Anthropic's minimum. "none" (and no effort) means no thinking; ok is false
+// for an effort no dialect defines.
+func thinkingBudget(effort string) (budget int64, ok bool) {
+	switch effort {
+	case "", "none":
+		return 0, true
+	case "minimal", "low":
+		return 1024, true
+	case "medium":
+		return 4096, true
+	case "high":
+		return 16384, true
+	case "xhigh":
+		return 32768, true
+	}
+	return 0, false
 }
 
 // BudgetEffort is the effort a thinking budget stands for, for upstreams

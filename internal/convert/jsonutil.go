@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -87,6 +91,53 @@ func randomID(prefix string) string {
 		out = append(out, alphabet[int(c)%len(alphabet)])
 	}
 	return string(out)
+}
+
+// maxTokenLimit bounds client-supplied token counts so arithmetic on them
+// (adding a thinking budget) cannot overflow.
+const maxTokenLimit = math.MaxInt32
+
+// positiveInt accepts an integral JSON number in [1, maxTokenLimit].
+func positiveInt(v gjson.Result) (int64, bool) {
+	if v.Type != gjson.Number || v.Num != math.Trunc(v.Num) || v.Num < 1 || v.Num > maxTokenLimit {
+		return 0, false
+	}
+	return int64(v.Num), true
+}
+
+// isEmptyObject reports whether v is the JSON object {}.
+func isEmptyObject(v gjson.Result) bool {
+	if !v.IsObject() {
+		return false
+	}
+	empty := true
+	v.ForEach(func(_, _ gjson.Result) bool {
+		empty = false
+		return false
+	})
+	return empty
+}
+
+// parseDataURL splits "data:<mt>[;param]*[;base64],<data>"; u starts with
+// "data:" (any case).
+func parseDataURL(u string) (mediaType, data string, isBase64 bool) {
+	rest := u[len("data:"):]
+	meta, data, ok := strings.Cut(rest, ",")
+	if !ok {
+		return "", "", false
+	}
+	params := strings.Split(meta, ";")
+	for _, p := range params[1:] {
+		if strings.EqualFold(strings.TrimSpace(p), "base64") {
+			isBase64 = true
+		}
+	}
+	return strings.ToLower(strings.TrimSpace(params[0])), data, isBase64
+}
+
+// hasPrefixFold is strings.HasPrefix, ASCII case-insensitively.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // appendInt appends a decimal integer.

@@ -172,10 +172,11 @@ func TestCodexOAuthAccountFromIDToken(t *testing.T) {
 	}
 }
 
-// codex-oauth accounts serve only the Responses route: the model list does
-// not ask them (their backend has no public list in OpenAI's shape), and a
-// Chat Completions request finding no Claude account says why, in OpenAI's
-// error shape.
+// codex-oauth accounts: the model list does not ask them (their backend has
+// no public list in OpenAI's shape); a Chat Completions request for an
+// OpenAI model is converted for them (the protocol matrix), and one for a
+// model whose name places it in no pool, finding no Claude account, says
+// why, in OpenAI's error shape.
 func TestCodexOAuthModelsAndChat(t *testing.T) {
 	o := &fakeupstream.OAuth{}
 	tokens := upstream(t, o)
@@ -191,14 +192,20 @@ func TestCodexOAuthModelsAndChat(t *testing.T) {
 			!strings.Contains(apiErr.Message, "codex-oauth") || !strings.Contains(apiErr.Message, "/openai/v1/responses") {
 			t.Fatalf("models: %v", err)
 		}
-		_, err = c.Chat.Completions.New(context.Background(), chatParams("gpt-5"))
+		_, err = c.Chat.Completions.New(context.Background(), chatParams("local-model"))
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable ||
 			!strings.Contains(apiErr.Message, "Claude accounts") || !strings.Contains(apiErr.Message, "codex-oauth") ||
-			!strings.Contains(apiErr.Message, "Responses API") {
+			!strings.Contains(apiErr.Message, "gpt-*") {
 			t.Fatalf("chat: %v", err)
 		}
 		if n := len(chatgpt.Requests()); n != 0 {
 			t.Fatalf("the ChatGPT backend got %d requests", n)
+		}
+		if _, err := c.Chat.Completions.New(context.Background(), chatParams("gpt-5")); err != nil {
+			t.Fatalf("chat on gpt-5: %v", err)
+		}
+		if n := len(chatgpt.Requests()); n != 1 {
+			t.Fatalf("the ChatGPT backend got %d requests, want the converted Chat request", n)
 		}
 	})
 	t.Run("with an api key account", func(t *testing.T) {
@@ -208,11 +215,12 @@ func TestCodexOAuthModelsAndChat(t *testing.T) {
 		// come from the API-key account.
 		r := startRelay(t, codexAccount("cx", cx, tokens.URL, o.Issue(), "ws-1", 200)+openaiAccount("oa", oa, "sk-oa", 100))
 		c := r.openaiClient("/openai/v1")
+		before := len(chatgpt.Requests())
 		page, err := c.Models.List(context.Background())
 		if err != nil || len(page.Data) != 1 || page.Data[0].ID != "gpt-fake-1" {
 			t.Fatalf("models %+v %v", page, err)
 		}
-		if n := len(chatgpt.Requests()); n != 0 {
+		if n := len(chatgpt.Requests()) - before; n != 0 {
 			t.Fatalf("the ChatGPT backend got %d requests", n)
 		}
 	})

@@ -213,16 +213,20 @@ func TestChatRequestErrors(t *testing.T) {
 	}
 }
 
-// An Anthropic error answer (a client error: no failover) reaches the client
-// unmodified, as the Messages route hands it on.
-func TestChatUpstreamErrorUnmodified(t *testing.T) {
-	errBody := fakeupstream.AnthropicError("invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum")
+// An Anthropic error answer (a client error: no failover) reaches the
+// client in OpenAI's shape with the upstream's wording intact, as every
+// converted route hands on a foreign answer (before the Chat route ran on
+// the conversion layer it got the Anthropic body as is).
+func TestChatUpstreamErrorInClientShape(t *testing.T) {
+	const msg = "prompt is too long: 250000 tokens > 200000 maximum"
+	errBody := fakeupstream.AnthropicError("invalid_request_error", msg)
 	f, url := fakeClaude(t, func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
 		return &fakeupstream.Reply{Status: 400, Body: errBody, Header: map[string]string{"Request-Id": "req_up"}}
 	})
 	srv, rec := newTestRelay(t, nil, testAccount{"a", config.TypeClaudeAPI, url, "k"}, testAccount{"b", config.TypeClaudeAPI, url, "k"})
 	resp, body := postChat(t, srv.URL, `{"model":"claude-x","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
-	if resp.StatusCode != 400 || string(body) != errBody || resp.Header.Get("Request-Id") != "req_up" {
+	e := gjson.GetBytes(body, "error")
+	if resp.StatusCode != 400 || e.Get("message").Str != msg || e.Get("type").Str != "invalid_request_error" || gjson.GetBytes(body, "type").Exists() {
 		t.Fatalf("status %d body %s", resp.StatusCode, body)
 	}
 	if f.Count() != 1 {
@@ -325,29 +329,42 @@ func TestChatStreamCutAfterContent(t *testing.T) {
 
 func TestChatSessionKey(t *testing.T) {
 	const (
-		turn1    = `{"model":"claude-x","system":[{"type":"text","text":"You are a helpful assistant."}],"messages":[{"role":"user","content":[{"type":"text","text":"turn one"}]}]}`
-		turn2    = `{"model":"claude-x","system":[{"type":"text","text":"You are a helpful assistant."}],"messages":[{"role":"user","content":[{"type":"text","text":"turn one"}]},{"role":"assistant","content":[{"type":"text","text":"ok"}]},{"role":"user","content":[{"type":"text","text":"turn two"}]}]}`
-		otherApp = `{"model":"claude-x","system":[{"type":"text","text":"Another app."}],"messages":[{"role":"user","content":[{"type":"text","text":"turn one"}]}]}`
+		turn1    = `{"model":"claude-x","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"turn one"}]}`
+		turn2    = `{"model":"claude-x","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"turn one"},{"role":"assistant","content":"ok"},{"role":"user","content":"turn two"}]}`
+		otherApp = `{"model":"claude-x","messages":[{"role":"system","content":"Another app."},{"role":"user","content":"turn one"}]}`
+		imageApp = `{"model":"claude-x","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]}`
+		claudeNo = `{"model":"claude-x","temperature":1.7,"messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"turn one"}]}`
 	)
-	key := func(chat, msgs string, h http.Header) string {
+	key := func(chat string, h http.Header) string {
+		t.Helper()
 		if h == nil {
 			h = http.Header{}
 		}
-		return chatSessionKey([]byte(chat), []byte(msgs), h)
+		c := &call{req: &http.Request{Header: h}, conv: &conversion{side: clientSides["openai"]}}
+		in, err := c.conv.decoded([]byte(chat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.targets = []target{{platform: "claude", model: in.Model}}
+		keyChat(c, in)
+		return c.sessionKey
 	}
-	base := key(`{}`, turn1, nil)
+	base := key(turn1, nil)
 	tests := []struct {
 		name string
 		got  string
 		want string
 	}{
-		{"later turn of the conversation", key(`{}`, turn2, nil), base},
-		{"prompt_cache_key wins", key(`{"prompt_cache_key":"conv-42"}`, turn1, nil), "chat:conv-42"},
-		{"claude code session header", key(`{}`, turn1, http.Header{"X-Claude-Code-Session-Id": {"sess-9"}}), "sess-9"},
-		{"nothing to key on", key(`{}`, `{"model":"m","messages":[]}`, nil), ""},
+		{"later turn of the conversation", key(turn2, nil), base},
+		{"prompt_cache_key wins", key(`{"model":"m","prompt_cache_key":"conv-42","messages":[{"role":"user","content":"hi"}]}`, nil), "chat:conv-42"},
+		{"claude code session header", key(turn1, http.Header{"X-Claude-Code-Session-Id": {"sess-9"}}), "sess-9"},
+		{"nothing to key on", key(imageApp, nil), ""},
+		// Claude refuses temperature 1.7, another target may serve it: the
+		// client's header still keys it.
+		{"a request Claude refuses", key(claudeNo, http.Header{"X-Claude-Code-Session-Id": {"sess-9"}}), "sess-9"},
 	}
-	if base == "" || key(`{}`, otherApp, nil) == base {
-		t.Fatalf("system prompt hash: %q, other app %q", base, key(`{}`, otherApp, nil))
+	if base == "" || key(otherApp, nil) == base {
+		t.Fatalf("system prompt hash: %q, other app %q", base, key(otherApp, nil))
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

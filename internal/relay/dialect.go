@@ -26,6 +26,12 @@ type dialect interface {
 	streamError(status int, msg string) []byte
 }
 
+// paramDialect is a dialect whose error body names the request parameter
+// at fault (OpenAI's error.param).
+type paramDialect interface {
+	paramErrorBody(status int, msg, param string) []byte
+}
+
 type anthropicDialect struct{}
 type openaiDialect struct{}
 type googleDialect struct{}
@@ -46,6 +52,9 @@ func (anthropicDialect) streamError(status int, msg string) []byte {
 
 func (openaiDialect) errorBody(status int, msg string) []byte {
 	return openai.ErrorBody(status, msg, "")
+}
+func (openaiDialect) paramErrorBody(status int, msg, param string) []byte {
+	return openai.ErrorBody(status, msg, param)
 }
 func (openaiDialect) quotaBody(msg string) []byte { return openai.QuotaErrorBody(msg) }
 func (d openaiDialect) streamError(status int, msg string) []byte {

@@ -61,9 +61,15 @@ type call struct {
 	// the relay writes.
 	dialect dialect
 	// ad serves the current target: native (the route's own adapter) or a
-	// convAdapter (matrix.go) for a target of another API.
-	ad     adapter
+	// convAdapter (matrix.go) for a target of another API; nil until the
+	// first target is prepared on a route without a passthrough.
+	ad adapter
+	// native is the route's passthrough adapter, nil for a route whose
+	// dialect no account speaks (every target converts); home is the
+	// route's own pool (routing's route platform), the platform recorded
+	// for a call refused before any target.
 	native adapter
+	home   string
 	// targets are the places the call may be served, in order (empty: the
 	// route's own pool, native); conv is the client's side of a conversion
 	// (nil on routes that cannot convert); served the model sent upstream.
@@ -153,7 +159,7 @@ func (r *Relay) serve(c *call) {
 	var one [1]target
 	targets := c.targets
 	if len(targets) == 0 {
-		one[0] = target{platform: c.ad.platform(), model: c.model}
+		one[0] = target{platform: c.platform(), model: c.model}
 		targets = one[:]
 	}
 	targets = r.targetOrder(c, targets)
@@ -300,6 +306,15 @@ func (r *Relay) syncSession(c *call) bool {
 		return false
 	}
 	return true
+}
+
+// platform is the pool of the target c is on, its route's own before one
+// is prepared.
+func (c *call) platform() string {
+	if c.ad != nil {
+		return c.ad.platform()
+	}
+	return c.home
 }
 
 // tokenUse says whether an attempt's token is the account's first or the
@@ -514,7 +529,7 @@ func (r *Relay) finish(c *call) {
 	status := c.resp.recordedStatus()
 	lat := time.Since(c.start)
 	rec := usage.Record{
-		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
+		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.platform(),
 		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}

@@ -35,6 +35,10 @@ type intakeOpts struct {
 	// queryKey: the relay key may come as ?key= (Gemini clients do that).
 	queryKey bool
 	body     bodyRule
+	// home is the route's own pool, where a model whose name places it in
+	// no pool goes; "" is the platform of the route's passthrough adapter.
+	// A route with no passthrough (Chat Completions) names it.
+	home string
 }
 
 // Limits on what a client controls (see RELIABILITY.md, hostile input).
@@ -114,7 +118,10 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, d dialect, ad a
 		}
 	}
 	start := time.Now()
-	c := &call{req: req, ad: ad, native: ad, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
+	c := &call{req: req, ad: ad, native: ad, home: o.home, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
+	if c.home == "" {
+		c.home = ad.platform()
+	}
 	if o.body == noBody {
 		return c
 	}

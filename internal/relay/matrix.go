@@ -35,9 +35,11 @@ type clientSide struct {
 type upstreamAPI struct {
 	platform string
 	path     string
-	encode   func(r *convert.Request) ([]byte, error)
-	parse    func(body []byte) (*convert.Response, error)
-	reader   func() convert.StreamReader
+	// headers are the client headers that reach it (nil: convertedHeaders).
+	headers *headerList
+	encode  func(r *convert.Request) ([]byte, error)
+	parse   func(body []byte) (*convert.Response, error)
+	reader  func() convert.StreamReader
 	// custom: the API has no freeform tools; its encoder wrapped them as
 	// {"input": ...} functions, which the answer's calls are mapped back
 	// from (convert.UncustomCalls).
@@ -85,7 +87,7 @@ var clientSides = map[string]*clientSide{
 // upstreamAPIs are the APIs a conversion can send to, by platform.
 var upstreamAPIs = map[string]*upstreamAPI{
 	"claude": {
-		platform: "claude", path: "/v1/messages", custom: true,
+		platform: "claude", path: "/v1/messages", custom: true, headers: claudeConvertedHeaders,
 		encode: convert.EncodeMessages, parse: convert.ParseMessages, reader: convert.NewMessagesStreamReader,
 		classify: func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict {
 			return anthropic.Classify(status, h, body, a.model, a.now())
@@ -108,6 +110,13 @@ var upstreamAPIs = map[string]*upstreamAPI{
 	},
 }
 
+// claudeConvertedHeaders are the client headers that reach a Claude account
+// serving another dialect: besides User-Agent, the Anthropic headers a
+// client sets on purpose for Claude (a beta such as context-1m, a version).
+// The rest (OpenAI-Organization, X-Stainless-*, the client's
+// Authorization...) describes a conversation with another provider.
+var claudeConvertedHeaders = newHeaderList([]string{"User-Agent", "Anthropic-Version", "Anthropic-Beta"}, nil)
+
 // conversion is a call's client side, shared by every target it tries: the
 // decoded request, and the stream writer that outlives a failed attempt
 // (the client sees one stream whichever account ends up serving it).
@@ -125,6 +134,39 @@ type conversion struct {
 	// streamGenerateContent without alt=sse): the call is made unary
 	// upstream and its answer wrapped.
 	array bool
+	// early is a body encoded before the targets were tried (the Chat
+	// route keys its session on the Messages body), which prepare takes
+	// for the same API and model instead of encoding again.
+	early encoded
+}
+
+// encoded is a request encoded for one API and model.
+type encoded struct {
+	api   *upstreamAPI
+	model string
+	body  []byte
+}
+
+// encode returns the decoded request encoded for api with model, and keeps
+// it for prepare (cv.early).
+func (cv *conversion) encode(api *upstreamAPI, model string) ([]byte, error) {
+	cv.req.Model = model
+	body, err := api.encode(cv.req)
+	if err == nil {
+		cv.early = encoded{api: api, model: model, body: body}
+	}
+	return body, err
+}
+
+// encodeFor is the decoded request encoded for api with model: the early
+// body when it is that one (handed over once), else a new encoding.
+func (cv *conversion) encodeFor(api *upstreamAPI, model string) ([]byte, error) {
+	if e := cv.early; e.api == api && e.model == model && e.body != nil {
+		cv.early = encoded{}
+		return e.body, nil
+	}
+	cv.req.Model = model
+	return api.encode(cv.req)
 }
 
 // decoded returns the client's request in neutral form, decoding it once.
@@ -171,7 +213,11 @@ func (a *convAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 		return nil, err
 	}
 	h := req.Header
-	copyRequestHeader(h, c.req.Header, convertedHeaders)
+	allowed := a.api.headers
+	if allowed == nil {
+		allowed = convertedHeaders
+	}
+	copyRequestHeader(h, c.req.Header, allowed)
 	h.Set("Content-Type", "application/json")
 	if c.stream {
 		h.Set("Accept", "text/event-stream")
@@ -298,7 +344,7 @@ type target struct {
 // the conversion cannot take is answered here (400 in the client's shape)
 // and prepare reports false.
 func (r *Relay) prepare(c *call, t *target) bool {
-	if t.platform == c.native.platform() {
+	if c.passes(t.platform) {
 		c.ad = c.native
 		if t.model != c.model {
 			// A route renames the model on the route's own API: the body
@@ -318,20 +364,14 @@ func (r *Relay) prepare(c *call, t *target) bool {
 	}
 	req, err := c.conv.decoded(c.body)
 	if err == nil {
-		req.Model, req.Stream = t.model, c.stream
+		req.Stream = c.stream
 		var body []byte
-		if body, err = api.encode(req); err == nil {
+		if body, err = c.conv.encodeFor(api, t.model); err == nil {
 			c.ad = &convAdapter{api: api, conv: c.conv, model: t.model, body: body, now: r.now}
 			return true
 		}
 	}
-	var re *convert.RequestError
-	if errors.As(err, &re) {
-		r.refuseConversion(c, re)
-		return false
-	}
-	r.log.Error("could not convert a request", "platform", t.platform, "err", err)
-	r.writeError(c, http.StatusInternalServerError, "the relay could not convert the request for "+t.platform+": "+err.Error())
+	r.refuseConversion(c, t.platform, err)
 	return false
 }
 
@@ -375,39 +415,32 @@ func (r *Relay) scrubNative(c *call) {
 	c.body = body
 }
 
-// paramErrorer is a dialect whose error shape names the parameter at
-// fault (OpenAI's error.param).
-type paramErrorer interface {
-	paramErrorBody(status int, msg, param string) []byte
+// passes reports whether c's route passes requests for platform through as
+// they are (its native adapter serves that platform).
+func (c *call) passes(platform string) bool {
+	return c.native != nil && c.native.platform() == platform
 }
 
-func (openaiDialect) paramErrorBody(status int, msg, param string) []byte {
-	return openai.ErrorBody(status, msg, param)
-}
-
-// refuseConversion answers a client request the conversion cannot take:
-// 400 in the client's shape, naming the parameter where the shape can
-// (an OpenAI SDK reports error.param to its caller).
-func (r *Relay) refuseConversion(c *call, re *convert.RequestError) {
-	pe, ok := c.dialect.(paramErrorer)
-	if !ok || re.Param == "" || c.resp.started {
-		r.writeError(c, http.StatusBadRequest, re.Message)
+// refuseConversion answers a request that could not be converted (for
+// platform's API; "" while decoding): a *convert.RequestError is the
+// client's fault, a 400 naming the parameter where the client's dialect
+// has a field for it; anything else is the relay's, a 500.
+func (r *Relay) refuseConversion(c *call, platform string, err error) {
+	var re *convert.RequestError
+	if errors.As(err, &re) {
+		r.writeParamError(c, http.StatusBadRequest, re.Message, re.Param)
 		return
 	}
-	c.resp.Header().Set("Content-Type", "application/json")
-	c.resp.whole(http.StatusBadRequest, pe.paramErrorBody(http.StatusBadRequest, re.Message, re.Param))
-	c.resp.errMsg = re.Message
+	r.log.Error("could not convert a request", "platform", platform, "err", err)
+	msg := "the relay could not convert the request"
+	if platform != "" {
+		msg += " for " + platform
+	}
+	r.writeError(c, http.StatusInternalServerError, msg+": "+err.Error())
 }
 
-// modelRenamer is a native adapter that sends a body of its own (the Chat
-// route's, converted before routing), so a routed model goes there.
-type modelRenamer interface{ renameModel(model string) error }
-
-// renameModel sets the model of the body c's native adapter sends.
+// renameModel sets the model of the body c's passthrough adapter sends.
 func renameModel(c *call, model string) error {
-	if mr, ok := c.native.(modelRenamer); ok {
-		return mr.renameModel(model)
-	}
 	if c.body == nil {
 		return nil
 	}
@@ -428,9 +461,7 @@ func (r *Relay) estimateCount(c *call, answer func(n int64) []byte) {
 	}
 	req, err := c.conv.decoded(c.body)
 	if err != nil {
-		re := &convert.RequestError{Message: err.Error()}
-		errors.As(err, &re)
-		r.refuseConversion(c, re)
+		r.refuseConversion(c, "", err)
 		r.finish(c)
 		return
 	}

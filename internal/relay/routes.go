@@ -11,11 +11,10 @@ import (
 // take the dialect of the row a path falls in, and metrics label requests
 // by it (MetricLabels): adding a route is adding a row.
 //
-// The dialect is the client's side only. The pool that serves a route is
-// its adapter's platform; an adapter that converts (chatAdapter: Chat
-// Completions to Anthropic Messages) is chosen by the handler. A route is
-// served without conversion, byte for byte, when its dialect is the API the
-// account speaks.
+// The dialect is the client's side only. The pools that serve a request
+// are its targets (targets.go plan); a target whose accounts speak the
+// route's dialect is served by the route's passthrough adapter, byte for
+// byte, any other by a converting adapter (matrix.go).
 type route struct {
 	// method is the HTTP method; "" takes every method (the handler answers
 	// the wrong ones in its dialect).

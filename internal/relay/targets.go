@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ccrelay/ccrelay/internal/routing"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 )
 
@@ -89,20 +90,25 @@ func (t *target) String() string {
 
 // plan sets c's targets from its model and the routes in force
 // (internal/routing: the first [[routes]] entry whose globs match, else the
-// model's own pool by name). A call whose only target is the route's own
-// pool, model unchanged, gets none: that is today's traffic, served by the
-// route's passthrough adapter with nothing added. A [models] alias names
-// the model that is routed (an existing "gpt-4o" = "claude-sonnet-4-5"
-// keeps Chat requests on Claude); a key's models rule has already judged
-// the model asked.
+// model's own pool by name, else the route's own). A call whose only target
+// is the pool its route passes through to, model unchanged, gets none: that
+// is today's traffic, served by the route's passthrough adapter with
+// nothing added. A route without a passthrough always gets targets. A
+// [models] alias names the model that is routed and sent (an existing
+// "gpt-4o" = "claude-sonnet-4-5" keeps Chat requests on Claude); a key's
+// models rule has already judged the model asked. side is the route's
+// client side for conversions (nil: the route cannot convert); a
+// conversion the handler started is kept.
 func (r *Relay) plan(c *call, side *clientSide) {
-	route := c.native.platform()
 	model := c.model
 	if m, ok := r.modelMap()[model]; ok {
 		model = m
 	}
-	ts := r.routesTable().Targets(model, route)
-	if len(ts) == 0 || len(ts) == 1 && ts[0].Platform == route && ts[0].Group == "" && (ts[0].Model == "" || ts[0].Model == c.model) {
+	ts := r.routesTable().Targets(model, c.home)
+	if len(ts) == 0 && c.native == nil {
+		ts = []routing.Target{{Platform: c.home}}
+	}
+	if len(ts) == 0 || len(ts) == 1 && c.passes(ts[0].Platform) && ts[0].Group == "" && (ts[0].Model == "" || ts[0].Model == c.model) {
 		return
 	}
 	c.targets = make([]target, len(ts))
@@ -110,12 +116,12 @@ func (r *Relay) plan(c *call, side *clientSide) {
 		c.targets[i] = target{platform: t.Platform, group: t.Group, model: t.Model, name: t.String()}
 		if t.Model == "" {
 			c.targets[i].model = model
-			if t.Platform == route {
+			if c.passes(t.Platform) {
 				c.targets[i].model = c.model // passthrough sends the client's body as it is
 			}
 		}
 	}
-	if side != nil {
+	if side != nil && c.conv == nil {
 		c.conv = &conversion{side: side, model: c.model}
 	}
 }

@@ -1,0 +1,67 @@
+package convert
+
+import (
+	"encoding/json"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
+)
+
+// Anthropic Messages wire types and constants shared by the Messages codec
+// (anthropic_*.go) and the other encoders that follow Anthropic's rules.
+
+type source struct {
+	Type      string `json:"type"`
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+}
+
+type metadata struct {
+	UserID string `json:"user_id"`
+}
+
+type tool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
+type toolChoice struct {
+	Type                   string `json:"type"`
+	Name                   string `json:"name,omitempty"`
+	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
+}
+
+// defaultToolSchema is the input schema of a function declared without
+// parameters; Anthropic (and OpenAI's strict tools) require an object
+// schema.
+const defaultToolSchema = `{"type":"object","properties":{}}`
+
+// The system instructions that carry a JSON output format to an upstream
+// with no JSON mode of its own: Claude follows them reliably, though nothing
+// enforces them.
+const (
+	jsonObjectInstruction = "Respond only with a single valid JSON object. Do not wrap it in Markdown code fences and do not write anything before or after it."
+	jsonSchemaInstruction = "Respond only with a single valid JSON value that conforms to the JSON Schema below. Do not wrap it in Markdown code fences and do not write anything before or after it."
+)
+
+// readUsage reads an Anthropic usage object; absent or negative counters are
+// zero.
+func readUsage(u gjson.Result) provider.Usage {
+	get := func(path string) int64 {
+		n := u.Get(path).Int()
+		if n < 0 {
+			return 0
+		}
+		return n
+	}
+	return provider.Usage{
+		InputTokens:           get("input_tokens"),
+		OutputTokens:          get("output_tokens"),
+		CacheCreationTokens:   get("cache_creation_input_tokens"),
+		CacheCreation1hTokens: get("cache_creation.ephemeral_1h_input_tokens"),
+		CacheReadTokens:       get("cache_read_input_tokens"),
+	}
+}
