@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// claudeCodeCLI is the pinned Claude Code (internal/e2e/clients/package.json),
+// which scripts/test.sh installs with npm ci together with the Codex CLI.
+// The test skips, saying how to install it, when the binary is missing.
+func claudeCodeCLI(t *testing.T) string {
+	t.Helper()
+	bin, err := filepath.Abs(filepath.Join("clients", "node_modules", ".bin", "claude"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Skip("Claude Code not installed: run 'npm ci --prefix internal/e2e/clients' (scripts/test.sh does when npm is available)")
+	}
+	return bin
+}
+
+// claudeCodeRun is one `claude -p` invocation; ccOption values change it.
+type claudeCodeRun struct {
+	dir      string
+	tools    []string
+	args     []string
+	env      []string
+	deadline time.Duration
+	egress   *egressTrap
+	tap      *clientTap
+	bearer   bool
+}
+
+// ccOption changes a Claude Code run (see runClaudeCode).
+type ccOption func(*claudeCodeRun)
+
+// ccInDir runs Claude Code with dir as its working directory (the project
+// it works on; its tools read and write there). Default: a fresh temp dir.
+func ccInDir(dir string) ccOption { return func(r *claudeCodeRun) { r.dir = dir } }
+
+// ccTools offers only these built-in tools (--tools), e.g. "Read", "Bash".
+// Default: none, so a plain turn carries no tool definitions.
+func ccTools(tools ...string) ccOption {
+	return func(r *claudeCodeRun) { r.tools = append(r.tools, tools...) }
+}
+
+// ccArgs appends command-line arguments (e.g. "--effort", "high").
+func ccArgs(args ...string) ccOption {
+	return func(r *claudeCodeRun) { r.args = append(r.args, args...) }
+}
+
+// ccEnv adds environment variables ("NAME=value") to the run.
+func ccEnv(kv ...string) ccOption { return func(r *claudeCodeRun) { r.env = append(r.env, kv...) } }
+
+// ccDeadline bounds the run (default one minute): the process is killed then.
+func ccDeadline(d time.Duration) ccOption { return func(r *claudeCodeRun) { r.deadline = d } }
+
+// ccEgress sends every connection to a host other than loopback to trap,
+// which records and refuses it (see egressTrap).
+func ccEgress(trap *egressTrap) ccOption { return func(r *claudeCodeRun) { r.egress = trap } }
+
+// ccTap sends Claude Code's requests through tap, which records them
+// before the relay sees them (see clientTap).
+func ccTap(tap *clientTap) ccOption { return func(r *claudeCodeRun) { r.tap = tap } }
+
+// ccBearer gives the key as ANTHROPIC_AUTH_TOKEN (sent as Authorization:
+// Bearer) instead of ANTHROPIC_API_KEY (sent as x-api-key).
+func ccBearer() ccOption { return func(r *claudeCodeRun) { r.bearer = true } }
+
+// claudeCodeResult is what `claude -p --output-format json` printed: the
+// result message's fields the tests read, and the raw output.
+type claudeCodeResult struct {
+	// Result is the final assistant text.
+	Result   string `json:"result"`
+	IsError  bool   `json:"is_error"`
+	Subtype  string `json:"subtype"`
+	NumTurns int    `json:"num_turns"`
+	// Stdout and Stderr are the process's output, for failure messages.
+	Stdout, Stderr string `json:"-"`
+}
+
+// runClaudeCode runs the real Claude Code once, non-interactively
+// (`claude -p prompt --output-format json --model model`), against the relay
+// at relayURL with key as its API key. HOME and CLAUDE_CONFIG_DIR are fresh
+// temp dirs (nothing of the machine is read or written), telemetry, update
+// checks and other non-essential traffic are off, and every host but
+// loopback goes to a closed port or to the ccEgress trap. Permission checks
+// are bypassed: the tools offered (ccTools) run without asking, inside the
+// working directory. An error means the process failed, timed out, printed
+// no result, or its result is an error; the result is returned in every case
+// where one was printed.
+func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...ccOption) (*claudeCodeResult, error) {
+	t.Helper()
+	bin := claudeCodeCLI(t)
+	run := &claudeCodeRun{deadline: time.Minute}
+	for _, o := range opts {
+		o(run)
+	}
+	if run.dir == "" {
+		run.dir = t.TempDir()
+	}
+	home := t.TempDir()
+	args := []string{"-p", prompt, "--output-format", "json", "--model", model,
+		"--permission-mode", "dontAsk", "--no-session-persistence", "--strict-mcp-config",
+		"--setting-sources", "", "--tools", strings.Join(run.tools, ",")}
+	if len(run.tools) > 0 {
+		args = append(args, "--allowedTools", strings.Join(run.tools, ","))
+	}
+	args = append(args, run.args...)
+	ctx, cancel := context.WithTimeout(context.Background(), run.deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = run.dir
+	base := relayURL
+	if run.tap != nil {
+		base = run.tap.target(t, relayURL)
+	}
+	cmd.Env = append(claudeCodeEnv(home, base, key, run), run.env...)
+	cmd.Stdin = nil
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	res := &claudeCodeResult{Stdout: out.String(), Stderr: errb.String()}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("claude -p: no result within %s", run.deadline)
+	}
+	if jerr := json.Unmarshal(out.Bytes(), res); jerr != nil {
+		return res, fmt.Errorf("claude -p: %v; output is not its JSON result: %w", err, jerr)
+	}
+	if err != nil {
+		return res, fmt.Errorf("claude -p (%s): %w", res.Subtype, err)
+	}
+	if res.IsError {
+		return res, fmt.Errorf("claude -p: result is an error (%s): %s", res.Subtype, res.Result)
+	}
+	return res, nil
+}
+
+// claudeCodeEnv is the whole environment of a run: nothing is inherited
+// but PATH, so no ANTHROPIC_* or proxy setting of the machine leaks in.
+func claudeCodeEnv(home, relayURL, key string, run *claudeCodeRun) []string {
+	proxy := "http://127.0.0.1:9" // the discard port: nothing listens, connects fail at once
+	if run.egress != nil {
+		proxy = run.egress.URL
+	}
+	auth := "ANTHROPIC_API_KEY=" + key
+	if run.bearer {
+		auth = "ANTHROPIC_AUTH_TOKEN=" + key
+	}
+	return []string{
+		"HOME=" + home, "CLAUDE_CONFIG_DIR=" + filepath.Join(home, ".claude"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
+		"TMPDIR=" + home, "PATH=" + os.Getenv("PATH"), "TERM=dumb", "NO_COLOR=1",
+		"ANTHROPIC_BASE_URL=" + relayURL, auth,
+		// A relay error fails the run at once instead of after Claude
+		// Code's backoff (ten retries by default).
+		"CLAUDE_CODE_MAX_RETRIES=0",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
+		"DISABLE_ERROR_REPORTING=1", "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY=1",
+		"HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy, "ALL_PROXY=" + proxy,
+		"http_proxy=" + proxy, "https_proxy=" + proxy, "all_proxy=" + proxy,
+		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
+	}
+}
+
+// egressTrap is an HTTP proxy on loopback that records every request and
+// CONNECT a client sends it and refuses each with 403: a client pointed at
+// it reaches no outside host, and the test sees what it tried to reach.
+type egressTrap struct {
+	URL string
+	mu  sync.Mutex
+	log []string
+}
+
+// newEgressTrap starts a trap for the test's lifetime.
+func newEgressTrap(t *testing.T) *egressTrap {
+	t.Helper()
+	trap := &egressTrap{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		trap.mu.Lock()
+		trap.log = append(trap.log, r.Method+" "+r.Host+r.URL.Path)
+		trap.mu.Unlock()
+		http.Error(w, "no outside network in tests", http.StatusForbidden)
+	}))
+	t.Cleanup(s.Close)
+	trap.URL = s.URL
+	return trap
+}
+
+// Attempts are the requests and CONNECTs the trap refused so far.
+func (e *egressTrap) Attempts() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.log...)
+}
+
+// clientTap is a reverse proxy on loopback between Claude Code and the
+// relay that records each request as the client sent it: a test compares
+// it with what the upstream received (passthrough keeps the body's bytes;
+// a converted request is the client's request in another dialect).
+type clientTap struct {
+	mu   sync.Mutex
+	reqs []*fakeupstream.Recorded
+}
+
+// Requests are the client's requests so far, in order.
+func (c *clientTap) Requests() []*fakeupstream.Recorded {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*fakeupstream.Recorded(nil), c.reqs...)
+}
+
+// target starts the tap's proxy to relayURL for the test's lifetime and
+// returns its URL.
+func (c *clientTap) target(t *testing.T, relayURL string) string {
+	t.Helper()
+	to, err := url.Parse(relayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(to)
+	rp.FlushInterval = -1
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.mu.Lock()
+		c.reqs = append(c.reqs, &fakeupstream.Recorded{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		c.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s.URL
+}

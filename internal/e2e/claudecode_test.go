@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+	provider "github.com/ccrelay/ccrelay/internal/provider/anthropic"
+)
+
+// claudeOAuthRelay is a relay with one claude-oauth account (a Claude
+// subscription) in front of a fake Anthropic API that accepts only the
+// account's live tokens with the OAuth beta; script answers what passes
+// (nil: the fake's default text answer).
+func claudeOAuthRelay(t *testing.T, script func(n int, rec *fakeupstream.Recorded) *fakeupstream.Reply) (*relayUT, *fakeupstream.Anthropic, *fakeupstream.OAuth) {
+	t.Helper()
+	o := &fakeupstream.OAuth{}
+	tokens := upstream(t, o)
+	fake, api := oauthUpstream(t, o)
+	fake.Text = "Hello from the Claude fake"
+	auth := fake.Script
+	fake.Script = func(n int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		if rep := auth(n, rec); rep != nil {
+			return rep
+		}
+		if script != nil {
+			return script(n, rec)
+		}
+		return nil
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+oauthAccount("max-1", api, tokens.URL, o.Issue(), 100))
+	return r, fake, o
+}
+
+// TestClaudeCodeThroughClaudeOAuth runs the real Claude Code through
+// ccrelay with a Claude subscription account: one turn is answered, the
+// request passes through byte for byte with the account's token and the
+// OAuth beta in place of the relay key, and Claude Code reaches no host but
+// the relay.
+func TestClaudeCodeThroughClaudeOAuth(t *testing.T) {
+	claudeCodeCLI(t)
+	r, fake, o := claudeOAuthRelay(t, nil)
+
+	t.Run("api key", func(t *testing.T) {
+		trap, tap := newEgressTrap(t), &clientTap{}
+		before := len(fake.Requests())
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", "say hi", ccEgress(trap), ccTap(tap))
+		if err != nil {
+			t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, res.Stdout, res.Stderr)
+		}
+		if res.Result != "Hello from the Claude fake" || res.NumTurns != 1 {
+			t.Fatalf("result %q after %d turns, want the upstream's text after 1", res.Result, res.NumTurns)
+		}
+		ups, sent := fake.Requests()[before:], tap.Requests()
+		if len(ups) != 1 || len(sent) != 1 {
+			t.Fatalf("Claude Code sent %d requests and the upstream saw %d; want one turn, no side calls", len(sent), len(ups))
+		}
+		wantClaudeCodeRequest(t, sent[0], "claude-sonnet-4-5")
+		if sent[0].Header.Get("X-Api-Key") != relayKey {
+			t.Fatalf("Claude Code did not send the relay key as x-api-key: %v", sent[0].Header)
+		}
+		wantOAuthPassthrough(t, o, sent[0], ups[0])
+		if got := trap.Attempts(); len(got) > 0 {
+			t.Fatalf("Claude Code tried to reach outside hosts: %v", got)
+		}
+		rows := r.usageRows(1)
+		if rows[0].Account != "max-1" || rows[0].Model != "claude-sonnet-4-5" || !rows[0].Stream || rows[0].Status != 200 {
+			t.Fatalf("usage row %+v", rows[0])
+		}
+	})
+
+	t.Run("bearer token", func(t *testing.T) {
+		tap := &clientTap{}
+		before := len(fake.Requests())
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", "say hi", ccTap(tap), ccBearer())
+		if err != nil {
+			t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, res.Stdout, res.Stderr)
+		}
+		if res.Result != "Hello from the Claude fake" {
+			t.Fatalf("result %q", res.Result)
+		}
+		sent := tap.Requests()
+		if len(sent) != 1 || sent[0].Header.Get("Authorization") != "Bearer "+relayKey || sent[0].Header.Get("X-Api-Key") != "" {
+			t.Fatalf("Claude Code with ANTHROPIC_AUTH_TOKEN sent %d requests, auth %v", len(sent), sent)
+		}
+		wantOAuthPassthrough(t, o, sent[0], fake.Requests()[before])
+	})
+}
+
+// wantClaudeCodeRequest checks the facts of a Claude Code request the
+// relay and the converters rely on: a streamed Messages request on
+// ?beta=true with Claude Code's beta, the asked model, a session id in
+// metadata.user_id equal to the session header, system blocks and thinking.
+func wantClaudeCodeRequest(t *testing.T, rec *fakeupstream.Recorded, model string) {
+	t.Helper()
+	b := gjson.ParseBytes(rec.Body)
+	sid := gjson.Get(b.Get("metadata.user_id").Str, "session_id").Str
+	switch {
+	case rec.Method != "POST" || rec.Path != "/v1/messages" || rec.RawQuery != "beta=true":
+		t.Fatalf("Claude Code called %s %s?%s", rec.Method, rec.Path, rec.RawQuery)
+	case !strings.HasPrefix(rec.Header.Get("User-Agent"), "claude-cli/"):
+		t.Fatalf("user agent %q", rec.Header.Get("User-Agent"))
+	case !strings.Contains(rec.Header.Get("Anthropic-Beta"), "claude-code-20250219"):
+		t.Fatalf("anthropic-beta %q lacks Claude Code's beta", rec.Header.Get("Anthropic-Beta"))
+	case b.Get("model").Str != model || !b.Get("stream").Bool() || b.Get("max_tokens").Int() <= 0:
+		t.Fatalf("model %q stream %v max_tokens %d", b.Get("model").Str, b.Get("stream").Bool(), b.Get("max_tokens").Int())
+	case sid == "" || sid != rec.Header.Get("X-Claude-Code-Session-Id"):
+		t.Fatalf("metadata.user_id %s, session header %q", b.Get("metadata.user_id").Raw, rec.Header.Get("X-Claude-Code-Session-Id"))
+	case !b.Get("system").IsArray() || len(b.Get("system").Array()) < 2 || !b.Get("thinking.type").Exists():
+		t.Fatalf("system %.200s thinking %s", b.Get("system").Raw, b.Get("thinking").Raw)
+	}
+}
+
+// wantOAuthPassthrough checks that the relay passed the client's request to
+// the subscription account unchanged but for the credentials: the same
+// body bytes, path and query, the account's live token as Bearer instead
+// of the relay key, and the OAuth beta added to the client's betas.
+func wantOAuthPassthrough(t *testing.T, o *fakeupstream.OAuth, sent, got *fakeupstream.Recorded) {
+	t.Helper()
+	if !bytes.Equal(sent.Body, got.Body) {
+		t.Fatalf("the body changed on its way to a Claude account:\nsent %.300s\ngot  %.300s", sent.Body, got.Body)
+	}
+	if got.Path != sent.Path || got.RawQuery != sent.RawQuery {
+		t.Fatalf("upstream %s?%s, client %s?%s", got.Path, got.RawQuery, sent.Path, sent.RawQuery)
+	}
+	tok := strings.TrimPrefix(got.Header.Get("Authorization"), "Bearer ")
+	if !o.Valid(tok) || got.Header.Get("X-Api-Key") != "" {
+		t.Fatalf("upstream credentials: authorization %q x-api-key %q", got.Header.Get("Authorization"), got.Header.Get("X-Api-Key"))
+	}
+	if want := provider.MergeBeta(sent.Header.Get("Anthropic-Beta"), provider.OAuthBeta); got.Header.Get("Anthropic-Beta") != want {
+		t.Fatalf("upstream anthropic-beta %q, want %q", got.Header.Get("Anthropic-Beta"), want)
+	}
+	for k, vs := range got.Header {
+		for _, v := range vs {
+			if strings.Contains(v, relayKey) {
+				t.Fatalf("the relay key reached the upstream in %s", k)
+			}
+		}
+	}
+}
+
+// toolResultText is the text of the tool_result for id in a Messages
+// request body ("" when there is none): a string content or its text blocks.
+func toolResultText(body []byte, id string) (string, bool) {
+	for _, m := range gjson.GetBytes(body, "messages").Array() {
+		for _, p := range m.Get("content").Array() {
+			if p.Get("type").Str != "tool_result" || p.Get("tool_use_id").Str != id {
+				continue
+			}
+			c := p.Get("content")
+			if c.Type == gjson.String {
+				return c.Str, true
+			}
+			var b strings.Builder
+			for _, part := range c.Array() {
+				b.WriteString(part.Get("text").Str)
+			}
+			return b.String(), true
+		}
+	}
+	return "", false
+}
+
+// TestClaudeCodeToolRoundTrip: the upstream asks Claude Code to read a file
+// of its working directory; Claude Code runs its Read tool and sends the
+// next request with the tool_result; the upstream answers with text quoting
+// the file, which Claude Code prints as its result.
+func TestClaudeCodeToolRoundTrip(t *testing.T) {
+	claudeCodeCLI(t)
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const callID = "toolu_01ReadNotes"
+	r, fake, o := claudeOAuthRelay(t, func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		model := gjson.GetBytes(rec.Body, "model").Str
+		if out, ok := toolResultText(rec.Body, callID); ok {
+			answer := "The tool_result lacked the file's text."
+			if strings.Contains(out, "kumquat-42") {
+				answer = "The file says the password is kumquat-42."
+			}
+			return &fakeupstream.Reply{Events: fakeupstream.MessageStream(model, answer, 3, 0)}
+		}
+		input := `{"file_path":` + strconv.Quote(notes) + `}`
+		return &fakeupstream.Reply{Events: fakeupstream.ToolUseStream(model, "Reading the notes.", callID, "Read", input, 7, 0)}
+	})
+	tap := &clientTap{}
+	res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", "read notes.txt and tell me the password",
+		ccInDir(dir), ccTools("Read"), ccTap(tap))
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, res.Stdout, res.Stderr)
+	}
+	if res.Result != "The file says the password is kumquat-42." || res.NumTurns != 2 {
+		t.Fatalf("result %q after %d turns", res.Result, res.NumTurns)
+	}
+	ups, sent := fake.Requests(), tap.Requests()
+	if len(ups) != 2 || len(sent) != 2 {
+		t.Fatalf("%d requests sent, %d reached the upstream; want 2", len(sent), len(ups))
+	}
+	for i := range sent {
+		wantOAuthPassthrough(t, o, sent[i], ups[i])
+	}
+	tools := gjson.GetBytes(sent[0].Body, "tools.#.name").Array()
+	if len(tools) != 1 || tools[0].Str != "Read" {
+		t.Fatalf("tools offered: %v", tools)
+	}
+	// The second request replays the assistant's tool call as it streamed
+	// (input assembled from its deltas) before the tool's result.
+	call := gjson.GetBytes(sent[1].Body, `messages.#(role=="assistant").content.#(type=="tool_use")`)
+	if call.Get("id").Str != callID || call.Get("name").Str != "Read" || call.Get("input.file_path").Str != notes {
+		t.Fatalf("replayed tool call %s", call.Raw)
+	}
+}
