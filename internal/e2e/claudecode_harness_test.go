@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,6 +47,7 @@ type claudeCodeRun struct {
 	egress   *egressTrap
 	tap      *clientTap
 	bearer   bool
+	conv     *claudeCodeConversation
 }
 
 // ccOption changes a Claude Code run (see runClaudeCode).
@@ -84,6 +86,47 @@ func ccTap(tap *clientTap) ccOption { return func(r *claudeCodeRun) { r.tap = ta
 // Bearer) instead of ANTHROPIC_API_KEY (sent as x-api-key).
 func ccBearer() ccOption { return func(r *claudeCodeRun) { r.bearer = true } }
 
+// ccConversation makes the run the next user turn of conv (see
+// claudeCodeConversation).
+func ccConversation(conv *claudeCodeConversation) ccOption {
+	return func(r *claudeCodeRun) { r.conv = conv }
+}
+
+// claudeCodeConversation is one Claude Code conversation over several
+// runs: the same HOME (where Claude Code keeps its transcript), working
+// directory and session id; the first run starts the session
+// (--session-id), each later one resumes it (--resume) with one more user
+// turn, so Claude Code sends the whole history again, thinking included.
+type claudeCodeConversation struct {
+	home, dir, id string
+	turns         int
+}
+
+// newClaudeCodeConversation is a conversation with no turn yet, in fresh
+// temp directories.
+func newClaudeCodeConversation(t *testing.T) *claudeCodeConversation {
+	t.Helper()
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		t.Fatal(err)
+	}
+	u[6], u[8] = u[6]&0x0f|0x40, u[8]&0x3f|0x80 // a version 4 UUID, which --session-id requires
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	return &claudeCodeConversation{home: t.TempDir(), dir: t.TempDir(), id: id}
+}
+
+// sessionArgs are the arguments that keep (or, outside a conversation,
+// skip) Claude Code's transcript.
+func (c *claudeCodeConversation) sessionArgs() []string {
+	switch {
+	case c == nil:
+		return []string{"--no-session-persistence"}
+	case c.turns == 0:
+		return []string{"--session-id", c.id}
+	}
+	return []string{"--resume", c.id}
+}
+
 // claudeCodeResult is what `claude -p --output-format json` printed: the
 // result message's fields the tests read, and the raw output.
 type claudeCodeResult struct {
@@ -113,13 +156,23 @@ func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...cc
 	for _, o := range opts {
 		o(run)
 	}
+	home := ""
+	if run.conv != nil {
+		home = run.conv.home
+		if run.dir == "" {
+			run.dir = run.conv.dir
+		}
+	}
 	if run.dir == "" {
 		run.dir = t.TempDir()
 	}
-	home := t.TempDir()
+	if home == "" {
+		home = t.TempDir()
+	}
 	args := []string{"-p", prompt, "--output-format", "json", "--model", model,
-		"--permission-mode", "dontAsk", "--no-session-persistence", "--strict-mcp-config",
+		"--permission-mode", "dontAsk", "--strict-mcp-config",
 		"--setting-sources", "", "--tools", strings.Join(run.tools, ",")}
+	args = append(args, run.conv.sessionArgs()...)
 	if len(run.tools) > 0 {
 		args = append(args, "--allowedTools", strings.Join(run.tools, ","))
 	}
@@ -143,6 +196,9 @@ func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...cc
 	}
 	if jerr := json.Unmarshal(out.Bytes(), res); jerr != nil {
 		return res, fmt.Errorf("claude -p: %v; output is not its JSON result: %w", err, jerr)
+	}
+	if run.conv != nil {
+		run.conv.turns++
 	}
 	if err != nil {
 		return res, fmt.Errorf("claude -p (%s): %w", res.Subtype, err)

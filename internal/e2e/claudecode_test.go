@@ -167,6 +167,12 @@ func toolResultText(body []byte, id string) (string, bool) {
 	return "", false
 }
 
+// hasToolResult says whether a Messages request body holds the tool_result for id.
+func hasToolResult(body []byte, id string) bool {
+	_, ok := toolResultText(body, id)
+	return ok
+}
+
 // TestClaudeCodeToolRoundTrip: the upstream asks Claude Code to read a file
 // of its working directory; Claude Code runs its Read tool and sends the
 // next request with the tool_result; the upstream answers with text quoting
@@ -216,5 +222,72 @@ func TestClaudeCodeToolRoundTrip(t *testing.T) {
 	call := gjson.GetBytes(sent[1].Body, `messages.#(role=="assistant").content.#(type=="tool_use")`)
 	if call.Get("id").Str != callID || call.Get("name").Str != "Read" || call.Get("input.file_path").Str != notes {
 		t.Fatalf("replayed tool call %s", call.Raw)
+	}
+}
+
+// thinkingToolUseStream is fakeupstream.ToolUseStream with a signed
+// thinking block in place of its text block: what a Claude model streams
+// when it thinks before a tool call.
+func thinkingToolUseStream(model, thinking, signature, id, name, input string) []fakeupstream.Event {
+	ev := fakeupstream.ToolUseStream(model, "", id, name, input, 0, 0)
+	think := []fakeupstream.Event{
+		{Name: "content_block_start", Data: `{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}`},
+		{Name: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":` + strconv.Quote(thinking) + `}}`},
+		{Name: "content_block_delta", Data: `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":` + strconv.Quote(signature) + `}}`},
+		{Name: "content_block_stop", Data: `{"type":"content_block_stop","index":0}`},
+	}
+	// ev[1:4] is ToolUseStream's text block (start, delta, stop).
+	return append(append([]fakeupstream.Event{ev[0]}, think...), ev[4:]...)
+}
+
+// TestClaudeCodeReplaysThinking: a conversation of two user turns. In the
+// first, the model thinks (a signed thinking block) and calls a tool; the
+// request with the tool's result and the next turn's request (a resumed
+// session) both carry the thinking block with its signature unchanged,
+// before the tool call, through the relay.
+func TestClaudeCodeReplaysThinking(t *testing.T) {
+	claudeCodeCLI(t)
+	const (
+		callID    = "toolu_01Think"
+		thought   = "The user wants the date; the shell can tell."
+		signature = "EqQBCkYIBxgCKkBfakeSignatureOfTheFakeUpstream0123456789"
+	)
+	r, fake, o := claudeOAuthRelay(t, func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		model := gjson.GetBytes(rec.Body, "model").Str
+		b := gjson.ParseBytes(rec.Body)
+		switch {
+		case strings.Contains(b.Get("messages.@reverse.0").Raw, "second question"):
+			return &fakeupstream.Reply{Events: fakeupstream.MessageStream(model, "Second answer.", 2, 0)}
+		case hasToolResult(rec.Body, callID):
+			return &fakeupstream.Reply{Events: fakeupstream.MessageStream(model, "First answer.", 2, 0)}
+		}
+		return &fakeupstream.Reply{Events: thinkingToolUseStream(model, thought, signature, callID, "Bash", `{"command":"echo thinking-turn","description":"Print a word"}`)}
+	})
+	conv, tap := newClaudeCodeConversation(t), &clientTap{}
+	for i, turn := range []struct{ prompt, want string }{{"first question", "First answer."}, {"second question", "Second answer."}} {
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", turn.prompt, ccConversation(conv), ccTools("Bash"), ccTap(tap))
+		if err != nil {
+			t.Fatalf("turn %d: %v\nstdout:\n%s\nstderr:\n%s", i+1, err, res.Stdout, res.Stderr)
+		}
+		if res.Result != turn.want {
+			t.Fatalf("turn %d: result %q, want %q", i+1, res.Result, turn.want)
+		}
+	}
+	ups, sent := fake.Requests(), tap.Requests()
+	if len(sent) != 3 || len(ups) != 3 {
+		t.Fatalf("%d requests sent, %d reached the upstream; want 3 (tool call, tool result, second turn)", len(sent), len(ups))
+	}
+	for i := range sent {
+		wantOAuthPassthrough(t, o, sent[i], ups[i])
+	}
+	for i, rec := range sent[1:] {
+		blocks := gjson.GetBytes(rec.Body, `messages.#(role=="assistant").content`).Array()
+		if len(blocks) < 2 || blocks[0].Get("type").Str != "thinking" || blocks[0].Get("signature").Str != signature ||
+			blocks[0].Get("thinking").Str != thought || blocks[1].Get("type").Str != "tool_use" || blocks[1].Get("id").Str != callID {
+			t.Fatalf("request %d does not replay the signed thinking before the tool call: %s", i+2, gjson.GetBytes(rec.Body, `messages.#(role=="assistant")`).Raw)
+		}
+	}
+	if out, ok := toolResultText(sent[2].Body, callID); !ok || !strings.Contains(out, "thinking-turn") {
+		t.Fatalf("the second turn lacks the first turn's tool result: %q", out)
 	}
 }
