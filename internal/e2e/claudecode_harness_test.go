@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
@@ -41,13 +43,14 @@ func claudeCodeCLI(t *testing.T) string {
 type claudeCodeRun struct {
 	dir      string
 	tools    []string
-	args     []string
+	extra    []string
 	env      []string
 	deadline time.Duration
 	egress   *egressTrap
 	tap      *clientTap
 	bearer   bool
 	conv     *claudeCodeConversation
+	stream   bool
 }
 
 // ccOption changes a Claude Code run (see runClaudeCode).
@@ -65,7 +68,7 @@ func ccTools(tools ...string) ccOption {
 
 // ccArgs appends command-line arguments (e.g. "--effort", "high").
 func ccArgs(args ...string) ccOption {
-	return func(r *claudeCodeRun) { r.args = append(r.args, args...) }
+	return func(r *claudeCodeRun) { r.extra = append(r.extra, args...) }
 }
 
 // ccEnv adds environment variables ("NAME=value") to the run.
@@ -127,14 +130,21 @@ func (c *claudeCodeConversation) sessionArgs() []string {
 	return []string{"--resume", c.id}
 }
 
-// claudeCodeResult is what `claude -p --output-format json` printed: the
-// result message's fields the tests read, and the raw output.
+// ccStreamJSON runs with --output-format stream-json --verbose: Claude
+// Code prints one JSON message a line (system init, each assistant and user
+// message as it completes, the result), kept in claudeCodeResult.Messages.
+func ccStreamJSON() ccOption { return func(r *claudeCodeRun) { r.stream = true } }
+
+// claudeCodeResult is what `claude -p` printed: the result message's fields
+// the tests read, and the raw output.
 type claudeCodeResult struct {
 	// Result is the final assistant text.
 	Result   string `json:"result"`
 	IsError  bool   `json:"is_error"`
 	Subtype  string `json:"subtype"`
 	NumTurns int    `json:"num_turns"`
+	// Messages are the stream-json lines before the result (ccStreamJSON).
+	Messages []gjson.Result `json:"-"`
 	// Stdout and Stderr are the process's output, for failure messages.
 	Stdout, Stderr string `json:"-"`
 }
@@ -143,12 +153,12 @@ type claudeCodeResult struct {
 // (`claude -p prompt --output-format json --model model`), against the relay
 // at relayURL with key as its API key. HOME and CLAUDE_CONFIG_DIR are fresh
 // temp dirs (nothing of the machine is read or written), telemetry, update
-// checks and other non-essential traffic are off, and every host but
-// loopback goes to a closed port or to the ccEgress trap. Permission checks
-// are bypassed: the tools offered (ccTools) run without asking, inside the
-// working directory. An error means the process failed, timed out, printed
-// no result, or its result is an error; the result is returned in every case
-// where one was printed.
+// checks, retries and other non-essential traffic are off, and every host
+// but loopback goes to a closed port or to the ccEgress trap. Only the
+// tools named with ccTools are offered, and they run without asking
+// (--allowedTools; anything else is denied, --permission-mode dontAsk). An
+// error means the process failed, timed out, printed no result, or its
+// result is an error; the result is returned whenever one was printed.
 func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...ccOption) (*claudeCodeResult, error) {
 	t.Helper()
 	bin := claudeCodeCLI(t)
@@ -156,37 +166,16 @@ func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...cc
 	for _, o := range opts {
 		o(run)
 	}
-	home := ""
-	if run.conv != nil {
-		home = run.conv.home
-		if run.dir == "" {
-			run.dir = run.conv.dir
-		}
-	}
-	if run.dir == "" {
-		run.dir = t.TempDir()
-	}
-	if home == "" {
-		home = t.TempDir()
-	}
-	args := []string{"-p", prompt, "--output-format", "json", "--model", model,
-		"--permission-mode", "dontAsk", "--strict-mcp-config",
-		"--setting-sources", "", "--tools", strings.Join(run.tools, ",")}
-	args = append(args, run.conv.sessionArgs()...)
-	if len(run.tools) > 0 {
-		args = append(args, "--allowedTools", strings.Join(run.tools, ","))
-	}
-	args = append(args, run.args...)
-	ctx, cancel := context.WithTimeout(context.Background(), run.deadline)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = run.dir
+	home := run.dirs(t)
 	base := relayURL
 	if run.tap != nil {
 		base = run.tap.target(t, relayURL)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), run.deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, run.args(prompt, model)...)
+	cmd.Dir = run.dir
 	cmd.Env = append(claudeCodeEnv(home, base, key, run), run.env...)
-	cmd.Stdin = nil
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -194,8 +183,8 @@ func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...cc
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("claude -p: no result within %s", run.deadline)
 	}
-	if jerr := json.Unmarshal(out.Bytes(), res); jerr != nil {
-		return res, fmt.Errorf("claude -p: %v; output is not its JSON result: %w", err, jerr)
+	if perr := res.parse(out.Bytes()); perr != nil {
+		return res, fmt.Errorf("claude -p: %v; %w", err, perr)
 	}
 	if run.conv != nil {
 		run.conv.turns++
@@ -207,6 +196,59 @@ func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...cc
 		return res, fmt.Errorf("claude -p: result is an error (%s): %s", res.Subtype, res.Result)
 	}
 	return res, nil
+}
+
+// dirs settles the working directory and returns HOME: the conversation's,
+// else fresh temp dirs.
+func (r *claudeCodeRun) dirs(t *testing.T) (home string) {
+	if r.conv != nil {
+		home = r.conv.home
+		if r.dir == "" {
+			r.dir = r.conv.dir
+		}
+	}
+	if r.dir == "" {
+		r.dir = t.TempDir()
+	}
+	if home == "" {
+		home = t.TempDir()
+	}
+	return home
+}
+
+// args is the command line of the run.
+func (r *claudeCodeRun) args(prompt, model string) []string {
+	format := []string{"--output-format", "json"}
+	if r.stream {
+		format = []string{"--output-format", "stream-json", "--verbose"}
+	}
+	args := append([]string{"-p", prompt, "--model", model}, format...)
+	args = append(args, "--permission-mode", "dontAsk", "--strict-mcp-config",
+		"--setting-sources", "", "--tools", strings.Join(r.tools, ","))
+	if len(r.tools) > 0 {
+		args = append(args, "--allowedTools", strings.Join(r.tools, ","))
+	}
+	args = append(args, r.conv.sessionArgs()...)
+	return append(args, r.extra...)
+}
+
+// parse reads the output: one JSON result, or stream-json lines ending
+// with the result.
+func (res *claudeCodeResult) parse(out []byte) error {
+	out = bytes.TrimSpace(out)
+	last := out
+	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
+		for _, line := range bytes.Split(out[:i], []byte("\n")) {
+			if gjson.ValidBytes(line) {
+				res.Messages = append(res.Messages, gjson.ParseBytes(line))
+			}
+		}
+		last = out[i+1:]
+	}
+	if err := json.Unmarshal(last, res); err != nil {
+		return fmt.Errorf("output does not end with its JSON result: %w", err)
+	}
+	return nil
 }
 
 // claudeCodeEnv is the whole environment of a run: nothing is inherited

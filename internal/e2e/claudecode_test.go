@@ -240,6 +240,22 @@ func thinkingToolUseStream(model, thinking, signature, id, name, input string) [
 	return append(append([]fakeupstream.Event{ev[0]}, think...), ev[4:]...)
 }
 
+// sawThinking says whether Claude Code printed (stream-json) an assistant
+// message holding a thinking block with this signature.
+func sawThinking(msgs []gjson.Result, signature string) bool {
+	for _, m := range msgs {
+		if m.Get("type").Str != "assistant" {
+			continue
+		}
+		for _, c := range m.Get("message.content").Array() {
+			if c.Get("type").Str == "thinking" && c.Get("signature").Str == signature {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // TestClaudeCodeReplaysThinking: a conversation of two user turns. In the
 // first, the model thinks (a signed thinking block) and calls a tool; the
 // request with the tool's result and the next turn's request (a resumed
@@ -265,9 +281,12 @@ func TestClaudeCodeReplaysThinking(t *testing.T) {
 	})
 	conv, tap := newClaudeCodeConversation(t), &clientTap{}
 	for i, turn := range []struct{ prompt, want string }{{"first question", "First answer."}, {"second question", "Second answer."}} {
-		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", turn.prompt, ccConversation(conv), ccTools("Bash"), ccTap(tap))
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", turn.prompt, ccConversation(conv), ccTools("Bash"), ccTap(tap), ccStreamJSON())
 		if err != nil {
 			t.Fatalf("turn %d: %v\nstdout:\n%s\nstderr:\n%s", i+1, err, res.Stdout, res.Stderr)
+		}
+		if i == 0 && !sawThinking(res.Messages, signature) {
+			t.Fatalf("Claude Code's messages lack the streamed thinking block:\n%s", res.Stdout)
 		}
 		if res.Result != turn.want {
 			t.Fatalf("turn %d: result %q, want %q", i+1, res.Result, turn.want)
