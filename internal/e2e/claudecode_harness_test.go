@@ -143,6 +143,10 @@ type claudeCodeResult struct {
 	IsError  bool   `json:"is_error"`
 	Subtype  string `json:"subtype"`
 	NumTurns int    `json:"num_turns"`
+	// APIErrorStatus and APIErrorType are the HTTP status and error type
+	// of the API error that ended the run (0 and "" without one).
+	APIErrorStatus int    `json:"api_error_status"`
+	APIErrorType   string `json:"api_error_type"`
 	// Messages are the stream-json lines before the result (ccStreamJSON).
 	Messages []gjson.Result `json:"-"`
 	// Stdout and Stderr are the process's output, for failure messages.

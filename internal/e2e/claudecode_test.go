@@ -310,3 +310,40 @@ func TestClaudeCodeReplaysThinking(t *testing.T) {
 		t.Fatalf("the second turn lacks the first turn's tool result: %q", out)
 	}
 }
+
+// TestClaudeCodeSeesErrors: errors reach Claude Code in Anthropic's shape
+// with their wording, so it reports them and stops: an upstream's
+// invalid_request_error (passed on once per client request; Claude Code
+// itself sends the request again without its newer betas and fields before
+// it gives up), and the relay's own 401 for a wrong relay key.
+func TestClaudeCodeSeesErrors(t *testing.T) {
+	claudeCodeCLI(t)
+	const message = "messages.0: the fake upstream refuses this request"
+	fake := &fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Status: 400, Body: fakeupstream.AnthropicError("invalid_request_error", message)}
+	}}
+	api := upstream(t, fake).URL
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("api-1", api, "sk-ant-api-key-e2e-1", 100))
+
+	t.Run("upstream 400", func(t *testing.T) {
+		tap := &clientTap{}
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", "say hi", ccTap(tap))
+		if err == nil || !res.IsError || res.APIErrorStatus != 400 || !strings.Contains(res.Result, message) {
+			t.Fatalf("err %v, result %+v; want an error result quoting the upstream\nstderr:\n%s", err, res, res.Stderr)
+		}
+		if sent, got := len(tap.Requests()), len(fake.Requests()); sent == 0 || got != sent {
+			t.Fatalf("Claude Code sent %d requests, the upstream saw %d; want each passed on once", sent, got)
+		}
+	})
+
+	t.Run("wrong relay key", func(t *testing.T) {
+		before := len(fake.Requests())
+		res, err := runClaudeCode(t, r.URL, "not-the-relay-key-0123456789", "claude-sonnet-4-5", "say hi")
+		if err == nil || !res.IsError || res.APIErrorStatus != 401 || res.APIErrorType != "authentication_error" {
+			t.Fatalf("err %v, result %+v; want Claude Code to report the relay's 401\nstderr:\n%s", err, res, res.Stderr)
+		}
+		if len(fake.Requests()) != before {
+			t.Fatal("a request with a wrong relay key reached the upstream")
+		}
+	})
+}
