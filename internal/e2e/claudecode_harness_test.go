@@ -26,7 +26,9 @@ import (
 
 // claudeCodeCLI is the pinned Claude Code (internal/e2e/clients/package.json),
 // which scripts/test.sh installs with npm ci together with the Codex CLI.
-// The test skips, saying how to install it, when the binary is missing.
+// The test skips, saying how to install it, when the binary is missing or
+// is the package's placeholder (its postinstall, which puts the native
+// binary in place, did not run).
 func claudeCodeCLI(t *testing.T) string {
 	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("clients", "node_modules", ".bin", "claude"))
@@ -36,8 +38,30 @@ func claudeCodeCLI(t *testing.T) string {
 	if _, err := os.Stat(bin); err != nil {
 		t.Skip("Claude Code not installed: run 'npm ci --prefix internal/e2e/clients' (scripts/test.sh does when npm is available)")
 	}
+	claudeCodeVersionOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "--version")
+		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		claudeCodeVersion = strings.TrimSpace(string(out))
+		if err != nil || !strings.Contains(claudeCodeVersion, "(Claude Code)") {
+			claudeCodeVersion = fmt.Sprintf("%v: %s", err, out)
+			claudeCodeBroken = true
+		}
+	})
+	if claudeCodeBroken {
+		t.Skipf("Claude Code is installed but does not run (%s): run 'npm ci --prefix internal/e2e/clients' with install scripts allowed", claudeCodeVersion)
+	}
 	return bin
 }
+
+// The pinned Claude Code's `--version` output, read once per test binary.
+var (
+	claudeCodeVersionOnce sync.Once
+	claudeCodeVersion     string
+	claudeCodeBroken      bool
+)
 
 // claudeCodeRun is one `claude -p` invocation; ccOption values change it.
 type claudeCodeRun struct {
