@@ -162,6 +162,8 @@ func ccStreamJSON() ccOption { return func(r *claudeCodeRun) { r.stream = true }
 // claudeCodeResult is what `claude -p` printed: the result message's fields
 // the tests read, and the raw output.
 type claudeCodeResult struct {
+	// Type is "result" in a result message.
+	Type string `json:"type"`
 	// Result is the final assistant text.
 	Result   string `json:"result"`
 	IsError  bool   `json:"is_error"`
@@ -275,6 +277,9 @@ func (res *claudeCodeResult) parse(out []byte) error {
 	}
 	if err := json.Unmarshal(last, res); err != nil {
 		return fmt.Errorf("output does not end with its JSON result: %w", err)
+	}
+	if res.Type != "result" {
+		return fmt.Errorf("output ends with a %q message, not the result", res.Type)
 	}
 	return nil
 }

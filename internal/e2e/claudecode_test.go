@@ -347,3 +347,35 @@ func TestClaudeCodeSeesErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestClaudeCodeResultParse: the harness reads Claude Code's JSON result
+// and its stream-json lines, and an output cut before the result is an
+// error, not an empty success.
+func TestClaudeCodeResultParse(t *testing.T) {
+	const result = `{"type":"result","subtype":"success","is_error":false,"num_turns":2,"result":"done"}`
+	const assistant = `{"type":"assistant","message":{"content":[{"type":"text","text":"hi"}]}}`
+	for _, tt := range []struct {
+		name, out string
+		messages  int
+		wantErr   string
+	}{
+		{name: "json", out: result + "\n"},
+		{name: "stream-json", out: `{"type":"system","subtype":"init"}` + "\n" + assistant + "\n" + result + "\n", messages: 2},
+		{name: "cut before the result", out: `{"type":"system","subtype":"init"}` + "\n" + assistant + "\n", wantErr: "not the result"},
+		{name: "no output", out: "", wantErr: "does not end with its JSON result"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &claudeCodeResult{}
+			err := res.parse([]byte(tt.out))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || res.Result != "done" || res.NumTurns != 2 || len(res.Messages) != tt.messages {
+				t.Fatalf("err %v, result %+v, %d messages", err, res, len(res.Messages))
+			}
+		})
+	}
+}
