@@ -52,7 +52,9 @@ func (c *ChatGPT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteReply(w, r, &Reply{Status: 403, Body: `{"detail":"Account mismatch"}`})
 		return
 	}
-	if r.Method == http.MethodPost {
+	// Compaction (.../responses/compact) is one JSON request and answer:
+	// Codex sends it without store or stream.
+	if r.Method == http.MethodPost && !isCompact(rec) {
 		b := gjson.ParseBytes(rec.Body)
 		if b.Get("store").Type != gjson.False {
 			WriteReply(w, r, &Reply{Status: 400, Body: `{"detail":"Store must be set to false"}`})
@@ -68,6 +70,10 @@ func (c *ChatGPT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	if rep := c.strictReply(rec, c.Strict, detailErrorShape); rep != nil {
+		WriteReply(w, r, rep)
+		return
 	}
 	WriteReply(w, r, scripted(c.Script, n, rec, c.defaultReply))
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // OpenAI is a fake OpenAI Responses API (the upstream of openai-responses
-// accounts): POST .../responses as JSON or SSE, GET .../models, errors in
-// OpenAI's {"error":{...}} shape.
+// accounts): POST .../responses as JSON or SSE, POST .../responses/compact
+// (CompactJSON), GET .../models, errors in OpenAI's {"error":{...}} shape.
 type OpenAI struct {
 	// Keys are the accepted Bearer tokens; empty = any.
 	Keys []string
@@ -25,8 +25,12 @@ type OpenAI struct {
 	// Headers, when set, adds headers to answer n (scripted or default), e.g.
 	// rate-limit numbers (see ClaudeQuota, CodexHeaders).
 	Headers func(n int) map[string]string
+	// Strict refuses what the real API refuses of a converted request
+	// (openai_strict.go); ReasoningToolCall scripts a reasoning chain.
+	Strict bool
 
 	requestLog
+	reasoningChains
 }
 
 // ServeHTTP records the request, checks the key and answers it.
@@ -44,6 +48,10 @@ func (o *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rep := o.strictReply(rec, o.Strict, openAIErrorShape); rep != nil {
+		WriteReply(w, r, rep)
+		return
+	}
 	rep := scripted(o.Script, n, rec, o.defaultReply)
 	if o.Headers != nil {
 		rep = withHeaders(rep, o.Headers(n))
@@ -54,6 +62,9 @@ func (o *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (o *OpenAI) defaultReply(rec *Recorded) *Reply {
 	if rec.Method == http.MethodGet && strings.HasSuffix(rec.Path, "/models") {
 		return &Reply{Body: `{"object":"list","data":[{"id":"gpt-fake-1","object":"model","created":1767225600,"owned_by":"fake"}]}`}
+	}
+	if isCompact(rec) {
+		return &Reply{Body: CompactJSON(rec.Body)}
 	}
 	if rec.Method != http.MethodPost || !strings.HasSuffix(rec.Path, "/responses") {
 		return &Reply{Status: 404, Body: OpenAIError("Invalid URL ("+rec.Method+" "+rec.Path+")", "invalid_request_error", "", "")}

@@ -1,22 +1,18 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -64,7 +60,19 @@ type call struct {
 	// dialect is the client's API (the route's): the shape of the errors
 	// the relay writes.
 	dialect dialect
-	ad      adapter
+	// ad serves the current target: native (the route's own adapter) or a
+	// convAdapter (matrix.go) for a target of another API.
+	ad     adapter
+	native adapter
+	// targets are the places the call may be served, in order (empty: the
+	// route's own pool, native); conv is the client's side of a conversion
+	// (nil on routes that cannot convert); served the model sent upstream.
+	targets []target
+	conv    *conversion
+	served  string
+	// target names the target being tried, fallback why earlier ones were
+	// passed over (the request log's attempt entries).
+	target, fallback string
 	// resp is the client's side: the only writer of what the client gets.
 	resp response
 
@@ -111,6 +119,9 @@ type upstreamAnswer struct {
 	status int
 	header http.Header
 	body   []byte
+	// foreign: the answer is in another API's shape than the client's (a
+	// converted target's); its message is rewritten into the client's.
+	foreign bool
 }
 
 type attemptResult struct {
@@ -134,24 +145,87 @@ func (r *Relay) serve(c *call) {
 	}
 	c.sessionKey = boundSessionKey(c.sessionKey)
 	var excludeBuf [4]string
-	exclude := append(excludeBuf[:0], c.exclude...)
-	var last *upstreamAnswer
-	var lastMsg string
-	var noAcct *scheduler.NoAccountError
-	platform := c.ad.platform()
-	claim := r.syncSession(c)
-	turn := scheduler.Turn{Model: c.model, SessionKey: c.sessionKey, KeyHash: c.keyHash}
+	l := failover{exclude: append(excludeBuf[:0], c.exclude...), claim: r.syncSession(c),
+		turn: scheduler.Turn{SessionKey: c.sessionKey, KeyHash: c.keyHash}}
 	if c.key != nil {
-		turn.KeyName = c.key.Name
+		l.turn.KeyName = c.key.Name
 	}
-	for c.attempts < r.opts.MaxAttempts {
-		acct, err := r.sched.PickTurn(platform, turn, exclude)
-		if err != nil {
-			errors.As(err, &noAcct)
+	var one [1]target
+	targets := c.targets
+	if len(targets) == 0 {
+		one[0] = target{platform: c.ad.platform(), model: c.model}
+		targets = one[:]
+	}
+	targets = r.targetOrder(c, targets)
+	for i := range targets {
+		if c.attempts >= r.opts.MaxAttempts {
 			break
 		}
-		if claim {
-			claim = false
+		if r.serveTarget(c, &l, &targets[i], i+1 < len(targets)) {
+			r.finish(c)
+			return
+		}
+	}
+	switch {
+	case l.last != nil:
+		r.writeAnswer(c, l.last)
+	case c.attempts == 0 && l.noAcct != nil:
+		r.writeNoAccount(c, l.noAcct)
+	default:
+		msg := "upstream request failed"
+		if l.lastMsg != "" {
+			msg += ": " + l.lastMsg
+		}
+		r.writeError(c, http.StatusBadGateway, msg)
+	}
+	r.finish(c)
+}
+
+// failover is the state of one call's failover loop across its targets.
+type failover struct {
+	// exclude are the accounts tried (and ruled out from the start).
+	exclude []string
+	// last is the last upstream error answer worth handing to the client
+	// if no account does better; lastMsg the last failure's reason.
+	last    *upstreamAnswer
+	lastMsg string
+	// noAcct is why the last Pick found no account.
+	noAcct *scheduler.NoAccountError
+	// claim: the session binding Pick makes is new and must be claimed in
+	// the cluster.
+	claim bool
+	turn  scheduler.Turn
+}
+
+// serveTarget tries the accounts of target t until one answers, the
+// target has no account left or the attempts run out. It reports whether
+// the call is answered (by an account or with a refusal); more says a
+// later target remains to fall back to.
+func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answered bool) {
+	if len(c.targets) > 0 {
+		if !r.prepare(c, t) {
+			return true
+		}
+		c.target = t.String()
+	}
+	c.served = t.model
+	l.turn.Model = t.model
+	groupOut := r.outsideGroup(t.group)
+	for c.attempts < r.opts.MaxAttempts {
+		acct, err := r.sched.PickTurn(t.platform, l.turn, append(l.exclude, groupOut...))
+		if err != nil {
+			// A local target for errors.As: the loop state stays on the stack.
+			var noAcct *scheduler.NoAccountError
+			if errors.As(err, &noAcct) {
+				l.noAcct = noAcct
+				if more {
+					r.noteFallback(c, t, noAcct)
+				}
+			}
+			return false
+		}
+		if l.claim {
+			l.claim = false
 			if b, ok := r.sched.Session(c.sessionKey); ok {
 				r.shared.ClaimSession(c.req.Context(), b)
 			}
@@ -169,37 +243,23 @@ func (r *Relay) serve(c *call) {
 		switch res.outcome {
 		case done:
 			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
-			r.finish(c)
-			return
+			return true
 		case final, clientGone:
 			if res.verdict.Kind != provider.OK {
 				r.sched.Report(acct.ID, res.verdict)
 			}
-			r.finish(c)
-			return
+			return true
 		}
 		cd := r.sched.Report(acct.ID, res.verdict)
 		r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason,
 			"cooldown_until", cd.Until.Format(time.RFC3339), "model_scope", cd.Model, "attempt", c.attempts)
-		exclude = append(exclude, acct.ID)
+		l.exclude = append(l.exclude, acct.ID)
 		if res.answer != nil {
-			last = res.answer
+			l.last = res.answer
 		}
-		lastMsg = res.verdict.Reason
+		l.lastMsg = res.verdict.Reason
 	}
-	switch {
-	case last != nil:
-		r.writeAnswer(c, last)
-	case c.attempts == 0 && noAcct != nil:
-		r.writeNoAccount(c, noAcct)
-	default:
-		msg := "upstream request failed"
-		if lastMsg != "" {
-			msg += ": " + lastMsg
-		}
-		r.writeError(c, http.StatusBadGateway, msg)
-	}
-	r.finish(c)
+	return false
 }
 
 // Bounds on client-controlled strings the relay keeps (memory, SQLite,
@@ -237,83 +297,6 @@ func (r *Relay) syncSession(c *call) bool {
 		return false
 	}
 	return true
-}
-
-func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
-	msg := e.Error()
-	if e.Configured == 0 {
-		msg += r.addAccountHint()
-		if _, chat := c.ad.(*chatAdapter); chat {
-			msg += r.chatWithoutClaude()
-		}
-	}
-	if !e.RetryAt.IsZero() {
-		secs := int(time.Until(e.RetryAt).Seconds()) + 1
-		if secs < 1 {
-			secs = 1
-		}
-		c.resp.Header().Set("Retry-After", strconv.Itoa(secs))
-		msg += fmt.Sprintf("; the first one comes back at %s", e.RetryAt.UTC().Format(time.RFC3339))
-	}
-	r.writeError(c, http.StatusServiceUnavailable, msg)
-}
-
-// addAccountHint tells the operator of a relay without accounts how to add
-// one: a relay that follows its config file applies the change within
-// seconds; one without a file to follow needs a file and a restart.
-func (r *Relay) addAccountHint() string {
-	const how = "an [[accounts]] entry (see config.example.toml; `ccrelay login claude|gemini|codex` writes one)"
-	if r.configFollowed.Load() {
-		return "; add " + how + " to the config file: this relay applies it within seconds"
-	}
-	return "; this relay runs without a config file to follow: create one (`ccrelay config init`), add " + how + ", and restart ccrelay serve"
-}
-
-// chatWithoutClaude explains a Chat Completions request that found no Claude
-// account while OpenAI accounts exist: they serve the Responses API only
-// (codex-oauth cannot take Chat Completions at all), so the client must
-// switch routes or the operator add a Claude account. "" without OpenAI
-// accounts.
-func (r *Relay) chatWithoutClaude() string {
-	var types []string
-	for _, up := range r.Upstreams() {
-		if up != nil && up.Account.Platform == accounttype.PlatformOpenAI && !slices.Contains(types, up.Config.Type) {
-			types = append(types, up.Config.Type)
-		}
-	}
-	if len(types) == 0 {
-		return ""
-	}
-	return ". Chat Completions is served by Claude accounts (the request is converted to Anthropic Messages); this relay's " +
-		strings.Join(types, " and ") + " accounts serve only the Responses API: POST /openai/v1/responses"
-}
-
-// writeError writes a relay-made error in the route's shape, or as an error
-// event when the stream has begun.
-func (r *Relay) writeError(c *call, status int, msg string) {
-	d := c.dialect
-	if c.resp.started {
-		c.resp.failed(status, msg)
-		c.resp.flushWrite(d.streamError(status, msg))
-		return
-	}
-	c.resp.Header().Set("Content-Type", "application/json")
-	c.resp.whole(status, d.errorBody(status, msg))
-	c.resp.errMsg = msg
-}
-
-// writeAnswer hands an upstream error answer to the client with its wording
-// intact (clients match on it) and every secret removed.
-func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
-	body := r.table.Load().redact.body(a.body)
-	if c.resp.started {
-		c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
-		c.resp.flushWrite(c.dialect.streamError(a.status, string(bytes.TrimSpace(body))))
-		return
-	}
-	copyResponseHeader(c.resp.Header(), a.header)
-	c.resp.whole(a.status, body)
-	c.resp.errMsg = "upstream " + strconv.Itoa(a.status)
 }
 
 // tokenUse says whether an attempt's token is the account's first or the
@@ -417,6 +400,7 @@ func (r *Relay) receive(c *call, up *Upstream, resp *http.Response, wd *watchdog
 		}
 		v := c.ad.classify(c, resp.StatusCode, resp.Header, body)
 		ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: body}
+		_, ans.foreign = c.ad.(*convAdapter)
 		if v.Kind.Failover() {
 			return attemptResult{outcome: failed, verdict: v, answer: ans}
 		}
@@ -505,6 +489,22 @@ func scrubNetErr(err error) string {
 	return err.Error()
 }
 
+// servedModel is the model the upstream was asked for, "" when it is the
+// one the client asked: a route's target model, else the [models] alias.
+func (r *Relay) servedModel(c *call) string {
+	m := c.served
+	if m == "" {
+		m = c.model
+	}
+	if a, ok := r.modelMap()[m]; ok {
+		m = a
+	}
+	if m == c.model {
+		return ""
+	}
+	return m
+}
+
 // finish records usage and the access log line.
 func (r *Relay) finish(c *call) {
 	c.releaseBody()
@@ -512,7 +512,7 @@ func (r *Relay) finish(c *call) {
 	lat := time.Since(c.start)
 	rec := usage.Record{
 		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
-		Model: c.model, Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
+		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}
 	r.settle(c, &rec)

@@ -87,14 +87,8 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dial
 	if k := openai.SessionKey(c.body, req.Header); k != "" {
 		c.sessionKey = "openai:" + k
 	}
+	r.plan(c, clientSides["responses"])
 	r.serve(c)
-}
-
-// handleResponsesWebSocket answers Codex's WebSocket attempt on GET
-// /v1/responses. ccrelay serves Responses over HTTP SSE only; it refuses the
-// upgrade at once, so the client falls back to HTTP without waiting.
-func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Request, d dialect) {
-	writeDialectError(w, d, http.StatusUpgradeRequired, "this relay serves the Responses API over HTTP (POST /v1/responses with stream:true), not WebSocket")
 }
 
 // handleOpenAIModels lists models from the accounts with the public model

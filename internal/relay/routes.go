@@ -72,6 +72,10 @@ var routes = append(claudeRoutes(), []route{
 	{method: "GET", path: "/openai/v1/models", dialect: openaiDialect{}, metric: "models", platform: "none", handle: (*Relay).handleOpenAIModels},
 	{method: "POST", path: "/openai/v1/responses", dialect: responsesDialect{}, metric: "responses", platform: "openai", handle: (*Relay).handleResponses},
 	{method: "POST", path: "/v1/responses", dialect: responsesDialect{}, metric: "responses", platform: "openai", handle: (*Relay).handleResponses},
+	{method: "POST", path: "/openai/v1/responses/compact", dialect: responsesDialect{}, metric: "responses_compact", platform: "openai", handle: (*Relay).handleCompact},
+	{method: "POST", path: "/v1/responses/compact", dialect: responsesDialect{}, metric: "responses_compact", platform: "openai", handle: (*Relay).handleCompact},
+	// GET is Codex's Responses WebSocket (websocket.go); each response
+	// served on a connection is recorded like a POST's.
 	{method: "GET", path: "/openai/v1/responses", dialect: responsesDialect{}, metric: "responses", platform: "openai", handle: (*Relay).handleResponsesWebSocket},
 	{method: "GET", path: "/v1/responses", dialect: responsesDialect{}, metric: "responses", platform: "openai", handle: (*Relay).handleResponsesWebSocket},
 

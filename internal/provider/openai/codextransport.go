@@ -19,7 +19,8 @@ const maxCodexEvent = 16 << 20
 // the body (CodexBody) and, when the client did not ask for a stream, reads
 // the backend's stream to its end and answers with the aggregated Responses
 // object (or, for a failed stream, the error the API-key route would give).
-// Everything else passes through; response headers (x-codex-* included)
+// Everything else passes through (POST .../responses/compact, Codex's
+// remote compaction, is one JSON request and answer); response headers (x-codex-* included)
 // reach the client unchanged.
 type CodexTransport struct {
 	// Base sends the requests; nil means http.DefaultTransport.
