@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// responsesToolScript answers a Responses request with a call of Claude
+// Code's Read tool on file, and the request that carries its output with
+// text that quotes the file only when the output holds want.
+func responsesToolScript(file, callID, want string) func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+	return func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		model := gjson.GetBytes(rec.Body, "model").Str
+		for _, it := range gjson.GetBytes(rec.Body, "input").Array() {
+			if it.Get("type").Str == "function_call_output" && it.Get("call_id").Str == callID {
+				answer := "The function_call_output lacked the file's text."
+				if strings.Contains(it.Get("output").Raw, want) {
+					answer = "The file says " + want + "."
+				}
+				return &fakeupstream.Reply{Events: fakeupstream.ResponseStream(model, answer, 3, 0)}
+			}
+		}
+		return &fakeupstream.Reply{Events: fakeupstream.ResponseFunctionCallStream(model, callID, "Read", `{"file_path":`+strconv.Quote(file)+`}`)}
+	}
+}
+
+// TestClaudeCodeThroughOpenAIAccounts runs the real Claude Code through
+// ccrelay on OpenAI accounts (a route sends its Claude model to the OpenAI
+// pool as gpt-5-codex): an openai-responses and a codex-oauth account each
+// serve a Read tool round trip, converted both ways; Claude Code prints the
+// final text, which the upstream wrote only after it saw the file's text in
+// the function_call_output.
+func TestClaudeCodeThroughOpenAIAccounts(t *testing.T) {
+	claudeCodeCLI(t)
+	const route = "\n[[routes]]\nmodels = [\"claude-sonnet-4-5\"]\nto = [\"openai:gpt-5-codex\"]\n"
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := responsesToolScript(notes, "call_01ReadNotes", "kumquat-42")
+
+	t.Run("openai-responses", func(t *testing.T) {
+		fake := &fakeupstream.OpenAI{Script: script}
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+openaiAccount("oa-1", upstream(t, fake).URL+"/v1", "sk-openai-e2e-account", 100)+route)
+		wantClaudeCodeReadOnOpenAI(t, r, fake.Requests, dir)
+	})
+
+	t.Run("codex-oauth", func(t *testing.T) {
+		o := &fakeupstream.OAuth{}
+		tokens := upstream(t, o)
+		fake := &fakeupstream.ChatGPT{Tokens: o, AccountID: "ws-1"}
+		fake.Script = script
+		api := upstream(t, fake).URL + "/backend-api/codex"
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+codexAccount("cx-1", api, tokens.URL, o.Issue(), "ws-1", 100)+route)
+		wantClaudeCodeReadOnOpenAI(t, r, fake.Requests, dir)
+	})
+}
+
+// wantClaudeCodeReadOnOpenAI runs the Read round trip of
+// TestClaudeCodeThroughOpenAIAccounts and checks what the OpenAI upstream
+// received: the served model, Claude Code's system prompt as instructions,
+// its Read tool as a function, and the call's output under its call id.
+func wantClaudeCodeReadOnOpenAI(t *testing.T, r *relayUT, requests func() []*fakeupstream.Recorded, dir string) {
+	t.Helper()
+	res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", "read notes.txt and tell me the password", ccInDir(dir), ccTools("Read"))
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, res.Stdout, res.Stderr)
+	}
+	if res.Result != "The file says kumquat-42." || res.NumTurns != 2 {
+		t.Fatalf("result %q after %d turns", res.Result, res.NumTurns)
+	}
+	ups := requests()
+	if len(ups) != 2 {
+		t.Fatalf("the OpenAI upstream saw %d requests; want 2", len(ups))
+	}
+	first, second := gjson.ParseBytes(ups[0].Body), gjson.ParseBytes(ups[1].Body)
+	if first.Get("model").Str != "gpt-5-codex" || !first.Get("stream").Bool() ||
+		!strings.Contains(first.Get("instructions").Str, "You are a Claude agent") ||
+		first.Get(`tools.#(name=="Read").type`).Str != "function" {
+		t.Fatalf("first upstream request: model %q stream %v tools %s instructions %.80q", first.Get("model").Str,
+			first.Get("stream").Bool(), first.Get("tools.#.name").Raw, first.Get("instructions").Str)
+	}
+	call := second.Get(`input.#(type=="function_call")`)
+	if call.Get("call_id").Str != "call_01ReadNotes" || call.Get("name").Str != "Read" {
+		t.Fatalf("the second request does not replay the call: %s", second.Get("input").Raw)
+	}
+	rows := r.usageRows(2)
+	for _, row := range rows {
+		if row.Status != 200 || !row.Stream {
+			t.Fatalf("usage row %+v", row)
+		}
+	}
+}
