@@ -99,3 +99,70 @@ func wantClaudeCodeReadOnOpenAI(t *testing.T, r *relayUT, requests func() []*fak
 		}
 	}
 }
+
+// TestClaudeCodeReplaysReasoningOnOpenAI: a two-turn Claude Code
+// conversation on a strict OpenAI account (it refuses a call sent back
+// without the reasoning item issued with it, and any encrypted_content it
+// did not issue). The first turn's answer is reasoning + a Read call; the
+// request with the tool's output and the next turn's request (a resumed
+// session) both carry that reasoning back, from the thinking block Claude
+// Code kept, so neither is refused.
+func TestClaudeCodeReplaysReasoningOnOpenAI(t *testing.T) {
+	claudeCodeCLI(t)
+	const callID = "call_01ReasonRead"
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeupstream.OpenAI{Strict: true}
+	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		model := gjson.GetBytes(rec.Body, "model").Str
+		input := gjson.GetBytes(rec.Body, "input").Raw
+		switch {
+		case strings.Contains(input, "second question"):
+			return &fakeupstream.Reply{Events: fakeupstream.ResponseStream(model, "Second answer.", 2, 0)}
+		case strings.Contains(input, `"function_call_output"`):
+			return &fakeupstream.Reply{Events: fakeupstream.ResponseStream(model, "First answer.", 2, 0)}
+		}
+		return fake.ReasoningToolCall(rec, callID, "Read", `{"file_path":`+strconv.Quote(notes)+`}`)
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+openaiAccount("oa-1", upstream(t, fake).URL+"/v1", "sk-openai-e2e-account", 100)+
+		"\n[[routes]]\nmodels = [\"claude-sonnet-4-5\"]\nto = [\"openai:gpt-5-codex\"]\n")
+	conv := newClaudeCodeConversation(t)
+	for i, turn := range []struct{ prompt, want string }{{"first question", "First answer."}, {"second question", "Second answer."}} {
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", turn.prompt, ccConversation(conv), ccInDir(dir), ccTools("Read"), ccStreamJSON())
+		if err != nil {
+			t.Fatalf("turn %d: %v (the upstream refused: %q)\nstdout:\n%s\nstderr:\n%s", i+1, err, fake.Refused(), res.Stdout, res.Stderr)
+		}
+		if res.Result != turn.want {
+			t.Fatalf("turn %d: result %q, want %q", i+1, res.Result, turn.want)
+		}
+		if i == 0 && !sawThinkingText(res.Messages, "Planning the call") {
+			t.Fatalf("Claude Code's messages lack the reasoning summary as a thinking block:\n%s", res.Stdout)
+		}
+	}
+	ups := fake.Requests()
+	if len(ups) != 3 || len(fake.Refused()) > 0 {
+		t.Fatalf("the upstream saw %d requests (want 3) and refused %q", len(ups), fake.Refused())
+	}
+	for i, rec := range ups[1:] {
+		if !gjson.GetBytes(rec.Body, `input.#(type=="reasoning").encrypted_content`).Exists() {
+			t.Fatalf("request %d lacks the reasoning item: %s", i+2, gjson.GetBytes(rec.Body, "input").Raw)
+		}
+	}
+}
+
+// sawThinkingText says whether Claude Code printed (stream-json) an
+// assistant message holding a signed thinking block whose text has want.
+func sawThinkingText(msgs []gjson.Result, want string) bool {
+	for _, m := range msgs {
+		for _, c := range m.Get("message.content").Array() {
+			if m.Get("type").Str == "assistant" && c.Get("type").Str == "thinking" &&
+				strings.Contains(c.Get("thinking").Str, want) && c.Get("signature").Str != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
