@@ -25,14 +25,14 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-# The Codex CLI end-to-end test runs the pinned Codex CLI of
-# internal/e2e/clients (it skips without it). Installed from the lock file
-# when npm is present and the binary is missing.
-if [ ! -x internal/e2e/clients/node_modules/.bin/codex ]; then
+# The real-client end-to-end tests run the pinned Codex CLI and Claude Code
+# of internal/e2e/clients (each skips without its binary). One npm ci
+# installs both from the lock file when npm is present and either is missing.
+if [ ! -x internal/e2e/clients/node_modules/.bin/codex ] || [ ! -x internal/e2e/clients/node_modules/.bin/claude ]; then
   if command -v npm >/dev/null 2>&1; then
-    npm ci --prefix internal/e2e/clients --no-audit --no-fund >/dev/null || echo "note: npm ci failed; TestCodexCLIThroughCodexOAuth will skip"
+    npm ci --prefix internal/e2e/clients --no-audit --no-fund >/dev/null || echo "note: npm ci failed; TestCodexCLI* and TestClaudeCode* will skip"
   else
-    echo "note: npm not found; TestCodexCLIThroughCodexOAuth will skip"
+    echo "note: npm not found; TestCodexCLI* and TestClaudeCode* will skip"
   fi
 fi
 # The disk-full and read-only database tests mount a small tmpfs in a private
