@@ -16,6 +16,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 const wsKey = "sk-relay-ws-test"
@@ -75,6 +76,17 @@ func readUntil(t *testing.T, ctx context.Context, c *websocket.Conn, want string
 			return got
 		}
 	}
+}
+
+// waitRecords waits (bounded) for n usage records: a turn is recorded just
+// after its last event reaches the client.
+func waitRecords(t *testing.T, rec *memRecorder, n int) []usage.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.all()) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return rec.all()
 }
 
 func send(t *testing.T, ctx context.Context, c *websocket.Conn, msg string) {
@@ -156,7 +168,7 @@ func TestWebSocketTwoTurns(t *testing.T) {
 	if len(in) != 3 || in[0].Get("content.0.text").Str != "hi" || in[1].Get("role").Str != "assistant" || in[2].Get("content.0.text").Str != "and again" {
 		t.Fatalf("second upstream input %s, want the first input, its answer and the new item", gjson.GetBytes(reqs[1].Body, "input").Raw)
 	}
-	recs := rec.all()
+	recs := waitRecords(t, rec, 2)
 	if len(recs) != 2 || recs[0].AccountID != "oa" || !recs[0].Stream || recs[0].OutputTokens != 9 || recs[1].Status != 200 {
 		t.Fatalf("usage records %+v", recs)
 	}
@@ -222,7 +234,7 @@ func TestWebSocketWarmUp(t *testing.T) {
 	}
 	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","previous_response_id":"`+id+`","input":[`+userHi+`]}`)
 	readUntil(t, ctx, c, "response.completed")
-	if reqs := fake.Requests(); len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "input.#").Int() != 1 || len(rec.all()) != 1 {
+	if reqs := fake.Requests(); len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "input.#").Int() != 1 || len(waitRecords(t, rec, 1)) != 1 {
 		t.Fatalf("turn after the warm-up: %d requests, %d records", len(reqs), len(rec.all()))
 	}
 }
