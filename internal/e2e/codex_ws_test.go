@@ -105,6 +105,11 @@ func TestCodexCLIWebSocket(t *testing.T) {
 	// The relay's log: the socket served both turns (the tool call and the
 	// answer after it), and Codex never POSTed a turn.
 	logs := waitLog(t, r, "msg=\"responses websocket closed\" path=/v1/responses responses=2")
+	// Codex sends only the new items after its warm-up and after the tool
+	// call, naming the previous response: the relay rebuilt the history.
+	if strings.Count(logs, `msg="responses websocket turn" continues=true`) < 2 {
+		t.Fatalf("codex did not continue responses on the socket:\n%s", logs)
+	}
 	if !strings.Contains(logs, "method=GET path=/v1/responses") || strings.Contains(logs, "method=POST path=/v1/responses") {
 		t.Fatalf("want one upgrade and no POST in the relay's log:\n%s", logs)
 	}

@@ -204,6 +204,7 @@ func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bo
 		items = append(items, m)
 	}
 	prev := msg.Get("previous_response_id")
+	s.r.log.Debug("responses websocket turn", "continues", prev.Str != "", "new_items", len(items))
 	if prev.Str == "" {
 		return joinItems(items), true
 	}

@@ -255,3 +255,22 @@ func TestWebSocketMessageLimit(t *testing.T) {
 		t.Fatalf("read after an oversized message: %v, want close 1009", err)
 	}
 }
+
+// A client that closes its socket mid-turn ends the turn: the upstream call
+// is cancelled and the turn recorded as the client's leaving (499).
+func TestWebSocketClientLeavesMidTurn(t *testing.T) {
+	fake := &fakeupstream.OpenAI{StreamEvents: 50, EventGap: 100 * time.Millisecond}
+	srv, rec := wsRelay(t, fake, 0)
+	ctx := wsCtx(t)
+	c, _, err := dialWS(t, ctx, srv, wsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	readUntil(t, ctx, c, "response.output_text.delta")
+	c.CloseNow()
+	recs := waitRecords(t, rec, 1)
+	if len(recs) != 1 || recs[0].Status != 499 {
+		t.Fatalf("records %+v, want one 499", recs)
+	}
+}
