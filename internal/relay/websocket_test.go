@@ -274,3 +274,26 @@ func TestWebSocketClientLeavesMidTurn(t *testing.T) {
 		t.Fatalf("records %+v, want one 499", recs)
 	}
 }
+
+// In protected mode (no relay key) a program on this machine may open the
+// socket, a web page (it sends Origin) may not: the same rule as for POSTs.
+func TestWebSocketProtectedMode(t *testing.T) {
+	up := httptest.NewServer(&fakeupstream.OpenAI{})
+	t.Cleanup(up.Close)
+	srv, _ := newTestRelay(t, nil, testAccount{id: "oa", typ: config.TypeOpenAIResponses, url: up.URL + "/v1", key: "sk"})
+	ctx := wsCtx(t)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/responses"
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a page's upgrade: err %v, resp %+v; want 403", err, resp)
+	}
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("a local program's upgrade: %v", err)
+	}
+	defer c.CloseNow()
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	if got := readUntil(t, ctx, c, "response.completed"); got[len(got)-1].Get("type").Str != "response.completed" {
+		t.Fatalf("local program's turn: %v", got)
+	}
+}
