@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -64,6 +66,11 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 		writeRefusalTo(w, d, auth.status, policy.RateLimited, auth.msg, auth.retry)
 		return
 	}
+	if !r.sockets.enter() {
+		writeDialectError(w, d, http.StatusServiceUnavailable, "the relay is shutting down")
+		return
+	}
+	defer r.sockets.leave()
 	// The origin check stays on: a browser page must not reach a relay in
 	// protected mode through a socket (Codex sends no Origin).
 	conn, err := websocket.Accept(w, req, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
@@ -74,6 +81,68 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 	s := &wsSession{r: r, conn: conn, up: req, d: d}
 	s.run(req.Context())
 	r.log.Info("responses websocket closed", "path", req.URL.Path, "responses", s.served)
+}
+
+// wsHub counts the open sockets and ends them on a drain: hijacked
+// connections are outside http.Server.Shutdown's reach.
+type wsHub struct {
+	mu     sync.Mutex
+	open   sync.WaitGroup
+	closed bool
+	stop   chan struct{}
+}
+
+// enter registers a socket; false once the relay drains.
+func (h *wsHub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.open.Add(1)
+	return true
+}
+
+func (h *wsHub) leave() { h.open.Done() }
+
+// stopping is closed when the relay drains.
+func (h *wsHub) stopping() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopChan()
+}
+
+// stopChan is the drain's channel; call with mu held.
+func (h *wsHub) stopChan() chan struct{} {
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+	}
+	return h.stop
+}
+
+// CloseWebSockets drains the Responses WebSockets: no new one is accepted,
+// each open one finishes its turn in flight and is closed (1001); it
+// returns when all are closed or ctx ends. Call it after the server's
+// Shutdown, before usage is flushed.
+func (r *Relay) CloseWebSockets(ctx context.Context) error {
+	h := &r.sockets
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.stopChan())
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.open.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close the Responses WebSockets: %w", ctx.Err())
+	}
 }
 
 // headerHasToken reports whether the comma-separated header name holds token.
@@ -131,21 +200,25 @@ func (s *wsSession) run(parent context.Context) {
 	}()
 	idle := time.NewTimer(wsIdle)
 	defer idle.Stop()
+	status, reason := websocket.StatusNormalClosure, ""
+	stop := s.r.sockets.stopping()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				status, reason = websocket.StatusGoingAway, "connection too old; open a new one"
+			}
 			break loop
 		case <-idle.C:
 			break loop
+		case <-stop:
+			status, reason = websocket.StatusGoingAway, "the relay is shutting down"
+			break loop
 		case m := <-msgs:
-			s.serveMessage(ctx, m)
+			s.serveMessage(ctx, m) // a turn in flight finishes before a drain closes
 			idle.Reset(wsIdle)
 		}
-	}
-	status, reason := websocket.StatusNormalClosure, ""
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		status, reason = websocket.StatusGoingAway, "connection too old; open a new one"
 	}
 	_ = s.conn.Close(status, reason)
 	cancel()

@@ -297,3 +297,42 @@ func TestWebSocketProtectedMode(t *testing.T) {
 		t.Fatalf("local program's turn: %v", got)
 	}
 }
+
+// A drain (CloseWebSockets, at shutdown) lets the turn in flight finish,
+// then closes each socket with 1001 and refuses new ones.
+func TestWebSocketDrain(t *testing.T) {
+	up := httptest.NewServer(&fakeupstream.OpenAI{StreamEvents: 5, EventGap: 20 * time.Millisecond})
+	t.Cleanup(up.Close)
+	ac := config.AccountConfig{ID: "oa", Type: config.TypeOpenAIResponses, APIURL: up.URL + "/v1"}
+	acct := &scheduler.Account{ID: "oa", Type: ac.Type, Platform: ac.Platform(), Priority: 100, Enabled: true}
+	sched := scheduler.New([]*scheduler.Account{acct}, scheduler.Options{StickyTTL: time.Hour}, nil, nil)
+	t.Cleanup(sched.Close)
+	rl := New(Options{Policy: testPolicy(t), FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
+		sched, []*Upstream{{Account: acct, Config: ac, Client: &http.Client{}, Token: staticToken("sk")}}, &memRecorder{}, nil)
+	srv := httptest.NewServer(rl.Handler())
+	t.Cleanup(srv.Close)
+	ctx := wsCtx(t)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/responses"
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	readUntil(t, ctx, c, "response.created")
+	drained := make(chan error, 1)
+	go func() { drained <- rl.CloseWebSockets(ctx) }()
+	if got := readUntil(t, ctx, c, "response.completed"); got[len(got)-1].Get("type").Str != "response.completed" {
+		t.Fatalf("the turn in flight did not finish: %v", got)
+	}
+	_, _, err = c.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("after the turn: %v, want close 1001", err)
+	}
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := websocket.Dial(ctx, url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a socket after the drain: err %v, resp %+v; want 503", err, resp)
+	}
+}
