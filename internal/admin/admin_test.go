@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -324,6 +325,48 @@ func TestUsageAndSeries(t *testing.T) {
 		if code, body := f.do(t, "GET", "/admin/v1/"+bad, ""); code != 400 {
 			t.Errorf("%s: %d %s", bad, code, body)
 		}
+	}
+}
+
+// A request asked as one model and served as another counts under the model
+// asked by model and under the model served by served_model, in the usage
+// report and its series; cost follows the served model's record.
+func TestUsageByServedModel(t *testing.T) {
+	f := newFixture(t, nil)
+	now := time.Now()
+	recs := []usage.Record{
+		{Time: now, KeyHash: usage.Anonymous, AccountID: "oa", Platform: "openai", Model: "claude-sonnet-4", ServedModel: "gpt-5-codex", Status: 200,
+			CostKnown: true, CostMicros: 30},
+		{Time: now, KeyHash: usage.Anonymous, AccountID: "oa", Platform: "openai", Model: "claude-sonnet-4", ServedModel: "gpt-5-codex", Status: 200,
+			CostKnown: true, CostMicros: 30},
+		{Time: now, KeyHash: usage.Anonymous, AccountID: "ca", Platform: "claude", Model: "claude-sonnet-4", Status: 200, CostKnown: true, CostMicros: 100},
+	}
+	if err := f.db.InsertUsage(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	names := func(rep UsageReport) map[string][2]int64 {
+		out := map[string][2]int64{}
+		for _, g := range rep.Groups {
+			out[g.Name] = [2]int64{g.Requests, g.CostMicros}
+		}
+		return out
+	}
+	code, body := f.do(t, "GET", "/admin/v1/usage?since=1h&by=served_model", "")
+	rep := decode[UsageReport](t, body)
+	if want := map[string][2]int64{"gpt-5-codex": {2, 60}, "claude-sonnet-4": {1, 100}}; code != 200 || rep.By != store.GroupServedModel || !reflect.DeepEqual(names(rep), want) {
+		t.Fatalf("by served_model: %d %s", code, body)
+	}
+	_, body = f.do(t, "GET", "/admin/v1/usage?since=1h&by=model", "")
+	if want := map[string][2]int64{"claude-sonnet-4": {3, 160}}; !reflect.DeepEqual(names(decode[UsageReport](t, body)), want) {
+		t.Fatalf("by model: %s", body)
+	}
+	code, body = f.do(t, "GET", "/admin/v1/usage/series?since=1h&step=1h&by=served_model", "")
+	served := map[string]int64{}
+	for _, p := range decode[SeriesResponse](t, body).Points {
+		served[p.Group] += p.Requests
+	}
+	if want := map[string]int64{"gpt-5-codex": 2, "claude-sonnet-4": 1}; code != 200 || !reflect.DeepEqual(served, want) {
+		t.Fatalf("series by served_model: %d %s", code, body)
 	}
 }
 

@@ -184,13 +184,14 @@ func (a *API) clearSessions(w http.ResponseWriter, r *http.Request) {
 // UsageReport is GET /admin/v1/usage: the JSON of `ccrelay stats --json`.
 type UsageReport = store.Report
 
-var groupings = map[string]bool{store.GroupNone: true, store.GroupKey: true, store.GroupAccount: true, store.GroupModel: true, store.GroupPlatform: true}
+var groupings = map[string]bool{store.GroupNone: true, store.GroupKey: true, store.GroupAccount: true, store.GroupModel: true, store.GroupPlatform: true,
+	store.GroupServedModel: true}
 
 func (a *API) usageParams(w http.ResponseWriter, r *http.Request) (since time.Time, by string, ok bool) {
 	q := r.URL.Query()
 	by = q.Get("by")
 	if !groupings[by] {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("by must be key, account, model or platform, not %q", by))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("by must be key, account, model, served_model or platform, not %q", by))
 		return since, by, false
 	}
 	s := q.Get("since")

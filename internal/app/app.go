@@ -21,6 +21,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/pricing"
 	"github.com/ccrelay/ccrelay/internal/quota"
 	"github.com/ccrelay/ccrelay/internal/relay"
+	"github.com/ccrelay/ccrelay/internal/routing"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/server"
 	"github.com/ccrelay/ccrelay/internal/store"
@@ -71,6 +72,12 @@ type App struct {
 // Build opens the database and assembles the relay; it does not listen yet.
 func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Log: log, Version: "dev", started: time.Now()}
+	// Parse checked the routes already; this only fails for a Config
+	// built in code, before anything is opened.
+	routes, err := routing.New(cfg.Routes, cfg.Accounts)
+	if err != nil {
+		return nil, err
+	}
 	a.initOps(cfg)
 	db, err := store.OpenServe(cfg.Server.DatabasePath)
 	if err != nil {
@@ -134,7 +141,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.Recorder.SetRetention(time.Duration(cfg.Server.UsageRetentionDays) * 24 * time.Hour)
 	a.Recorder.SetRequestLog(time.Duration(cfg.Server.RequestLogDays)*24*time.Hour, cfg.Server.RequestLogMaxRows)
-	a.Relay = a.buildRelay(pol, prices)
+	a.Relay = a.buildRelay(pol, prices, routes)
 	if cl != nil {
 		a.Relay.SetSharedSessions(cl)
 		if kc, ok := cl.(keysCluster); ok {
@@ -186,14 +193,14 @@ func (a *App) buildAccounts(credStore credential.Store, locker credential.Locker
 }
 
 // buildRelay makes the request handlers from the config's [server] bounds.
-func (a *App) buildRelay(pol *policy.Policy, prices *pricing.Table) *relay.Relay {
+func (a *App) buildRelay(pol *policy.Policy, prices *pricing.Table, routes *routing.Table) *relay.Relay {
 	cfg, srv := a.Config, a.Config.Server
 	return relay.New(relay.Options{
 		Policy: pol, Prices: prices, Brake: policy.NewBrake(0, nil), AllowUnauthenticated: cfg.AllowUnauthenticated,
 		MaxBodyBytes: srv.MaxBodyBytes, FirstByteTimeout: config.Seconds(srv.FirstByteTimeoutSeconds),
 		ResponseTimeout: config.Seconds(srv.ResponseTimeoutSeconds), IdleTimeout: config.Seconds(srv.IdleTimeoutSeconds),
 		BodyTimeout: config.Seconds(srv.BodyTimeoutSeconds),
-		MaxAttempts: srv.MaxAttempts, Models: cfg.Models,
+		MaxAttempts: srv.MaxAttempts, Models: cfg.Models, Routes: routes,
 	}, a.Sched, a.upstreams, a.usageRecorder(), a.Log)
 }
 

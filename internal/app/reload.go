@@ -15,6 +15,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/pricing"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/reload"
+	"github.com/ccrelay/ccrelay/internal/routing"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 )
 
@@ -41,7 +42,7 @@ func (a *App) Reloader() *reload.Reloader { return a.ops.reloader }
 func (a *App) AddReloadHook(h reload.Hook) { a.ops.reloader.AddHook(h) }
 
 // registerReloadHooks installs the built-in apply steps, in commit order:
-// accounts (upstreams then scheduler), model map, keys and prices, session
+// accounts (upstreams then scheduler), model map, routes, keys and prices, session
 // durations, the write timeout, alerts.
 func (a *App) registerReloadHooks() {
 	r := a.ops.reloader
@@ -52,6 +53,7 @@ func (a *App) registerReloadHooks() {
 		}
 		return func() { a.Relay.SetModels(next.Models) }, nil
 	}})
+	r.AddHook(reload.Hook{Name: "routes", Prepare: a.prepareRoutes})
 	r.AddHook(reload.Hook{Name: "keys", Prepare: a.prepareKeys})
 	r.AddHook(reload.Hook{Name: "allow_unauthenticated", Prepare: func(old, next *config.Config) (func(), error) {
 		if old.AllowUnauthenticated == next.AllowUnauthenticated && old.HasRelayKey() == next.HasRelayKey() {
@@ -80,6 +82,24 @@ func (a *App) registerReloadHooks() {
 		}
 		return func() { a.ops.alerts.SetConfig(next.Alerts) }, nil
 	}})
+}
+
+// prepareRoutes builds the routes table of next when its routes changed, or
+// its accounts did while it has routes (a group's accounts decide the
+// group's platform). A route the accounts cannot serve refuses the reload;
+// the loader's validation has said so already, with the line.
+func (a *App) prepareRoutes(old, next *config.Config) (func(), error) {
+	if reflect.DeepEqual(old.Routes, next.Routes) && (len(next.Routes) == 0 || reflect.DeepEqual(old.Accounts, next.Accounts)) {
+		return nil, nil
+	}
+	t, err := routing.New(next.Routes, next.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		a.Relay.SetRoutes(t)
+		a.Log.Info("routes reloaded", "routes", t.Len())
+	}, nil
 }
 
 // prepareKeys builds the new relay-key table (api_keys and [[keys]]) and

@@ -21,7 +21,8 @@ import (
 //
 //	P u:<g>:<d>:<bucket ms>   hash group -> its 11 sums, comma-separated; g is
 //	                          the granularity (m minute, h hour, d UTC day), d
-//	                          the grouping (k key, a account, m model, p platform)
+//	                          the grouping (k key, a account, m model asked,
+//	                          s model served, p platform)
 //	P u:seq:<relay>           the last chunk this relay process merged (its
 //	                          chunks go in order): a chunk retried after a
 //	                          lost reply is merged once
@@ -57,7 +58,7 @@ const (
 	// maxUsageQueue bounds the records waiting for the merger goroutine.
 	maxUsageQueue = 65536
 	// maxUsageTuples bounds what waits for Redis, in distinct (minute, key,
-	// account, model, platform) tuples: an outage of hours at a steady mix
+	// account, model asked and served, platform) tuples: an outage of hours at a steady mix
 	// holds a few thousand. Beyond it new records are not merged (counted
 	// as dropped; each relay's own database still has them).
 	maxUsageTuples = 200_000
@@ -78,6 +79,8 @@ type usageTuple struct {
 	minute                   int64 // bucket start, ms
 	keyHash, keyName         string
 	account, model, platform string
+	// served is the model that served (usage.Record.Served).
+	served string
 }
 
 // usageChunk is one atomic merge: its place in this relay's sequence, the
@@ -217,7 +220,7 @@ func (u *UsageShare) take() {
 	for _, r := range q {
 		k := usageTuple{
 			minute: r.Time.UnixMilli() - r.Time.UnixMilli()%minuteMs, keyHash: r.KeyHash, keyName: r.KeyName,
-			account: r.AccountID, model: r.Model, platform: r.Platform,
+			account: r.AccountID, model: r.Model, platform: r.Platform, served: r.Served(),
 		}
 		if k.keyHash == "" {
 			k.keyHash = usage.Anonymous

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -40,6 +41,10 @@ func usageRecords(n int, now time.Time, span time.Duration, seed uint64) []usage
 		}
 		if m.model != "gemini-2.5-pro" {
 			u.CostKnown, u.CostMicros = true, rng.Int64N(100000)
+		}
+		if m.model == "claude-sonnet-4-5" && i%5 == 0 {
+			// A route's fallback: asked for Claude, served by OpenAI.
+			u.ServedModel, u.Platform = "gpt-5-codex", "openai"
 		}
 		recs[i] = u
 	}
@@ -102,7 +107,7 @@ func TestClusterUsageEqualsTheDatabases(t *testing.T) {
 	ctx := context.Background()
 
 	for _, since := range []time.Time{{}, now.Add(-24 * time.Hour), now.Add(-90 * time.Minute), now.Add(-7 * 24 * time.Hour), now.Add(-40 * 24 * time.Hour)} {
-		for _, by := range []string{store.GroupNone, store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupPlatform} {
+		for _, by := range []string{store.GroupNone, store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupPlatform, store.GroupServedModel} {
 			for _, u := range []*UsageShare{ua, ub} {
 				got, start, err := u.Usage(ctx, since, by)
 				if err != nil {
@@ -136,6 +141,8 @@ func TestClusterUsageEqualsTheDatabases(t *testing.T) {
 		by    string
 	}{
 		{24 * time.Hour, time.Hour, store.GroupModel},
+		{24 * time.Hour, time.Hour, store.GroupServedModel},
+		{30 * 24 * time.Hour, 24 * time.Hour, store.GroupServedModel},
 		{24 * time.Hour, time.Hour, store.GroupKey},
 		{30 * 24 * time.Hour, 24 * time.Hour, store.GroupAccount},
 		{7 * 24 * time.Hour, 3 * time.Hour, store.GroupNone},
@@ -170,7 +177,7 @@ func TestClusterUsageChunkMergedOnce(t *testing.T) {
 	now := time.Now()
 	recs := usageRecords(50, now, time.Hour, 3)
 	for _, r := range recs {
-		k := usageTuple{minute: r.Time.UnixMilli() - r.Time.UnixMilli()%minuteMs, keyHash: r.KeyHash, keyName: r.KeyName, account: r.AccountID, model: r.Model, platform: r.Platform}
+		k := usageTuple{minute: r.Time.UnixMilli() - r.Time.UnixMilli()%minuteMs, keyHash: r.KeyHash, keyName: r.KeyName, account: r.AccountID, model: r.Model, platform: r.Platform, served: r.Served()}
 		if u.pending[k] == nil {
 			u.pending[k] = new(usageSums)
 		}
@@ -286,5 +293,52 @@ func TestClusterUsageOutageBufferBound(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "cluster usage buffer full"); n != 1 {
 		t.Fatalf("the full buffer was logged %d times:\n%s", n, logs.String())
+	}
+}
+
+// A bucket an older relay merged into (no served-model grouping) would
+// make the served-model answer short: it is refused as not covered (the
+// admin API then answers from the relay's own database, saying why), and
+// the other groupings still answer.
+func TestClusterUsageServedModelOfAnOlderRelay(t *testing.T) {
+	rd := clustertest.Start(t)
+	c := newMember(t, clusterCfg(rd, 15), false)
+	u := c.ShareUsage()
+	now := time.Now()
+	recs := usageRecords(200, now, time.Hour, 4)
+	for _, r := range recs {
+		u.Record(r)
+	}
+	waitMerged(t, u, int64(len(recs)))
+	ctx := context.Background()
+	since := now.Add(-2 * time.Hour)
+	got, start, err := u.Usage(ctx, since, store.GroupServedModel)
+	if err != nil {
+		t.Fatalf("every relay merged the served model: %v", err)
+	}
+	want, _ := localDB(t, recs).Usage(ctx, store.UsageQuery{From: start, By: store.GroupServedModel})
+	if !reflect.DeepEqual(byGroup(got), byGroup(want)) {
+		t.Fatalf("by served model:\n got  %+v\n want %+v", got, want)
+	}
+
+	// An older relay merges one request into the platform and model
+	// groupings only.
+	old := usageRecords(1, now, time.Minute, 5)[0]
+	var s usageSums
+	s.add(&old)
+	hour := now.UnixMilli() - now.UnixMilli()%hourMs
+	for _, dim := range []byte{'p', 'm'} {
+		if err := c.rdb.HSet(ctx, c.usageKey('h', dim, hour), "old-relay", s.encode()).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := u.Usage(ctx, since, store.GroupServedModel); !errors.Is(err, ErrUsageNotCovered) {
+		t.Fatalf("by served model with an older relay's bucket: %v, want ErrUsageNotCovered", err)
+	}
+	if _, _, err := u.UsageSeries(ctx, since, time.Hour, store.GroupServedModel); !errors.Is(err, ErrUsageNotCovered) {
+		t.Fatalf("series by served model with an older relay's bucket: %v, want ErrUsageNotCovered", err)
+	}
+	if _, _, err := u.Usage(ctx, since, store.GroupModel); err != nil {
+		t.Fatalf("by model: %v", err)
 	}
 }

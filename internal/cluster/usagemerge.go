@@ -123,8 +123,8 @@ var usageGrans = []struct {
 	ttl  time.Duration
 }{
 	{'m', minuteMs, "p", minuteBucketTTL},
-	{'h', hourMs, "kamp", hourBucketTTL},
-	{'d', dayMs, "kamp", dayBucketTTL},
+	{'h', hourMs, "kamps", hourBucketTTL},
+	{'d', dayMs, "kamps", dayBucketTTL},
 }
 
 // group is a tuple's group value in grouping dim.
@@ -136,6 +136,8 @@ func (k usageTuple) group(dim byte) string {
 		return k.account
 	case 'm':
 		return k.model
+	case 's':
+		return k.served
 	}
 	return k.platform
 }

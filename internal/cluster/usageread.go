@@ -20,6 +20,37 @@ var ErrUsageNotCovered = errors.New("not covered by the cluster's usage buckets"
 // usageDim is the Redis grouping each store grouping reads.
 var usageDim = map[string]byte{
 	store.GroupNone: 'p', store.GroupKey: 'k', store.GroupAccount: 'a', store.GroupModel: 'm', store.GroupPlatform: 'p',
+	store.GroupServedModel: 's',
+}
+
+// servedDim is the grouping by the model served. Relays older than the
+// protocol matrix do not merge it: a bucket merged (in part) by one lacks
+// requests there, so every read of it is checked against the platform grouping,
+// which every relay merges (checkServed).
+const servedDim = 's'
+
+// errServedNotMerged says the served-model buckets of a window miss
+// requests some relay merged without them.
+var errServedNotMerged = fmt.Errorf("%w: some of the window's requests were merged by a relay that does not record the model served (an older version, or before the upgrade)", ErrUsageNotCovered)
+
+// checkServed compares the requests of each bucket of spans in the served
+// grouping (served, by bucket start) with the platform grouping's: any
+// difference means some relay merged without the served model, and the
+// answer would be short.
+func (u *UsageShare) checkServed(ctx context.Context, spans []span, served map[int64]int64) error {
+	all := map[int64]int64{}
+	if err := u.fetch(ctx, 'p', spans, func(b int64, _ string, s *usageSums) { all[b] += s[requestsMeasure] }); err != nil {
+		return err
+	}
+	if len(all) != len(served) {
+		return errServedNotMerged
+	}
+	for b, n := range all {
+		if served[b] != n {
+			return errServedNotMerged
+		}
+	}
+	return nil
 }
 
 // span is a run of buckets of one granularity.
@@ -145,7 +176,10 @@ func (u *UsageShare) Usage(ctx context.Context, since time.Time, by string) (row
 	n := now.UnixMilli()
 	to := n - n%hourMs + hourMs
 	parts := map[string]*store.UsageRow{}
-	err = u.fetch(ctx, dim, plan(from, to, useDays), func(_ int64, group string, s *usageSums) {
+	spans := plan(from, to, useDays)
+	perBucket := map[int64]int64{}
+	err = u.fetch(ctx, dim, spans, func(b int64, group string, s *usageSums) {
+		perBucket[b] += s[requestsMeasure]
 		r := parts[group]
 		if r == nil {
 			g1, g2 := splitGroup(dim, by, group)
@@ -154,6 +188,9 @@ func (u *UsageShare) Usage(ctx context.Context, since time.Time, by string) (row
 		}
 		s.addTo(r)
 	})
+	if err == nil && dim == servedDim {
+		err = u.checkServed(ctx, spans, perBucket)
+	}
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -209,7 +246,9 @@ func (u *UsageShare) UsageSeries(ctx context.Context, since time.Time, step time
 		group  string
 	}
 	parts := map[id]*store.SeriesPart{}
+	perBucket := map[int64]int64{}
 	err = u.fetch(ctx, dim, spans, func(b int64, group string, s *usageSums) {
+		perBucket[b] += s[requestsMeasure]
 		k := id{b - b%stepMs, group}
 		p := parts[k]
 		if p == nil {
@@ -220,6 +259,9 @@ func (u *UsageShare) UsageSeries(ctx context.Context, since time.Time, step time
 		}
 		s.addTo(&p.UsageRow)
 	})
+	if err == nil && dim == servedDim {
+		err = u.checkServed(ctx, spans, perBucket)
+	}
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// Models maps model names clients ask for (e.g. OpenAI names on the Chat
 	// Completions route) to the names sent upstream. Default: none, names pass through.
 	Models map[string]string `toml:"models"`
+	// Routes choose the pools that serve a model, in order, with fallback
+	// ([[routes]], routes.go). Default none: the model decides the pool
+	// (docs/routing.md). New.
+	Routes []RouteConfig `toml:"routes"`
 	// Cluster, when RedisURL is set, shares state between several relays.
 	Cluster ClusterConfig `toml:"cluster"`
 	// Scheduler steers by the accounts' rate-limit windows (scheduler.go).

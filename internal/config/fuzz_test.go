@@ -15,6 +15,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("[server]\napi_keys = [1]\n[[accounts]]\n")
 	f.Add("[[accounts]]\ntype=\"claude-api\"\nid=\"a\"\napi_key=\"k\"\n[accounts.proxy]\ntype=\"http\"\nhost=\"h\"\nport=1\n")
+	f.Add("[[accounts]]\ntype=\"claude-api\"\nid=\"a\"\napi_key=\"k\"\ngroups=[\"g\"]\n[[routes]]\nmodels=[\"claude-*\",\"x[\"]\nto=[\"claude\",\"g:m\",\"openai:\"]\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		cfg, err := Parse([]byte(src))
 		if err != nil {

@@ -338,6 +338,7 @@ func (c *Config) Validate() error {
 		c.Accounts[i].validate(add, fmt.Sprintf("accounts[%d]", i), i, seen)
 	}
 	c.validateScheduler(add)
+	c.validateRoutes(add)
 	if len(ps) == 0 {
 		return nil
 	}

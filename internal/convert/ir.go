@@ -54,6 +54,10 @@ const (
 	// OpenAI's summary) and Sig, the upstream's opaque state that lets the
 	// next turn continue the chain.
 	PartThinking
+	// PartFile is a document the client attached (a PDF, a plain-text
+	// file): MediaType and Data (base64, no data: prefix). Encoders whose
+	// API takes no documents drop it (docs/matrix.md).
+	PartFile
 )
 
 // Part is one piece of a message: a content block (Anthropic), an input
@@ -122,6 +126,11 @@ const (
 	OriginAnthropic = "anthropic"
 	OriginOpenAI    = "openai"
 	OriginGemini    = "gemini"
+	// OriginChat is reasoning text from a Chat Completions upstream
+	// (reasoning_content, <think>): Value is empty, the text itself is
+	// the state, which DeepSeek and Kimi require back on a thinking
+	// model's tool-call turns.
+	OriginChat = "chat"
 )
 
 // Message is one turn.
@@ -227,6 +236,10 @@ type Request struct {
 	WantReasoningState bool
 	// Store is the client's Responses store flag (nil: not given).
 	Store *bool
+	// IncludeUsage: the streaming client asked for a final usage chunk
+	// (Chat stream_options.include_usage); false unless Stream. Only the
+	// Chat writer reads it: encoders ask their upstream for usage anyway.
+	IncludeUsage bool
 }
 
 // StopReason is why a response ended, in Anthropic's vocabulary (the
@@ -257,6 +270,10 @@ type Response struct {
 	// ReasoningTokens is the part of the output spent thinking, when the
 	// upstream says (OpenAI output_tokens_details.reasoning_tokens).
 	ReasoningTokens int64
+	// UsageUnknown: the upstream reported no usage at all (some
+	// OpenAI-compatible servers); Usage is then zero, not a count, and the
+	// relay records the usage as unknown.
+	UsageUnknown bool
 }
 
 // EventKind is what a stream Event says.
@@ -305,6 +322,9 @@ type Event struct {
 	// Sig is EventSignature's signature.
 	Sig     Signature
 	ErrType string
+	// UsageUnknown on EventFinish: the upstream stream carried no usage
+	// (see Response.UsageUnknown); Usage is zero.
+	UsageUnknown bool
 }
 
 // StreamReader turns one upstream's SSE events into Events. It keeps the

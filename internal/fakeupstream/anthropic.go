@@ -67,6 +67,9 @@ type Anthropic struct {
 	// stream) and adds Anthropic's cache_creation split into 5-minute and
 	// 1-hour writes.
 	Usage *Usage
+	// Strict refuses, before the script runs, a Messages request the real
+	// API would refuse (anthropic_strict.go): a 400 invalid_request_error.
+	Strict bool
 
 	requestLog
 }
@@ -102,6 +105,12 @@ func (a *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if !ok {
 			WriteReply(w, r, &Reply{Status: 401, Body: `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_fake"}`})
+			return
+		}
+	}
+	if a.Strict {
+		if rep := strictReply(rec); rep != nil {
+			WriteReply(w, r, rep)
 			return
 		}
 	}

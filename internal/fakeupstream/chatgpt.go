@@ -71,5 +71,9 @@ func (c *ChatGPT) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if rep := c.strictReply(rec, c.Strict, detailErrorShape); rep != nil {
+		WriteReply(w, r, rep)
+		return
+	}
 	WriteReply(w, r, scripted(c.Script, n, rec, c.defaultReply))
 }

@@ -27,8 +27,12 @@ type OpenAI struct {
 	// Headers, when set, adds headers to answer n (scripted or default), e.g.
 	// rate-limit numbers (see ClaudeQuota, CodexHeaders).
 	Headers func(n int) map[string]string
+	// Strict refuses what the real API refuses of a converted request
+	// (openai_strict.go); ReasoningToolCall scripts a reasoning chain.
+	Strict bool
 
 	requestLog
+	reasoningChains
 }
 
 // ServeHTTP records the request, checks the key and answers it.
@@ -45,6 +49,10 @@ func (o *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			WriteReply(w, r, &Reply{Status: 401, Body: OpenAIError("Incorrect API key provided.", "invalid_request_error", "", "invalid_api_key")})
 			return
 		}
+	}
+	if rep := o.strictReply(rec, o.Strict, openAIErrorShape); rep != nil {
+		WriteReply(w, r, rep)
+		return
 	}
 	rep := scripted(o.Script, n, rec, o.defaultReply)
 	if o.Headers != nil {

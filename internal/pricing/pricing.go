@@ -18,6 +18,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 //go:embed prices.json
@@ -180,6 +181,17 @@ func (t *Table) Cost(model string, u provider.Usage) (int64, bool) {
 		return 0, false
 	}
 	return p.Cost(u), true
+}
+
+// Price sets rec's cost: its usage at the price of the model that served
+// it (rec.Served(): a request asked as claude-sonnet-4 and served as
+// gpt-5-codex costs what gpt-5-codex costs). A model without a price leaves
+// the cost unknown (CostKnown false, CostMicros 0), never free.
+func (t *Table) Price(rec *usage.Record) {
+	rec.CostMicros, rec.CostKnown = t.Cost(rec.Served(), rec.Usage)
+	if !rec.CostKnown {
+		rec.CostMicros = 0
+	}
 }
 
 // Cost is u's cost at these prices, in micro-dollars.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 func TestEmbeddedTableIsDatedAndSourced(t *testing.T) {
@@ -84,5 +85,34 @@ func TestCostOfOneHourCacheWrites(t *testing.T) {
 	tb.Update(nil)
 	if got, _ := tb.Cost("claude-sonnet-4-5", u); got != 300+750+7500+24000+3000 {
 		t.Fatalf("after removing the override: cost %d", got)
+	}
+}
+
+func TestPriceUsesTheServedModel(t *testing.T) {
+	tb := Embedded()
+	u := provider.Usage{InputTokens: 1000, OutputTokens: 500}
+	codex, _ := tb.Cost("gpt-5-codex", u)
+	sonnet, _ := tb.Cost("claude-sonnet-4-5", u)
+	if codex == sonnet {
+		t.Fatalf("the test needs two models of different prices (%d)", codex)
+	}
+	tests := []struct {
+		name      string
+		rec       usage.Record
+		wantCost  int64
+		wantKnown bool
+	}{
+		{"served as another model", usage.Record{Model: "claude-sonnet-4-5", ServedModel: "gpt-5-codex", Usage: u}, codex, true},
+		{"served as asked", usage.Record{Model: "claude-sonnet-4-5", Usage: u}, sonnet, true},
+		{"served model without a price", usage.Record{Model: "claude-sonnet-4-5", ServedModel: "no-such-model", Usage: u, CostMicros: 7}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tt.rec
+			tb.Price(&rec)
+			if rec.CostMicros != tt.wantCost || rec.CostKnown != tt.wantKnown {
+				t.Errorf("cost %d (known %v), want %d (%v)", rec.CostMicros, rec.CostKnown, tt.wantCost, tt.wantKnown)
+			}
+		})
 	}
 }

@@ -203,11 +203,9 @@ func (r *Relay) settle(c *call, rec *usage.Record) {
 		rec.KeyName = c.key.Name
 	}
 	if r.prices != nil {
-		model := c.model
-		if m, ok := r.modelMap()[model]; ok {
-			model = m
-		}
-		rec.CostMicros, rec.CostKnown = r.prices.Cost(model, c.usage)
+		// The served model's price: a route may send another model than
+		// the one asked.
+		rec.CostMicros, rec.CostKnown = r.prices.Cost(rec.Served(), c.usage)
 		if !rec.CostKnown {
 			rec.CostMicros = 0 // unknown, not free: CostKnown says so
 		}

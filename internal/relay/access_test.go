@@ -138,7 +138,7 @@ func TestProtectedModeRefusesWebPages(t *testing.T) {
 			r := accessRelay(t, false)
 			var body io.Reader
 			if tt.method == "POST" {
-				body = strings.NewReader(`{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`)
+				body = strings.NewReader(`{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}],"input":"hi"}`)
 			}
 			req := httptest.NewRequest(tt.method, tt.path, body)
 			req.RemoteAddr, req.Host = "127.0.0.1:5555", tt.host
@@ -277,7 +277,7 @@ func TestSettleSetsCostAndKeyName(t *testing.T) {
 		known bool
 	}{{"gpt-4o", 70, true}, {"claude-sonnet-4-5", 70, true}, {"unpriced", 0, false}} {
 		c := &call{key: k, model: tt.model, usage: provider.Usage{OutputTokens: 7}}
-		var rec usage.Record
+		rec := usage.Record{Model: c.model, ServedModel: r.servedModel(c)}
 		r.settle(c, &rec)
 		if rec.CostMicros != tt.cost || rec.CostKnown != tt.known || rec.KeyName != "eve" {
 			t.Fatalf("%s: %+v", tt.model, rec)

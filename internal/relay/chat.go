@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/provider"
@@ -55,6 +56,14 @@ func (a *chatAdapter) releaseBody() {
 	if a.conv != nil {
 		a.conv.Body = nil
 	}
+}
+
+func (a *chatAdapter) renameModel(model string) error {
+	body, err := sjson.SetBytes(a.conv.Body, "model", model)
+	if err == nil {
+		a.conv.Body, a.conv.Model = body, model
+	}
+	return err
 }
 
 func (a *chatAdapter) classify(c *call, status int, h http.Header, body []byte) provider.Verdict {
@@ -133,6 +142,7 @@ func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request, d dialect) 
 		c.maxTokens = gjson.GetBytes(conv.Body, "max_tokens").Int()
 	}
 	c.sessionKey = chatSessionKey(c.body, conv.Body, req.Header)
+	r.plan(c, clientSides["openai"])
 	r.serve(c)
 }
 

@@ -82,6 +82,7 @@ func (r *Relay) handleMessages(w http.ResponseWriter, req *http.Request, d diale
 		return
 	}
 	c.model, c.stream, c.sessionKey, c.maxTokens = in.Model, in.Stream, in.SessionKey, in.MaxTokens
+	r.plan(c, clientSides["anthropic"])
 	r.serve(c)
 }
 
@@ -97,6 +98,14 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request, d di
 		return
 	}
 	c.model, c.sessionKey = in.Model, in.SessionKey
+	r.plan(c, clientSides["anthropic"])
+	if len(c.targets) > 0 {
+		if c.targets[0].platform != "claude" {
+			r.estimateCount(c)
+			return
+		}
+		c.targets = nil // counted by the Claude account the route names first
+	}
 	r.serve(c)
 }
 

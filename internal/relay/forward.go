@@ -64,7 +64,19 @@ type call struct {
 	// dialect is the client's API (the route's): the shape of the errors
 	// the relay writes.
 	dialect dialect
-	ad      adapter
+	// ad serves the current target: native (the route's own adapter) or a
+	// convAdapter (matrix.go) for a target of another API.
+	ad     adapter
+	native adapter
+	// targets are the places the call may be served, in order (empty: the
+	// route's own pool, native); conv is the client's side of a conversion
+	// (nil on routes that cannot convert); served the model sent upstream.
+	targets []target
+	conv    *conversion
+	served  string
+	// target names the target being tried, fallback why earlier ones were
+	// passed over (the request log's attempt entries).
+	target, fallback string
 	// resp is the client's side: the only writer of what the client gets.
 	resp response
 
@@ -111,6 +123,9 @@ type upstreamAnswer struct {
 	status int
 	header http.Header
 	body   []byte
+	// foreign: the answer is in another API's shape than the client's (a
+	// converted target's); its message is rewritten into the client's.
+	foreign bool
 }
 
 type attemptResult struct {
@@ -138,54 +153,78 @@ func (r *Relay) serve(c *call) {
 	var last *upstreamAnswer
 	var lastMsg string
 	var noAcct *scheduler.NoAccountError
-	platform := c.ad.platform()
 	claim := r.syncSession(c)
-	turn := scheduler.Turn{Model: c.model, SessionKey: c.sessionKey, KeyHash: c.keyHash}
+	turn := scheduler.Turn{SessionKey: c.sessionKey, KeyHash: c.keyHash}
 	if c.key != nil {
 		turn.KeyName = c.key.Name
 	}
-	for c.attempts < r.opts.MaxAttempts {
-		acct, err := r.sched.PickTurn(platform, turn, exclude)
-		if err != nil {
-			errors.As(err, &noAcct)
+	var one [1]target
+	targets := c.targets
+	if len(targets) == 0 {
+		one[0] = target{platform: c.ad.platform(), model: c.model}
+		targets = one[:]
+	}
+	targets = r.targetOrder(c, targets)
+	for i := range targets {
+		t := &targets[i]
+		if c.attempts >= r.opts.MaxAttempts {
 			break
 		}
-		if claim {
-			claim = false
-			if b, ok := r.sched.Session(c.sessionKey); ok {
-				r.shared.ClaimSession(c.req.Context(), b)
-			}
-		}
-		c.attempts++
-		c.account = acct.ID
-		res := r.attempt(c, r.upstream(acct))
-		r.sched.Release(acct)
-		// The reason is logged, stored with a cooldown and may reach an
-		// alert: the same redaction as the client's error body.
-		if res.verdict.Reason != "" { // a success has none: nothing to do per request
-			res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
-		}
-		r.noteAttempt(c, acct.ID, &res)
-		switch res.outcome {
-		case done:
-			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
-			r.finish(c)
-			return
-		case final, clientGone:
-			if res.verdict.Kind != provider.OK {
-				r.sched.Report(acct.ID, res.verdict)
-			}
+		if len(c.targets) > 0 && !r.prepare(c, t) {
 			r.finish(c)
 			return
 		}
-		cd := r.sched.Report(acct.ID, res.verdict)
-		r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason,
-			"cooldown_until", cd.Until.Format(time.RFC3339), "model_scope", cd.Model, "attempt", c.attempts)
-		exclude = append(exclude, acct.ID)
-		if res.answer != nil {
-			last = res.answer
+		c.served = t.model
+		if len(c.targets) > 0 {
+			c.target = t.String()
 		}
-		lastMsg = res.verdict.Reason
+		turn.Model = t.model
+		groupOut := r.outsideGroup(t.group)
+		for c.attempts < r.opts.MaxAttempts {
+			acct, err := r.sched.PickTurn(t.platform, turn, append(exclude, groupOut...))
+			if err != nil {
+				if errors.As(err, &noAcct) && i+1 < len(targets) {
+					r.noteFallback(c, t, noAcct)
+				}
+				break
+			}
+			if claim {
+				claim = false
+				if b, ok := r.sched.Session(c.sessionKey); ok {
+					r.shared.ClaimSession(c.req.Context(), b)
+				}
+			}
+			c.attempts++
+			c.account = acct.ID
+			res := r.attempt(c, r.upstream(acct))
+			r.sched.Release(acct)
+			// The reason is logged, stored with a cooldown and may reach an
+			// alert: the same redaction as the client's error body.
+			if res.verdict.Reason != "" { // a success has none: nothing to do per request
+				res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
+			}
+			r.noteAttempt(c, acct.ID, &res)
+			switch res.outcome {
+			case done:
+				r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
+				r.finish(c)
+				return
+			case final, clientGone:
+				if res.verdict.Kind != provider.OK {
+					r.sched.Report(acct.ID, res.verdict)
+				}
+				r.finish(c)
+				return
+			}
+			cd := r.sched.Report(acct.ID, res.verdict)
+			r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason,
+				"cooldown_until", cd.Until.Format(time.RFC3339), "model_scope", cd.Model, "attempt", c.attempts)
+			exclude = append(exclude, acct.ID)
+			if res.answer != nil {
+				last = res.answer
+			}
+			lastMsg = res.verdict.Reason
+		}
 	}
 	switch {
 	case last != nil:
@@ -306,6 +345,18 @@ func (r *Relay) writeError(c *call, status int, msg string) {
 // intact (clients match on it) and every secret removed.
 func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
 	body := r.table.Load().redact.body(a.body)
+	if a.foreign {
+		msg := upstreamMessage(body)
+		if c.resp.started {
+			c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
+			c.resp.flushWrite(c.dialect.streamError(a.status, msg))
+			return
+		}
+		c.resp.Header().Set("Content-Type", "application/json")
+		c.resp.whole(a.status, c.dialect.errorBody(a.status, msg))
+		c.resp.errMsg = "upstream " + strconv.Itoa(a.status)
+		return
+	}
 	if c.resp.started {
 		c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
 		c.resp.flushWrite(c.dialect.streamError(a.status, string(bytes.TrimSpace(body))))
@@ -417,6 +468,7 @@ func (r *Relay) receive(c *call, up *Upstream, resp *http.Response, wd *watchdog
 		}
 		v := c.ad.classify(c, resp.StatusCode, resp.Header, body)
 		ans := &upstreamAnswer{status: resp.StatusCode, header: resp.Header, body: body}
+		_, ans.foreign = c.ad.(*convAdapter)
 		if v.Kind.Failover() {
 			return attemptResult{outcome: failed, verdict: v, answer: ans}
 		}
@@ -505,6 +557,22 @@ func scrubNetErr(err error) string {
 	return err.Error()
 }
 
+// servedModel is the model the upstream was asked for, "" when it is the
+// one the client asked: a route's target model, else the [models] alias.
+func (r *Relay) servedModel(c *call) string {
+	m := c.served
+	if m == "" {
+		m = c.model
+	}
+	if a, ok := r.modelMap()[m]; ok {
+		m = a
+	}
+	if m == c.model {
+		return ""
+	}
+	return m
+}
+
 // finish records usage and the access log line.
 func (r *Relay) finish(c *call) {
 	c.releaseBody()
@@ -512,7 +580,7 @@ func (r *Relay) finish(c *call) {
 	lat := time.Since(c.start)
 	rec := usage.Record{
 		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.ad.platform(),
-		Model: c.model, Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
+		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}
 	r.settle(c, &rec)

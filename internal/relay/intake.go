@@ -114,7 +114,7 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, d dialect, ad a
 		}
 	}
 	start := time.Now()
-	c := &call{req: req, ad: ad, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
+	c := &call{req: req, ad: ad, native: ad, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
 	if o.body == noBody {
 		return c
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/reqlog"
+	"github.com/ccrelay/ccrelay/internal/routing"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 	"github.com/ccrelay/ccrelay/internal/sse"
 	"github.com/ccrelay/ccrelay/internal/state"
@@ -126,6 +127,8 @@ type Options struct {
 	MaxAttempts int
 	// Models maps client model names to upstream names.
 	Models map[string]string
+	// Routes choose the pools that serve a model (routing.go); nil = none.
+	Routes *routing.Table
 }
 
 // Relay serves the API routes.
@@ -137,6 +140,8 @@ type Relay struct {
 	table atomic.Pointer[upstreamTable]
 	// models is Options.Models, swapped whole by a reload.
 	models atomic.Pointer[map[string]string]
+	// routes is Options.Routes, swapped whole by a reload (SetRoutes).
+	routes atomic.Pointer[routing.Table]
 	rec    UsageRecorder
 	log    *slog.Logger
 	now    func() time.Time
@@ -216,6 +221,7 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices}
 	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams)})
 	r.SetModels(opts.Models)
+	r.SetRoutes(opts.Routes)
 	r.allowUnauth.Store(r.opts.AllowUnauthenticated)
 	// 4 KB, the transport's own read buffer: a read takes what the
 	// transport holds in one piece (a larger one reads past it straight

@@ -41,13 +41,17 @@ func (r *Relay) noteAttempt(c *call, acct string, res *attemptResult) {
 	if res.answer != nil {
 		a.Message = r.table.Load().redact.text(upstreamMessage(res.answer.body))
 	}
+	if len(c.targets) > 0 {
+		a.Target, a.Fallback = c.target, c.fallback
+		c.fallback = ""
+	}
 	c.trail.Add(c.attempts-1, a)
 }
 
 // upstreamMessage is an upstream error body's message: error.message in the
 // Anthropic, OpenAI and Google shapes, else the body's start.
 func upstreamMessage(body []byte) string {
-	for _, p := range []string{"error.message", "message", "error.status", "error"} {
+	for _, p := range []string{"error.message", "message", "detail", "error.status", "error"} {
 		if v := gjson.GetBytes(body, p); v.Type == gjson.String && v.Str != "" {
 			return bound(v.Str, maxAttemptMessage)
 		}
@@ -78,9 +82,6 @@ func (r *Relay) describe(c *call, rec *usage.Record) {
 	}
 	if c.ad != nil {
 		rec.Dialect = c.dialect.name()
-	}
-	if m, ok := r.modelMap()[c.model]; ok && m != c.model {
-		rec.ServedModel = m
 	}
 	if c.capt != nil {
 		rec.Bodies = r.takeCapture(c, rec)

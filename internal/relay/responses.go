@@ -87,6 +87,7 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dial
 	if k := openai.SessionKey(c.body, req.Header); k != "" {
 		c.sessionKey = "openai:" + k
 	}
+	r.plan(c, clientSides["responses"])
 	r.serve(c)
 }
 

@@ -30,7 +30,8 @@ type Percentiles struct {
 // named as Report names its groups (keyLabel names an unnamed key). Only
 // this database's raw rows are read: in a cluster, this relay's requests.
 func (db *DB) Latencies(ctx context.Context, since time.Time, by string, keyLabel func(hash string) string) (map[string]Percentiles, error) {
-	col := map[string]string{GroupNone: "''", GroupModel: "model", GroupAccount: "account_id", GroupPlatform: "platform", GroupKey: "key_name"}[by]
+	col := map[string]string{GroupNone: "''", GroupModel: "model", GroupAccount: "account_id", GroupPlatform: "platform", GroupKey: "key_name",
+		GroupServedModel: servedModelSQL}[by]
 	if col == "" {
 		return nil, fmt.Errorf("latencies: unknown grouping %q", by)
 	}

@@ -238,8 +238,8 @@ func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
 		return err
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_stats (created_at, ts_ms, request_id, client_api_key_hash, key_name, account_id, platform, model,
-		input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error, cost_micros)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error, cost_micros, served_model)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		tx.Rollback()
 		return err
@@ -258,7 +258,8 @@ func (db *DB) InsertUsage(ctx context.Context, recs []usage.Record) error {
 			cost = sql.NullInt64{Int64: u.CostMicros, Valid: true}
 		}
 		if _, err := stmt.ExecContext(ctx, u.Time.UTC().Format("2006-01-02 15:04:05"), u.Time.UnixMilli(), u.RequestID, key, u.KeyName, u.AccountID, u.Platform, u.Model,
-			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds(), stream, u.Attempts, u.Error, cost); err != nil {
+			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, u.Status, u.Latency.Milliseconds(), u.TTFB.Milliseconds(), stream, u.Attempts, u.Error, cost,
+			storedServedModel(u.Model, u.ServedModel)); err != nil {
 			stmt.Close()
 			tx.Rollback()
 			return err
@@ -299,7 +300,7 @@ func (db *DB) AccountTotals(ctx context.Context, since time.Time) (map[string]To
 // UsageRows returns raw usage rows since t (oldest first), for stats and tests.
 func (db *DB) UsageRows(ctx context.Context, since time.Time) ([]usage.Record, error) {
 	rows, err := db.conn().QueryContext(ctx, `SELECT ts_ms, request_id, client_api_key_hash, key_name, account_id, platform, model, input_tokens, output_tokens,
-		cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error, cost_micros FROM usage_stats WHERE ts_ms >= ? ORDER BY id`, since.UnixMilli())
+		cache_creation_tokens, cache_read_tokens, status, latency_ms, ttfb_ms, stream, attempts, error, cost_micros, served_model FROM usage_stats WHERE ts_ms >= ? ORDER BY id`, since.UnixMilli())
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +312,7 @@ func (db *DB) UsageRows(ctx context.Context, since time.Time) ([]usage.Record, e
 		var stream int
 		var cost sql.NullInt64
 		if err := rows.Scan(&ts, &u.RequestID, &u.KeyHash, &u.KeyName, &u.AccountID, &u.Platform, &u.Model, &u.InputTokens, &u.OutputTokens,
-			&u.CacheCreationTokens, &u.CacheReadTokens, &u.Status, &lat, &ttfb, &stream, &u.Attempts, &u.Error, &cost); err != nil {
+			&u.CacheCreationTokens, &u.CacheReadTokens, &u.Status, &lat, &ttfb, &stream, &u.Attempts, &u.Error, &cost, &u.ServedModel); err != nil {
 			return nil, err
 		}
 		u.CostMicros, u.CostKnown = cost.Int64, cost.Valid

@@ -37,7 +37,7 @@ const (
 
 // ReportGroup is one row of a Report.
 type ReportGroup struct {
-	// Name is the account id, model or platform; for keys the key name or,
+	// Name is the account id, model (asked or served) or platform; for keys the key name or,
 	// for an unnamed key, its label (api_keys[N], "anonymous", or the hash
 	// prefix of a key no longer configured).
 	Name string `json:"name,omitempty"`

@@ -112,10 +112,15 @@ func (r *Recorder) SetRequestLog(retention time.Duration, maxRows int) {
 // AttemptRow is one attempt as stored and served.
 type AttemptRow struct {
 	Account string `json:"account"`
-	Status  int    `json:"status"`
-	Verdict string `json:"verdict"`
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
+	// Target is the route target the attempt served ("openai:gpt-5"), and
+	// Fallback why the targets before it were passed over; both "" without
+	// routing.
+	Target   string `json:"target,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
+	Status   int    `json:"status"`
+	Verdict  string `json:"verdict"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
 	// EndMs is when the attempt ended, in ms from the request's arrival.
 	EndMs int64 `json:"end_ms"`
 }
@@ -124,7 +129,7 @@ func attemptRows(rec *usage.Record) []AttemptRow {
 	as := rec.Request.Attempts(rec.Attempts)
 	out := make([]AttemptRow, len(as))
 	for i, a := range as {
-		out[i] = AttemptRow{Account: a.Account, Status: a.Status, Verdict: a.Verdict, Reason: a.Reason, Message: a.Message, EndMs: a.End.Milliseconds()}
+		out[i] = AttemptRow{Account: a.Account, Target: a.Target, Fallback: a.Fallback, Status: a.Status, Verdict: a.Verdict, Reason: a.Reason, Message: a.Message, EndMs: a.End.Milliseconds()}
 	}
 	return out
 }
@@ -160,7 +165,7 @@ func insertRequests(ctx context.Context, tx *sql.Tx, recs []usage.Record) error 
 			addr = u.ClientAddr.String()
 		}
 		if _, err := stmt.ExecContext(ctx, u.Time.UnixMilli(), u.RequestID, keyLabel(u), truncate(u.UserAgent, maxUserAgent), addr,
-			truncate(u.Route, maxRoute), u.Dialect, u.Platform, u.Model, u.ServedModel, u.AccountID, u.Status, u.Error, u.Attempts, string(aj),
+			truncate(u.Route, maxRoute), u.Dialect, u.Platform, u.Model, storedServedModel(u.Model, u.ServedModel), u.AccountID, u.Status, u.Error, u.Attempts, string(aj),
 			u.InputTokens, u.OutputTokens, u.CacheCreationTokens, u.CacheReadTokens, cost, u.QueueWait.Milliseconds(), u.TTFB.Milliseconds(),
 			u.Latency.Milliseconds(), boolInt(u.Stream), boolInt(u.Bodies != nil)); err != nil {
 			return fmt.Errorf("request log: %w", err)

@@ -46,7 +46,8 @@ type RequestRow struct {
 	Dialect   string    `json:"dialect"`
 	Platform  string    `json:"platform"`
 	Model     string    `json:"model"`
-	// ServedModel is the model sent upstream when the models map renamed it.
+	// ServedModel is the model sent upstream when a route or the [models]
+	// map rewrote the model asked; "" when it was served as asked.
 	ServedModel string `json:"served_model,omitempty"`
 	// Account served the request (the last tried).
 	Account  string       `json:"account"`

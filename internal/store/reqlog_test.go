@@ -27,7 +27,8 @@ func TestRequestLogRoundTrip(t *testing.T) {
 	db, _ := openTemp(t)
 	ctx := context.Background()
 	now := time.Now()
-	plain := usage.Record{Time: now, RequestID: "req_plain", KeyName: "bob", AccountID: "acct-a", Platform: "claude", Model: "m", Status: 200, Attempts: 1}
+	// Served as asked, named so: the log shows no second model.
+	plain := usage.Record{Time: now, RequestID: "req_plain", KeyName: "bob", AccountID: "acct-a", Platform: "claude", Model: "m", ServedModel: "m", Status: 200, Attempts: 1}
 	plain.Request.Add(0, usage.Attempt{Account: "acct-a", Status: 200, Verdict: "ok"})
 	failed := usage.Record{Time: now, RequestID: "req_failed", KeyName: "bob", AccountID: "acct-c", Platform: "claude", Model: "m", Status: 529, Attempts: 1, Error: "upstream 529"}
 	failed.Request.Add(0, usage.Attempt{Account: "acct-c", Status: 529, Verdict: "overloaded"})
@@ -47,6 +48,9 @@ func TestRequestLogRoundTrip(t *testing.T) {
 	if len(r.Attempts) != 2 || r.Attempts[0] != (AttemptRow{Account: "acct-a", Status: 401, Verdict: "unavailable", Reason: "unauthorized (401)", Message: "invalid x-api-key", EndMs: 100}) ||
 		r.Attempts[1].Account != "acct-b" || r.Attempts[1].Status != 200 {
 		t.Fatalf("attempts: %+v", r.Attempts)
+	}
+	if p, err := db.Request(ctx, "req_plain"); err != nil || p.ServedModel != "" {
+		t.Fatalf("a request served as asked: served model %q (%v), want \"\"", p.ServedModel, err)
 	}
 	ids := func(q RequestQuery) string {
 		t.Helper()

@@ -9,14 +9,14 @@ import (
 
 // Usage at scale: raw rows (usage_stats, one per request) are kept for the
 // retention period; every row is also summed into usage_hourly (one row per
-// UTC hour, key, account, model, platform and status class), which is kept
+// UTC hour, key, account, model, served model, platform and status class), which is kept
 // for good. Queries read usage_hourly for whole hours and raw rows only for
 // the partial hours at the edges of their window, so their cost does not grow
 // with history.
 //
 // usage_daily holds the same sums per UTC day for each grouping on its own
-// (dim "key": g1 key name, g2 key hash; "account", "model", "platform": g1
-// the value), a few dozen rows a day: a window of months or years reads
+// (dim "key": g1 key name, g2 key hash; "account", "model", "platform",
+// "served_model": g1 the value), a few dozen rows a day: a window of months or years reads
 // whole days from it, whole hours at its edges from usage_hourly. (Summing
 // usage_hourly alone over two years means millions of rows, since its rows
 // are per key, account, model and status at once.)
@@ -95,6 +95,7 @@ var dailyDims = []struct{ dim, hourly string }{
 	{"account", "account_id, ''"},
 	{"model", "model, ''"},
 	{"platform", "platform, ''"},
+	{"served_model", servedModelSQL + ", ''"},
 }
 
 // dailyColumns and dailyUpsert insert and add to usage_daily rows.
@@ -124,7 +125,7 @@ func dailyFromHourlySQL() []string {
 
 // hourlyKeys are usage_hourly's group columns; hourlyColumns adds the
 // measures.
-const hourlyKeys = `hour_ms, key_hash, key_name, account_id, model, platform, status_class`
+const hourlyKeys = `hour_ms, key_hash, key_name, account_id, model, served_model, platform, status_class`
 
 var hourlyColumns = hourlyKeys + `, ` + hourlyMeasureColumns
 
@@ -135,16 +136,16 @@ var hourlyColumns = hourlyKeys + `, ` + hourlyMeasureColumns
 // passes (BENCHMARKS.md, session 5: 3.4 -> 1.5 µs per row).
 var (
 	rollupBatchTable = `CREATE TEMP TABLE IF NOT EXISTS rollup_batch (hour_ms INTEGER, key_hash TEXT, key_name TEXT, account_id TEXT,
-		model TEXT, platform TEXT, status_class INTEGER, ` + rollupBatchMeasures + `)`
+		model TEXT, served_model TEXT, platform TEXT, status_class INTEGER, ` + rollupBatchMeasures + `)`
 
 	// rollupBatchSQL sums the raw rows with ? < id <= ? per hour and group.
 	// status / 100 is the status class: 2 and 3 are successes, 0 (no
 	// status) and 4 and up errors, as UsageRow counts them.
 	rollupBatchSQL = `INSERT INTO temp.rollup_batch (` + hourlyColumns + `)
-	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, platform, status / 100,
+	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, served_model, platform, status / 100,
 		` + hourlyFromRaw + `
 	FROM usage_stats WHERE id > ? AND id <= ?
-	GROUP BY 1, 2, 3, 4, 5, 6, 7`
+	GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`
 
 	// hourlyFromBatchSQL adds the batch to usage_hourly.
 	hourlyFromBatchSQL = `INSERT INTO usage_hourly (` + hourlyColumns + `)

@@ -101,6 +101,8 @@ var migrations = []string{
 	requestLogMigration,
 	// 8: the generation of each stored OAuth chain (state.go).
 	credentialGenerationMigration,
+	// 9: the model served beside the model asked (served.go).
+	servedModelMigration,
 }
 
 // Open opens (creating when needed) the database at path, in WAL mode, runs

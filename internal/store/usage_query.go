@@ -16,6 +16,9 @@ const (
 	GroupAccount  = "account"
 	GroupModel    = "model"
 	GroupPlatform = "platform"
+	// GroupServedModel groups by the model that served the request (the
+	// model asked, unless a route or the [models] map rewrote it).
+	GroupServedModel = "served_model"
 )
 
 // groupColumns maps a grouping to the two columns it groups by, in the
@@ -23,11 +26,12 @@ const (
 // text, so no caller string reaches a query. Keys group by name and hash;
 // Usage then merges the hashes of one name.
 var groupColumns = map[string]struct{ rollup, raw string }{
-	GroupNone:     {"'', ''", "'', ''"},
-	GroupKey:      {"key_name, key_hash", "key_name, client_api_key_hash"},
-	GroupAccount:  {"account_id, ''", "account_id, ''"},
-	GroupModel:    {"model, ''", "model, ''"},
-	GroupPlatform: {"platform, ''", "platform, ''"},
+	GroupNone:        {"'', ''", "'', ''"},
+	GroupKey:         {"key_name, key_hash", "key_name, client_api_key_hash"},
+	GroupAccount:     {"account_id, ''", "account_id, ''"},
+	GroupModel:       {"model, ''", "model, ''"},
+	GroupPlatform:    {"platform, ''", "platform, ''"},
+	GroupServedModel: {servedModelSQL + ", ''", servedModelSQL + ", ''"},
 }
 
 // UsageQuery selects the usage of a window, grouped.
@@ -36,13 +40,15 @@ type UsageQuery struct {
 	From time.Time
 	// To is the window end (exclusive); zero means up to now and beyond.
 	To time.Time
-	// By is GroupNone, GroupKey, GroupAccount, GroupModel or GroupPlatform.
+	// By is GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform or
+	// GroupServedModel.
 	By string
 }
 
 // UsageRow sums the usage of one group of a window.
 type UsageRow struct {
-	// Group is the grouping value: the account id, model or platform; for
+	// Group is the grouping value: the account id, model (asked or served)
+	// or platform; for
 	// keys the key name, or the key hash of an unnamed key; "" ungrouped.
 	Group string `json:"group,omitempty"`
 	// KeyName and KeyHash identify the key (with By GroupKey only). KeyHash
@@ -104,7 +110,8 @@ type KeyTotals struct {
 
 // dailyDim is the usage_daily dimension each grouping reads; ungrouped
 // totals sum the smallest one.
-var dailyDim = map[string]string{GroupNone: "platform", GroupKey: "key", GroupAccount: "account", GroupModel: "model", GroupPlatform: "platform"}
+var dailyDim = map[string]string{GroupNone: "platform", GroupKey: "key", GroupAccount: "account", GroupModel: "model", GroupPlatform: "platform",
+	GroupServedModel: "served_model"}
 
 // usageQueries are the texts of one schema's usage queries for one grouping.
 // Each selects a bucket start, the two group columns, then the sums. A
@@ -299,6 +306,14 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step,
 		legacy = true
 	case err != nil:
 		return fmt.Errorf("query usage: read rollup state: %w", err)
+	}
+	if by == GroupServedModel {
+		// A database older than the served model served every request as asked.
+		if has, err := hasServedModel(ctx, c, schema); err != nil {
+			return err
+		} else if !has {
+			by = GroupModel
+		}
 	}
 	qs := buildQueries(schema, by, legacy, step > 0)
 	run := func(text string, args ...any) error {

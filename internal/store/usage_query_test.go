@@ -35,6 +35,8 @@ func oracle(recs []usage.Record, from, to time.Time, by string) []UsageRow {
 			g = u.AccountID
 		case GroupModel:
 			g = u.Model
+		case GroupServedModel:
+			g = u.Served()
 		case GroupPlatform:
 			g = u.Platform
 		}
@@ -98,6 +100,15 @@ func randomRecords(n int, now time.Time, seed uint64) []usage.Record {
 		if m.model != "gemini-2.5-pro" {
 			u.CostKnown, u.CostMicros = true, rng.Int64N(100000)
 		}
+		// Every seventh Claude request is served by an OpenAI account as
+		// gpt-5-codex (a route's fallback); some name their served model
+		// even when it is the one asked.
+		switch {
+		case m.model == "claude-sonnet-4-5" && i%7 == 0:
+			u.ServedModel, u.Platform = "gpt-5-codex", "openai"
+		case i%11 == 0:
+			u.ServedModel = u.Model
+		}
 		recs[i] = u
 	}
 	return recs
@@ -105,7 +116,7 @@ func randomRecords(n int, now time.Time, seed uint64) []usage.Record {
 
 func checkUsage(t *testing.T, db *DB, recs []usage.Record, windows [][2]time.Time) {
 	t.Helper()
-	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
+	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform, GroupServedModel} {
 		for _, w := range windows {
 			got, err := db.Usage(context.Background(), UsageQuery{From: w[0], To: w[1], By: by})
 			if err != nil {
@@ -305,7 +316,7 @@ func TestUsageQueryPlans(t *testing.T) {
 		args       []any
 	}
 	var qs []q
-	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
+	for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform, GroupServedModel} {
 		u := buildUsageQueries("main", by, false)
 		qs = append(qs,
 			q{"daily by " + by, u.daily, []any{1, 2}},
@@ -501,6 +512,7 @@ func TestUpgradeExistingDatabase(t *testing.T) {
 	recs := randomRecords(500, now, 5)
 	for i := range recs {
 		recs[i].KeyName, recs[i].CostKnown, recs[i].CostMicros = "", false, 0 // the old schema had neither
+		recs[i].ServedModel = ""                                              // nor a served model
 	}
 	if _, err := old.conn().Exec(`INSERT INTO usage_stats (ts_ms, client_api_key_hash, status) VALUES (?, 'h', 200)`, now.Add(-100*24*time.Hour).UnixMilli()); err != nil {
 		t.Fatal(err)
@@ -569,6 +581,8 @@ func seriesOracle(recs []usage.Record, from time.Time, step time.Duration, by st
 			k.group = u.AccountID
 		case GroupModel:
 			k.group = u.Model
+		case GroupServedModel:
+			k.group = u.Served()
 		case GroupPlatform:
 			k.group = u.Platform
 		}
@@ -627,7 +641,7 @@ func TestUsageSeriesExactAtEveryRollupStage(t *testing.T) {
 		t.Helper()
 		for _, step := range []time.Duration{time.Hour, 3 * time.Hour, 24 * time.Hour, 5 * time.Minute, 90 * time.Minute} {
 			for _, from := range []time.Time{now.Add(-71 * time.Hour), now.Add(-24*time.Hour - 17*time.Minute), now.Truncate(time.Hour).Add(-48 * time.Hour)} {
-				for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform} {
+				for _, by := range []string{GroupNone, GroupKey, GroupAccount, GroupModel, GroupPlatform, GroupServedModel} {
 					got, err := db.UsageSeries(ctx, from, time.Time{}, step, by)
 					if err != nil {
 						t.Fatal(err)

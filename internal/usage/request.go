@@ -21,9 +21,6 @@ type Request struct {
 	// ("anthropic", "openai", "google").
 	Route   string
 	Dialect string
-	// ServedModel is the model name sent upstream (after the models map);
-	// "" when it is the asked Model.
-	ServedModel string
 	// QueueWait is how long the request waited for its key's concurrency
 	// slot (and the rest of admission).
 	QueueWait time.Duration
@@ -40,6 +37,10 @@ type Request struct {
 // Attempt is one account's try at a request.
 type Attempt struct {
 	Account string
+	// Target is the route target the attempt served ("openai:gpt-5"), ""
+	// on the route's own pool; Fallback says why the targets before it
+	// were passed over (no account of theirs could serve).
+	Target, Fallback string
 	// Status is the upstream's HTTP status (0 when none arrived: a
 	// connection failure, a timeout, a credential that could not be had).
 	Status int

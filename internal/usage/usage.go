@@ -24,7 +24,13 @@ type Record struct {
 	KeyName   string
 	AccountID string
 	Platform  string
-	Model     string
+	// Model is the model the client asked for (a key's models rule and the
+	// routes match it).
+	Model string
+	// ServedModel is the model the upstream was asked for, when a route's
+	// target or the [models] map rewrote Model; "" means the same as Model.
+	// The request is priced at this model (Served).
+	ServedModel string
 	provider.Usage
 	// Status is the HTTP status the client got (499 when it went away first).
 	Status   int
@@ -41,6 +47,15 @@ type Record struct {
 	CostKnown bool
 	// Request is what the request log keeps beyond usage (request.go).
 	Request
+}
+
+// Served is the model the upstream served: ServedModel, or Model when the
+// request went upstream under the name it was asked for.
+func (r *Record) Served() string {
+	if r.ServedModel != "" {
+		return r.ServedModel
+	}
+	return r.Model
 }
 
 // HashKey returns the stored form of a relay key.

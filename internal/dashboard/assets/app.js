@@ -346,6 +346,7 @@
   async function usage() {
     const f = $("#usage-controls");
     const since = f.since.value, step = f.step.value, by = f.by.value;
+    const byName = f.by.selectedOptions[0].textContent;
     const [series, report] = await Promise.all([
       api(`usage/series?since=${since}&step=${step}&by=${by}`),
       api(`usage?since=${since}&by=${by}`),
@@ -361,10 +362,10 @@
     });
     const daily = step === "24h";
     const tick = (t) => (daily ? new Date(t).toLocaleDateString([], { month: "short", day: "numeric" }) : since === "24h" ? clock(t) : new Date(t).toLocaleDateString([], { month: "short", day: "numeric" }) + " " + clock(t));
-    barChart($("#usage-chart"), buckets, PALETTE, { height: 220, label: "tokens over time by " + by, tick, title: (b, j, v) => tick(b.t) + " · " + names[j] + ": " + fmtInt(v) + " tokens" });
+    barChart($("#usage-chart"), buckets, PALETTE, { height: 220, label: "tokens over time by " + byName, tick, title: (b, j, v) => tick(b.t) + " · " + names[j] + ": " + fmtInt(v) + " tokens" });
     $("#usage-legend").replaceChildren(...names.map((n, i) => { const sw = el("i"); sw.style.background = PALETTE[i]; return el("span", {}, sw, n || "(none)"); }));
     $("#usage-chart-note").textContent = "per " + (daily ? "day" : "hour") + " · all token kinds";
-    $("#usage-by-head").textContent = by[0].toUpperCase() + by.slice(1);
+    $("#usage-by-head").textContent = byName[0].toUpperCase() + byName.slice(1);
     const row = (name, g, cls) => el("tr", { class: cls || "", "data-name": name },
       el("td", { text: name }), el("td", { class: "num requests", text: fmtInt(g.requests) }), el("td", { class: "num errors", text: fmtInt(g.errors) }),
       el("td", { class: "num input", text: fmtInt(g.input_tokens) }), el("td", { class: "num output", text: fmtInt(g.output_tokens) }),

@@ -32,7 +32,7 @@ type Options struct {
 	// Since is the --since value: a duration back from now, a date or a
 	// time, or "all".
 	Since string
-	// By is the grouping: "", key, account, model or platform.
+	// By is the grouping: "", key, account, model, served_model or platform.
 	By string
 	// JSON prints machine-readable output.
 	JSON bool
@@ -84,19 +84,26 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			--by key groups by relay key name ([[keys]] name); a key without a name (an
 			entry of api_keys) is shown by its position (api_keys[0]), never by its
 			value, and keys no longer in the config by the start of their SHA-256.
+
+			--by model groups by the model the client asked for, --by served_model by
+			the model the upstream served: they differ when a route's target or the
+			[models] map rewrote it (claude-sonnet-4 asked, gpt-5-codex served on an
+			OpenAI account). Cost is always at the served model's price. Requests
+			recorded before the relay kept the served model count as served as asked.
 		`),
 		Example: heredoc.Doc(`
 			$ ccrelay stats
 			$ ccrelay stats --since 7d --by account
 			$ ccrelay stats --since 2026-11-01 --by model --json | jq '.groups[0]'
+			$ ccrelay stats --since 7d --by served_model
 			$ ccrelay stats --db /var/lib/ccrelay/relay.db --since all
 		`),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch opts.By {
-			case store.GroupNone, store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupPlatform:
+			case store.GroupNone, store.GroupKey, store.GroupAccount, store.GroupModel, store.GroupServedModel, store.GroupPlatform:
 			default:
-				return cmdutil.FlagErrorf("--by must be key, account, model or platform, not %q", opts.By)
+				return cmdutil.FlagErrorf("--by must be key, account, model, served_model or platform, not %q", opts.By)
 			}
 			if _, err := usage.ParseSince(opts.Since, time.Now()); err != nil {
 				return cmdutil.FlagErrorf("--since: %v", err)
@@ -109,11 +116,11 @@ func NewCmdStats(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Since, "since", "24h", "window start: a duration back from now (90m, 24h, 7d), a date (2026-11-01), an RFC 3339 time, or \"all\"")
-	fl.StringVar(&opts.By, "by", "", "group by key, account, model or platform")
+	fl.StringVar(&opts.By, "by", "", "group by key, account, model (asked), served_model or platform")
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON")
 	fl.StringArrayVar(&opts.Databases, "db", nil, "read this database file instead of server.database_path; repeat it to read several relays' files as one")
 	cmdutil.AddServerFlag(cmd, &opts.Server)
-	_ = cmd.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"key", "account", "model", "platform"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("by", cobra.FixedCompletions([]string{"key", "account", "model", "served_model", "platform"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("since", cobra.FixedCompletions([]string{"1h", "24h", "7d", "30d", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -228,7 +235,7 @@ func writeTable(w io.Writer, r Report) error {
 	// two-space gap, so the first column (a name, padded by hand to the
 	// widest) starts at the margin, left-aligned.
 	tw := tabwriter.NewWriter(w, 0, 0, 0, ' ', tabwriter.AlignRight)
-	first := strings.ToUpper(r.By)
+	first := strings.ToUpper(strings.ReplaceAll(r.By, "_", " "))
 	header := []string{"REQUESTS", "ERRORS", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "COST", "AVG LATENCY", "AVG TTFB", ""}
 	if first != "" {
 		header = append([]string{first}, header...)

@@ -33,6 +33,7 @@ func TestNewCmdStatsFlags(t *testing.T) {
 		{name: "defaults", args: nil, want: Options{Since: "24h"}},
 		{name: "all flags", args: []string{"--since", "7d", "--by", "account", "--json", "--db", "x.db"}, want: Options{Since: "7d", By: "account", JSON: true, Databases: []string{"x.db"}}},
 		{name: "by key", args: []string{"--by", "key"}, want: Options{Since: "24h", By: "key"}},
+		{name: "by served model", args: []string{"--by", "served_model"}, want: Options{Since: "24h", By: "served_model"}},
 		{name: "bad by", args: []string{"--by", "user"}, wantErr: "--by must be"},
 		{name: "bad since", args: []string{"--since", "yesterday"}, wantErr: "--since"},
 		{name: "negative since", args: []string{"--since", "-5m"}, wantErr: "positive"},
@@ -475,4 +476,71 @@ func TestStatsScope(t *testing.T) {
 			t.Fatalf("stderr = %q", errOut)
 		}
 	})
+}
+
+// servedSeed writes requests asked for claude-sonnet-4: two served by an
+// OpenAI account as gpt-5-codex (a route's fallback), one by Claude as asked.
+func servedSeed(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "relay.db")
+	db, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var recs []usage.Record
+	for i, served := range []string{"gpt-5-codex", "gpt-5-codex", ""} {
+		recs = append(recs, usage.Record{Time: now.Add(-time.Duration(i+1) * time.Hour), KeyHash: usage.Anonymous, AccountID: "acct", Platform: "openai",
+			Model: "claude-sonnet-4", ServedModel: served, Usage: provider.Usage{InputTokens: 1000}, Status: 200, CostKnown: true, CostMicros: 1_250_000})
+	}
+	if err := db.InsertUsage(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	return db, path
+}
+
+// --by served_model groups by the model served, from the database and from
+// a relay's admin API alike; --by model by the model asked.
+func TestStatsByServedModel(t *testing.T) {
+	db, path := servedSeed(t)
+	api := admin.New(admin.Options{Auth: admin.NewAuth([]string{"admin-key"}, nil), Usage: db, Now: func() time.Time { return now }})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	getenv := func(k string) string {
+		if k == cmdutil.EnvAdminKey {
+			return "admin-key"
+		}
+		return ""
+	}
+	for _, src := range []struct {
+		name string
+		o    Options
+	}{{"database", Options{Databases: []string{path}}}, {"server", Options{Server: srv.URL, Getenv: getenv}}} {
+		t.Run(src.name, func(t *testing.T) {
+			o := src.o
+			o.By = store.GroupServedModel
+			out, _, err := run(t, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := map[string]string{}
+			for _, l := range strings.Split(out, "\n") {
+				if f := strings.Fields(l); len(f) > 2 {
+					rows[f[0]] = f[1] + " " + f[len(f)-3]
+				}
+			}
+			if !strings.Contains(out, "SERVED MODEL") || rows["gpt-5-codex"] != "2 $2.50" || rows["claude-sonnet-4"] != "1 $1.25" {
+				t.Errorf("by served model:\n%s\nrows %q", out, rows)
+			}
+			o.By, o.JSON = store.GroupModel, true
+			out, _, err = run(t, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r Report
+			if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Groups) != 1 || r.Groups[0].Name != "claude-sonnet-4" || r.Groups[0].Requests != 3 {
+				t.Errorf("by model: %s (%v)", out, err)
+			}
+		})
+	}
 }

@@ -1,0 +1,336 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/sjson"
+
+	"github.com/ccrelay/ccrelay/internal/convert"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
+	"github.com/ccrelay/ccrelay/internal/sse"
+)
+
+// The protocol matrix (PRODUCT.md §7, docs/matrix.md): a route's dialect
+// served by accounts of another API. A route whose request goes to its own
+// API keeps its passthrough adapter and pays nothing here; a target of
+// another API gets a convAdapter: the client's body decoded once into
+// convert's neutral form, encoded for the account's API, and the answer
+// (whole or streamed event by event) converted back.
+
+// clientSide is the client's half of a conversion: a route dialect's codec.
+type clientSide struct {
+	decode    func(body []byte) (*convert.Request, error)
+	write     func(resp *convert.Response, model string) []byte
+	newWriter func(model string, req *convert.Request) convert.StreamWriter
+}
+
+// upstreamAPI is the account's half: an API's codec, its path under the
+// account's base URL, and how its answers are classified.
+type upstreamAPI struct {
+	platform string
+	path     string
+	encode   func(r *convert.Request) ([]byte, error)
+	parse    func(body []byte) (*convert.Response, error)
+	reader   func() convert.StreamReader
+	// custom: the API has no freeform tools; its encoder wrapped them as
+	// {"input": ...} functions, which the answer's calls are mapped back
+	// from (convert.UncustomCalls).
+	custom   bool
+	classify func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict
+	event    func(name, data []byte, u *provider.Usage) provider.EventClass
+	errEvent func(a *convAdapter, data []byte) provider.Verdict
+}
+
+// clientSides are the dialects a conversion can serve, by dialect name.
+var clientSides = map[string]*clientSide{
+	"anthropic": {
+		decode: convert.DecodeMessages,
+		write:  convert.WriteMessages,
+		newWriter: func(model string, _ *convert.Request) convert.StreamWriter {
+			return convert.NewMessagesStreamWriter(model)
+		},
+	},
+	"openai": {
+		decode: convert.DecodeChat,
+		write:  convert.WriteChat,
+		newWriter: func(model string, req *convert.Request) convert.StreamWriter {
+			return convert.NewChatStreamWriter(model, req.IncludeUsage)
+		},
+	},
+	"responses": {
+		decode: convert.DecodeResponses,
+		write:  convert.WriteResponses,
+		newWriter: func(model string, _ *convert.Request) convert.StreamWriter {
+			return convert.NewResponsesStreamWriter(model)
+		},
+	},
+}
+
+// upstreamAPIs are the APIs a conversion can send to, by platform.
+var upstreamAPIs = map[string]*upstreamAPI{
+	"claude": {
+		platform: "claude", path: "/v1/messages", custom: true,
+		encode: convert.EncodeMessages, parse: convert.ParseMessages, reader: convert.NewMessagesStreamReader,
+		classify: func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict {
+			return anthropic.Classify(status, h, body, a.model, a.now())
+		},
+		event: anthropic.ClassifyEvent,
+		errEvent: func(a *convAdapter, data []byte) provider.Verdict {
+			return anthropic.ClassifyStreamError(data, a.model)
+		},
+	},
+	"openai": {
+		platform: "openai", path: "/responses",
+		encode: convert.EncodeResponses, parse: convert.ParseResponses, reader: convert.NewResponsesStreamReader,
+		classify: func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict {
+			return openai.Classify(status, h, body, a.now())
+		},
+		event: openai.ClassifyEvent,
+		errEvent: func(a *convAdapter, data []byte) provider.Verdict {
+			return openai.ClassifyStreamError(data, a.now())
+		},
+	},
+}
+
+// conversion is a call's client side, shared by every target it tries: the
+// decoded request, and the stream writer that outlives a failed attempt
+// (the client sees one stream whichever account ends up serving it).
+type conversion struct {
+	side *clientSide
+	// req is the client's request, decoded on first use.
+	req *convert.Request
+	// model is the model the client asked for, reported back to it.
+	model  string
+	writer convert.StreamWriter
+	// primed: writer has been told the answer started (its preamble went
+	// out, or an earlier attempt's did).
+	primed bool
+}
+
+// decoded returns the client's request in neutral form, decoding it once.
+func (cv *conversion) decoded(body []byte) (*convert.Request, error) {
+	if cv.req != nil {
+		return cv.req, nil
+	}
+	req, err := cv.side.decode(body)
+	if err != nil {
+		return nil, err
+	}
+	cv.req = req
+	return req, nil
+}
+
+// convAdapter serves one target of another API: it sends body (the
+// client's request encoded for api) and converts the answer back.
+type convAdapter struct {
+	api  *upstreamAPI
+	conv *conversion
+	// model is the model sent upstream.
+	model string
+	body  []byte
+	now   func() time.Time
+}
+
+// convertedHeaders are the client headers that reach an upstream of
+// another API: none of the client's API's own (they describe a
+// conversation with another provider).
+var convertedHeaders = newHeaderList([]string{"User-Agent"}, nil)
+
+func (a *convAdapter) platform() string { return a.api.platform }
+
+func (a *convAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+a.api.path, a.body)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	copyRequestHeader(h, c.req.Header, convertedHeaders)
+	h.Set("Content-Type", "application/json")
+	if c.stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	up.authenticate(h, secret)
+	return req, nil
+}
+
+func (a *convAdapter) releaseBody() { a.body = nil }
+
+func (a *convAdapter) classify(_ *call, status int, h http.Header, body []byte) provider.Verdict {
+	return a.api.classify(a, status, h, body)
+}
+
+func (a *convAdapter) decode(_ *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
+	resp, err := a.api.parse(body)
+	if err != nil {
+		return nil, provider.Usage{}, err
+	}
+	if a.api.custom {
+		convert.UncustomCalls(resp, a.conv.req.Tools)
+	}
+	return a.conv.side.write(resp, a.conv.model), resp.Usage, nil
+}
+
+func (a *convAdapter) newStream(c *call, _ *Upstream) streamer {
+	cv := a.conv
+	if cv.writer == nil {
+		cv.writer = cv.side.newWriter(cv.model, cv.req)
+	}
+	rd := a.api.reader()
+	if a.api.custom && hasCustomTool(cv.req.Tools) {
+		rd = convert.UncustomStream(rd, cv.req.Tools)
+	}
+	s := &convStream{a: a, rd: rd, w: cv.writer}
+	if c.resp.preamble && !cv.primed {
+		// An earlier attempt (another API's, passed through) gave the
+		// client its preamble: the writer must not write another.
+		ev := convert.Event{Kind: convert.EventStart, Model: cv.model}
+		cv.writer.Write(nil, &ev)
+	}
+	cv.primed = true
+	return s
+}
+
+func hasCustomTool(tools []convert.Tool) bool {
+	for i := range tools {
+		if tools[i].Custom {
+			return true
+		}
+	}
+	return false
+}
+
+// convStream converts one upstream stream, event by event.
+type convStream struct {
+	a   *convAdapter
+	rd  convert.StreamReader
+	w   convert.StreamWriter
+	evs []convert.Event
+	u   provider.Usage
+}
+
+func (s *convStream) observe(ev *sse.Event) provider.EventClass {
+	return s.a.api.event(ev.Name, ev.Data, &s.u)
+}
+
+func (s *convStream) transform(dst []byte, ev *sse.Event) []byte {
+	s.evs = s.rd.Read(s.evs[:0], ev.Name, ev.Data)
+	for i := range s.evs {
+		dst = s.w.Write(dst, &s.evs[i])
+	}
+	return dst
+}
+
+func (s *convStream) passthrough() bool { return false }
+func (s *convStream) errVerdict(ev *sse.Event) provider.Verdict {
+	return s.a.api.errEvent(s.a, ev.Data)
+}
+func (s *convStream) end(dst []byte) []byte { return s.w.Finish(dst) }
+func (s *convStream) needsTerminal() bool   { return true }
+func (s *convStream) usage() provider.Usage { return s.u }
+
+// target is one place a call may be served: a platform's pool (or one
+// group of it), with the model to send there.
+type target struct {
+	platform string
+	// group narrows the pool to the accounts of one group ("" = all).
+	group string
+	// model is the model sent upstream.
+	model string
+}
+
+// prepare makes c's adapter for t: the route's own (passthrough) adapter
+// when t speaks the route's API, else a converting one. A client request
+// the conversion cannot take is answered here (400 in the client's shape)
+// and prepare reports false.
+func (r *Relay) prepare(c *call, t *target) bool {
+	if t.platform == c.native.platform() {
+		c.ad = c.native
+		if t.model != c.model {
+			// A route renames the model on the route's own API: the body
+			// passes through with only its model changed.
+			if err := renameModel(c, t.model); err != nil {
+				r.writeError(c, http.StatusBadRequest, "could not set the routed model: "+err.Error())
+				return false
+			}
+		}
+		return true
+	}
+	api := upstreamAPIs[t.platform]
+	if c.conv == nil || api == nil {
+		r.writeError(c, http.StatusBadRequest, "model "+c.model+" is served by "+t.platform+
+			" accounts, which this route cannot reach: send it to that platform's route")
+		return false
+	}
+	req, err := c.conv.decoded(c.body)
+	if err == nil {
+		req.Model = t.model
+		var body []byte
+		if body, err = api.encode(req); err == nil {
+			c.ad = &convAdapter{api: api, conv: c.conv, model: t.model, body: body, now: r.now}
+			return true
+		}
+	}
+	var re *convert.RequestError
+	if errors.As(err, &re) {
+		r.writeError(c, http.StatusBadRequest, re.Message)
+		return false
+	}
+	r.log.Error("could not convert a request", "platform", t.platform, "err", err)
+	r.writeError(c, http.StatusInternalServerError, "the relay could not convert the request for "+t.platform+": "+err.Error())
+	return false
+}
+
+// modelRenamer is a native adapter that sends a body of its own (the Chat
+// route's, converted before routing), so a routed model goes there.
+type modelRenamer interface{ renameModel(model string) error }
+
+// renameModel sets the model of the body c's native adapter sends.
+func renameModel(c *call, model string) error {
+	if mr, ok := c.native.(modelRenamer); ok {
+		return mr.renameModel(model)
+	}
+	if c.body == nil {
+		return nil
+	}
+	body, err := sjson.SetBytes(c.body, "model", model)
+	if err == nil {
+		c.body = body
+	}
+	return err
+}
+
+// estimateCount answers count_tokens for a model served by another API,
+// which has no count of Anthropic's shape: convert.EstimateTokens, said so
+// in the X-Ccrelay-Token-Count header (docs/matrix.md). No account is used.
+func (r *Relay) estimateCount(c *call) {
+	if !r.admit(c) {
+		r.finish(c)
+		return
+	}
+	req, err := c.conv.decoded(c.body)
+	if err != nil {
+		msg := err.Error()
+		var re *convert.RequestError
+		if errors.As(err, &re) {
+			msg = re.Message
+		}
+		r.writeError(c, http.StatusBadRequest, msg)
+		r.finish(c)
+		return
+	}
+	n := convert.EstimateTokens(req)
+	h := c.resp.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Ccrelay-Token-Count", "estimate")
+	body := strconv.AppendInt([]byte(`{"input_tokens":`), n, 10)
+	c.resp.whole(http.StatusOK, append(body, '}'))
+	r.finish(c)
+}

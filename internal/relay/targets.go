@@ -1,0 +1,118 @@
+package relay
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ccrelay/ccrelay/internal/scheduler"
+)
+
+// targetOrder is the order c tries its targets in: as routed, except that a
+// conversation bound to an account of a later target starts there (it stays
+// on the target that served it while that target works: its prompt cache
+// is there).
+func (r *Relay) targetOrder(c *call, targets []target) []target {
+	if len(targets) < 2 || c.sessionKey == "" {
+		return targets
+	}
+	b, ok := r.sched.Session(c.sessionKey)
+	if !ok {
+		return targets
+	}
+	up := r.accountUpstream(b.AccountID)
+	if up == nil {
+		return targets
+	}
+	for i := 1; i < len(targets); i++ {
+		t := &targets[i]
+		if t.platform == up.Account.Platform && (t.group == "" || slices.Contains(up.Config.Groups, t.group)) {
+			out := make([]target, 0, len(targets))
+			out = append(out, *t)
+			out = append(out, targets[:i]...)
+			return append(out, targets[i+1:]...)
+		}
+	}
+	return targets
+}
+
+// accountUpstream is the configured upstream of the account id, nil if none.
+func (r *Relay) accountUpstream(id string) *Upstream {
+	for _, up := range r.Upstreams() {
+		if up != nil && up.Account.ID == id {
+			return up
+		}
+	}
+	return nil
+}
+
+// outsideGroup is the configured accounts not in group (nil for "": the
+// whole pool).
+func (r *Relay) outsideGroup(group string) []string {
+	if group == "" {
+		return nil
+	}
+	var out []string
+	for _, up := range r.Upstreams() {
+		if up != nil && !slices.Contains(up.Config.Groups, group) {
+			out = append(out, up.Account.ID)
+		}
+	}
+	return out
+}
+
+// noteFallback records that target t had no account to serve c, so the
+// call falls through to the next target.
+func (r *Relay) noteFallback(c *call, t *target, e *scheduler.NoAccountError) {
+	r.log.Info("route target has no available account; trying the next", "target", t.String(), "reason", e.Error())
+	if c.fallback != "" {
+		c.fallback += "; "
+	}
+	c.fallback += t.String() + ": " + e.Error()
+}
+
+// String names the target as routes do: platform or group, then ":model".
+func (t *target) String() string {
+	var b strings.Builder
+	if t.group != "" {
+		b.WriteString(t.group)
+	} else {
+		b.WriteString(t.platform)
+	}
+	if t.model != "" {
+		b.WriteString(":" + t.model)
+	}
+	return b.String()
+}
+
+// plan sets c's targets from its model and the routes in force
+// (internal/routing: the first [[routes]] entry whose globs match, else the
+// model's own pool by name). A call whose only target is the route's own
+// pool, model unchanged, gets none: that is today's traffic, served by the
+// route's passthrough adapter with nothing added. A [models] alias names
+// the model that is routed (an existing "gpt-4o" = "claude-sonnet-4-5"
+// keeps Chat requests on Claude); a key's models rule has already judged
+// the model asked.
+func (r *Relay) plan(c *call, side *clientSide) {
+	route := c.native.platform()
+	model := c.model
+	if m, ok := r.modelMap()[model]; ok {
+		model = m
+	}
+	ts := r.routesTable().Targets(model, route)
+	if len(ts) == 0 || len(ts) == 1 && ts[0].Platform == route && ts[0].Group == "" && (ts[0].Model == "" || ts[0].Model == c.model) {
+		return
+	}
+	c.targets = make([]target, len(ts))
+	for i, t := range ts {
+		c.targets[i] = target{platform: t.Platform, group: t.Group, model: t.Model}
+		if t.Model == "" {
+			c.targets[i].model = model
+			if t.Platform == route {
+				c.targets[i].model = c.model // passthrough sends the client's body as it is
+			}
+		}
+	}
+	if side != nil {
+		c.conv = &conversion{side: side, model: c.model}
+	}
+}
