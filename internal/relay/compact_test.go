@@ -82,3 +82,66 @@ func TestCompactUpstreamError(t *testing.T) {
 		t.Fatalf("status %d: %s", resp.StatusCode, got)
 	}
 }
+
+// A compaction for a Claude model is served by a Claude account (the
+// strict fake, which refuses what Anthropic refuses): the history goes up
+// as a Messages request with the summarising instruction last and no tool
+// allowed, and the client gets the compaction shape: its user messages,
+// then the summary in a user message; usage in OpenAI's terms, recorded.
+func TestCompactOnClaude(t *testing.T) {
+	const summary = "The user asked to fix the bug; it is fixed in main.go."
+	fake := &fakeupstream.Anthropic{Strict: true, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Body: fakeupstream.MessageJSON("claude-sonnet-4-5", summary)}
+	}}
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	srv, rec := newTestRelay(t, nil, testAccount{id: "cl", typ: config.TypeClaudeAPI, url: up.URL, key: "sk-ant-api"})
+	body := strings.Replace(compactBody, `"gpt-fake-1"`, `"claude-sonnet-4-5"`, 1)
+	body = strings.Replace(body, `"tools":[]`, `"tools":[{"type":"function","name":"exec_command","parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}]`, 1)
+	resp, err := http.Post(srv.URL+"/v1/responses/compact", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, got)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 1 || reqs[0].Path != "/v1/messages" {
+		t.Fatalf("upstream saw %+v", reqs)
+	}
+	up0 := gjson.ParseBytes(reqs[0].Body)
+	msgs := up0.Get("messages").Array()
+	last := msgs[len(msgs)-1]
+	if up0.Get("stream").Bool() || up0.Get("tool_choice.type").Str != "none" || last.Get("role").Str != "user" ||
+		!strings.Contains(last.Raw, "about to be compacted") || !strings.Contains(up0.Get("messages").Raw, "fix the bug") {
+		t.Fatalf("upstream request %s", reqs[0].Body)
+	}
+	g := gjson.ParseBytes(got)
+	out := g.Get("output").Array()
+	if g.Get("object").Str != "response.compaction" || len(out) != 2 ||
+		out[0].Get("role").Str != "user" || out[0].Get("content.0.text").Str != "fix the bug" ||
+		out[1].Get("type").Str != "message" || out[1].Get("role").Str != "user" || !strings.HasSuffix(out[1].Get("content.0.text").Str, summary) {
+		t.Fatalf("client got %s", got)
+	}
+	if g.Get("usage.input_tokens").Int() != 20 || g.Get("usage.input_tokens_details.cached_tokens").Int() != 5 || g.Get("usage.output_tokens").Int() != 7 {
+		t.Fatalf("usage %s", g.Get("usage").Raw)
+	}
+	recs := rec.all()
+	if len(recs) != 1 || recs[0].AccountID != "cl" || recs[0].Model != "claude-sonnet-4-5" || recs[0].OutputTokens != 7 || recs[0].CacheReadTokens != 5 {
+		t.Fatalf("usage records %+v", recs)
+	}
+}
+
+// Compaction keeps the most recent user messages within its bound, in
+// order, each as a typed output item.
+func TestKeptUserMessages(t *testing.T) {
+	big := strings.Repeat("x", keptUserBytes/2)
+	body := `{"input":[{"role":"user","content":"` + big + `1"},{"type":"message","role":"assistant","content":"a"},{"role":"user","content":"` + big + `2"},{"type":"message","role":"user","content":[{"type":"input_text","text":"last"}]},{"type":"function_call_output","call_id":"c","output":"o"}]}`
+	kept := keptUserMessages([]byte(body))
+	if len(kept) != 2 || !strings.HasSuffix(gjson.Get(kept[0], "content.0.text").Str, "2") || gjson.Get(kept[1], "content.0.text").Str != "last" ||
+		gjson.Get(kept[0], "type").Str != "message" || gjson.Get(kept[0], "content.0.type").Str != "input_text" {
+		t.Fatalf("kept %d: %.80q", len(kept), kept)
+	}
+}
