@@ -38,11 +38,21 @@ const keptUserBytes = 80 << 10
 // decodeForSummary reads a compaction body as a Responses request asking
 // for the summary: no stream, no tool call, the instruction last.
 func decodeForSummary(body []byte) (*convert.Request, error) {
+	req, err := decodeSummaryRequest(body)
+	if req != nil {
+		req.Stream = false
+	}
+	return req, err
+}
+
+// decodeSummaryRequest reads a Responses body (a compaction's, or a turn
+// ending in Codex's compaction_trigger item, which the decoder drops) as a
+// request for the summary: no tool call, the instruction last.
+func decodeSummaryRequest(body []byte) (*convert.Request, error) {
 	req, err := convert.DecodeResponses(body)
 	if err != nil {
 		return nil, err
 	}
-	req.Stream = false
 	req.ToolChoice = convert.ToolChoice{Mode: "none"}
 	req.PreviousResponseID = ""
 	part := convert.Part{Kind: convert.PartText, Text: summaryInstruction}

@@ -4,12 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
@@ -143,5 +145,76 @@ func TestKeptUserMessages(t *testing.T) {
 	if len(kept) != 2 || !strings.HasSuffix(gjson.Get(kept[0], "content.0.text").Str, "2") || gjson.Get(kept[1], "content.0.text").Str != "last" ||
 		gjson.Get(kept[0], "type").Str != "message" || gjson.Get(kept[0], "content.0.type").Str != "input_text" {
 		t.Fatalf("kept %d: %.80q", len(kept), kept)
+	}
+}
+
+// Codex 0.169.0's compaction (a turn ending in compaction_trigger) for a
+// Claude model: the Claude account writes the summary (instruction last,
+// no trigger sent), the client gets one compaction item, streamed or
+// whole, and the next turn that carries that item gives Claude the summary
+// as text.
+func TestCompactionTriggerOnClaude(t *testing.T) {
+	const history = `[{"type":"message","role":"user","content":[{"type":"input_text","text":"fix the bug"}]},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"done"}]},{"type":"compaction_trigger"}]`
+	fake := &fakeupstream.Anthropic{Strict: true, Text: "The bug is fixed in main.go."}
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	srv, _ := newTestRelay(t, nil, testAccount{id: "cl", typ: config.TypeClaudeAPI, url: up.URL, key: "sk-ant-api"})
+	post := func(body string) []byte {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/v1/responses", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, got)
+		}
+		return got
+	}
+	var items []gjson.Result
+	for _, stream := range []bool{true, false} {
+		got := post(`{"model":"claude-sonnet-4-5","stream":` + strconv.FormatBool(stream) + `,"input":` + history + `}`)
+		var item gjson.Result
+		if stream {
+			var types []string
+			for _, line := range strings.Split(string(got), "\n") {
+				if data, ok := strings.CutPrefix(line, "data: "); ok {
+					ev := gjson.Parse(data)
+					types = append(types, ev.Get("type").Str)
+					if ev.Get("type").Str == "response.completed" {
+						item = ev.Get("response.output.0")
+						if ev.Get("response.output.#").Int() != 1 || ev.Get("response.usage.output_tokens").Int() == 0 {
+							t.Fatalf("response.completed %s", data)
+						}
+					}
+				}
+			}
+			if strings.Join(types, ",") != "response.created,response.output_item.added,response.output_item.done,response.completed" {
+				t.Fatalf("stream events %v:\n%s", types, got)
+			}
+		} else {
+			if gjson.GetBytes(got, "output.#").Int() != 1 || gjson.GetBytes(got, "status").Str != "completed" {
+				t.Fatalf("whole answer %s", got)
+			}
+			item = gjson.GetBytes(got, "output.0")
+		}
+		_, text, ok := convert.UnwrapSignature(item.Get("encrypted_content").Str)
+		if item.Get("type").Str != "compaction" || !ok || !strings.HasSuffix(text, "The bug is fixed in main.go.") {
+			t.Fatalf("stream %v: item %s", stream, item.Raw)
+		}
+		items = append(items, item)
+	}
+	for i, rec := range fake.Requests() {
+		b := string(rec.Body)
+		if !strings.Contains(b, "about to be compacted") || strings.Contains(b, "compaction_trigger") || !strings.Contains(b, `"tool_choice":{"type":"none"}`) && strings.Contains(b, `"tools"`) {
+			t.Fatalf("upstream request %d: %s", i, b)
+		}
+	}
+	before := len(fake.Requests())
+	post(`{"model":"claude-sonnet-4-5","input":[` + items[0].Raw + `,{"type":"message","role":"user","content":[{"type":"input_text","text":"go on"}]}]}`)
+	next := string(fake.Requests()[before].Body)
+	if !strings.Contains(next, "The bug is fixed in main.go.") || strings.Contains(next, "ccr1.") {
+		t.Fatalf("the turn after compaction sent %s", next)
 	}
 }
