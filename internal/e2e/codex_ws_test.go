@@ -42,7 +42,13 @@ func runCodexBuiltIn(t *testing.T, bin string, r *relayUT, prompt string, extra 
 		}
 		args = append(args, "-c", e)
 	}
-	cmd := exec.CommandContext(ctx, bin, append(args, "-m", "gpt-fake-1", prompt)...)
+	model := "gpt-fake-1"
+	for _, e := range extra {
+		if m, ok := strings.CutPrefix(e, "model="); ok {
+			model = strings.Trim(m, `"`)
+		}
+	}
+	cmd := exec.CommandContext(ctx, bin, append(args, "-m", model, prompt)...)
 	cmd.Dir = home
 	dead := "http://127.0.0.1:9"
 	cmd.Env = []string{
@@ -247,5 +253,46 @@ func TestOpenAISDKCompact(t *testing.T) {
 				t.Fatalf("usage rows %+v", rows)
 			}
 		})
+	}
+}
+
+// TestCodexCLICompactOnClaude runs the real Codex CLI (built-in provider,
+// over the relay's WebSocket) on a Claude model: a tool turn whose answer
+// reports a nearly full context makes Codex compact (remote compaction v2,
+// the compaction_trigger turn); the Claude account writes the summary, Codex
+// gets its one compaction item, and its next turn gives Claude the summary
+// in place of the history.
+func TestCodexCLICompactOnClaude(t *testing.T) {
+	bin := codexCLI(t)
+	fake := &fakeupstream.Anthropic{Strict: true}
+	fake.Script = func(n int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		model := gjson.GetBytes(rec.Body, "model").Str
+		switch {
+		case bytes.Contains(rec.Body, []byte("about to be compacted")):
+			return &fakeupstream.Reply{Events: fakeupstream.MessageStream(model, "SUMMARY-42: the shell printed before-compaction.", 2, 0)}
+		case bytes.Contains(rec.Body, []byte("SUMMARY-42")):
+			return &fakeupstream.Reply{Events: fakeupstream.MessageStream(model, "Done after compacting on Claude.", 2, 0)}
+		case bytes.Contains(rec.Body, []byte("use the shell tool")):
+			evs := fakeupstream.ToolUseStream(model, "Running it.", "toolu_cmp01", "exec_command", `{"cmd":"echo before-compaction"}`, 0, 0)
+			evs[0].Data = strings.Replace(evs[0].Data, `"input_tokens":30`, `"input_tokens":250000`, 1)
+			return &fakeupstream.Reply{Events: evs}
+		}
+		return nil
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("cl", upstream(t, fake).URL, "sk-ant-api03-e2e", 100))
+
+	stdout, stderr := runCodexBuiltIn(t, bin, r, "use the shell tool to echo a greeting", "model_auto_compact_token_limit=1000", `model="claude-sonnet-4-5"`)
+	if !strings.Contains(stdout, "Done after compacting on Claude.") {
+		t.Fatalf("codex output lacks the answer after compaction:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	var asked, continued bool
+	for _, rec := range fake.Requests() {
+		asked = asked || bytes.Contains(rec.Body, []byte("about to be compacted"))
+		if bytes.Contains(rec.Body, []byte("SUMMARY-42")) && !bytes.Contains(rec.Body, []byte("about to be compacted")) {
+			continued = !bytes.Contains(rec.Body, []byte("toolu_cmp01")) // the summary replaced the tool turn
+		}
+	}
+	if !asked || !continued {
+		t.Fatalf("summary asked %v, next turn on the summary alone %v", asked, continued)
 	}
 }
