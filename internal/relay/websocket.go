@@ -237,8 +237,9 @@ func (s *wsSession) serveMessage(ctx context.Context, data []byte) {
 		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "type", "unsupported message type "+strconv.Quote(truncateForError(t))+`; this relay takes "response.create"`)
 		return
 	}
-	input, ok := s.fullInput(ctx, msg)
-	if !ok {
+	input, werr := s.fullInput(msg)
+	if werr != nil {
+		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "previous_response_id", werr.Error(), "previous_response_not_found")
 		return
 	}
 	if g := msg.Get("generate"); g.Exists() && g.Type == gjson.False {
@@ -263,8 +264,8 @@ func (s *wsSession) serveMessage(ctx context.Context, data []byte) {
 // fullInput is the message's input with what previous_response_id stands
 // for put before it: the last response's input and output items. A
 // previous_response_id this connection did not answer last is an error
-// event (previous_response_not_found), as OpenAI's.
-func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bool) {
+// (previous_response_not_found, as OpenAI's).
+func (s *wsSession) fullInput(msg gjson.Result) ([]byte, error) {
 	in := msg.Get("input")
 	var items []string
 	switch {
@@ -279,13 +280,11 @@ func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bo
 	prev := msg.Get("previous_response_id")
 	s.r.log.Debug("responses websocket turn", "continues", prev.Str != "", "new_items", len(items))
 	if prev.Str == "" {
-		return joinItems(items), true
+		return joinItems(items), nil
 	}
 	if prev.Str != s.lastID {
-		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "previous_response_id",
-			"Previous response with id "+strconv.Quote(truncateForError(prev.Str))+" not found: this relay keeps only the last response of this WebSocket connection; send the full input without previous_response_id",
-			"previous_response_not_found")
-		return nil, false
+		return nil, errors.New("previous response with id " + strconv.Quote(truncateForError(prev.Str)) +
+			" not found: this relay keeps only the last response of this WebSocket connection; send the full input without previous_response_id")
 	}
 	all := make([]string, 0, len(items)+len(s.lastOutput)+8)
 	for _, it := range gjson.ParseBytes(s.lastInput).Array() {
@@ -294,7 +293,7 @@ func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bo
 	for _, it := range s.lastOutput {
 		all = append(all, string(it))
 	}
-	return joinItems(append(all, items...)), true
+	return joinItems(append(all, items...)), nil
 }
 
 // joinItems is a JSON array of raw items.
