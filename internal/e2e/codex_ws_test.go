@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,8 @@ func TestCodexCLIWebSocket(t *testing.T) {
 	if strings.Count(logs, `msg="responses websocket turn" continues=true`) < 2 {
 		t.Fatalf("codex did not continue responses on the socket:\n%s", logs)
 	}
-	if !strings.Contains(logs, "method=GET path=/v1/responses") || strings.Contains(logs, "method=POST path=/v1/responses") {
+	if !strings.Contains(logs, "method=GET path=/v1/responses") || strings.Contains(logs, "method=POST path=/v1/responses") ||
+		!regexp.MustCompile(`msg="websocket turn" id=req_\w+\.2 status=200 account=oa model=gpt-fake-1`).MatchString(logs) {
 		t.Fatalf("want one upgrade and no POST in the relay's log:\n%s", logs)
 	}
 	var outputs []string

@@ -251,10 +251,20 @@ func (s *wsSession) serveMessage(ctx context.Context, data []byte) {
 		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "", "could not read the message: "+err.Error())
 		return
 	}
-	w := &wsWriter{ctx: ctx, conn: s.conn, h: http.Header{}}
-	s.r.handleResponses(w, s.messageRequest(ctx, body), s.d)
-	w.finish()
+	// Each turn is a request of its own: its own id (the socket's, then
+	// ".<turn>") for the request log, and its own access log line.
 	s.served++
+	info := &Info{}
+	if up := InfoFrom(ctx); up != nil {
+		*info = *up
+		info.Account, info.Model, info.Attempts, info.Status, info.Usage = "", "", 0, 0, provider.Usage{}
+	}
+	info.RequestID += "." + strconv.Itoa(s.served)
+	w := &wsWriter{ctx: ctx, conn: s.conn, h: http.Header{}}
+	s.r.handleResponses(w, s.messageRequest(WithInfo(ctx, info), body), s.d)
+	w.finish()
+	s.r.log.Info("websocket turn", "id", info.RequestID, "status", info.Status, "account", info.Account, "model", info.Model,
+		"in", info.InputTokens, "out", info.OutputTokens, "cache_read", info.CacheReadTokens, "attempts", info.Attempts)
 	s.lastID, s.lastInput, s.lastOutput = "", nil, nil
 	if w.completed && w.id != "" {
 		s.lastID, s.lastInput, s.lastOutput = w.id, input, w.items

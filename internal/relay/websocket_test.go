@@ -169,6 +169,9 @@ func TestWebSocketTwoTurns(t *testing.T) {
 		t.Fatalf("second upstream input %s, want the first input, its answer and the new item", gjson.GetBytes(reqs[1].Body, "input").Raw)
 	}
 	recs := waitRecords(t, rec, 2)
+	if len(recs) == 2 && (recs[0].RequestID == recs[1].RequestID || !strings.HasSuffix(recs[1].RequestID, ".2")) {
+		t.Fatalf("turns share a request id: %q %q", recs[0].RequestID, recs[1].RequestID)
+	}
 	if len(recs) != 2 || recs[0].AccountID != "oa" || !recs[0].Stream || recs[0].OutputTokens != 9 || recs[1].Status != 200 {
 		t.Fatalf("usage records %+v", recs)
 	}
