@@ -437,6 +437,40 @@ type wsWriter struct {
 	id        string
 	items     [][]byte
 	completed bool
+	// limitsSent: the quota numbers of the answer's headers went out.
+	limitsSent bool
+}
+
+// rateLimitsEvent is the codex.rate_limits event Codex reads on a socket
+// (codex-api rate_limits.rs parse_rate_limit_event) from the x-codex-*
+// quota headers a ChatGPT backend answer carries over HTTP (which Codex
+// reads from the headers when it speaks HTTP itself); nil without them.
+func rateLimitsEvent(h http.Header) []byte {
+	if h.Get("X-Codex-Primary-Used-Percent") == "" {
+		return nil
+	}
+	b := []byte(`{"type":"codex.rate_limits","rate_limits":{`)
+	first := true
+	for _, w := range [...]string{"primary", "secondary"} {
+		used, err := strconv.ParseFloat(h.Get("X-Codex-"+w+"-Used-Percent"), 64)
+		if err != nil {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `"`+w+`":{"used_percent":`...)
+		b = strconv.AppendFloat(b, used, 'f', -1, 64)
+		for _, f := range [...][2]string{{"window_minutes", "-Window-Minutes"}, {"reset_at", "-Reset-At"}} {
+			if n, err := strconv.ParseInt(h.Get("X-Codex-"+w+f[1]), 10, 64); err == nil {
+				b = append(b, `,"`+f[0]+`":`...)
+				b = strconv.AppendInt(b, n, 10)
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
 }
 
 func (w *wsWriter) Header() http.Header { return w.h }
@@ -461,6 +495,14 @@ func (w *wsWriter) Write(b []byte) (int, error) {
 	if !w.stream() {
 		w.body.Write(b) // the relay's and the upstream's answers are bounded
 		return len(b), nil
+	}
+	if !w.limitsSent {
+		w.limitsSent = true
+		if ev := rateLimitsEvent(w.h); ev != nil {
+			if w.err = w.conn.Write(w.ctx, websocket.MessageText, ev); w.err != nil {
+				return 0, w.err
+			}
+		}
 	}
 	w.p.Feed(b, func(ev *sse.Event) bool {
 		if len(ev.Data) == 0 {

@@ -262,7 +262,7 @@ func TestWebSocketMessageLimit(t *testing.T) {
 // A client that closes its socket mid-turn ends the turn: the upstream call
 // is cancelled and the turn recorded as the client's leaving (499).
 func TestWebSocketClientLeavesMidTurn(t *testing.T) {
-	fake := &fakeupstream.OpenAI{StreamEvents: 50, EventGap: 100 * time.Millisecond}
+	fake := &fakeupstream.OpenAI{Text: strings.Repeat("word ", 100), StreamEvents: 50, EventGap: 100 * time.Millisecond}
 	srv, rec := wsRelay(t, fake, 0)
 	ctx := wsCtx(t)
 	c, _, err := dialWS(t, ctx, srv, wsKey)
@@ -337,5 +337,32 @@ func TestWebSocketDrain(t *testing.T) {
 	}
 	if _, resp, err := websocket.Dial(ctx, url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a socket after the drain: err %v, resp %+v; want 503", err, resp)
+	}
+}
+
+// The x-codex-* quota numbers of an answer's headers (a ChatGPT backend's)
+// reach a socket client as the codex.rate_limits event Codex reads there,
+// before the answer's events.
+func TestWebSocketRateLimits(t *testing.T) {
+	fake := &fakeupstream.OpenAI{Headers: func(int) map[string]string {
+		return map[string]string{"X-Codex-Primary-Used-Percent": "42.5", "X-Codex-Primary-Window-Minutes": "300", "X-Codex-Primary-Reset-At": "1767229200",
+			"X-Codex-Secondary-Used-Percent": "7", "X-Codex-Secondary-Window-Minutes": "10080"}
+	}}
+	srv, _ := wsRelay(t, fake, 0)
+	ctx := wsCtx(t)
+	c, _, err := dialWS(t, ctx, srv, wsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	got := readUntil(t, ctx, c, "response.completed")
+	rl := got[0]
+	if rl.Get("type").Str != "codex.rate_limits" || rl.Get("rate_limits.primary.used_percent").Float() != 42.5 ||
+		rl.Get("rate_limits.primary.window_minutes").Int() != 300 || rl.Get("rate_limits.primary.reset_at").Int() != 1767229200 ||
+		rl.Get("rate_limits.secondary.used_percent").Float() != 7 || rl.Get("rate_limits.secondary.reset_at").Exists() {
+		t.Fatalf("first frame %s", rl.Raw)
+	}
+	if got[1].Get("type").Str != "response.created" {
+		t.Fatalf("second frame %s", got[1].Raw)
 	}
 }
