@@ -20,13 +20,16 @@ import (
 //     function_call_output and custom_tool_call_output the user turn.
 //   - Items with no neutral form are dropped: local_shell_call and its
 //     output, web_search_call, file_search_call, computer_call, mcp_*,
-//     image_generation_call, item_reference, ghost_snapshot,
+//     image_generation_call, ghost_snapshot,
 //     configuration_update, OpenAI's own compaction items and unknown types.
 //     Codex's additional_tools item contributes its tools; a compaction item
 //     whose encrypted_content the relay wrapped (WrapSignature of the
 //     summary text) becomes that text in a user turn.
-//   - Tools: function and custom tools are kept (a namespace's function and
-//     custom tools are flattened under their own names); hosted tools
+//   - Tools: function and custom tools are kept; a namespace's function and
+//     custom tools are flattened as "<namespace>___<name>" (a name every
+//     provider accepts), and a call's namespace joins its name the same way,
+//     so the writers can split it back into the namespace Codex needs to
+//     route the call ("unsupported call" without it); hosted tools
 //     (web_search, local_shell, file_search, image_generation, mcp,
 //     code_interpreter, computer_use...) are dropped: no other provider can
 //     run them. function.strict is not kept.
@@ -34,6 +37,10 @@ import (
 //     the foreign signature and its exact text; any other is OpenAI's own
 //     state (Sig.Origin openai, Sig.ID the item id).
 //   - reasoning.effort "none" (or no effort) leaves thinking off.
+//   - Ignored, with nothing to carry them: text.verbosity, max_tool_calls,
+//     truncation, service_tier, top_logprobs, metadata, client_metadata,
+//     stream_options; item_reference (like background, conversation and
+//     prompt) needs OpenAI's stored state and is refused.
 
 // Parameters that need OpenAI's server-side state or features no other
 // provider has: refused rather than silently ignored.
@@ -66,7 +73,7 @@ func DecodeResponses(body []byte) (*Request, error) {
 	if err := decodeResponsesInput(r, root.Get("input")); err != nil {
 		return nil, err
 	}
-	if err := decodeResponsesTools(r, root.Get("tools"), "tools"); err != nil {
+	if err := decodeResponsesTools(r, root.Get("tools"), "tools", ""); err != nil {
 		return nil, err
 	}
 	if err := decodeResponsesToolChoice(r, root); err != nil {
@@ -182,7 +189,7 @@ func decodeResponsesToolChoice(r *Request, root gjson.Result) error {
 			if name == "" {
 				return badRequest("tool_choice.name", "tool_choice of type %s needs a name", typ)
 			}
-			r.ToolChoice.Mode, r.ToolChoice.Name = "tool", name
+			r.ToolChoice.Mode, r.ToolChoice.Name = "tool", joinNamespace(tc.Get("namespace").String(), name)
 		case "allowed_tools":
 			// The subset is not carried: the model sees every declared tool.
 			r.ToolChoice.Mode = tc.Get("mode").String()
@@ -190,8 +197,9 @@ func decodeResponsesToolChoice(r *Request, root gjson.Result) error {
 				r.ToolChoice.Mode = "auto"
 			}
 		default:
-			// A hosted tool (web_search...) is dropped with its declaration.
-			r.ToolChoice.Mode = "auto"
+			// A hosted tool (web_search...) is dropped with its
+			// declaration: forcing it cannot be honoured.
+			return badRequest("tool_choice.type", "tool_choice %q names a tool this model's provider cannot run", typ)
 		}
 	default:
 		return badRequest("tool_choice", "tool_choice must be a string or an object")
@@ -200,8 +208,8 @@ func decodeResponsesToolChoice(r *Request, root gjson.Result) error {
 }
 
 // decodeResponsesTools reads a tools array (top-level, an additional_tools
-// item's, or a namespace's).
-func decodeResponsesTools(r *Request, tools gjson.Result, param string) error {
+// item's, or the namespace ns's).
+func decodeResponsesTools(r *Request, tools gjson.Result, param, ns string) error {
 	if !tools.Exists() || tools.Type == gjson.Null {
 		return nil
 	}
@@ -220,7 +228,7 @@ func decodeResponsesTools(r *Request, tools gjson.Result, param string) error {
 				err = badRequest(p+".name", "a function tool needs a name")
 				return false
 			}
-			tool := Tool{Name: name, Description: t.Get("description").String()}
+			tool := Tool{Name: joinNamespace(ns, name), Description: t.Get("description").String()}
 			if s := t.Get("parameters"); s.IsObject() {
 				tool.Schema = []byte(s.Raw)
 			}
@@ -231,13 +239,13 @@ func decodeResponsesTools(r *Request, tools gjson.Result, param string) error {
 				err = badRequest(p+".name", "a custom tool needs a name")
 				return false
 			}
-			tool := Tool{Name: name, Description: t.Get("description").String(), Custom: true}
+			tool := Tool{Name: joinNamespace(ns, name), Description: t.Get("description").String(), Custom: true}
 			if f := t.Get("format"); f.IsObject() {
 				tool.Format = []byte(f.Raw)
 			}
 			r.Tools = append(r.Tools, tool)
 		case "namespace":
-			err = decodeResponsesTools(r, t.Get("tools"), p+".tools")
+			err = decodeResponsesTools(r, t.Get("tools"), p+".tools", t.Get("name").String())
 			return err == nil
 		}
 		return true
@@ -283,7 +291,7 @@ func decodeResponsesItem(r *Request, item gjson.Result, param string) error {
 		if callID == "" {
 			return badRequest(param+".call_id", "a %s item needs a call_id", typ)
 		}
-		p := Part{Kind: PartToolCall, CallID: callID, Name: item.Get("name").String()}
+		p := Part{Kind: PartToolCall, CallID: callID, Name: callName(item)}
 		if typ == "custom_tool_call" {
 			p.Custom, p.Args = true, item.Get("input").String()
 		} else {
@@ -303,7 +311,9 @@ func decodeResponsesItem(r *Request, item gjson.Result, param string) error {
 	case "reasoning":
 		appendPart(r, RoleAssistant, decodeReasoningItem(item))
 	case "additional_tools":
-		return decodeResponsesTools(r, item.Get("tools"), param+".tools")
+		return decodeResponsesTools(r, item.Get("tools"), param+".tools", "")
+	case "item_reference":
+		return badRequest(param, "item_reference needs items stored by OpenAI; this model's provider keeps none (send the items themselves)")
 	case "compaction", "compaction_summary":
 		// A summary the relay wrote for a non-OpenAI account carries its
 		// text wrapped; OpenAI's own sealed summary cannot be read elsewhere.
@@ -486,6 +496,32 @@ func appendPart(r *Request, role Role, p Part) {
 		return
 	}
 	r.Messages = append(r.Messages, Message{Role: role, Parts: []Part{p}})
+}
+
+// namespaceSep joins a Responses tool namespace and a tool name into one
+// tool name ([A-Za-z0-9_-], as Anthropic, Chat and Gemini require). Codex
+// joins MCP server and tool names with "__", hence three.
+const namespaceSep = "___"
+
+// joinNamespace is the neutral name of tool name in namespace ns.
+func joinNamespace(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + namespaceSep + name
+}
+
+// splitNamespace undoes joinNamespace.
+func splitNamespace(name string) (ns, base string) {
+	if i := strings.Index(name, namespaceSep); i > 0 && i+len(namespaceSep) < len(name) {
+		return name[:i], name[i+len(namespaceSep):]
+	}
+	return "", name
+}
+
+// callName is a call item's neutral tool name (its namespace joined).
+func callName(item gjson.Result) string {
+	return joinNamespace(item.Get("namespace").String(), item.Get("name").String())
 }
 
 func itoa(i int) string { return string(appendInt(nil, int64(i))) }

@@ -27,7 +27,9 @@ import (
 //   - Function tools are sent with strict:false (the Responses API defaults
 //     to strict, which needs schemas shaped for it).
 //   - Dropped, with no Responses equivalent: Stop sequences, TopK, cache
-//     breakpoints, a tool result's is_error flag.
+//     breakpoints, a tool result's is_error flag, images in assistant turns.
+//     Temperature and top_p are sent only to models without reasoning
+//     (gpt-4*, gpt-3*, chatgpt-*): reasoning models refuse them.
 //   - User goes to safety_identifier, hashed (sha256, hex) when longer than
 //     the 64 characters it allows.
 
@@ -117,8 +119,6 @@ func EncodeResponses(r *Request) ([]byte, error) {
 		Input:              []any{},
 		Stream:             r.Stream,
 		MaxOutputTokens:    r.MaxTokens,
-		Temperature:        r.Temperature,
-		TopP:               r.TopP,
 		PromptCacheKey:     r.CacheKey,
 		PreviousResponseID: r.PreviousResponseID,
 		SafetyIdentifier:   safetyIdentifier(r.User),
@@ -129,6 +129,9 @@ func EncodeResponses(r *Request) ([]byte, error) {
 		items, reasoning := encodeResponsesMessage(m, custom)
 		out.Input = append(out.Input, items...)
 		replayed = replayed || reasoning
+	}
+	if !reasoningModel(r.Model) {
+		out.Temperature, out.TopP = r.Temperature, r.TopP
 	}
 	if r.Thinking.Enabled && reasoningModel(r.Model) {
 		out.Reasoning = &responsesReasonIn{Effort: thinkingEffort(r.Thinking), Summary: r.Thinking.Summary}
@@ -158,10 +161,11 @@ func EncodeResponses(r *Request) ([]byte, error) {
 	return b, nil
 }
 
-// reasoningModel reports whether model takes reasoning parameters: the API
+// reasoningModel reports whether model is a reasoning model. The API
 // refuses reasoning.effort and reasoning.encrypted_content for the GPT-4 and
-// GPT-3.5 families (and chatgpt-4o), so thinking a client asked for is
-// dropped for them rather than answered with a 400.
+// GPT-3.5 families (and chatgpt-4o), and temperature and top_p for the
+// reasoning models (o-series, gpt-5...), so each is sent only where it is
+// taken rather than answered with a 400.
 func reasoningModel(model string) bool {
 	for _, p := range []string{"gpt-4", "gpt-3", "chatgpt-"} {
 		if strings.HasPrefix(model, p) {

@@ -101,10 +101,10 @@ func parseOutputItem(item gjson.Result) (p Part, ok, refusal bool) {
 		})
 		return Part{Kind: PartText, Text: b.String()}, true, refusal
 	case "function_call":
-		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: item.Get("name").String(),
+		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: callName(item),
 			Args: item.Get("arguments").String()}, true, false
 	case "custom_tool_call":
-		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: item.Get("name").String(),
+		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: callName(item),
 			Args: item.Get("input").String(), Custom: true}, true, false
 	case "reasoning":
 		return Part{Kind: PartThinking, Text: reasoningText(item), Sig: openAISig(item)}, true, false

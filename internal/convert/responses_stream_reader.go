@@ -118,9 +118,9 @@ func partOf(item gjson.Result) (p Part, ok bool) {
 	case "message":
 		return Part{Kind: PartText}, true
 	case "function_call":
-		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: item.Get("name").String()}, true
+		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: callName(item)}, true
 	case "custom_tool_call":
-		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: item.Get("name").String(), Custom: true}, true
+		return Part{Kind: PartToolCall, CallID: item.Get("call_id").String(), Name: callName(item), Custom: true}, true
 	case "reasoning":
 		return Part{Kind: PartThinking}, true
 	}

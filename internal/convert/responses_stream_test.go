@@ -356,6 +356,23 @@ func TestResponsesStreamWriterEnds(t *testing.T) {
 			t.Fatalf("%v", last)
 		}
 	})
+	t.Run("a namespaced call is split for Codex", func(t *testing.T) {
+		evs := parseResponsesSSE(t, writeResponsesEvents(NewResponsesStreamWriter("m"), []Event{
+			{Kind: EventStart, ID: "msg_n"},
+			{Kind: EventPartStart, Part: Part{Kind: PartToolCall, CallID: "c1", Name: "multi_agent_v1___close_agent"}},
+			{Kind: EventDelta, Delta: `{"target":"a"}`},
+			{Kind: EventFinish, Stop: StopTool},
+		}))
+		for _, i := range []int{2, 5} { // output_item.added and .done
+			it := evs[i].Data["item"].(map[string]any)
+			if it["namespace"] != "multi_agent_v1" || it["name"] != "close_agent" {
+				t.Fatalf("%s: %v", evs[i].Name, it)
+			}
+		}
+		if d := evs[4].Data; d["name"] != "close_agent" {
+			t.Fatalf("%v", d)
+		}
+	})
 	t.Run("a retried stream keeps one preamble", func(t *testing.T) {
 		evs := parseResponsesSSE(t, writeResponsesEvents(NewResponsesStreamWriter("m"), []Event{
 			{Kind: EventStart, ID: "msg_a"},

@@ -233,7 +233,8 @@ func (w *responsesStreamWriter) closeItem(dst []byte) []byte {
 	case c.kind == PartToolCall && c.custom:
 		dst = w.partEvent(dst, "response.custom_tool_call_input.done", "", "input", text, "")
 	case c.kind == PartToolCall:
-		dst = w.partEvent(dst, "response.function_call_arguments.done", string(appendString([]byte(`,"name":`), c.name)), "arguments", argsOrEmpty(text), "")
+		_, name := splitNamespace(c.name)
+		dst = w.partEvent(dst, "response.function_call_arguments.done", string(appendString([]byte(`,"name":`), name)), "arguments", argsOrEmpty(text), "")
 	case c.summaryOpen:
 		dst = w.partEvent(dst, "response.reasoning_summary_text.done", `,"summary_index":0`, "text", text, "")
 		dst = w.partEvent(dst, "response.reasoning_summary_part.done", `,"summary_index":0,"part":{"type":"summary_text"`, "text", text, "}")
@@ -254,13 +255,8 @@ func (c *writerItem) item(status string) any {
 	switch {
 	case c.kind == PartText:
 		return messageItem(c.id, text, status)
-	case c.kind == PartToolCall && c.custom:
-		return responsesCustomOut{Type: "custom_tool_call", ID: c.id, Status: status, CallID: c.callID, Name: c.name, Input: text}
 	case c.kind == PartToolCall:
-		if status == "completed" {
-			text = argsOrEmpty(text)
-		}
-		return responsesFunctionOut{Type: "function_call", ID: c.id, Status: status, Arguments: text, CallID: c.callID, Name: c.name}
+		return callItem(c.custom, c.id, c.id, status, c.callID, c.name, text)
 	}
 	if status != "completed" {
 		return responsesReasoningOut{Type: "reasoning", ID: c.id, Summary: []responsesSummary{}}

@@ -66,7 +66,7 @@ func TestDecodeResponsesCodexRequest(t *testing.T) {
 		Tools: []Tool{
 			{Name: "shell", Description: "Runs a shell command", Schema: json.RawMessage(`{"type":"object","properties":{"command":{"type":"array","items":{"type":"string"}},"workdir":{"type":"string"}},"required":["command"],"additionalProperties":false}`)},
 			{Name: "apply_patch", Description: "Use the apply_patch tool to edit files.", Custom: true, Format: json.RawMessage(`{"type":"grammar","syntax":"lark","definition":"start: begin_patch hunk+ end_patch"}`)},
-			{Name: "spawn_agent", Description: "Spawns", Schema: json.RawMessage(`{"type":"object","properties":{}}`)},
+			{Name: "multi_agent_v1___spawn_agent", Description: "Spawns", Schema: json.RawMessage(`{"type":"object","properties":{}}`)},
 		},
 		ToolChoice:         ToolChoice{Mode: "auto", NoParallel: true},
 		Thinking:           Thinking{Enabled: true, Effort: "high", Summary: "auto"},
@@ -155,13 +155,18 @@ func TestDecodeResponsesParams(t *testing.T) {
 			}
 		}},
 		{"codex additional_tools item", `{"input":[{"type":"additional_tools","role":"developer","tools":[{"type":"namespace","name":"functions","tools":[{"type":"custom","name":"exec","description":"d"}]}]},{"type":"configuration_update"},{"role":"user","content":"x"}]}`, func(t *testing.T, r *Request) {
-			if len(r.Tools) != 1 || r.Tools[0].Name != "exec" || !r.Tools[0].Custom || len(r.Messages) != 1 {
+			if len(r.Tools) != 1 || r.Tools[0].Name != "functions___exec" || !r.Tools[0].Custom || len(r.Messages) != 1 {
 				t.Fatalf("%+v %+v", r.Tools, r.Messages)
 			}
 		}},
 		{"compaction items: the relay's summary is read, OpenAI's sealed one dropped", `{"input":[{"type":"compaction","encrypted_content":"gAAAAsealed"},{"type":"compaction","encrypted_content":"` + WrapSignature(Signature{Origin: OriginAnthropic}, "Summary: fixed x.go") + `"},{"role":"user","content":"go on"}]}`, func(t *testing.T, r *Request) {
 			if len(r.Messages) != 1 || len(r.Messages[0].Parts) != 2 || r.Messages[0].Parts[0].Text != "Summary: fixed x.go" || r.Messages[0].Parts[1].Text != "go on" {
 				t.Fatalf("%+v", r.Messages)
+			}
+		}},
+		{"a namespaced call joins its namespace", `{"input":[{"type":"function_call","call_id":"c","namespace":"multi_agent_v1","name":"close_agent","arguments":"{}"}],"tool_choice":{"type":"function","namespace":"multi_agent_v1","name":"close_agent"}}`, func(t *testing.T, r *Request) {
+			if p := r.Messages[0].Parts[0]; p.Name != "multi_agent_v1___close_agent" || r.ToolChoice.Name != "multi_agent_v1___close_agent" {
+				t.Fatalf("%+v %+v", p, r.ToolChoice)
 			}
 		}},
 		{"tool output object with success false", `{"input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":{"content":"boom","success":false}}]}`, func(t *testing.T, r *Request) {
@@ -205,8 +210,10 @@ func TestDecodeResponsesErrors(t *testing.T) {
 		{"file input", `{"input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]}`, "input[0].content[0].type"},
 		{"image file id", `{"input":[{"role":"user","content":[{"type":"input_image","file_id":"f"}]}]}`, "input[0].content[0].image_url"},
 		{"bad data url", `{"input":[{"role":"user","content":[{"type":"input_image","image_url":"data:text/plain,hi"}]}]}`, "input[0].content[0].image_url"},
+		{"item reference", `{"input":[{"type":"item_reference","id":"msg_1"}]}`, "input[0]"},
 		{"call without id", `{"input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id"},
 		{"bad tool choice", `{"input":"x","tool_choice":"sometimes"}`, "tool_choice"},
+		{"hosted tool choice", `{"input":"x","tool_choice":{"type":"web_search_preview"}}`, "tool_choice.type"},
 		{"max tokens", `{"input":"x","max_output_tokens":0}`, "max_output_tokens"},
 		{"temperature", `{"input":"x","temperature":"hot"}`, "temperature"},
 		{"schema", `{"input":"x","text":{"format":{"type":"json_schema","name":"n"}}}`, "text.format.schema"},
@@ -281,7 +288,7 @@ func TestEncodeResponsesClaudeCodeTurn(t *testing.T) {
 		`{"format":{"type":"grammar","syntax":"lark","definition":"x"},"name":"apply_patch","type":"custom"}],` +
 		`"tool_choice":{"name":"apply_patch","type":"custom"},"parallel_tool_calls":false,` +
 		`"reasoning":{"effort":"high","summary":"auto"},"include":["reasoning.encrypted_content"],"store":false,"stream":true,` +
-		`"max_output_tokens":32000,"temperature":0.5,"safety_identifier":"` + safetyIdentifier(strings.Repeat("u", 100)) + `"}`
+		`"max_output_tokens":32000,"safety_identifier":"` + safetyIdentifier(strings.Repeat("u", 100)) + `"}`
 	if string(b) != want {
 		t.Fatalf("got\n%s\nwant\n%s", b, want)
 	}
@@ -459,6 +466,7 @@ func TestWriteResponses(t *testing.T) {
 			{Kind: PartText, Text: "there."},
 			{Kind: PartToolCall, CallID: "toolu_1", Name: "shell", Args: `{"command":["ls"]}`},
 			{Kind: PartToolCall, CallID: "toolu_2", Name: "apply_patch", Args: "*** Begin Patch", Custom: true},
+			{Kind: PartToolCall, CallID: "toolu_3", Name: "multi_agent_v1___close_agent", Args: `{"target":"a"}`},
 		},
 		Stop:  StopTool,
 		Usage: provider.Usage{InputTokens: 10, CacheReadTokens: 100, CacheCreationTokens: 5, OutputTokens: 40},
@@ -474,7 +482,7 @@ func TestWriteResponses(t *testing.T) {
 	if u := got.Usage; u.InputTokens != 115 || u.InputTokensDetails.CachedTokens != 100 || u.OutputTokens != 40 || u.TotalTokens != 155 {
 		t.Fatalf("usage: %+v", u)
 	}
-	if len(got.Output) != 5 {
+	if len(got.Output) != 6 {
 		t.Fatalf("%d items: %s", len(got.Output), b)
 	}
 	rs := got.Output[0]
@@ -495,6 +503,9 @@ func TestWriteResponses(t *testing.T) {
 	}
 	if cc := got.Output[4]; cc.Type != "custom_tool_call" || cc.CallID != "toolu_2" || cc.Input != "*** Begin Patch" || !strings.HasPrefix(cc.ID, "ctc_") {
 		t.Fatalf("custom call: %+v", cc)
+	}
+	if !strings.Contains(string(b), `"call_id":"toolu_3","namespace":"multi_agent_v1","name":"close_agent"`) {
+		t.Fatalf("the namespaced call is not split: %s", b)
 	}
 	// The client sends the items back: the decoder restores both thinking
 	// parts exactly, the redacted one as redacted.
@@ -557,6 +568,22 @@ func TestResponsesRoundTripThroughOpenAI(t *testing.T) {
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("%s\nlacks %s", b, want)
+		}
+	}
+}
+
+func TestEncodeResponsesSampling(t *testing.T) {
+	temp, topP := 0.3, 0.9
+	for _, tt := range []struct {
+		model string
+		want  bool
+	}{{"gpt-4.1", true}, {"gpt-4o-mini", true}, {"gpt-5", false}, {"o3", false}, {"gpt-5-codex", false}} {
+		b, err := EncodeResponses(&Request{Model: tt.model, Temperature: &temp, TopP: &topP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), `"temperature":0.3,"top_p":0.9`); got != tt.want {
+			t.Fatalf("%s: sampling sent %v, want %v: %s", tt.model, got, tt.want, b)
 		}
 	}
 }

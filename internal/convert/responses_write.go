@@ -100,15 +100,17 @@ type (
 		Status    string `json:"status"`
 		Arguments string `json:"arguments"`
 		CallID    string `json:"call_id"`
+		Namespace string `json:"namespace,omitempty"`
 		Name      string `json:"name"`
 	}
 	responsesCustomOut struct {
-		Type   string `json:"type"`
-		ID     string `json:"id"`
-		Status string `json:"status"`
-		CallID string `json:"call_id"`
-		Name   string `json:"name"`
-		Input  string `json:"input"`
+		Type      string `json:"type"`
+		ID        string `json:"id"`
+		Status    string `json:"status"`
+		CallID    string `json:"call_id"`
+		Namespace string `json:"namespace,omitempty"`
+		Name      string `json:"name"`
+		Input     string `json:"input"`
 	}
 	responsesReasoningOut struct {
 		Type             string             `json:"type"`
@@ -181,16 +183,25 @@ func usageOut(u provider.Usage, reasoning int64) *responsesUsage {
 func partItem(p Part, base string, n int) any {
 	switch p.Kind {
 	case PartToolCall:
-		if p.Custom {
-			return responsesCustomOut{Type: "custom_tool_call", ID: itemID("ctc_", base, n), Status: "completed",
-				CallID: p.CallID, Name: p.Name, Input: p.Args}
-		}
-		return responsesFunctionOut{Type: "function_call", ID: itemID("fc_", base, n), Status: "completed",
-			Arguments: argsOrEmpty(p.Args), CallID: p.CallID, Name: p.Name}
+		return callItem(p.Custom, itemID("fc_", base, n), itemID("ctc_", base, n), "completed", p.CallID, p.Name, p.Args)
 	case PartThinking:
 		return reasoningItem(reasoningItemID(p.Sig, base, n), p.Text, p.Sig, p.Redacted)
 	}
 	return nil
+}
+
+// callItem is a function_call (or, custom, a custom_tool_call) item: id is
+// the function call's, customID the custom call's; a namespaced name is
+// split back into namespace and name (joinNamespace).
+func callItem(custom bool, id, customID, status, callID, name, args string) any {
+	ns, base := splitNamespace(name)
+	if custom {
+		return responsesCustomOut{Type: "custom_tool_call", ID: customID, Status: status, CallID: callID, Namespace: ns, Name: base, Input: args}
+	}
+	if status == "completed" {
+		args = argsOrEmpty(args)
+	}
+	return responsesFunctionOut{Type: "function_call", ID: id, Status: status, Arguments: args, CallID: callID, Namespace: ns, Name: base}
 }
 
 func messageItem(id, text, status string) responsesMessageOut {

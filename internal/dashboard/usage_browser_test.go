@@ -96,4 +96,23 @@ api_url = %q
 	if got, err := text(ctx, "#usage-by-head"); err != nil || !strings.EqualFold(got, "served model") {
 		t.Errorf("column head %q (%v), want Served model", got, err)
 	}
+
+	// The Requests page shows the model served where it differs.
+	if err := open(ctx, base, "requests"); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#requests-table tbody tr[data-id] .served`))); err != nil {
+		t.Fatalf("no request shows its model served: %v", err)
+	}
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#requests-table tbody tr[data-id] .served")].filter((e) => e.textContent === "→ `+model+`").length`))
+	if err != nil || n != 2 {
+		t.Errorf("%d rows show the model served (%v), want the 2 asked as %s", n, err, teamModel)
+	}
+	if err := chromedp.Do(wctx, chromedp.Click(chromedp.CSS(`#requests-table tbody tr[data-id] .served`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail dl.facts`))); err != nil {
+		t.Fatal(err)
+	}
+	if detail, _ := text(ctx, "#req-detail dl.facts"); !strings.Contains(detail, "Model\n"+teamModel+"\nModel served\n"+model+" on claude") {
+		t.Errorf("detail:\n%s", detail)
+	}
 }

@@ -76,6 +76,9 @@ type GeminiAPI struct {
 	StreamEvents int
 	// EventGap is the pause before each default stream event.
 	EventGap time.Duration
+	// Strict refuses, before the script runs, a model call the real API
+	// would refuse (gemini_strict.go): a 400 INVALID_ARGUMENT.
+	Strict bool
 
 	requestLog
 }
@@ -117,6 +120,12 @@ func (g *GeminiAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, f := range []string{"request", "project", "model"} {
 		if method != "countTokens" && gjson.GetBytes(rec.Body, f).Exists() {
 			WriteReply(w, r, &Reply{Status: 400, Body: GoogleError(400, "INVALID_ARGUMENT", "", fmt.Sprintf("Invalid JSON payload received. Unknown name %q: Cannot find field.", f), "")})
+			return
+		}
+	}
+	if g.Strict {
+		if rep := geminiStrictReply(rec, model, method); rep != nil {
+			WriteReply(w, r, rep)
 			return
 		}
 	}

@@ -101,7 +101,7 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request, d di
 	r.plan(c, clientSides["anthropic"])
 	if len(c.targets) > 0 {
 		if c.targets[0].platform != "claude" {
-			r.estimateCount(c)
+			r.estimateCount(c, anthropicCount)
 			return
 		}
 		c.targets = nil // counted by the Claude account the route names first

@@ -1,22 +1,18 @@
 package relay
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
@@ -149,14 +145,10 @@ func (r *Relay) serve(c *call) {
 	}
 	c.sessionKey = boundSessionKey(c.sessionKey)
 	var excludeBuf [4]string
-	exclude := append(excludeBuf[:0], c.exclude...)
-	var last *upstreamAnswer
-	var lastMsg string
-	var noAcct *scheduler.NoAccountError
-	claim := r.syncSession(c)
-	turn := scheduler.Turn{SessionKey: c.sessionKey, KeyHash: c.keyHash}
+	l := failover{exclude: append(excludeBuf[:0], c.exclude...), claim: r.syncSession(c),
+		turn: scheduler.Turn{SessionKey: c.sessionKey, KeyHash: c.keyHash}}
 	if c.key != nil {
-		turn.KeyName = c.key.Name
+		l.turn.KeyName = c.key.Name
 	}
 	var one [1]target
 	targets := c.targets
@@ -166,79 +158,108 @@ func (r *Relay) serve(c *call) {
 	}
 	targets = r.targetOrder(c, targets)
 	for i := range targets {
-		t := &targets[i]
 		if c.attempts >= r.opts.MaxAttempts {
 			break
 		}
-		if len(c.targets) > 0 && !r.prepare(c, t) {
+		if r.serveTarget(c, &l, &targets[i], i+1 < len(targets)) {
 			r.finish(c)
 			return
 		}
-		c.served = t.model
-		if len(c.targets) > 0 {
-			c.target = t.String()
-		}
-		turn.Model = t.model
-		groupOut := r.outsideGroup(t.group)
-		for c.attempts < r.opts.MaxAttempts {
-			acct, err := r.sched.PickTurn(t.platform, turn, append(exclude, groupOut...))
-			if err != nil {
-				if errors.As(err, &noAcct) && i+1 < len(targets) {
-					r.noteFallback(c, t, noAcct)
-				}
-				break
-			}
-			if claim {
-				claim = false
-				if b, ok := r.sched.Session(c.sessionKey); ok {
-					r.shared.ClaimSession(c.req.Context(), b)
-				}
-			}
-			c.attempts++
-			c.account = acct.ID
-			res := r.attempt(c, r.upstream(acct))
-			r.sched.Release(acct)
-			// The reason is logged, stored with a cooldown and may reach an
-			// alert: the same redaction as the client's error body.
-			if res.verdict.Reason != "" { // a success has none: nothing to do per request
-				res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
-			}
-			r.noteAttempt(c, acct.ID, &res)
-			switch res.outcome {
-			case done:
-				r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
-				r.finish(c)
-				return
-			case final, clientGone:
-				if res.verdict.Kind != provider.OK {
-					r.sched.Report(acct.ID, res.verdict)
-				}
-				r.finish(c)
-				return
-			}
-			cd := r.sched.Report(acct.ID, res.verdict)
-			r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason,
-				"cooldown_until", cd.Until.Format(time.RFC3339), "model_scope", cd.Model, "attempt", c.attempts)
-			exclude = append(exclude, acct.ID)
-			if res.answer != nil {
-				last = res.answer
-			}
-			lastMsg = res.verdict.Reason
-		}
 	}
 	switch {
-	case last != nil:
-		r.writeAnswer(c, last)
-	case c.attempts == 0 && noAcct != nil:
-		r.writeNoAccount(c, noAcct)
+	case l.last != nil:
+		r.writeAnswer(c, l.last)
+	case c.attempts == 0 && l.noAcct != nil:
+		r.writeNoAccount(c, l.noAcct)
 	default:
 		msg := "upstream request failed"
-		if lastMsg != "" {
-			msg += ": " + lastMsg
+		if l.lastMsg != "" {
+			msg += ": " + l.lastMsg
 		}
 		r.writeError(c, http.StatusBadGateway, msg)
 	}
 	r.finish(c)
+}
+
+// failover is the state of one call's failover loop across its targets.
+type failover struct {
+	// exclude are the accounts tried (and ruled out from the start).
+	exclude []string
+	// last is the last upstream error answer worth handing to the client
+	// if no account does better; lastMsg the last failure's reason.
+	last    *upstreamAnswer
+	lastMsg string
+	// noAcct is why the last Pick found no account.
+	noAcct *scheduler.NoAccountError
+	// claim: the session binding Pick makes is new and must be claimed in
+	// the cluster.
+	claim bool
+	turn  scheduler.Turn
+}
+
+// serveTarget tries the accounts of target t until one answers, the
+// target has no account left or the attempts run out. It reports whether
+// the call is answered (by an account or with a refusal); more says a
+// later target remains to fall back to.
+func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answered bool) {
+	if len(c.targets) > 0 {
+		if !r.prepare(c, t) {
+			return true
+		}
+		c.target = t.String()
+	}
+	c.served = t.model
+	l.turn.Model = t.model
+	groupOut := r.outsideGroup(t.group)
+	for c.attempts < r.opts.MaxAttempts {
+		acct, err := r.sched.PickTurn(t.platform, l.turn, append(l.exclude, groupOut...))
+		if err != nil {
+			// A local target for errors.As: the loop state stays on the stack.
+			var noAcct *scheduler.NoAccountError
+			if errors.As(err, &noAcct) {
+				l.noAcct = noAcct
+				if more {
+					r.noteFallback(c, t, noAcct)
+				}
+			}
+			return false
+		}
+		if l.claim {
+			l.claim = false
+			if b, ok := r.sched.Session(c.sessionKey); ok {
+				r.shared.ClaimSession(c.req.Context(), b)
+			}
+		}
+		c.attempts++
+		c.account = acct.ID
+		res := r.attempt(c, r.upstream(acct))
+		r.sched.Release(acct)
+		// The reason is logged, stored with a cooldown and may reach an
+		// alert: the same redaction as the client's error body.
+		if res.verdict.Reason != "" { // a success has none: nothing to do per request
+			res.verdict.Reason = r.table.Load().redact.text(res.verdict.Reason)
+		}
+		r.noteAttempt(c, acct.ID, &res)
+		switch res.outcome {
+		case done:
+			r.sched.Report(acct.ID, provider.Verdict{Kind: provider.OK})
+			return true
+		case final, clientGone:
+			if res.verdict.Kind != provider.OK {
+				r.sched.Report(acct.ID, res.verdict)
+			}
+			return true
+		}
+		cd := r.sched.Report(acct.ID, res.verdict)
+		r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason,
+			"cooldown_until", cd.Until.Format(time.RFC3339), "model_scope", cd.Model, "attempt", c.attempts)
+		l.exclude = append(l.exclude, acct.ID)
+		if res.answer != nil {
+			l.last = res.answer
+		}
+		l.lastMsg = res.verdict.Reason
+	}
+	return false
 }
 
 // Bounds on client-controlled strings the relay keeps (memory, SQLite,
@@ -276,95 +297,6 @@ func (r *Relay) syncSession(c *call) bool {
 		return false
 	}
 	return true
-}
-
-func (r *Relay) writeNoAccount(c *call, e *scheduler.NoAccountError) {
-	msg := e.Error()
-	if e.Configured == 0 {
-		msg += r.addAccountHint()
-		if _, chat := c.ad.(*chatAdapter); chat {
-			msg += r.chatWithoutClaude()
-		}
-	}
-	if !e.RetryAt.IsZero() {
-		secs := int(time.Until(e.RetryAt).Seconds()) + 1
-		if secs < 1 {
-			secs = 1
-		}
-		c.resp.Header().Set("Retry-After", strconv.Itoa(secs))
-		msg += fmt.Sprintf("; the first one comes back at %s", e.RetryAt.UTC().Format(time.RFC3339))
-	}
-	r.writeError(c, http.StatusServiceUnavailable, msg)
-}
-
-// addAccountHint tells the operator of a relay without accounts how to add
-// one: a relay that follows its config file applies the change within
-// seconds; one without a file to follow needs a file and a restart.
-func (r *Relay) addAccountHint() string {
-	const how = "an [[accounts]] entry (see config.example.toml; `ccrelay login claude|gemini|codex` writes one)"
-	if r.configFollowed.Load() {
-		return "; add " + how + " to the config file: this relay applies it within seconds"
-	}
-	return "; this relay runs without a config file to follow: create one (`ccrelay config init`), add " + how + ", and restart ccrelay serve"
-}
-
-// chatWithoutClaude explains a Chat Completions request that found no Claude
-// account while OpenAI accounts exist: they serve the Responses API only
-// (codex-oauth cannot take Chat Completions at all), so the client must
-// switch routes or the operator add a Claude account. "" without OpenAI
-// accounts.
-func (r *Relay) chatWithoutClaude() string {
-	var types []string
-	for _, up := range r.Upstreams() {
-		if up != nil && up.Account.Platform == accounttype.PlatformOpenAI && !slices.Contains(types, up.Config.Type) {
-			types = append(types, up.Config.Type)
-		}
-	}
-	if len(types) == 0 {
-		return ""
-	}
-	return ". Chat Completions is served by Claude accounts (the request is converted to Anthropic Messages); this relay's " +
-		strings.Join(types, " and ") + " accounts serve only the Responses API: POST /openai/v1/responses"
-}
-
-// writeError writes a relay-made error in the route's shape, or as an error
-// event when the stream has begun.
-func (r *Relay) writeError(c *call, status int, msg string) {
-	d := c.dialect
-	if c.resp.started {
-		c.resp.failed(status, msg)
-		c.resp.flushWrite(d.streamError(status, msg))
-		return
-	}
-	c.resp.Header().Set("Content-Type", "application/json")
-	c.resp.whole(status, d.errorBody(status, msg))
-	c.resp.errMsg = msg
-}
-
-// writeAnswer hands an upstream error answer to the client with its wording
-// intact (clients match on it) and every secret removed.
-func (r *Relay) writeAnswer(c *call, a *upstreamAnswer) {
-	body := r.table.Load().redact.body(a.body)
-	if a.foreign {
-		msg := upstreamMessage(body)
-		if c.resp.started {
-			c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
-			c.resp.flushWrite(c.dialect.streamError(a.status, msg))
-			return
-		}
-		c.resp.Header().Set("Content-Type", "application/json")
-		c.resp.whole(a.status, c.dialect.errorBody(a.status, msg))
-		c.resp.errMsg = "upstream " + strconv.Itoa(a.status)
-		return
-	}
-	if c.resp.started {
-		c.resp.failed(a.status, "upstream "+strconv.Itoa(a.status))
-		c.resp.flushWrite(c.dialect.streamError(a.status, string(bytes.TrimSpace(body))))
-		return
-	}
-	copyResponseHeader(c.resp.Header(), a.header)
-	c.resp.whole(a.status, body)
-	c.resp.errMsg = "upstream " + strconv.Itoa(a.status)
 }
 
 // tokenUse says whether an attempt's token is the account's first or the

@@ -45,6 +45,16 @@ type upstreamAPI struct {
 	classify func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict
 	event    func(name, data []byte, u *provider.Usage) provider.EventClass
 	errEvent func(a *convAdapter, data []byte) provider.Verdict
+	// url, when set, builds the request URL and body (Gemini: the model
+	// and method are in the path, Code Assist wraps the body); else
+	// base URL + path with the encoded body.
+	url func(ctx context.Context, a *convAdapter, c *call, up *Upstream, secret string) (string, []byte, error)
+	// unwrap, when set, takes the API's answer out of an envelope the
+	// account's type puts around it (Code Assist), for whole bodies and
+	// each stream event.
+	unwrap func(up *Upstream, data []byte) []byte
+	// noTerminal: the API's streams just end (Gemini has no final event).
+	noTerminal bool
 }
 
 // clientSides are the dialects a conversion can serve, by dialect name.
@@ -111,6 +121,10 @@ type conversion struct {
 	// primed: writer has been told the answer started (its preamble went
 	// out, or an earlier attempt's did).
 	primed bool
+	// array: the client wants a stream as one JSON array (Gemini's
+	// streamGenerateContent without alt=sse): the call is made unary
+	// upstream and its answer wrapped.
+	array bool
 }
 
 // decoded returns the client's request in neutral form, decoding it once.
@@ -145,7 +159,14 @@ var convertedHeaders = newHeaderList([]string{"User-Agent"}, nil)
 func (a *convAdapter) platform() string { return a.api.platform }
 
 func (a *convAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+a.api.path, a.body)
+	u, body := up.baseURL()+a.api.path, a.body
+	if a.api.url != nil {
+		var err error
+		if u, body, err = a.api.url(ctx, a, c, up, secret); err != nil {
+			return nil, err
+		}
+	}
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, u, body)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +188,10 @@ func (a *convAdapter) classify(_ *call, status int, h http.Header, body []byte) 
 	return a.api.classify(a, status, h, body)
 }
 
-func (a *convAdapter) decode(_ *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
+func (a *convAdapter) decode(_ *call, up *Upstream, body []byte) ([]byte, provider.Usage, error) {
+	if a.api.unwrap != nil {
+		body = a.api.unwrap(up, body)
+	}
 	resp, err := a.api.parse(body)
 	if err != nil {
 		return nil, provider.Usage{}, err
@@ -175,10 +199,16 @@ func (a *convAdapter) decode(_ *call, _ *Upstream, body []byte) ([]byte, provide
 	if a.api.custom {
 		convert.UncustomCalls(resp, a.conv.req.Tools)
 	}
-	return a.conv.side.write(resp, a.conv.model), resp.Usage, nil
+	out := a.conv.side.write(resp, a.conv.model)
+	if a.conv.array {
+		// A Gemini streamGenerateContent without alt=sse is answered with
+		// a JSON array of chunks: here, the whole answer as one.
+		out = append(append([]byte{'['}, out...), ']')
+	}
+	return out, resp.Usage, nil
 }
 
-func (a *convAdapter) newStream(c *call, _ *Upstream) streamer {
+func (a *convAdapter) newStream(c *call, up *Upstream) streamer {
 	cv := a.conv
 	if cv.writer == nil {
 		cv.writer = cv.side.newWriter(cv.model, cv.req)
@@ -188,6 +218,9 @@ func (a *convAdapter) newStream(c *call, _ *Upstream) streamer {
 		rd = convert.UncustomStream(rd, cv.req.Tools)
 	}
 	s := &convStream{a: a, rd: rd, w: cv.writer}
+	if a.api.unwrap != nil {
+		s.up = up
+	}
 	if c.resp.preamble && !cv.primed {
 		// An earlier attempt (another API's, passed through) gave the
 		// client its preamble: the writer must not write another.
@@ -209,19 +242,29 @@ func hasCustomTool(tools []convert.Tool) bool {
 
 // convStream converts one upstream stream, event by event.
 type convStream struct {
-	a   *convAdapter
+	a *convAdapter
+	// up is set when the API's events come in an envelope (api.unwrap).
+	up  *Upstream
 	rd  convert.StreamReader
 	w   convert.StreamWriter
 	evs []convert.Event
 	u   provider.Usage
 }
 
+// data is an event's payload, out of its envelope.
+func (s *convStream) data(ev *sse.Event) []byte {
+	if s.up != nil {
+		return s.a.api.unwrap(s.up, ev.Data)
+	}
+	return ev.Data
+}
+
 func (s *convStream) observe(ev *sse.Event) provider.EventClass {
-	return s.a.api.event(ev.Name, ev.Data, &s.u)
+	return s.a.api.event(ev.Name, s.data(ev), &s.u)
 }
 
 func (s *convStream) transform(dst []byte, ev *sse.Event) []byte {
-	s.evs = s.rd.Read(s.evs[:0], ev.Name, ev.Data)
+	s.evs = s.rd.Read(s.evs[:0], ev.Name, s.data(ev))
 	for i := range s.evs {
 		dst = s.w.Write(dst, &s.evs[i])
 	}
@@ -233,7 +276,7 @@ func (s *convStream) errVerdict(ev *sse.Event) provider.Verdict {
 	return s.a.api.errEvent(s.a, ev.Data)
 }
 func (s *convStream) end(dst []byte) []byte { return s.w.Finish(dst) }
-func (s *convStream) needsTerminal() bool   { return true }
+func (s *convStream) needsTerminal() bool   { return !s.a.api.noTerminal }
 func (s *convStream) usage() provider.Usage { return s.u }
 
 // target is one place a call may be served: a platform's pool (or one
@@ -271,7 +314,7 @@ func (r *Relay) prepare(c *call, t *target) bool {
 	}
 	req, err := c.conv.decoded(c.body)
 	if err == nil {
-		req.Model = t.model
+		req.Model, req.Stream = t.model, c.stream
 		var body []byte
 		if body, err = api.encode(req); err == nil {
 			c.ad = &convAdapter{api: api, conv: c.conv, model: t.model, body: body, now: r.now}
@@ -286,6 +329,11 @@ func (r *Relay) prepare(c *call, t *target) bool {
 	r.log.Error("could not convert a request", "platform", t.platform, "err", err)
 	r.writeError(c, http.StatusInternalServerError, "the relay could not convert the request for "+t.platform+": "+err.Error())
 	return false
+}
+
+// anthropicCount is count_tokens' answer, without its closing brace.
+func anthropicCount(n int64) []byte {
+	return strconv.AppendInt([]byte(`{"input_tokens":`), n, 10)
 }
 
 // modelRenamer is a native adapter that sends a body of its own (the Chat
@@ -310,7 +358,7 @@ func renameModel(c *call, model string) error {
 // estimateCount answers count_tokens for a model served by another API,
 // which has no count of Anthropic's shape: convert.EstimateTokens, said so
 // in the X-Ccrelay-Token-Count header (docs/matrix.md). No account is used.
-func (r *Relay) estimateCount(c *call) {
+func (r *Relay) estimateCount(c *call, answer func(n int64) []byte) {
 	if !r.admit(c) {
 		r.finish(c)
 		return
@@ -330,7 +378,6 @@ func (r *Relay) estimateCount(c *call) {
 	h := c.resp.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Ccrelay-Token-Count", "estimate")
-	body := strconv.AppendInt([]byte(`{"input_tokens":`), n, 10)
-	c.resp.whole(http.StatusOK, append(body, '}'))
+	c.resp.whole(http.StatusOK, append(answer(n), '}'))
 	r.finish(c)
 }

@@ -137,7 +137,7 @@ func TestMeasuresMatchTheSchema(t *testing.T) {
 		table string
 		skip  int // the group columns
 		want  []string
-	}{{"usage_daily", 4, daily}, {"usage_hourly", 8, hourly}} {
+	}{{"usage_daily", 4, daily}, {"usage_hourly", 7, hourly}, {"usage_hourly_served", 2, daily}} {
 		got := columns(tt.table, tt.skip)
 		slices.Sort(got)
 		if !slices.Equal(got, tt.want) {

@@ -9,7 +9,7 @@ import (
 
 // Usage at scale: raw rows (usage_stats, one per request) are kept for the
 // retention period; every row is also summed into usage_hourly (one row per
-// UTC hour, key, account, model, served model, platform and status class), which is kept
+// UTC hour, key, account, model, platform and status class), which is kept
 // for good. Queries read usage_hourly for whole hours and raw rows only for
 // the partial hours at the edges of their window, so their cost does not grow
 // with history.
@@ -87,15 +87,16 @@ const (
 	dayMs  = 24 * hourMs
 )
 
-// dailyDims maps each usage_daily dimension to its two columns in
-// usage_hourly (and in a roll-up step's batch table, which has the same
-// columns). Constants: the only values put into the SQL text.
-var dailyDims = []struct{ dim, hourly string }{
-	{"key", "key_name, key_hash"},
-	{"account", "account_id, ''"},
-	{"model", "model, ''"},
-	{"platform", "platform, ''"},
-	{"served_model", servedModelSQL + ", ''"},
+// dailyDims maps each usage_daily dimension to its two columns in a roll-up
+// step's batch table and in usage_hourly (which has the batch's columns but
+// the served model: its requests were served as asked, see served.go).
+// Constants: the only values put into the SQL text.
+var dailyDims = []struct{ dim, batch, hourly string }{
+	{"key", "key_name, key_hash", "key_name, key_hash"},
+	{"account", "account_id, ''", "account_id, ''"},
+	{"model", "model, ''", "model, ''"},
+	{"platform", "platform, ''", "platform, ''"},
+	{"served_model", servedModelSQL + ", ''", "model, ''"},
 }
 
 // dailyColumns and dailyUpsert insert and add to usage_daily rows.
@@ -106,26 +107,32 @@ var (
 
 // dailySumSQL sums hourly-shaped rows (usage_hourly's columns) of from
 // into usage_daily, one statement per dimension; from ends the FROM clause
-// (a table and its WHERE).
-func dailySumSQL(from string) []string {
+// (a table and its WHERE), the batch table's when batch.
+func dailySumSQL(from string, batch bool) []string {
 	var out []string
 	for _, d := range dailyDims {
+		cols := d.hourly
+		if batch {
+			cols = d.batch
+		}
 		out = append(out, `INSERT INTO usage_daily (`+dailyColumns+`)
-	SELECT hour_ms - hour_ms % 86400000, '`+d.dim+`', `+d.hourly+`, `+rollupSums+`
+	SELECT hour_ms - hour_ms % 86400000, '`+d.dim+`', `+cols+`, `+rollupSums+`
 	FROM `+from+` GROUP BY 1, 3, 4`+dailyUpsert)
 	}
 	return out
 }
 
-// dailyFromHourlySQL sums usage_hourly rows of [?, ?) into usage_daily (for
-// generated histories whose rollups have no raw rows behind them).
+// dailyFromHourlySQL sums usage_hourly rows of [?, ?) into usage_daily and
+// usage_hourly_served (for generated histories whose rollups have no raw
+// rows behind them).
 func dailyFromHourlySQL() []string {
-	return dailySumSQL(`usage_hourly WHERE hour_ms >= ? AND hour_ms < ?`)
+	const fromHourly = false
+	return append(dailySumSQL(`usage_hourly WHERE hour_ms >= ? AND hour_ms < ?`, fromHourly), servedFromHourlySQL)
 }
 
 // hourlyKeys are usage_hourly's group columns; hourlyColumns adds the
 // measures.
-const hourlyKeys = `hour_ms, key_hash, key_name, account_id, model, served_model, platform, status_class`
+const hourlyKeys = `hour_ms, key_hash, key_name, account_id, model, platform, status_class`
 
 var hourlyColumns = hourlyKeys + `, ` + hourlyMeasureColumns
 
@@ -135,19 +142,21 @@ var hourlyColumns = hourlyKeys + `, ` + hourlyMeasureColumns
 // dimension. Summing the raw rows again for each table cost four more
 // passes (BENCHMARKS.md, session 5: 3.4 -> 1.5 µs per row).
 var (
+	// rollup_batch has usage_hourly's columns and the served model.
 	rollupBatchTable = `CREATE TEMP TABLE IF NOT EXISTS rollup_batch (hour_ms INTEGER, key_hash TEXT, key_name TEXT, account_id TEXT,
-		model TEXT, served_model TEXT, platform TEXT, status_class INTEGER, ` + rollupBatchMeasures + `)`
+		model TEXT, platform TEXT, status_class INTEGER, served_model TEXT, ` + rollupBatchMeasures + `)`
 
 	// rollupBatchSQL sums the raw rows with ? < id <= ? per hour and group.
 	// status / 100 is the status class: 2 and 3 are successes, 0 (no
 	// status) and 4 and up errors, as UsageRow counts them.
-	rollupBatchSQL = `INSERT INTO temp.rollup_batch (` + hourlyColumns + `)
-	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, served_model, platform, status / 100,
+	rollupBatchSQL = `INSERT INTO temp.rollup_batch (` + hourlyKeys + `, served_model, ` + hourlyMeasureColumns + `)
+	SELECT ts_ms - ts_ms % 3600000, client_api_key_hash, key_name, account_id, model, platform, status / 100, served_model,
 		` + hourlyFromRaw + `
 	FROM usage_stats WHERE id > ? AND id <= ?
 	GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`
 
-	// hourlyFromBatchSQL adds the batch to usage_hourly.
+	// hourlyFromBatchSQL adds the batch to usage_hourly (the batch rows of
+	// one group that differ by served model add up in the upsert).
 	hourlyFromBatchSQL = `INSERT INTO usage_hourly (` + hourlyColumns + `)
 	SELECT ` + hourlyColumns + ` FROM temp.rollup_batch WHERE true
 	ON CONFLICT (` + hourlyKeys + `) DO UPDATE SET ` + hourlyUpsert
@@ -176,7 +185,8 @@ func rollupRange(ctx context.Context, ex execer, lo, hi int64) error {
 	if err := exec(rollupBatchSQL, lo, hi); err != nil {
 		return err
 	}
-	for _, q := range append([]string{hourlyFromBatchSQL}, dailySumSQL(`temp.rollup_batch`)...) {
+	const fromBatch = true
+	for _, q := range append([]string{hourlyFromBatchSQL, servedFromBatchSQL}, dailySumSQL(`temp.rollup_batch`, fromBatch)...) {
 		if err := exec(q); err != nil {
 			return err
 		}

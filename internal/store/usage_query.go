@@ -26,12 +26,14 @@ const (
 // text, so no caller string reaches a query. Keys group by name and hash;
 // Usage then merges the hashes of one name.
 var groupColumns = map[string]struct{ rollup, raw string }{
-	GroupNone:        {"'', ''", "'', ''"},
-	GroupKey:         {"key_name, key_hash", "key_name, client_api_key_hash"},
-	GroupAccount:     {"account_id, ''", "account_id, ''"},
-	GroupModel:       {"model, ''", "model, ''"},
-	GroupPlatform:    {"platform, ''", "platform, ''"},
-	GroupServedModel: {servedModelSQL + ", ''", servedModelSQL + ", ''"},
+	GroupNone:     {"'', ''", "'', ''"},
+	GroupKey:      {"key_name, key_hash", "key_name, client_api_key_hash"},
+	GroupAccount:  {"account_id, ''", "account_id, ''"},
+	GroupModel:    {"model, ''", "model, ''"},
+	GroupPlatform: {"platform, ''", "platform, ''"},
+	// usage_hourly's rows were served as asked; from served_from_ms the
+	// hours come from usage_hourly_served instead (served.go).
+	GroupServedModel: {"model, ''", servedModelSQL + ", ''"},
 }
 
 // UsageQuery selects the usage of a window, grouped.
@@ -126,6 +128,9 @@ type usageQueries struct {
 	tail string
 	// edge reads every raw row of [?, ?) (the partial hours of a window).
 	edge string
+	// served reads the served-model rollups of whole hours [?, ?) (with
+	// GroupServedModel only; hourly reads the hours before them).
+	served string
 }
 
 func buildUsageQueries(schema, by string, legacy bool) usageQueries {
@@ -162,8 +167,9 @@ func buildQueries(schema, by string, legacy, bucketed bool) usageQueries {
 		hourly: `SELECT ` + hb + `, ` + cols.rollup + `, ` + rollupSums + ` FROM ` + schema + `.usage_hourly WHERE hour_ms >= ? AND hour_ms < ? GROUP BY ` + hg,
 		// NOT INDEXED: the rows above rolled_id are the newest few, found
 		// by rowid; the ts_ms index would visit every row of the window.
-		tail: `SELECT ` + rb + `, ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats NOT INDEXED WHERE id > ? AND ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg,
-		edge: `SELECT ` + rb + `, ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg,
+		tail:   `SELECT ` + rb + `, ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats NOT INDEXED WHERE id > ? AND ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg,
+		edge:   `SELECT ` + rb + `, ` + cols.raw + `, ` + rawSums + ` FROM ` + schema + `.usage_stats WHERE ts_ms >= ? AND ts_ms < ? GROUP BY ` + rg,
+		served: map[bool]string{true: `SELECT ` + hb + `, served_model, '', ` + dailySums + ` FROM ` + schema + `.usage_hourly_served WHERE hour_ms >= ? AND hour_ms < ? GROUP BY ` + hg}[by == GroupServedModel],
 	}
 }
 
@@ -290,6 +296,37 @@ func GroupUsage(by string, parts []UsageRow) []UsageRow {
 	return out
 }
 
+// rollupState is what a usage query needs of a schema's rollup state.
+type rollupState struct {
+	// legacy: a database written before rollups (read only its raw rows).
+	legacy               bool
+	rolled, prunedBefore int64
+	// served: the database keeps the model served (read with
+	// GroupServedModel only), from the hour servedFrom in its rollups.
+	served     bool
+	servedFrom int64
+}
+
+// readRollupState reads schema's rollup state (and, grouping by served
+// model, where its served-model hours start).
+func readRollupState(ctx context.Context, c *sql.Conn, schema, by string) (rollupState, error) {
+	var st rollupState
+	err := c.QueryRowContext(ctx, `SELECT rolled_id, pruned_before_ms FROM `+schema+`.usage_rollup_state WHERE id = 1`).Scan(&st.rolled, &st.prunedBefore)
+	switch {
+	case err != nil && isNoSuchTable(err):
+		// A database not yet migrated (stats reads it read-only).
+		st.legacy = true
+	case err != nil:
+		return st, fmt.Errorf("query usage: read rollup state: %w", err)
+	}
+	if by == GroupServedModel && !st.legacy {
+		if st.servedFrom, st.served, err = servedFrom(ctx, c, schema); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
 // usageOf adds one schema's usage of [from, to) to add, split into whole
 // hours (rollups and the raw tail) and raw edges. With step > 0 the sums are
 // per bucket of step ms (aligned to the Unix epoch): a step of whole hours
@@ -297,23 +334,13 @@ func GroupUsage(by string, parts []UsageRow) []UsageRow {
 // any other step reads the raw rows of the whole window, so it covers the
 // raw retention only. add gets the bucket start (0 without a step).
 func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step, from, to int64, add func(bucket int64, g1, g2 string, r UsageRow)) error {
-	var legacy bool
-	var rolled, prunedBefore int64
-	err := c.QueryRowContext(ctx, `SELECT rolled_id, pruned_before_ms FROM `+schema+`.usage_rollup_state WHERE id = 1`).Scan(&rolled, &prunedBefore)
-	switch {
-	case err != nil && isNoSuchTable(err):
-		// A database not yet migrated (stats reads it read-only).
-		legacy = true
-	case err != nil:
-		return fmt.Errorf("query usage: read rollup state: %w", err)
+	st, err := readRollupState(ctx, c, schema, by)
+	if err != nil {
+		return err
 	}
-	if by == GroupServedModel {
-		// A database older than the served model served every request as asked.
-		if has, err := hasServedModel(ctx, c, schema); err != nil {
-			return err
-		} else if !has {
-			by = GroupModel
-		}
+	legacy, rolled, prunedBefore, servedFromMs := st.legacy, st.rolled, st.prunedBefore, st.servedFrom
+	if by == GroupServedModel && !st.served {
+		by = GroupModel // a database older than the served model: served as asked
 	}
 	qs := buildQueries(schema, by, legacy, step > 0)
 	run := func(text string, args ...any) error {
@@ -340,6 +367,20 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step,
 		}
 		return nil
 	}
+	// hourly reads the rollups of whole hours [a, b): the served-model
+	// ones from servedFromMs on.
+	hourly := func(a, b int64) error {
+		if qs.served == "" || b <= servedFromMs {
+			return run(qs.hourly, a, b)
+		}
+		if a < servedFromMs {
+			if err := run(qs.hourly, a, servedFromMs); err != nil {
+				return err
+			}
+			a = servedFromMs
+		}
+		return run(qs.served, a, b)
+	}
 	if legacy || (step > 0 && step%hourMs != 0) {
 		return run(qs.edge, from, to)
 	}
@@ -364,16 +405,16 @@ func (db *DB) usageOf(ctx context.Context, c *sql.Conn, schema, by string, step,
 			return err
 		}
 		if hFrom < dFrom {
-			if err := run(qs.hourly, hFrom, dFrom); err != nil {
+			if err := hourly(hFrom, dFrom); err != nil {
 				return err
 			}
 		}
 		if dTo < hTo {
-			if err := run(qs.hourly, dTo, hTo); err != nil {
+			if err := hourly(dTo, hTo); err != nil {
 				return err
 			}
 		}
-	} else if err := run(qs.hourly, hFrom, hTo); err != nil {
+	} else if err := hourly(hFrom, hTo); err != nil {
 		return err
 	}
 	if err := run(qs.tail, rolled, hFrom, hTo); err != nil {

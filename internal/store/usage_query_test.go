@@ -323,6 +323,9 @@ func TestUsageQueryPlans(t *testing.T) {
 			q{"hourly by " + by, u.hourly, []any{1, 2}},
 			q{"tail by " + by, u.tail, []any{1, 2, 3}},
 			q{"edge by " + by, u.edge, []any{1, 2}})
+		if u.served != "" {
+			qs = append(qs, q{"served hours by " + by, u.served, []any{1, 2}})
+		}
 		// The series' queries (UsageSeries): the same, per time bucket.
 		s := buildQueries("main", by, false, true)
 		qs = append(qs,
@@ -333,12 +336,16 @@ func TestUsageQueryPlans(t *testing.T) {
 	}
 	// A roll-up step's batch table holds only that step's groups and is
 	// meant to be read whole; the raw rows are read by id range.
-	for i, d := range dailySumSQL(`temp.rollup_batch`) {
+	for i, d := range dailySumSQL(`temp.rollup_batch`, true) {
 		qs = append(qs, q{"daily rollup " + dailyDims[i].dim, d, nil})
+	}
+	for _, d := range dailyFromHourlySQL() {
+		qs = append(qs, q{"generated days", d, []any{1, 2}})
 	}
 	qs = append(qs,
 		q{"rollup batch", rollupBatchSQL, []any{1, 2}},
 		q{"rollup hourly", hourlyFromBatchSQL, nil},
+		q{"rollup served hours", servedFromBatchSQL, nil},
 		q{"prune", pruneSQL, []any{1, 2, 3}},
 		q{"rollup state", `SELECT rolled_id, pruned_before_ms FROM main.usage_rollup_state WHERE id = 1`, nil},
 		q{"max id", `SELECT COALESCE(MAX(id), 0) FROM usage_stats`, nil},

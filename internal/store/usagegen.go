@@ -199,8 +199,8 @@ func (g *generator) rollups(ctx context.Context, sdb *sql.DB) error {
 	}
 	defer stmt.Close()
 	type key struct {
-		hash, name, acct, model, served, platform string
-		class                                     int
+		hash, name, acct, model, platform string
+		class                             int
 	}
 	perHour := o.Rows / (o.RawDays * 24)
 	end := o.Now.Add(-time.Duration(o.RawDays) * 24 * time.Hour).Truncate(time.Hour)
@@ -208,7 +208,7 @@ func (g *generator) rollups(ctx context.Context, sdb *sql.DB) error {
 		sums := map[key]*[NumMeasures]int64{}
 		for range perHour {
 			u := g.record(h)
-			k := key{u.KeyHash, u.KeyName, u.AccountID, u.Model, storedServedModel(u.Model, u.ServedModel), u.Platform, u.Status / 100}
+			k := key{u.KeyHash, u.KeyName, u.AccountID, u.Model, u.Platform, u.Status / 100}
 			s := sums[k]
 			if s == nil {
 				s = new([NumMeasures]int64)
@@ -219,7 +219,7 @@ func (g *generator) rollups(ctx context.Context, sdb *sql.DB) error {
 			}
 		}
 		for k, s := range sums {
-			args := []any{h.UnixMilli(), k.hash, k.name, k.acct, k.model, k.served, k.platform, k.class}
+			args := []any{h.UnixMilli(), k.hash, k.name, k.acct, k.model, k.platform, k.class}
 			for i := range Measures {
 				if Measures[i].Hourly != "" {
 					args = append(args, s[i])

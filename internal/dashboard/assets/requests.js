@@ -43,7 +43,7 @@
       d.el("td", {}, d.el("div", { text: new Date(r.time).toLocaleTimeString() }), d.el("div", { class: "sub", text: d.ago(r.time) })),
       d.el("td", {}, d.el("button", { type: "button", class: "link mono", "data-open": r.id, text: r.id.replace(/^req_/, "").slice(0, 10) + "…" })),
       d.el("td", { text: r.key || "–" }),
-      d.el("td", {}, d.el("div", { text: r.model }), r.served_model ? d.el("div", { class: "sub", text: "→ " + r.served_model }) : null),
+      d.el("td", {}, d.el("div", { text: r.model }), r.served_model ? d.el("div", { class: "sub served", title: "model served", text: "→ " + r.served_model }) : null),
       d.el("td", { class: "trail" }, trail(d, r)),
       d.el("td", {}, statusBadge(d, r.status), r.captured ? d.el("span", { class: "sub captured", text: " · bodies" }) : null, r.error ? d.el("div", { class: "sub", text: r.error }) : null),
       d.el("td", { class: "num", text: d.fmtMs(r.ttfb_ms) }),
@@ -66,7 +66,7 @@
     }
     for (const tr of document.querySelectorAll("#requests-table tbody tr")) tr.classList.toggle("selected", tr.dataset.id === id);
     const facts = [["Request", r.id], ["Time", new Date(r.time).toLocaleString()], ["Key", r.key || "–"], ["Client", (r.client || "–") + " · " + r.user_agent],
-      ["Route", r.route + " (" + r.dialect + ")"], ["Model", r.model + (r.served_model ? " → " + r.served_model : "")], ["Status", String(r.status) + (r.error ? " · " + r.error : "")],
+      ["Route", r.route + " (" + r.dialect + ")"], ["Model", r.model], ...(r.served_model ? [["Model served", r.served_model + " on " + r.platform]] : []), ["Status", String(r.status) + (r.error ? " · " + r.error : "")],
       ["Tokens", d.fmtInt(r.input_tokens) + " in · " + d.fmtInt(r.output_tokens) + " out · " + d.fmtInt(r.cache_read_tokens) + " cache read"],
       ["Cost", r.cost_usd === null ? "unknown" : d.fmtUSD(r.cost_usd * 1e6)], ["Timing", "queue " + d.fmtMs(r.queue_ms) + " · first byte " + d.fmtMs(r.ttfb_ms) + " · total " + d.fmtMs(r.latency_ms) + (r.stream ? " · stream" : "")]];
     const dl = d.el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [d.el("dt", { text: k }), d.el("dd", { text: v })]));
@@ -81,6 +81,8 @@
         d.el("div", { class: "attempt-head" }, d.el("strong", { text: (i + 1) + ". " + a.account }), " ", statusBadge(d, a.status), " ",
           d.el("span", { class: "muted", text: a.verdict + " · ended at " + d.fmtMs(a.end_ms) })),
         d.el("div", { class: "timeline" }, seg),
+        a.fallback ? d.el("div", { class: "sub", text: "passed over: " + a.fallback }) : null,
+        a.target ? d.el("div", { class: "sub", text: "target: " + a.target }) : null,
         a.reason ? d.el("div", { class: "sub", text: "reason: " + a.reason }) : null,
         a.message ? d.el("div", { class: "sub mono", text: "upstream: " + a.message }) : null);
     });

@@ -17,8 +17,8 @@ func writeDetail(w io.Writer, d admin.RequestDetailResponse) error {
 		cost = fmt.Sprintf("$%.6f", *r.CostUSD)
 	}
 	model := r.Model
-	if r.ServedModel != "" {
-		model += " (sent upstream as " + r.ServedModel + ")"
+	if r.ServedModel != "" && r.ServedModel != r.Model {
+		model += " (model served: " + r.ServedModel + ", on " + dash(r.Platform) + ")"
 	}
 	stream := "no"
 	if r.Stream {
@@ -40,6 +40,12 @@ func writeDetail(w io.Writer, d admin.RequestDetailResponse) error {
 	}
 	for i, a := range r.Attempts {
 		fmt.Fprintf(w, "  %d. %-20s %-12s %-16s ended at %s\n", i+1, a.Account, statusText(a.Status), a.Verdict, ms(a.EndMs))
+		if a.Fallback != "" {
+			fmt.Fprintf(w, "     passed over: %s\n", a.Fallback)
+		}
+		if a.Target != "" {
+			fmt.Fprintf(w, "     target:  %s\n", a.Target)
+		}
 		if a.Reason != "" {
 			fmt.Fprintf(w, "     reason:  %s\n", a.Reason)
 		}

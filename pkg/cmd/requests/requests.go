@@ -342,10 +342,19 @@ func writeRows(w io.Writer, rows []store.RequestRow, now time.Time, header bool)
 		fmt.Fprintln(tw, "TIME\tID\tKEY\tMODEL\tACCOUNTS\tSTATUS\tTTFB\tTOTAL\tERROR")
 	}
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", when(r.Time, now), r.ID, dash(r.Key), r.Model, accounts(r),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", when(r.Time, now), r.ID, dash(r.Key), modelCell(r), accounts(r),
 			r.Status, ms(r.TTFBMs), ms(r.LatencyMs), oneLine(r.Error, 60))
 	}
 	return tw.Flush()
+}
+
+// modelCell is the model asked, and the model served when a route or the
+// [models] map rewrote it: "claude-sonnet-4 > gpt-5-codex".
+func modelCell(r store.RequestRow) string {
+	if r.ServedModel != "" && r.ServedModel != r.Model {
+		return r.Model + " > " + r.ServedModel
+	}
+	return r.Model
 }
 
 // accounts is the attempt trail: "a1", or "a0 401 > a1" after a failover.

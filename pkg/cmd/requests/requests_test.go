@@ -1,9 +1,13 @@
 package requests
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccrelay/ccrelay/internal/admin"
+	"github.com/ccrelay/ccrelay/internal/store"
 
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
@@ -52,5 +56,54 @@ func TestQuerySendsAbsoluteSince(t *testing.T) {
 	q := o.query()
 	if q.Get("since") != "2026-12-07T11:00:00Z" || q.Get("errors") != "true" || q.Get("status") != "502" {
 		t.Fatalf("query %v", q)
+	}
+}
+
+// A request served as another model shows both, in the list and in the
+// detail; one served as asked shows its model once.
+func TestModelServedShown(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	rows := []store.RequestRow{
+		{ID: "req_routed", Time: now, Model: "claude-sonnet-4", ServedModel: "gpt-5-codex", Platform: "openai", Account: "chatgpt-pro", Status: 200},
+		{ID: "req_plain", Time: now, Model: "claude-sonnet-4", Platform: "claude", Account: "max-1", Status: 200},
+	}
+	var list bytes.Buffer
+	if err := writeTable(&list, rows, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(list.String(), "\n")
+	if !strings.Contains(lines[1], "claude-sonnet-4 > gpt-5-codex") || strings.Contains(lines[2], ">") || !strings.Contains(lines[2], "claude-sonnet-4") {
+		t.Errorf("list:\n%s", list.String())
+	}
+	for _, tt := range []struct {
+		row  store.RequestRow
+		want string
+	}{
+		{rows[0], "Model:    claude-sonnet-4 (model served: gpt-5-codex, on openai)\n"},
+		{rows[1], "Model:    claude-sonnet-4\n"},
+	} {
+		var out bytes.Buffer
+		if err := writeDetail(&out, admin.RequestDetailResponse{RequestDetail: store.RequestDetail{RequestRow: tt.row}}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("detail lacks %q:\n%s", tt.want, out.String())
+		}
+	}
+}
+
+// A routed request's attempts name their target and why earlier targets
+// were passed over.
+func TestAttemptTargetShown(t *testing.T) {
+	row := store.RequestRow{ID: "req_fb", Model: "claude-sonnet-4", ServedModel: "gpt-5-codex", Status: 200,
+		Attempts: []store.AttemptRow{{Account: "chatgpt-pro", Target: "openai:gpt-5-codex", Fallback: "claude: no claude account is available", Status: 200, Verdict: "ok"}}}
+	var out bytes.Buffer
+	if err := writeDetail(&out, admin.RequestDetailResponse{RequestDetail: store.RequestDetail{RequestRow: row}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"passed over: claude: no claude account is available\n", "target:  openai:gpt-5-codex\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("detail lacks %q:\n%s", want, out.String())
+		}
 	}
 }
