@@ -475,6 +475,11 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.Log.Warn("drain timed out; closing the remaining connections", "in_flight", a.Server.InFlight())
 		_ = a.Server.Close()
 	}
+	// The Responses WebSockets are hijacked connections the server's drain
+	// does not wait for: each finishes its turn before usage is flushed.
+	if werr := a.Relay.CloseWebSockets(ctx); werr != nil {
+		a.Log.Warn("websocket drain timed out", "err", werr)
+	}
 	a.stopOps(ctx)
 	if a.bgCancel != nil {
 		a.bgCancel()

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // OpenAI is a fake OpenAI Responses API (the upstream of openai-responses
@@ -68,6 +70,9 @@ func (o *OpenAI) defaultReply(rec *Recorded) *Reply {
 	}
 	if rec.Method != http.MethodPost || !strings.HasSuffix(rec.Path, "/responses") {
 		return &Reply{Status: 404, Body: OpenAIError("Invalid URL ("+rec.Method+" "+rec.Path+")", "invalid_request_error", "", "")}
+	}
+	if wantsCompaction(rec) && gjson.GetBytes(rec.Body, "stream").Bool() {
+		return &Reply{Events: CompactionStream(gjson.GetBytes(rec.Body, "model").Str, rec.Body)}
 	}
 	return defaultAnswer(rec, o.Text, o.StreamEvents, o.EventGap, ResponseStream, ResponseJSON)
 }

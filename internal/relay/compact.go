@@ -35,9 +35,10 @@ func (compactAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 // compactRead are the top-level members the compact route reads.
 var compactRead = [...]string{"model", "prompt_cache_key"}
 
-// handleCompact serves POST /v1/responses/compact: the same intake, policy
-// and failover as POST /v1/responses, a JSON answer whose usage is recorded
-// like any other.
+// handleCompact serves POST /v1/responses/compact: the same intake, policy,
+// routing and failover as POST /v1/responses, a JSON answer whose usage is
+// recorded like any other. An OpenAI account passes it through; an account
+// of another API writes a summary (compact_convert.go).
 func (r *Relay) handleCompact(w http.ResponseWriter, req *http.Request, d dialect) {
 	c := r.intake(w, req, d, compactAdapter{responsesAdapter{now: r.now, quota: r.quota}}, intakeOpts{body: jsonObject})
 	if c == nil {
@@ -52,5 +53,6 @@ func (r *Relay) handleCompact(w http.ResponseWriter, req *http.Request, d dialec
 	if k := openai.SessionKey(c.body, req.Header); k != "" {
 		c.sessionKey = "openai:" + k
 	}
+	r.plan(c, compactSide(c.body, r.now))
 	r.serve(c)
 }

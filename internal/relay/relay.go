@@ -168,6 +168,9 @@ type Relay struct {
 	// allowUnauth is Options.AllowUnauthenticated; a reload sets it
 	// (SetAllowUnauthenticated).
 	allowUnauth atomic.Bool
+	// sockets are the open Responses WebSockets (websocket.go), which the
+	// server's drain does not see.
+	sockets wsHub
 }
 
 // MarkConfigFollowed records that a config watcher applies changes to the

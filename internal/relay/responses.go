@@ -88,6 +88,9 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dial
 		c.sessionKey = "openai:" + k
 	}
 	r.plan(c, clientSides["responses"])
+	if c.conv != nil && compactionTriggered(c.body) {
+		c.conv.side = triggerSide(r.now) // compact_trigger.go
+	}
 	r.serve(c)
 }
 

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -64,6 +66,11 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 		writeRefusalTo(w, d, auth.status, policy.RateLimited, auth.msg, auth.retry)
 		return
 	}
+	if !r.sockets.enter() {
+		writeDialectError(w, d, http.StatusServiceUnavailable, "the relay is shutting down")
+		return
+	}
+	defer r.sockets.leave()
 	// The origin check stays on: a browser page must not reach a relay in
 	// protected mode through a socket (Codex sends no Origin).
 	conn, err := websocket.Accept(w, req, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
@@ -74,6 +81,68 @@ func (r *Relay) handleResponsesWebSocket(w http.ResponseWriter, req *http.Reques
 	s := &wsSession{r: r, conn: conn, up: req, d: d}
 	s.run(req.Context())
 	r.log.Info("responses websocket closed", "path", req.URL.Path, "responses", s.served)
+}
+
+// wsHub counts the open sockets and ends them on a drain: hijacked
+// connections are outside http.Server.Shutdown's reach.
+type wsHub struct {
+	mu     sync.Mutex
+	open   sync.WaitGroup
+	closed bool
+	stop   chan struct{}
+}
+
+// enter registers a socket; false once the relay drains.
+func (h *wsHub) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.open.Add(1)
+	return true
+}
+
+func (h *wsHub) leave() { h.open.Done() }
+
+// stopping is closed when the relay drains.
+func (h *wsHub) stopping() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopChan()
+}
+
+// stopChan is the drain's channel; call with mu held.
+func (h *wsHub) stopChan() chan struct{} {
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+	}
+	return h.stop
+}
+
+// CloseWebSockets drains the Responses WebSockets: no new one is accepted,
+// each open one finishes its turn in flight and is closed (1001); it
+// returns when all are closed or ctx ends. Call it after the server's
+// Shutdown, before usage is flushed.
+func (r *Relay) CloseWebSockets(ctx context.Context) error {
+	h := &r.sockets
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.stopChan())
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		h.open.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close the Responses WebSockets: %w", ctx.Err())
+	}
 }
 
 // headerHasToken reports whether the comma-separated header name holds token.
@@ -131,21 +200,25 @@ func (s *wsSession) run(parent context.Context) {
 	}()
 	idle := time.NewTimer(wsIdle)
 	defer idle.Stop()
+	status, reason := websocket.StatusNormalClosure, ""
+	stop := s.r.sockets.stopping()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				status, reason = websocket.StatusGoingAway, "connection too old; open a new one"
+			}
 			break loop
 		case <-idle.C:
 			break loop
+		case <-stop:
+			status, reason = websocket.StatusGoingAway, "the relay is shutting down"
+			break loop
 		case m := <-msgs:
-			s.serveMessage(ctx, m)
+			s.serveMessage(ctx, m) // a turn in flight finishes before a drain closes
 			idle.Reset(wsIdle)
 		}
-	}
-	status, reason := websocket.StatusNormalClosure, ""
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		status, reason = websocket.StatusGoingAway, "connection too old; open a new one"
 	}
 	_ = s.conn.Close(status, reason)
 	cancel()
@@ -164,8 +237,9 @@ func (s *wsSession) serveMessage(ctx context.Context, data []byte) {
 		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "type", "unsupported message type "+strconv.Quote(truncateForError(t))+`; this relay takes "response.create"`)
 		return
 	}
-	input, ok := s.fullInput(ctx, msg)
-	if !ok {
+	input, werr := s.fullInput(msg)
+	if werr != nil {
+		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "previous_response_id", werr.Error(), "previous_response_not_found")
 		return
 	}
 	if g := msg.Get("generate"); g.Exists() && g.Type == gjson.False {
@@ -177,10 +251,20 @@ func (s *wsSession) serveMessage(ctx context.Context, data []byte) {
 		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "", "could not read the message: "+err.Error())
 		return
 	}
-	w := &wsWriter{ctx: ctx, conn: s.conn, h: http.Header{}}
-	s.r.handleResponses(w, s.messageRequest(ctx, body), s.d)
-	w.finish()
+	// Each turn is a request of its own: its own id (the socket's, then
+	// ".<turn>") for the request log, and its own access log line.
 	s.served++
+	info := &Info{}
+	if up := InfoFrom(ctx); up != nil {
+		*info = *up
+		info.Account, info.Model, info.Attempts, info.Status, info.Usage = "", "", 0, 0, provider.Usage{}
+	}
+	info.RequestID += "." + strconv.Itoa(s.served)
+	w := &wsWriter{ctx: ctx, conn: s.conn, h: http.Header{}}
+	s.r.handleResponses(w, s.messageRequest(WithInfo(ctx, info), body), s.d)
+	w.finish()
+	s.r.log.Info("websocket turn", "id", info.RequestID, "status", info.Status, "account", info.Account, "model", info.Model,
+		"in", info.InputTokens, "out", info.OutputTokens, "cache_read", info.CacheReadTokens, "attempts", info.Attempts)
 	s.lastID, s.lastInput, s.lastOutput = "", nil, nil
 	if w.completed && w.id != "" {
 		s.lastID, s.lastInput, s.lastOutput = w.id, input, w.items
@@ -190,8 +274,8 @@ func (s *wsSession) serveMessage(ctx context.Context, data []byte) {
 // fullInput is the message's input with what previous_response_id stands
 // for put before it: the last response's input and output items. A
 // previous_response_id this connection did not answer last is an error
-// event (previous_response_not_found), as OpenAI's.
-func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bool) {
+// (previous_response_not_found, as OpenAI's).
+func (s *wsSession) fullInput(msg gjson.Result) ([]byte, error) {
 	in := msg.Get("input")
 	var items []string
 	switch {
@@ -204,14 +288,13 @@ func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bo
 		items = append(items, m)
 	}
 	prev := msg.Get("previous_response_id")
+	s.r.log.Debug("responses websocket turn", "continues", prev.Str != "", "new_items", len(items))
 	if prev.Str == "" {
-		return joinItems(items), true
+		return joinItems(items), nil
 	}
 	if prev.Str != s.lastID {
-		s.sendError(ctx, http.StatusBadRequest, "invalid_request_error", "previous_response_id",
-			"Previous response with id "+strconv.Quote(truncateForError(prev.Str))+" not found: this relay keeps only the last response of this WebSocket connection; send the full input without previous_response_id",
-			"previous_response_not_found")
-		return nil, false
+		return nil, errors.New("previous response with id " + strconv.Quote(truncateForError(prev.Str)) +
+			" not found: this relay keeps only the last response of this WebSocket connection; send the full input without previous_response_id")
 	}
 	all := make([]string, 0, len(items)+len(s.lastOutput)+8)
 	for _, it := range gjson.ParseBytes(s.lastInput).Array() {
@@ -220,7 +303,7 @@ func (s *wsSession) fullInput(ctx context.Context, msg gjson.Result) ([]byte, bo
 	for _, it := range s.lastOutput {
 		all = append(all, string(it))
 	}
-	return joinItems(append(all, items...)), true
+	return joinItems(append(all, items...)), nil
 }
 
 // joinItems is a JSON array of raw items.
@@ -354,6 +437,40 @@ type wsWriter struct {
 	id        string
 	items     [][]byte
 	completed bool
+	// limitsSent: the quota numbers of the answer's headers went out.
+	limitsSent bool
+}
+
+// rateLimitsEvent is the codex.rate_limits event Codex reads on a socket
+// (codex-api rate_limits.rs parse_rate_limit_event) from the x-codex-*
+// quota headers a ChatGPT backend answer carries over HTTP (which Codex
+// reads from the headers when it speaks HTTP itself); nil without them.
+func rateLimitsEvent(h http.Header) []byte {
+	if h.Get("X-Codex-Primary-Used-Percent") == "" {
+		return nil
+	}
+	b := []byte(`{"type":"codex.rate_limits","rate_limits":{`)
+	first := true
+	for _, w := range [...]string{"primary", "secondary"} {
+		used, err := strconv.ParseFloat(h.Get("X-Codex-"+w+"-Used-Percent"), 64)
+		if err != nil {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `"`+w+`":{"used_percent":`...)
+		b = strconv.AppendFloat(b, used, 'f', -1, 64)
+		for _, f := range [...][2]string{{"window_minutes", "-Window-Minutes"}, {"reset_at", "-Reset-At"}} {
+			if n, err := strconv.ParseInt(h.Get("X-Codex-"+w+f[1]), 10, 64); err == nil {
+				b = append(b, `,"`+f[0]+`":`...)
+				b = strconv.AppendInt(b, n, 10)
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
 }
 
 func (w *wsWriter) Header() http.Header { return w.h }
@@ -378,6 +495,14 @@ func (w *wsWriter) Write(b []byte) (int, error) {
 	if !w.stream() {
 		w.body.Write(b) // the relay's and the upstream's answers are bounded
 		return len(b), nil
+	}
+	if !w.limitsSent {
+		w.limitsSent = true
+		if ev := rateLimitsEvent(w.h); ev != nil {
+			if w.err = w.conn.Write(w.ctx, websocket.MessageText, ev); w.err != nil {
+				return 0, w.err
+			}
+		}
 	}
 	w.p.Feed(b, func(ev *sse.Event) bool {
 		if len(ev.Data) == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 const wsKey = "sk-relay-ws-test"
@@ -75,6 +76,17 @@ func readUntil(t *testing.T, ctx context.Context, c *websocket.Conn, want string
 			return got
 		}
 	}
+}
+
+// waitRecords waits (bounded) for n usage records: a turn is recorded just
+// after its last event reaches the client.
+func waitRecords(t *testing.T, rec *memRecorder, n int) []usage.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.all()) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return rec.all()
 }
 
 func send(t *testing.T, ctx context.Context, c *websocket.Conn, msg string) {
@@ -156,7 +168,10 @@ func TestWebSocketTwoTurns(t *testing.T) {
 	if len(in) != 3 || in[0].Get("content.0.text").Str != "hi" || in[1].Get("role").Str != "assistant" || in[2].Get("content.0.text").Str != "and again" {
 		t.Fatalf("second upstream input %s, want the first input, its answer and the new item", gjson.GetBytes(reqs[1].Body, "input").Raw)
 	}
-	recs := rec.all()
+	recs := waitRecords(t, rec, 2)
+	if len(recs) == 2 && (recs[0].RequestID == recs[1].RequestID || !strings.HasSuffix(recs[1].RequestID, ".2")) {
+		t.Fatalf("turns share a request id: %q %q", recs[0].RequestID, recs[1].RequestID)
+	}
 	if len(recs) != 2 || recs[0].AccountID != "oa" || !recs[0].Stream || recs[0].OutputTokens != 9 || recs[1].Status != 200 {
 		t.Fatalf("usage records %+v", recs)
 	}
@@ -222,7 +237,7 @@ func TestWebSocketWarmUp(t *testing.T) {
 	}
 	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","previous_response_id":"`+id+`","input":[`+userHi+`]}`)
 	readUntil(t, ctx, c, "response.completed")
-	if reqs := fake.Requests(); len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "input.#").Int() != 1 || len(rec.all()) != 1 {
+	if reqs := fake.Requests(); len(reqs) != 1 || gjson.GetBytes(reqs[0].Body, "input.#").Int() != 1 || len(waitRecords(t, rec, 1)) != 1 {
 		t.Fatalf("turn after the warm-up: %d requests, %d records", len(reqs), len(rec.all()))
 	}
 }
@@ -241,5 +256,113 @@ func TestWebSocketMessageLimit(t *testing.T) {
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.StatusMessageTooBig {
 		t.Fatalf("read after an oversized message: %v, want close 1009", err)
+	}
+}
+
+// A client that closes its socket mid-turn ends the turn: the upstream call
+// is cancelled and the turn recorded as the client's leaving (499).
+func TestWebSocketClientLeavesMidTurn(t *testing.T) {
+	fake := &fakeupstream.OpenAI{Text: strings.Repeat("word ", 100), StreamEvents: 50, EventGap: 100 * time.Millisecond}
+	srv, rec := wsRelay(t, fake, 0)
+	ctx := wsCtx(t)
+	c, _, err := dialWS(t, ctx, srv, wsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	readUntil(t, ctx, c, "response.output_text.delta")
+	c.CloseNow()
+	recs := waitRecords(t, rec, 1)
+	if len(recs) != 1 || recs[0].Status != 499 {
+		t.Fatalf("records %+v, want one 499", recs)
+	}
+}
+
+// In protected mode (no relay key) a program on this machine may open the
+// socket, a web page (it sends Origin) may not: the same rule as for POSTs.
+func TestWebSocketProtectedMode(t *testing.T) {
+	up := httptest.NewServer(&fakeupstream.OpenAI{})
+	t.Cleanup(up.Close)
+	srv, _ := newTestRelay(t, nil, testAccount{id: "oa", typ: config.TypeOpenAIResponses, url: up.URL + "/v1", key: "sk"})
+	ctx := wsCtx(t)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/responses"
+	_, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"https://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a page's upgrade: err %v, resp %+v; want 403", err, resp)
+	}
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("a local program's upgrade: %v", err)
+	}
+	defer c.CloseNow()
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	if got := readUntil(t, ctx, c, "response.completed"); got[len(got)-1].Get("type").Str != "response.completed" {
+		t.Fatalf("local program's turn: %v", got)
+	}
+}
+
+// A drain (CloseWebSockets, at shutdown) lets the turn in flight finish,
+// then closes each socket with 1001 and refuses new ones.
+func TestWebSocketDrain(t *testing.T) {
+	up := httptest.NewServer(&fakeupstream.OpenAI{StreamEvents: 5, EventGap: 20 * time.Millisecond})
+	t.Cleanup(up.Close)
+	ac := config.AccountConfig{ID: "oa", Type: config.TypeOpenAIResponses, APIURL: up.URL + "/v1"}
+	acct := &scheduler.Account{ID: "oa", Type: ac.Type, Platform: ac.Platform(), Priority: 100, Enabled: true}
+	sched := scheduler.New([]*scheduler.Account{acct}, scheduler.Options{StickyTTL: time.Hour}, nil, nil)
+	t.Cleanup(sched.Close)
+	rl := New(Options{Policy: testPolicy(t), FirstByteTimeout: 5 * time.Second, ResponseTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second},
+		sched, []*Upstream{{Account: acct, Config: ac, Client: &http.Client{}, Token: staticToken("sk")}}, &memRecorder{}, nil)
+	srv := httptest.NewServer(rl.Handler())
+	t.Cleanup(srv.Close)
+	ctx := wsCtx(t)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/v1/responses"
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	readUntil(t, ctx, c, "response.created")
+	drained := make(chan error, 1)
+	go func() { drained <- rl.CloseWebSockets(ctx) }()
+	if got := readUntil(t, ctx, c, "response.completed"); got[len(got)-1].Get("type").Str != "response.completed" {
+		t.Fatalf("the turn in flight did not finish: %v", got)
+	}
+	_, _, err = c.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("after the turn: %v, want close 1001", err)
+	}
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, err := websocket.Dial(ctx, url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a socket after the drain: err %v, resp %+v; want 503", err, resp)
+	}
+}
+
+// The x-codex-* quota numbers of an answer's headers (a ChatGPT backend's)
+// reach a socket client as the codex.rate_limits event Codex reads there,
+// before the answer's events.
+func TestWebSocketRateLimits(t *testing.T) {
+	fake := &fakeupstream.OpenAI{Headers: func(int) map[string]string {
+		return map[string]string{"X-Codex-Primary-Used-Percent": "42.5", "X-Codex-Primary-Window-Minutes": "300", "X-Codex-Primary-Reset-At": "1767229200",
+			"X-Codex-Secondary-Used-Percent": "7", "X-Codex-Secondary-Window-Minutes": "10080"}
+	}}
+	srv, _ := wsRelay(t, fake, 0)
+	ctx := wsCtx(t)
+	c, _, err := dialWS(t, ctx, srv, wsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, ctx, c, `{"type":"response.create","model":"gpt-fake-1","input":[`+userHi+`]}`)
+	got := readUntil(t, ctx, c, "response.completed")
+	rl := got[0]
+	if rl.Get("type").Str != "codex.rate_limits" || rl.Get("rate_limits.primary.used_percent").Float() != 42.5 ||
+		rl.Get("rate_limits.primary.window_minutes").Int() != 300 || rl.Get("rate_limits.primary.reset_at").Int() != 1767229200 ||
+		rl.Get("rate_limits.secondary.used_percent").Float() != 7 || rl.Get("rate_limits.secondary.reset_at").Exists() {
+		t.Fatalf("first frame %s", rl.Raw)
+	}
+	if got[1].Get("type").Str != "response.created" {
+		t.Fatalf("second frame %s", got[1].Raw)
 	}
 }
