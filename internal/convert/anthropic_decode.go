@@ -166,9 +166,45 @@ func decodeStopSequences(r *Request, v gjson.Result) error {
 	return err
 }
 
+// billingHeader starts the first system block Claude Code sends: Anthropic's
+// attribution line, which differs per conversation. It means nothing to
+// another provider and would spoil its prompt cache (a prefix that changes
+// between conversations), so it is not carried.
+const billingHeader = "x-anthropic-billing-header:"
+
+// systemReminder carries a mid-conversation system message to APIs that
+// have none, in the form Claude Code itself uses inside user turns.
+func systemReminder(text string) string {
+	return "<system-reminder>\n" + text + "\n</system-reminder>"
+}
+
+// messagesSystemText is the text of a mid-conversation system message: a
+// string or text blocks, joined by blank lines.
+func messagesSystemText(v gjson.Result, param string) (string, error) {
+	if v.Type == gjson.String {
+		return v.Str, nil
+	}
+	if !v.IsArray() {
+		return "", badRequest(param, "%s must be a string or an array of text blocks", param)
+	}
+	var texts []string
+	var err error
+	v.ForEach(func(_, b gjson.Result) bool {
+		if !b.IsObject() || b.Get("type").Str != "text" || b.Get("text").Type != gjson.String {
+			err = badRequest(param, "%s must hold text blocks only", param)
+			return false
+		}
+		if t := b.Get("text").Str; t != "" {
+			texts = append(texts, t)
+		}
+		return true
+	})
+	return strings.Join(texts, "\n\n"), err
+}
+
 func decodeMessagesSystem(r *Request, v gjson.Result) error {
 	if v.Type == gjson.String {
-		if v.Str != "" {
+		if v.Str != "" && !strings.HasPrefix(v.Str, billingHeader) {
 			r.System = append(r.System, v.Str)
 		}
 		return nil
@@ -185,7 +221,7 @@ func decodeMessagesSystem(r *Request, v gjson.Result) error {
 			err = badRequest(param, "%s must be a text block", param)
 			return false
 		}
-		if t := b.Get("text").Str; t != "" {
+		if t := b.Get("text").Str; t != "" && !strings.HasPrefix(t, billingHeader) {
 			r.System = append(r.System, t)
 		}
 		if b.Get("cache_control").IsObject() {
@@ -210,8 +246,20 @@ func decodeMessagesTurns(r *Request, v gjson.Result) error {
 			return false
 		}
 		role := Role(m.Get("role").Str)
+		if role == "system" {
+			// Claude Code's newer models get mid-conversation system
+			// messages (the environment, reminders), anywhere in the list.
+			var text string
+			if text, err = messagesSystemText(m.Get("content"), param+".content"); err != nil {
+				return false
+			}
+			if text != "" {
+				r.Messages = append(r.Messages, Message{Role: RoleUser, Parts: []Part{{Kind: PartText, Text: systemReminder(text)}}})
+			}
+			return true
+		}
 		if role != RoleUser && role != RoleAssistant {
-			err = badRequest(param+".role", "%s.role must be user or assistant", param)
+			err = badRequest(param+".role", "%s.role must be user, assistant or system", param)
 			return false
 		}
 		var parts []Part

@@ -510,3 +510,36 @@ func TestUncustomCalls(t *testing.T) {
 		t.Errorf("UncustomCalls\n got: %+v\nwant: %+v", resp.Parts, want)
 	}
 }
+
+// Claude Code (2.1.3xx, its newest models and unknown ones) sends system
+// messages inside messages, anywhere, and opens its system prompt with a
+// per-conversation attribution line: the first become user-turn system
+// reminders in place, the second is not carried.
+func TestDecodeMessagesMidConversationSystem(t *testing.T) {
+	body := `{"model":"gpt-5-codex","max_tokens":100,
+		"system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.337.abc; cc_entrypoint=sdk-cli;"},{"type":"text","text":"You are a Claude agent."}],
+		"messages":[{"role":"user","content":"hi"},{"role":"system","content":"env: linux"},
+			{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"Read","input":{}}]},
+			{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok"}]},
+			{"role":"system","content":[{"type":"text","text":"reminder"}]}]}`
+	r, err := DecodeMessages([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.System) != 1 || r.System[0] != "You are a Claude agent." {
+		t.Fatalf("system %q", r.System)
+	}
+	if len(r.Messages) != 5 || r.Messages[1].Role != RoleUser || r.Messages[1].Parts[0].Text != "<system-reminder>\nenv: linux\n</system-reminder>" ||
+		r.Messages[4].Parts[0].Text != "<system-reminder>\nreminder\n</system-reminder>" {
+		t.Fatalf("messages %+v", r.Messages)
+	}
+	for _, enc := range []func(*Request) ([]byte, error){EncodeMessages, EncodeResponses, EncodeChat, EncodeGemini} {
+		r.Model = "m"
+		if _, err := enc(r); err != nil {
+			t.Fatalf("encoding: %v", err)
+		}
+	}
+	if _, err := DecodeMessages([]byte(`{"model":"m","max_tokens":1,"messages":[{"role":"tool","content":"x"}]}`)); err == nil {
+		t.Fatal("an unknown role was accepted")
+	}
+}
