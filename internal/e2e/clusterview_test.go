@@ -118,7 +118,7 @@ queue_seconds = 60
 		})
 	}
 	fams := scrape(t, a.URL, adminKey)
-	for _, q := range []string{"state", "key_counters", "usage"} {
+	for _, q := range []string{"state", "key_counters", "usage", "request_log"} {
 		if v := value(t, fams, "ccrelay_cluster_dropped_total", map[string]string{"queue": q}); v != 0 {
 			t.Fatalf("queue %s dropped %v", q, v)
 		}
