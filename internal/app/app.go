@@ -62,8 +62,8 @@ type App struct {
 	// clusterRequests writes the request log into the cluster's shared
 	// index and reads it back; nil without a cluster (cluster.go).
 	clusterRequests *cluster.RequestShare
-	upstreams    []*relay.Upstream
-	started      time.Time
+	upstreams       []*relay.Upstream
+	started         time.Time
 	// ops is hot reload, metrics and alerts (reload.go, metrics.go).
 	ops      ops
 	bgCancel context.CancelFunc
