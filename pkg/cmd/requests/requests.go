@@ -73,8 +73,11 @@ func NewCmdRequests(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 			It reads the SQLite database at server.database_path (or --db) directly, with
 			or without a running relay. With --server (or $CCRELAY_SERVER) it asks the
 			relay at that URL through its admin API, with the admin key in
-			$CCRELAY_ADMIN_KEY. Each relay of a cluster keeps its own request log: ask the
-			relay that served the request.
+			$CCRELAY_ADMIN_KEY. In a cluster every relay also writes its rows (never the
+			bodies) to a shared index in Redis, so --server on any relay lists the whole
+			cluster's requests, each naming the relay that served it; while Redis is
+			unreachable a relay answers with its own rows and says so. Captured bodies stay
+			on the relay that took them: the detail names it.
 
 			--follow prints new requests as they are recorded (about a second after they
 			end; the relay writes in batches), until interrupted.
@@ -155,8 +158,11 @@ func requestsRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if page.Scope == store.ScopeLocal && page.ScopeReason == admin.ReasonLocalLog {
+	if page.Scope == store.ScopeLocal && page.ScopeReason != "" && page.ScopeReason != admin.ReasonNoCluster {
 		fmt.Fprintln(opts.IO.ErrOut, "Note: "+page.ScopeReason+".")
+	}
+	if page.ScanStopped {
+		fmt.Fprintln(opts.IO.ErrOut, "Note: the cluster's request log was read as far as one question may before the page was full; older matching requests may exist (narrow the filters, e.g. --since).")
 	}
 	if !opts.Follow {
 		if opts.JSON {
