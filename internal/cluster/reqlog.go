@@ -32,6 +32,7 @@ import (
 //	                       JSON); filters read the small fields, only
 //	                       matches decode j
 //	P rl:id:<request id>   the row's stream entry id, expiring with the log
+//	                       (or sooner when the cap, not the age, trims it)
 //	P rl:seq:<relay>       the last chunk this relay process appended: a
 //	                       chunk retried after a lost reply is appended once
 //
@@ -255,7 +256,10 @@ func (s *RequestShare) final() {
 }
 
 // appendRequestsScript appends one chunk of rows unless this relay appended
-// it (or a later one) already, then trims the stream by age.
+// it (or a later one) already, then trims the stream by age. The id keys
+// expire with the retention, or, once the stream is at its cap, after twice
+// the time the stream spans (at least a minute): they stay about as many as
+// the rows the stream holds, whatever the traffic.
 //
 // KEYS: the stream, the relay's sequence key. ARGV: the chunk's sequence
 // number, the sequence key's TTL (s), the stream's cap, the oldest entry
@@ -265,12 +269,19 @@ func (s *RequestShare) final() {
 var appendRequestsScript = redis.NewScript(`
 if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[2]) or '0') then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+local ttl = tonumber(ARGV[6])
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  local now = redis.call('TIME')
+  local span = tonumber(now[1]) - math.floor(tonumber(string.match(first[1][1], '^(%d+)')) / 1000)
+  ttl = math.max(60, math.min(ttl, 2 * span + 60))
+end
 local n = tonumber(ARGV[7])
 local a = 8
 for i = 1, n do
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'r', ARGV[a + 1], 't', ARGV[a + 2], 'k', ARGV[a + 3],
     'a', ARGV[a + 4], 'm', ARGV[a + 5], 's', ARGV[a + 6], 'st', ARGV[a + 7], 'j', ARGV[a + 8])
-  if ARGV[a] ~= '' then redis.call('SET', ARGV[5] .. ARGV[a], id, 'EX', ARGV[6]) end
+  if ARGV[a] ~= '' then redis.call('SET', ARGV[5] .. ARGV[a], id, 'EX', ttl) end
   a = a + 9
 end
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[4])

@@ -190,6 +190,14 @@ func TestClusterRequestLogOutageAndCap(t *testing.T) {
 	if len(p.Rows) < 150 || len(p.Rows) > 500 || p.Rows[0].ID != "r999" {
 		t.Fatalf("after the outage: %d rows (newest %q); want the newest kept, about 150", len(p.Rows), p.Rows[0].ID)
 	}
+	// The id keys of a stream at its cap expire after twice its span (a
+	// minute at least), not with request_log_days: they stay bounded.
+	if ttl := c.rdb.TTL(ctx, c.requestIDKey("r999")).Val(); ttl <= 0 || ttl > 5*time.Minute {
+		t.Fatalf("id key of a capped stream expires in %v, want about a minute", ttl)
+	}
+	if r, err := s.Request(ctx, "r999"); err != nil || r.ID != "r999" {
+		t.Fatalf("the newest row by id: %+v %v", r, err)
+	}
 }
 
 // Rows older than request_log_days are trimmed from the stream.
