@@ -103,6 +103,11 @@ func (a *API) requestRoutes() {
 	a.mux.HandleFunc("POST "+Prefix+"captures/{id}/stop", a.stopCapture)
 }
 
+// localLogReason says why a cluster relay answers with its own request log.
+func localLogReason(err error) string {
+	return "the cluster's request log is not available (" + err.Error() + "): these are this relay's own requests"
+}
+
 func (a *API) logScope() (string, string) {
 	if a.o.Cluster != nil {
 		return store.ScopeLocal, ReasonLocalLog
@@ -170,7 +175,7 @@ func (a *API) requests(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, RequestPage{Requests: rows, Next: next, ScanStopped: stopped, Scope: store.ScopeCluster})
 			return
 		}
-		reason = localReason(err)
+		reason = localLogReason(err)
 	}
 	if a.o.Requests == nil {
 		writeError(w, http.StatusNotImplemented, "this relay has no request log (no database)")
@@ -202,7 +207,7 @@ func (a *API) clusterRequest(ctx context.Context, id string) (resp RequestDetail
 	case errors.Is(err, store.ErrNoRow):
 		return resp, false, ReasonNotInCluster
 	case err != nil:
-		return resp, false, localReason(err)
+		return resp, false, localLogReason(err)
 	}
 	resp = RequestDetailResponse{RequestDetail: store.RequestDetail{RequestRow: row}, ThisRelay: cr.Relay(), Scope: store.ScopeCluster}
 	if !row.Captured {

@@ -29,6 +29,12 @@ func reqRecord(id string, at time.Time, key, account, model string, status int, 
 	return r
 }
 
+// Whether reqRecord's request failed over.
+const (
+	direct     = false
+	failedOver = true
+)
+
 func waitWritten(t *testing.T, s *RequestShare, n int64) {
 	t.Helper()
 	eventually(t, 10*time.Second, fmt.Sprintf("%d rows written", n), func() bool { return s.Written() >= n })
@@ -57,11 +63,11 @@ func TestClusterRequestLogBothRelays(t *testing.T) {
 		s   *RequestShare
 		rec usage.Record
 	}{
-		{sa, reqRecord("r1", base, "alice", "acct-a", "m1", 200, false)},
-		{sb, reqRecord("r2", base.Add(time.Minute), "bob", "acct-b", "m2", 200, false)},
-		{sa, reqRecord("r3", base.Add(2*time.Minute), "alice", "acct-b", "m1", 529, false)},
-		{sb, reqRecord("r4", base.Add(3*time.Minute), "alice", "acct-a", "m2", 200, true)},
-		{sa, reqRecord("r5", base.Add(4*time.Minute), "bob", "acct-a", "m1", 429, false)},
+		{sa, reqRecord("r1", base, "alice", "acct-a", "m1", 200, direct)},
+		{sb, reqRecord("r2", base.Add(time.Minute), "bob", "acct-b", "m2", 200, direct)},
+		{sa, reqRecord("r3", base.Add(2*time.Minute), "alice", "acct-b", "m1", 529, direct)},
+		{sb, reqRecord("r4", base.Add(3*time.Minute), "alice", "acct-a", "m2", 200, failedOver)},
+		{sa, reqRecord("r5", base.Add(4*time.Minute), "bob", "acct-a", "m1", 429, direct)},
 	}
 	written := map[*RequestShare]int64{}
 	for _, st := range steps {
@@ -134,11 +140,11 @@ func TestClusterRequestLogScanBound(t *testing.T) {
 	c := newMember(t, clusterCfg(rd, 15), false)
 	s := c.ShareRequests()
 	now := time.Now().Truncate(time.Millisecond)
-	s.Record(reqRecord("old-error", now.Add(-time.Minute), "alice", "acct-a", "m", 500, false))
+	s.Record(reqRecord("old-error", now.Add(-time.Minute), "alice", "acct-a", "m", 500, direct))
 	waitWritten(t, s, 1)
 	n := requestScanMax + 100
 	for i := 0; i < n; i++ {
-		s.Record(reqRecord(fmt.Sprintf("ok-%d", i), now, "alice", "acct-a", "m", 200, false))
+		s.Record(reqRecord(fmt.Sprintf("ok-%d", i), now, "alice", "acct-a", "m", 200, direct))
 	}
 	waitWritten(t, s, int64(n+1))
 	ctx := context.Background()
@@ -177,7 +183,7 @@ func TestClusterRequestLogOutageAndCap(t *testing.T) {
 		t.Fatalf("detail while redis is down: %v, want the outage", err)
 	}
 	for i := 0; i < 1000; i++ {
-		s.Record(reqRecord(fmt.Sprintf("r%d", i), now, "alice", "acct-a", "m", 200, false))
+		s.Record(reqRecord(fmt.Sprintf("r%d", i), now, "alice", "acct-a", "m", 200, direct))
 	}
 	rd.Restart()
 	waitWritten(t, s, 1000)
@@ -206,13 +212,13 @@ func TestClusterRequestLogRetention(t *testing.T) {
 	c := newMember(t, clusterCfg(rd, 15), false)
 	s := c.ShareRequests()
 	for i := 0; i < 300; i++ {
-		s.Record(reqRecord(fmt.Sprintf("r%d", i), time.Now(), "alice", "acct-a", "m", 200, false))
+		s.Record(reqRecord(fmt.Sprintf("r%d", i), time.Now(), "alice", "acct-a", "m", 200, direct))
 	}
 	waitWritten(t, s, 300)
 	// A retention shorter than the rows' age: the next append trims them.
 	time.Sleep(20 * time.Millisecond) // the rows must be older than the retention below (no assertion is timed)
 	s.SetLimits(10*time.Millisecond, 0)
-	s.Record(reqRecord("new", time.Now(), "alice", "acct-a", "m", 200, false))
+	s.Record(reqRecord("new", time.Now(), "alice", "acct-a", "m", 200, direct))
 	waitWritten(t, s, 301)
 	p, err := s.Requests(context.Background(), store.RequestQuery{Limit: 1000})
 	if err != nil {

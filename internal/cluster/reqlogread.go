@@ -83,7 +83,7 @@ func (s *RequestShare) Requests(ctx context.Context, q store.RequestQuery) (Requ
 	}
 	limit = min(limit, store.MaxRequestPage)
 	if q.After > 0 {
-		return s.scan(ctx, q, limit, "("+idOf(q.After), "+", false)
+		return s.scan(ctx, q, limit, "("+idOf(q.After), "+", oldestFirst)
 	}
 	start, end := "+", "-"
 	if q.Before > 0 {
@@ -99,8 +99,14 @@ func (s *RequestShare) Requests(ctx context.Context, q store.RequestQuery) (Requ
 		// From hold only requests that arrived before it.
 		end = strconv.FormatInt(q.From.UnixMilli(), 10) + "-0"
 	}
-	return s.scan(ctx, q, limit, start, end, true)
+	return s.scan(ctx, q, limit, start, end, newestFirst)
 }
+
+// The directions of a scan.
+const (
+	newestFirst = true
+	oldestFirst = false
+)
 
 // scan reads the stream from start towards end (newest first when rev) in
 // pages, keeping the entries q matches until limit rows or the scan bound.
