@@ -2,10 +2,12 @@ package requests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,5 +58,47 @@ func TestListNotesScope(t *testing.T) {
 		if wants[i] == "" && strings.Contains(got, "Note:") || wants[i] != "" && !strings.Contains(got, wants[i]) {
 			t.Errorf("page %d: stderr %q, want %q", i, got, wants[i])
 		}
+	}
+}
+
+// --follow through a relay whose answers change scope (Redis went down)
+// starts over at the new scope's newest row instead of reading the old
+// scope's cursor there.
+func TestFollowAcrossScopes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		call := n
+		mu.Unlock()
+		after := r.URL.Query().Get("after")
+		p := admin.RequestPage{Requests: []store.RequestRow{}, Scope: store.ScopeLocal, ScopeReason: "redis is unreachable"}
+		switch {
+		case call == 1:
+			p = admin.RequestPage{Requests: []store.RequestRow{{Seq: 1 << 40, ID: "c1"}}, Scope: store.ScopeCluster}
+		case after == "" && r.URL.Query().Get("limit") == "1":
+			p.Requests = []store.RequestRow{{Seq: 7, ID: "l7"}}
+		case after == "7":
+			p.Requests = []store.RequestRow{{Seq: 8, ID: "l8"}}
+		case after == "8" || call > 200:
+			cancel() // done, or stuck on a cursor of the other scope
+		}
+		_ = json.NewEncoder(w).Encode(p)
+	}))
+	defer srv.Close()
+	ios, _, out, errOut := iostreams.Test()
+	env := map[string]string{cmdutil.EnvAdminKey: "k"}
+	err := requestsRun(&Options{IO: ios, Now: time.Now, Getenv: func(k string) string { return env[k] }, Server: srv.URL, Limit: 50,
+		Follow: true, JSON: true, Ctx: ctx, PollEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if !strings.Contains(got, `"id":"c1"`) || !strings.Contains(got, `"id":"l8"`) || strings.Contains(got, `"id":"l7"`) ||
+		!strings.Contains(errOut.String(), "now answers from its own request log") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", got, errOut)
 	}
 }
