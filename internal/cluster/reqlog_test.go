@@ -228,3 +228,19 @@ func TestClusterRequestLogRetention(t *testing.T) {
 		t.Fatalf("after trimming by age: %d rows, newest %q", len(p.Rows), p.Rows[0].ID)
 	}
 }
+
+// BenchmarkRequestShareRecord is what the request path pays for the shared
+// request log: one append to the queue.
+func BenchmarkRequestShareRecord(b *testing.B) {
+	s := &RequestShare{wake: make(chan struct{}, 1), maxQueue: maxRequestQueue}
+	rec := reqRecord("req_bench", time.Now(), "alice", "acct-a", "m", 200, failedOver)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if i%maxRequestQueue == 0 {
+			s.mu.Lock()
+			s.queue = s.queue[:0]
+			s.mu.Unlock()
+		}
+		s.Record(rec)
+	}
+}
