@@ -181,6 +181,9 @@ type Options struct {
 	Usage UsageStore
 	// Cluster answers usage for the whole cluster; nil without one.
 	Cluster ClusterUsage
+	// ClusterRequests reads the whole cluster's request log; nil without
+	// one (requests.go).
+	ClusterRequests ClusterRequestLog
 	// AccountInfo adds configured detail per account id; may be nil.
 	AccountInfo func(id string) AccountInfo
 	// RelayKeys are the api_keys, listed by position when Keys is nil.

@@ -31,13 +31,37 @@ type CaptureControl interface {
 	StopCapture(ctx context.Context, id int64) (bool, error)
 }
 
+// ClusterRequestLog reads the request log of every relay sharing the
+// cluster's Redis (internal/cluster's shared index: each row's metadata,
+// never bodies). An error means it cannot answer now (Redis unreachable):
+// the API then answers from this relay's own rows and says why. Wire it
+// with Options.ClusterRequests; without it every answer is this relay's own.
+type ClusterRequestLog interface {
+	// Requests reads the rows q selects, newest first (oldest first after
+	// q.After), with the cursor that continues the read (0: nothing
+	// further) and whether the read stopped at its bound before filling
+	// the page.
+	Requests(ctx context.Context, q store.RequestQuery) (rows []store.RequestRow, next int64, stopped bool, err error)
+	// Request reads one row by request id; store.ErrNoRow when the cluster's
+	// log does not hold it. The row's Relay served it and holds its bodies.
+	Request(ctx context.Context, id string) (store.RequestRow, error)
+	// Relay is this relay's id in the cluster.
+	Relay() string
+}
+
 // RequestPage is GET /admin/v1/requests: the JSON of `ccrelay requests --json`.
 type RequestPage struct {
 	Requests []store.RequestRow `json:"requests"`
 	// Next is the "before" cursor of the next (older) page; 0 when this
 	// page is the last.
 	Next int64 `json:"next,omitempty"`
-	// Scope is always "local": each relay keeps its own request log.
+	// ScanStopped says the cluster's log was read as far as one question
+	// may (bounded work) before the page was full: older matching rows may
+	// exist, and Next continues the read from where it stopped.
+	ScanStopped bool `json:"scan_stopped,omitempty"`
+	// Scope is "cluster" (every relay's rows, from the cluster's shared
+	// index; each row's relay says which served it) or "local" (this
+	// relay's own rows; ScopeReason says why).
 	Scope       string `json:"scope"`
 	ScopeReason string `json:"scope_reason,omitempty"`
 }
@@ -45,6 +69,12 @@ type RequestPage struct {
 // RequestDetailResponse is GET /admin/v1/requests/{id}.
 type RequestDetailResponse struct {
 	store.RequestDetail
+	// BodiesOn is the relay that holds the request's captured bodies when
+	// it is not this one (captured bodies never leave the relay that took
+	// them): ask that relay for them.
+	BodiesOn string `json:"bodies_on,omitempty"`
+	// ThisRelay is the answering relay's id in a cluster.
+	ThisRelay   string `json:"this_relay,omitempty"`
 	Scope       string `json:"scope"`
 	ScopeReason string `json:"scope_reason,omitempty"`
 }
@@ -57,8 +87,13 @@ type CaptureList struct {
 }
 
 // ReasonLocalLog is the scope_reason of a request log read on a relay of a
-// cluster.
+// cluster that does not share its request log.
 const ReasonLocalLog = "each relay of a cluster keeps its own request log: these are this relay's requests; ask the others with --server"
+
+// ReasonNotInCluster is the scope_reason of a request found in this relay's
+// own log but not in the cluster's (not written there yet, written while
+// Redis was unreachable and dropped, or trimmed).
+const ReasonNotInCluster = "the request is not in the cluster's request log (not written there yet, dropped while redis was unreachable, or trimmed): this is this relay's own row"
 
 func (a *API) requestRoutes() {
 	a.mux.HandleFunc("GET "+Prefix+"requests", a.requests)
@@ -66,6 +101,11 @@ func (a *API) requestRoutes() {
 	a.mux.HandleFunc("GET "+Prefix+"captures", a.captures)
 	a.mux.HandleFunc("POST "+Prefix+"captures", a.startCapture)
 	a.mux.HandleFunc("POST "+Prefix+"captures/{id}/stop", a.stopCapture)
+}
+
+// localLogReason says why a cluster relay answers with its own request log.
+func localLogReason(err error) string {
+	return "the cluster's request log is not available (" + err.Error() + "): these are this relay's own requests"
 }
 
 func (a *API) logScope() (string, string) {
@@ -123,13 +163,22 @@ func RequestQueryOf(v map[string][]string, now time.Time) (store.RequestQuery, e
 }
 
 func (a *API) requests(w http.ResponseWriter, r *http.Request) {
-	if a.o.Requests == nil {
-		writeError(w, http.StatusNotImplemented, "this relay has no request log (no database)")
-		return
-	}
 	q, err := RequestQueryOf(r.URL.Query(), a.o.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	scope, reason := a.logScope()
+	if cr := a.o.ClusterRequests; cr != nil {
+		rows, next, stopped, err := cr.Requests(r.Context(), q)
+		if err == nil {
+			writeJSON(w, http.StatusOK, RequestPage{Requests: rows, Next: next, ScanStopped: stopped, Scope: store.ScopeCluster})
+			return
+		}
+		reason = localLogReason(err)
+	}
+	if a.o.Requests == nil {
+		writeError(w, http.StatusNotImplemented, "this relay has no request log (no database)")
 		return
 	}
 	rows, err := a.o.Requests.Requests(r.Context(), q)
@@ -137,8 +186,7 @@ func (a *API) requests(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "read the request log: "+err.Error())
 		return
 	}
-	page := RequestPage{Requests: rows}
-	page.Scope, page.ScopeReason = a.logScope()
+	page := RequestPage{Requests: rows, Scope: scope, ScopeReason: reason}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
@@ -149,12 +197,52 @@ func (a *API) requests(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
+// clusterRequest answers GET /admin/v1/requests/{id} from the cluster's log:
+// the row, with the bodies when this relay holds them, else the relay that
+// does. ok is false when the cluster cannot answer (reason says why).
+func (a *API) clusterRequest(ctx context.Context, id string) (resp RequestDetailResponse, ok bool, reason string) {
+	cr := a.o.ClusterRequests
+	row, err := cr.Request(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNoRow):
+		return resp, false, ReasonNotInCluster
+	case err != nil:
+		return resp, false, localLogReason(err)
+	}
+	resp = RequestDetailResponse{RequestDetail: store.RequestDetail{RequestRow: row}, ThisRelay: cr.Relay(), Scope: store.ScopeCluster}
+	if !row.Captured {
+		return resp, true, ""
+	}
+	if row.Relay != cr.Relay() {
+		resp.BodiesOn = row.Relay
+		return resp, true, ""
+	}
+	if a.o.Requests != nil {
+		if d, err := a.o.Requests.Request(ctx, id); err == nil {
+			resp.Bodies = d.Bodies
+		} else if !errors.Is(err, store.ErrNoRow) {
+			a.o.Log.Warn("admin: read captured bodies", "request", id, "err", err)
+		}
+	}
+	return resp, true, ""
+}
+
 func (a *API) request(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	scope, reason := a.logScope()
+	var thisRelay string
+	if a.o.ClusterRequests != nil {
+		resp, ok, why := a.clusterRequest(r.Context(), id)
+		if ok {
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+		reason, thisRelay = why, a.o.ClusterRequests.Relay()
+	}
 	if a.o.Requests == nil {
 		writeError(w, http.StatusNotImplemented, "this relay has no request log (no database)")
 		return
 	}
-	id := r.PathValue("id")
 	d, err := a.o.Requests.Request(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNoRow):
@@ -164,9 +252,7 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "read the request log: "+err.Error())
 		return
 	}
-	resp := RequestDetailResponse{RequestDetail: d}
-	resp.Scope, resp.ScopeReason = a.logScope()
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, RequestDetailResponse{RequestDetail: d, ThisRelay: thisRelay, Scope: scope, ScopeReason: reason})
 }
 
 func (a *API) captures(w http.ResponseWriter, r *http.Request) {

@@ -46,6 +46,9 @@ func (a *App) adminRoutes() map[string]http.Handler {
 	if a.clusterUsage != nil {
 		opts.Cluster = a.clusterUsage
 	}
+	if a.clusterRequests != nil {
+		opts.ClusterRequests = clusterRequestLog{a.clusterRequests}
+	}
 	if a.Config.Path != "" && a.ops.reloader != nil {
 		opts.Reload = a.ops.reloader
 		opts.ConfigStatus = configStatus{a.ops.reloader}

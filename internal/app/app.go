@@ -59,8 +59,11 @@ type App struct {
 	// clusterUsage merges usage into the cluster and reads it back; nil
 	// without a cluster (cluster.go).
 	clusterUsage *cluster.UsageShare
-	upstreams    []*relay.Upstream
-	started      time.Time
+	// clusterRequests writes the request log into the cluster's shared
+	// index and reads it back; nil without a cluster (cluster.go).
+	clusterRequests *cluster.RequestShare
+	upstreams       []*relay.Upstream
+	started         time.Time
 	// ops is hot reload, metrics and alerts (reload.go, metrics.go).
 	ops      ops
 	bgCancel context.CancelFunc
@@ -130,7 +133,7 @@ func Build(cfg *config.Config, log *slog.Logger) (*App, error) {
 	a.ops.credStore, a.ops.locker = credStore, locker
 	a.wireGemini()
 	a.Recorder = store.NewRecorder(db, log)
-	a.shareUsage()
+	a.shareUsage(cfg)
 	pol, prices, err := a.buildPolicy(ctx)
 	if err != nil {
 		if cl != nil {

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/cluster"
@@ -31,11 +33,14 @@ type Cluster interface {
 }
 
 var (
-	_ Cluster             = (*cluster.Cluster)(nil)
-	_ keysCluster         = (*cluster.Cluster)(nil)
-	_ usageCluster        = (*cluster.Cluster)(nil)
-	_ admin.ClusterUsage  = (*cluster.UsageShare)(nil)
-	_ relay.UsageRecorder = (*cluster.UsageShare)(nil)
+	_ Cluster                 = (*cluster.Cluster)(nil)
+	_ keysCluster             = (*cluster.Cluster)(nil)
+	_ usageCluster            = (*cluster.Cluster)(nil)
+	_ admin.ClusterUsage      = (*cluster.UsageShare)(nil)
+	_ relay.UsageRecorder     = (*cluster.UsageShare)(nil)
+	_ requestCluster          = (*cluster.Cluster)(nil)
+	_ relay.UsageRecorder     = (*cluster.RequestShare)(nil)
+	_ admin.ClusterRequestLog = clusterRequestLog{}
 )
 
 // keysCluster is a cluster that shares the relay keys' limits too: budgets,
@@ -50,23 +55,57 @@ type usageCluster interface {
 	ShareUsage() *cluster.UsageShare
 }
 
-// shareUsage starts merging this relay's usage into the cluster.
-func (a *App) shareUsage() {
+// requestCluster is a cluster that shares the request log too (issue 34),
+// so the admin API lists every relay's requests.
+type requestCluster interface {
+	ShareRequests() *cluster.RequestShare
+}
+
+// shareUsage starts merging this relay's usage, and writing its request
+// log rows, into the cluster.
+func (a *App) shareUsage(cfg *config.Config) {
 	if uc, ok := a.cluster.(usageCluster); ok {
 		a.clusterUsage = uc.ShareUsage()
 	}
+	if rc, ok := a.cluster.(requestCluster); ok {
+		a.clusterRequests = rc.ShareRequests()
+		a.clusterRequests.SetLimits(time.Duration(cfg.Server.RequestLogDays)*24*time.Hour, cfg.Server.RequestLogMaxRows)
+	}
 }
 
-// teeRecorder records into the store and the cluster's usage buckets.
+// teeRecorder records into the store and the cluster's usage buckets and
+// request log (either may be nil).
 type teeRecorder struct {
-	store, cluster relay.UsageRecorder
+	store, cluster, requests relay.UsageRecorder
 }
 
-// Record passes r to both.
+// Record passes r to each.
 func (t teeRecorder) Record(r usage.Record) {
 	t.store.Record(r)
-	t.cluster.Record(r)
+	if t.cluster != nil {
+		t.cluster.Record(r)
+	}
+	if t.requests != nil {
+		t.requests.Record(r)
+	}
 }
+
+// clusterRequestLog is the cluster's request log as the admin API reads it.
+type clusterRequestLog struct{ s *cluster.RequestShare }
+
+// Requests reads one page of the cluster's request log.
+func (c clusterRequestLog) Requests(ctx context.Context, q store.RequestQuery) ([]store.RequestRow, int64, bool, error) {
+	p, err := c.s.Requests(ctx, q)
+	return p.Rows, p.Next, p.Stopped, err
+}
+
+// Request reads one row of the cluster's request log.
+func (c clusterRequestLog) Request(ctx context.Context, id string) (store.RequestRow, error) {
+	return c.s.Request(ctx, id)
+}
+
+// Relay is this relay's id in the cluster.
+func (c clusterRequestLog) Relay() string { return c.s.Relay() }
 
 // newCluster returns nil when no cluster is configured. An unreachable Redis
 // is not an error: the relay starts degraded and syncs when Redis answers.

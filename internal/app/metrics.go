@@ -147,8 +147,16 @@ func (a *App) accountStates() []metrics.AccountState {
 // metrics and the alerts, which only count.
 func (a *App) usageRecorder() relay.UsageRecorder {
 	var next relay.UsageRecorder = a.Recorder
-	if a.clusterUsage != nil {
-		next = teeRecorder{store: a.Recorder, cluster: a.clusterUsage}
+	if a.clusterUsage != nil || a.clusterRequests != nil {
+		t := teeRecorder{store: a.Recorder}
+		// Typed nil pointers must not become non-nil interfaces.
+		if a.clusterUsage != nil {
+			t.cluster = a.clusterUsage
+		}
+		if a.clusterRequests != nil {
+			t.requests = a.clusterRequests
+		}
+		next = t
 	}
 	return &opsRecorder{next: next, m: a.ops.metrics, al: a.ops.alerts}
 }
@@ -304,6 +312,9 @@ func (a *App) clusterDropped() map[string]int64 {
 	out := dc.Dropped()
 	if a.clusterUsage != nil {
 		out["usage"] = a.clusterUsage.Dropped()
+	}
+	if a.clusterRequests != nil {
+		out["request_log"] = a.clusterRequests.Dropped()
 	}
 	return out
 }

@@ -83,16 +83,7 @@ func plan(from, to int64, useDays bool) []span {
 }
 
 // readable says why the cluster's numbers cannot be read now, or nil.
-func (u *UsageShare) readable() error {
-	c := u.c
-	c.mu.Lock()
-	down, since := c.degraded, c.downSince
-	c.mu.Unlock()
-	if down {
-		return fmt.Errorf("the cluster's redis is unreachable since %s", since.UTC().Format(time.RFC3339))
-	}
-	return nil
-}
+func (u *UsageShare) readable() error { return u.c.readErr() }
 
 // fetch reads the hashes of grouping dim for each bucket of spans and
 // passes every group's sums to add with its bucket start.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,21 @@ import (
 	"github.com/ccrelay/ccrelay/internal/admin"
 	"github.com/ccrelay/ccrelay/internal/cluster/clustertest"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+	keyslist "github.com/ccrelay/ccrelay/pkg/cmd/keys/list"
+	"github.com/ccrelay/ccrelay/pkg/cmdutil"
+	"github.com/ccrelay/ccrelay/pkg/iostreams"
 )
+
+// lineOf is the line of out that starts with prefix, its columns joined by
+// one space ("" when none).
+func lineOf(out, prefix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return " " + strings.Join(strings.Fields(l), " ") + " "
+		}
+	}
+	return ""
+}
 
 // TestAllowUnauthenticatedReloadsLive: a relay without keys refuses a
 // client from another machine (protected mode); setting
@@ -117,8 +132,20 @@ queue_seconds = 60
 			return k.InFlight == 1 && k.Queued == 1 && k.LoadScope == admin.LoadCluster
 		})
 	}
+	// `keys list --server` on B prints the cluster's counts and says so.
+	ios, _, out, errOut := iostreams.Test()
+	env := map[string]string{cmdutil.EnvAdminKey: adminKey}
+	cmd := keyslist.NewCmdList(&cmdutil.Factory{IOStreams: ios, Getenv: func(k string) string { return env[k] }}, nil)
+	cmd.SetArgs([]string{"--server", b.URL})
+	cmd.SetOut(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("keys list --server: %v\n%s", err, errOut)
+	}
+	if line := lineOf(out.String(), "carol"); !strings.Contains(line, " 1 1 ") || !strings.Contains(errOut.String(), "every relay of the cluster") {
+		t.Fatalf("keys list --server:\n%s\n%s", out, errOut)
+	}
 	fams := scrape(t, a.URL, adminKey)
-	for _, q := range []string{"state", "key_counters", "usage"} {
+	for _, q := range []string{"state", "key_counters", "usage", "request_log"} {
 		if v := value(t, fams, "ccrelay_cluster_dropped_total", map[string]string{"queue": q}); v != 0 {
 			t.Fatalf("queue %s dropped %v", q, v)
 		}

@@ -169,7 +169,7 @@ func New(src Sources) *Metrics {
 	m.redisUp = prometheus.NewDesc("ccrelay_redis_up", "1 when the cluster's Redis answers, 0 when not (absent without a cluster).", nil, nil)
 	m.configStale = prometheus.NewDesc("ccrelay_config_stale", "1 when the config file holds a config that could not be applied (the old one serves).", nil, nil)
 	m.clusterDrops = prometheus.NewDesc("ccrelay_cluster_dropped_total",
-		"Items this relay's queues to the cluster's Redis dropped for want of room, by queue: state (session and cooldown changes; a resync makes up for them), key_counters (relay-key charges and admissions), usage (usage records; each relay's database keeps them).",
+		"Items this relay's queues to the cluster's Redis dropped for want of room, by queue: state (session and cooldown changes; a resync makes up for them), key_counters (relay-key charges and admissions), usage (usage records; each relay's database keeps them), request_log (request log rows for the cluster's shared index; each relay's database keeps them).",
 		[]string{"queue"}, nil)
 	m.reg.MustRegister(m.requests, m.duration, m.ttfb, m.tokens, m.cost, m.costUnknown, m.failovers, m.poolExhausted,
 		m.cooldowns, m.refreshes, m.keyWait, scrapeCollector{m},

@@ -247,3 +247,26 @@ func (r *Recorder) pruneRequests(ctx context.Context) func() (int, error) {
 		return r.db.PruneRequestsStep(ctx, before, now, int(r.reqlog.maxRows.Load()), pruneBatch)
 	}
 }
+
+// RequestRowOf is the request log row rec is stored as, as Requests reads
+// it back (Seq 0: the row is not stored yet). The cluster's shared index
+// (internal/cluster) keeps these rows for every relay.
+func RequestRowOf(rec *usage.Record) RequestRow {
+	r := RequestRow{
+		ID: rec.RequestID, Time: time.UnixMilli(rec.Time.UnixMilli()).UTC(), Key: keyLabel(rec),
+		UserAgent: truncate(rec.UserAgent, maxUserAgent), Route: truncate(rec.Route, maxRoute), Dialect: rec.Dialect,
+		Platform: rec.Platform, Model: rec.Model, ServedModel: storedServedModel(rec.Model, rec.ServedModel),
+		Account: rec.AccountID, Status: rec.Status, Error: rec.Error, Attempts: attemptRows(rec),
+		InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens, CacheCreationTokens: rec.CacheCreationTokens,
+		CacheReadTokens: rec.CacheReadTokens, QueueMs: rec.QueueWait.Milliseconds(), TTFBMs: rec.TTFB.Milliseconds(),
+		LatencyMs: rec.Latency.Milliseconds(), Stream: rec.Stream, Captured: rec.Bodies != nil,
+	}
+	if rec.ClientAddr.IsValid() {
+		r.Client = rec.ClientAddr.String()
+	}
+	if rec.CostKnown {
+		usd := float64(rec.CostMicros) / 1e6
+		r.CostUSD = &usd
+	}
+	return r
+}

@@ -67,6 +67,10 @@ type RequestRow struct {
 	Stream    bool     `json:"stream"`
 	// Captured says a capture stored this request's bodies.
 	Captured bool `json:"captured"`
+	// Relay is the relay of a cluster that served the request (and holds
+	// its captured bodies) when the row was read from the cluster's shared
+	// request log (internal/cluster); "" in a relay's own database.
+	Relay string `json:"relay,omitempty"`
 }
 
 // CapturedBodies are the bodies a capture stored for one request.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,28 @@ func TestRequestLogRowCap(t *testing.T) {
 	rows, _ := db.Requests(ctx, RequestQuery{})
 	if len(rows) != 4 || rows[0].ID != "req_j" || rows[3].ID != "req_g" {
 		t.Fatalf("after the cap: %d rows, %+v", len(rows), rows)
+	}
+}
+
+// RequestRowOf is the row the database reads back (the cluster's shared
+// index serves it as the request log of every relay).
+func TestRequestRowOfEqualsStored(t *testing.T) {
+	db, _ := openTemp(t)
+	ctx := context.Background()
+	plain := usage.Record{Time: time.Now(), RequestID: "req_plain", KeyHash: usage.HashKey("k2"), AccountID: "acct-a", Platform: "claude", Model: "m", ServedModel: "m", Status: 200, Attempts: 1}
+	plain.Request.Add(0, usage.Attempt{Account: "acct-a", Status: 200, Verdict: "ok"})
+	recs := []usage.Record{failoverRecord("req_fo", time.Now()), plain}
+	if err := db.InsertUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		d, err := db.Request(ctx, recs[i].RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Seq = 0
+		if got := RequestRowOf(&recs[i]); !reflect.DeepEqual(got, d.RequestRow) {
+			t.Fatalf("RequestRowOf:\n got  %+v\n want %+v", got, d.RequestRow)
+		}
 	}
 }

@@ -33,6 +33,13 @@ type Server struct {
 // this order) and a fresh database; the caller adds state through Sched and DB.
 func Start(t *testing.T, accountIDs ...string) *Server {
 	t.Helper()
+	return StartKeys(t, nil, accountIDs...)
+}
+
+// StartKeys is Start with the named relay keys of keys (GET /admin/v1/keys
+// lists them with their limits, counts and budgets); nil: the api_keys only.
+func StartKeys(t *testing.T, keys admin.KeySource, accountIDs ...string) *Server {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "relay.db")
 	db, err := store.Open(path)
 	if err != nil {
@@ -47,7 +54,7 @@ func Start(t *testing.T, accountIDs ...string) *Server {
 	t.Cleanup(s.Close)
 	api := admin.New(admin.Options{
 		Auth: admin.NewAuth([]string{Key}, []string{RelayKey}), Sched: s, State: db, Usage: db,
-		RelayKeys: []string{RelayKey}, KeyLabel: usage.KeyLabels([]string{RelayKey}),
+		RelayKeys: []string{RelayKey}, KeyLabel: usage.KeyLabels([]string{RelayKey}), Keys: keys,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)

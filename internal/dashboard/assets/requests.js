@@ -50,7 +50,8 @@
       d.el("td", { class: "num", text: d.fmtMs(r.latency_ms) })));
     document.querySelector("#requests-table tbody").replaceChildren(...(rows.length ? rows
       : [d.el("tr", {}, d.el("td", { colspan: 8, class: "empty", text: "No requests match." }))]));
-    document.getElementById("req-note").textContent = page.requests.length + " newest requests" + (page.scope_reason ? " · " + page.scope_reason : "");
+    document.getElementById("req-note").textContent = page.requests.length + " newest requests" + (page.scope === "cluster" ? " of every relay of the cluster" : "") +
+      (page.scan_stopped ? " · the cluster's log was read as far as one page may: narrow the filters for older ones" : "") + (page.scope_reason ? " · " + page.scope_reason : "");
     if (selected) await detail(d, selected);
   };
 
@@ -68,7 +69,7 @@
     const facts = [["Request", r.id], ["Time", new Date(r.time).toLocaleString()], ["Key", r.key || "–"], ["Client", (r.client || "–") + " · " + r.user_agent],
       ["Route", r.route + " (" + r.dialect + ")"], ["Model", r.model], ...(r.served_model ? [["Model served", r.served_model + " on " + r.platform]] : []), ["Status", String(r.status) + (r.error ? " · " + r.error : "")],
       ["Tokens", d.fmtInt(r.input_tokens) + " in · " + d.fmtInt(r.output_tokens) + " out · " + d.fmtInt(r.cache_read_tokens) + " cache read"],
-      ["Cost", r.cost_usd === null ? "unknown" : d.fmtUSD(r.cost_usd * 1e6)], ["Timing", "queue " + d.fmtMs(r.queue_ms) + " · first byte " + d.fmtMs(r.ttfb_ms) + " · total " + d.fmtMs(r.latency_ms) + (r.stream ? " · stream" : "")]];
+      ["Cost", r.cost_usd === null ? "unknown" : d.fmtUSD(r.cost_usd * 1e6)], ["Timing", "queue " + d.fmtMs(r.queue_ms) + " · first byte " + d.fmtMs(r.ttfb_ms) + " · total " + d.fmtMs(r.latency_ms) + (r.stream ? " · stream" : "")], ...(r.relay ? [["Relay", r.relay]] : [])];
     const dl = d.el("dl", { class: "facts" }, facts.flatMap(([k, v]) => [d.el("dt", { text: k }), d.el("dd", { text: v })]));
     const total = Math.max(1, r.latency_ms, ...r.attempts.map((a) => a.end_ms));
     let start = r.queue_ms || 0;
@@ -95,6 +96,8 @@
         d.el("details", {}, d.el("summary", { text: "Request header" }), d.el("pre", { class: "body", text: b.request_header })),
         d.el("details", { open: true }, d.el("summary", { text: "Request body" + cut(b.request_truncated) }), d.el("pre", { class: "body", text: b.request })),
         d.el("details", { open: true }, d.el("summary", { text: "Response" + cut(b.response_truncated) }), d.el("pre", { class: "body", text: b.response })));
+    } else if (r.captured && r.bodies_on) {
+      kids.push(d.el("p", { class: "muted", text: "Bodies were captured on relay " + r.bodies_on + " and stay there: open this request on that relay's dashboard." }));
     } else if (r.captured) {
       kids.push(d.el("p", { class: "muted", text: "Bodies were captured and have since been deleted." }));
     }

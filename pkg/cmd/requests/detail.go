@@ -31,6 +31,9 @@ func writeDetail(w io.Writer, d admin.RequestDetailResponse) error {
 		{"Tokens", fmt.Sprintf("%d in, %d out, %d cache write, %d cache read", r.InputTokens, r.OutputTokens, r.CacheCreationTokens, r.CacheReadTokens)},
 		{"Cost", cost}, {"Timing", fmt.Sprintf("queue %s, first byte %s, total %s", ms(r.QueueMs), ms(r.TTFBMs), ms(r.LatencyMs))},
 	}
+	if r.Relay != "" {
+		lines = append(lines, [2]string{"Relay", r.Relay})
+	}
 	for _, l := range lines {
 		fmt.Fprintf(w, "%-9s %s\n", l[0]+":", l[1])
 	}
@@ -58,7 +61,10 @@ func writeDetail(w io.Writer, d admin.RequestDetailResponse) error {
 	}
 	b := d.Bodies
 	if b == nil {
-		if r.Captured {
+		switch {
+		case r.Captured && d.BodiesOn != "":
+			fmt.Fprintf(w, "\nBodies: captured and kept on relay %s (bodies never leave the relay that took them): ask that relay with --server.\n", d.BodiesOn)
+		case r.Captured:
 			fmt.Fprintln(w, "\nBodies: captured, since deleted (the capture's keep time ended).")
 		}
 		return nil

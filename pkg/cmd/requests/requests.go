@@ -73,8 +73,11 @@ func NewCmdRequests(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 			It reads the SQLite database at server.database_path (or --db) directly, with
 			or without a running relay. With --server (or $CCRELAY_SERVER) it asks the
 			relay at that URL through its admin API, with the admin key in
-			$CCRELAY_ADMIN_KEY. Each relay of a cluster keeps its own request log: ask the
-			relay that served the request.
+			$CCRELAY_ADMIN_KEY. In a cluster every relay also writes its rows (never the
+			bodies) to a shared index in Redis, so --server on any relay lists the whole
+			cluster's requests, each naming the relay that served it; while Redis is
+			unreachable a relay answers with its own rows and says so. Captured bodies stay
+			on the relay that took them: the detail names it.
 
 			--follow prints new requests as they are recorded (about a second after they
 			end; the relay writes in batches), until interrupted.
@@ -155,8 +158,11 @@ func requestsRun(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	if page.Scope == store.ScopeLocal && page.ScopeReason == admin.ReasonLocalLog {
+	if page.Scope == store.ScopeLocal && page.ScopeReason != "" && page.ScopeReason != admin.ReasonNoCluster {
 		fmt.Fprintln(opts.IO.ErrOut, "Note: "+page.ScopeReason+".")
+	}
+	if page.ScanStopped {
+		fmt.Fprintln(opts.IO.ErrOut, "Note: the cluster's request log was read as far as one question may before the page was full; older matching requests may exist (narrow the filters, e.g. --since).")
 	}
 	if !opts.Follow {
 		if opts.JSON {
@@ -168,7 +174,7 @@ func requestsRun(opts *Options) error {
 		}
 		return writeTable(opts.IO.Out, page.Requests, opts.Now())
 	}
-	return follow(ctx, opts, src, q, page.Requests)
+	return follow(ctx, opts, src, q, page)
 }
 
 // query is the flags as the admin API's query parameters (the local read
@@ -201,8 +207,10 @@ func (opts *Options) query() url.Values {
 	return q
 }
 
-// follow prints rows (oldest first), then every new one until ctx ends.
-func follow(ctx context.Context, opts *Options, src source, q url.Values, rows []store.RequestRow) error {
+// follow prints the page's rows (oldest first), then every new one until
+// ctx ends.
+func follow(ctx context.Context, opts *Options, src source, q url.Values, page admin.RequestPage) error {
+	rows, scope := page.Requests, page.Scope
 	var last int64
 	print := func(rs []store.RequestRow, header bool) error {
 		for i := range rs {
@@ -243,10 +251,46 @@ func follow(ctx context.Context, opts *Options, src source, q url.Values, rows [
 			}
 			return err
 		}
+		if page.Scope != scope {
+			// A cursor of the cluster's log means nothing in a relay's own
+			// (Redis went down or came back): start over at the newest row.
+			fmt.Fprintf(opts.IO.ErrOut, "Note: the relay now answers from %s; following from its newest request.\n", scopeText(page))
+			if last, err = newest(ctx, src, q); err != nil {
+				return err
+			}
+			scope = page.Scope
+			continue
+		}
 		if err := print(page.Requests, last == 0); err != nil {
 			return err
 		}
 	}
+}
+
+// scopeText says whose rows a page holds.
+func scopeText(p admin.RequestPage) string {
+	if p.Scope == store.ScopeCluster {
+		return "the cluster's request log"
+	}
+	if p.ScopeReason != "" {
+		return "its own request log (" + p.ScopeReason + ")"
+	}
+	return "its own request log"
+}
+
+// newest is the cursor of the newest row q selects (0: none).
+func newest(ctx context.Context, src source, q url.Values) (int64, error) {
+	nq := url.Values{}
+	for k, v := range q {
+		nq[k] = v
+	}
+	nq.Del("after")
+	nq.Set("limit", "1")
+	p, err := src.list(ctx, nq)
+	if err != nil || len(p.Requests) == 0 {
+		return 0, err
+	}
+	return p.Requests[0].Seq, nil
 }
 
 func openSource(opts *Options) (source, func(), error) {

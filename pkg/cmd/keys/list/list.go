@@ -24,12 +24,16 @@ type Options struct {
 	Config func() (*config.Config, error)
 	DB     func() (*store.DB, error)
 	Now    func() time.Time
+	Getenv func(string) string
 	JSON   bool
+	// Server is --server: ask a running relay's admin API instead of the
+	// local database (the cluster's in-flight and queued counts).
+	Server string
 }
 
 // NewCmdList builds `keys list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Config: f.Config, DB: f.DB, Now: time.Now, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
@@ -41,8 +45,14 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			used. Spending is read from the usage database that 'ccrelay serve' writes:
 			the cost stored with each request (its price when it was served). A key's value
 			is never shown.
+
+			With --server (or $CCRELAY_SERVER) it asks a running relay through its admin
+			API (admin key in $CCRELAY_ADMIN_KEY) and also shows each limited key's requests
+			in flight and queued: in a cluster, every relay's (about a second old), else
+			that relay's own; the scope is printed. --json then prints the admin API's
+			answer (GET /admin/v1/keys).
 		`),
-		Example: "$ ccrelay keys list\n$ ccrelay keys list --json",
+		Example: "$ ccrelay keys list\n$ ccrelay keys list --json\n$ CCRELAY_ADMIN_KEY=... ccrelay keys list --server https://relay.example.com",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -52,6 +62,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmdutil.AddServerFlag(cmd, &opts.Server)
 	return cmd
 }
 
@@ -81,6 +92,13 @@ type Key struct {
 }
 
 func listRun(opts *Options) error {
+	adm, err := cmdutil.AdminFor(opts.Server, opts.Getenv)
+	if err != nil {
+		return err
+	}
+	if adm != nil {
+		return serverRun(opts, adm)
+	}
 	cfg, err := opts.Config()
 	if err != nil {
 		return err
