@@ -28,8 +28,8 @@ func TestMessagesServedByGeminiAccount(t *testing.T) {
 	p.Tools = []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{
 		Name: "Read", Description: anthropic.String("Read a file"),
 		InputSchema: anthropic.ToolInputSchemaParam{
-			Properties: map[string]any{"file_path": map[string]any{"type": "string"}},
-			Required:   []string{"file_path"},
+			Properties:  map[string]any{"file_path": map[string]any{"type": "string"}},
+			Required:    []string{"file_path"},
 			ExtraFields: map[string]any{"$schema": "http://json-schema.org/draft-07/schema#", "additionalProperties": false},
 		},
 	}}}
