@@ -297,9 +297,10 @@ func (r *Relay) prepare(c *call, t *target) bool {
 // wrapped for the client then (WrapSignature) would reach the provider as
 // it is, and the provider refuses a signature it did not issue
 // (convert.ScrubMessages, convert.ScrubResponses). A body without a
-// wrapped value (every conversation that never left its pool) costs a scan
-// for the prefix. A conversion still to come decodes the body as the client
-// sent it, so it keeps that state for the API it came from.
+// wrapped value costs a scan for the prefix, and a relay whose accounts
+// all speak the route's API (which cannot have wrapped anything) not even
+// that. A conversion still to come decodes the body as the client sent it,
+// so it keeps that state for the API it came from.
 func (r *Relay) scrubNative(c *call) {
 	var scrub func([]byte) ([]byte, error)
 	switch c.native.(type) {
@@ -310,7 +311,7 @@ func (r *Relay) scrubNative(c *call) {
 	default:
 		return
 	}
-	if !convert.HasWrappedSignature(c.body) {
+	if !r.converts(c.native.platform()) || !convert.HasWrappedSignature(c.body) {
 		return
 	}
 	if c.conv != nil {
@@ -322,6 +323,18 @@ func (r *Relay) scrubNative(c *call) {
 		return
 	}
 	c.body = body
+}
+
+// converts reports whether this relay has an account of another platform
+// than native: only then can a turn of its clients have been served in
+// conversion and their bodies hold wrapped state.
+func (r *Relay) converts(native string) bool {
+	for _, up := range r.Upstreams() {
+		if up != nil && up.Account.Platform != native {
+			return true
+		}
+	}
+	return false
 }
 
 // paramErrorer is a dialect whose error shape names the parameter at
