@@ -170,16 +170,9 @@ func (r *Relay) serve(c *call) {
 		if c.attempts >= r.opts.MaxAttempts {
 			break
 		}
-		if len(c.targets) > 0 && !r.prepare(c, t) {
+		if !r.enter(c, t) {
 			r.finish(c)
 			return
-		}
-		if _, converted := c.ad.(*convAdapter); !converted {
-			r.scrubNative(c)
-		}
-		c.served = t.model
-		if len(c.targets) > 0 {
-			c.target = t.String()
 		}
 		turn.Model = t.model
 		groupOut := r.outsideGroup(t.group)
