@@ -262,3 +262,47 @@ func TestRouteFallbackCodexConversationAcrossPools(t *testing.T) {
 		t.Fatalf("usage %+v", rows)
 	}
 }
+
+// A turn whose first target is the client's own API (passthrough, the
+// relay's wrapped state scrubbed from the body) and whose second is the
+// API that made that state: the conversion still gets the state, since it
+// decodes the body as the client sent it. Codex on a route gpt-5 ->
+// openai, claude: Claude served turn 1 with thinking; turn 2 tries OpenAI
+// first (the conversation's binding is gone), which fails, and Claude gets
+// its own signed thinking back with the apply_patch call.
+func TestRouteFallbackKeepsStateForTheAPIThatMadeIt(t *testing.T) {
+	oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Status: 503, Body: fakeupstream.OpenAIError("The engine is currently overloaded.", "server_error", "", "")}
+	}}
+	ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Script: thinkingApplyPatch}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+		openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100)+
+		"[[routes]]\nmodels = [\"gpt-5\"]\nto = [\"openai\", \"claude:claude-sonnet-4-5\"]\n")
+	c := r.openaiClient("/v1")
+	input := responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("add hello.txt", responses.EasyInputMessageRoleUser)}
+	resp, _ := codexTurn(t, c, codexParams("gpt-5", input), false)
+	if len(resp.Output) != 4 || resp.Output[3].Type != "custom_tool_call" {
+		t.Fatalf("turn 1: %s", resp.RawJSON())
+	}
+	for _, it := range resp.Output {
+		input = append(input, replay(it.RawJSON()))
+	}
+	input = append(input, replay(`{"type":"custom_tool_call_output","call_id":"toolu_01A","output":"Done"}`))
+	r.App.Sched.ForgetSessions("", "")
+	r.App.Sched.Reset("oa")
+	openaiCalls := oa.Count()
+	resp2, _ := codexTurn(t, c, codexParams("gpt-5", input), true)
+	if resp2.Status != "completed" || resp2.OutputText() != "Hello from fake upstream" {
+		t.Fatalf("turn 2: %s", resp2.RawJSON())
+	}
+	if oa.Count() != openaiCalls+1 {
+		t.Fatalf("turn 2 did not try OpenAI first (%d -> %d)", openaiCalls, oa.Count())
+	}
+	if sent := oa.Requests()[oa.Count()-1].Body; strings.Contains(string(sent), "ccr1.") || len(oa.Refused()) != 0 {
+		t.Fatalf("OpenAI got the wrapped state: %s (refused %q)", sent, oa.Refused())
+	}
+	b := gjson.ParseBytes(ant.Requests()[ant.Count()-1].Body)
+	if b.Get("thinking.type").Str != "enabled" || b.Get("messages.1.content.0.signature").Str != fakeupstream.FakeSignature(claudeThinking) {
+		t.Fatalf("turn 2 reached Anthropic without its thinking: %s", b.Raw)
+	}
+}
