@@ -9,6 +9,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/convert"
@@ -156,5 +157,152 @@ func TestRouteFallbackConversationAcrossPools(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("turn 2 not in the request log: %+v", page.Requests)
+	}
+}
+
+// A stream that fails over between targets after the client got its
+// preamble: the first target's stream starts and then fails with an error
+// event before any content, the next target (another API, converted)
+// serves, and the client's SDK reads one coherent stream.
+func TestRouteFallbackMidStreamAcrossAPIs(t *testing.T) {
+	t.Run("claude code: claude overloaded after message_start, openai serves", func(t *testing.T) {
+		ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+			return &fakeupstream.Reply{Events: []fakeupstream.Event{
+				{Name: "message_start", Data: `{"type":"message_start","message":{"id":"msg_a","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}`},
+				{Name: "error", Data: `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`},
+			}}
+		}}
+		oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true, Text: "served by gpt"}
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+			openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100)+
+			"[[routes]]\nmodels = [\"claude-*\"]\nto = [\"claude\", \"openai:gpt-5-codex\"]\n")
+		msg, types := claudeTurn(t, r.anthropicClient(), newParams("claude-sonnet-4-5"), true)
+		if len(msg.Content) != 1 || msg.Content[0].Text != "served by gpt" || msg.StopReason != "end_turn" || strings.Count(strings.Join(types, " "), "message_start") != 1 {
+			t.Fatalf("stream %v: %s", types, msg.RawJSON())
+		}
+		if ant.Count() != 1 || oa.Count() != 1 {
+			t.Fatalf("claude %d openai %d requests", ant.Count(), oa.Count())
+		}
+	})
+	t.Run("codex: openai fails after response.created, claude serves", func(t *testing.T) {
+		oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+			created := fakeupstream.ResponseStream("gpt-5", "x", 1, 0)[0]
+			return &fakeupstream.Reply{Events: []fakeupstream.Event{created, fakeupstream.ResponseFailedEvent("gpt-5", "server_error", "The server had an error")}}
+		}}
+		ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Text: "served by claude"}
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+			openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100)+
+			"[[routes]]\nmodels = [\"gpt-5\"]\nto = [\"openai\", \"claude:claude-sonnet-4-5\"]\n")
+		types, text, final := readResponsesStream(t, r.openaiClient("/v1"), responsesParams("gpt-5"))
+		if text != "served by claude" || final.Status != "completed" || strings.Count(strings.Join(types, " "), "response.created") != 1 {
+			t.Fatalf("stream %v text %q final %s", types, text, final.RawJSON())
+		}
+		if ant.Count() != 1 || oa.Count() != 1 {
+			t.Fatalf("claude %d openai %d requests", ant.Count(), oa.Count())
+		}
+	})
+}
+
+// Codex's side of a conversation that moves between pools: a route
+// gpt-5 -> openai, claude:claude-sonnet-4-5. Turn 1 on OpenAI (reasoning
+// with OpenAI's own encrypted_content, a function call); OpenAI fails turn
+// 2, which Claude serves: OpenAI's reasoning does not reach Anthropic, and
+// since the final tool turn then has no Anthropic thinking, the turn goes
+// without thinking (the strict fake refuses it otherwise). Turn 3, OpenAI
+// back, stays on Claude.
+func TestRouteFallbackCodexConversationAcrossPools(t *testing.T) {
+	var openaiDown atomic.Bool
+	oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true}
+	toolTurn := reasoningThenText(oa.ReasoningToolCall, "call_fake01")
+	oa.Script = func(n int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		if openaiDown.Load() {
+			return &fakeupstream.Reply{Status: 503, Body: fakeupstream.OpenAIError("The engine is currently overloaded.", "server_error", "", "")}
+		}
+		return toolTurn(n, rec)
+	}
+	ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Text: "served by claude"}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+		openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100)+
+		"[[routes]]\nmodels = [\"gpt-5\"]\nto = [\"openai\", \"claude:claude-sonnet-4-5\"]\n")
+	c := r.openaiClient("/v1")
+	input := responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("what does echo hello print?", responses.EasyInputMessageRoleUser)}
+	resp, _ := codexTurn(t, c, codexParams("gpt-5", input), false)
+	if len(resp.Output) != 2 || resp.Output[0].Type != "reasoning" || !strings.HasPrefix(resp.Output[0].EncryptedContent, "gAAAAB") || resp.Output[1].CallID != "call_fake01" {
+		t.Fatalf("turn 1: %s", resp.RawJSON())
+	}
+	for _, it := range resp.Output {
+		input = append(input, replay(it.RawJSON()))
+	}
+	input = append(input, replay(`{"type":"function_call_output","call_id":"call_fake01","output":"hello"}`))
+
+	openaiDown.Store(true)
+	resp2, _ := codexTurn(t, c, codexParams("gpt-5", input), true)
+	if resp2.Status != "completed" || resp2.OutputText() != "served by claude" || resp2.Model != "gpt-5" {
+		t.Fatalf("turn 2: %s", resp2.RawJSON())
+	}
+	b := gjson.ParseBytes(ant.Requests()[0].Body)
+	if strings.Contains(b.Raw, "gAAAAB") || b.Get("thinking").Exists() || b.Get("model").Str != "claude-sonnet-4-5" ||
+		b.Get(`messages.1.content.#(type=="tool_use").id`).Str != "call_fake01" || b.Get(`messages.2.content.0.tool_use_id`).Str != "call_fake01" {
+		t.Fatalf("turn 2 reached Anthropic as %s", b.Raw)
+	}
+
+	openaiDown.Store(false)
+	r.App.Sched.Reset("oa") // OpenAI is back
+	for _, it := range resp2.Output {
+		input = append(input, replay(it.RawJSON()))
+	}
+	input = append(input, responses.ResponseInputItemParamOfMessage("thanks", responses.EasyInputMessageRoleUser))
+	openaiCalls := oa.Count()
+	resp3, _ := codexTurn(t, c, codexParams("gpt-5", input), false)
+	if resp3.OutputText() != "served by claude" || oa.Count() != openaiCalls {
+		t.Fatalf("turn 3 left Claude: %s (openai calls %d -> %d)", resp3.RawJSON(), openaiCalls, oa.Count())
+	}
+	rows := waitUsage(t, r, 3)
+	if rows[1].Platform != "claude" || rows[1].ServedModel != "claude-sonnet-4-5" || rows[1].Model != "gpt-5" || rows[2].Platform != "claude" {
+		t.Fatalf("usage %+v", rows)
+	}
+}
+
+// A turn whose first target is the client's own API (passthrough, the
+// relay's wrapped state scrubbed from the body) and whose second is the
+// API that made that state: the conversion still gets the state, since it
+// decodes the body as the client sent it. Codex on a route gpt-5 ->
+// openai, claude: Claude served turn 1 with thinking; turn 2 tries OpenAI
+// first (the conversation's binding is gone), which fails, and Claude gets
+// its own signed thinking back with the apply_patch call.
+func TestRouteFallbackKeepsStateForTheAPIThatMadeIt(t *testing.T) {
+	oa := &fakeupstream.OpenAI{Keys: []string{"sk-openai"}, Strict: true, Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Status: 503, Body: fakeupstream.OpenAIError("The engine is currently overloaded.", "server_error", "", "")}
+	}}
+	ant := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Script: thinkingApplyPatch}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, ant).URL, "sk-ant", 100)+
+		openaiAccount("oa", upstream(t, oa).URL+"/v1", "sk-openai", 100)+
+		"[[routes]]\nmodels = [\"gpt-5\"]\nto = [\"openai\", \"claude:claude-sonnet-4-5\"]\n")
+	c := r.openaiClient("/v1")
+	input := responses.ResponseInputParam{responses.ResponseInputItemParamOfMessage("add hello.txt", responses.EasyInputMessageRoleUser)}
+	resp, _ := codexTurn(t, c, codexParams("gpt-5", input), false)
+	if len(resp.Output) != 4 || resp.Output[3].Type != "custom_tool_call" {
+		t.Fatalf("turn 1: %s", resp.RawJSON())
+	}
+	for _, it := range resp.Output {
+		input = append(input, replay(it.RawJSON()))
+	}
+	input = append(input, replay(`{"type":"custom_tool_call_output","call_id":"toolu_01A","output":"Done"}`))
+	r.App.Sched.ForgetSessions("", "")
+	r.App.Sched.Reset("oa")
+	openaiCalls := oa.Count()
+	resp2, _ := codexTurn(t, c, codexParams("gpt-5", input), true)
+	if resp2.Status != "completed" || resp2.OutputText() != "Hello from fake upstream" {
+		t.Fatalf("turn 2: %s", resp2.RawJSON())
+	}
+	if oa.Count() != openaiCalls+1 {
+		t.Fatalf("turn 2 did not try OpenAI first (%d -> %d)", openaiCalls, oa.Count())
+	}
+	if sent := oa.Requests()[oa.Count()-1].Body; strings.Contains(string(sent), "ccr1.") || len(oa.Refused()) != 0 {
+		t.Fatalf("OpenAI got the wrapped state: %s (refused %q)", sent, oa.Refused())
+	}
+	b := gjson.ParseBytes(ant.Requests()[ant.Count()-1].Body)
+	if b.Get("thinking.type").Str != "enabled" || b.Get("messages.1.content.0.signature").Str != fakeupstream.FakeSignature(claudeThinking) {
+		t.Fatalf("turn 2 reached Anthropic without its thinking: %s", b.Raw)
 	}
 }

@@ -208,16 +208,9 @@ type failover struct {
 // the call is answered (by an account or with a refusal); more says a
 // later target remains to fall back to.
 func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answered bool) {
-	if len(c.targets) > 0 {
-		if !r.prepare(c, t) {
-			return true
-		}
-		c.target = t.String()
+	if !r.enter(c, t) {
+		return true
 	}
-	if _, converted := c.ad.(*convAdapter); !converted {
-		r.scrubNative(c)
-	}
-	c.served = t.model
 	l.turn.Model = t.model
 	groupOut := r.outsideGroup(t.group)
 	for c.attempts < r.opts.MaxAttempts {

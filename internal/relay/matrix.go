@@ -384,10 +384,11 @@ func anthropicCount(n int64) []byte {
 // served an earlier turn of the conversation: the thinking state the relay
 // wrapped for the client then (WrapSignature) would reach the provider as
 // it is, and the provider refuses a signature it did not issue
-// (convert.ScrubMessages, convert.ScrubResponses). A relay whose accounts
-// speak one API skips it; otherwise a body without a wrapped value costs a
-// scan for the prefix (a few µs per 100 KB). A conversion still to come decodes the body as the client
-// sent it, so it keeps that state for the API it came from.
+// (convert.ScrubMessages, convert.ScrubResponses). A body without a
+// wrapped value costs a scan for the prefix, and a relay whose accounts
+// all speak one API (which cannot have wrapped anything) not even that. A
+// conversion still to come decodes the body as the client sent it, so it
+// keeps that state for the API it came from.
 func (r *Relay) scrubNative(c *call) {
 	if !r.table.Load().multiAPI {
 		return // one API's accounts: no turn was ever converted

@@ -3,12 +3,14 @@ package relay
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/convert"
 )
 
 // A request the conversion refuses (a client's mistake) is a 400 in the
@@ -27,5 +29,44 @@ func TestConversionRefusalNamesTheParam(t *testing.T) {
 	if resp.StatusCode != 400 || gjson.GetBytes(got, "error.param").Str != "temperature" ||
 		gjson.GetBytes(got, "error.type").Str != "invalid_request_error" || !strings.Contains(gjson.GetBytes(got, "error.message").Str, "thinking") {
 		t.Fatalf("%d %s", resp.StatusCode, got)
+	}
+}
+
+// A Messages body that holds OpenAI's reasoning state wrapped by the relay
+// (a converted turn earlier in the conversation) reaches a Claude account
+// without it; on a relay with only Claude accounts, which cannot have
+// wrapped anything, the body passes byte for byte, unscanned.
+func TestPassthroughScrubsWrappedThinking(t *testing.T) {
+	sig := convert.WrapSignature(convert.Signature{Origin: convert.OriginOpenAI, Value: "gAAAABx"}, "plan")
+	body := `{"model":"claude-sonnet-4-5","max_tokens":100,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[` +
+		`{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"plan","signature":"` + sig + `"},` +
+		`{"type":"tool_use","id":"call_1","name":"run","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"ok"}]}]}`
+	for _, mixed := range []bool{false, true} {
+		var got []byte
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, _ = io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`)
+		}))
+		t.Cleanup(up.Close)
+		accts := []testAccount{{id: "c", typ: config.TypeClaudeAPI, url: up.URL, key: "k"}}
+		if mixed {
+			accts = append(accts, testAccount{id: "o", typ: config.TypeOpenAIResponses, url: "http://127.0.0.1:1", key: "k"})
+		}
+		srv, _ := newTestRelay(t, nil, accts...)
+		resp, err := http.Post(srv.URL+"/v1/messages", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("mixed=%v: status %d", mixed, resp.StatusCode)
+		}
+		if !mixed && string(got) != body {
+			t.Fatalf("single-platform relay changed the body: %s", got)
+		}
+		if mixed && (strings.Contains(string(got), "ccr1.") || gjson.GetBytes(got, "thinking").Exists() || gjson.GetBytes(got, "messages.1.content.0.type").Str != "tool_use") {
+			t.Fatalf("mixed relay sent %s", got)
+		}
 	}
 }

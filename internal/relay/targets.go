@@ -36,6 +36,24 @@ func (r *Relay) targetOrder(c *call, targets []target) []target {
 	return targets
 }
 
+// enter readies c for target t: its adapter (prepare, on a routed call),
+// a passthrough body without the relay's wrapped thinking state
+// (scrubNative), and the served model and target name the records show.
+// False: prepare answered the client (a conversion it refused).
+func (r *Relay) enter(c *call, t *target) bool {
+	if len(c.targets) > 0 {
+		if !r.prepare(c, t) {
+			return false
+		}
+		c.target = t.String()
+	}
+	if _, converted := c.ad.(*convAdapter); !converted {
+		r.scrubNative(c)
+	}
+	c.served = t.model
+	return true
+}
+
 // accountUpstream is the configured upstream of the account id, nil if none.
 func (r *Relay) accountUpstream(id string) *Upstream {
 	for _, up := range r.Upstreams() {
