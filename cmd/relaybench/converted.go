@@ -98,13 +98,15 @@ func (b *bench) convertedStreams(ctx context.Context) error {
 					continue
 				}
 				spec := streamSpec{gap: gap, textDeltas: convertedDeltas, responses: cv.responses}
+				conv := spec
+				conv.converted = true
 				legs := []leg{
 					{"direct", b.target("direct"), spec, bodies},
-					{"ccrelay", relay, spec, bodies},
+					{"ccrelay", relay, conv, bodies},
 					{"passthrough", relay, streamSpec{events: 50, gap: gap}, pass},
 				}
 				if before != nil {
-					legs = append(legs, leg{"before", before, spec, bodies})
+					legs = append(legs, leg{"before", before, conv, bodies})
 				}
 				row := b.convertedRow(ctx, cv, legs, conc)
 				if err := ctx.Err(); err != nil {
@@ -157,7 +159,8 @@ func (b *bench) convertedRow(ctx context.Context, cv conversion, legs []leg, con
 	}
 	if run, ok := res["before"]; ok {
 		if run.streams == 0 {
-			// An earlier build that cannot convert answers with errors.
+			// An earlier build that cannot convert answers with errors,
+			// or passes the request through unconverted (streamSpec.converted).
 			row.BeforeSkipped = "the --before build served none of these streams: " + run.firstErr
 		} else {
 			bf := streamStats(run, res["direct"])

@@ -99,25 +99,30 @@ func TestConvertedStreamsAreTimed(t *testing.T) {
 	for _, cv := range conversions {
 		bodies := cv.bodies()[:4]
 		spec := streamSpec{gap: 100 * time.Microsecond, textDeltas: 12, responses: cv.responses}
+		conv := spec
+		conv.converted = true
 		t.Run(cv.name, func(t *testing.T) {
 			for _, tt := range []struct {
 				name string
 				t    *target
-				bad  bool
+				spec streamSpec
+				bad  string
 			}{
-				{"direct", newTarget("direct", addr(fast), nil, nil), false},
-				{"converted", newTarget("converted", addr(proxy), nil, nil), false},
-				{"converted, cut before its end", newTarget("cut", addr(cutProxy), nil, nil), true},
+				{"direct", newTarget("direct", addr(fast), nil, nil), spec, ""},
+				{"converted", newTarget("converted", addr(proxy), nil, nil), conv, ""},
+				{"converted, cut before its end", newTarget("cut", addr(cutProxy), nil, nil), conv, "ended after 12 of 12"},
+				// A relay that cannot convert, passing the request through.
+				{"asked converted, got passed through", newTarget("direct", addr(fast), nil, nil), conv, "not converted"},
 			} {
 				t.Run(tt.name, func(t *testing.T) {
 					r := &streamRun{}
-					sr := newStreamReader(spec)
+					sr := newStreamReader(tt.spec)
 					for i := range 3 {
-						sr.one(context.Background(), tt.t, spec.header(), spec.body(bodies[i]), r, nil)
+						sr.one(context.Background(), tt.t, tt.spec.header(), tt.spec.body(bodies[i]), r, nil)
 					}
-					if tt.bad {
-						if r.bad != 3 || r.streams != 0 || !strings.Contains(r.firstErr, "ended after 12 of 12") {
-							t.Fatalf("streams %d, bad %d (%s): a stream without its end counted whole", r.streams, r.bad, r.firstErr)
+					if tt.bad != "" {
+						if r.bad != 3 || r.streams != 0 || !strings.Contains(r.firstErr, tt.bad) {
+							t.Fatalf("streams %d, bad %d (%s), want bad: %s", r.streams, r.bad, r.firstErr, tt.bad)
 						}
 						return
 					}

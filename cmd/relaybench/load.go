@@ -250,6 +250,12 @@ type streamSpec struct {
 	// responses: the client speaks the Responses API (POST /v1/responses,
 	// Codex CLI's headers) instead of Messages.
 	responses bool
+	// converted: the stream must have been converted: an event that still
+	// carries the upstream's JSON stamp (which every conversion drops)
+	// makes it bad. A relay that cannot convert may pass the request
+	// through to a pool of the client's own API, which the fake upstream
+	// would serve all the same.
+	converted bool
 }
 
 // steerMark is where a body for a textDeltas spec takes its steering.
@@ -365,7 +371,7 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 	var (
 		count, seen          int
 		prevStamp, prevDelay int64
-		lastWasStop          bool
+		lastWasStop, raw     bool
 		halfGap              = int64(s.spec.gap / 2)
 		textMode             = s.spec.textDeltas > 0
 	)
@@ -389,6 +395,7 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 						r.ttfe = append(r.ttfe, now-t0)
 					}
 					lastWasStop = isStreamEnd(ev)
+					raw = raw || s.spec.converted && bytes.Contains(ev, []byte(fakeupstream.StampKey))
 				}
 				stamp, ok := s.stampOf(ev)
 				if !ok {
@@ -428,6 +435,10 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 		}
 	}
 	r.events += int64(count)
+	if raw {
+		r.failed("the stream was not converted: the upstream's own events reached the client")
+		return
+	}
 	if count != s.spec.want() || !lastWasStop {
 		r.failed(fmt.Sprintf("stream ended after %d of %d events", count, s.spec.want()))
 		return
