@@ -90,7 +90,6 @@ func (b *bench) target(name string) *target {
 // convertedStreams runs the converted rows the filter selects.
 func (b *bench) convertedStreams(ctx context.Context) error {
 	defer b.resume()
-	relay, before := b.target("ccrelay"), b.target("before")
 	pass := messagesBodies(256, true, "claude-sonnet-5", steerMark)
 	for _, cv := range conversions {
 		bodies := cv.bodies()
@@ -99,17 +98,7 @@ func (b *bench) convertedStreams(ctx context.Context) error {
 				if !b.selected(convertedName(cv, gap, conc)) {
 					continue
 				}
-				spec := streamSpec{gap: gap, textDeltas: convertedDeltas, responses: cv.responses}
-				conv := spec
-				conv.converted = true
-				legs := []leg{
-					{"direct", b.target("direct"), spec, bodies},
-					{"ccrelay", relay, conv, bodies},
-					{"passthrough", relay, spec, pass},
-				}
-				if before != nil {
-					legs = append(legs, leg{"before", before, conv, bodies})
-				}
+				legs := convertedLegs(cv, gap, b.target("direct"), b.target("ccrelay"), b.target("before"), bodies, pass)
 				row := b.convertedRow(ctx, cv, legs, conc)
 				if err := ctx.Err(); err != nil {
 					return err
@@ -121,6 +110,25 @@ func (b *bench) convertedStreams(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// convertedLegs are the loads of one converted row: direct and relay (and
+// before, when not nil) get the conversion's bodies, the relay's
+// passthrough leg the Messages bodies pass (a claude model) with the same
+// text. Only the legs through a relay must arrive converted.
+func convertedLegs(cv conversion, gap time.Duration, direct, relay, before *target, bodies, pass [][]byte) []leg {
+	spec := streamSpec{gap: gap, textDeltas: convertedDeltas, responses: cv.responses}
+	conv := spec
+	conv.converted = true
+	legs := []leg{
+		{"direct", direct, spec, bodies},
+		{"ccrelay", relay, conv, bodies},
+		{"passthrough", relay, streamSpec{gap: gap, textDeltas: convertedDeltas}, pass},
+	}
+	if before != nil {
+		legs = append(legs, leg{"before", before, conv, bodies})
+	}
+	return legs
 }
 
 // convertedRow measures one converted row: each leg warmed up, then

@@ -239,3 +239,38 @@ func TestReportConverted(t *testing.T) {
 		}
 	}
 }
+
+// Each leg of a converted row asks what it should: the relay legs convert
+// (and must arrive converted), the passthrough leg is the Messages client
+// on the Claude pool with the same text, direct is the client's own API.
+func TestConvertedLegs(t *testing.T) {
+	direct, relay, before := newTarget("direct", "127.0.0.1:1", nil, nil), newTarget("ccrelay", "127.0.0.1:2", nil, nil), newTarget("before", "127.0.0.1:3", nil, nil)
+	pass := messagesBodies(2, true, "claude-sonnet-5", steerMark)
+	for _, cv := range conversions {
+		bodies := cv.bodies()[:2]
+		legs := convertedLegs(cv, 0, direct, relay, before, bodies, pass)
+		byName := map[string]leg{}
+		for _, l := range legs {
+			byName[l.name] = l
+		}
+		for name, want := range map[string]struct {
+			t                    *target
+			responses, converted bool
+			model                string
+		}{
+			"direct":      {direct, cv.responses, false, gjson.GetBytes(bodies[0], "model").Str},
+			"ccrelay":     {relay, cv.responses, true, gjson.GetBytes(bodies[0], "model").Str},
+			"before":      {before, cv.responses, true, gjson.GetBytes(bodies[0], "model").Str},
+			"passthrough": {relay, false, false, "claude-sonnet-5"},
+		} {
+			l, ok := byName[name]
+			if !ok || l.t != want.t || l.spec.responses != want.responses || l.spec.converted != want.converted ||
+				l.spec.textDeltas != convertedDeltas || gjson.GetBytes(l.bodies[0], "model").Str != want.model {
+				t.Errorf("%s %s: %+v (ok %v), model %q", cv.name, name, l.spec, ok, gjson.GetBytes(l.bodies[0], "model").Str)
+			}
+		}
+	}
+	if legs := convertedLegs(conversions[0], 0, direct, relay, nil, nil, pass); len(legs) != 3 {
+		t.Errorf("%d legs without --before", len(legs))
+	}
+}
