@@ -39,6 +39,23 @@ func requestHeaders() http.Header {
 	return h
 }
 
+// codexHeaders are the headers Codex CLI sends with a Responses call
+// (reference/clients.md), with the relay key as its bearer token.
+func codexHeaders() http.Header {
+	h := http.Header{}
+	for k, v := range map[string]string{
+		"Accept":                "text/event-stream",
+		"Content-Type":          "application/json",
+		"Authorization":         "Bearer " + relayKey,
+		"Originator":            "codex_exec",
+		"User-Agent":            "codex_exec/0.169.0 (Debian 12.0.0; x86_64) xterm (codex_exec; 0.169.0)",
+		"X-Codex-Beta-Features": "remote_compaction_v2",
+	} {
+		h.Set(k, v)
+	}
+	return h
+}
+
 // sessionID is a stable fake UUID for session i.
 func sessionID(i int) string {
 	return fmt.Sprintf("5e55%04x-0000-4000-8000-%012x", i&0xffff, i)
@@ -50,13 +67,19 @@ func userID(i int) string {
 
 // smallBodies returns n ~4 KB Messages requests, one per session.
 func smallBodies(n int, stream bool) [][]byte {
+	return messagesBodies(n, stream, "claude-sonnet-5", "")
+}
+
+// messagesBodies returns n ~4 KB Messages requests for model, one per
+// session, whose first text begins with lead.
+func messagesBodies(n int, stream bool, model, lead string) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
 		out[i] = padTo(ordered{
-			{"model", "claude-sonnet-5"},
+			{"model", model},
 			{"messages", []any{
 				map[string]any{"role": "user", "content": []any{
-					map[string]any{"type": "text", "text": "Please review this function and tell me what it does:\n\n"},
+					map[string]any{"type": "text", "text": lead + "Please review this function and tell me what it does:\n\n"},
 					map[string]any{"type": "text", "text": "PAD", "cache_control": map[string]any{"type": "ephemeral"}},
 				}},
 			}},
@@ -64,6 +87,34 @@ func smallBodies(n int, stream bool) [][]byte {
 			{"metadata", map[string]any{"user_id": userID(i)}},
 			{"max_tokens", 1024},
 			{"stream", stream},
+		}, 4<<10)
+	}
+	return out
+}
+
+// responsesBodies returns n ~4 KB streaming Responses requests for model,
+// shaped like Codex CLI's (reference/clients.md: the base prompt as a
+// developer message, store false, prompt_cache_key the session), one per
+// session, whose user text begins with lead.
+func responsesBodies(n int, model, lead string) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = padTo(ordered{
+			{"model", model},
+			{"stream", true},
+			{"input", []any{
+				map[string]any{"type": "message", "role": "developer", "content": []any{
+					map[string]any{"type": "input_text", "text": "You are a careful assistant. Answer briefly."},
+				}},
+				map[string]any{"type": "message", "role": "user", "content": []any{
+					map[string]any{"type": "input_text", "text": lead + "Please review this function and tell me what it does:\n\n"},
+					map[string]any{"type": "input_text", "text": "PAD"},
+				}},
+			}},
+			{"tool_choice", "auto"},
+			{"parallel_tool_calls", true},
+			{"store", false},
+			{"prompt_cache_key", sessionID(i)},
 		}, 4<<10)
 	}
 	return out

@@ -18,8 +18,10 @@ import (
 // target is one way to reach the fake upstream: direct, through the baseline
 // proxy or through ccrelay.
 type target struct {
-	name   string
-	url    string // of the Messages endpoint
+	name string
+	url  string // of the Messages endpoint
+	// base is the scheme and address: other endpoints are under it.
+	base   string
 	client *http.Client
 	// proc is the proxy process whose CPU is charged; nil for direct.
 	proc *proc
@@ -45,6 +47,7 @@ func newTarget(name, addr string, p, upstream *proc) *target {
 		upstream: upstream,
 		name:     name,
 		url:      "http://" + addr + "/v1/messages?beta=true",
+		base:     "http://" + addr,
 		client: &http.Client{Transport: &http.Transport{
 			// Reuse one connection per worker: sized for the largest load.
 			MaxIdleConns:        4096,
@@ -236,10 +239,49 @@ type streamSpec struct {
 	gap    time.Duration
 	// hold keeps each stream open and silent after its third event.
 	hold time.Duration
+	// textDeltas, when set, steers the upstream from the request's text
+	// (fakeupstream.TextSteer in place of steerMark) rather than the
+	// BenchField: a relay that converts the request keeps only its text.
+	// The stream then has that many text deltas, each stamped in its text
+	// (the events around them, rewritten by a conversion, carry no stamp
+	// that survives): only text deltas are timed, events counts text
+	// deltas, and the time to first event is to the first event of any kind.
+	textDeltas int
+	// responses: the client speaks the Responses API (POST /v1/responses,
+	// Codex CLI's headers) instead of Messages.
+	responses bool
+	// converted: the stream must have been converted: an event that still
+	// carries the upstream's JSON stamp (which every conversion drops)
+	// makes it bad. A relay that cannot convert may pass the request
+	// through to a pool of the client's own API, which the fake upstream
+	// would serve all the same.
+	converted bool
 }
 
+// steerMark is where a body for a textDeltas spec takes its steering.
+const steerMark = "BENCHSTEER "
+
 func (s streamSpec) header() http.Header {
+	if s.responses {
+		return codexHeaders()
+	}
 	return requestHeaders()
+}
+
+// url is the endpoint of t the spec's client calls.
+func (s streamSpec) url(t *target) string {
+	if s.responses {
+		return t.base + "/v1/responses"
+	}
+	return t.url
+}
+
+// want is the number of timed events a whole stream has.
+func (s streamSpec) want() int {
+	if s.textDeltas > 0 {
+		return s.textDeltas
+	}
+	return s.events
 }
 
 // bodies returns copies of bodies that carry the spec as their first field
@@ -254,6 +296,9 @@ func (s streamSpec) bodies(bodies [][]byte) [][]byte {
 }
 
 func (s streamSpec) body(b []byte) []byte {
+	if s.textDeltas > 0 {
+		return bytes.Replace(b, []byte(steerMark), []byte(fakeupstream.TextSteer(s.textDeltas, s.gap, s.hold)+" "), 1)
+	}
 	return fakeupstream.WithBenchField(b, s.events, s.gap, s.hold)
 }
 
@@ -265,7 +310,7 @@ func (s streamSpec) body(b []byte) []byte {
 func runStreams(ctx context.Context, t *target, bodies [][]byte, spec streamSpec, conc int, dur time.Duration) streamRun {
 	hdr := spec.header()
 	bodies = spec.bodies(bodies)
-	ramp := time.Duration(spec.events-1) * spec.gap
+	ramp := time.Duration(spec.want()-1) * spec.gap
 	ctx, cancel := context.WithTimeout(ctx, ramp+dur+60*time.Second)
 	defer cancel()
 	totals := t.startTotals()
@@ -309,7 +354,7 @@ func newStreamReader(spec streamSpec) *streamReader {
 // one runs a single stream into r. ready, when set, is called once the
 // third event arrived (the point where a held stream goes idle).
 func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body []byte, r *streamRun, ready func()) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.spec.url(t), bytes.NewReader(body))
 	req.Header = hdr
 	t0 := time.Now().UnixNano()
 	resp, err := t.client.Do(req)
@@ -324,11 +369,11 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 		return
 	}
 	var (
-		count                int
+		count, seen          int
 		prevStamp, prevDelay int64
-		last                 []byte
-		lastWasStop          bool
+		lastWasStop, raw     bool
 		halfGap              = int64(s.spec.gap / 2)
+		textMode             = s.spec.textDeltas > 0
 	)
 	s.pend = s.pend[:0]
 	for {
@@ -345,7 +390,14 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 				}
 				ev := s.pend[off : off+i]
 				off += i + 2
-				stamp, ok := fakeupstream.ParseStamp(ev)
+				if textMode {
+					if seen++; seen == 1 {
+						r.ttfe = append(r.ttfe, now-t0)
+					}
+					lastWasStop = isStreamEnd(ev)
+					raw = raw || s.spec.converted && bytes.Contains(ev, []byte(fakeupstream.StampKey))
+				}
+				stamp, ok := s.stampOf(ev)
 				if !ok {
 					continue // not one of the upstream's events (e.g. a relay error event)
 				}
@@ -353,7 +405,9 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 				inChunk++
 				delay := now - stamp
 				if count == 1 {
-					r.ttfe = append(r.ttfe, now-t0)
+					if !textMode {
+						r.ttfe = append(r.ttfe, now-t0)
+					}
 				} else {
 					r.maxGap = max(r.maxGap, time.Duration(delay-prevDelay))
 					if inChunk > 1 && halfGap > 0 && stamp-prevStamp > halfGap {
@@ -362,7 +416,9 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 				}
 				r.delay = append(r.delay, delay)
 				prevStamp, prevDelay = stamp, delay
-				last = ev
+				if !textMode {
+					lastWasStop = bytes.Contains(ev, []byte("message_stop"))
+				}
 				if count == 3 && ready != nil {
 					ready()
 				}
@@ -370,7 +426,6 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 			s.pend = s.pend[:copy(s.pend, s.pend[off:])]
 		}
 		if rerr != nil {
-			lastWasStop = bytes.Contains(last, []byte("message_stop"))
 			if rerr != io.EOF {
 				r.failed("stream: " + rerr.Error())
 				r.events += int64(count)
@@ -380,11 +435,34 @@ func (s *streamReader) one(ctx context.Context, t *target, hdr http.Header, body
 		}
 	}
 	r.events += int64(count)
-	if count != s.spec.events || !lastWasStop {
-		r.failed(fmt.Sprintf("stream ended after %d of %d events", count, s.spec.events))
+	if raw {
+		r.failed("the stream was not converted: the upstream's own events reached the client")
+		return
+	}
+	if count != s.spec.want() || !lastWasStop {
+		r.failed(fmt.Sprintf("stream ended after %d of %d events", count, s.spec.want()))
 		return
 	}
 	r.streams++
+}
+
+// stampOf is the upstream's send stamp of ev: from its JSON (StampKey), or
+// for a textDeltas spec from the text of a text delta, the only events
+// whose stamp survives a conversion.
+func (s *streamReader) stampOf(ev []byte) (int64, bool) {
+	if s.spec.textDeltas == 0 {
+		return fakeupstream.ParseStamp(ev)
+	}
+	if !bytes.HasPrefix(ev, []byte("event: content_block_delta\n")) && !bytes.HasPrefix(ev, []byte("event: response.output_text.delta\n")) {
+		return 0, false
+	}
+	return fakeupstream.ParseTextStamp(ev)
+}
+
+// isStreamEnd reports whether ev is the last event of a whole Messages or
+// Responses stream.
+func isStreamEnd(ev []byte) bool {
+	return bytes.HasPrefix(ev, []byte("event: message_stop\n")) || bytes.HasPrefix(ev, []byte("event: response.completed\n"))
 }
 
 func (r *streamRun) failed(msg string) {

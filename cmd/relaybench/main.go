@@ -81,7 +81,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, databases)")
 	flag.BoolVar(&o.verbose, "v", false, "print progress and process ids to stderr")
 	flag.DurationVar(&o.holdIdle, "hold-idle", 0, "in the memory phase, keep the 2000 idle streams open this long (to inspect the process)")
-	filter := flag.String("filter", "", "run only the plain and stream scenarios whose name matches this regexp (names: plain/4KB/c=64, plain/100KB/c=1, streams/20ms/c=256, ...)")
+	filter := flag.String("filter", "", "run only the plain and stream scenarios whose name matches this regexp (names: plain/4KB/c=64, plain/100KB/c=1, streams/20ms/c=256, streams/convert-m2r/0ms/c=16, streams/convert-r2m/20ms/c=256, ...)")
 	flag.Parse()
 	if *filter != "" {
 		re, err := regexp.Compile(*filter)
@@ -210,7 +210,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	relay, err := startRelay(b.bin, b.dir, "ccrelay", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	relay, err := startRelay(b.bin, b.dir, "ccrelay", relayConfig{logLevel: "warn", accounts: b.o.accounts, openaiAccounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
 	if err != nil {
 		base.stop()
 		return err
@@ -223,7 +223,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.o.before == "" {
 		return nil
 	}
-	before, err := startRelay(b.o.before, b.dir, "ccrelay-before", relayConfig{logLevel: "warn", accounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	before, err := startRelay(b.o.before, b.dir, "ccrelay-before", relayConfig{logLevel: "warn", accounts: b.o.accounts, openaiAccounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
 	if err != nil {
 		return fmt.Errorf("--before: %w", err)
 	}
@@ -245,8 +245,9 @@ func (b *bench) close() {
 // runLimit bounds the whole run: the fixed parts (build, memory, start-up,
 // usagedb) get 12 minutes (4 with --quick), and the plain and stream rounds
 // three times what they were asked to measure (6 plain and 4 stream rows,
-// each target once per round and once to warm up). A fixed limit cut long
-// --rounds runs off in the middle, with nothing reported.
+// each target once per round and once to warm up, and the converted stream
+// rows, each of their legs likewise). A fixed limit cut long --rounds runs
+// off in the middle, with nothing reported.
 func runLimit(o options) time.Duration {
 	base := 12 * time.Minute
 	if o.quick {
@@ -257,7 +258,9 @@ func runLimit(o options) time.Duration {
 		targets = 4
 	}
 	perRound := 6*o.plainDur + 4*o.streamDur
-	return base + 3*time.Duration(o.rounds+1)*time.Duration(targets)*perRound
+	rows, legs := convertedRows(o.quick), targets
+	converted := time.Duration(rows*legs) * o.streamDur
+	return base + 3*time.Duration(o.rounds+1)*(time.Duration(targets)*perRound+converted)
 }
 
 // rotate returns ts starting at index r (mod len), so each target goes first in turn.
@@ -456,7 +459,7 @@ func (b *bench) streams(ctx context.Context) error {
 				fmtUs(bs.AddedTTFEP50Us), fmtUs(rl.AddedTTFEP50Us), fmtUs(bs.AddedDelayP99Us), fmtUs(rl.AddedDelayP99Us), errNote(d.FirstError, bs.FirstError, rl.FirstError))
 		}
 	}
-	return nil
+	return b.convertedStreams(ctx)
 }
 
 func streamStats(r, direct *streamRun) StreamStats {

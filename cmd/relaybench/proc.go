@@ -225,6 +225,10 @@ type relayConfig struct {
 	// metricsListen, when set, turns Prometheus metrics on.
 	metricsListen string
 	accounts      int
+	// openaiAccounts is the number of openai-responses accounts on the
+	// same upstream (Fast answers the Responses API under /v1): the pool
+	// that serves a Messages request for a gpt-* model, converted.
+	openaiAccounts int
 	// namedKeys, when set, replaces api_keys with that many [[keys]], each
 	// with rpm, concurrency and budgets high enough never to refuse; the
 	// last one is the benchmark's key.
@@ -253,6 +257,9 @@ func (c relayConfig) toml() string {
 	}
 	for i := range c.accounts {
 		fmt.Fprintf(&b, "[[accounts]]\ntype = \"claude-api\"\nid = \"bench-%03d\"\napi_key = \"sk-ant-api03-bench-%03d\"\napi_url = %q\n\n", i+1, i+1, c.upstream)
+	}
+	for i := range c.openaiAccounts {
+		fmt.Fprintf(&b, "[[accounts]]\ntype = \"openai-responses\"\nid = \"bench-openai-%03d\"\napi_key = \"sk-proj-bench-%03d\"\napi_url = %q\n\n", i+1, i+1, c.upstream+"/v1")
 	}
 	return b.String()
 }

@@ -18,17 +18,19 @@ type Report struct {
 	Accounts int     `json:"accounts"`
 	Rounds   int     `json:"rounds"`
 	// PlainSeconds and StreamSeconds are the length of one measured run per target and round.
-	PlainSeconds  float64        `json:"plain_seconds"`
-	StreamSeconds float64        `json:"stream_seconds"`
-	Plain         []PlainRow     `json:"plain,omitempty"`
-	Streams       []StreamRow    `json:"streams,omitempty"`
-	Memory        []MemRow       `json:"memory,omitempty"`
-	Startup       *StartupResult `json:"startup,omitempty"`
-	Logging       *LoggingResult `json:"logging,omitempty"`
-	Metrics       *MetricsResult `json:"metrics,omitempty"`
-	Keys          *KeysResult    `json:"keys,omitempty"`
-	Checks        []Check        `json:"checks"`
-	WallSeconds   float64        `json:"wall_seconds"`
+	PlainSeconds  float64     `json:"plain_seconds"`
+	StreamSeconds float64     `json:"stream_seconds"`
+	Plain         []PlainRow  `json:"plain,omitempty"`
+	Streams       []StreamRow `json:"streams,omitempty"`
+	// Converted are the streams the relay converts between APIs.
+	Converted   []ConvertedRow `json:"converted,omitempty"`
+	Memory      []MemRow       `json:"memory,omitempty"`
+	Startup     *StartupResult `json:"startup,omitempty"`
+	Logging     *LoggingResult `json:"logging,omitempty"`
+	Metrics     *MetricsResult `json:"metrics,omitempty"`
+	Keys        *KeysResult    `json:"keys,omitempty"`
+	Checks      []Check        `json:"checks"`
+	WallSeconds float64        `json:"wall_seconds"`
 	// OtherLoadCores is the CPU other processes on the machine used during
 	// the run, in cores: above a few tenths the numbers are disturbed.
 	OtherLoadCores float64 `json:"other_load_cores"`
@@ -278,6 +280,7 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	r.writeConverted(w)
 	r.writeBefore(w)
 	if len(r.Memory) > 0 {
 		tableStart(w, "Memory (fresh process each; RSS from /proc/<pid>/status; idle streams are open and silent after their third event):",
@@ -344,10 +347,14 @@ func (r *Report) checks() {
 		streams += s.Relay.Streams
 		bad += s.Relay.Bad
 	}
+	for _, c := range r.Converted {
+		streams += c.Relay.Streams + c.Passthrough.Streams
+		bad += c.Relay.Bad + c.Passthrough.Bad
+	}
 	for _, p := range r.Plain {
 		errs += p.Relay.Errors
 	}
-	if len(r.Streams) > 0 || len(r.Plain) > 0 {
+	if len(r.Streams) > 0 || len(r.Plain) > 0 || len(r.Converted) > 0 {
 		add("every answer and stream through ccrelay complete and intact", "0 errors, 0 bad streams", fmt.Sprintf("%d errors, %d bad of %d streams", errs, bad, streams+bad), errs == 0 && bad == 0)
 	}
 	for _, s := range r.Streams {
@@ -379,6 +386,12 @@ func (r *Report) checks() {
 			beforeCheck(fmt.Sprintf("streams c=%d, %g ms CPU per stream vs --before", s.Concurrency, s.GapMs), s.CPUVsBefore, s.CPUVsBeforeRounds)
 		}
 	}
+	r.convertedChecks()
+	for _, c := range r.Converted {
+		if c.Before != nil {
+			beforeCheck(c.tag()+" CPU per stream vs --before", c.CPUVsBefore, c.CPUVsBeforeRounds)
+		}
+	}
 	for _, m := range r.Memory {
 		label, ok := strings.CutPrefix(m.Proxy, "ccrelay")
 		if !ok {
@@ -405,6 +418,12 @@ func (r *Report) writeBefore(w io.Writer) {
 		if b := s.Before; b != nil {
 			rows = append(rows, fmt.Sprintf("| streams %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %s | %.1f / %.1f | %.2f / %.2f | %d |",
 				s.GapMs, s.Concurrency, b.Streams, s.Relay.Streams, ratio(float64(s.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, s.Relay.CPUUsPerStream, s.CPUVsBefore, roundsCell(s.CPUVsBeforeRounds), b.SyscallsPerStream, s.Relay.SyscallsPerStream, b.SwitchesPerStream, s.Relay.SwitchesPerStream, b.Bad))
+		}
+	}
+	for _, c := range r.Converted {
+		if b := c.Before; b != nil {
+			rows = append(rows, fmt.Sprintf("| converted %s %g ms | %d | %d / %d streams | %.2fx | %.0f / %.0f µs/stream | %.3fx | %s | %.1f / %.1f | %.2f / %.2f | %d |",
+				c.Conversion, c.GapMs, c.Concurrency, b.Streams, c.Relay.Streams, ratio(float64(c.Relay.Streams), float64(b.Streams)), b.CPUUsPerStream, c.Relay.CPUUsPerStream, c.CPUVsBefore, roundsCell(c.CPUVsBeforeRounds), b.SyscallsPerStream, c.Relay.SyscallsPerStream, b.SwitchesPerStream, c.Relay.SwitchesPerStream, b.Bad))
 		}
 	}
 	if len(rows) == 0 {

@@ -143,12 +143,14 @@ func (s *messagesStreamReader) blockStart(evs []Event, data []byte) []Event {
 	return evs
 }
 
+// blockDelta reads a content_block_delta. gjson.GetBytes copies only the
+// values it returns (the delta object), not the whole event as
+// GetManyBytes would: this is the bulk of a stream.
 func (s *messagesStreamReader) blockDelta(evs []Event, data []byte) []Event {
-	r := gjson.GetManyBytes(data, "index", "delta")
-	if !s.open || r[0].Int() != s.openUp {
+	if !s.open || gjson.GetBytes(data, "index").Int() != s.openUp {
 		return evs // a dropped block's delta, or one for no open block
 	}
-	d := r[1]
+	d := gjson.GetBytes(data, "delta")
 	var text string
 	switch d.Get("type").Str {
 	case "text_delta":

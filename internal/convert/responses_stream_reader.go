@@ -58,6 +58,14 @@ func (s *responsesStreamReader) Read(evs []Event, name, data []byte) []Event {
 	if typ == "" || typ == "message" {
 		typ = gjson.GetBytes(data, "type").Str
 	}
+	switch typ {
+	case "response.output_text.delta", "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":
+		// The bulk of a stream: read in place, without a copy of the event.
+		return s.delta(evs, data, "")
+	case "response.refusal.delta":
+		s.refusal = true
+		return s.delta(evs, data, "")
+	}
 	d := gjson.ParseBytes(data)
 	switch typ {
 	case "response.created", "response.in_progress":
@@ -70,15 +78,10 @@ func (s *responsesStreamReader) Read(evs []Event, name, data []byte) []Event {
 	case "response.output_item.done":
 		evs = s.start(evs, gjson.Result{})
 		return s.itemDone(evs, d.Get("item"), d.Get("output_index").Int())
-	case "response.output_text.delta", "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":
-		return s.delta(evs, d, "")
-	case "response.refusal.delta":
-		s.refusal = true
-		return s.delta(evs, d, "")
 	case "response.reasoning_summary_text.delta":
-		return s.delta(evs, d, "s"+d.Get("summary_index").Raw)
+		return s.delta(evs, data, "s"+d.Get("summary_index").Raw)
 	case "response.reasoning_text.delta":
-		return s.delta(evs, d, "c"+d.Get("content_index").Raw)
+		return s.delta(evs, data, "c"+d.Get("content_index").Raw)
 	case "response.completed", "response.incomplete":
 		return s.finish(evs, d.Get("response"))
 	case "response.failed":
@@ -139,10 +142,15 @@ func (s *responsesStreamReader) open(evs []Event, item gjson.Result, outIdx int6
 	return append(evs, Event{Kind: EventPartStart, Index: s.cur.index, Part: p})
 }
 
-func (s *responsesStreamReader) delta(evs []Event, d gjson.Result, seg string) []Event {
+// delta reads a delta event's data. gjson.GetBytes copies only the
+// values it returns, not the event.
+func (s *responsesStreamReader) delta(evs []Event, data []byte, seg string) []Event {
 	c := s.cur
-	text := d.Get("delta").String()
-	if c == nil || d.Get("output_index").Int() != c.outIdx || text == "" {
+	if c == nil || gjson.GetBytes(data, "output_index").Int() != c.outIdx {
+		return evs
+	}
+	text := gjson.GetBytes(data, "delta").String()
+	if text == "" {
 		return evs
 	}
 	if c.kind == PartThinking {

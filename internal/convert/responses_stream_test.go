@@ -273,6 +273,9 @@ func TestResponsesStreamWriter(t *testing.T) {
 	if created["id"] != "resp_01XYZ" || created["status"] != "in_progress" || created["model"] != "gpt-5-codex" {
 		t.Fatalf("created: %v", created)
 	}
+	if inProgress := evs[1].Data["response"]; !reflect.DeepEqual(inProgress, created) {
+		t.Fatalf("in_progress carries %v, created %v", inProgress, created)
+	}
 	rsDone := evs[8].Data["item"].(map[string]any)
 	sig, text, ok := UnwrapSignature(rsDone["encrypted_content"].(string))
 	if !ok || sig.Value != "EqQBsig==" || text != "Let me check." || rsDone["id"] != "rs_01XYZ_0" {

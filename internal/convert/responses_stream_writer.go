@@ -113,8 +113,10 @@ func (w *responsesStreamWriter) start(dst []byte, ev *Event) []byte {
 	}
 	w.id = "resp_" + w.base
 	w.created = time.Now().Unix()
-	dst = w.withResponse(dst, "response.created", w.object())
-	return w.withResponse(dst, "response.in_progress", w.object())
+	// Both events carry the same object: encoded once.
+	obj, _ := marshal(w.object()) // plain values only: cannot fail
+	dst = w.withResponseJSON(dst, "response.created", obj)
+	return w.withResponseJSON(dst, "response.in_progress", obj)
 }
 
 func (w *responsesStreamWriter) object() *responsesObject {
@@ -136,10 +138,15 @@ func (w *responsesStreamWriter) head(dst []byte, name string) []byte {
 }
 
 func (w *responsesStreamWriter) withResponse(dst []byte, name string, obj *responsesObject) []byte {
+	b, _ := marshal(obj) // plain values only: cannot fail
+	return w.withResponseJSON(dst, name, b)
+}
+
+// withResponseJSON writes an event carrying the encoded response object.
+func (w *responsesStreamWriter) withResponseJSON(dst []byte, name string, obj []byte) []byte {
 	dst = w.head(dst, name)
 	dst = append(dst, `,"response":`...)
-	b, _ := marshal(obj) // plain values only: cannot fail
-	dst = append(dst, b...)
+	dst = append(dst, obj...)
 	return append(dst, "}\n\n"...)
 }
 

@@ -1,10 +1,12 @@
 package fakeupstream
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,26 +34,53 @@ const stampDigits = 19
 // maxHold bounds an idle stream whatever a client asks.
 const maxHold = 10 * time.Minute
 
-// Fast is a lean fake Anthropic Messages API for load tests: it reads and
-// discards the request body without parsing it, answers from precomputed
-// bytes and records nothing, so it costs the machine little next to the relay
-// it measures. A JSON answer is a Messages response with usage; a stream
-// (see HeaderEvents) is message_start, content_block_start, text deltas,
-// content_block_stop, message_delta, message_stop, each flushed on its own and
-// stamped with its send time (StampKey).
+// Fast is a lean fake Anthropic Messages API, and OpenAI Responses API on
+// paths ending in /responses, for load tests: it reads and discards the
+// request body without parsing it, answers from precomputed bytes and
+// records nothing, so it costs the machine little next to the relay it
+// measures. A JSON answer is a Messages (or Responses) response with usage.
+// A Messages stream (see HeaderEvents) is message_start,
+// content_block_start, text deltas, content_block_stop,
+// message_delta, message_stop; a Responses stream is response.created,
+// response.in_progress, output_item.added, content_part.added, text deltas,
+// output_text.done, content_part.done, output_item.done and
+// response.completed with usage. Each event is flushed on its own and
+// stamped with its send time (StampKey); a stream steered from the request's
+// text (TextSteer) also carries the stamp in each text delta
+// (TextStampKey), where it survives a relay's conversion to another API.
 type Fast struct {
+	messages, responses fastAPI
+}
+
+// fastAPI is one API's precomputed answers.
+type fastAPI struct {
 	json   []byte
 	header [][2]string
-	// Stream event templates; each begins with StampKey and a zeroed stamp.
-	head  [][]byte
-	delta []byte
-	tail  [][]byte
+	// head, delta and textDelta are stream event templates, each beginning
+	// with StampKey and a zeroed stamp; textDelta also carries one in its
+	// text.
+	head             []tmpl
+	delta, textDelta tmpl
+	// tail returns the events after deltas text deltas (textStamps: which
+	// carried stamps in their text).
+	tail func(deltas int, textStamps bool) []tmpl
 }
+
+// tmpl is a stream event with zeroed stamps: at is where the 19 digits of
+// the JSON stamp start, text where those of the text stamp do (-1: none).
+type tmpl struct {
+	b        []byte
+	at, text int
+}
+
+// Delta texts: every text delta is deltaText, or with text stamps
+// TextStampKey and 19 digits.
+const deltaText = " token"
 
 // NewFast returns a Fast fake whose answers name model.
 func NewFast(model string) *Fast {
-	f := &Fast{
-		json: []byte(MessageJSON(model, "Sure. Here is the change you asked for: the function now returns early when the list is empty, and the loop no longer copies each element. I ran the tests and they pass.")),
+	f := &Fast{messages: fastAPI{
+		json: []byte(MessageJSON(model, fastAnswer)),
 		// A few of the headers Anthropic sends, so header copying costs what it does in production.
 		header: [][2]string{
 			{"Request-Id", "req_011CWbenchFakeUpstream000001"},
@@ -62,19 +91,40 @@ func NewFast(model string) *Fast {
 			{"Anthropic-Ratelimit-Output-Tokens-Limit", "400000"},
 			{"Via", "1.1 google"},
 		},
-	}
+	}}
+	var tail []tmpl
 	for _, e := range MessageStream(model, "x", 1, 0) {
-		ev := stampTemplate(e)
 		switch e.Name {
 		case "message_start", "content_block_start":
-			f.head = append(f.head, ev)
+			f.messages.head = append(f.messages.head, newTmpl(e))
 		case "content_block_delta":
-			f.delta = stampTemplate(Event{Name: e.Name, Data: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" token"}}`})
+			delta := func(text string) tmpl {
+				return newTmpl(Event{Name: e.Name, Data: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"` + text + `"}}`})
+			}
+			f.messages.delta, f.messages.textDelta = delta(deltaText), delta(TextStampKey+zeroStamp)
 		case "content_block_stop", "message_delta", "message_stop":
-			f.tail = append(f.tail, ev)
+			tail = append(tail, newTmpl(e))
 		}
 	}
+	f.messages.tail = func(int, bool) []tmpl { return tail }
+	f.responses = newFastResponses(model)
 	return f
+}
+
+// fastAnswer is the text of every JSON answer.
+const fastAnswer = "Sure. Here is the change you asked for: the function now returns early when the list is empty, and the loop no longer copies each element. I ran the tests and they pass."
+
+var zeroStamp = strings.Repeat("0", stampDigits)
+
+// newTmpl renders e with a zeroed stamp right after the opening brace, and
+// notes where its stamps are.
+func newTmpl(e Event) tmpl {
+	b := stampTemplate(e)
+	t := tmpl{b: b, at: len("event: ") + len(e.Name) + len("\ndata: ") + len(StampKey), text: -1}
+	if i := bytes.Index(b, []byte(TextStampKey+zeroStamp)); i >= 0 {
+		t.text = i + len(TextStampKey)
+	}
+	return t
 }
 
 // stampTemplate renders e with a zeroed stamp right after the opening brace.
@@ -88,9 +138,7 @@ func stampTemplate(e Event) []byte {
 	b = append(b, e.Name...)
 	b = append(b, "\ndata: "...)
 	b = append(b, StampKey...)
-	for range stampDigits {
-		b = append(b, '0')
-	}
+	b = append(b, zeroStamp...)
 	b = append(b, ',')
 	b = append(b, data[1:]...)
 	return append(b, "\n\n"...)
@@ -99,27 +147,11 @@ func stampTemplate(e Event) []byte {
 // ParseStamp finds the send stamp in an event's bytes (its data line or the
 // whole event); ok is false when there is none.
 func ParseStamp(ev []byte) (unixNano int64, ok bool) {
-	i := indexOf(ev, StampKey)
-	if i < 0 || i+len(StampKey)+stampDigits > len(ev) {
+	i := bytes.Index(ev, []byte(StampKey))
+	if i < 0 {
 		return 0, false
 	}
-	var n int64
-	for _, c := range ev[i+len(StampKey) : i+len(StampKey)+stampDigits] {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
-}
-
-func indexOf(b []byte, s string) int {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if b[i] == s[0] && string(b[i:i+len(s)]) == s {
-			return i
-		}
-	}
-	return -1
+	return parseDigits(ev[i+len(StampKey):])
 }
 
 // BenchField opens a request body that steers Fast the way the headers do:
@@ -172,28 +204,39 @@ func (f *Fast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// finished sending, and the relay measured must be charged for sending it.
 	var head [96]byte
 	hn, _ := io.ReadFull(r.Body, head[:])
-	_, _ = io.Copy(io.Discard, r.Body)
-	h := w.Header()
-	for _, kv := range f.header {
-		h[kv[0]] = []string{kv[1]}
-	}
 	n, gapUs, holdS, ok := benchSpec(head[:hn])
-	if !ok {
+	deltas, textStamps := 0, false
+	if ok {
+		_, _ = io.Copy(io.Discard, r.Body)
+	} else if deltas, gapUs, holdS, textStamps = scanTextSteer(r.Body, head[:hn]); !textStamps {
 		n, _ = strconv.Atoi(r.Header.Get(HeaderEvents))
 		gapUs, _ = strconv.Atoi(r.Header.Get(HeaderGap))
 		holdS, _ = strconv.Atoi(r.Header.Get(HeaderHold))
 	}
-	if n <= 0 {
+	api := &f.messages
+	if strings.HasSuffix(r.URL.Path, "/responses") {
+		api = &f.responses
+	}
+	h := w.Header()
+	for _, kv := range api.header {
+		h[kv[0]] = []string{kv[1]}
+	}
+	if n <= 0 && !textStamps {
 		h["Content-Type"] = []string{"application/json"}
-		h["Content-Length"] = []string{strconv.Itoa(len(f.json))}
-		_, _ = w.Write(f.json)
+		h["Content-Length"] = []string{strconv.Itoa(len(api.json))}
+		_, _ = w.Write(api.json)
 		return
 	}
-	f.stream(w, r, max(n, len(f.head)+len(f.tail)+1), time.Duration(gapUs)*time.Microsecond, time.Duration(holdS)*time.Second)
+	if !textStamps {
+		// n counts every event; the deltas are what the rest leaves.
+		deltas = n - len(api.head) - len(api.tail(0, false))
+	}
+	f.stream(w, r, api, max(deltas, 1), textStamps, time.Duration(gapUs)*time.Microsecond, time.Duration(holdS)*time.Second)
 }
 
-// stream sends n events, the i-th at start + i*gap, each in its own flushed write.
-func (f *Fast) stream(w http.ResponseWriter, r *http.Request, n int, gap, hold time.Duration) {
+// stream sends api's stream with deltas text deltas, the i-th event at
+// start + i*gap, each in its own flushed write.
+func (f *Fast) stream(w http.ResponseWriter, r *http.Request, api *fastAPI, deltas int, textStamps bool, gap, hold time.Duration) {
 	h := w.Header()
 	h["Content-Type"] = []string{"text/event-stream; charset=utf-8"}
 	h["Cache-Control"] = []string{"no-cache"}
@@ -220,16 +263,20 @@ func (f *Fast) stream(w http.ResponseWriter, r *http.Request, n int, gap, hold t
 			return false
 		}
 	}
-	deltas := n - len(f.head) - len(f.tail)
+	delta, tail := &api.delta, api.tail(deltas, textStamps)
+	if textStamps {
+		delta = &api.textDelta
+	}
+	n := len(api.head) + deltas + len(tail)
 	for i := range n {
-		var tmpl []byte
+		var t *tmpl
 		switch {
-		case i < len(f.head):
-			tmpl = f.head[i]
-		case i < len(f.head)+deltas:
-			tmpl = f.delta
+		case i < len(api.head):
+			t = &api.head[i]
+		case i < len(api.head)+deltas:
+			t = delta
 		default:
-			tmpl = f.tail[i-len(f.head)-deltas]
+			t = &tail[i-len(api.head)-deltas]
 		}
 		if i > 0 && !wait(time.Until(start.Add(time.Duration(i)*gap))) {
 			return
@@ -240,9 +287,12 @@ func (f *Fast) stream(w http.ResponseWriter, r *http.Request, n int, gap, hold t
 			}
 			start = time.Now().Add(-time.Duration(i) * gap)
 		}
-		buf = append(buf[:0], tmpl...)
-		at := indexOf(tmpl, StampKey) + len(StampKey)
-		stamp(buf[at:at+stampDigits], time.Now().UnixNano())
+		buf = append(buf[:0], t.b...)
+		now := time.Now().UnixNano()
+		stamp(buf[t.at:t.at+stampDigits], now)
+		if t.text >= 0 {
+			stamp(buf[t.text:t.text+stampDigits], now)
+		}
 		if _, err := w.Write(buf); err != nil {
 			return
 		}
