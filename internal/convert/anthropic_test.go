@@ -61,7 +61,7 @@ func TestDecodeMessagesClaudeCode(t *testing.T) {
 	}
 	want := &Request{
 		Model:       "claude-sonnet-4-5",
-		System:      []string{"x-anthropic-billing-header: cc_version=2.1.0", "You are Claude Code."},
+		System:      []string{"You are Claude Code."}, // the attribution line is not carried
 		SystemCache: true,
 		Messages: []Message{
 			{Role: RoleUser, Parts: []Part{
@@ -163,7 +163,7 @@ func TestDecodeMessagesErrors(t *testing.T) {
 		{"not an object", `[1]`, ""},
 		{"no messages", `{"model":"m"}`, "messages"},
 		{"empty messages", `{"model":"m","messages":[]}`, "messages"},
-		{"bad role", `{"model":"m","messages":[{"role":"system","content":"x"}]}`, "messages[0].role"},
+		{"bad role", `{"model":"m","messages":[{"role":"tool","content":"x"}]}`, "messages[0].role"},
 		{"bad max_tokens", `{"model":"m","max_tokens":0,` + msgs + `}`, "max_tokens"},
 		{"temperature above 1", `{"model":"m","temperature":1.5,` + msgs + `}`, "temperature"},
 		{"bad block", `{"model":"m","messages":[{"role":"user","content":[{"type":"audio"}]}]}`, "messages[0].content[0].type"},
@@ -357,7 +357,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"model":"claude-sonnet-4-5","max_tokens":32000,
-	  "system":[{"type":"text","text":"x-anthropic-billing-header: cc_version=2.1.0"},{"type":"text","text":"You are Claude Code.","cache_control":{"type":"ephemeral"}}],
+	  "system":[{"type":"text","text":"You are Claude Code.","cache_control":{"type":"ephemeral"}}],
 	  "messages":[
 	    {"role":"user","content":[{"type":"text","text":"What is in shot.png?"},{"type":"image","source":{"type":"url","url":"https://example.com/a.png"}}]},
 	    {"role":"assistant","content":[{"type":"thinking","thinking":"I should read the file.","signature":"EqQBCkYIBRgCKkA9"},{"type":"text","text":"Reading it."},

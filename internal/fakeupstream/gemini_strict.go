@@ -289,7 +289,7 @@ func checkThoughtSignatures(contents []gjson.Result, model string) error {
 				firstCall = false
 				if sig == "" && gemini3 && i > current {
 					err = &GeminiStrictError{Message: "Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call `default_api:" +
-						fc.Get("name").Str + "` , position " + strconv.Itoa(i+1) + ". Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."}
+						fc.Get("name").Str + "` , position " + strconv.Itoa(i+1) + ". Please refer to the thought signatures documentation for more details."}
 					return false
 				}
 			}
