@@ -591,16 +591,15 @@ func TestOpenAIModels(t *testing.T) {
 // Codex's built-in provider first asks for a WebSocket on GET /v1/responses.
 // A 426 makes it fall back to HTTP at once (other statuses cost ~7 s of
 // retries), so the relay refuses the upgrade with exactly that.
-func TestResponsesWebSocketRefused(t *testing.T) {
+func TestResponsesPlainGETNeedsUpgrade(t *testing.T) {
+	// GET /v1/responses is Codex's WebSocket (codex_ws_test.go); a plain GET
+	// is told to upgrade, in OpenAI's shape, at once.
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`)
+	client := &http.Client{Timeout: 10 * time.Second}
 	for _, path := range []string{"/v1/responses", "/openai/v1/responses"} {
 		req, _ := http.NewRequest(http.MethodGet, r.URL+path, nil)
-		req.Header.Set("Connection", "Upgrade")
-		req.Header.Set("Upgrade", "websocket")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 		req.Header.Set("Authorization", "Bearer "+relayKey)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
