@@ -105,6 +105,9 @@ type call struct {
 	account  string
 	attempts int
 	usage    provider.Usage
+	// usageUnknown: the serving upstream reported no usage at all (usage
+	// is then zero, not a count).
+	usageUnknown bool
 	// trail is the request log's record of the call (reqlog.go); capt is
 	// set when a body capture may take it.
 	trail usage.Request
@@ -164,7 +167,8 @@ func (r *Relay) serve(c *call) {
 	var one [1]target
 	targets := c.targets
 	if len(targets) == 0 {
-		one[0] = target{platform: c.platform(), model: c.model}
+		c.ad = c.native
+		one[0] = target{platform: c.ad.platform(), model: c.model}
 		targets = one[:]
 	}
 	targets = r.targetOrder(c, targets)
@@ -182,7 +186,7 @@ func (r *Relay) serve(c *call) {
 			c.target = t.String()
 		}
 		turn.Model = t.model
-		groupOut := r.outsideGroup(t.group)
+		groupOut := r.outside(t)
 		for c.attempts < r.opts.MaxAttempts {
 			acct, err := r.sched.PickTurn(t.platform, turn, append(exclude, groupOut...))
 			if err != nil {
@@ -553,7 +557,7 @@ func (r *Relay) finish(c *call) {
 	lat := time.Since(c.start)
 	rec := usage.Record{
 		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.platform(),
-		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
+		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, UsageUnknown: c.usageUnknown, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}
 	r.settle(c, &rec)

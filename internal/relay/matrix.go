@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/sjson"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
@@ -28,6 +29,9 @@ type clientSide struct {
 	decode    func(body []byte) (*convert.Request, error)
 	write     func(resp *convert.Response, model string) []byte
 	newWriter func(model string, req *convert.Request) convert.StreamWriter
+	// aliased: [models] aliases rename the model the route's passthrough
+	// sends too (Chat Completions, for which the aliases were made).
+	aliased bool
 }
 
 // upstreamAPI is the account's half: an API's codec, its path under the
@@ -47,6 +51,9 @@ type upstreamAPI struct {
 	classify func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict
 	event    func(name, data []byte, u *provider.Usage) provider.EventClass
 	errEvent func(a *convAdapter, data []byte) provider.Verdict
+	// forAccount, when set, adapts the encoded body to one account of the
+	// API (compat: its model_map, its stream_usage).
+	forAccount func(c *call, up *Upstream, body []byte) ([]byte, error)
 }
 
 // clientSides are the dialects a conversion can serve, by dialect name.
@@ -59,8 +66,9 @@ var clientSides = map[string]*clientSide{
 		},
 	},
 	"openai": {
-		decode: convert.DecodeChat,
-		write:  convert.WriteChat,
+		aliased: true,
+		decode:  convert.DecodeChat,
+		write:   convert.WriteChat,
 		newWriter: func(model string, req *convert.Request) convert.StreamWriter {
 			return convert.NewChatStreamWriter(model, req.IncludeUsage)
 		},
@@ -98,6 +106,7 @@ var upstreamAPIs = map[string]*upstreamAPI{
 			return openai.ClassifyStreamError(data, a.now())
 		},
 	},
+	accounttype.PlatformCompat: compatAPI,
 }
 
 // claudeConvertedHeaders are the client headers that reach a Claude account
@@ -187,7 +196,14 @@ var convertedHeaders = newHeaderList([]string{"User-Agent"}, nil)
 func (a *convAdapter) platform() string { return a.api.platform }
 
 func (a *convAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+a.api.path, a.body)
+	body := a.body
+	if a.api.forAccount != nil && body != nil {
+		var err error
+		if body, err = a.api.forAccount(c, up, body); err != nil {
+			return nil, err
+		}
+	}
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+a.api.path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -213,11 +229,12 @@ func (a *convAdapter) classify(_ *call, status int, h http.Header, body []byte) 
 	return a.api.classify(a, status, h, body)
 }
 
-func (a *convAdapter) decode(_ *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
+func (a *convAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	resp, err := a.api.parse(body)
 	if err != nil {
 		return nil, provider.Usage{}, err
 	}
+	c.usageUnknown = resp.UsageUnknown
 	if a.api.custom {
 		convert.UncustomCalls(resp, a.conv.req.Tools)
 	}
@@ -260,6 +277,8 @@ type convStream struct {
 	w   convert.StreamWriter
 	evs []convert.Event
 	u   provider.Usage
+	// unknown: the stream finished without any usage (UsageUnknown).
+	unknown bool
 }
 
 func (s *convStream) observe(ev *sse.Event) provider.EventClass {
@@ -269,7 +288,11 @@ func (s *convStream) observe(ev *sse.Event) provider.EventClass {
 func (s *convStream) transform(dst []byte, ev *sse.Event) []byte {
 	s.evs = s.rd.Read(s.evs[:0], ev.Name, ev.Data)
 	for i := range s.evs {
-		dst = s.w.Write(dst, &s.evs[i])
+		ev := &s.evs[i]
+		if ev.Kind == convert.EventFinish {
+			s.unknown = ev.UsageUnknown
+		}
+		dst = s.w.Write(dst, ev)
 	}
 	return dst
 }
@@ -281,6 +304,7 @@ func (s *convStream) errVerdict(ev *sse.Event) provider.Verdict {
 func (s *convStream) end(dst []byte) []byte { return s.w.Finish(dst) }
 func (s *convStream) needsTerminal() bool   { return true }
 func (s *convStream) usage() provider.Usage { return s.u }
+func (s *convStream) usageUnknown() bool    { return s.unknown }
 
 // target is one place a call may be served: a platform's pool (or one
 // group of it), with the model to send there.
