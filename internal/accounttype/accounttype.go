@@ -29,6 +29,11 @@ const (
 	PlatformClaude = "claude"
 	PlatformGemini = "gemini"
 	PlatformOpenAI = "openai"
+	// PlatformCompat is the pool of Chat Completions upstreams
+	// (openai-compatible accounts): apart from the OpenAI pool, so a
+	// DeepSeek account never fails over to an OpenAI Responses one; within
+	// it a request goes only to the accounts that list its model.
+	PlatformCompat = "compat"
 )
 
 // Credential is the kind of secret an account holds.
@@ -189,6 +194,15 @@ type Spec struct {
 	// Usage, when set, is the type's subscription usage endpoint, which the
 	// quota prober reads for idle accounts (scheduler.quota_probe_minutes).
 	Usage *Usage
+	// URLRequired: the type has no default upstream, api_url is required
+	// (config validation) and BaseURL("") is "".
+	URLRequired bool
+	// SecretOptional: the credential may be left out (a local server that
+	// takes no key); Authenticate then sends none.
+	SecretOptional bool
+	// ListsModels: the account's `models` (globs) say which models it
+	// serves; required, and the routing sends a listed model to its pool.
+	ListsModels bool
 }
 
 // Usage is a subscription's usage endpoint: how to ask it with an
@@ -234,6 +248,7 @@ var registry = []*Spec{
 	&openaiResponses,
 	&claudeToken,
 	&codexOAuth,
+	&openaiCompatible,
 }
 
 // All returns every type in documentation order. The Specs are shared:

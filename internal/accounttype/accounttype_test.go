@@ -24,7 +24,7 @@ func TestRegistryComplete(t *testing.T) {
 				t.Fatalf("incomplete spec: %+v", s)
 			}
 			switch s.Platform {
-			case PlatformClaude, PlatformGemini, PlatformOpenAI:
+			case PlatformClaude, PlatformGemini, PlatformOpenAI, PlatformCompat:
 			default:
 				t.Fatalf("platform %q", s.Platform)
 			}
@@ -50,8 +50,14 @@ func TestRegistryComplete(t *testing.T) {
 			if Lookup(s.Type) != s {
 				t.Fatalf("Lookup(%q) is not this spec", s.Type)
 			}
-			if !strings.HasPrefix(s.BaseURL(""), "https://") {
-				t.Fatalf("default base URL %q", s.BaseURL(""))
+			if s.URLRequired != (s.BaseURL("") == "") || !s.URLRequired && !strings.HasPrefix(s.BaseURL(""), "https://") {
+				t.Fatalf("default base URL %q (URLRequired %v)", s.BaseURL(""), s.URLRequired)
+			}
+			if s.SecretOptional && s.Credential != APIKey {
+				t.Fatalf("only an API key may be optional")
+			}
+			if (s.Platform == PlatformCompat) != s.ListsModels {
+				t.Fatalf("the compat pool is the accounts that list their models (ListsModels)")
 			}
 			if got := s.BaseURL("http://mirror.test/"); !strings.HasPrefix(got, "http://mirror.test") || strings.HasSuffix(got, "/") {
 				t.Fatalf("BaseURL(override) = %q", got)
@@ -85,6 +91,7 @@ func TestAuthenticate(t *testing.T) {
 		{"openai-responses", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, nil},
 		{"codex-oauth", http.Header{}, map[string]string{"Authorization": "Bearer s3cret", "Chatgpt-Account-Id": "ws-9", "Originator": "codex_cli_rs"}, nil},
 		{"codex-oauth", http.Header{"Originator": {"codex_exec"}}, map[string]string{"Originator": "codex_exec"}, nil},
+		{"openai-compatible", http.Header{}, map[string]string{"Authorization": "Bearer s3cret"}, []string{"X-Api-Key"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ, func(t *testing.T) {
@@ -118,6 +125,7 @@ func TestProbe(t *testing.T) {
 		{"gemini-api", "", "GET", "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1", "", "X-Goog-Api-Key"},
 		{"openai-responses", "http://oa.test/v1/", "GET", "http://oa.test/v1/models", "", "Authorization"},
 		{"codex-oauth", "", "GET", "https://chatgpt.com/backend-api/codex/models?client_version=0.1.0", "", "Authorization"},
+		{"openai-compatible", "https://api.deepseek.com/v1/", "GET", "https://api.deepseek.com/v1/models", "", "Authorization"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ+" "+tt.apiURL, func(t *testing.T) {
@@ -192,5 +200,20 @@ func TestCodexIDTokenAccount(t *testing.T) {
 	}
 	if !s.NoModelList || Lookup("openai-responses").NoModelList {
 		t.Fatal("only codex-oauth lacks the public model list")
+	}
+}
+
+// A local server takes no key: an openai-compatible account without one
+// sends no Authorization at all (not "Bearer ").
+func TestCompatWithoutKey(t *testing.T) {
+	s := Lookup("openai-compatible")
+	h := http.Header{}
+	s.Authenticate(h, Account{ID: "ollama"}, "")
+	if _, ok := h["Authorization"]; ok {
+		t.Fatalf("Authorization %q sent without a key", h.Get("Authorization"))
+	}
+	req, err := s.Probe(context.Background(), Account{ID: "ollama", APIURL: "http://localhost:11434/v1"}, "")
+	if err != nil || req.URL.String() != "http://localhost:11434/v1/models" || req.Header.Get("Authorization") != "" {
+		t.Fatalf("probe %v %v", req, err)
 	}
 }

@@ -26,6 +26,7 @@ const (
 	TypeOpenAIResponses = "openai-responses"
 	TypeClaudeToken     = "claude-token"
 	TypeCodexOAuth      = "codex-oauth"
+	TypeOpenAICompat    = "openai-compatible"
 )
 
 // AccountTypes lists every accepted account type, in documentation order
@@ -201,7 +202,33 @@ type AccountConfig struct {
 	// MaxConcurrency caps the requests this account serves at once; at the
 	// cap the scheduler picks another account. Default 0 (no cap). New.
 	MaxConcurrency int `toml:"max_concurrency"`
+	// Models are the models an openai-compatible account serves: globs
+	// (path.Match syntax) of the names clients ask for, after [models].
+	// Required for that type, refused on the others. New.
+	Models []string `toml:"models"`
+	// ModelMap renames a model on its way to an openai-compatible account
+	// (the name routed -> the vendor's name), e.g. a [accounts.model_map]
+	// table "deepseek-r1" = "deepseek-reasoner". Default none. New.
+	ModelMap map[string]string `toml:"model_map"`
+	// StreamUsage: an openai-compatible account is asked for a stream's
+	// token counts (stream_options.include_usage). false for vendors that
+	// refuse stream_options: their streams' usage is then recorded as
+	// unknown. Default true. New.
+	StreamUsage *bool `toml:"stream_usage"`
 }
+
+// SendModel is the model name an account is sent for model: its model_map's
+// rename, else model.
+func (a *AccountConfig) SendModel(model string) string {
+	if m, ok := a.ModelMap[model]; ok && m != "" {
+		return m
+	}
+	return model
+}
+
+// AsksStreamUsage reports whether the account is asked for a stream's
+// usage (stream_usage, default true).
+func (a *AccountConfig) AsksStreamUsage() bool { return a.StreamUsage == nil || *a.StreamUsage }
 
 // ProxyConfig is an [accounts.proxy] table.
 type ProxyConfig struct {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -456,7 +457,7 @@ func (a *AccountConfig) validate(add addFunc, key string, i int, seen map[string
 		add(key+".type", "is required (one of %s)", strings.Join(AccountTypes, ", "))
 	case spec == nil:
 		add(key+".type", "unknown account type %q (one of %s)", a.Type, strings.Join(AccountTypes, ", "))
-	case a.Secret() == "":
+	case a.Secret() == "" && !spec.SecretOptional:
 		msg := fmt.Sprintf("is required for a %s account", a.Type)
 		if fix := spec.Renew(a.ID); fix != "" {
 			msg += " (get one with: " + fix + ")"
@@ -476,6 +477,7 @@ func (a *AccountConfig) validate(add addFunc, key string, i int, seen map[string
 			add(key+"."+fk, "must be an http:// or https:// URL, not %q", v)
 		}
 	}
+	a.validateModels(add, key)
 	if p := a.Proxy; p != nil {
 		switch p.Type {
 		case "socks5", "http", "none":
@@ -530,6 +532,40 @@ func (c *Config) validateAlerts(add func(key, format string, args ...any)) {
 		}
 		if a.QuietMinutes < 0 {
 			add(key+".quiet_minutes", "must not be negative, got %d", a.QuietMinutes)
+		}
+	}
+}
+
+// validateModels checks the keys of types whose accounts list their models
+// (openai-compatible): models (required, valid globs), api_url (required),
+// model_map and stream_usage, which no other type takes.
+func (a *AccountConfig) validateModels(add addFunc, key string) {
+	spec := a.Spec()
+	if spec == nil {
+		return
+	}
+	if spec.URLRequired && a.APIURL == "" {
+		add(key+".api_url", "is required for a %s account: the vendor's OpenAI-compatible root, e.g. \"https://api.deepseek.com/v1\" or \"http://localhost:11434/v1\"", a.Type)
+	}
+	if !spec.ListsModels {
+		for fk, set := range map[string]bool{"models": a.Models != nil, "model_map": a.ModelMap != nil, "stream_usage": a.StreamUsage != nil} {
+			if set {
+				add(key+"."+fk, "is only taken by openai-compatible accounts (a %s account serves its platform's models)", a.Type)
+			}
+		}
+		return
+	}
+	if len(a.Models) == 0 {
+		add(key+".models", "is required for a %s account: the model names it serves (globs), e.g. [\"deepseek-*\"]", a.Type)
+	}
+	for j, m := range a.Models {
+		if _, err := path.Match(m, ""); err != nil || strings.TrimSpace(m) == "" {
+			add(key+".models", "entry %d, %q, is not a valid glob (path.Match syntax: *, ?, [a-z])", j+1, m)
+		}
+	}
+	for from, to := range a.ModelMap {
+		if from == "" || to == "" || strings.ContainsAny(to, "\r\n\x00") {
+			add(key+".model_map", "%q = %q: both names must be non-empty, on one line", from, to)
 		}
 	}
 }

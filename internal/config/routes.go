@@ -17,14 +17,14 @@ type RouteConfig struct {
 	// The first route with a matching glob decides. Required.
 	Models []string `toml:"models"`
 	// To are the targets, tried in order: a platform ("claude", "openai",
-	// "gemini") or an account group, each optionally ":model" to send that
+	// "gemini", "compat") or an account group, each optionally ":model" to send that
 	// model instead (e.g. "openai:gpt-5-codex"). Required.
 	To []string `toml:"to"`
 }
 
 // RoutePlatforms are the platforms a route target may name, in
 // documentation order.
-var RoutePlatforms = []string{accounttype.PlatformClaude, accounttype.PlatformOpenAI, accounttype.PlatformGemini}
+var RoutePlatforms = []string{accounttype.PlatformClaude, accounttype.PlatformOpenAI, accounttype.PlatformGemini, accounttype.PlatformCompat}
 
 // RouteTarget is one checked entry of a route's `to`.
 type RouteTarget struct {

@@ -206,6 +206,9 @@ func (r *Relay) settle(c *call, rec *usage.Record) {
 		// The served model's price: a route may send another model than
 		// the one asked.
 		rec.CostMicros, rec.CostKnown = r.prices.Cost(rec.Served(), c.usage)
+		if rec.UsageUnknown {
+			rec.CostKnown = false
+		}
 		if !rec.CostKnown {
 			rec.CostMicros = 0 // unknown, not free: CostKnown says so
 		}

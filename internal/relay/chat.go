@@ -11,35 +11,52 @@ import (
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
 )
 
-// handleChat serves OpenAI Chat Completions. No Claude, OpenAI Responses or
-// Gemini account speaks it, so every target converts (matrix.go): the body
-// is decoded once into convert's neutral form and encoded for each target's
-// API. A model the name places in no pool goes to the Claude accounts, as
-// it always has.
+// handleChat serves OpenAI Chat Completions. openai-compatible accounts
+// speak it: a model they list passes through to them (chatPassthrough,
+// compat.go). No Claude, OpenAI Responses or Gemini account does, so every
+// other target converts (matrix.go): the body is decoded once into
+// convert's neutral form and encoded for each target's API. A model no pool
+// claims goes to the Claude accounts, as it always has.
 func (r *Relay) handleChat(w http.ResponseWriter, req *http.Request, d dialect) {
-	c := r.intake(w, req, d, nil, intakeOpts{body: jsonObject, home: accounttype.PlatformClaude})
+	c := r.intake(w, req, d, chatPassthrough{now: r.now}, intakeOpts{body: jsonObject, home: accounttype.PlatformClaude})
 	if c == nil {
 		return
 	}
 	// The decoder reads every member, so no key may come twice.
-	if rep, _ := provider.PickMembers(c.body, nil, nil); rep != "" {
+	var vals [len(chatRead)][]byte
+	if rep, _ := provider.PickMembers(c.body, chatRead[:], vals[:]); rep != "" {
 		r.refuseRepeated(c, rep)
 		return
 	}
+	c.model, c.stream = gjson.ParseBytes(vals[0]).Str, gjson.ParseBytes(vals[1]).Bool()
 	side := clientSides["openai"]
-	c.conv = &conversion{side: side}
+	r.plan(c, side)
+	if len(c.targets) == 0 {
+		// Passed through to compat accounts: their API judges the body (it
+		// may take what a conversion refuses, n > 1 or logprobs).
+		cv := &conversion{side: side}
+		if in, err := cv.decoded(c.body); err == nil {
+			c.conv = cv
+			keyChat(c, in)
+			c.conv = nil
+		}
+		r.serve(c)
+		return
+	}
 	in, err := c.conv.decoded(c.body)
 	if err != nil {
-		c.model = gjson.GetBytes(c.body, "model").Str
 		r.refuseConversion(c, "", err)
 		r.finish(c)
 		return
 	}
 	c.model, c.stream, c.conv.model = in.Model, in.Stream, in.Model
-	r.plan(c, side)
 	keyChat(c, in)
 	r.serve(c)
 }
+
+// chatRead are the top-level members the Chat route reads before it
+// decodes (model and stream, for routing).
+var chatRead = [...]string{"model", "stream"}
 
 // keyChat sets a Chat call's session key and, for a key with a dollar
 // budget, its output allowance. The session key pins a conversation to one

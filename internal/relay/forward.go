@@ -104,6 +104,9 @@ type call struct {
 	account  string
 	attempts int
 	usage    provider.Usage
+	// usageUnknown: the serving upstream reported no usage at all (usage
+	// is then zero, not a count).
+	usageUnknown bool
 	// trail is the request log's record of the call (reqlog.go); capt is
 	// set when a body capture may take it.
 	trail usage.Request
@@ -159,7 +162,8 @@ func (r *Relay) serve(c *call) {
 	var one [1]target
 	targets := c.targets
 	if len(targets) == 0 {
-		one[0] = target{platform: c.platform(), model: c.model}
+		c.ad = c.native
+		one[0] = target{platform: c.ad.platform(), model: c.model}
 		targets = one[:]
 	}
 	targets = r.targetOrder(c, targets)
@@ -212,7 +216,7 @@ func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answere
 		return true
 	}
 	l.turn.Model = t.model
-	groupOut := r.outsideGroup(t.group)
+	groupOut := r.outside(t)
 	for c.attempts < r.opts.MaxAttempts {
 		acct, err := r.sched.PickTurn(t.platform, l.turn, append(l.exclude, groupOut...))
 		if err != nil {
@@ -523,7 +527,7 @@ func (r *Relay) finish(c *call) {
 	lat := time.Since(c.start)
 	rec := usage.Record{
 		Time: c.start, RequestID: requestID(c.req), KeyHash: c.keyHash, AccountID: c.account, Platform: c.platform(),
-		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
+		Model: c.model, ServedModel: r.servedModel(c), Usage: c.usage, UsageUnknown: c.usageUnknown, Status: status, Latency: lat, TTFB: c.resp.ttfb, Stream: c.stream,
 		Attempts: c.attempts, Error: c.resp.errMsg,
 	}
 	r.settle(c, &rec)

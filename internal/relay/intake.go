@@ -37,7 +37,8 @@ type intakeOpts struct {
 	body     bodyRule
 	// home is the route's own pool, where a model whose name places it in
 	// no pool goes; "" is the platform of the route's passthrough adapter.
-	// A route with no passthrough (Chat Completions) names it.
+	// A route whose passthrough serves another pool, or that has none
+	// (Chat Completions: compat accounts, else conversion), names it.
 	home string
 }
 
@@ -118,9 +119,9 @@ func (r *Relay) intake(w http.ResponseWriter, req *http.Request, d dialect, ad a
 		}
 	}
 	start := time.Now()
-	c := &call{req: req, ad: ad, native: ad, home: o.home, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
+	c := &call{req: req, native: ad, home: o.home, dialect: d, keyHash: auth.keyHash, key: auth.key, start: start, resp: newResponse(w, start)}
 	if c.home == "" {
-		c.home = ad.platform()
+		c.ad, c.home = ad, ad.platform()
 	}
 	if o.body == noBody {
 		return c

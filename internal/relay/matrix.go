@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/sjson"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/anthropic"
@@ -28,6 +29,9 @@ type clientSide struct {
 	decode    func(body []byte) (*convert.Request, error)
 	write     func(resp *convert.Response, model string) []byte
 	newWriter func(model string, req *convert.Request) convert.StreamWriter
+	// aliased: [models] aliases rename the model the route's passthrough
+	// sends too (Chat Completions, for which the aliases were made).
+	aliased bool
 }
 
 // upstreamAPI is the account's half: an API's codec, its path under the
@@ -57,6 +61,9 @@ type upstreamAPI struct {
 	unwrap func(up *Upstream, data []byte) []byte
 	// noTerminal: the API's streams just end (Gemini has no final event).
 	noTerminal bool
+	// forAccount, when set, adapts the encoded body to one account of the
+	// API (compat: its model_map, its stream_usage).
+	forAccount func(c *call, up *Upstream, body []byte) ([]byte, error)
 }
 
 // clientSides are the dialects a conversion can serve, by dialect name.
@@ -69,8 +76,9 @@ var clientSides = map[string]*clientSide{
 		},
 	},
 	"openai": {
-		decode: convert.DecodeChat,
-		write:  convert.WriteChat,
+		aliased: true,
+		decode:  convert.DecodeChat,
+		write:   convert.WriteChat,
 		newWriter: func(model string, req *convert.Request) convert.StreamWriter {
 			return convert.NewChatStreamWriter(model, req.IncludeUsage)
 		},
@@ -108,6 +116,7 @@ var upstreamAPIs = map[string]*upstreamAPI{
 			return openai.ClassifyStreamError(data, a.now())
 		},
 	},
+	accounttype.PlatformCompat: compatAPI,
 }
 
 // claudeConvertedHeaders are the client headers that reach a Claude account
@@ -208,6 +217,12 @@ func (a *convAdapter) newRequest(ctx context.Context, c *call, up *Upstream, sec
 			return nil, err
 		}
 	}
+	if a.api.forAccount != nil && body != nil {
+		var err error
+		if body, err = a.api.forAccount(c, up, body); err != nil {
+			return nil, err
+		}
+	}
 	req, err := newUpstreamRequest(ctx, c, http.MethodPost, u, body)
 	if err != nil {
 		return nil, err
@@ -234,7 +249,7 @@ func (a *convAdapter) classify(_ *call, status int, h http.Header, body []byte) 
 	return a.api.classify(a, status, h, body)
 }
 
-func (a *convAdapter) decode(_ *call, up *Upstream, body []byte) ([]byte, provider.Usage, error) {
+func (a *convAdapter) decode(c *call, up *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if a.api.unwrap != nil {
 		body = a.api.unwrap(up, body)
 	}
@@ -242,6 +257,7 @@ func (a *convAdapter) decode(_ *call, up *Upstream, body []byte) ([]byte, provid
 	if err != nil {
 		return nil, provider.Usage{}, err
 	}
+	c.usageUnknown = resp.UsageUnknown
 	if a.api.custom {
 		convert.UncustomCalls(resp, a.conv.req.Tools)
 	}
@@ -295,6 +311,8 @@ type convStream struct {
 	w   convert.StreamWriter
 	evs []convert.Event
 	u   provider.Usage
+	// unknown: the stream finished without any usage (UsageUnknown).
+	unknown bool
 }
 
 // data is an event's payload, out of its envelope.
@@ -312,7 +330,11 @@ func (s *convStream) observe(ev *sse.Event) provider.EventClass {
 func (s *convStream) transform(dst []byte, ev *sse.Event) []byte {
 	s.evs = s.rd.Read(s.evs[:0], ev.Name, s.data(ev))
 	for i := range s.evs {
-		dst = s.w.Write(dst, &s.evs[i])
+		ev := &s.evs[i]
+		if ev.Kind == convert.EventFinish {
+			s.unknown = ev.UsageUnknown
+		}
+		dst = s.w.Write(dst, ev)
 	}
 	return dst
 }
@@ -324,6 +346,7 @@ func (s *convStream) errVerdict(ev *sse.Event) provider.Verdict {
 func (s *convStream) end(dst []byte) []byte { return s.w.Finish(dst) }
 func (s *convStream) needsTerminal() bool   { return !s.a.api.noTerminal }
 func (s *convStream) usage() provider.Usage { return s.u }
+func (s *convStream) usageUnknown() bool    { return s.unknown }
 
 // target is one place a call may be served: a platform's pool (or one
 // group of it), with the model to send there.

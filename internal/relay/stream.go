@@ -175,7 +175,7 @@ func (s *upstreamStream) beforeCommit() (attemptResult, bool) {
 				}
 			}
 			if errEvent != nil {
-				c.usage = s.st.usage()
+				c.streamUsage(s.st)
 				return attemptResult{outcome: failed, verdict: *errEvent}, false
 			}
 			if committed {
@@ -183,7 +183,7 @@ func (s *upstreamStream) beforeCommit() (attemptResult, bool) {
 			}
 		}
 		if rerr != nil {
-			c.usage = s.st.usage()
+			c.streamUsage(s.st)
 			if errors.Is(rerr, io.EOF) {
 				return attemptResult{outcome: failed, verdict: provider.Verdict{Kind: provider.ServerError, Reason: "upstream stream ended before any content"}}, false
 			}
@@ -283,7 +283,7 @@ func (s *upstreamStream) watch(ev *sse.Event) bool {
 // shape and counts against the account.
 func (s *upstreamStream) end(rerr error) attemptResult {
 	c := s.c
-	c.usage = s.st.usage()
+	c.streamUsage(s.st)
 	if len(s.held) > 0 {
 		// An unfinished event that may be an error: checked, then sent.
 		s.write(s.r.table.Load().redact.body(s.held))
@@ -325,4 +325,16 @@ func (s *upstreamStream) readFailure(rerr error) provider.Verdict {
 		reason = "upstream stream stalled: no data for " + s.r.opts.IdleTimeout.String()
 	}
 	return provider.Verdict{Kind: provider.Network, Reason: reason}
+}
+
+// usageReporter is a streamer that can tell a stream without usage from
+// one that used nothing (Chat Completions upstreams may send none).
+type usageReporter interface{ usageUnknown() bool }
+
+// streamUsage takes an attempt's stream usage, and whether the upstream
+// reported none.
+func (c *call) streamUsage(st streamer) {
+	c.usage = st.usage()
+	ur, ok := st.(usageReporter)
+	c.usageUnknown = ok && ur.usageUnknown()
 }

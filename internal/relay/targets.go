@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/routing"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 )
@@ -52,6 +53,23 @@ func (r *Relay) enter(c *call, t *target) bool {
 	}
 	c.served = t.model
 	return true
+}
+
+// outside is the configured accounts target t may not use: those outside
+// its group, and in the compat pool those whose models do not list the
+// model t sends (each openai-compatible account serves the models it
+// lists).
+func (r *Relay) outside(t *target) []string {
+	out := r.outsideGroup(t.group)
+	if t.platform != accounttype.PlatformCompat {
+		return out
+	}
+	for _, up := range r.Upstreams() {
+		if up != nil && up.Account.Platform == accounttype.PlatformCompat && !routing.Serves(up.Config.Models, t.model) {
+			out = append(out, up.Account.ID)
+		}
+	}
+	return out
 }
 
 // accountUpstream is the configured upstream of the account id, nil if none.
@@ -126,20 +144,28 @@ func (r *Relay) plan(c *call, side *clientSide) {
 	if len(ts) == 0 && c.native == nil {
 		ts = []routing.Target{{Platform: c.home}}
 	}
-	if len(ts) == 0 || len(ts) == 1 && c.passes(ts[0].Platform) && ts[0].Group == "" && (ts[0].Model == "" || ts[0].Model == c.model) {
+	aliased := side != nil && side.aliased
+	if len(ts) == 0 || len(ts) == 1 && c.passes(ts[0].Platform) && ts[0].Group == "" && c.sends(ts[0], model, aliased) == c.model {
 		return
 	}
 	c.targets = make([]target, len(ts))
 	for i, t := range ts {
-		c.targets[i] = target{platform: t.Platform, group: t.Group, model: t.Model, name: t.String()}
-		if t.Model == "" {
-			c.targets[i].model = model
-			if c.passes(t.Platform) {
-				c.targets[i].model = c.model // passthrough sends the client's body as it is
-			}
-		}
+		c.targets[i] = target{platform: t.Platform, group: t.Group, model: c.sends(t, model, aliased), name: t.String()}
 	}
 	if side != nil && c.conv == nil {
 		c.conv = &conversion{side: side, model: c.model}
 	}
+}
+
+// sends is the model target t sends: its own, else the routed model (after
+// the [models] aliases), except that a passthrough sends the client's body
+// as it is unless the route's aliases rename (aliased).
+func (c *call) sends(t routing.Target, routed string, aliased bool) string {
+	switch {
+	case t.Model != "":
+		return t.Model
+	case c.passes(t.Platform) && !aliased:
+		return c.model
+	}
+	return routed
 }

@@ -1,6 +1,7 @@
 // Package routing decides which pools (targets) serve a model, in order:
 // the first [[routes]] entry whose glob matches the model gives its
-// targets; without one, the model decides the pool (claude-* → Claude,
+// targets; without one, the model decides the pool (a model an enabled
+// openai-compatible account lists → those accounts; claude-* → Claude,
 // gpt-* / o<digit>* / codex-* → OpenAI, gemini-* → Gemini) and any other
 // name stays on the pool of the route the client called.
 //
@@ -21,7 +22,8 @@ import (
 
 // Target is one pool that may serve a request.
 type Target struct {
-	// Platform is "claude", "openai" or "gemini" (the scheduler's pools).
+	// Platform is "claude", "openai", "gemini" or "compat" (the
+	// scheduler's pools).
 	Platform string
 	// Group, when set, narrows the platform to the accounts whose groups
 	// include it; "" is the whole platform.
@@ -49,8 +51,12 @@ func (t Target) String() string {
 // only). It is immutable and safe for concurrent use.
 type Table struct {
 	routes []route
-	// claude, openai and gemini are the default answers, one target each.
-	claude, openai, gemini []Target
+	// claude, openai, gemini and compat are the default answers, one
+	// target each.
+	claude, openai, gemini, compat []Target
+	// listed are the model globs of the enabled openai-compatible accounts
+	// (their `models`): a model one matches goes to the compat pool.
+	listed []glob
 }
 
 // route is one [[routes]] entry.
@@ -124,7 +130,28 @@ func New(routes []config.RouteConfig, accounts []config.AccountConfig) (*Table, 
 		}
 		t.routes = append(t.routes, r)
 	}
+	for i := range accounts {
+		a := &accounts[i]
+		if a.Enabled && a.Platform() == accounttype.PlatformCompat {
+			for _, m := range a.Models {
+				t.listed = append(t.listed, compileGlob(m))
+			}
+		}
+	}
 	return t, nil
+}
+
+// Serves reports whether an openai-compatible account's model globs
+// (config `models`) match model: the relay leaves the accounts of the
+// compat pool that do not list a model out of its request.
+func Serves(globs []string, model string) bool {
+	for _, m := range globs {
+		g := compileGlob(m)
+		if g.match(model) {
+			return true
+		}
+	}
+	return false
 }
 
 func newTable() *Table {
@@ -132,6 +159,7 @@ func newTable() *Table {
 		claude: []Target{{Platform: accounttype.PlatformClaude}},
 		openai: []Target{{Platform: accounttype.PlatformOpenAI}},
 		gemini: []Target{{Platform: accounttype.PlatformGemini}},
+		compat: []Target{{Platform: accounttype.PlatformCompat}},
 	}
 }
 
@@ -140,7 +168,7 @@ var noRoutes = newTable()
 
 // Targets returns the targets that may serve model, in the order to try
 // them: the `to` of the first route with a glob that matches model, else
-// the one pool ModelPlatform names, else routePlatform's pool (the route
+// the one pool t.ModelPlatform names, else routePlatform's pool (the route
 // the client called: "claude", "openai" or "gemini"; any other value gives
 // no target). model is the model the relay would send without a route: the
 // client's, after the [models] aliases. The slice is the table's own: the
@@ -157,7 +185,7 @@ func (t *Table) Targets(model string, routePlatform string) []Target {
 			}
 		}
 	}
-	p := ModelPlatform(model)
+	p := t.ModelPlatform(model)
 	if p == "" {
 		p = routePlatform
 	}
@@ -168,8 +196,26 @@ func (t *Table) Targets(model string, routePlatform string) []Target {
 		return t.openai
 	case accounttype.PlatformGemini:
 		return t.gemini
+	case accounttype.PlatformCompat:
+		return t.compat
 	}
 	return nil
+}
+
+// ModelPlatform is the pool a model points to when no route names it: a
+// model an enabled openai-compatible account lists (its `models` globs) →
+// "compat", before the names' conventions (an operator who lists a name
+// means it); else ModelPlatform's answer by name.
+func (t *Table) ModelPlatform(model string) string {
+	if t == nil {
+		t = noRoutes
+	}
+	for i := range t.listed {
+		if t.listed[i].match(model) {
+			return accounttype.PlatformCompat
+		}
+	}
+	return ModelPlatform(model)
 }
 
 // Len is the number of routes.

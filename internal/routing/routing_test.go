@@ -3,6 +3,7 @@ package routing
 import (
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -262,5 +263,40 @@ func BenchmarkTargets(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A model an enabled openai-compatible account lists goes to the compat
+// pool, before the name conventions; a disabled account's list counts for
+// nothing; routes still come first; no allocation.
+func TestTargetsCompatListed(t *testing.T) {
+	accounts := append(slices.Clone(teamAccounts),
+		config.AccountConfig{Type: config.TypeOpenAICompat, ID: "ds", Enabled: true, APIURL: "https://api.deepseek.com/v1", Models: []string{"deepseek-*", "gpt-oss-*"}},
+		config.AccountConfig{Type: config.TypeOpenAICompat, ID: "off", Enabled: false, APIURL: "http://h", Models: []string{"llama*"}})
+	tab, err := New([]config.RouteConfig{{Models: []string{"deepseek-coder"}, To: []string{"claude"}}}, accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compat := Target{Platform: "compat"}
+	tests := []struct {
+		model string
+		want  Target
+	}{
+		{"deepseek-chat", compat},
+		{"gpt-oss-120b", compat},
+		{"gpt-5", openai},
+		{"llama3", claude},
+		{"deepseek-coder", claude},
+	}
+	for _, tt := range tests {
+		if got := tab.Targets(tt.model, "claude"); len(got) != 1 || got[0] != tt.want {
+			t.Errorf("Targets(%q) = %v, want %v", tt.model, got, tt.want)
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = tab.Targets(tt.model, "claude") }); n != 0 {
+			t.Errorf("Targets(%q) allocates %v times", tt.model, n)
+		}
+	}
+	if !Serves([]string{"deepseek-*"}, "deepseek-chat") || Serves([]string{"deepseek-*"}, "kimi-k2") {
+		t.Fatal("Serves")
 	}
 }

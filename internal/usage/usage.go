@@ -32,6 +32,11 @@ type Record struct {
 	// The request is priced at this model (Served).
 	ServedModel string
 	provider.Usage
+	// UsageUnknown: the upstream reported no token counts (an
+	// OpenAI-compatible server's stream without a usage chunk): the counts
+	// are zero because nothing was counted, not because nothing was used,
+	// and the cost is unknown (CostKnown false).
+	UsageUnknown bool
 	// Status is the HTTP status the client got (499 when it went away first).
 	Status   int
 	Latency  time.Duration
@@ -43,7 +48,8 @@ type Record struct {
 	// CostMicros is what the request cost, in micro-dollars (1e-6 USD);
 	// meaningful only when CostKnown.
 	CostMicros int64
-	// CostKnown is false when the model has no price: unknown, never 0.
+	// CostKnown is false when the model has no price or the usage is
+	// unknown: unknown, never 0.
 	CostKnown bool
 	// Request is what the request log keeps beyond usage (request.go).
 	Request

@@ -1,0 +1,119 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/ccrelay/ccrelay/internal/accounttype"
+	"github.com/ccrelay/ccrelay/internal/convert"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
+	"github.com/ccrelay/ccrelay/internal/sse"
+)
+
+// The compat pool: openai-compatible accounts, Chat Completions upstreams
+// (DeepSeek, Kimi, GLM, OpenRouter, Ollama, vLLM...). The Chat route passes
+// through to them (chatPassthrough); the other dialects reach them by
+// conversion (compatAPI in matrix.go's upstreamAPIs).
+
+// compatAPI is the Chat Completions API as a conversion's upstream side.
+var compatAPI = &upstreamAPI{
+	platform: accounttype.PlatformCompat, path: "/chat/completions", custom: true,
+	encode: convert.EncodeChat, parse: convert.ParseChat, reader: convert.NewChatStreamReader,
+	classify: func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict {
+		return openai.Classify(status, h, body, a.now())
+	},
+	event: func(_, data []byte, u *provider.Usage) provider.EventClass {
+		var seen bool
+		return openai.ClassifyChatEvent(data, u, &seen)
+	},
+	errEvent: func(a *convAdapter, data []byte) provider.Verdict {
+		return openai.ClassifyStreamError(data, a.now())
+	},
+	forAccount: compatBody,
+}
+
+// compatBody is a Chat Completions body as account up takes it: the model
+// renamed by its model_map, and stream_options left out for a vendor that
+// refuses them (stream_usage = false). The body is copied only when it
+// changes. c.served follows a rename (the usage record's served model).
+func compatBody(c *call, up *Upstream, body []byte) ([]byte, error) {
+	if len(up.Config.ModelMap) > 0 {
+		model := gjson.GetBytes(body, "model").Str
+		if m := up.Config.SendModel(model); m != model {
+			var err error
+			if body, err = sjson.SetBytes(body, "model", m); err != nil {
+				return nil, err
+			}
+			c.served = m
+		}
+	}
+	if !up.Config.AsksStreamUsage() && gjson.GetBytes(body, "stream_options").Exists() {
+		return sjson.DeleteBytes(body, "stream_options")
+	}
+	return body, nil
+}
+
+// chatPassthrough sends a Chat Completions request to a compat account as
+// the client wrote it (but for compatBody's edits) and hands its answer back
+// byte for byte.
+type chatPassthrough struct{ now func() time.Time }
+
+func (chatPassthrough) platform() string { return accounttype.PlatformCompat }
+
+func (chatPassthrough) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	body, err := compatBody(c, up, c.body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+compatAPI.path, body)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	copyRequestHeader(h, c.req.Header, convertedHeaders)
+	h.Set("Content-Type", "application/json")
+	up.authenticate(h, secret)
+	return req, nil
+}
+
+func (a chatPassthrough) classify(_ *call, status int, h http.Header, body []byte) provider.Verdict {
+	return openai.Classify(status, h, body, a.now())
+}
+
+func (chatPassthrough) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
+	if !provider.LooksLikeJSONObject(body) {
+		return nil, provider.Usage{}, errMalformed
+	}
+	u, ok := openai.ParseChatUsage(body)
+	c.usageUnknown = !ok
+	return body, u, nil
+}
+
+func (a chatPassthrough) newStream(*call, *Upstream) streamer { return &compatStream{now: a.now} }
+
+// compatStream watches a Chat Completions stream that passes through.
+type compatStream struct {
+	now func() time.Time
+	u   provider.Usage
+	// seen: a chunk carried usage (a stream without one is recorded as
+	// usage unknown, not as zero tokens).
+	seen bool
+}
+
+func (s *compatStream) observe(ev *sse.Event) provider.EventClass {
+	return openai.ClassifyChatEvent(ev.Data, &s.u, &s.seen)
+}
+func (s *compatStream) transform(dst []byte, ev *sse.Event) []byte { return append(dst, ev.Raw...) }
+func (s *compatStream) passthrough() bool                          { return true }
+func (s *compatStream) errVerdict(ev *sse.Event) provider.Verdict {
+	return openai.ClassifyStreamError(ev.Data, s.now())
+}
+func (s *compatStream) end(dst []byte) []byte { return dst }
+func (s *compatStream) needsTerminal() bool   { return true }
+func (s *compatStream) usage() provider.Usage { return s.u }
+func (s *compatStream) usageUnknown() bool    { return !s.seen }
