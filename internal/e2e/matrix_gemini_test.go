@@ -137,3 +137,26 @@ func TestResponsesAndChatServedByGeminiAccount(t *testing.T) {
 		}
 	}
 }
+
+// The GenAI SDK (Gemini CLI's dialect) on an openai-compatible account: the
+// Gemini route's client side with the Chat upstream side.
+func TestGeminiClientServedByCompatAccount(t *testing.T) {
+	fake := &fakeupstream.ChatCompat{Text: "hello from qwen"}
+	up := upstream(t, fake)
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+compatAccount("qw", up.URL+"/v1", "", `["qwen-*"]`, ""))
+	c := r.genaiClient(t, "v1beta", relayKey)
+	resp, err := c.Models.GenerateContent(context.Background(), "qwen-3-coder", userText("say hi"), &genai.GenerateContentConfig{SystemInstruction: genai.NewContentFromText("be brief", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text() != "hello from qwen" || resp.UsageMetadata == nil || resp.UsageMetadata.CandidatesTokenCount == 0 {
+		t.Fatalf("response %+v", resp)
+	}
+	got := fake.Requests()[0]
+	if got.Path != "/v1/chat/completions" || gjson.GetBytes(got.Body, "model").Str != "qwen-3-coder" || gjson.GetBytes(got.Body, "messages.0.content").Str != "be brief" {
+		t.Fatalf("upstream got %s %s", got.Path, got.Body)
+	}
+	if text, _, _ := collectStream(t, c, "qwen-3-coder", nil); text != "hello from qwen" {
+		t.Fatalf("streamed %q", text)
+	}
+}
