@@ -262,7 +262,7 @@ func chatRefuse(key string, v gjson.Result) error {
 	case "functions", "function_call":
 		return badRequest(key, "the legacy %s parameter is not supported; use tools and tool_choice", key)
 	case "logit_bias":
-		if !chatEmptyObject(v) {
+		if !isEmptyObject(v) {
 			return badRequest(key, "logit_bias is not supported for this model")
 		}
 	case "presence_penalty", "frequency_penalty":
@@ -273,18 +273,6 @@ func chatRefuse(key string, v gjson.Result) error {
 		return badRequest(key, "web_search_options is not supported")
 	}
 	return nil
-}
-
-func chatEmptyObject(v gjson.Result) bool {
-	if !v.IsObject() {
-		return false
-	}
-	empty := true
-	v.ForEach(func(_, _ gjson.Result) bool {
-		empty = false
-		return false
-	})
-	return empty
 }
 
 func (d *chatDecoder) decodeStop(v gjson.Result) error {

@@ -254,14 +254,14 @@ func chatImage(cp gjson.Result, param string) (*Part, error) {
 		return nil, badRequest(param+".image_url.url", "%s.image_url.url must be a non-empty string", param)
 	}
 	u := url.Str
-	if chatHasPrefixFold(u, "data:") {
-		mt, data, isBase64 := chatDataURL(u)
+	if hasPrefixFold(u, "data:") {
+		mt, data, isBase64 := parseDataURL(u)
 		if mt == "" || !isBase64 || data == "" {
 			return nil, badRequest(param+".image_url.url", "image data URLs must look like data:<media type>;base64,<data>")
 		}
 		return &Part{Kind: PartImage, MediaType: mt, Data: data}, nil
 	}
-	if chatHasPrefixFold(u, "https://") || chatHasPrefixFold(u, "http://") {
+	if hasPrefixFold(u, "https://") || hasPrefixFold(u, "http://") {
 		return &Part{Kind: PartImage, URL: u}, nil
 	}
 	return nil, badRequest(param+".image_url.url", "image URLs must be http(s) or base64 data URLs")
@@ -280,8 +280,8 @@ func chatFile(cp gjson.Result, param string) (*Part, error) {
 	// PDF, the one binary document type every upstream that takes
 	// documents accepts.
 	mt, data, isBase64 := "application/pdf", fd.Str, true
-	if chatHasPrefixFold(fd.Str, "data:") {
-		mt, data, isBase64 = chatDataURL(fd.Str)
+	if hasPrefixFold(fd.Str, "data:") {
+		mt, data, isBase64 = parseDataURL(fd.Str)
 	}
 	if mt == "" || !isBase64 || data == "" {
 		return nil, badRequest(param+".file.file_data", "file data URLs must look like data:<media type>;base64,<data>")
@@ -296,25 +296,6 @@ func chatFile(cp gjson.Result, param string) (*Part, error) {
 	return &Part{Kind: PartFile, MediaType: mt, Data: data}, nil
 }
 
-// chatDataURL splits "data:<mt>[;param]*[;base64],<data>"; the media type
-// comes back lowercase.
-func chatDataURL(u string) (mediaType, data string, isBase64 bool) {
-	meta, data, ok := strings.Cut(u[len("data:"):], ",")
-	if !ok {
-		return "", "", false
-	}
-	params := strings.Split(meta, ";")
-	for _, p := range params[1:] {
-		if strings.EqualFold(strings.TrimSpace(p), "base64") {
-			isBase64 = true
-		}
-	}
-	return strings.ToLower(strings.TrimSpace(params[0])), data, isBase64
-}
-
-func chatHasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
 
 // chatToolCalls reads an assistant message's tool_calls.
 func chatToolCalls(v gjson.Result, param string) ([]Part, error) {
