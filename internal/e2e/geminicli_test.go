@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// anthropicReadScript answers a Messages request that offers the tool
+// name: with a call of it reading file, and, once a tool_result for that
+// call is in the messages, with the final text, which says the file's
+// text only when the result carried want. Requests without the tool (a
+// client's side calls) get the fake's default answer.
+func anthropicReadScript(tool, file, callID, want string) func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+	return func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		body := gjson.ParseBytes(rec.Body)
+		model, stream := body.Get("model").Str, body.Get("stream").Bool()
+		if !body.Get(`tools.#(name==` + strconv.Quote(tool) + `)`).Exists() {
+			return nil
+		}
+		for _, m := range body.Get("messages").Array() {
+			for _, b := range m.Get("content").Array() {
+				if b.Get("type").Str != "tool_result" || b.Get("tool_use_id").Str != callID {
+					continue
+				}
+				answer := "The tool_result lacked the file's text."
+				if strings.Contains(b.Get("content").Raw, want) {
+					answer = "The file says " + want + "."
+				}
+				if stream {
+					return &fakeupstream.Reply{Events: fakeupstream.MessageStream(model, answer, 3, 0)}
+				}
+				return &fakeupstream.Reply{Body: fakeupstream.MessageJSON(model, answer)}
+			}
+		}
+		input := `{"file_path":` + strconv.Quote(file) + `}`
+		if stream {
+			return &fakeupstream.Reply{Events: fakeupstream.ToolUseStream(model, "Reading it.", callID, tool, input, 8, 0)}
+		}
+		return &fakeupstream.Reply{Body: fakeupstream.ToolUseJSON(model, "Reading it.", callID, tool, input)}
+	}
+}
+
+// TestGeminiCLIThroughClaudeAccount runs the real Gemini CLI through
+// ccrelay's Gemini route on a claude-api account (the model name
+// claude-sonnet-4-5 picks the Claude pool) with the strict Anthropic fake:
+// the first answer calls Gemini CLI's read_file tool, the CLI runs it and
+// sends the functionResponse, converted into a tool_result, and the CLI
+// prints the final text, which the upstream wrote only after it saw the
+// file's text in that tool_result.
+func TestGeminiCLIThroughClaudeAccount(t *testing.T) {
+	geminiCLI(t)
+	const callID = "toolu_01GeminiReadNotes"
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Script: anthropicReadScript("read_file", notes, callID, "kumquat-42")}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, fake).URL, "sk-ant", 100))
+	tap := &clientTap{}
+	res, err := runGeminiCLI(t, tap.target(t, r.URL), relayKey, "claude-sonnet-4-5", dir, "read notes.txt and tell me the password", 2*time.Minute)
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, res.Stdout, res.Stderr)
+	}
+	if res.Response != "The file says kumquat-42." {
+		t.Fatalf("response %q\nstdout:\n%s", res.Response, res.Stdout)
+	}
+	// What Gemini CLI sent: with an explicit model no router call, only
+	// the two turns, streamed, with its tools as functionDeclarations.
+	var paths []string
+	for _, rec := range tap.Requests() {
+		paths = append(paths, rec.Method+" "+rec.Path+"?"+rec.RawQuery)
+	}
+	const streamPath = "POST /gemini/v1beta/models/claude-sonnet-4-5:streamGenerateContent?alt=sse"
+	if len(paths) != 2 || paths[0] != streamPath || paths[1] != streamPath {
+		t.Fatalf("Gemini CLI sent %q", paths)
+	}
+	sent := gjson.ParseBytes(tap.Requests()[0].Body)
+	if !sent.Get(`tools.0.functionDeclarations.#(name=="read_file").parametersJsonSchema`).Exists() ||
+		sent.Get("generationConfig.topK").Int() == 0 || !sent.Get("generationConfig.thinkingConfig").Exists() {
+		t.Fatalf("Gemini CLI's first request: tools %s generationConfig %s", sent.Get("tools.0.functionDeclarations.#.name").Raw, sent.Get("generationConfig").Raw)
+	}
+	ups := fake.Requests()
+	if len(ups) != 2 {
+		t.Fatalf("the upstream saw %d requests; want 2", len(ups))
+	}
+	first := gjson.ParseBytes(ups[0].Body)
+	if first.Get("model").Str != "claude-sonnet-4-5" || !first.Get("stream").Bool() || first.Get("top_k").Exists() ||
+		first.Get("thinking.type").Str == "" || !strings.Contains(first.Get("system.0.text").Str, "You are Gemini CLI") ||
+		first.Get(`tools.#(name=="read_file").input_schema.properties.file_path`).Type == gjson.Null {
+		t.Fatalf("first upstream request: model %q stream %v top_k %s thinking %s tools %s", first.Get("model").Str,
+			first.Get("stream").Bool(), first.Get("top_k").Raw, first.Get("thinking").Raw, first.Get("tools.#.name").Raw)
+	}
+	second := gjson.ParseBytes(ups[1].Body)
+	if second.Get(`messages.#.content.#(type=="tool_use").id`).Array()[0].Str != callID {
+		t.Fatalf("the second request does not replay the call under its id: %s", second.Get("messages").Raw)
+	}
+	rows := r.usageRows(2)
+	for _, row := range rows {
+		if row.Status != 200 || !row.Stream || row.Account != "ca" {
+			t.Fatalf("usage row %+v", row)
+		}
+	}
+}
