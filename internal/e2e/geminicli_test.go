@@ -110,3 +110,86 @@ func TestGeminiCLIThroughClaudeAccount(t *testing.T) {
 		}
 	}
 }
+
+// geminiPathModel is the model of a Gemini API path
+// (".../models/M:method").
+func geminiPathModel(path string) string {
+	_, m, _ := strings.Cut(path, "/models/")
+	m, _, _ = strings.Cut(m, ":")
+	return m
+}
+
+// geminiReply answers rec with text, as a stream when it asks for one.
+func geminiReply(rec *fakeupstream.Recorded, text string) *fakeupstream.Reply {
+	model := geminiPathModel(rec.Path)
+	if strings.HasSuffix(rec.Path, ":streamGenerateContent") {
+		return &fakeupstream.Reply{Events: fakeupstream.GeminiStream(model, text, 2, 0)}
+	}
+	return &fakeupstream.Reply{Body: fakeupstream.GeminiResponseJSON(model, text)}
+}
+
+// TestClaudeCodeOnGeminiAccount: a two-turn Claude Code conversation on a
+// gemini-api account (a route sends claude-sonnet-4-5 to
+// gemini-3-pro-preview) with the strict Gemini fake, which refuses a
+// Gemini 3 function call sent back without the thoughtSignature it issued.
+// Turn 1's answer is a thought and a Read call carrying its signature;
+// Claude Code runs Read, and the request with the tool's result must carry
+// the call back with that signature (kept in the thinking block's
+// signature Claude Code replays). The second run resumes the conversation,
+// so Claude Code sends the whole history again: not refused either, and
+// the call still carries its signature.
+func TestClaudeCodeOnGeminiAccount(t *testing.T) {
+	claudeCodeCLI(t)
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeupstream.GeminiAPI{Keys: []string{geminiKey}, Strict: true}
+	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		contents := gjson.GetBytes(rec.Body, "contents").Raw
+		switch {
+		case strings.Contains(contents, "second question"):
+			return geminiReply(rec, "Second answer.")
+		case strings.Contains(contents, `"functionResponse"`):
+			if !strings.Contains(contents, "kumquat-42") {
+				return geminiReply(rec, "The functionResponse lacked the file's text.")
+			}
+			return geminiReply(rec, "First answer: kumquat-42.")
+		}
+		return fakeupstream.GeminiThoughtToolCall(rec, geminiPathModel(rec.Path), "Read", `{"file_path":`+strconv.Quote(notes)+`}`)
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+geminiAPIAccount("ga", upstream(t, fake).URL, geminiKey, 100)+
+		"\n[[routes]]\nmodels = [\"claude-sonnet-4-5\"]\nto = [\"gemini:gemini-3-pro-preview\"]\n")
+	conv := newClaudeCodeConversation(t)
+	for i, turn := range []struct{ prompt, want string }{{"first question", "First answer: kumquat-42."}, {"second question", "Second answer."}} {
+		res, err := runClaudeCode(t, r.URL, relayKey, "claude-sonnet-4-5", turn.prompt, ccConversation(conv), ccInDir(dir), ccTools("Read"), ccStreamJSON())
+		if err != nil {
+			t.Fatalf("turn %d: %v\nstdout:\n%s\nstderr:\n%s", i+1, err, res.Stdout, res.Stderr)
+		}
+		if res.Result != turn.want {
+			t.Fatalf("turn %d: result %q, want %q", i+1, res.Result, turn.want)
+		}
+	}
+	ups := fake.Requests()
+	if len(ups) != 3 {
+		t.Fatalf("the upstream saw %d requests; want 3", len(ups))
+	}
+	for i, rec := range ups {
+		if !strings.Contains(rec.Path, "/models/gemini-3-pro-preview:streamGenerateContent") {
+			t.Fatalf("request %d went to %s", i+1, rec.Path)
+		}
+		if i == 0 {
+			continue
+		}
+		call := gjson.GetBytes(rec.Body, `contents.#.parts.#(functionCall.name=="Read")|0`)
+		if call.Get("thoughtSignature").Str != fakeupstream.FakeThoughtSignature("Read") {
+			t.Fatalf("request %d replays the call without its signature: %s", i+1, gjson.GetBytes(rec.Body, "contents").Raw)
+		}
+	}
+	for _, row := range r.usageRows(3) {
+		if row.Status != 200 || row.Account != "ga" {
+			t.Fatalf("usage row %+v", row)
+		}
+	}
+}
