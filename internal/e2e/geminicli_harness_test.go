@@ -69,7 +69,8 @@ type geminiCLIResult struct {
 
 // runGeminiCLI runs the real Gemini CLI once, non-interactively (`gemini
 // -p prompt --model model --output-format json --approval-mode yolo`, so
-// its tools run without asking), in dir, against the relay's Gemini route
+// its tools run without asking; no --model when model is "", so the CLI's
+// own model router picks one), in dir, against the relay's Gemini route
 // (relayURL + "/gemini") with key as its API key. HOME is a fresh temp dir
 // holding only the settings that select API-key auth and turn usage
 // statistics and telemetry off; every host but loopback goes to a closed
@@ -84,8 +85,11 @@ func runGeminiCLI(t *testing.T, relayURL, key, model, dir, prompt string, deadli
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-p", prompt, "--model", model, "--output-format", "json",
-		"--approval-mode", "yolo", "--skip-trust")
+	args := []string{"-p", prompt, "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"}
+	if model != "" {
+		args = append(args, "--model", model)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = geminiCLIEnv(home, relayURL+"/gemini", key)
 	var out, errb bytes.Buffer

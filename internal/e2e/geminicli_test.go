@@ -193,3 +193,48 @@ func TestClaudeCodeOnGeminiAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestGeminiCLIRouterOnClaudeAccount: Gemini CLI without --model first
+// asks a classifier model (gemini-3.5-flash-lite, generateContent with
+// responseMimeType application/json and a responseJsonSchema) how hard the
+// prompt is, then runs the turn on the model it picks. A route sends every
+// gemini-* model to the Claude pool: the classifier call arrives at Claude
+// with the schema as an instruction, its JSON answer goes back as the
+// Gemini response text, and the CLI routes and answers after one
+// classifier call (a non-JSON answer costs five retries and ~80 s).
+func TestGeminiCLIRouterOnClaudeAccount(t *testing.T) {
+	geminiCLI(t)
+	const verdict = `{"complexity_reasoning":"A greeting.","complexity_score":5}`
+	fake := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true}
+	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		body := gjson.ParseBytes(rec.Body)
+		if !body.Get("stream").Bool() && strings.Contains(body.Get("system").Raw, "complexity_score") {
+			return &fakeupstream.Reply{Body: fakeupstream.MessageJSON(body.Get("model").Str, verdict)}
+		}
+		return nil
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, fake).URL, "sk-ant", 100)+
+		"\n[[routes]]\nmodels = [\"gemini-*\"]\nto = [\"claude:claude-sonnet-4-5\"]\n")
+	tap := &clientTap{}
+	res, err := runGeminiCLI(t, tap.target(t, r.URL), relayKey, "", t.TempDir(), "say hi", 2*time.Minute)
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%.3000s", err, res.Stdout, res.Stderr)
+	}
+	if res.Response != "Hello from fake upstream" {
+		t.Fatalf("response %q", res.Response)
+	}
+	sent := tap.Requests()
+	if len(sent) != 2 || !strings.HasSuffix(sent[0].Path, "/models/gemini-3.5-flash-lite:generateContent") ||
+		!gjson.GetBytes(sent[0].Body, "generationConfig.responseJsonSchema.properties.complexity_score").Exists() ||
+		!strings.HasSuffix(sent[1].Path, ":streamGenerateContent") {
+		var paths []string
+		for _, rec := range sent {
+			paths = append(paths, rec.Path)
+		}
+		t.Fatalf("Gemini CLI sent %q", paths)
+	}
+	ups := fake.Requests()
+	if len(ups) != 2 || gjson.GetBytes(ups[0].Body, "model").Str != "claude-sonnet-4-5" || gjson.GetBytes(ups[0].Body, "tools").Exists() {
+		t.Fatalf("the upstream saw %d requests; the first: %.400s", len(ups), ups[0].Body)
+	}
+}
