@@ -13,8 +13,11 @@ import (
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
+// readThinking is the thinking anthropicReadScript's call comes with.
+const readThinking = "The user wants the file; I will read it."
+
 // anthropicReadScript answers a Messages request that offers the tool
-// name: with a call of it reading file, and, once a tool_result for that
+// name: with signed thinking (readThinking) and a call of it reading file, and, once a tool_result for that
 // call is in the messages, with the final text, which says the file's
 // text only when the result carried want. Requests without the tool (a
 // client's side calls) get the fake's default answer.
@@ -42,9 +45,9 @@ func anthropicReadScript(tool, file, callID, want string) func(int, *fakeupstrea
 		}
 		input := `{"file_path":` + strconv.Quote(file) + `}`
 		if stream {
-			return &fakeupstream.Reply{Events: fakeupstream.ToolUseStream(model, "Reading it.", callID, tool, input, 8, 0)}
+			return &fakeupstream.Reply{Events: fakeupstream.ThinkingToolUseStream(model, readThinking, "Reading it.", callID, tool, input, 8, 0)}
 		}
-		return &fakeupstream.Reply{Body: fakeupstream.ToolUseJSON(model, "Reading it.", callID, tool, input)}
+		return &fakeupstream.Reply{Body: fakeupstream.ThinkingToolUseJSON(model, readThinking, "Reading it.", callID, tool, input)}
 	}
 }
 
@@ -99,9 +102,19 @@ func TestGeminiCLIThroughClaudeAccount(t *testing.T) {
 		t.Fatalf("first upstream request: model %q stream %v top_k %s thinking %s tools %s", first.Get("model").Str,
 			first.Get("stream").Bool(), first.Get("top_k").Raw, first.Get("thinking").Raw, first.Get("tools.#.name").Raw)
 	}
+	// The call goes back under its id, after the signed thinking it came
+	// with (which went to Gemini CLI inside the call's thoughtSignature),
+	// so thinking stays on.
 	second := gjson.ParseBytes(ups[1].Body)
-	if second.Get(`messages.#.content.#(type=="tool_use").id`).Array()[0].Str != callID {
-		t.Fatalf("the second request does not replay the call under its id: %s", second.Get("messages").Raw)
+	turn := second.Get(`messages.#(role=="assistant")`)
+	if turn.Get(`content.#(type=="tool_use").id`).Str != callID || second.Get("thinking.type").Str == "" ||
+		turn.Get(`content.#(type=="thinking").signature`).Str != fakeupstream.FakeSignature(readThinking) ||
+		turn.Get(`content.#(type=="thinking").thinking`).Str != readThinking {
+		t.Fatalf("the second request does not replay the signed thinking and the call: thinking %s %s\nGemini CLI sent %s", second.Get("thinking").Raw, turn.Raw, gjson.GetBytes(tap.Requests()[1].Body, `contents.#(role=="model")`).Raw)
+	}
+	replayed := gjson.GetBytes(tap.Requests()[1].Body, `contents.#(role=="model")|parts.#(functionCall.name=="read_file")`)
+	if replayed.Get("thoughtSignature").Str == "" || replayed.Get("functionCall.id").Str == "" {
+		t.Fatalf("Gemini CLI replayed the call as %s", replayed.Raw)
 	}
 	rows := r.usageRows(2)
 	for _, row := range rows {
