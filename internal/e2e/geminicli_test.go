@@ -251,3 +251,52 @@ func TestGeminiCLIRouterOnClaudeAccount(t *testing.T) {
 		t.Fatalf("the upstream saw %d requests; the first: %.400s", len(ups), ups[0].Body)
 	}
 }
+
+// TestGeminiCLIThroughOpenAIAccount: the read_file round trip of
+// TestGeminiCLIThroughClaudeAccount with --model gpt-5-codex, served by an
+// openai-responses account (the strict fake): the call arrives as a
+// Responses function_call, the file's text goes back as its
+// function_call_output under the same call_id.
+func TestGeminiCLIThroughOpenAIAccount(t *testing.T) {
+	geminiCLI(t)
+	const callID = "call_01GeminiReadNotes"
+	dir := t.TempDir()
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeupstream.OpenAI{Strict: true}
+	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		body := gjson.ParseBytes(rec.Body)
+		model := body.Get("model").Str
+		out := body.Get(`input.#(type=="function_call_output")`)
+		switch {
+		case out.Get("call_id").Str == callID && strings.Contains(out.Get("output").Raw, "kumquat-42"):
+			return &fakeupstream.Reply{Events: fakeupstream.ResponseStream(model, "The file says kumquat-42.", 3, 0)}
+		case out.Exists():
+			return &fakeupstream.Reply{Events: fakeupstream.ResponseStream(model, "The function_call_output lacked the file's text.", 3, 0)}
+		}
+		return &fakeupstream.Reply{Events: fakeupstream.ResponseFunctionCallStream(model, callID, "read_file", `{"file_path":`+strconv.Quote(notes)+`}`)}
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+openaiAccount("oa-1", upstream(t, fake).URL+"/v1", "sk-openai-e2e-account", 100))
+	res, err := runGeminiCLI(t, r.URL, relayKey, "gpt-5-codex", dir, "read notes.txt and tell me the password", 2*time.Minute)
+	if err != nil {
+		t.Fatalf("%v (the strict fake refused: %q)\nstdout:\n%s\nstderr:\n%s", err, fake.Refused(), res.Stdout, res.Stderr)
+	}
+	if res.Response != "The file says kumquat-42." {
+		t.Fatalf("response %q", res.Response)
+	}
+	ups := fake.Requests()
+	if len(ups) != 2 || len(fake.Refused()) > 0 {
+		t.Fatalf("the upstream saw %d requests (want 2) and refused %q", len(ups), fake.Refused())
+	}
+	first := gjson.ParseBytes(ups[0].Body)
+	if first.Get("model").Str != "gpt-5-codex" || !strings.Contains(first.Get("instructions").Str, "You are Gemini CLI") ||
+		first.Get(`tools.#(name=="read_file").type`).Str != "function" {
+		t.Fatalf("first upstream request: model %q tools %s", first.Get("model").Str, first.Get("tools.#.name").Raw)
+	}
+	call := gjson.GetBytes(ups[1].Body, `input.#(type=="function_call")`)
+	if call.Get("call_id").Str != callID || call.Get("name").Str != "read_file" {
+		t.Fatalf("the second request does not replay the call: %s", gjson.GetBytes(ups[1].Body, "input").Raw)
+	}
+}
