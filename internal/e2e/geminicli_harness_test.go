@@ -76,9 +76,13 @@ type geminiCLIResult struct {
 // statistics and telemetry off; every host but loopback goes to a closed
 // port; the run is killed after deadline. An error means the process
 // failed, timed out, or printed no JSON result.
-func runGeminiCLI(t *testing.T, relayURL, key, model, dir, prompt string, deadline time.Duration) (*geminiCLIResult, error) {
+func runGeminiCLI(t *testing.T, relayURL, key, model, dir, prompt string, deadline time.Duration, opts ...gcOption) (*geminiCLIResult, error) {
 	t.Helper()
 	bin := geminiCLI(t)
+	var run geminiCLIRun
+	for _, o := range opts {
+		o(&run)
+	}
 	home := t.TempDir()
 	if err := writeGeminiSettings(home); err != nil {
 		t.Fatal(err)
@@ -92,6 +96,9 @@ func runGeminiCLI(t *testing.T, relayURL, key, model, dir, prompt string, deadli
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = geminiCLIEnv(home, relayURL+"/gemini", key)
+	if run.egress != nil {
+		cmd.Env = append(cmd.Env, proxyEnv(run.egress.URL)...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -141,15 +148,32 @@ func writeGeminiSettings(home string) error {
 	return nil
 }
 
+// geminiCLIRun is one `gemini -p` invocation's options.
+type geminiCLIRun struct{ egress *egressTrap }
+
+// gcOption changes a Gemini CLI run (see runGeminiCLI).
+type gcOption func(*geminiCLIRun)
+
+// gcEgress sends every connection to a host other than loopback to trap,
+// which records and refuses it (default: a closed port).
+func gcEgress(trap *egressTrap) gcOption { return func(r *geminiCLIRun) { r.egress = trap } }
+
 // geminiCLIEnv is the whole environment of a run: nothing is inherited but
 // PATH, so no GEMINI_* / GOOGLE_* or proxy setting of the machine leaks in.
 func geminiCLIEnv(home, baseURL, key string) []string {
-	const proxy = "http://127.0.0.1:9" // the discard port: nothing listens, connects fail at once
-	return []string{
+	env := []string{
 		"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
 		"TMPDIR=" + home, "PATH=" + os.Getenv("PATH"), "TERM=dumb", "NO_COLOR=1",
 		"GEMINI_API_KEY=" + key, "GOOGLE_GEMINI_BASE_URL=" + baseURL,
 		"GEMINI_TELEMETRY_ENABLED=false", "GEMINI_CLI_TRUST_WORKSPACE=true",
+	}
+	return append(env, proxyEnv("http://127.0.0.1:9")...) // the discard port: nothing listens, connects fail at once
+}
+
+// proxyEnv points every proxy variable at proxy, loopback excepted (a
+// later entry of the same name wins in exec's environment).
+func proxyEnv(proxy string) []string {
+	return []string{
 		"HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy, "ALL_PROXY=" + proxy,
 		"http_proxy=" + proxy, "https_proxy=" + proxy, "all_proxy=" + proxy,
 		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",

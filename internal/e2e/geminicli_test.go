@@ -68,10 +68,13 @@ func TestGeminiCLIThroughClaudeAccount(t *testing.T) {
 	}
 	fake := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Script: anthropicReadScript("read_file", notes, callID, "kumquat-42")}
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, fake).URL, "sk-ant", 100))
-	tap := &clientTap{}
-	res, err := runGeminiCLI(t, tap.target(t, r.URL), relayKey, "claude-sonnet-4-5", dir, "read notes.txt and tell me the password", 2*time.Minute)
+	tap, trap := &clientTap{}, newEgressTrap(t)
+	res, err := runGeminiCLI(t, tap.target(t, r.URL), relayKey, "claude-sonnet-4-5", dir, "read notes.txt and tell me the password", 2*time.Minute, gcEgress(trap))
 	if err != nil {
 		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", err, res.Stdout, res.Stderr)
+	}
+	if got := trap.Attempts(); len(got) > 0 {
+		t.Fatalf("Gemini CLI tried to reach outside hosts: %q", got)
 	}
 	if res.Response != "The file says kumquat-42." {
 		t.Fatalf("response %q\nstdout:\n%s", res.Response, res.Stdout)
