@@ -186,6 +186,9 @@ func TestClaudeCodeOnGeminiAccount(t *testing.T) {
 		if res.Result != turn.want {
 			t.Fatalf("turn %d: result %q, want %q", i+1, res.Result, turn.want)
 		}
+		if i == 0 && !sawThinkingText(res.Messages, "I should call Read.") {
+			t.Fatalf("Claude Code's messages lack Gemini's thought as a signed thinking block:\n%s", res.Stdout)
+		}
 	}
 	ups := fake.Requests()
 	if len(ups) != 3 {
