@@ -25,14 +25,15 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-# The real-client end-to-end tests run the pinned Codex CLI and Claude Code
+# The real-client end-to-end tests run the pinned Codex CLI, Claude Code and Gemini CLI
 # of internal/e2e/clients (each skips without its binary). One npm ci
-# installs both from the lock file when npm is present and either is missing.
-if [ ! -x internal/e2e/clients/node_modules/.bin/codex ] || [ ! -x internal/e2e/clients/node_modules/.bin/claude ]; then
+# installs all three from the lock file when npm is present and one is missing.
+if [ ! -x internal/e2e/clients/node_modules/.bin/codex ] || [ ! -x internal/e2e/clients/node_modules/.bin/claude ] ||
+  [ ! -x internal/e2e/clients/node_modules/.bin/gemini ]; then
   if command -v npm >/dev/null 2>&1; then
-    npm ci --prefix internal/e2e/clients --no-audit --no-fund >/dev/null || echo "note: npm ci failed; TestCodexCLI* and TestClaudeCode* will skip"
+    npm ci --prefix internal/e2e/clients --no-audit --no-fund >/dev/null || echo "note: npm ci failed; TestCodexCLI*, TestClaudeCode* and TestGeminiCLI* will skip"
   else
-    echo "note: npm not found; TestCodexCLI* and TestClaudeCode* will skip"
+    echo "note: npm not found; TestCodexCLI*, TestClaudeCode* and TestGeminiCLI* will skip"
   fi
 fi
 # The disk-full and read-only database tests mount a small tmpfs in a private

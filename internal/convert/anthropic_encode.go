@@ -471,15 +471,17 @@ func encodeMessagesThinking(out *amRequest, th Thinking) error {
 	if p := out.TopP; p != nil && *p < 0.95 {
 		return badRequest("top_p", "top_p must be at least 0.95 or omitted when thinking is enabled")
 	}
-	if out.TopK != nil {
-		return badRequest("top_k", "top_k cannot be combined with thinking")
-	}
 	if tc := out.ToolChoice; tc != nil && (tc.Type == "any" || tc.Type == "tool") {
 		return badRequest("tool_choice", "forcing a tool call cannot be combined with thinking; use tool_choice auto")
 	}
 	if lacksReplayedThinking(out.Messages) {
 		return nil
 	}
+	// Claude refuses top_k with thinking. Gemini clients send topK on every
+	// request (Gemini CLI: 64, the Gemini models' default) together with
+	// thinkingConfig, so top_k, a narrowing hint, gives way to the thinking
+	// the client asked for instead of failing every request.
+	out.TopK = nil
 	if th.Adaptive {
 		out.Thinking = &amThinking{Type: "adaptive"}
 		if e := anthropicEffort(th.Effort); e != "" {

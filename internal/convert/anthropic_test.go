@@ -291,6 +291,18 @@ func TestEncodeMessages(t *testing.T) {
 			want: `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`,
 		},
 		{
+			name: "top_k gives way to thinking (Gemini CLI sends topK 64 with thinkingConfig)",
+			req: Request{Model: "m", MaxTokens: 8000, Thinking: Thinking{Enabled: true, Budget: 2000}, Temperature: ptr(1.0), TopP: ptr(0.95), TopK: ptr(int64(64)),
+				Messages: []Message{user(text("q"))}},
+			want: `{"model":"m","max_tokens":8000,"messages":[{"role":"user","content":[{"type":"text","text":"q"}]}],"temperature":1,"top_p":0.95,"thinking":{"type":"enabled","budget_tokens":2000}}`,
+		},
+		{
+			name: "top_k kept when thinking goes off (a prefill)",
+			req: Request{Model: "m", MaxTokens: 8000, Thinking: Thinking{Enabled: true, Budget: 2000}, TopK: ptr(int64(64)),
+				Messages: []Message{user(text("q")), assistant(text("{"))}},
+			want: `{"model":"m","max_tokens":8000,"messages":[{"role":"user","content":[{"type":"text","text":"q"}]},{"role":"assistant","content":[{"type":"text","text":"{"}]}],"top_k":64}`,
+		},
+		{
 			name: "a prefill without thinking turns thinking off",
 			req: Request{Model: "m", MaxTokens: 8000, Thinking: Thinking{Enabled: true, Budget: 2000},
 				Messages: []Message{user(text("q")), assistant(text("{"))}},
@@ -320,7 +332,6 @@ func TestEncodeMessagesErrors(t *testing.T) {
 		{"previous_response_id", Request{Messages: q, PreviousResponseID: "resp_1"}, "previous_response_id"},
 		{"temperature with thinking", Request{Messages: q, Thinking: th, Temperature: ptr(0.7)}, "temperature"},
 		{"top_p with thinking", Request{Messages: q, Thinking: th, TopP: ptr(0.5)}, "top_p"},
-		{"top_k with thinking", Request{Messages: q, Thinking: th, TopK: ptr(int64(5))}, "top_k"},
 		{"forced tool with thinking", Request{Messages: q, Thinking: th, Tools: tools, ToolChoice: ToolChoice{Mode: "tool", Name: "f"}}, "tool_choice"},
 		{"any tool with thinking", Request{Messages: q, Thinking: th, Tools: tools, ToolChoice: ToolChoice{Mode: "required"}}, "tool_choice"},
 		{"tool_choice without tools", Request{Messages: q, ToolChoice: ToolChoice{Mode: "required"}}, "tool_choice"},

@@ -176,7 +176,9 @@ func (d *geminiDecoder) part(msg *Message, p gjson.Result, param string) error {
 			msg.Parts = append(msg.Parts, geminiSignedThought(sig, text.Str))
 			return nil
 		}
-		addGeminiSignature(&msg.Parts, sig)
+		for _, one := range splitGeminiSigs(sig) {
+			addGeminiSignature(&msg.Parts, one)
+		}
 		if text.Exists() && text.Str == "" {
 			return nil // a signature-only part
 		}

@@ -211,7 +211,13 @@ func encodeGeminiModelParts(parts []Part, to geminiAudience) []geminiPart {
 				out = append(out, th)
 			}
 			if sig != "" {
-				pending = sig
+				var flush string
+				pending, flush = queueGeminiSig(pending, sig)
+				if flush != "" {
+					sp := geminiTextPart("")
+					sp.ThoughtSignature = flush
+					out = append(out, sp)
+				}
 			}
 			continue
 		case PartText:
@@ -238,6 +244,42 @@ func encodeGeminiModelParts(parts []Part, to geminiAudience) []geminiPart {
 		skipSignatureValidator(out)
 	}
 	return out
+}
+
+// geminiSigChain joins the wrapped signatures of consecutive thinking parts
+// in one thoughtSignature. Wrapped values hold only base64url and dots.
+const geminiSigChain = "~"
+
+// queueGeminiSig adds sig, a thinking part's state, to pending, the state
+// waiting for the next part written. Claude answers a thinking block then a
+// redacted_thinking block; Gemini clients keep no thought part (Gemini CLI
+// drops them from its history), so both must ride on the one part after
+// them: wrapped values are chained (splitGeminiSigs undoes it). A value
+// that is not wrapped (Gemini's own) cannot be chained: pending is then
+// returned as flush, for a signature-only part of its own.
+func queueGeminiSig(pending, sig string) (next, flush string) {
+	switch {
+	case pending == "":
+		return sig, ""
+	case strings.HasPrefix(pending, sigPrefix) && strings.HasPrefix(sig, sigPrefix):
+		return pending + geminiSigChain + sig, ""
+	}
+	return sig, pending
+}
+
+// splitGeminiSigs is the signatures of a thoughtSignature value: the
+// wrapped ones queueGeminiSig chained, else the value itself.
+func splitGeminiSigs(v string) []string {
+	if !strings.HasPrefix(v, sigPrefix) || !strings.Contains(v, geminiSigChain) {
+		return []string{v}
+	}
+	sigs := strings.Split(v, geminiSigChain)
+	for _, s := range sigs {
+		if !strings.HasPrefix(s, sigPrefix) {
+			return []string{v}
+		}
+	}
+	return sigs
 }
 
 // geminiPartSig is the thoughtSignature a thinking part gives its audience.

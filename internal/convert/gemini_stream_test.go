@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -312,4 +313,85 @@ func TestGeminiArrayStreamWriter(t *testing.T) {
 	if gjson.GetBytes(out, "0.error.status").Str != "UNAVAILABLE" {
 		t.Errorf("error array %s", out)
 	}
+}
+
+// Claude answers signed thinking, then redacted_thinking, then text and a
+// call. Gemini CLI drops thought parts from its history, so both blocks'
+// state must ride on the part after them: chained in one thoughtSignature
+// by both writers, and both restored, in order, by DecodeGemini. Found by
+// TestGeminiCLIThroughClaudeAccount (the signed thinking was lost: the
+// redacted block's state overwrote it, so thinking went off on turn 2).
+func TestGeminiConsecutiveThinkingSurvivesGeminiCLIHistory(t *testing.T) {
+	signed := Part{Kind: PartThinking, Text: "I will read it.", Sig: Signature{Origin: OriginAnthropic, Value: "EqSig"}}
+	red := Part{Kind: PartThinking, Redacted: true, Sig: Signature{Origin: OriginAnthropic, Value: "EmwRED"}}
+	call := Part{Kind: PartToolCall, CallID: "toolu_1", Name: "read_file", Args: `{"file_path":"a"}`}
+	var streamed []byte
+	w := NewGeminiStreamWriter("m")
+	for _, ev := range []Event{
+		{Kind: EventStart, ID: "msg_1"},
+		{Kind: EventPartStart, Index: 0, Part: Part{Kind: PartThinking}},
+		{Kind: EventDelta, Index: 0, Delta: signed.Text},
+		{Kind: EventSignature, Index: 0, Sig: signed.Sig},
+		{Kind: EventPartStop, Index: 0},
+		{Kind: EventPartStart, Index: 1, Part: red},
+		{Kind: EventPartStop, Index: 1},
+		{Kind: EventPartStart, Index: 2, Part: Part{Kind: PartText}},
+		{Kind: EventDelta, Index: 2, Delta: "Reading"},
+		{Kind: EventDelta, Index: 2, Delta: " it."},
+		{Kind: EventPartStop, Index: 2},
+		{Kind: EventPartStart, Index: 3, Part: Part{Kind: PartToolCall, CallID: call.CallID, Name: call.Name}},
+		{Kind: EventDelta, Index: 3, Delta: call.Args},
+		{Kind: EventPartStop, Index: 3},
+		{Kind: EventFinish, Stop: StopTool},
+	} {
+		streamed = w.Write(streamed, &ev)
+	}
+	var streamParts []string
+	for _, c := range geminiChunks(t, streamed) {
+		for _, p := range c.Get("candidates.0.content.parts").Array() {
+			streamParts = append(streamParts, p.Raw)
+		}
+	}
+	whole := gjson.GetBytes(WriteGemini(&Response{Parts: []Part{signed, red, {Kind: PartText, Text: "Reading it."}, call}}, "m"), "candidates.0.content.parts")
+	var wholeParts []string
+	for _, p := range whole.Array() {
+		wholeParts = append(wholeParts, p.Raw)
+	}
+	for name, parts := range map[string][]string{"stream": streamParts, "whole": wholeParts} {
+		// Gemini CLI's history: thought parts dropped, consecutive text
+		// parts merged into the first (which keeps its signature), a
+		// bare empty text part ignored.
+		var kept []string
+		for _, raw := range parts {
+			p := gjson.Parse(raw)
+			if p.Get("thought").Bool() || raw == `{"text":""}` {
+				continue // a chunk of only an empty text is not valid content
+			}
+			if n := len(kept); n > 0 && p.Get("text").Exists() && gjson.Get(kept[n-1], "text").Str != "" {
+				prev, _ := withText(kept[n-1], gjson.Get(kept[n-1], "text").Str+p.Get("text").Str)
+				kept[n-1] = prev
+				continue
+			}
+			kept = append(kept, raw)
+		}
+		r, err := DecodeGemini([]byte(`{"contents":[{"role":"user","parts":[{"text":"q"}]},{"role":"model","parts":[` + strings.Join(kept, ",") + `]}]}`))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := r.Messages[1].Parts
+		if len(got) != 4 || !reflect.DeepEqual(got[0], signed) || !reflect.DeepEqual(got[1], red) || got[2].Text != "Reading it." || got[3].CallID != call.CallID {
+			t.Errorf("%s: Gemini CLI's history %s decodes to %+v", name, kept, got)
+		}
+	}
+}
+
+// withText is raw, a JSON part object, with its text replaced.
+func withText(raw, text string) (string, error) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		return "", err
+	}
+	m["text"] = text
+	b, err := json.Marshal(m)
+	return string(b), err
 }

@@ -122,7 +122,13 @@ func (w *geminiStreamWriter) stop(dst []byte) []byte {
 			p.Thought, p.ThoughtSignature = true, sig
 			return w.chunk(dst, p, "", nil)
 		}
-		w.pending = sig
+		var flush string
+		w.pending, flush = queueGeminiSig(w.pending, sig)
+		if flush != "" {
+			p := geminiTextPart("")
+			p.ThoughtSignature = flush
+			return w.chunk(dst, p, "", nil)
+		}
 	}
 	return dst
 }
