@@ -296,7 +296,6 @@ func chatFile(cp gjson.Result, param string) (*Part, error) {
 	return &Part{Kind: PartFile, MediaType: mt, Data: data}, nil
 }
 
-
 // chatToolCalls reads an assistant message's tool_calls.
 func chatToolCalls(v gjson.Result, param string) ([]Part, error) {
 	if !v.Exists() || v.Type == gjson.Null {
