@@ -144,3 +144,20 @@ func hasPrefixFold(s, prefix string) bool {
 func appendInt(dst []byte, n int64) []byte {
 	return strconv.AppendInt(dst, n, 10)
 }
+
+// pickMembers reads, in one pass over the object v, the first member named
+// names[i] into out[i] (what v.Get(names[i]) would find, for a plain name);
+// a name v lacks leaves its Result zero.
+func pickMembers(v gjson.Result, names []string, out []gjson.Result) {
+	v.ForEach(func(k, val gjson.Result) bool {
+		for i, n := range names {
+			if k.Str == n {
+				if !out[i].Exists() {
+					out[i] = val
+				}
+				break
+			}
+		}
+		return true
+	})
+}
