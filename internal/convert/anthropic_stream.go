@@ -143,25 +143,61 @@ func (s *messagesStreamReader) blockStart(evs []Event, data []byte) []Event {
 	return evs
 }
 
-// blockDelta reads a content_block_delta. gjson.GetBytes copies only the
-// values it returns (the delta object), not the whole event as
-// GetManyBytes would: this is the bulk of a stream.
+// blockDelta reads a content_block_delta, the bulk of a stream: one pass
+// over the event and one over its delta, in place (view), copying only the
+// text it keeps.
 func (s *messagesStreamReader) blockDelta(evs []Event, data []byte) []Event {
-	if !s.open || gjson.GetBytes(data, "index").Int() != s.openUp {
+	if !s.open {
+		return evs
+	}
+	var index, delta gjson.Result
+	gjson.Parse(view(data)).ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "index" && !index.Exists():
+			index = v
+		case k.Str == "delta" && !delta.Exists():
+			delta = v
+		}
+		return true
+	})
+	if index.Int() != s.openUp {
 		return evs // a dropped block's delta, or one for no open block
 	}
-	d := gjson.GetBytes(data, "delta")
+	// The members a delta of each type carries its content in.
+	var typ string
+	var fields [4]gjson.Result // text, thinking, partial_json, signature
+	delta.ForEach(func(k, v gjson.Result) bool {
+		n := -1
+		switch k.Str {
+		case "type":
+			if typ == "" {
+				typ = v.Str
+			}
+		case "text":
+			n = 0
+		case "thinking":
+			n = 1
+		case "partial_json":
+			n = 2
+		case "signature":
+			n = 3
+		}
+		if n >= 0 && !fields[n].Exists() {
+			fields[n] = v
+		}
+		return true
+	})
 	var text string
-	switch d.Get("type").Str {
+	switch typ {
 	case "text_delta":
-		text = d.Get("text").String()
+		text = fields[0].String()
 	case "thinking_delta":
-		text = d.Get("thinking").String()
+		text = fields[1].String()
 	case "input_json_delta":
-		text = d.Get("partial_json").String()
+		text = fields[2].String()
 	case "signature_delta":
-		if sig := d.Get("signature").String(); sig != "" {
-			evs = append(evs, Event{Kind: EventSignature, Index: s.openIdx, Sig: Signature{Origin: OriginAnthropic, Value: sig}})
+		if sig := fields[3].String(); sig != "" {
+			evs = append(evs, Event{Kind: EventSignature, Index: s.openIdx, Sig: Signature{Origin: OriginAnthropic, Value: own(sig, data)}})
 		}
 		return evs
 	}
@@ -169,7 +205,7 @@ func (s *messagesStreamReader) blockDelta(evs []Event, data []byte) []Event {
 	if text == "" {
 		return evs
 	}
-	return append(evs, Event{Kind: EventDelta, Index: s.openIdx, Delta: text})
+	return append(evs, Event{Kind: EventDelta, Index: s.openIdx, Delta: own(text, data)})
 }
 
 // UncustomStream wraps a reader of an Anthropic stream (which cannot know

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -160,4 +161,27 @@ func pickMembers(v gjson.Result, names []string, out []gjson.Result) {
 		}
 		return true
 	})
+}
+
+// view is data as a string, without a copy, for gjson to read an event in
+// place. What is read from it must go through own before it outlives data.
+func view(data []byte) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(data), len(data))
+}
+
+// own returns s, copied when it points into data (a substring of view(data));
+// a string gjson unescaped is already a copy of its own.
+func own(s string, data []byte) string {
+	if len(s) == 0 || len(data) == 0 {
+		return s
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	b := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	if p >= b && p < b+uintptr(len(data)) {
+		return strings.Clone(s)
+	}
+	return s
 }

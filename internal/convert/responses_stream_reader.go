@@ -142,17 +142,31 @@ func (s *responsesStreamReader) open(evs []Event, item gjson.Result, outIdx int6
 	return append(evs, Event{Kind: EventPartStart, Index: s.cur.index, Part: p})
 }
 
-// delta reads a delta event's data. gjson.GetBytes copies only the
-// values it returns, not the event.
+// delta reads a delta event's data in one pass, in place (view), copying
+// only the text it keeps.
 func (s *responsesStreamReader) delta(evs []Event, data []byte, seg string) []Event {
 	c := s.cur
-	if c == nil || gjson.GetBytes(data, "output_index").Int() != c.outIdx {
+	if c == nil {
 		return evs
 	}
-	text := gjson.GetBytes(data, "delta").String()
+	var outIdx, delta gjson.Result
+	gjson.Parse(view(data)).ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "output_index" && !outIdx.Exists():
+			outIdx = v
+		case k.Str == "delta" && !delta.Exists():
+			delta = v
+		}
+		return true
+	})
+	if outIdx.Int() != c.outIdx {
+		return evs
+	}
+	text := delta.String()
 	if text == "" {
 		return evs
 	}
+	text = own(text, data)
 	if c.kind == PartThinking {
 		if c.seg != "" && seg != c.seg {
 			text = "\n\n" + text
