@@ -118,10 +118,14 @@ func (w *responsesStreamWriter) start(dst []byte, ev *Event) []byte {
 	w.id = "resp_" + w.base
 	w.created = time.Now().Unix()
 	// Both events carry the same object: encoded once.
-	obj := appendResponsesObject(nil, w.object(), w.items)
+	obj := appendResponsesObject(make([]byte, 0, responsesObjectSize), w.object(), w.items)
 	dst = w.withResponseJSON(dst, "response.created", obj)
 	return w.withResponseJSON(dst, "response.in_progress", obj)
 }
+
+// responsesObjectSize is room for an encoded response object without its
+// output (about 600 bytes with a long model name).
+const responsesObjectSize = 1024
 
 // object is the response object with no output: the encoders take
 // w.items as its output.
@@ -253,7 +257,8 @@ func (w *responsesStreamWriter) closeItem(dst []byte) []byte {
 		dst = w.partEvent(dst, "response.reasoning_summary_text.done", `,"summary_index":0`, "text", text, "")
 		dst = w.partEvent(dst, "response.reasoning_summary_part.done", `,"summary_index":0,"part":{"type":"summary_text"`, "text", text, "}")
 	}
-	item := appendOutputItem(nil, c.item("completed"))
+	// Room for the item around its text: one allocation.
+	item := appendOutputItem(make([]byte, 0, c.text.Len()+len(c.id)+len(c.callID)+len(c.name)+256), c.item("completed"))
 	w.items = append(w.items, item)
 	w.cur = nil
 	return w.itemEvent(dst, "response.output_item.done", c.outIdx, item)
