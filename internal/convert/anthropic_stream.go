@@ -143,13 +143,51 @@ func (s *messagesStreamReader) blockStart(evs []Event, data []byte) []Event {
 	return evs
 }
 
-// blockDelta reads a content_block_delta, the bulk of a stream: one pass
-// over the event and one over its delta, in place (view), copying only the
-// text it keeps.
+// The members blockDelta reads: of the event, of its delta.
+var (
+	deltaEventMembers = [...]string{"index", "delta"}
+	deltaMembers      = [...]string{"type", "text", "thinking", "partial_json", "signature"}
+)
+
+// blockDelta reads a content_block_delta, the bulk of a stream: one scan of
+// the event and one of its delta that skip what they do not read, copying
+// only the text kept.
 func (s *messagesStreamReader) blockDelta(evs []Event, data []byte) []Event {
 	if !s.open {
 		return evs
 	}
+	var top [len(deltaEventMembers)][]byte
+	var d [len(deltaMembers)][]byte
+	if !scanMembers(data, deltaEventMembers[:], top[:]) || !scanMembers(top[1], deltaMembers[:], d[:]) {
+		return s.blockDeltaGJSON(evs, data)
+	}
+	if gjson.Parse(view(top[0])).Int() != s.openUp {
+		return evs // a dropped block's delta, or one for no open block
+	}
+	var text string
+	switch gjson.Parse(view(d[0])).Str {
+	case "text_delta":
+		text = rawString(d[1])
+	case "thinking_delta":
+		text = rawString(d[2])
+	case "input_json_delta":
+		text = rawString(d[3])
+	case "signature_delta":
+		if sig := rawString(d[4]); sig != "" {
+			evs = append(evs, Event{Kind: EventSignature, Index: s.openIdx, Sig: Signature{Origin: OriginAnthropic, Value: sig}})
+		}
+		return evs
+	}
+	// citations_delta and future deltas have no neutral form.
+	if text == "" {
+		return evs
+	}
+	return append(evs, Event{Kind: EventDelta, Index: s.openIdx, Delta: text})
+}
+
+// blockDeltaGJSON is blockDelta with gjson, in place (view), for an event
+// scanMembers does not read (an escaped key, a delta that is no object).
+func (s *messagesStreamReader) blockDeltaGJSON(evs []Event, data []byte) []Event {
 	var index, delta gjson.Result
 	gjson.Parse(view(data)).ForEach(func(k, v gjson.Result) bool {
 		switch {

@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -184,4 +186,38 @@ func own(s string, data []byte) string {
 		return strings.Clone(s)
 	}
 	return s
+}
+
+// scanMembers stores in vals[i] the raw value of the first member of the
+// JSON object data named names[i], skipping the other values without
+// parsing them (provider.ForEachMember). It reports false, and callers read
+// data with gjson instead, for a key with an escape in it or data that is
+// not an object.
+func scanMembers(data []byte, names []string, vals [][]byte) bool {
+	plain := true
+	ok := provider.ForEachMember(data, func(k, v []byte) bool {
+		if provider.KeyHasEscape(k) {
+			plain = false
+			return false
+		}
+		for i, n := range names {
+			if string(k) == n {
+				if vals[i] == nil {
+					vals[i] = v
+				}
+				break
+			}
+		}
+		return true
+	})
+	return ok && plain
+}
+
+// rawString is what gjson's String gives for the raw JSON value raw, as a
+// string of its own (not pointing into raw).
+func rawString(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	return own(gjson.Parse(view(raw)).String(), raw)
 }

@@ -142,31 +142,29 @@ func (s *responsesStreamReader) open(evs []Event, item gjson.Result, outIdx int6
 	return append(evs, Event{Kind: EventPartStart, Index: s.cur.index, Part: p})
 }
 
-// delta reads a delta event's data in one pass, in place (view), copying
-// only the text it keeps.
+// responsesDeltaMembers are the members of a delta event delta reads.
+var responsesDeltaMembers = [...]string{"output_index", "delta"}
+
+// delta reads a delta event's data in one scan that skips what it does not
+// read (gjson in place for an event scanMembers does not read), copying only
+// the text it keeps.
 func (s *responsesStreamReader) delta(evs []Event, data []byte, seg string) []Event {
 	c := s.cur
 	if c == nil {
 		return evs
 	}
-	var outIdx, delta gjson.Result
-	gjson.Parse(view(data)).ForEach(func(k, v gjson.Result) bool {
-		switch {
-		case k.Str == "output_index" && !outIdx.Exists():
-			outIdx = v
-		case k.Str == "delta" && !delta.Exists():
-			delta = v
-		}
-		return true
-	})
-	if outIdx.Int() != c.outIdx {
+	var m [len(responsesDeltaMembers)][]byte
+	if !scanMembers(data, responsesDeltaMembers[:], m[:]) {
+		ev := gjson.Parse(view(data))
+		m[0], m[1] = []byte(ev.Get("output_index").Raw), []byte(ev.Get("delta").Raw)
+	}
+	if gjson.Parse(view(m[0])).Int() != c.outIdx {
 		return evs
 	}
-	text := delta.String()
+	text := rawString(m[1])
 	if text == "" {
 		return evs
 	}
-	text = own(text, data)
 	if c.kind == PartThinking {
 		if c.seg != "" && seg != c.seg {
 			text = "\n\n" + text

@@ -26,12 +26,21 @@ func TestStreamReadersCopyWhatTheyKeep(t *testing.T) {
 		{"messages signature", NewMessagesStreamReader, messagesSetup(),
 			[2]string{"content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBsig"}}`},
 			Event{Kind: EventSignature, Index: 0, Sig: Signature{Origin: OriginAnthropic, Value: "EqQBsig"}}},
+		{"messages escaped key (read with gjson)", NewMessagesStreamReader, messagesSetup(),
+			[2]string{"content_block_delta", `{"type":"content_block_delta","in\u0064ex":0,"delta":{"type":"text_delta","te\u0078t":"plain text"}}`},
+			Event{Kind: EventDelta, Index: 0, Delta: "plain text"}},
+		{"messages duplicate members: the first counts", NewMessagesStreamReader, messagesSetup(),
+			[2]string{"content_block_delta", `{"index":0,"delta":{"type":"text_delta","text":"first","text":"second"},"index":1,"delta":{}}`},
+			Event{Kind: EventDelta, Index: 0, Delta: "first"}},
 		{"responses text", NewResponsesStreamReader, responsesSetup(),
 			[2]string{"response.output_text.delta", `{"type":"response.output_text.delta","sequence_number":3,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"plain text","logprobs":[]}`},
 			Event{Kind: EventDelta, Index: 0, Delta: "plain text"}},
 		{"responses escaped text", NewResponsesStreamReader, responsesSetup(),
 			[2]string{"response.output_text.delta", `{"type":"response.output_text.delta","output_index":0,"delta":"a\"b"}`},
 			Event{Kind: EventDelta, Index: 0, Delta: `a"b`}},
+		{"responses escaped key (read with gjson)", NewResponsesStreamReader, responsesSetup(),
+			[2]string{"response.output_text.delta", `{"type":"response.output_text.delta","output_index":0,"d\u0065lta":"plain text"}`},
+			Event{Kind: EventDelta, Index: 0, Delta: "plain text"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
