@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 // TestStreamReadersCopyWhatTheyKeep checks that the readers, which read a
@@ -70,4 +72,35 @@ func responsesSetup() [][2]string {
 		{"response.created", `{"type":"response.created","response":{"id":"resp_1","model":"gpt-5"}}`},
 		{"response.output_item.added", `{"type":"response.output_item.added","output_index":0,"item":{"type":"message","id":"msg_1","role":"assistant","content":[]}}`},
 	}
+}
+
+// FuzzDeltaScan checks that the readers' member scan of a delta event
+// reads what gjson reads from it, for any valid JSON event.
+func FuzzDeltaScan(f *testing.F) {
+	f.Add([]byte(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\nb"}}`))
+	f.Add([]byte(`{"index":0,"delta":{"type":"signature_delta","signature":"EqQB"},"index":1}`))
+	f.Add([]byte(`{"type":"response.output_text.delta","output_index":0,"delta":"x\u00e9","logprobs":[]}`))
+	f.Add([]byte(`{"output_index":"0","delta":5,"d\u0065lta":"y"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !gjson.ValidBytes(data) {
+			return
+		}
+		m := &messagesStreamReader{open: true}
+		got := m.blockDelta(nil, data)
+		want := m.blockDeltaGJSON(nil, data)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("messages: scan %+v, gjson %+v", got, want)
+		}
+		r := &responsesStreamReader{cur: &readerItem{kind: PartText}}
+		got = r.delta(nil, data, "")
+		want = nil
+		if gjson.GetBytes(data, "output_index").Int() == 0 {
+			if text := gjson.GetBytes(data, "delta").String(); text != "" {
+				want = []Event{{Kind: EventDelta, Delta: text}}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("responses: scan %+v, gjson %+v", got, want)
+		}
+	})
 }
