@@ -66,6 +66,16 @@ func (s *responsesStreamReader) Read(evs []Event, name, data []byte) []Event {
 		s.refusal = true
 		return s.delta(evs, data, "")
 	}
+	switch typ {
+	case "response.created", "response.in_progress", "response.output_item.added", "response.output_item.done",
+		"response.reasoning_summary_text.delta", "response.reasoning_text.delta",
+		"response.completed", "response.incomplete", "response.failed", "error":
+	default:
+		// Events that carry nothing new (output_text.done and
+		// content_part.done repeat the whole text): not copied.
+		return evs
+	}
+	// A copy of the event: what is read from it may be kept (queued items).
 	d := gjson.ParseBytes(data)
 	switch typ {
 	case "response.created", "response.in_progress":
