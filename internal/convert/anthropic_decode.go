@@ -56,9 +56,9 @@ func DecodeMessages(body []byte) (*Request, error) {
 	// would find, instead of re-scanning the whole body for each.
 	var later messagesLater
 	var err error
-	root.ForEach(func(k, v gjson.Result) bool {
-		later.keep(k.Str, v)
-		err = decodeMessagesParam(r, k.Str, v)
+	forEachMember(root, func(k string, v gjson.Result) bool {
+		later.keep(k, v)
+		err = decodeMessagesParam(r, k, v)
 		return err == nil
 	})
 	if err != nil {

@@ -152,9 +152,9 @@ func appendInt(dst []byte, n int64) []byte {
 // names[i] into out[i] (what v.Get(names[i]) would find, for a plain name);
 // a name v lacks leaves its Result zero.
 func pickMembers(v gjson.Result, names []string, out []gjson.Result) {
-	v.ForEach(func(k, val gjson.Result) bool {
+	forEachMember(v, func(k string, val gjson.Result) bool {
 		for i, n := range names {
-			if k.Str == n {
+			if k == n {
 				if !out[i].Exists() {
 					out[i] = val
 				}
@@ -220,4 +220,28 @@ func rawString(raw []byte) string {
 		return string(raw[1 : len(raw)-1])
 	}
 	return own(gjson.Parse(view(raw)).String(), raw)
+}
+
+// forEachMember is gjson's ForEach over the members of the object obj (of a
+// body that passed gjson.ValidBytes), with the key decoded, but it skips
+// each value with provider.ForEachMember (strings by IndexByte) instead of
+// gjson's byte-by-byte squash, and parses a value only as far as Parse
+// does: for the bulk of a request (messages, tools) that is its bounds.
+func forEachMember(obj gjson.Result, fn func(key string, v gjson.Result) bool) {
+	raw := obj.Raw
+	if len(raw) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.StringData(raw)))
+	offset := func(b []byte) int { return int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - base) }
+	// ForEachMember only reads: raw's bytes are never written.
+	provider.ForEachMember(unsafe.Slice(unsafe.StringData(raw), len(raw)), func(k, v []byte) bool {
+		ko := offset(k)
+		key := raw[ko : ko+len(k)]
+		if provider.KeyHasEscape(k) {
+			key = gjson.Parse(raw[ko-1 : ko+len(k)+1]).Str // with its quotes
+		}
+		vo := offset(v)
+		return fn(key, gjson.Parse(raw[vo:vo+len(v)]))
+	})
 }
