@@ -143,24 +143,37 @@ func (s *messagesStreamReader) blockStart(evs []Event, data []byte) []Event {
 	return evs
 }
 
-// blockDelta reads a content_block_delta. gjson.GetBytes copies only the
-// values it returns (the delta object), not the whole event as
-// GetManyBytes would: this is the bulk of a stream.
+// The members blockDelta reads: of the event, of its delta.
+var (
+	deltaEventMembers = [...]string{"index", "delta"}
+	deltaMembers      = [...]string{"type", "text", "thinking", "partial_json", "signature"}
+)
+
+// blockDelta reads a content_block_delta, the bulk of a stream: one scan of
+// the event and one of its delta that skip what they do not read, copying
+// only the text kept.
 func (s *messagesStreamReader) blockDelta(evs []Event, data []byte) []Event {
-	if !s.open || gjson.GetBytes(data, "index").Int() != s.openUp {
+	if !s.open {
+		return evs
+	}
+	var top [len(deltaEventMembers)][]byte
+	var d [len(deltaMembers)][]byte
+	if !scanMembers(data, deltaEventMembers[:], top[:]) || !scanMembers(top[1], deltaMembers[:], d[:]) {
+		return s.blockDeltaGJSON(evs, data)
+	}
+	if gjson.Parse(view(top[0])).Int() != s.openUp {
 		return evs // a dropped block's delta, or one for no open block
 	}
-	d := gjson.GetBytes(data, "delta")
 	var text string
-	switch d.Get("type").Str {
+	switch gjson.Parse(view(d[0])).Str {
 	case "text_delta":
-		text = d.Get("text").String()
+		text = rawString(d[1])
 	case "thinking_delta":
-		text = d.Get("thinking").String()
+		text = rawString(d[2])
 	case "input_json_delta":
-		text = d.Get("partial_json").String()
+		text = rawString(d[3])
 	case "signature_delta":
-		if sig := d.Get("signature").String(); sig != "" {
+		if sig := rawString(d[4]); sig != "" {
 			evs = append(evs, Event{Kind: EventSignature, Index: s.openIdx, Sig: Signature{Origin: OriginAnthropic, Value: sig}})
 		}
 		return evs
@@ -170,6 +183,67 @@ func (s *messagesStreamReader) blockDelta(evs []Event, data []byte) []Event {
 		return evs
 	}
 	return append(evs, Event{Kind: EventDelta, Index: s.openIdx, Delta: text})
+}
+
+// blockDeltaGJSON is blockDelta with gjson, in place (view), for an event
+// scanMembers does not read (an escaped key, a delta that is no object).
+func (s *messagesStreamReader) blockDeltaGJSON(evs []Event, data []byte) []Event {
+	var index, delta gjson.Result
+	gjson.Parse(view(data)).ForEach(func(k, v gjson.Result) bool {
+		switch {
+		case k.Str == "index" && !index.Exists():
+			index = v
+		case k.Str == "delta" && !delta.Exists():
+			delta = v
+		}
+		return true
+	})
+	if index.Int() != s.openUp {
+		return evs // a dropped block's delta, or one for no open block
+	}
+	// The members a delta of each type carries its content in.
+	var typ string
+	var fields [4]gjson.Result // text, thinking, partial_json, signature
+	delta.ForEach(func(k, v gjson.Result) bool {
+		n := -1
+		switch k.Str {
+		case "type":
+			if typ == "" {
+				typ = v.Str
+			}
+		case "text":
+			n = 0
+		case "thinking":
+			n = 1
+		case "partial_json":
+			n = 2
+		case "signature":
+			n = 3
+		}
+		if n >= 0 && !fields[n].Exists() {
+			fields[n] = v
+		}
+		return true
+	})
+	var text string
+	switch typ {
+	case "text_delta":
+		text = fields[0].String()
+	case "thinking_delta":
+		text = fields[1].String()
+	case "input_json_delta":
+		text = fields[2].String()
+	case "signature_delta":
+		if sig := fields[3].String(); sig != "" {
+			evs = append(evs, Event{Kind: EventSignature, Index: s.openIdx, Sig: Signature{Origin: OriginAnthropic, Value: own(sig, data)}})
+		}
+		return evs
+	}
+	// citations_delta and future deltas have no neutral form.
+	if text == "" {
+		return evs
+	}
+	return append(evs, Event{Kind: EventDelta, Index: s.openIdx, Delta: own(text, data)})
 }
 
 // UncustomStream wraps a reader of an Anthropic stream (which cannot know

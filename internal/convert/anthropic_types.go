@@ -65,3 +65,34 @@ func readUsage(u gjson.Result) provider.Usage {
 		CacheReadTokens:       get("cache_read_input_tokens"),
 	}
 }
+
+// messagesLater holds the top-level members DecodeMessages reads after its
+// pass over all of them.
+type messagesLater struct {
+	messages, thinking, outputConfig, toolChoice, tools, outputFormat gjson.Result
+}
+
+// keep records v under key if it is one of the members read later and the
+// first of its name.
+func (l *messagesLater) keep(key string, v gjson.Result) {
+	var dst *gjson.Result
+	switch key {
+	case "messages":
+		dst = &l.messages
+	case "thinking":
+		dst = &l.thinking
+	case "output_config":
+		dst = &l.outputConfig
+	case "tool_choice":
+		dst = &l.toolChoice
+	case "tools":
+		dst = &l.tools
+	case "output_format":
+		dst = &l.outputFormat
+	default:
+		return
+	}
+	if !dst.Exists() {
+		*dst = v
+	}
+}

@@ -8,8 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 const hexDigits = "0123456789abcdef"
@@ -143,4 +146,102 @@ func hasPrefixFold(s, prefix string) bool {
 // appendInt appends a decimal integer.
 func appendInt(dst []byte, n int64) []byte {
 	return strconv.AppendInt(dst, n, 10)
+}
+
+// pickMembers reads, in one pass over the object v, the first member named
+// names[i] into out[i] (what v.Get(names[i]) would find, for a plain name);
+// a name v lacks leaves its Result zero.
+func pickMembers(v gjson.Result, names []string, out []gjson.Result) {
+	forEachMember(v, func(k string, val gjson.Result) bool {
+		for i, n := range names {
+			if k == n {
+				if !out[i].Exists() {
+					out[i] = val
+				}
+				break
+			}
+		}
+		return true
+	})
+}
+
+// view is data as a string, without a copy, for gjson to read an event in
+// place. What is read from it must go through own before it outlives data.
+func view(data []byte) string {
+	if len(data) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(data), len(data))
+}
+
+// own returns s, copied when it points into data (a substring of view(data));
+// a string gjson unescaped is already a copy of its own.
+func own(s string, data []byte) string {
+	if len(s) == 0 || len(data) == 0 {
+		return s
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	b := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	if p >= b && p < b+uintptr(len(data)) {
+		return strings.Clone(s)
+	}
+	return s
+}
+
+// scanMembers stores in vals[i] the raw value of the first member of the
+// JSON object data named names[i], skipping the other values without
+// parsing them (provider.ForEachMember). It reports false, and callers read
+// data with gjson instead, for a key with an escape in it or data that is
+// not an object.
+func scanMembers(data []byte, names []string, vals [][]byte) bool {
+	plain := true
+	ok := provider.ForEachMember(data, func(k, v []byte) bool {
+		if provider.KeyHasEscape(k) {
+			plain = false
+			return false
+		}
+		for i, n := range names {
+			if string(k) == n {
+				if vals[i] == nil {
+					vals[i] = v
+				}
+				break
+			}
+		}
+		return true
+	})
+	return ok && plain
+}
+
+// rawString is what gjson's String gives for the raw JSON value raw, as a
+// string of its own (not pointing into raw).
+func rawString(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	return own(gjson.Parse(view(raw)).String(), raw)
+}
+
+// forEachMember is gjson's ForEach over the members of the object obj (of a
+// body that passed gjson.ValidBytes), with the key decoded, but it skips
+// each value with provider.ForEachMember (strings by IndexByte) instead of
+// gjson's byte-by-byte squash, and parses a value only as far as Parse
+// does: for the bulk of a request (messages, tools) that is its bounds.
+func forEachMember(obj gjson.Result, fn func(key string, v gjson.Result) bool) {
+	raw := obj.Raw
+	if len(raw) == 0 {
+		return
+	}
+	base := uintptr(unsafe.Pointer(unsafe.StringData(raw)))
+	offset := func(b []byte) int { return int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - base) }
+	// ForEachMember only reads: raw's bytes are never written.
+	provider.ForEachMember(unsafe.Slice(unsafe.StringData(raw), len(raw)), func(k, v []byte) bool {
+		ko := offset(k)
+		key := raw[ko : ko+len(k)]
+		if provider.KeyHasEscape(k) {
+			key = gjson.Parse(raw[ko-1 : ko+len(k)+1]).Str // with its quotes
+		}
+		vo := offset(v)
+		return fn(key, gjson.Parse(raw[vo:vo+len(v)]))
+	})
 }

@@ -51,6 +51,27 @@ var responsesRefused = [...]string{"background", "conversation", "prompt"}
 // no flag of its own); DecodeResponses turns it back into Part.Redacted.
 const redactedSigID = "redacted_thinking"
 
+// responsesMembers are the top-level members DecodeResponses reads.
+var responsesMembers = [...]string{
+	"model", "stream", "background", "conversation", "prompt", "instructions", "input", "tools",
+	"parallel_tool_calls", "tool_choice", "max_output_tokens", "temperature", "top_p", "reasoning",
+	"text", "include", "store", "prompt_cache_key", "safety_identifier", "user", "previous_response_id",
+}
+
+// responsesTop holds a request's responsesMembers, by index.
+type responsesTop [len(responsesMembers)]gjson.Result
+
+// get returns the member name (one of responsesMembers), or the zero
+// Result when the body has none.
+func (t *responsesTop) get(name string) gjson.Result {
+	for i, n := range responsesMembers {
+		if n == name {
+			return t[i]
+		}
+	}
+	return gjson.Result{}
+}
+
 // DecodeResponses reads a client's Responses request body. Client faults
 // are *RequestError.
 func DecodeResponses(body []byte) (*Request, error) {
@@ -61,25 +82,29 @@ func DecodeResponses(body []byte) (*Request, error) {
 	if !root.IsObject() {
 		return nil, badRequest("", "request body must be a JSON object")
 	}
-	r := &Request{Model: root.Get("model").String(), Stream: root.Get("stream").Bool()}
+	// One pass over the top-level members instead of a Get of each over
+	// the whole body (which re-skips the input history every time).
+	var top responsesTop
+	pickMembers(root, responsesMembers[:], top[:])
+	r := &Request{Model: top.get("model").String(), Stream: top.get("stream").Bool()}
 	for _, k := range responsesRefused {
-		if v := root.Get(k); v.Exists() && v.Type != gjson.Null && v.Type != gjson.False {
+		if v := top.get(k); v.Exists() && v.Type != gjson.Null && v.Type != gjson.False {
 			return nil, badRequest(k, "%s is not supported for this model's provider", k)
 		}
 	}
-	if ins := root.Get("instructions"); ins.Type == gjson.String && ins.Str != "" {
+	if ins := top.get("instructions"); ins.Type == gjson.String && ins.Str != "" {
 		r.System = append(r.System, ins.Str)
 	}
-	if err := decodeResponsesInput(r, root.Get("input")); err != nil {
+	if err := decodeResponsesInput(r, top.get("input")); err != nil {
 		return nil, err
 	}
-	if err := decodeResponsesTools(r, root.Get("tools"), "tools", ""); err != nil {
+	if err := decodeResponsesTools(r, top.get("tools"), "tools", ""); err != nil {
 		return nil, err
 	}
-	if err := decodeResponsesToolChoice(r, root); err != nil {
+	if err := decodeResponsesToolChoice(r, &top); err != nil {
 		return nil, err
 	}
-	if err := decodeResponsesParams(r, root); err != nil {
+	if err := decodeResponsesParams(r, &top); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -87,8 +112,8 @@ func DecodeResponses(body []byte) (*Request, error) {
 
 // decodeResponsesParams reads the sampling, reasoning, format and
 // bookkeeping parameters.
-func decodeResponsesParams(r *Request, root gjson.Result) error {
-	if v := root.Get("max_output_tokens"); v.Exists() && v.Type != gjson.Null {
+func decodeResponsesParams(r *Request, top *responsesTop) error {
+	if v := top.get("max_output_tokens"); v.Exists() && v.Type != gjson.Null {
 		if v.Type != gjson.Number || v.Int() < 1 || v.Int() > maxTokenLimit {
 			return badRequest("max_output_tokens", "max_output_tokens must be a positive integer")
 		}
@@ -98,7 +123,7 @@ func decodeResponsesParams(r *Request, root gjson.Result) error {
 		name string
 		dst  **float64
 	}{{"temperature", &r.Temperature}, {"top_p", &r.TopP}} {
-		if v := root.Get(f.name); v.Exists() && v.Type != gjson.Null {
+		if v := top.get(f.name); v.Exists() && v.Type != gjson.Null {
 			if v.Type != gjson.Number {
 				return badRequest(f.name, "%s must be a number", f.name)
 			}
@@ -106,28 +131,28 @@ func decodeResponsesParams(r *Request, root gjson.Result) error {
 			*f.dst = &x
 		}
 	}
-	if err := decodeResponsesReasoning(r, root.Get("reasoning")); err != nil {
+	if err := decodeResponsesReasoning(r, top.get("reasoning")); err != nil {
 		return err
 	}
-	if err := decodeResponsesFormat(r, root.Get("text.format")); err != nil {
+	if err := decodeResponsesFormat(r, top.get("text").Get("format")); err != nil {
 		return err
 	}
-	root.Get("include").ForEach(func(_, v gjson.Result) bool {
+	top.get("include").ForEach(func(_, v gjson.Result) bool {
 		if v.Str == "reasoning.encrypted_content" {
 			r.WantReasoningState = true
 		}
 		return true
 	})
-	if v := root.Get("store"); v.IsBool() {
+	if v := top.get("store"); v.IsBool() {
 		b := v.Bool()
 		r.Store = &b
 	}
-	r.CacheKey = root.Get("prompt_cache_key").String()
-	r.User = root.Get("safety_identifier").String()
+	r.CacheKey = top.get("prompt_cache_key").String()
+	r.User = top.get("safety_identifier").String()
 	if r.User == "" {
-		r.User = root.Get("user").String()
+		r.User = top.get("user").String()
 	}
-	r.PreviousResponseID = root.Get("previous_response_id").String()
+	r.PreviousResponseID = top.get("previous_response_id").String()
 	return nil
 }
 
@@ -168,11 +193,11 @@ func decodeResponsesFormat(r *Request, f gjson.Result) error {
 	return nil
 }
 
-func decodeResponsesToolChoice(r *Request, root gjson.Result) error {
-	if v := root.Get("parallel_tool_calls"); v.Type == gjson.False {
+func decodeResponsesToolChoice(r *Request, top *responsesTop) error {
+	if v := top.get("parallel_tool_calls"); v.Type == gjson.False {
 		r.ToolChoice.NoParallel = true
 	}
-	tc := root.Get("tool_choice")
+	tc := top.get("tool_choice")
 	switch {
 	case !tc.Exists() || tc.Type == gjson.Null:
 	case tc.Type == gjson.String:

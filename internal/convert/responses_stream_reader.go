@@ -66,6 +66,16 @@ func (s *responsesStreamReader) Read(evs []Event, name, data []byte) []Event {
 		s.refusal = true
 		return s.delta(evs, data, "")
 	}
+	switch typ {
+	case "response.created", "response.in_progress", "response.output_item.added", "response.output_item.done",
+		"response.reasoning_summary_text.delta", "response.reasoning_text.delta",
+		"response.completed", "response.incomplete", "response.failed", "error":
+	default:
+		// Events that carry nothing new (output_text.done and
+		// content_part.done repeat the whole text): not copied.
+		return evs
+	}
+	// A copy of the event: what is read from it may be kept (queued items).
 	d := gjson.ParseBytes(data)
 	switch typ {
 	case "response.created", "response.in_progress":
@@ -142,14 +152,26 @@ func (s *responsesStreamReader) open(evs []Event, item gjson.Result, outIdx int6
 	return append(evs, Event{Kind: EventPartStart, Index: s.cur.index, Part: p})
 }
 
-// delta reads a delta event's data. gjson.GetBytes copies only the
-// values it returns, not the event.
+// responsesDeltaMembers are the members of a delta event delta reads.
+var responsesDeltaMembers = [...]string{"output_index", "delta"}
+
+// delta reads a delta event's data in one scan that skips what it does not
+// read (gjson in place for an event scanMembers does not read), copying only
+// the text it keeps.
 func (s *responsesStreamReader) delta(evs []Event, data []byte, seg string) []Event {
 	c := s.cur
-	if c == nil || gjson.GetBytes(data, "output_index").Int() != c.outIdx {
+	if c == nil {
 		return evs
 	}
-	text := gjson.GetBytes(data, "delta").String()
+	var m [len(responsesDeltaMembers)][]byte
+	if !scanMembers(data, responsesDeltaMembers[:], m[:]) {
+		ev := gjson.Parse(view(data))
+		m[0], m[1] = []byte(ev.Get("output_index").Raw), []byte(ev.Get("delta").Raw)
+	}
+	if gjson.Parse(view(m[0])).Int() != c.outIdx {
+		return evs
+	}
+	text := rawString(m[1])
 	if text == "" {
 		return evs
 	}

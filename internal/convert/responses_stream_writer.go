@@ -33,10 +33,14 @@ type responsesStreamWriter struct {
 	seq             int64
 	started, ended  bool
 	// n is the next output_index.
-	n     int
-	cur   *writerItem
-	items []any
+	n   int
+	cur *writerItem
+	// items are the done output items, encoded: response.completed
+	// carries them again.
+	items [][]byte
 	usage provider.Usage
+	// scratch holds an in-progress item while it is written.
+	scratch []byte
 }
 
 // writerItem is the output item being written.
@@ -114,15 +118,19 @@ func (w *responsesStreamWriter) start(dst []byte, ev *Event) []byte {
 	w.id = "resp_" + w.base
 	w.created = time.Now().Unix()
 	// Both events carry the same object: encoded once.
-	obj, _ := marshal(w.object()) // plain values only: cannot fail
+	obj := appendResponsesObject(make([]byte, 0, responsesObjectSize), w.object(), w.items)
 	dst = w.withResponseJSON(dst, "response.created", obj)
 	return w.withResponseJSON(dst, "response.in_progress", obj)
 }
 
+// responsesObjectSize is room for an encoded response object without its
+// output (about 600 bytes with a long model name).
+const responsesObjectSize = 1024
+
+// object is the response object with no output: the encoders take
+// w.items as its output.
 func (w *responsesStreamWriter) object() *responsesObject {
-	o := newResponsesObject(w.id, w.model, w.created)
-	o.Output = append(o.Output, w.items...)
-	return o
+	return newResponsesObject(w.id, w.model, w.created)
 }
 
 // head opens an event: its name line and data up to the sequence number.
@@ -137,9 +145,12 @@ func (w *responsesStreamWriter) head(dst []byte, name string) []byte {
 	return dst
 }
 
+// withResponse writes an event carrying obj, with w.items as its output.
 func (w *responsesStreamWriter) withResponse(dst []byte, name string, obj *responsesObject) []byte {
-	b, _ := marshal(obj) // plain values only: cannot fail
-	return w.withResponseJSON(dst, name, b)
+	dst = w.head(dst, name)
+	dst = append(dst, `,"response":`...)
+	dst = appendResponsesObject(dst, obj, w.items)
+	return append(dst, "}\n\n"...)
 }
 
 // withResponseJSON writes an event carrying the encoded response object.
@@ -151,13 +162,12 @@ func (w *responsesStreamWriter) withResponseJSON(dst []byte, name string, obj []
 }
 
 // itemEvent writes output_item.added or .done for item.
-func (w *responsesStreamWriter) itemEvent(dst []byte, name string, outIdx int, item any) []byte {
+func (w *responsesStreamWriter) itemEvent(dst []byte, name string, outIdx int, item []byte) []byte {
 	dst = w.head(dst, name)
 	dst = append(dst, `,"output_index":`...)
 	dst = appendInt(dst, int64(outIdx))
 	dst = append(dst, `,"item":`...)
-	b, _ := marshal(item)
-	dst = append(dst, b...)
+	dst = append(dst, item...)
 	return append(dst, "}\n\n"...)
 }
 
@@ -198,7 +208,8 @@ func (w *responsesStreamWriter) openItem(dst []byte, p Part) []byte {
 	}
 	w.n++
 	w.cur = c
-	dst = w.itemEvent(dst, "response.output_item.added", c.outIdx, c.item("in_progress"))
+	w.scratch = appendOutputItem(w.scratch[:0], c.item("in_progress"))
+	dst = w.itemEvent(dst, "response.output_item.added", c.outIdx, w.scratch)
 	if p.Kind == PartText {
 		dst = w.partEvent(dst, "response.content_part.added", `,"content_index":0,"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`, "", "", "")
 	}
@@ -246,7 +257,8 @@ func (w *responsesStreamWriter) closeItem(dst []byte) []byte {
 		dst = w.partEvent(dst, "response.reasoning_summary_text.done", `,"summary_index":0`, "text", text, "")
 		dst = w.partEvent(dst, "response.reasoning_summary_part.done", `,"summary_index":0,"part":{"type":"summary_text"`, "text", text, "}")
 	}
-	item := c.item("completed")
+	// Room for the item around its text: one allocation.
+	item := appendOutputItem(make([]byte, 0, c.text.Len()+len(c.id)+len(c.callID)+len(c.name)+256), c.item("completed"))
 	w.items = append(w.items, item)
 	w.cur = nil
 	return w.itemEvent(dst, "response.output_item.done", c.outIdx, item)
