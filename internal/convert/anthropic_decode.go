@@ -331,8 +331,14 @@ func decodeMessagesBlock(b gjson.Result, param string, role Role) (p Part, keep 
 	case "document":
 		p, err = decodeMessagesDocument(b, param)
 	case "tool_use":
+		if role != RoleAssistant {
+			return Part{}, false, badRequest(param+".type", "%s: tool_use blocks belong in assistant messages", param)
+		}
 		p, err = decodeMessagesToolUse(b, param)
 	case "tool_result":
+		if role != RoleUser {
+			return Part{}, false, badRequest(param+".type", "%s: tool_result blocks belong in user messages", param)
+		}
 		p, err = decodeMessagesToolResult(b, param)
 	case "thinking", "redacted_thinking":
 		p, err = decodeMessagesThinkingBlock(b, param, typ)
