@@ -76,6 +76,9 @@ type call struct {
 	targets []target
 	conv    *conversion
 	served  string
+	// scrubbed: the body was sent again without the relay's wrapped
+	// thinking state (scrubNative), which happens at most once.
+	scrubbed bool
 	// target names the target being tried, fallback why earlier ones were
 	// passed over (the request log's attempt entries).
 	target, fallback string
@@ -120,6 +123,7 @@ const (
 	failed                    // this account failed; try another
 	final                     // an answer (an error the client must see) was written
 	clientGone                // the client went away
+	again                     // refused for the relay's wrapped thinking state: sent again without it
 )
 
 // upstreamAnswer is a non-2xx answer kept to hand to the client unmodified if
@@ -255,6 +259,8 @@ func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answere
 				r.sched.Report(acct.ID, res.verdict)
 			}
 			return true
+		case again:
+			continue // the same account may take the scrubbed body: not its fault
 		}
 		cd := r.sched.Report(acct.ID, res.verdict)
 		r.log.Warn("upstream attempt failed", "account", acct.ID, "kind", res.verdict.Kind.String(), "reason", res.verdict.Reason,
@@ -418,6 +424,10 @@ func (r *Relay) receive(c *call, up *Upstream, resp *http.Response, wd *watchdog
 		_, ans.foreign = c.ad.(*convAdapter)
 		if v.Kind.Failover() {
 			return attemptResult{outcome: failed, verdict: v, answer: ans}
+		}
+		if resp.StatusCode == http.StatusBadRequest && !ans.foreign && r.scrubNative(c) {
+			v.Reason = "refused with the relay's wrapped thinking state of another provider; sent again without it"
+			return attemptResult{outcome: again, verdict: v, answer: ans}
 		}
 		r.writeAnswer(c, ans)
 		return attemptResult{outcome: final, verdict: v}

@@ -405,17 +405,15 @@ func anthropicCount(n int64) []byte {
 
 // scrubNative readies c's body for the route's own API after another API
 // served an earlier turn of the conversation: the thinking state the relay
-// wrapped for the client then (WrapSignature) would reach the provider as
-// it is, and the provider refuses a signature it did not issue
-// (convert.ScrubMessages, convert.ScrubResponses). A body without a
-// wrapped value costs a scan for the prefix, and a relay whose accounts
-// all speak one API (which cannot have wrapped anything) not even that. A
-// conversion still to come decodes the body as the client sent it, so it
-// keeps that state for the API it came from.
-func (r *Relay) scrubNative(c *call) {
-	if !r.table.Load().multiAPI {
-		return // one API's accounts: no turn was ever converted
-	}
+// wrapped for the client then (WrapSignature) reaches the provider as it
+// is, and the provider refuses a signature it did not issue. It runs only
+// after such a refusal (a 400 from the route's own API, see receive), so
+// the happy path pays nothing; it reports whether the body held wrapped
+// state and was rewritten without it (convert.ScrubMessages,
+// convert.ScrubResponses), to be sent again once. A conversion still to
+// come decodes the body as the client sent it first, so it keeps that
+// state for the API it came from.
+func (r *Relay) scrubNative(c *call) bool {
 	var scrub func([]byte) ([]byte, error)
 	switch c.native.(type) {
 	case claudeAdapter:
@@ -423,20 +421,22 @@ func (r *Relay) scrubNative(c *call) {
 	case responsesAdapter:
 		scrub = convert.ScrubResponses
 	default:
-		return
+		return false
 	}
-	if !convert.HasWrappedSignature(c.body) {
-		return
+	if c.scrubbed || c.body == nil || !convert.HasWrappedSignature(c.body) {
+		return false
 	}
+	c.scrubbed = true
 	if c.conv != nil {
 		_, _ = c.conv.decoded(c.body) // an error is the conversion's to report, if it runs
 	}
 	body, err := scrub(c.body)
 	if err != nil {
 		r.log.Warn("could not remove the wrapped thinking state from a passthrough body", "err", err)
-		return
+		return false
 	}
 	c.body = body
+	return true
 }
 
 // passes reports whether c's route passes requests for platform through as

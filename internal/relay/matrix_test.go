@@ -41,32 +41,42 @@ func TestPassthroughScrubsWrappedThinking(t *testing.T) {
 	body := `{"model":"claude-sonnet-4-5","max_tokens":100,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[` +
 		`{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"thinking","thinking":"plan","signature":"` + sig + `"},` +
 		`{"type":"tool_use","id":"call_1","name":"run","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"ok"}]}]}`
-	for _, mixed := range []bool{false, true} {
-		var got []byte
-		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got, _ = io.ReadAll(r.Body)
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`)
-		}))
-		t.Cleanup(up.Close)
-		accts := []testAccount{{id: "c", typ: config.TypeClaudeAPI, url: up.URL, key: "k"}}
-		if mixed {
-			accts = append(accts, testAccount{id: "o", typ: config.TypeOpenAIResponses, url: "http://127.0.0.1:1", key: "k"})
+	plain := `{"model":"claude-sonnet-4-5","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`
+	var got [][]byte
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, b)
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(string(b), "ccr1.") {
+			// What Anthropic answers a signature it did not issue.
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0: Invalid `+"`signature`"+` in `+"`thinking`"+` block"}}`)
+			return
 		}
-		srv, _ := newTestRelay(t, nil, accts...)
-		resp, err := http.Post(srv.URL+"/v1/messages", "application/json", strings.NewReader(body))
+		_, _ = io.WriteString(w, `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`)
+	}))
+	t.Cleanup(up.Close)
+	srv, _ := newTestRelay(t, nil, testAccount{id: "c", typ: config.TypeClaudeAPI, url: up.URL, key: "k"})
+	for _, tt := range []struct {
+		body  string
+		sends int
+	}{{plain, 1}, {body, 2}} {
+		got = nil
+		resp, err := http.Post(srv.URL+"/v1/messages", "application/json", strings.NewReader(tt.body))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("mixed=%v: status %d", mixed, resp.StatusCode)
+		if resp.StatusCode != 200 || len(got) != tt.sends {
+			t.Fatalf("status %d after %d upstream requests, want 200 after %d", resp.StatusCode, len(got), tt.sends)
 		}
-		if !mixed && string(got) != body {
-			t.Fatalf("single-platform relay changed the body: %s", got)
+		if string(got[0]) != tt.body {
+			t.Fatalf("the first request was not the client's body byte for byte: %s", got[0])
 		}
-		if mixed && (strings.Contains(string(got), "ccr1.") || gjson.GetBytes(got, "thinking").Exists() || gjson.GetBytes(got, "messages.1.content.0.type").Str != "tool_use") {
-			t.Fatalf("mixed relay sent %s", got)
-		}
+	}
+	// The second send: no wrapped state, no thinking (its final tool turn
+	// lost its thinking block), the tool turn kept.
+	if last := got[1]; strings.Contains(string(last), "ccr1.") || gjson.GetBytes(last, "thinking").Exists() || gjson.GetBytes(last, "messages.1.content.0.type").Str != "tool_use" {
+		t.Fatalf("sent again as %s", last)
 	}
 }

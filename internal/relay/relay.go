@@ -219,7 +219,7 @@ func New(opts Options, sched *scheduler.Scheduler, upstreams []*Upstream, rec Us
 	}
 	r := &Relay{opts: opts, sched: sched, rec: rec, log: log, now: time.Now,
 		policy: opts.Policy, brake: opts.Brake, prices: opts.Prices}
-	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams), multiAPI: multiAPI(upstreams)})
+	r.table.Store(&upstreamTable{byIndex: upstreams, current: upstreams, redact: newRedactor(upstreams)})
 	r.SetModels(opts.Models)
 	r.SetRoutes(opts.Routes)
 	r.allowUnauth.Store(r.opts.AllowUnauthenticated)
@@ -283,10 +283,6 @@ type upstreamTable struct {
 	// redact removes every known account's secrets (removed ones too) from
 	// upstream error text given to clients.
 	redact *redactor
-	// multiAPI: the configured accounts speak more than one API, so a
-	// conversation may have been served by conversion (matrix.go) and a
-	// passthrough body may carry the relay's wrapped thinking state.
-	multiAPI bool
 	// groupExclude caches, per key group set (policy.Key.GroupSet), the
 	// configured accounts outside those groups. Filled on first use, so it
 	// follows reloads of both keys and accounts: a new account table starts
@@ -339,24 +335,7 @@ func (r *Relay) SetUpstreams(current []*Upstream) {
 	for _, up := range current {
 		byIndex[up.Account.Index] = up
 	}
-	r.table.Store(&upstreamTable{byIndex: byIndex, current: current, redact: newRedactor(byIndex), multiAPI: multiAPI(current)})
-}
-
-// multiAPI reports whether ups hold accounts of more than one platform.
-func multiAPI(ups []*Upstream) bool {
-	first := ""
-	for _, up := range ups {
-		if up == nil {
-			continue
-		}
-		switch p := up.Account.Platform; {
-		case first == "":
-			first = p
-		case p != first:
-			return true
-		}
-	}
-	return false
+	r.table.Store(&upstreamTable{byIndex: byIndex, current: current, redact: newRedactor(byIndex)})
 }
 
 // Verdicter is implemented by errors that know what they mean for an account.

@@ -38,8 +38,7 @@ func (r *Relay) targetOrder(c *call, targets []target) []target {
 }
 
 // enter readies c for target t: its adapter (prepare, on a routed call),
-// a passthrough body without the relay's wrapped thinking state
-// (scrubNative), and the served model and target name the records show.
+// and the served model and target name the records show.
 // False: prepare answered the client (a conversion it refused).
 func (r *Relay) enter(c *call, t *target) bool {
 	if len(c.targets) > 0 {
@@ -47,9 +46,6 @@ func (r *Relay) enter(c *call, t *target) bool {
 			return false
 		}
 		c.target = t.String()
-	}
-	if _, converted := c.ad.(*convAdapter); !converted {
-		r.scrubNative(c)
 	}
 	c.served = t.model
 	return true
