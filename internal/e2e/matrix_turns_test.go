@@ -385,7 +385,13 @@ func TestMatrixModelSwitchBackToOwnAPI(t *testing.T) {
 		if m2.StopReason != "end_turn" || m2.Content[0].Text != "Hello from fake upstream" {
 			t.Fatalf("turn 2: %s", m2.RawJSON())
 		}
-		b := gjson.ParseBytes(ant.Requests()[0].Body)
+		// The passthrough goes as the client sent it; Anthropic refuses the
+		// wrapped state, and the relay sends it again without it.
+		reqs := ant.Requests()
+		if len(reqs) != 2 || !strings.Contains(string(reqs[0].Body), "ccr1.") {
+			t.Fatalf("Anthropic saw %d requests; want the client's, refused, then the scrubbed one", len(reqs))
+		}
+		b := gjson.ParseBytes(reqs[1].Body)
 		if strings.Contains(b.Raw, "ccr1.") || b.Get("thinking").Exists() || b.Get("messages.1.content.0.type").Str != "tool_use" ||
 			b.Get("system.0.text").Str != "You are Claude Code." {
 			t.Fatalf("turn 2 reached Anthropic as %s", b.Raw)
@@ -405,10 +411,11 @@ func TestMatrixModelSwitchBackToOwnAPI(t *testing.T) {
 		}
 		input = append(input, replay(`{"type":"custom_tool_call_output","call_id":"toolu_01A","output":"Done"}`))
 		resp2, _ := codexTurn(t, c, codexParams("gpt-5", input), true)
-		if resp2.Status != "completed" || resp2.OutputText() != "Hello from fake upstream" || len(oa.Refused()) != 0 {
+		// Refused once for the wrapped state, then served scrubbed.
+		if resp2.Status != "completed" || resp2.OutputText() != "Hello from fake upstream" || len(oa.Refused()) != 1 || len(oa.Requests()) != 2 {
 			t.Fatalf("turn 2: %s (refused %q)", resp2.RawJSON(), oa.Refused())
 		}
-		b := gjson.ParseBytes(oa.Requests()[0].Body)
+		b := gjson.ParseBytes(oa.Requests()[1].Body)
 		if strings.Contains(b.Raw, "ccr1.") || b.Get(`input.#(type=="reasoning")`).Exists() || b.Get(`input.#(type=="custom_tool_call").call_id`).Str != "toolu_01A" {
 			t.Fatalf("turn 2 reached OpenAI as %s", b.Raw)
 		}
