@@ -368,3 +368,21 @@ func TestChatStreamReaderToWriter(t *testing.T) {
 		t.Errorf("view\n got: %s\nwant: %s", got, want)
 	}
 }
+
+func BenchmarkChatStreamReader(b *testing.B) {
+	var datas [][]byte
+	var p sse.Parser
+	p.Feed([]byte(chatStreamFixtures["openai"]), func(ev *sse.Event) bool {
+		datas = append(datas, append([]byte(nil), ev.Data...))
+		return true
+	})
+	evs := make([]Event, 0, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewChatStreamReader()
+		evs = evs[:0]
+		for _, d := range datas {
+			evs = r.Read(evs, nil, d)
+		}
+	}
+}

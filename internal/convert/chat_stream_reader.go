@@ -75,38 +75,90 @@ func (r *chatStreamReader) Read(evs []Event, _, data []byte) []Event {
 	if !root.IsObject() {
 		return evs
 	}
-	if e := root.Get("error"); e.Exists() && e.Type != gjson.Null {
-		r.finished = true
-		msg := e.Get("message").String()
-		if e.Type == gjson.String {
-			msg = e.Str
+	// One pass over the chunk's keys, and one over its delta's: a chunk is
+	// read for every token.
+	var id, model, errv, choices, usage gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "id":
+			id = v
+		case "model":
+			model = v
+		case "error":
+			errv = v
+		case "choices":
+			choices = v
+		case "usage":
+			usage = v
 		}
-		return append(evs, Event{Kind: EventError, ErrType: chatErrorType(e), Delta: msg})
+		return true
+	})
+	if errv.Exists() && errv.Type != gjson.Null {
+		r.finished = true
+		msg := errv.Get("message").String()
+		if errv.Type == gjson.String {
+			msg = errv.Str
+		}
+		return append(evs, Event{Kind: EventError, ErrType: chatErrorType(errv), Delta: msg})
 	}
 	if !r.started {
 		r.started = true
-		evs = append(evs, Event{Kind: EventStart, ID: root.Get("id").String(), Model: root.Get("model").String()})
+		evs = append(evs, Event{Kind: EventStart, ID: id.String(), Model: model.String()})
 	}
-	if ch := chatFirstChoice(root.Get("choices")); ch.Exists() {
-		d := ch.Get("delta")
-		evs = r.emit(evs, PartThinking, chatReasoning(d))
-		if c := d.Get("content"); c.Exists() {
-			evs = r.content(evs, chatText(c))
-		}
-		d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-			r.bufferCall(tc)
-			return true
-		})
-		if f := ch.Get("finish_reason"); f.Type == gjson.String && f.Str != "" {
-			r.stop, r.stopSeen = chatStopReason(f.Str, false), true
-		}
+	if ch := chatFirstChoice(choices); ch.Exists() {
+		evs = r.choice(evs, ch)
 	}
-	if u, _, ok := chatReadUsage(root.Get("usage")); ok {
+	if u, _, ok := chatReadUsage(usage); ok {
 		r.usage.Merge(u)
 		r.usageSeen = true
 		if r.stopSeen { // the usage chunk follows the finish_reason
 			return r.end(evs)
 		}
+	}
+	return evs
+}
+
+// choice reads one chunk's choice: reasoning, then content, then tool
+// calls, then the finish_reason.
+func (r *chatStreamReader) choice(evs []Event, ch gjson.Result) []Event {
+	var delta, finish, reasoningContent, reasoning, content, calls gjson.Result
+	ch.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "delta":
+			delta = v
+		case "finish_reason":
+			finish = v
+		}
+		return true
+	})
+	delta.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "reasoning_content":
+			reasoningContent = v
+		case "reasoning":
+			reasoning = v
+		case "content":
+			content = v
+		case "tool_calls":
+			calls = v
+		}
+		return true
+	})
+	if reasoningContent.Type != gjson.String {
+		reasoningContent = reasoning
+	}
+	if reasoningContent.Type == gjson.String {
+		evs = r.emit(evs, PartThinking, reasoningContent.Str)
+	}
+	if content.Exists() {
+		evs = r.content(evs, chatText(content))
+	}
+	calls.ForEach(func(_, tc gjson.Result) bool {
+		r.bufferCall(tc)
+		return true
+	})
+	if finish.Type == gjson.String && finish.Str != "" {
+		r.stop, r.stopSeen = chatStopReason(finish.Str, false), true
 	}
 	return evs
 }

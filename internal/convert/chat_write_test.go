@@ -331,3 +331,24 @@ func chatStreamView(t *testing.T, out []byte) string {
 	}
 	return strings.Join([]string{id, content.String(), reasoning.String(), finish.String(), usage.String(), errs.String(), fmt.Sprint(calls)}, " | ")
 }
+
+func BenchmarkChatStreamWriter(b *testing.B) {
+	evs := []Event{{Kind: EventStart, ID: "msg_1", Model: "m"}, {Kind: EventPartStart, Part: Part{Kind: PartText}}}
+	for range 40 {
+		evs = append(evs, Event{Kind: EventDelta, Delta: "some streamed text, "})
+	}
+	evs = append(evs, Event{Kind: EventPartStop},
+		Event{Kind: EventPartStart, Index: 1, Part: Part{Kind: PartToolCall, CallID: "call_1", Name: "f"}},
+		Event{Kind: EventDelta, Index: 1, Delta: `{"path":"/a/b"}`}, Event{Kind: EventPartStop, Index: 1},
+		Event{Kind: EventFinish, Stop: StopTool, Usage: provider.Usage{InputTokens: 10, OutputTokens: 20}})
+	buf := make([]byte, 0, 16<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := newChatStreamWriter("gpt-4o", true, 1)
+		buf = buf[:0]
+		for i := range evs {
+			buf = w.Write(buf, &evs[i])
+		}
+		buf = w.Finish(buf)
+	}
+}

@@ -17,7 +17,8 @@ import (
 // converter can make: unknown top-level fields, thinking state the fake did
 // not issue (a foreign or altered signature), a final assistant tool turn
 // without its thinking block while thinking is on, and the neighbouring
-// shape rules (empty text, tool ids, unanswered tool calls, the thinking
+// shape rules (empty text, tool ids, unanswered tool calls and unasked
+// tool results, the thinking
 // budget and sampling constraints). Its thinking answers
 // (ThinkingToolUseJSON, ThinkingToolUseStream) carry signatures it
 // recognises, so multi-turn tests can replay them.
@@ -130,6 +131,25 @@ func checkStrictMessage(msgs []gjson.Result, i int, m gjson.Result) error {
 	}
 	if role == "assistant" {
 		return checkToolResults(msgs, i, blocks)
+	}
+	return checkToolUses(msgs, i, blocks)
+}
+
+// checkToolUses enforces that every tool_result of user turn i answers a
+// tool_use of the turn before.
+func checkToolUses(msgs []gjson.Result, i int, blocks []gjson.Result) error {
+	called := map[string]bool{}
+	if i > 0 {
+		for _, b := range msgs[i-1].Get("content").Array() {
+			if b.Get("type").Str == "tool_use" {
+				called[b.Get("id").Str] = true
+			}
+		}
+	}
+	for _, b := range blocks {
+		if id := b.Get("tool_use_id").Str; b.Get("type").Str == "tool_result" && !called[id] {
+			return strictError("messages."+strconv.Itoa(i)+".content.0", "unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", id)
+		}
 	}
 	return nil
 }

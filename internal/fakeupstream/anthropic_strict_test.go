@@ -44,6 +44,7 @@ func TestCheckStrictMessages(t *testing.T) {
 		{name: "empty text block", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":""}]}]}`, param: "messages.0.content.0.text"},
 		{name: "tool id with a dot", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"call.1","name":"f","input":{}}]}]}`, param: "messages.1.content.0.id"},
 		{name: "tool call left unanswered", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[` + toolUse + `]},{"role":"user","content":"next"}]}`, param: "messages.2"},
+		{name: "tool result for no call", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_9","content":"x"}]}]}`, param: "messages.2.content.0"},
 		{name: "unknown block type", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":[{"type":"input_text","text":"x"}]}]}`, param: "messages.0.content.0.type"},
 	}
 	for _, tt := range tests {
