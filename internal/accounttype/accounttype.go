@@ -185,6 +185,12 @@ type Spec struct {
 	// shape; the Code Assist API has none): the platform's models routes
 	// do not ask such accounts, and answer 501 when no other account can.
 	NoModelList bool
+	// NoTokenCount marks an upstream without its platform's token-count
+	// method (the ChatGPT backend has no /responses/input_tokens; a Chat
+	// Completions vendor has none): a count_tokens, countTokens or
+	// input_tokens request is counted by another account, else answered
+	// with the relay's documented estimate (docs/matrix.md).
+	NoTokenCount bool
 	// CodeAssist marks an upstream that speaks Google's Code Assist API
 	// (v1internal) rather than its platform's public one: every request
 	// names a Cloud project, which the relay discovers per account

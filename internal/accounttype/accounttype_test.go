@@ -201,6 +201,11 @@ func TestCodexIDTokenAccount(t *testing.T) {
 	if !s.NoModelList || Lookup("openai-responses").NoModelList {
 		t.Fatal("only codex-oauth lacks the public model list")
 	}
+	// Nor has the ChatGPT backend /responses/input_tokens; no Chat vendor
+	// has a count method either.
+	if !s.NoTokenCount || Lookup("openai-responses").NoTokenCount || !Lookup("openai-compatible").NoTokenCount {
+		t.Fatal("codex-oauth and openai-compatible have no token count; openai-responses has")
+	}
 }
 
 // A local server takes no key: an openai-compatible account without one

@@ -90,6 +90,7 @@ $ ccrelay login codex --account codex-2
 	IDTokenAccount:     openai.ChatGPTAccountID,
 	UpstreamAccountKey: "chatgpt_account_id",
 	NoModelList:        true,
+	NoTokenCount:       true,
 	// The subscription's primary and secondary windows: the usage endpoint
 	// sits beside the Codex backend, {root}/backend-api/wham/usage next to
 	// {root}/backend-api/codex.

@@ -19,6 +19,7 @@ var openaiCompatible = Spec{
 	URLRequired:    true,
 	SecretOptional: true,
 	ListsModels:    true,
+	NoTokenCount:   true,
 	BaseURL:        trimBase(""),
 	Authenticate: func(h http.Header, _ Account, secret string) {
 		if secret != "" {

@@ -71,6 +71,9 @@ func DecodeGemini(body []byte) (*Request, error) {
 	if inner := root.Get("request"); inner.IsObject() && !root.Get("contents").Exists() {
 		root = inner // Code Assist envelope
 	}
+	if inner := root.Get("generateContentRequest"); inner.IsObject() && !root.Get("contents").Exists() {
+		root = inner // countTokens' form that counts a whole request
+	}
 	r := &Request{}
 	if err := decodeGeminiSystem(r, geminiField(root, "systemInstruction", "system_instruction")); err != nil {
 		return nil, err

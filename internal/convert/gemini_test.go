@@ -159,6 +159,12 @@ var geminiDecodeCases = []struct {
 				t.Errorf("request %+v", r)
 			}
 		}},
+	{"countTokens' generateContentRequest form", `{"generateContentRequest":{"model":"models/gemini-2.5-pro","systemInstruction":{"parts":[{"text":"be brief"}]},"contents":[{"role":"user","parts":[{"text":"count me"}]}]}}`,
+		func(t *testing.T, r *Request) {
+			if len(r.System) != 1 || r.System[0] != "be brief" || len(r.Messages) != 1 || r.Messages[0].Parts[0].Text != "count me" {
+				t.Errorf("request %+v", r)
+			}
+		}},
 	{"tool config modes, thinking off", `{"contents":[],"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":["a","b"]}},"generationConfig":{"thinkingConfig":{"thinkingBudget":0,"includeThoughts":true}}}`,
 		func(t *testing.T, r *Request) {
 			if r.ToolChoice.Mode != "required" || r.Thinking.Enabled {

@@ -280,8 +280,11 @@ func checkFinalThinking(msgs []gjson.Result) error {
 
 // strictReply is the strict fake's refusal of a request, or nil.
 func strictReply(rec *Recorded) *Reply {
+	if isCountTokens(rec) {
+		return anthropicCountRefusal(rec)
+	}
 	if !strings.HasSuffix(rec.Path, "/messages") {
-		return nil // count_tokens, models
+		return nil // models
 	}
 	err := CheckStrictMessages(rec.Body)
 	if err == nil {

@@ -304,6 +304,9 @@ func checkThoughtSignatures(contents []gjson.Result, model string) error {
 
 // geminiStrictReply is the strict fake's refusal of a model call, or nil.
 func geminiStrictReply(rec *Recorded, model, method string) *Reply {
+	if method == "countTokens" {
+		return geminiCountRefusal(rec, model)
+	}
 	if method != "generateContent" && method != "streamGenerateContent" {
 		return nil
 	}

@@ -68,6 +68,9 @@ func (o *OpenAI) defaultReply(rec *Recorded) *Reply {
 	if isCompact(rec) {
 		return &Reply{Body: CompactJSON(rec.Body)}
 	}
+	if isInputTokens(rec) {
+		return inputTokensReply(rec)
+	}
 	if rec.Method != http.MethodPost || !strings.HasSuffix(rec.Path, "/responses") {
 		return &Reply{Status: 404, Body: OpenAIError("Invalid URL ("+rec.Method+" "+rec.Path+")", "invalid_request_error", "", "")}
 	}

@@ -98,15 +98,7 @@ func (r *Relay) handleCountTokens(w http.ResponseWriter, req *http.Request, d di
 		return
 	}
 	c.model, c.sessionKey = in.Model, in.SessionKey
-	r.plan(c, clientSides["anthropic"])
-	if len(c.targets) > 0 {
-		if c.targets[0].platform != "claude" {
-			r.estimateCount(c, anthropicCount)
-			return
-		}
-		c.targets = nil // counted by the Claude account the route names first
-	}
-	r.serve(c)
+	r.serveCount(c, clientSides["anthropic"], anthropicCount)
 }
 
 func (r *Relay) handleClaudeModels(w http.ResponseWriter, req *http.Request, d dialect) {

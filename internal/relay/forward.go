@@ -76,6 +76,9 @@ type call struct {
 	targets []target
 	conv    *conversion
 	served  string
+	// count, set on a token count (count.go), writes the number in the
+	// client's shape, without the closing brace.
+	count func(n int64) []byte
 	// scrubbed: the body was sent again without the relay's wrapped
 	// thinking state (scrubNative), which happens at most once.
 	scrubbed bool
@@ -220,7 +223,7 @@ func (r *Relay) serveTarget(c *call, l *failover, t *target, more bool) (answere
 		return true
 	}
 	l.turn.Model = t.model
-	groupOut := r.outside(t)
+	groupOut := r.outside(c, t)
 	for c.attempts < r.opts.MaxAttempts {
 		acct, err := r.sched.PickTurn(t.platform, l.turn, append(l.exclude, groupOut...))
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -379,24 +378,15 @@ func (r *Relay) handleGeminiCall(w http.ResponseWriter, req *http.Request, d dia
 	if k := gemini.SessionKey(c.body); k != "" {
 		c.sessionKey = "gemini:" + k
 	}
+	if ad.call.Method == gemini.MethodCountTokens {
+		r.serveCount(c, clientSides["google"], geminiCount)
+		return
+	}
 	r.plan(c, clientSides["google"])
 	if len(c.targets) > 0 {
-		switch {
-		case ad.call.Method == gemini.MethodCountTokens && c.targets[0].platform != geminiPlatform:
-			r.estimateCount(c, geminiCount)
-			return
-		case ad.call.Method == gemini.MethodCountTokens:
-			c.targets = nil // counted by the Gemini account the route names first
-		default:
-			c.conv.array = ad.call.Stream() && !ad.sse
-		}
+		c.conv.array = ad.call.Stream() && !ad.sse
 	}
 	r.serve(c)
-}
-
-// geminiCount is countTokens' answer, without its closing brace.
-func geminiCount(n int64) []byte {
-	return strconv.AppendInt([]byte(`{"totalTokens":`), n, 10)
 }
 
 // handleGeminiModels serves models.list and models.get from the accounts

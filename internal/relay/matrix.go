@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tidwall/sjson"
@@ -64,6 +63,8 @@ type upstreamAPI struct {
 	// forAccount, when set, adapts the encoded body to one account of the
 	// API (compat: its model_map, its stream_usage).
 	forAccount func(c *call, up *Upstream, body []byte) ([]byte, error)
+	// count is the API's token-count method (count.go); nil: none.
+	count *countAPI
 }
 
 // clientSides are the dialects a conversion can serve, by dialect name.
@@ -95,7 +96,7 @@ var clientSides = map[string]*clientSide{
 // upstreamAPIs are the APIs a conversion can send to, by platform.
 var upstreamAPIs = map[string]*upstreamAPI{
 	"claude": {
-		platform: "claude", path: "/v1/messages", custom: true, headers: claudeConvertedHeaders,
+		platform: "claude", path: "/v1/messages", custom: true, headers: claudeConvertedHeaders, count: claudeCounter,
 		encode: convert.EncodeMessages, parse: convert.ParseMessages, reader: convert.NewMessagesStreamReader,
 		classify: func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict {
 			return anthropic.Classify(status, h, body, a.model, a.now())
@@ -106,7 +107,7 @@ var upstreamAPIs = map[string]*upstreamAPI{
 		},
 	},
 	"openai": {
-		platform: "openai", path: "/responses",
+		platform: "openai", path: "/responses", count: openaiCounter,
 		encode: convert.EncodeResponses, parse: convert.ParseResponses, reader: convert.NewResponsesStreamReader,
 		classify: func(a *convAdapter, status int, h http.Header, body []byte) provider.Verdict {
 			return openai.Classify(status, h, body, a.now())
@@ -200,6 +201,9 @@ type convAdapter struct {
 	model string
 	body  []byte
 	now   func() time.Time
+	// count, when set, is the API's count method the call is sent to (a
+	// token count, count.go) instead of its generation path.
+	count *countAPI
 }
 
 // convertedHeaders are the client headers that reach an upstream of
@@ -210,10 +214,14 @@ var convertedHeaders = newHeaderList([]string{"User-Agent"}, nil)
 func (a *convAdapter) platform() string { return a.api.platform }
 
 func (a *convAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	u, body := up.baseURL()+a.api.path, a.body
-	if a.api.url != nil {
+	path, url := a.api.path, a.api.url
+	if a.count != nil {
+		path, url = a.count.path, a.count.url
+	}
+	u, body := up.baseURL()+path, a.body
+	if url != nil {
 		var err error
-		if u, body, err = a.api.url(ctx, a, c, up, secret); err != nil {
+		if u, body, err = url(ctx, a, c, up, secret); err != nil {
 			return nil, err
 		}
 	}
@@ -252,6 +260,9 @@ func (a *convAdapter) classify(_ *call, status int, h http.Header, body []byte) 
 func (a *convAdapter) decode(c *call, up *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if a.api.unwrap != nil {
 		body = a.api.unwrap(up, body)
+	}
+	if a.count != nil {
+		return a.decodeCount(c, body)
 	}
 	resp, err := a.api.parse(body)
 	if err != nil {
@@ -390,17 +401,16 @@ func (r *Relay) prepare(c *call, t *target) bool {
 		req.Stream = c.stream
 		var body []byte
 		if body, err = c.conv.encodeFor(api, t.model); err == nil {
-			c.ad = &convAdapter{api: api, conv: c.conv, model: t.model, body: body, now: r.now}
+			a := &convAdapter{api: api, conv: c.conv, model: t.model, body: body, now: r.now}
+			if c.count != nil { // serveCount kept only targets whose API counts
+				a.count, a.body = api.count, countBody(body, api.count.keep)
+			}
+			c.ad = a
 			return true
 		}
 	}
 	r.refuseConversion(c, t.platform, err)
 	return false
-}
-
-// anthropicCount is count_tokens' answer, without its closing brace.
-func anthropicCount(n int64) []byte {
-	return strconv.AppendInt([]byte(`{"input_tokens":`), n, 10)
 }
 
 // scrubNative readies c's body for the route's own API after another API
@@ -473,26 +483,4 @@ func renameModel(c *call, model string) error {
 		c.body = body
 	}
 	return err
-}
-
-// estimateCount answers count_tokens for a model served by another API,
-// which has no count of Anthropic's shape: convert.EstimateTokens, said so
-// in the X-Ccrelay-Token-Count header (docs/matrix.md). No account is used.
-func (r *Relay) estimateCount(c *call, answer func(n int64) []byte) {
-	if !r.admit(c) {
-		r.finish(c)
-		return
-	}
-	req, err := c.conv.decoded(c.body)
-	if err != nil {
-		r.refuseConversion(c, "", err)
-		r.finish(c)
-		return
-	}
-	n := convert.EstimateTokens(req)
-	h := c.resp.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Ccrelay-Token-Count", "estimate")
-	c.resp.whole(http.StatusOK, append(answer(n), '}'))
-	r.finish(c)
 }

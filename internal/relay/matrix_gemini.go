@@ -38,6 +38,7 @@ func init() {
 			return v
 		},
 		url:        geminiURL,
+		count:      geminiCounter,
 		unwrap:     geminiUnwrap,
 		noTerminal: true,
 	}

@@ -94,6 +94,24 @@ func (r *Relay) handleResponses(w http.ResponseWriter, req *http.Request, d dial
 	r.serve(c)
 }
 
+// handleInputTokens serves POST /v1/responses/input_tokens, the Responses
+// API's token count (count.go): passed through to openai-responses
+// accounts (the ChatGPT backend has none), converted for the route's other
+// targets, else estimated.
+func (r *Relay) handleInputTokens(w http.ResponseWriter, req *http.Request, d dialect) {
+	c := r.intake(w, req, d, inputTokensAdapter{responsesAdapter{now: r.now}}, intakeOpts{body: jsonObject})
+	if c == nil {
+		return
+	}
+	// A conversion reads every member: no key may come twice.
+	if rep, _ := provider.PickMembers(c.body, nil, nil); rep != "" {
+		r.refuseRepeated(c, rep)
+		return
+	}
+	c.model = gjson.GetBytes(c.body, "model").Str
+	r.serveCount(c, clientSides["responses"], responsesCount)
+}
+
 // handleOpenAIModels lists models from the accounts with the public model
 // list: accounts whose type has none (accounttype.Spec.NoModelList, the
 // ChatGPT backend's) are skipped (their backend's list needs a
@@ -131,6 +149,27 @@ func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secr
 }
 
 func (modelsAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, provider.Usage{}, errMalformed
+	}
+	return body, provider.Usage{}, nil
+}
+
+// inputTokensAdapter passes a Responses token count through to an
+// openai-responses account.
+type inputTokensAdapter struct{ responsesAdapter }
+
+func (inputTokensAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/responses/input_tokens", c.body)
+	if err != nil {
+		return nil, err
+	}
+	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
+	up.authenticate(req.Header, secret)
+	return req, nil
+}
+
+func (inputTokensAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, provider.Usage{}, errMalformed
 	}

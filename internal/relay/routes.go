@@ -73,6 +73,8 @@ var routes = append(claudeRoutes(), []route{
 	{method: "POST", path: "/v1/responses", dialect: responsesDialect{}, metric: "responses", platform: "openai", handle: (*Relay).handleResponses},
 	{method: "POST", path: "/openai/v1/responses/compact", dialect: responsesDialect{}, metric: "responses_compact", platform: "openai", handle: (*Relay).handleCompact},
 	{method: "POST", path: "/v1/responses/compact", dialect: responsesDialect{}, metric: "responses_compact", platform: "openai", handle: (*Relay).handleCompact},
+	{method: "POST", path: "/openai/v1/responses/input_tokens", dialect: responsesDialect{}, metric: "responses_input_tokens", platform: "openai", handle: (*Relay).handleInputTokens},
+	{method: "POST", path: "/v1/responses/input_tokens", dialect: responsesDialect{}, metric: "responses_input_tokens", platform: "openai", handle: (*Relay).handleInputTokens},
 	// GET is Codex's Responses WebSocket (websocket.go); each response
 	// served on a connection is recorded like a POST's.
 	{method: "GET", path: "/openai/v1/responses", dialect: responsesDialect{}, metric: "responses", platform: "openai", handle: (*Relay).handleResponsesWebSocket},

@@ -51,12 +51,16 @@ func (r *Relay) enter(c *call, t *target) bool {
 	return true
 }
 
-// outside is the configured accounts target t may not use: those outside
-// its group, and in the compat pool those whose models do not list the
+// outside is the configured accounts target t may not use for c: those
+// outside its group, for a token count those without a count method
+// (count.go), and in the compat pool those whose models do not list the
 // model t sends (each openai-compatible account serves the models it
 // lists).
-func (r *Relay) outside(t *target) []string {
+func (r *Relay) outside(c *call, t *target) []string {
 	out := r.outsideGroup(t.group)
+	if c.count != nil {
+		out = append(out, r.noCount(t)...)
+	}
 	if t.platform != accounttype.PlatformCompat {
 		return out
 	}
