@@ -73,6 +73,7 @@ func paramNames(codexTool gjson.Result) []string {
 	return sortedKeys(codexTool.Get("parameters.properties"))
 }
 
+// sortedKeys are the keys of the JSON object obj, sorted.
 func sortedKeys(obj gjson.Result) []string {
 	var keys []string
 	obj.ForEach(func(k, _ gjson.Result) bool {
