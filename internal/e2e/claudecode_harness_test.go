@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,37 +28,15 @@ import (
 // binary in place, did not run).
 func claudeCodeCLI(t *testing.T) string {
 	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("clients", "node_modules", ".bin", "claude"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("Claude Code not installed: run 'npm ci --prefix internal/e2e/clients' (scripts/test.sh does when npm is available)")
-	}
-	claudeCodeVersionOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "--version")
-		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-		out, err := cmd.CombinedOutput()
-		claudeCodeVersion = strings.TrimSpace(string(out))
-		if err != nil || !strings.Contains(claudeCodeVersion, "(Claude Code)") {
-			claudeCodeVersion = fmt.Sprintf("%v: %s", err, out)
-			claudeCodeBroken = true
-		}
-	})
-	if claudeCodeBroken {
-		t.Skipf("Claude Code is installed but does not run (%s): run 'npm ci --prefix internal/e2e/clients' with install scripts allowed", claudeCodeVersion)
-	}
+	bin := pinnedClient(t, "claude", "Claude Code")
+	claudeCodeProbe.require(t, bin, "Claude Code", "run 'npm ci --prefix internal/e2e/clients' with install scripts allowed", 30*time.Second,
+		func(version string) bool { return strings.Contains(version, "(Claude Code)") })
 	return bin
 }
 
-// The pinned Claude Code's `--version` output, read once per test binary.
-var (
-	claudeCodeVersionOnce sync.Once
-	claudeCodeVersion     string
-	claudeCodeBroken      bool
-)
+// claudeCodeProbe is the pinned Claude Code's `--version`, read once per
+// test binary.
+var claudeCodeProbe clientProbe
 
 // claudeCodeRun is one `claude -p` invocation; ccOption values change it.
 type claudeCodeRun struct {
@@ -201,19 +176,13 @@ func runClaudeCode(t *testing.T, relayURL, key, model, prompt string, opts ...cc
 	if run.tap != nil {
 		base = run.tap.target(t, relayURL)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), run.deadline)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, run.args(prompt, model)...)
-	cmd.Dir = run.dir
-	cmd.Env = append(claudeCodeEnv(home, base, key, run), run.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	res := &claudeCodeResult{Stdout: out.String(), Stderr: errb.String()}
-	if ctx.Err() != nil {
+	out := runClient(clientCmd{bin: bin, args: run.args(prompt, model), dir: run.dir, env: claudeCodeEnv(home, base, key, run), deadline: run.deadline})
+	err := out.err
+	res := &claudeCodeResult{Stdout: string(out.stdout), Stderr: string(out.stderr)}
+	if out.timedOut {
 		return res, fmt.Errorf("claude -p: no result within %s", run.deadline)
 	}
-	if perr := res.parse(out.Bytes()); perr != nil {
+	if perr := res.parse(out.stdout); perr != nil {
 		return res, fmt.Errorf("claude -p: %v; %w", err, perr)
 	}
 	if run.conv != nil {
@@ -284,10 +253,11 @@ func (res *claudeCodeResult) parse(out []byte) error {
 	return nil
 }
 
-// claudeCodeEnv is the whole environment of a run: nothing is inherited
-// but PATH, so no ANTHROPIC_* or proxy setting of the machine leaks in.
+// claudeCodeEnv is the whole environment of a run (isolatedEnv: nothing is
+// inherited but PATH, so no ANTHROPIC_* or proxy setting of the machine
+// leaks in), with the run's own variables last.
 func claudeCodeEnv(home, relayURL, key string, run *claudeCodeRun) []string {
-	proxy := "http://127.0.0.1:9" // the discard port: nothing listens, connects fail at once
+	proxy := ""
 	if run.egress != nil {
 		proxy = run.egress.URL
 	}
@@ -295,20 +265,14 @@ func claudeCodeEnv(home, relayURL, key string, run *claudeCodeRun) []string {
 	if run.bearer {
 		auth = "ANTHROPIC_AUTH_TOKEN=" + key
 	}
-	return []string{
-		"HOME=" + home, "CLAUDE_CONFIG_DIR=" + filepath.Join(home, ".claude"),
-		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
-		"TMPDIR=" + home, "PATH=" + os.Getenv("PATH"), "TERM=dumb", "NO_COLOR=1",
-		"ANTHROPIC_BASE_URL=" + relayURL, auth,
+	env := isolatedEnv(home, proxy, "CLAUDE_CONFIG_DIR="+filepath.Join(home, ".claude"),
+		"ANTHROPIC_BASE_URL="+relayURL, auth,
 		// A relay error fails the run at once instead of after Claude
 		// Code's backoff (ten retries by default).
 		"CLAUDE_CODE_MAX_RETRIES=0",
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1",
-		"DISABLE_ERROR_REPORTING=1", "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY=1",
-		"HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy, "ALL_PROXY=" + proxy,
-		"http_proxy=" + proxy, "https_proxy=" + proxy, "all_proxy=" + proxy,
-		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
-	}
+		"DISABLE_ERROR_REPORTING=1", "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY=1")
+	return append(env, run.env...)
 }
 
 // egressTrap is an HTTP proxy on loopback that records every request and

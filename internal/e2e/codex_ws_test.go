@@ -3,9 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,53 +15,16 @@ import (
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
-// runCodexBuiltIn runs `codex exec` with Codex's built-in OpenAI provider
-// pointed at the relay (-c openai_base_url=<relay>/v1, the relay key as
-// CODEX_API_KEY, which Codex sends as Authorization: Bearer): the provider
-// that tries the Responses WebSocket first and compacts remotely
-// (/responses/compact). extra are more -c settings. Outside hosts are
-// unreachable, as in runCodex.
-func runCodexBuiltIn(t *testing.T, bin string, r *relayUT, prompt string, extra ...string) (stdout, stderr string) {
+// runCodexBuiltIn runs `codex exec -m model` with Codex's built-in OpenAI
+// provider pointed at the relay (-c openai_base_url=<relay>/v1, the relay
+// key as CODEX_API_KEY, which Codex sends as Authorization: Bearer): the
+// provider that tries the Responses WebSocket first and compacts remotely.
+// config are more -c settings.
+func runCodexBuiltIn(t *testing.T, bin string, r *relayUT, model, prompt string, config ...string) (stdout, stderr string) {
 	t.Helper()
-	home := t.TempDir()
-	if err := os.Mkdir(filepath.Join(home, ".codex"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := []string{"exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
-		"--disable", "plugins", "--disable", "remote_plugin", "--disable", "apps", "--disable", "in_app_updates",
-		"-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false",
-		"-c", `openai_base_url="` + r.URL + `/v1"`}
-	for _, e := range extra {
-		if f, ok := strings.CutPrefix(e, "--disable "); ok {
-			args = append(args, "--disable", f)
-			continue
-		}
-		args = append(args, "-c", e)
-	}
-	model := "gpt-fake-1"
-	for _, e := range extra {
-		if m, ok := strings.CutPrefix(e, "model="); ok {
-			model = strings.Trim(m, `"`)
-		}
-	}
-	cmd := exec.CommandContext(ctx, bin, append(args, "-m", model, prompt)...)
-	cmd.Dir = home
-	dead := "http://127.0.0.1:9"
-	cmd.Env = []string{
-		"HOME=" + home, "CODEX_HOME=" + filepath.Join(home, ".codex"), "PATH=" + os.Getenv("PATH"),
-		"CODEX_API_KEY=" + relayKey, "TERM=dumb", "NO_COLOR=1",
-		"HTTP_PROXY=" + dead, "HTTPS_PROXY=" + dead, "ALL_PROXY=" + dead,
-		"http_proxy=" + dead, "https_proxy=" + dead, "all_proxy=" + dead,
-		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("codex exec: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-	}
-	return out.String(), errb.String()
+	run := codexRun{home: newCodexHome(t), model: model, env: []string{"CODEX_API_KEY=" + relayKey},
+		config: append([]string{`openai_base_url="` + r.URL + `/v1"`}, config...)}
+	return runCodexExec(t, bin, run, prompt)
 }
 
 // waitLog waits (bounded) for the relay's log to hold want.
@@ -102,7 +62,7 @@ func TestCodexCLIWebSocket(t *testing.T) {
 	}
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+openaiAccount("oa", upstream(t, fake).URL+"/v1", "sk-acct", 100))
 
-	stdout, stderr := runCodexBuiltIn(t, bin, r, "use the shell tool to echo a greeting")
+	stdout, stderr := runCodexBuiltIn(t, bin, r, "gpt-fake-1", "use the shell tool to echo a greeting")
 	if !strings.Contains(stdout, "The tool ran over the socket.") {
 		t.Fatalf("codex output lacks the final answer:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
 	}
@@ -176,7 +136,7 @@ func TestCodexCLICompact(t *testing.T) {
 	api := upstream(t, fake).URL + "/backend-api/codex"
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+codexAccount("cx", api, tokens.URL, o.Issue(), "ws-1", 100))
 
-	stdout, stderr := runCodexBuiltIn(t, bin, r, "use the shell tool to echo a greeting", "model_auto_compact_token_limit=1000")
+	stdout, stderr := runCodexBuiltIn(t, bin, r, "gpt-fake-1", "use the shell tool to echo a greeting", "model_auto_compact_token_limit=1000")
 	if !strings.Contains(stdout, "Done after compacting.") {
 		t.Fatalf("codex output lacks the answer after compaction:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
 	}
@@ -283,7 +243,7 @@ func TestCodexCLICompactOnClaude(t *testing.T) {
 	}
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("cl", upstream(t, fake).URL, "sk-ant-api03-e2e", 100))
 
-	stdout, stderr := runCodexBuiltIn(t, bin, r, "use the shell tool to echo a greeting", "model_auto_compact_token_limit=1000", `model="claude-sonnet-4-5"`)
+	stdout, stderr := runCodexBuiltIn(t, bin, r, "claude-sonnet-4-5", "use the shell tool to echo a greeting", "model_auto_compact_token_limit=1000")
 	if !strings.Contains(stdout, "Done after compacting on Claude.") {
 		t.Fatalf("codex output lacks the answer after compaction:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
 	}

@@ -1,17 +1,13 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/provider"
@@ -57,32 +53,14 @@ func (u *codecUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // base (no relay in between), every outside host unreachable.
 func runCodexModel(t *testing.T, bin, base, model, prompt string) string {
 	t.Helper()
-	home := t.TempDir()
-	codexHome := filepath.Join(home, ".codex")
-	if err := os.Mkdir(codexHome, 0o700); err != nil {
-		t.Fatal(err)
-	}
+	home := newCodexHome(t)
 	cfg := "model = \"" + model + "\"\nmodel_provider = \"codec\"\n[model_providers.codec]\nname = \"codec\"\nbase_url = \"" + base +
 		"/v1\"\nenv_key = \"CODEC_KEY\"\nwire_api = \"responses\"\n"
-	if err := os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(home, ".codex", "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
-		"--disable", "plugins", "--disable", "remote_plugin", "--disable", "apps", "--disable", "in_app_updates",
-		"-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", prompt)
-	cmd.Dir = home
-	dead := "http://127.0.0.1:9"
-	cmd.Env = []string{"HOME=" + home, "CODEX_HOME=" + codexHome, "PATH=" + os.Getenv("PATH"), "CODEC_KEY=k", "TERM=dumb", "NO_COLOR=1",
-		"HTTP_PROXY=" + dead, "HTTPS_PROXY=" + dead, "ALL_PROXY=" + dead, "http_proxy=" + dead, "https_proxy=" + dead, "all_proxy=" + dead,
-		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost"}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("codex exec: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
-	}
-	return out.String()
+	stdout, _ := runCodexExec(t, bin, codexRun{home: home, env: []string{"CODEC_KEY=k"}}, prompt)
+	return stdout
 }
 
 // toolTurn is a Claude-served turn: signed thinking, text, one call.

@@ -2,14 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,38 +16,15 @@ import (
 // binary is missing or does not run on this machine's node.
 func geminiCLI(t *testing.T) string {
 	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("clients", "node_modules", ".bin", "gemini"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Skip("Gemini CLI not installed: run 'npm ci --prefix internal/e2e/clients' (scripts/test.sh does when npm is available)")
-	}
-	geminiCLIVersionOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "--version")
-		home := t.TempDir()
-		cmd.Env = geminiCLIEnv(home, "http://127.0.0.1:9", "unused")
-		out, err := cmd.Output()
-		geminiCLIVersion = strings.TrimSpace(string(out))
-		if err != nil || geminiCLIVersion == "" {
-			geminiCLIVersion = fmt.Sprintf("%v: %s", err, out)
-			geminiCLIBroken = true
-		}
-	})
-	if geminiCLIBroken {
-		t.Skipf("Gemini CLI is installed but does not run (%s): run 'npm ci --prefix internal/e2e/clients' on node 20 or later", geminiCLIVersion)
-	}
+	bin := pinnedClient(t, "gemini", "Gemini CLI")
+	geminiCLIProbe.require(t, bin, "Gemini CLI", "run 'npm ci --prefix internal/e2e/clients' on node 20 or later", time.Minute,
+		func(version string) bool { return version != "" })
 	return bin
 }
 
-// The pinned Gemini CLI's `--version` output, read once per test binary.
-var (
-	geminiCLIVersionOnce sync.Once
-	geminiCLIVersion     string
-	geminiCLIBroken      bool
-)
+// geminiCLIProbe is the pinned Gemini CLI's `--version`, read once per test
+// binary.
+var geminiCLIProbe clientProbe
 
 // geminiCLIResult is what `gemini -p --output-format json` printed: the
 // final response text, the error when the run failed, and the raw output.
@@ -87,30 +60,25 @@ func runGeminiCLI(t *testing.T, relayURL, key, model, dir, prompt string, deadli
 	if err := writeGeminiSettings(home); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
 	args := []string{"-p", prompt, "--output-format", "json", "--approval-mode", "yolo", "--skip-trust"}
 	if model != "" {
 		args = append(args, "--model", model)
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	cmd.Env = geminiCLIEnv(home, relayURL+"/gemini", key)
+	proxy := ""
 	if run.egress != nil {
-		cmd.Env = append(cmd.Env, proxyEnv(run.egress.URL)...)
+		proxy = run.egress.URL
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	res := &geminiCLIResult{Stdout: out.String(), Stderr: errb.String()}
-	if ctx.Err() != nil {
+	out := runClient(clientCmd{bin: bin, args: args, dir: dir, env: geminiCLIEnv(home, proxy, relayURL+"/gemini", key), deadline: deadline})
+	err := out.err
+	res := &geminiCLIResult{Stdout: string(out.stdout), Stderr: string(out.stderr)}
+	if out.timedOut {
 		return res, fmt.Errorf("gemini -p: no result within %s", deadline)
 	}
 	// The JSON result goes to stdout; when the run fails, the CLI prints it
 	// on stderr after its log lines, starting at a line of its own.
-	body := bytes.TrimSpace(out.Bytes())
+	body := bytes.TrimSpace(out.stdout)
 	if len(body) == 0 {
-		body = errb.Bytes()
+		body = out.stderr
 		if i := bytes.LastIndex(body, []byte("\n{\n")); i >= 0 {
 			body = body[i+1:]
 		}
@@ -158,24 +126,10 @@ type gcOption func(*geminiCLIRun)
 // which records and refuses it (default: a closed port).
 func gcEgress(trap *egressTrap) gcOption { return func(r *geminiCLIRun) { r.egress = trap } }
 
-// geminiCLIEnv is the whole environment of a run: nothing is inherited but
-// PATH, so no GEMINI_* / GOOGLE_* or proxy setting of the machine leaks in.
-func geminiCLIEnv(home, baseURL, key string) []string {
-	env := []string{
-		"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
-		"TMPDIR=" + home, "PATH=" + os.Getenv("PATH"), "TERM=dumb", "NO_COLOR=1",
-		"GEMINI_API_KEY=" + key, "GOOGLE_GEMINI_BASE_URL=" + baseURL,
-		"GEMINI_TELEMETRY_ENABLED=false", "GEMINI_CLI_TRUST_WORKSPACE=true",
-	}
-	return append(env, proxyEnv("http://127.0.0.1:9")...) // the discard port: nothing listens, connects fail at once
-}
-
-// proxyEnv points every proxy variable at proxy, loopback excepted (a
-// later entry of the same name wins in exec's environment).
-func proxyEnv(proxy string) []string {
-	return []string{
-		"HTTP_PROXY=" + proxy, "HTTPS_PROXY=" + proxy, "ALL_PROXY=" + proxy,
-		"http_proxy=" + proxy, "https_proxy=" + proxy, "all_proxy=" + proxy,
-		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
-	}
+// geminiCLIEnv is the whole environment of a run (isolatedEnv with proxy:
+// nothing is inherited but PATH, so no GEMINI_* / GOOGLE_* or proxy setting
+// of the machine leaks in).
+func geminiCLIEnv(home, proxy, baseURL, key string) []string {
+	return isolatedEnv(home, proxy, "GEMINI_API_KEY="+key, "GOOGLE_GEMINI_BASE_URL="+baseURL,
+		"GEMINI_TELEMETRY_ENABLED=false", "GEMINI_CLI_TRUST_WORKSPACE=true")
 }
