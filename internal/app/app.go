@@ -343,6 +343,10 @@ type Health struct {
 	Database string `json:"database"`
 	// Cluster is the Redis link's state; absent without a cluster.
 	Cluster string `json:"cluster,omitempty"`
+	// RelayID is this relay's id in the cluster, the one request log rows
+	// and "bodies_on" name (its host name is in it): shown only behind an
+	// admin key, absent without a cluster.
+	RelayID string `json:"relay_id,omitempty"`
 	// Config is ok, or stale when a changed config file could not be
 	// applied (ConfigError says why; the old one keeps serving).
 	Config string `json:"config,omitempty"`
@@ -353,10 +357,11 @@ type Health struct {
 
 // publicHealth is /health, which needs no key: health without the detail
 // of a stale config (its path, line and problem describe the operator's
-// file to anyone who asks). "config":"stale" still says something is wrong.
+// file to anyone who asks) and without the relay's cluster id (it holds the
+// host name). "config":"stale" still says something is wrong.
 func (a *App) publicHealth() any {
 	h := a.health()
-	h.ConfigError = ""
+	h.ConfigError, h.RelayID = "", ""
 	return h
 }
 
@@ -390,6 +395,7 @@ func (a *App) health() Health {
 	a.reloadHealth(&h)
 	if a.cluster != nil {
 		h.Cluster = a.cluster.Health()
+		h.RelayID = a.cluster.ID()
 	}
 	return h
 }

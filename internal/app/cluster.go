@@ -26,6 +26,8 @@ type Cluster interface {
 	Attach(s *scheduler.Scheduler)
 	// Health is /health's cluster detail ("ok", "degraded: ...").
 	Health() string
+	// ID is this relay's id in the cluster (/health's "relay").
+	ID() string
 	// Close stops syncing.
 	Close()
 	// The relay reads and writes new conversations' bindings through it.

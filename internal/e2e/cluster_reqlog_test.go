@@ -48,6 +48,20 @@ func TestClusterRequestLogReadableFromAnyRelay(t *testing.T) {
 			t.Fatalf("relay %d rows: %+v", i, page.Requests)
 		}
 	}
+	// The admin health names each relay by the id its rows carry, so an
+	// operator can tell which relay holds a request's bodies; /health,
+	// which needs no key, does not (clusterHealth checks).
+	for r, want := range map[*relayUT]string{a: rows["alice"].Relay, b: rows["bob"].Relay} {
+		var h struct {
+			Relay struct {
+				ID string `json:"relay_id"`
+			} `json:"relay"`
+		}
+		if st, raw := adminCall(t, r, "GET", "health", "", &h); st != 200 || h.Relay.ID != want {
+			t.Fatalf("admin health: %d %s; its rows name %q", st, raw, want)
+		}
+		clusterHealth(t, r)
+	}
 	var only admin.RequestPage
 	if st, raw := adminCall(t, b, "GET", "requests?key=alice", "", &only); st != 200 || len(only.Requests) != 1 || only.Requests[0].ID != rows["alice"].ID {
 		t.Fatalf("B filtered by alice: %d %s", st, raw)

@@ -67,9 +67,13 @@ func clusterHealth(t *testing.T, r *relayUT) string {
 	defer resp.Body.Close()
 	var h struct {
 		Cluster string `json:"cluster"`
+		RelayID string `json:"relay_id"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
 		t.Fatal(err)
+	}
+	if h.RelayID != "" {
+		t.Fatalf("/health, which needs no key, names the relay %q", h.RelayID)
 	}
 	return h.Cluster
 }
