@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -483,5 +485,46 @@ func TestRestoreToolNamesUnknown(t *testing.T) {
 	RestoreToolNames(resp, tools)
 	if resp.Parts[0].Name != "nope" || resp.Parts[1].Name != other || resp.Parts[2].Text != other {
 		t.Fatalf("parts %+v", resp.Parts)
+	}
+}
+
+// fittingRequest is toolNamesRequest with names every API takes (Claude
+// Code's and Codex's own tools, a short MCP tool, a freeform tool).
+func fittingRequest(model string) *Request {
+	r := toolNamesRequest(model)
+	names := []string{"mcp__github__search_code", "Bash", "Read", "apply_patch"}
+	for i := range r.Tools {
+		r.Tools[i].Name = names[i]
+	}
+	r.Tools[3] = Tool{Name: "apply_patch", Description: "patch", Custom: true}
+	r.ToolChoice.Name = names[0]
+	r.Messages[1].Parts[0].Name, r.Messages[1].Parts[1].Name = names[1], names[2]
+	return r
+}
+
+// Names that fit change nothing: each encoder's body is byte for byte the
+// one it wrote before tool names were mapped (testdata/toolnames, written
+// by the encoders of c1c4aa9; CCRELAY_WRITE_GOLDEN=1 rewrites them).
+func TestFittingToolNamesByteIdentical(t *testing.T) {
+	for _, c := range toolNameCodecs {
+		t.Run(c.name, func(t *testing.T) {
+			body, err := c.encode(fittingRequest(c.model))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", "toolnames", "fit_"+c.name+".json")
+			if os.Getenv("CCRELAY_WRITE_GOLDEN") == "1" {
+				if err := os.WriteFile(path, body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(body) != string(want) {
+				t.Fatalf("body changed\n got: %s\nwant: %s", body, want)
+			}
+		})
 	}
 }
