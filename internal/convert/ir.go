@@ -301,7 +301,8 @@ const (
 	EventSignature
 	// EventPartStop closes part Index.
 	EventPartStop
-	// EventFinish ends the answer: Stop, StopSequence, Usage (final).
+	// EventFinish ends the answer: Stop, StopSequence, Usage (final),
+	// ReasoningTokens.
 	EventFinish
 	// EventError is an upstream error event in the stream: ErrType (the
 	// upstream's error type, e.g. "overloaded_error"), Delta (message).

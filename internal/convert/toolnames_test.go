@@ -470,6 +470,12 @@ func TestToolNamesRestoreBeforeUncustom(t *testing.T) {
 	if p.Name != "patch.apply" || !p.Custom || p.Args != "*** Begin Patch" {
 		t.Fatalf("call %+v", p)
 	}
+	// Streamed: the relay wraps the reader the same way round.
+	stream := fakeSSE(fakeupstream.ToolUseStream("claude-sonnet-4-5", "", "toolu_1", sent, `{"input":"*** Begin Patch"}`, 5, 0))
+	got := collectEvents(feedSSE(UncustomStream(RestoreToolNamesStream(NewMessagesStreamReader(), tools), tools), stream))
+	if p := got.Parts[len(got.Parts)-1]; p.Name != "patch.apply" || !p.Custom || p.Args != "*** Begin Patch" {
+		t.Fatalf("streamed call %+v", p)
+	}
 }
 
 // A name the model made up, or one no tool maps to, passes unchanged; a
