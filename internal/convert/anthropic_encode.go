@@ -283,7 +283,7 @@ func encodeMessagesPart(p *Part, role Role) (b amBlock, keep bool, err error) {
 		if err != nil {
 			return amBlock{}, false, err
 		}
-		b = amBlock{Type: "tool_use", ID: SanitizeCallID(p.CallID), Name: p.Name, Input: input}
+		b = amBlock{Type: "tool_use", ID: SanitizeCallID(p.CallID), Name: anthropicNames.upstreamName(p.Name), Input: input}
 	case PartToolResult:
 		if b, err = encodeMessagesToolResult(p); err != nil {
 			return amBlock{}, false, err
@@ -399,7 +399,7 @@ func encodeMessagesTools(tools []Tool) ([]tool, error) {
 		if t.Custom {
 			desc = customToolDescription(t)
 		}
-		out = append(out, tool{Name: t.Name, Description: desc, InputSchema: schema})
+		out = append(out, tool{Name: anthropicNames.upstreamName(t.Name), Description: desc, InputSchema: schema})
 	}
 	return out, nil
 }
@@ -436,7 +436,7 @@ func encodeMessagesToolChoice(tc ToolChoice, hasTools bool) (*toolChoice, error)
 	case "required":
 		out = &toolChoice{Type: "any"}
 	case "tool":
-		out = &toolChoice{Type: "tool", Name: tc.Name}
+		out = &toolChoice{Type: "tool", Name: anthropicNames.upstreamName(tc.Name)}
 	default:
 		return nil, badRequest("tool_choice", "tool_choice %q is not supported", tc.Mode)
 	}

@@ -182,7 +182,7 @@ func chatEncodeTools(r *Request) (tools []chatToolDecl, choice any, parallel *bo
 		} else if len(params) == 0 {
 			params = json.RawMessage(defaultToolSchema)
 		}
-		tools = append(tools, chatToolDecl{Type: "function", Function: chatFuncDecl{Name: t.Name, Description: t.Description, Parameters: params}})
+		tools = append(tools, chatToolDecl{Type: "function", Function: chatFuncDecl{Name: openaiNames.upstreamName(t.Name), Description: t.Description, Parameters: params}})
 	}
 	if len(tools) == 0 {
 		return nil, nil, nil
@@ -191,7 +191,7 @@ func chatEncodeTools(r *Request) (tools []chatToolDecl, choice any, parallel *bo
 	case "auto", "none", "required":
 		choice = tc.Mode
 	case "tool":
-		choice = map[string]any{"type": "function", "function": map[string]string{"name": tc.Name}}
+		choice = map[string]any{"type": "function", "function": map[string]string{"name": openaiNames.upstreamName(tc.Name)}}
 	}
 	if r.ToolChoice.NoParallel {
 		no := false
@@ -228,7 +228,7 @@ func chatAppendMessage(dst []chatMessage, m *Message, thinking bool) []chatMessa
 			if id == "" {
 				id = randomID("call_")
 			}
-			calls = append(calls, chatCallBody{ID: id, Type: "function", Function: chatFunction{Name: p.Name, Arguments: chatCallArgs(p)}})
+			calls = append(calls, chatCallBody{ID: id, Type: "function", Function: chatFunction{Name: openaiNames.upstreamName(p.Name), Arguments: chatCallArgs(p)}})
 		case PartToolResult:
 			var content []string
 			for j := range p.Result {

@@ -52,6 +52,8 @@ type chatStreamReader struct {
 	stopSeen  bool
 	usage     provider.Usage
 	usageSeen bool
+	// reasoning is the usage's completion_tokens_details.reasoning_tokens.
+	reasoning int64
 }
 
 // chatStreamCall is a tool call being buffered.
@@ -108,9 +110,12 @@ func (r *chatStreamReader) Read(evs []Event, _, data []byte) []Event {
 	if ch := chatFirstChoice(choices); ch.Exists() {
 		evs = r.choice(evs, ch)
 	}
-	if u, _, ok := chatReadUsage(usage); ok {
+	if u, reasoning, ok := chatReadUsage(usage); ok {
 		r.usage.Merge(u)
 		r.usageSeen = true
+		if reasoning > 0 {
+			r.reasoning = reasoning
+		}
 		if r.stopSeen { // the usage chunk follows the finish_reason
 			return r.end(evs)
 		}
@@ -310,5 +315,5 @@ func (r *chatStreamReader) end(evs []Event) []Event {
 	if !r.stopSeen || len(r.calls) > 0 && stop == StopEnd {
 		stop = chatStopReason("", len(r.calls) > 0)
 	}
-	return append(evs, Event{Kind: EventFinish, Stop: stop, Usage: r.usage, UsageUnknown: !r.usageSeen})
+	return append(evs, Event{Kind: EventFinish, Stop: stop, Usage: r.usage, UsageUnknown: !r.usageSeen, ReasoningTokens: r.reasoning})
 }

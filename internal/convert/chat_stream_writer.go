@@ -44,6 +44,8 @@ type chatStreamWriter struct {
 
 	usage        provider.Usage
 	usageUnknown bool
+	// reasoning is EventFinish's ReasoningTokens.
+	reasoning int64
 }
 
 type chatWriterPart struct {
@@ -80,7 +82,7 @@ func (w *chatStreamWriter) Write(dst []byte, ev *Event) []byte {
 		}
 	case EventFinish:
 		w.usage.Merge(ev.Usage)
-		w.usageUnknown = ev.UsageUnknown
+		w.usageUnknown, w.reasoning = ev.UsageUnknown, ev.ReasoningTokens
 		dst = w.finish(dst, chatFinishReason(ev.Stop))
 		dst = w.usageChunk(dst)
 	case EventError:
@@ -212,7 +214,7 @@ func (w *chatStreamWriter) usageChunk(dst []byte) []byte {
 	dst = append(dst, "data: "...)
 	dst = append(dst, w.prefix...)
 	dst = append(dst, `],"usage":`...)
-	dst = chatAppendUsage(dst, w.usage, 0)
+	dst = chatAppendUsage(dst, w.usage, w.reasoning)
 	return append(dst, "}\n\n"...)
 }
 

@@ -226,7 +226,11 @@ func encodeGeminiModelParts(parts []Part, to geminiAudience) []geminiPart {
 			}
 			gp = geminiTextPart(p.Text)
 		case PartToolCall:
-			gp.FunctionCall = &geminiFunctionCall{ID: p.CallID, Name: p.Name, Args: geminiArgs(p)}
+			name := p.Name
+			if to == geminiUpstream {
+				name = geminiNames.upstreamName(name)
+			}
+			gp.FunctionCall = &geminiFunctionCall{ID: p.CallID, Name: name, Args: geminiArgs(p)}
 		case PartImage, PartFile:
 			gp = geminiMedia(p)
 		default:
@@ -395,7 +399,7 @@ func geminiResultParts(p Part, names map[string]string) []geminiPart {
 	if p.IsError {
 		key = "error"
 	}
-	fr := &geminiFunctionResp{ID: p.CallID, Name: name, Response: map[string]any{key: text}}
+	fr := &geminiFunctionResp{ID: p.CallID, Name: geminiNames.upstreamName(name), Response: map[string]any{key: text}}
 	return append([]geminiPart{{FunctionResponse: fr}}, media...)
 }
 
@@ -406,7 +410,7 @@ func encodeGeminiTools(out *geminiRequest, r *Request) {
 	}
 	decls := make([]geminiFunctionDecl, 0, len(r.Tools))
 	for _, t := range r.Tools {
-		d := geminiFunctionDecl{Name: t.Name, Description: t.Description}
+		d := geminiFunctionDecl{Name: geminiNames.upstreamName(t.Name), Description: t.Description}
 		schema := t.Schema
 		if t.Custom {
 			schema = []byte(geminiCustomSchema)
@@ -431,7 +435,7 @@ func encodeGeminiTools(out *geminiRequest, r *Request) {
 	case "required":
 		cfg.Mode = "ANY"
 	case "tool":
-		cfg.Mode, cfg.AllowedFunctionNames = "ANY", []string{r.ToolChoice.Name}
+		cfg.Mode, cfg.AllowedFunctionNames = "ANY", []string{geminiNames.upstreamName(r.ToolChoice.Name)}
 	default:
 		return
 	}

@@ -43,9 +43,7 @@ func ParseGemini(body []byte) (*Response, error) {
 	if !s.ended {
 		evs = s.finish(s.start(evs, root), StopEnd)
 	}
-	resp := collectEvents(evs)
-	resp.ReasoningTokens = s.reasoning
-	return resp, nil
+	return collectEvents(evs), nil
 }
 
 // collectEvents assembles a reader's events into a whole Response.
@@ -78,6 +76,7 @@ func collectEvents(evs []Event) *Response {
 			resp.Stop, resp.StopSequence = ev.Stop, ev.StopSequence
 			resp.Usage.Merge(ev.Usage)
 			resp.UsageUnknown = ev.UsageUnknown
+			resp.ReasoningTokens = ev.ReasoningTokens
 		}
 	}
 	return resp

@@ -39,7 +39,7 @@ type geminiStreamReader struct {
 	openKind PartKind
 	tool     bool
 	usage    provider.Usage
-	// reasoning is thoughtsTokenCount, for ParseGemini.
+	// reasoning is thoughtsTokenCount (EventFinish's ReasoningTokens).
 	reasoning int64
 }
 
@@ -185,7 +185,7 @@ func (s *geminiStreamReader) finish(evs []Event, stop StopReason) []Event {
 		stop = StopTool
 	}
 	s.ended = true
-	return append(evs, Event{Kind: EventFinish, Stop: stop, Usage: s.usage})
+	return append(evs, Event{Kind: EventFinish, Stop: stop, Usage: s.usage, ReasoningTokens: s.reasoning})
 }
 
 // geminiUsageOf reads usageMetadata with the relay's semantics:

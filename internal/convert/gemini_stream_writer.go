@@ -67,7 +67,7 @@ func (w *geminiStreamWriter) Write(dst []byte, ev *Event) []byte {
 		w.ended = true
 		last := geminiTextPart("")
 		last.ThoughtSignature, w.pending = w.pending, ""
-		return w.chunk(dst, last, geminiFinishReason(ev.Stop), geminiUsageOut(w.usage, 0))
+		return w.chunk(dst, last, geminiFinishReason(ev.Stop), geminiUsageOut(w.usage, ev.ReasoningTokens))
 	case EventError:
 		w.ended = true
 		return appendGeminiError(dst, ev.ErrType, ev.Delta)

@@ -267,8 +267,10 @@ type Response struct {
 	Stop         StopReason
 	StopSequence string
 	Usage        provider.Usage
-	// ReasoningTokens is the part of the output spent thinking, when the
-	// upstream says (OpenAI output_tokens_details.reasoning_tokens).
+	// ReasoningTokens is the part of Usage.OutputTokens spent thinking,
+	// when the upstream says (OpenAI output_tokens_details.reasoning_tokens,
+	// Chat completion_tokens_details.reasoning_tokens, Gemini
+	// thoughtsTokenCount); 0 when it does not (Anthropic).
 	ReasoningTokens int64
 	// UsageUnknown: the upstream reported no usage at all (some
 	// OpenAI-compatible servers); Usage is then zero, not a count, and the
@@ -299,7 +301,8 @@ const (
 	EventSignature
 	// EventPartStop closes part Index.
 	EventPartStop
-	// EventFinish ends the answer: Stop, StopSequence, Usage (final).
+	// EventFinish ends the answer: Stop, StopSequence, Usage (final),
+	// ReasoningTokens.
 	EventFinish
 	// EventError is an upstream error event in the stream: ErrType (the
 	// upstream's error type, e.g. "overloaded_error"), Delta (message).
@@ -325,6 +328,10 @@ type Event struct {
 	// UsageUnknown on EventFinish: the upstream stream carried no usage
 	// (see Response.UsageUnknown); Usage is zero.
 	UsageUnknown bool
+	// ReasoningTokens on EventFinish: the part of Usage.OutputTokens
+	// spent thinking, when the upstream says (see
+	// Response.ReasoningTokens).
+	ReasoningTokens int64
 }
 
 // StreamReader turns one upstream's SSE events into Events. It keeps the

@@ -247,9 +247,9 @@ func encodeResponsesMessage(m Message, custom map[string]bool) (items []any, rea
 		case PartToolCall:
 			flush()
 			if p.Custom {
-				items = append(items, responsesCustomCall{Type: "custom_tool_call", CallID: p.CallID, Name: p.Name, Input: p.Args})
+				items = append(items, responsesCustomCall{Type: "custom_tool_call", CallID: p.CallID, Name: openaiNames.upstreamName(p.Name), Input: p.Args})
 			} else {
-				items = append(items, responsesFunctionCall{Type: "function_call", CallID: p.CallID, Name: p.Name, Arguments: argsOrEmpty(p.Args)})
+				items = append(items, responsesFunctionCall{Type: "function_call", CallID: p.CallID, Name: openaiNames.upstreamName(p.Name), Arguments: argsOrEmpty(p.Args)})
 			}
 		case PartToolResult:
 			flush()
@@ -325,7 +325,7 @@ func encodeResponsesTools(out *responsesRequest, r *Request) {
 	for _, t := range r.Tools {
 		if t.Custom {
 			custom[t.Name] = true
-			tool := map[string]any{"type": "custom", "name": t.Name}
+			tool := map[string]any{"type": "custom", "name": openaiNames.upstreamName(t.Name)}
 			if t.Description != "" {
 				tool["description"] = t.Description
 			}
@@ -339,7 +339,7 @@ func encodeResponsesTools(out *responsesRequest, r *Request) {
 		if len(t.Schema) > 0 {
 			schema = json.RawMessage(t.Schema)
 		}
-		tool := map[string]any{"type": "function", "name": t.Name, "parameters": schema, "strict": false}
+		tool := map[string]any{"type": "function", "name": openaiNames.upstreamName(t.Name), "parameters": schema, "strict": false}
 		if t.Description != "" {
 			tool["description"] = t.Description
 		}
@@ -353,7 +353,7 @@ func encodeResponsesTools(out *responsesRequest, r *Request) {
 		if custom[tc.Name] {
 			typ = "custom"
 		}
-		out.ToolChoice = map[string]string{"type": typ, "name": tc.Name}
+		out.ToolChoice = map[string]string{"type": typ, "name": openaiNames.upstreamName(tc.Name)}
 	}
 	if r.ToolChoice.NoParallel && len(r.Tools) > 0 {
 		no := false

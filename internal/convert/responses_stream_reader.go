@@ -276,9 +276,9 @@ func (s *responsesStreamReader) finish(evs []Event, resp gjson.Result) []Event {
 		i++
 		return true
 	})
-	u, _ := responsesUsageOf(resp.Get("usage"))
+	u, reasoning := responsesUsageOf(resp.Get("usage"))
 	s.ended = true
-	return append(evs, Event{Kind: EventFinish, Stop: stopOf(resp, s.tool, s.refusal), Usage: u})
+	return append(evs, Event{Kind: EventFinish, Stop: stopOf(resp, s.tool, s.refusal), Usage: u, ReasoningTokens: reasoning})
 }
 
 func (s *responsesStreamReader) fail(evs []Event, code, message string) []Event {

@@ -52,7 +52,7 @@ var responsesWantToolEvents = []Event{
 	{Kind: EventDelta, Index: 3, Delta: "*** Begin Patch\n"},
 	{Kind: EventDelta, Index: 3, Delta: "*** End Patch"},
 	{Kind: EventPartStop, Index: 3},
-	{Kind: EventFinish, Stop: StopTool, Usage: provider.Usage{InputTokens: 388, CacheReadTokens: 512, OutputTokens: 120}},
+	{Kind: EventFinish, Stop: StopTool, Usage: provider.Usage{InputTokens: 388, CacheReadTokens: 512, OutputTokens: 120}, ReasoningTokens: 80},
 }
 
 func TestResponsesStreamReader(t *testing.T) {

@@ -89,7 +89,7 @@ func (w *responsesStreamWriter) Write(dst []byte, ev *Event) []byte {
 		dst = w.closeItem(dst)
 		w.usage.Merge(ev.Usage)
 		obj := w.object()
-		obj.finish(ev.Stop, w.usage, 0)
+		obj.finish(ev.Stop, w.usage, ev.ReasoningTokens)
 		w.ended = true
 		return w.withResponse(dst, "response.completed", obj)
 	case EventError:

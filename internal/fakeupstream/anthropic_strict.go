@@ -17,8 +17,8 @@ import (
 // converter can make: unknown top-level fields, thinking state the fake did
 // not issue (a foreign or altered signature), a final assistant tool turn
 // without its thinking block while thinking is on, and the neighbouring
-// shape rules (empty text, tool ids, unanswered tool calls and unasked
-// tool results, the thinking
+// shape rules (empty text, tool ids, tool names, unanswered tool calls and
+// unasked tool results, the thinking
 // budget and sampling constraints). Its thinking answers
 // (ThinkingToolUseJSON, ThinkingToolUseStream) carry signatures it
 // recognises, so multi-turn tests can replay them.
@@ -78,6 +78,9 @@ func CheckStrictMessages(body []byte) error {
 	}
 	if n := root.Get("max_tokens"); n.Type != gjson.Number || n.Int() < 1 {
 		return strictError("max_tokens", "Field required")
+	}
+	if err := checkStrictToolNames(root.Get("tools")); err != nil {
+		return err
 	}
 	msgs := root.Get("messages").Array()
 	if len(msgs) == 0 {
@@ -187,6 +190,30 @@ func checkStrictBlock(param, role string, b gjson.Result) error {
 		return strictError(param+".type", "Input tag '%s' found using 'type' does not match any of the expected tags", typ)
 	}
 	return nil
+}
+
+// anthropicNameMax is the longest tool name the Messages API takes.
+const anthropicNameMax = 128
+
+// checkStrictToolNames applies the rule on a custom tool's name,
+// ^[a-zA-Z0-9_-]{1,128}$, with the API's wording (its length check comes
+// first). Server tools (a "type" other than "custom") have fixed names.
+func checkStrictToolNames(tools gjson.Result) error {
+	var err error
+	tools.ForEach(func(i, t gjson.Result) bool {
+		if typ := t.Get("type").Str; typ != "" && typ != "custom" {
+			return true
+		}
+		param := "tools." + i.String() + ".custom.name"
+		switch name := t.Get("name").Str; {
+		case len(name) > anthropicNameMax:
+			err = strictError(param, "String should have at most %d characters", anthropicNameMax)
+		case !validToolID(name):
+			err = strictError(param, "String should match pattern '^[a-zA-Z0-9_-]{1,128}$'")
+		}
+		return err == nil
+	})
+	return err
 }
 
 func validToolID(id string) bool {

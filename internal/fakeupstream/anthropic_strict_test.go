@@ -45,6 +45,10 @@ func TestCheckStrictMessages(t *testing.T) {
 		{name: "tool id with a dot", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[{"type":"tool_use","id":"call.1","name":"f","input":{}}]}]}`, param: "messages.1.content.0.id"},
 		{name: "tool call left unanswered", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":[` + toolUse + `]},{"role":"user","content":"next"}]}`, param: "messages.2"},
 		{name: "tool result for no call", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_9","content":"x"}]}]}`, param: "messages.2.content.0"},
+		{name: "tool name of 128 characters", body: `{"model":"claude-x","max_tokens":5,"tools":[{"name":"` + strings.Repeat("a", 128) + `","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"q"}]}`, ok: true},
+		{name: "server tool keeps its name", body: `{"model":"claude-x","max_tokens":5,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"q"}]}`, ok: true},
+		{name: "tool name with a dot", body: `{"model":"claude-x","max_tokens":5,"tools":[{"name":"f","input_schema":{"type":"object"}},{"name":"assist.HassTurnOn","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"q"}]}`, param: "tools.1.custom.name"},
+		{name: "tool name of 129 characters", body: `{"model":"claude-x","max_tokens":5,"tools":[{"name":"` + strings.Repeat("a", 129) + `","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":"q"}]}`, param: "tools.0.custom.name"},
 		{name: "unknown block type", body: `{"model":"claude-x","max_tokens":5,"messages":[{"role":"user","content":[{"type":"input_text","text":"x"}]}]}`, param: "messages.0.content.0.type"},
 	}
 	for _, tt := range tests {

@@ -22,7 +22,9 @@ import (
 //     no call in the input (400);
 //   - a call the fake issued together with a reasoning item, sent back
 //     without that reasoning item (400): the chain of thought a stateless
-//     client must carry from turn to turn.
+//     client must carry from turn to turn;
+//   - a tool or tool call name outside ^[a-zA-Z0-9_-]{1,64}$ (400
+//     invalid_value / string_above_max_length, CheckOpenAIToolNames).
 //
 // ReasoningToolCall scripts the answer that starts such a chain.
 
@@ -90,6 +92,9 @@ func (c *reasoningChains) check(body []byte) *strictRefusal {
 		return bad == nil
 	})
 	if bad != nil {
+		return bad
+	}
+	if bad = checkOpenAIToolNames(root); bad != nil {
 		return bad
 	}
 	c.mu.Lock()
@@ -205,4 +210,72 @@ func (c *reasoningChains) ReasoningToolCall(rec *Recorded, callID, name, args st
 
 func reasoningItem(enc, summary string) string {
 	return fmt.Sprintf(`{"id":"rs_fake01","type":"reasoning","summary":[{"type":"summary_text","text":%q}],"encrypted_content":%q}`, summary, enc)
+}
+
+// openAINameMax is the longest function name OpenAI takes.
+const openAINameMax = 64
+
+// OpenAIStrictError is a refusal of the strict OpenAI fake: Message as the
+// API writes it, Param the offending field ("tools[0].name"), Code its code.
+type OpenAIStrictError struct{ Message, Param, Code string }
+
+// Error returns the message.
+func (e *OpenAIStrictError) Error() string { return e.Message }
+
+// CheckOpenAIToolNames returns the refusal OpenAI answers a Responses or
+// Chat Completions body (Chat when it has "messages") with when a tool's
+// name, or a tool call's name in the history, breaks its rule
+// (^[a-zA-Z0-9_-]+$, at most 64 characters), or nil. Tests of converters
+// call it directly on Chat bodies; the strict Responses fake applies it.
+func CheckOpenAIToolNames(body []byte) error {
+	if bad := checkOpenAIToolNames(gjson.ParseBytes(body)); bad != nil {
+		return &OpenAIStrictError{Message: bad.message, Param: bad.param, Code: bad.code}
+	}
+	return nil
+}
+
+func checkOpenAIToolNames(root gjson.Result) *strictRefusal {
+	chat := root.Get("messages").Exists()
+	var bad *strictRefusal
+	root.Get("tools").ForEach(func(i, t gjson.Result) bool {
+		if chat {
+			bad = checkOpenAIName(fmt.Sprintf("tools[%d].function.name", i.Int()), t.Get("function.name"))
+		} else if typ := t.Get("type").Str; typ == "function" || typ == "custom" {
+			bad = checkOpenAIName(fmt.Sprintf("tools[%d].name", i.Int()), t.Get("name"))
+		}
+		return bad == nil
+	})
+	if bad != nil {
+		return bad
+	}
+	if chat {
+		root.Get("messages").ForEach(func(i, m gjson.Result) bool {
+			m.Get("tool_calls").ForEach(func(j, tc gjson.Result) bool {
+				bad = checkOpenAIName(fmt.Sprintf("messages[%d].tool_calls[%d].function.name", i.Int(), j.Int()), tc.Get("function.name"))
+				return bad == nil
+			})
+			return bad == nil
+		})
+		return bad
+	}
+	root.Get("input").ForEach(func(i, item gjson.Result) bool {
+		if typ := item.Get("type").Str; typ == "function_call" || typ == "custom_tool_call" {
+			bad = checkOpenAIName(fmt.Sprintf("input[%d].name", i.Int()), item.Get("name"))
+		}
+		return bad == nil
+	})
+	return bad
+}
+
+// checkOpenAIName is OpenAI's refusal of the name at param, or nil.
+func checkOpenAIName(param string, name gjson.Result) *strictRefusal {
+	switch n := len(name.Str); {
+	case n == 0:
+		return &strictRefusal{400, fmt.Sprintf("Invalid '%s': empty string. Expected a string with minimum length 1, but got an empty string instead.", param), param, "empty_string"}
+	case n > openAINameMax:
+		return &strictRefusal{400, fmt.Sprintf("Invalid '%s': string too long. Expected a string with maximum length %d, but got a string with length %d instead.", param, openAINameMax, n), param, "string_above_max_length"}
+	case !validToolID(name.Str):
+		return &strictRefusal{400, fmt.Sprintf("Invalid '%s': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", param), param, "invalid_value"}
+	}
+	return nil
 }

@@ -213,3 +213,43 @@ func TestStrictChatGPTDetailShape(t *testing.T) {
 		t.Fatalf("a valid request was refused: %d %s", status, body)
 	}
 }
+
+func TestCheckOpenAIToolNames(t *testing.T) {
+	long := strings.Repeat("a", 65)
+	tests := []struct {
+		name, body, param, code string // param "" = accepted
+	}{
+		{name: "responses names that fit", body: `{"model":"m","tools":[{"type":"function","name":"` + long[:64] + `"},{"type":"custom","name":"apply_patch"},{"type":"web_search"}],"input":[{"type":"function_call","call_id":"c","name":"mcp__x__y","arguments":"{}"}]}`},
+		{name: "responses tool with a dot", body: `{"model":"m","tools":[{"type":"function","name":"a.b"}]}`, param: "tools[0].name", code: "invalid_value"},
+		{name: "responses tool too long", body: `{"model":"m","tools":[{"type":"function","name":"f"},{"type":"custom","name":"` + long + `"}]}`, param: "tools[1].name", code: "string_above_max_length"},
+		{name: "responses call in the history", body: `{"model":"m","input":[{"type":"message","role":"user","content":"q"},{"type":"function_call","call_id":"c","name":"a b","arguments":"{}"}]}`, param: "input[1].name", code: "invalid_value"},
+		{name: "chat names that fit", body: `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}],"tools":[{"type":"function","function":{"name":"f"}}]}`},
+		{name: "chat tool too long", body: `{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"` + long + `"}}]}`, param: "tools[0].function.name", code: "string_above_max_length"},
+		{name: "chat call in the history", body: `{"model":"m","messages":[{"role":"user","content":"q"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"srv.tool","arguments":"{}"}}]}]}`, param: "messages[1].tool_calls[0].function.name", code: "invalid_value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckOpenAIToolNames([]byte(tt.body))
+			if tt.param == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			se, ok := err.(*OpenAIStrictError)
+			if !ok || se.Param != tt.param || se.Code != tt.code || !strings.HasPrefix(se.Message, "Invalid '"+tt.param+"': ") {
+				t.Fatalf("got %#v, want param %s code %s", err, tt.param, tt.code)
+			}
+		})
+	}
+}
+
+// The strict Responses fake answers a refused name with OpenAI's 400.
+func TestStrictOpenAIRefusesToolName(t *testing.T) {
+	_, u := strictOpenAI(t)
+	status, body := post(t, u, `{"model":"gpt-5","input":"q","tools":[{"type":"function","name":"mcp__github__search.code","parameters":{"type":"object"}}]}`, nil)
+	if status != 400 || gjson.GetBytes(body, "error.param").Str != "tools[0].name" || gjson.GetBytes(body, "error.code").Str != "invalid_value" ||
+		!strings.Contains(gjson.GetBytes(body, "error.message").Str, "does not match pattern") {
+		t.Fatalf("%d %s", status, body)
+	}
+}

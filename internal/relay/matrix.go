@@ -269,6 +269,7 @@ func (a *convAdapter) decode(c *call, up *Upstream, body []byte) ([]byte, provid
 		return nil, provider.Usage{}, err
 	}
 	c.usageUnknown = resp.UsageUnknown
+	convert.RestoreToolNames(resp, a.conv.req.Tools)
 	if a.api.custom {
 		convert.UncustomCalls(resp, a.conv.req.Tools)
 	}
@@ -286,7 +287,7 @@ func (a *convAdapter) newStream(c *call, up *Upstream) streamer {
 	if cv.writer == nil {
 		cv.writer = cv.side.newWriter(cv.model, cv.req)
 	}
-	rd := a.api.reader()
+	rd := convert.RestoreToolNamesStream(a.api.reader(), cv.req.Tools)
 	if a.api.custom && hasCustomTool(cv.req.Tools) {
 		rd = convert.UncustomStream(rd, cv.req.Tools)
 	}
