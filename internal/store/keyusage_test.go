@@ -158,20 +158,7 @@ func TestKeyUsageQueryPlans(t *testing.T) {
 		{"last raw", lastRawSQL, []any{1, 2}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
-			rows, err := db.conn().Query(`EXPLAIN QUERY PLAN `+strings.ReplaceAll(q.text, "%s", "main"), q.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := queryPlan(t, db.conn(), strings.ReplaceAll(q.text, "%s", "main"), q.args...)
 			for _, d := range plan {
 				if strings.HasPrefix(d, "SCAN ") && !strings.HasPrefix(d, "SCAN CONSTANT") {
 					t.Errorf("full scan:\n%s", strings.Join(plan, "\n"))

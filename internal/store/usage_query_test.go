@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -361,20 +362,7 @@ func TestUsageQueryPlans(t *testing.T) {
 	}
 	for _, tt := range qs {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := conn.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+tt.text, tt.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := queryPlan(t, conn, tt.text, tt.args...)
 			for _, d := range plan {
 				if strings.HasPrefix(d, "SCAN ") && !strings.HasPrefix(d, "SCAN CONSTANT") && !strings.HasPrefix(d, "SCAN temp.rollup_batch") {
 					t.Errorf("full scan in %s:\n%s", tt.name, strings.Join(plan, "\n"))
@@ -382,6 +370,29 @@ func TestUsageQueryPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// queryPlan returns the detail lines of SQLite's EXPLAIN QUERY PLAN for
+// query on q (a *sql.DB, or a *sql.Conn for a connection's temp tables).
+func queryPlan(t *testing.T, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, query string, args ...any) []string {
+	t.Helper()
+	rows, err := q.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
 }
 
 // TestUsageLegacyDatabase reads a database written before rollups existed
