@@ -138,17 +138,7 @@ func TestSeedFromRollupsAndRawRows(t *testing.T) {
 // TestKeyUsageQueryPlans: the last-use queries search by index, never scan
 // the table (KeySpendSince runs the usage queries TestUsageQueryPlans checks).
 func TestKeyUsageQueryPlans(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
-		t.Fatal(err)
-	}
-	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	db := planDB(t)
 	for _, q := range []struct {
 		name, text string
 		args       []any

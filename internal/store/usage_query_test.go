@@ -300,18 +300,7 @@ func TestUsageUnknownGroup(t *testing.T) {
 // grouping, each part) and on the roll-up and pruning statements, and fails
 // on a full table scan.
 func TestUsageQueryPlans(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// Some rows; no ANALYZE, as the relay runs none.
-	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
-		t.Fatal(err)
-	}
-	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	db := planDB(t)
 	type q struct {
 		name, text string
 		args       []any
@@ -370,6 +359,25 @@ func TestUsageQueryPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planDB is the database the query plan tests explain their queries on:
+// some random rows, rolled up; no ANALYZE, as the relay runs none. It is
+// closed when t ends.
+func planDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
 
 // queryPlan returns the detail lines of SQLite's EXPLAIN QUERY PLAN for
