@@ -228,7 +228,7 @@ func beginEdit(path string) (*configEdit, error) {
 
 // write checks that out decodes to exactly e.want (editVerify), then
 // replaces the file with out atomically. what names the edit in a failed
-// check's error ("append key \"alice\" to config.toml").
+// check's error: append key "alice" to config.toml.
 func (e *configEdit) write(out, what string) error {
 	if err := editVerify(out, e.want); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
