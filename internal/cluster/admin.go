@@ -42,12 +42,7 @@ func (a *Admin) Sessions(ctx context.Context, now time.Time) ([]state.Binding, e
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, b := range all {
-		if b.ExpiresAt.After(now) {
-			out = append(out, b)
-		}
-	}
+	out := slices.DeleteFunc(all, func(b state.Binding) bool { return !b.ExpiresAt.After(now) })
 	slices.SortFunc(out, func(x, y state.Binding) int { return x.ExpiresAt.Compare(y.ExpiresAt) })
 	return out, nil
 }
@@ -58,12 +53,7 @@ func (a *Admin) Cooldowns(ctx context.Context, now time.Time) ([]state.Cooldown,
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0]
-	for _, c := range all {
-		if c.Until.After(now) {
-			out = append(out, c)
-		}
-	}
+	out := slices.DeleteFunc(all, func(c state.Cooldown) bool { return !c.Until.After(now) })
 	slices.SortFunc(out, func(x, y state.Cooldown) int {
 		if c := strings.Compare(x.AccountID, y.AccountID); c != 0 {
 			return c

@@ -181,19 +181,33 @@ func (c *conn) getAll(ctx context.Context, keys []string) ([]string, error) {
 	return out, nil
 }
 
+// getUnder reads every key under prefix+sub and its value: names are the
+// keys without prefix+sub, vals their values ("" for a key gone
+// meanwhile). what names the keys in an error ("sessions").
+func (c *conn) getUnder(ctx context.Context, sub, what string) (names, vals []string, err error) {
+	keys, err := c.scan(ctx, sub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan %s: %w", what, err)
+	}
+	vals, err = c.getAll(ctx, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	for i := range keys {
+		keys[i] = strings.TrimPrefix(keys[i], c.prefix+sub)
+	}
+	return keys, vals, nil
+}
+
 // sessions reads every live binding.
 func (c *conn) sessions(ctx context.Context) ([]state.Binding, error) {
-	keys, err := c.scan(ctx, "s:")
+	names, vals, err := c.getUnder(ctx, "s:", "sessions")
 	if err != nil {
-		return nil, fmt.Errorf("scan sessions: %w", err)
-	}
-	vals, err := c.getAll(ctx, keys)
-	if err != nil {
-		return nil, fmt.Errorf("read sessions: %w", err)
+		return nil, err
 	}
 	var out []state.Binding
 	for i, v := range vals {
-		if b, ok := decodeBinding(strings.TrimPrefix(keys[i], c.prefix+"s:"), v); ok {
+		if b, ok := decodeBinding(names[i], v); ok {
 			out = append(out, b)
 		}
 	}
@@ -202,17 +216,13 @@ func (c *conn) sessions(ctx context.Context) ([]state.Binding, error) {
 
 // cooldowns reads every cooldown in force.
 func (c *conn) cooldowns(ctx context.Context) ([]state.Cooldown, error) {
-	keys, err := c.scan(ctx, "c:")
+	names, vals, err := c.getUnder(ctx, "c:", "cooldowns")
 	if err != nil {
-		return nil, fmt.Errorf("scan cooldowns: %w", err)
-	}
-	vals, err := c.getAll(ctx, keys)
-	if err != nil {
-		return nil, fmt.Errorf("read cooldowns: %w", err)
+		return nil, err
 	}
 	var out []state.Cooldown
 	for i, v := range vals {
-		acct, model, ok := strings.Cut(strings.TrimPrefix(keys[i], c.prefix+"c:"), "/")
+		acct, model, ok := strings.Cut(names[i], "/")
 		if !ok || v == "" {
 			continue
 		}

@@ -142,23 +142,7 @@ func (q *quotaSync) write(ctx context.Context, batch map[string]quota.Snapshot) 
 
 func (q *quotaSync) subscriber(ps *redis.PubSub) {
 	c := q.c
-	wait := 100 * time.Millisecond
-	for {
-		msg, err := ps.Receive(c.ctx)
-		if err != nil {
-			if c.ctx.Err() != nil {
-				return
-			}
-			c.noteErr(err)
-			select {
-			case <-c.ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, time.Second)
-			continue
-		}
-		wait = 100 * time.Millisecond
+	c.receive(ps, func(msg any) {
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
@@ -170,7 +154,7 @@ func (q *quotaSync) subscriber(ps *redis.PubSub) {
 				q.t.ApplyRemote(e.Acct, e.Snap)
 			}
 		}
-	}
+	})
 }
 
 // resync pushes this relay's numbers (older ones lose in Redis) and merges

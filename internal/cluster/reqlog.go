@@ -96,7 +96,7 @@ func (c *Cluster) ShareRequests() *RequestShare {
 	s.retention.Store(int64(store.DefaultRequestLogRetention))
 	s.maxLen.Store(requestStreamMax)
 	c.wg.Add(1)
-	go func() { defer c.wg.Done(); s.loop() }()
+	go func() { defer c.wg.Done(); c.ship(s.wake, s) }()
 	return s
 }
 
@@ -150,41 +150,8 @@ func (s *RequestShare) Written() int64 {
 	return s.written
 }
 
-func (s *RequestShare) loop() {
-	c := s.c
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-c.ctx.Done():
-			s.final()
-			return
-		case <-s.wake:
-		case <-retry:
-		}
-		retry = nil
-		select {
-		case <-c.ctx.Done():
-			s.final()
-			return
-		case <-time.After(usageFlushEvery):
-		}
-		s.take()
-		if len(s.pending) == 0 {
-			continue
-		}
-		if c.Degraded() {
-			retry = time.After(healthInterval)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 2*dialTimeout)
-		err := s.flush(ctx)
-		cancel()
-		if err != nil {
-			c.noteErr(err)
-			retry = time.After(healthInterval)
-		}
-	}
-}
+// waiting reports whether rows wait to be appended (shipper).
+func (s *RequestShare) waiting() bool { return len(s.pending) > 0 }
 
 // take converts the queued records into pending rows (bodies already gone),
 // dropping the newest beyond maxQueue rows waiting.

@@ -145,6 +145,37 @@ func (c *Cluster) keep(batch []event) {
 
 func (c *Cluster) subscriber(ps *redis.PubSub) {
 	first := true
+	c.receive(ps, func(msg any) {
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				return
+			}
+			if !first {
+				// Reconnected: events may have been missed either way.
+				c.mu.Lock()
+				c.needPush = true
+				c.mu.Unlock()
+			}
+			first = false
+			c.resyncWanted.Store(false)
+			c.resync()
+		case *redis.Message:
+			c.apply(m.Payload)
+		}
+		if c.resyncWanted.Swap(false) {
+			c.resync()
+		}
+	})
+}
+
+// receive hands each message of ps (a *redis.Subscription or a
+// *redis.Message) to handle, on the calling goroutine, until the cluster
+// closes. A failed receive marks Redis unreachable (noteErr) and is tried
+// again after a pause that doubles from 100 ms up to a second; go-redis
+// subscribes again by itself, which handle sees as a new "subscribe".
+// Every subscriber of the cluster (events, quota numbers) reads this way.
+func (c *Cluster) receive(ps *redis.PubSub, handle func(msg any)) {
 	wait := 100 * time.Millisecond
 	for {
 		msg, err := ps.Receive(c.ctx)
@@ -162,26 +193,7 @@ func (c *Cluster) subscriber(ps *redis.PubSub) {
 			continue
 		}
 		wait = 100 * time.Millisecond
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			if !first {
-				// Reconnected: events may have been missed either way.
-				c.mu.Lock()
-				c.needPush = true
-				c.mu.Unlock()
-			}
-			first = false
-			c.resyncWanted.Store(false)
-			c.resync()
-		case *redis.Message:
-			c.apply(m.Payload)
-		}
-		if c.resyncWanted.Swap(false) {
-			c.resync()
-		}
+		handle(msg)
 	}
 }
 

@@ -137,7 +137,7 @@ type UsageShare struct {
 func (c *Cluster) ShareUsage() *UsageShare {
 	u := &UsageShare{c: c, wake: make(chan struct{}, 1), pending: map[usageTuple]*usageSums{}, maxTuples: maxUsageTuples}
 	c.wg.Add(1)
-	go func() { defer c.wg.Done(); u.loop() }()
+	go func() { defer c.wg.Done(); c.ship(u.wake, u) }()
 	return u
 }
 
@@ -172,43 +172,8 @@ func (u *UsageShare) Merged() int64 {
 	return u.merged
 }
 
-func (u *UsageShare) loop() {
-	c := u.c
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-c.ctx.Done():
-			u.final()
-			return
-		case <-u.wake:
-		case <-retry:
-		}
-		retry = nil
-		// Let a burst gather into one merge.
-		select {
-		case <-c.ctx.Done():
-			u.final()
-			return
-		case <-time.After(usageFlushEvery):
-		}
-		u.take()
-		if len(u.pending) == 0 && len(u.chunks) == 0 {
-			continue
-		}
-		if c.Degraded() {
-			// Keep summing; try again once the health loop sees Redis.
-			retry = time.After(healthInterval)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 2*dialTimeout)
-		err := u.flush(ctx)
-		cancel()
-		if err != nil {
-			c.noteErr(err)
-			retry = time.After(healthInterval)
-		}
-	}
-}
+// waiting reports whether sums wait to be merged (shipper).
+func (u *UsageShare) waiting() bool { return len(u.pending) > 0 || len(u.chunks) > 0 }
 
 // take moves the queued records into the pending sums.
 func (u *UsageShare) take() {

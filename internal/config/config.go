@@ -399,84 +399,43 @@ func Default() *Config {
 func (c *Config) applyDefaults(present []map[string]bool) {
 	c.applySchedulerDefaults()
 	s := &c.Server
-	if s.Host == "" {
-		s.Host = "127.0.0.1"
-	}
-	if s.Port == 0 {
-		s.Port = 3000
-	}
-	if s.DatabasePath == "" {
-		s.DatabasePath = "data/relay.db"
-	}
-	if s.LogLevel == "" {
-		s.LogLevel = "info"
-	}
+	setDefault(&s.Host, "127.0.0.1")
+	setDefault(&s.Port, 3000)
+	setDefault(&s.DatabasePath, "data/relay.db")
+	setDefault(&s.LogLevel, "info")
 	s.LogLevel = strings.ToLower(s.LogLevel)
-	if s.LogFormat == "" {
-		s.LogFormat = "text"
-	}
-	if s.MaxBodyBytes == 0 {
-		s.MaxBodyBytes = 32 << 20
-	}
-	if s.FirstByteTimeoutSeconds == 0 {
-		s.FirstByteTimeoutSeconds = 60
-	}
-	if s.ResponseTimeoutSeconds == 0 {
-		s.ResponseTimeoutSeconds = 600
-	}
-	if s.IdleTimeoutSeconds == 0 {
-		s.IdleTimeoutSeconds = 90
-	}
-	if s.BodyTimeoutSeconds == 0 {
-		s.BodyTimeoutSeconds = 60
-	}
-	if s.WriteTimeoutSeconds == 0 {
-		s.WriteTimeoutSeconds = 60
-	}
-	if s.ShutdownTimeoutSeconds == 0 {
-		s.ShutdownTimeoutSeconds = 30
-	}
-	if s.MaxAttempts == 0 {
-		s.MaxAttempts = 3
-	}
-	if s.UsageRetentionDays == 0 {
-		s.UsageRetentionDays = 90
-	}
-	if s.RequestLogDays == 0 {
-		s.RequestLogDays = 7
-	}
-	if s.RequestLogMaxRows == 0 {
-		s.RequestLogMaxRows = 500_000
-	}
+	setDefault(&s.LogFormat, "text")
+	setDefault(&s.MaxBodyBytes, 32<<20)
+	setDefault(&s.FirstByteTimeoutSeconds, 60)
+	setDefault(&s.ResponseTimeoutSeconds, 600)
+	setDefault(&s.IdleTimeoutSeconds, 90)
+	setDefault(&s.BodyTimeoutSeconds, 60)
+	setDefault(&s.WriteTimeoutSeconds, 60)
+	setDefault(&s.ShutdownTimeoutSeconds, 30)
+	setDefault(&s.MaxAttempts, 3)
+	setDefault(&s.UsageRetentionDays, 90)
+	setDefault(&s.RequestLogDays, 7)
+	setDefault(&s.RequestLogMaxRows, 500_000)
 	ss := &c.Session
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&ss.StickyTTLSeconds, 3600)
-	def(&ss.RenewalThresholdSeconds, 300)
-	def(&ss.UnavailableCooldownSeconds, 3600)
-	def(&ss.RateLimitCooldownSeconds, 60)
-	def(&ss.MaxRateLimitCooldownSeconds, 3600)
-	def(&ss.OverloadCooldownSeconds, 300)
-	def(&ss.ErrorCooldownSeconds, 30)
-	if c.Cluster.KeyPrefix == "" {
-		c.Cluster.KeyPrefix = "ccrelay:"
-	}
-	def(&c.Cluster.LeaseSeconds, 15)
+	setDefault(&ss.StickyTTLSeconds, 3600)
+	setDefault(&ss.RenewalThresholdSeconds, 300)
+	setDefault(&ss.UnavailableCooldownSeconds, 3600)
+	setDefault(&ss.RateLimitCooldownSeconds, 60)
+	setDefault(&ss.MaxRateLimitCooldownSeconds, 3600)
+	setDefault(&ss.OverloadCooldownSeconds, 300)
+	setDefault(&ss.ErrorCooldownSeconds, 30)
+	setDefault(&c.Cluster.KeyPrefix, "ccrelay:")
+	setDefault(&c.Cluster.LeaseSeconds, 15)
 	for i := range c.Keys {
 		c.Keys[i].applyDefaults()
 	}
 	for i := range c.Alerts {
 		a := &c.Alerts[i]
-		if a.Format == "" {
-			a.Format = AlertJSON
-		}
+		setDefault(&a.Format, AlertJSON)
 		if a.Format == AlertTelegram && a.URL == "" {
 			a.URL = "https://api.telegram.org"
 		}
-		def(&a.QuietMinutes, 60)
+		setDefault(&a.QuietMinutes, 60)
 	}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
@@ -493,6 +452,17 @@ func (c *Config) applyDefaults(present []map[string]bool) {
 		if a.Name == "" {
 			a.Name = a.ID
 		}
+	}
+}
+
+// setDefault gives a setting left out of the file (still its type's zero
+// value) its default d. A setting whose zero is meaningful (an account's
+// priority 0, enabled = false) cannot use it: it needs to know whether the
+// file set the key at all.
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
-	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -80,26 +79,16 @@ func SetAccountFields(path, accountID string, fields []Field) error {
 	if len(edits) == 0 {
 		return nil
 	}
-	unlock, err := lockForEdit(path)
+	ed, err := beginEdit(path)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-
-	data, perm, err := editRead(path)
-	if err != nil {
-		return err
-	}
-	if data == nil {
+	defer ed.unlock()
+	if !ed.exists {
 		return fmt.Errorf("set %s of account %q: %s does not exist", edits[0].key, accountID, path)
 	}
-	src := string(data)
-	want, err := editDecode(src)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
-	acct := editDecodedAccount(want, accountID)
-	out := src
+	acct := editDecodedAccount(ed.want, accountID)
+	out := ed.src
 	for _, e := range edits {
 		stmts, err := tomledit.Scan(out)
 		if err != nil {
@@ -129,10 +118,7 @@ func SetAccountFields(path, accountID string, fields []Field) error {
 		}
 		acct[e.key] = e.value
 	}
-	if err := editVerify(out, want); err != nil {
-		return fmt.Errorf("set %s of account %q in %s: %w", edits[0].key, accountID, path, err)
-	}
-	return fsutil.WriteFileAtomic(path, []byte(out), perm)
+	return ed.write(out, fmt.Sprintf("set %s of account %q in %s", edits[0].key, accountID, path))
 }
 
 // AppendAccount appends a new [[accounts]] table with fields, in order, at the
@@ -147,38 +133,26 @@ func AppendAccount(path string, fields []Field) error {
 	if err != nil {
 		return fmt.Errorf("append account: %w", err)
 	}
-	unlock, err := lockForEdit(path)
+	ed, err := beginEdit(path)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	data, perm, err := editRead(path)
-	if err != nil {
-		return err
-	}
-	src := string(data)
-	want, err := editDecode(src)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
+	defer ed.unlock()
 	var accounts []map[string]any
-	if v, ok := want["accounts"]; ok {
+	if v, ok := ed.want["accounts"]; ok {
 		accounts, ok = v.([]map[string]any)
 		if !ok {
 			return fmt.Errorf("%s: accounts is not a list of [[accounts]] tables; edit it by hand", path)
 		}
 	}
-	if editDecodedAccount(want, id) != nil {
+	if editDecodedAccount(ed.want, id) != nil {
 		return &accountExistsError{path: path, id: id}
 	}
 
-	out := editAppendTable(src, "accounts", lines)
+	out := editAppendTable(ed.src, "accounts", lines)
 
-	want["accounts"] = append(accounts, values)
-	if err := editVerify(out, want); err != nil {
-		return fmt.Errorf("append account %q to %s: %w", id, path, err)
-	}
-	return fsutil.WriteFileAtomic(path, []byte(out), perm)
+	ed.want["accounts"] = append(accounts, values)
+	return ed.write(out, fmt.Sprintf("append account %q to %s", id, path))
 }
 
 // editFields validates and encodes AppendAccount's fields: the account id,
@@ -193,25 +167,16 @@ func editFields(fields []Field) (id string, lines []string, values map[string]an
 		if _, dup := values[f.Key]; dup {
 			return "", nil, nil, fmt.Errorf("field %q given twice", f.Key)
 		}
-		var enc string
-		switch v := f.Value.(type) {
-		case string:
-			if enc, err = tomledit.Quote(v); err != nil {
-				return "", nil, nil, fmt.Errorf("field %q: %w", f.Key, err)
-			}
-			values[f.Key] = v
-		case int:
-			enc = strconv.Itoa(v)
-			values[f.Key] = int64(v)
-		case int64:
-			enc = strconv.FormatInt(v, 10)
-			values[f.Key] = v
-		case bool:
-			enc = strconv.FormatBool(v)
-			values[f.Key] = v
+		switch f.Value.(type) {
+		case string, int, int64, bool: // an account's kinds of value
 		default:
 			return "", nil, nil, fmt.Errorf("field %q: unsupported value type %T", f.Key, f.Value)
 		}
+		enc, dec, err := editValue(f.Value)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("field %q: %w", f.Key, err)
+		}
+		values[f.Key] = dec
 		lines = append(lines, tomledit.Key(f.Key)+" = "+enc)
 	}
 	id, _ = values["id"].(string)
@@ -219,6 +184,56 @@ func editFields(fields []Field) (id string, lines []string, values map[string]an
 		return "", nil, nil, errors.New(`fields need a non-empty string "id"`)
 	}
 	return id, lines, values, nil
+}
+
+// configEdit is one edit of the config file in progress, under its edit
+// lock: every edit (SetAccountFields, AppendAccount, AppendKey,
+// SetKeyField, RemoveKey) makes its change on src, changes want to what the
+// new text must decode to, and writes the new text with write.
+type configEdit struct {
+	path string
+	// src is the file's text; exists is false when there is no file yet
+	// (src is then "").
+	src    string
+	exists bool
+	// want is src decoded.
+	want map[string]any
+	// perm is the mode to write the file back with (editRead).
+	perm os.FileMode
+	// unlock releases the edit lock; the caller defers it.
+	unlock func()
+}
+
+// beginEdit takes the edit lock of the config at path (lockForEdit), then
+// reads (editRead) and decodes the file. On an error the lock is released
+// already.
+func beginEdit(path string) (*configEdit, error) {
+	unlock, err := lockForEdit(path)
+	if err != nil {
+		return nil, err
+	}
+	data, perm, err := editRead(path)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	src := string(data)
+	want, err := editDecode(src)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return &configEdit{path: path, src: src, exists: data != nil, want: want, perm: perm, unlock: unlock}, nil
+}
+
+// write checks that out decodes to exactly e.want (editVerify), then
+// replaces the file with out atomically. what names the edit in a failed
+// check's error: append key "alice" to config.toml.
+func (e *configEdit) write(out, what string) error {
+	if err := editVerify(out, e.want); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fsutil.WriteFileAtomic(e.path, []byte(out), e.perm)
 }
 
 // editRead returns the file's content (nil when it does not exist) and the

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ccrelay/ccrelay/internal/fsutil"
 	"github.com/ccrelay/ccrelay/internal/tomledit"
 )
 
@@ -139,21 +138,12 @@ func AppendKey(path string, fields []Field) error {
 	if name == "" {
 		return fmt.Errorf(`append key: fields need a non-empty string "name"`)
 	}
-	unlock, err := lockForEdit(path)
+	ed, err := beginEdit(path)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	data, perm, err := editRead(path)
-	if err != nil {
-		return err
-	}
-	src := string(data)
-	want, err := editDecode(src)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
-	keys, err := decodedKeys(want)
+	defer ed.unlock()
+	keys, err := decodedKeys(ed.want)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -162,12 +152,9 @@ func AppendKey(path string, fields []Field) error {
 			return fmt.Errorf("%s: %w: %q", path, ErrKeyExists, name)
 		}
 	}
-	out := editAppendTable(src, "keys", lines)
-	want["keys"] = append(keys, values)
-	if err := editVerify(out, want); err != nil {
-		return fmt.Errorf("append key %q to %s: %w", name, path, err)
-	}
-	return fsutil.WriteFileAtomic(path, []byte(out), perm)
+	out := editAppendTable(ed.src, "keys", lines)
+	ed.want["keys"] = append(keys, values)
+	return ed.write(out, fmt.Sprintf("append key %q to %s", name, path))
 }
 
 // SetKeyField sets field of the [[keys]] entry named name to value (in
@@ -177,23 +164,15 @@ func SetKeyField(path, name, field string, value any) error {
 	if err != nil {
 		return fmt.Errorf("set %s of key %q: %w", field, name, err)
 	}
-	unlock, err := lockForEdit(path)
+	ed, err := beginEdit(path)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	data, perm, err := editRead(path)
-	if err != nil {
-		return err
-	}
-	if data == nil {
+	defer ed.unlock()
+	if !ed.exists {
 		return fmt.Errorf("set %s of key %q: %s does not exist", field, name, path)
 	}
-	src := string(data)
-	want, err := editDecode(src)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
+	src := ed.src
 	blk, err := editFindKey(src, name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -210,7 +189,7 @@ func SetKeyField(path, name, field string, value any) error {
 			out = src[:n.End] + tomledit.EOL(src) + line + src[n.End:]
 		}
 	}
-	keys, err := decodedKeys(want)
+	keys, err := decodedKeys(ed.want)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -219,39 +198,28 @@ func SetKeyField(path, name, field string, value any) error {
 			k[field] = dec
 		}
 	}
-	if err := editVerify(out, want); err != nil {
-		return fmt.Errorf("set %s of key %q in %s: %w", field, name, path, err)
-	}
-	return fsutil.WriteFileAtomic(path, []byte(out), perm)
+	return ed.write(out, fmt.Sprintf("set %s of key %q in %s", field, name, path))
 }
 
 // RemoveKey deletes the [[keys]] entry named name: its header and every
 // line up to the next table header (comments directly above the next
 // header stay with that header's block).
 func RemoveKey(path, name string) error {
-	unlock, err := lockForEdit(path)
+	ed, err := beginEdit(path)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	data, perm, err := editRead(path)
-	if err != nil {
-		return err
-	}
-	if data == nil {
+	defer ed.unlock()
+	if !ed.exists {
 		return fmt.Errorf("remove key %q: %s does not exist", name, path)
 	}
-	src := string(data)
-	want, err := editDecode(src)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", path, err)
-	}
+	src := ed.src
 	blk, err := editFindKey(src, name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	out := src[:blk.start] + src[blk.end:]
-	keys, err := decodedKeys(want)
+	keys, err := decodedKeys(ed.want)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -262,12 +230,9 @@ func RemoveKey(path, name string) error {
 		}
 	}
 	if len(rest) == 0 {
-		delete(want, "keys")
+		delete(ed.want, "keys")
 	} else {
-		want["keys"] = rest
+		ed.want["keys"] = rest
 	}
-	if err := editVerify(out, want); err != nil {
-		return fmt.Errorf("remove key %q from %s: %w", name, path, err)
-	}
-	return fsutil.WriteFileAtomic(path, []byte(out), perm)
+	return ed.write(out, fmt.Sprintf("remove key %q from %s", name, path))
 }

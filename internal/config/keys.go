@@ -113,12 +113,8 @@ func (k *KeyConfig) Expiry() (time.Time, error) {
 }
 
 func (k *KeyConfig) applyDefaults() {
-	if k.QueueSeconds == 0 {
-		k.QueueSeconds = DefaultQueueSeconds
-	}
-	if k.Timezone == "" {
-		k.Timezone = "UTC"
-	}
+	setDefault(&k.QueueSeconds, DefaultQueueSeconds)
+	setDefault(&k.Timezone, "UTC")
 	k.KeySHA256 = strings.ToLower(k.KeySHA256)
 }
 

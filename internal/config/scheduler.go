@@ -42,15 +42,9 @@ func (c *Config) PlanOnlyFor(a *AccountConfig) bool {
 
 func (c *Config) applySchedulerDefaults() {
 	s := &c.Scheduler
-	if s.Spread == "" {
-		s.Spread = SpreadHeadroom
-	}
-	if s.SoftLimit == 0 {
-		s.SoftLimit = 0.9
-	}
-	if s.HardLimit == 0 {
-		s.HardLimit = 0.98
-	}
+	setDefault(&s.Spread, SpreadHeadroom)
+	setDefault(&s.SoftLimit, 0.9)
+	setDefault(&s.HardLimit, 0.98)
 }
 
 func (c *Config) validateScheduler(add func(key, format string, args ...any)) {

@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/provider/openai"
 )
 
 // Reading a Chat upstream's answer. Servers differ (docs/matrix.md):
@@ -176,29 +177,16 @@ func chatStopReason(finish string, hasCalls bool) StopReason {
 	return StopEnd
 }
 
-// chatReadUsage splits a Chat usage object into the relay's terms: input
-// without the cached part. ok is false when there is none.
+// chatReadUsage splits a Chat usage object into the relay's terms (input
+// without the cached part, as provider/openai's ChatUsage reads it for the
+// relay's own accounting) and adds the reasoning tokens. ok is false when
+// there is none.
 func chatReadUsage(u gjson.Result) (usage provider.Usage, reasoning int64, ok bool) {
-	if !u.IsObject() {
+	usage, ok = openai.ChatUsage(u)
+	if !ok {
 		return provider.Usage{}, 0, false
 	}
-	get := func(path string) int64 {
-		if n := u.Get(path).Int(); n > 0 {
-			return n
-		}
-		return 0
-	}
-	prompt := get("prompt_tokens")
-	cached := get("prompt_tokens_details.cached_tokens")
-	if cached == 0 {
-		cached = get("prompt_cache_hit_tokens")
-	}
-	if cached == 0 {
-		cached = get("cached_tokens")
-	}
-	cached = min(cached, prompt)
-	usage = provider.Usage{InputTokens: prompt - cached, CacheReadTokens: cached, OutputTokens: get("completion_tokens")}
-	return usage, get("completion_tokens_details.reasoning_tokens"), true
+	return usage, max(u.Get("completion_tokens_details.reasoning_tokens").Int(), 0), true
 }
 
 // chatErrorType is an error object's type, else its code.

@@ -1,7 +1,6 @@
 package credential
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ccrelay/ccrelay/internal/accounttype"
 	"github.com/ccrelay/ccrelay/internal/state"
+	"github.com/ccrelay/ccrelay/internal/testutil"
 )
 
 // fakeClock is a settable clock.
@@ -126,24 +126,6 @@ func (l *memLocker) Lock(ctx context.Context, id string) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// lockedBuffer is a goroutine-safe log sink.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // tokenEndpoint is a strict fake token endpoint: it knows which refresh
@@ -337,7 +319,7 @@ type env struct {
 	clock *fakeClock
 	store *memStore
 	ep    *tokenEndpoint
-	logs  *lockedBuffer
+	logs  *testutil.SyncBuffer
 	// extra secrets that must never appear in logs or errors.
 	secrets []string
 }
@@ -384,7 +366,7 @@ func newEnv(t *testing.T, style Style, rotate bool) *env {
 	if style == Google {
 		rt = googleRT
 	}
-	e := &env{t: t, clock: newClock(), store: newMemStore(), logs: &lockedBuffer{}, secrets: []string{rt, googleClientSecret}}
+	e := &env{t: t, clock: newClock(), store: newMemStore(), logs: &testutil.SyncBuffer{}, secrets: []string{rt, googleClientSecret}}
 	e.ep = newEndpoint(t, style, rotate, rt)
 	e.ep.clock = e.clock.Now
 	t.Cleanup(func() { e.assertNoSecrets("logs", e.logs.String()) })

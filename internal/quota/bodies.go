@@ -31,22 +31,13 @@ func ParseCodexEvent(data []byte, now time.Time) (Snapshot, bool) {
 	rl := root.Get("rate_limits")
 	for _, name := range [2]string{"primary", "secondary"} {
 		w := rl.Get(name)
-		if !w.IsObject() {
-			continue
-		}
-		p := w.Get("used_percent")
-		if p.Type != gjson.Number {
-			continue
-		}
-		u, ok := percent(p.Num)
+		win, ok := codexWindow(w, name, now)
 		if !ok {
 			continue
 		}
-		win := Window{Name: name, Utilization: u, has: true}
 		if m := w.Get("window_minutes"); m.Type == gjson.Number && m.Num > 0 && m.Num <= 366*24*60 {
 			win.Minutes = int(m.Num)
 		}
-		win.ResetsAt = resetField(w, now)
 		s.Windows = append(s.Windows, win)
 	}
 	if len(s.Windows) == 0 {
@@ -55,6 +46,25 @@ func ParseCodexEvent(data []byte, now time.Time) (Snapshot, bool) {
 	sortWindows(s.Windows)
 	s.SeenAt = now
 	return s, true
+}
+
+// codexWindow reads what Codex's window objects share, in its rate_limits
+// event and its usage endpoint alike: used_percent and the reset. ok is
+// false when w is no object or has no usable percentage. Each caller reads
+// the window's length, which the two spell differently.
+func codexWindow(w gjson.Result, name string, now time.Time) (win Window, ok bool) {
+	if !w.IsObject() {
+		return Window{}, false
+	}
+	p := w.Get("used_percent")
+	if p.Type != gjson.Number {
+		return Window{}, false
+	}
+	u, ok := percent(p.Num)
+	if !ok {
+		return Window{}, false
+	}
+	return Window{Name: name, Utilization: u, ResetsAt: resetField(w, now), has: true}, true
 }
 
 func resetField(w gjson.Result, now time.Time) time.Time {
@@ -134,18 +144,10 @@ func ParseCodexUsage(body []byte, now time.Time) (Snapshot, bool) {
 	}
 	for _, name := range [2]string{"primary", "secondary"} {
 		w := root.Get("rate_limit." + name + "_window")
-		if !w.IsObject() {
-			continue
-		}
-		p := w.Get("used_percent")
-		if p.Type != gjson.Number {
-			continue
-		}
-		u, ok := percent(p.Num)
+		win, ok := codexWindow(w, name, now)
 		if !ok {
 			continue
 		}
-		win := Window{Name: name, Utilization: u, ResetsAt: resetField(w, now), has: true}
 		if sec := w.Get("limit_window_seconds"); sec.Type == gjson.Number && sec.Num >= 60 && sec.Num <= 366*24*3600 {
 			win.Minutes = int(sec.Num / 60)
 		}

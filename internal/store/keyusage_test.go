@@ -138,17 +138,7 @@ func TestSeedFromRollupsAndRawRows(t *testing.T) {
 // TestKeyUsageQueryPlans: the last-use queries search by index, never scan
 // the table (KeySpendSince runs the usage queries TestUsageQueryPlans checks).
 func TestKeyUsageQueryPlans(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
-		t.Fatal(err)
-	}
-	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	db := planDB(t)
 	for _, q := range []struct {
 		name, text string
 		args       []any
@@ -158,20 +148,7 @@ func TestKeyUsageQueryPlans(t *testing.T) {
 		{"last raw", lastRawSQL, []any{1, 2}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
-			rows, err := db.conn().Query(`EXPLAIN QUERY PLAN `+strings.ReplaceAll(q.text, "%s", "main"), q.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := queryPlan(t, db.conn(), strings.ReplaceAll(q.text, "%s", "main"), q.args...)
 			for _, d := range plan {
 				if strings.HasPrefix(d, "SCAN ") && !strings.HasPrefix(d, "SCAN CONSTANT") {
 					t.Errorf("full scan:\n%s", strings.Join(plan, "\n"))

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -299,18 +300,7 @@ func TestUsageUnknownGroup(t *testing.T) {
 // grouping, each part) and on the roll-up and pruning statements, and fails
 // on a full table scan.
 func TestUsageQueryPlans(t *testing.T) {
-	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	// Some rows; no ANALYZE, as the relay runs none.
-	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
-		t.Fatal(err)
-	}
-	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	db := planDB(t)
 	type q struct {
 		name, text string
 		args       []any
@@ -361,20 +351,7 @@ func TestUsageQueryPlans(t *testing.T) {
 	}
 	for _, tt := range qs {
 		t.Run(tt.name, func(t *testing.T) {
-			rows, err := conn.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+tt.text, tt.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := queryPlan(t, conn, tt.text, tt.args...)
 			for _, d := range plan {
 				if strings.HasPrefix(d, "SCAN ") && !strings.HasPrefix(d, "SCAN CONSTANT") && !strings.HasPrefix(d, "SCAN temp.rollup_batch") {
 					t.Errorf("full scan in %s:\n%s", tt.name, strings.Join(plan, "\n"))
@@ -382,6 +359,48 @@ func TestUsageQueryPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// planDB is the database the query plan tests explain their queries on:
+// some random rows, rolled up; no ANALYZE, as the relay runs none. It is
+// closed when t ends.
+func planDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.InsertUsage(context.Background(), randomRecords(2000, time.Now(), 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Maintain(context.Background(), db, time.Hour, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// queryPlan returns the detail lines of SQLite's EXPLAIN QUERY PLAN for
+// query on q (a *sql.DB, or a *sql.Conn for a connection's temp tables).
+func queryPlan(t *testing.T, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, query string, args ...any) []string {
+	t.Helper()
+	rows, err := q.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
 }
 
 // TestUsageLegacyDatabase reads a database written before rollups existed

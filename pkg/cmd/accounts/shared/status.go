@@ -11,6 +11,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/accountview"
 	"github.com/ccrelay/ccrelay/internal/cluster"
 	"github.com/ccrelay/ccrelay/internal/config"
+	"github.com/ccrelay/ccrelay/internal/state"
 	"github.com/ccrelay/ccrelay/internal/store"
 )
 
@@ -61,42 +62,42 @@ func Statuses(ctx context.Context, cfg *config.Config, db *store.DB, now time.Ti
 // sharedState reads the cooldowns and last-use times: the cluster's when one
 // is configured (usage stays in each relay's database), else the database's.
 func sharedState(ctx context.Context, cfg *config.Config, db *store.DB, now time.Time) (map[string][]accountview.Cooldown, map[string]time.Time, error) {
-	byAcct := map[string][]accountview.Cooldown{}
-	add := func(accountID, model, kind, reason string, until time.Time) {
-		byAcct[accountID] = append(byAcct[accountID], accountview.Cooldown{Model: model, Kind: kind, Reason: reason, Until: until})
-	}
 	if cfg.Cluster.RedisURL != "" {
 		adm, err := cluster.Dial(ctx, cfg.Cluster)
 		if err != nil {
 			return nil, nil, err
 		}
 		defer adm.Close()
-		cds, err := adm.Cooldowns(ctx, now)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read shared cooldowns: %w", err)
-		}
-		lastUsed, err := adm.LastUsed(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read shared last use: %w", err)
-		}
-		for _, c := range cds {
-			add(c.AccountID, c.Model, c.Kind, c.Reason, c.Until)
-		}
-		return byAcct, lastUsed, nil
+		return readState(ctx, adm, "shared ", now)
 	}
 	if db == nil {
-		return byAcct, map[string]time.Time{}, nil
+		return map[string][]accountview.Cooldown{}, map[string]time.Time{}, nil
 	}
-	cds, err := db.Cooldowns(ctx, now)
+	return readState(ctx, db, "", now)
+}
+
+// stateSource is where the cooldowns and last-use times are kept: the
+// cluster's Redis (*cluster.Admin) or a relay's database (*store.DB).
+type stateSource interface {
+	Cooldowns(ctx context.Context, now time.Time) ([]state.Cooldown, error)
+	LastUsed(ctx context.Context) (map[string]time.Time, error)
+}
+
+// readState reads src's cooldowns in force, by account, and its last-use
+// times. whose prefixes what an error says was read ("shared " for the
+// cluster's).
+func readState(ctx context.Context, src stateSource, whose string, now time.Time) (map[string][]accountview.Cooldown, map[string]time.Time, error) {
+	cds, err := src.Cooldowns(ctx, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read cooldowns: %w", err)
+		return nil, nil, fmt.Errorf("read %scooldowns: %w", whose, err)
 	}
-	lastUsed, err := db.LastUsed(ctx)
+	lastUsed, err := src.LastUsed(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read last use: %w", err)
+		return nil, nil, fmt.Errorf("read %slast use: %w", whose, err)
 	}
+	byAcct := map[string][]accountview.Cooldown{}
 	for _, c := range cds {
-		add(c.AccountID, c.Model, c.Kind, c.Reason, c.Until)
+		byAcct[c.AccountID] = append(byAcct[c.AccountID], accountview.Cooldown{Model: c.Model, Kind: c.Kind, Reason: c.Reason, Until: c.Until})
 	}
 	return byAcct, lastUsed, nil
 }
