@@ -195,3 +195,35 @@ func TestCompatServesResponses(t *testing.T) {
 		t.Fatalf("usage rows %+v", rows)
 	}
 }
+
+// GET /openai/v1/models names the models openai-compatible accounts serve
+// by name (literal `models` entries, model_map names their globs take):
+// alone when no account has an upstream model list, else added to it.
+func TestCompatModelsListed(t *testing.T) {
+	vendor := upstream(t, &fakeupstream.ChatCompat{})
+	accts := compatAccount("ds", vendor.URL, "", `["deepseek-*", "kimi-k2"]`, `model_map = { "deepseek-r1" = "deepseek-reasoner", "glm-4" = "glm-4.6" }`+"\n") +
+		compatAccount("local", vendor.URL, "", `["qwen3:8b", "kimi-k2"]`, "")
+	list := func(r *relayUT) []string {
+		t.Helper()
+		c := r.openaiClient("/openai/v1")
+		page, err := c.Models.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range page.Data {
+			ids = append(ids, m.ID)
+		}
+		return ids
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+accts)
+	if got, want := strings.Join(list(r), ","), "deepseek-r1,kimi-k2,qwen3:8b"; got != want {
+		t.Fatalf("models %s, want %s", got, want)
+	}
+
+	fake := &fakeupstream.OpenAI{}
+	r2 := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+accts+openaiAccount("oa", upstream(t, fake).URL+"/v1", "k", 100))
+	if got, want := strings.Join(list(r2), ","), "gpt-fake-1,deepseek-r1,kimi-k2,qwen3:8b"; got != want {
+		t.Fatalf("models %s, want %s", got, want)
+	}
+}

@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -12,6 +14,7 @@ import (
 	"github.com/ccrelay/ccrelay/internal/convert"
 	"github.com/ccrelay/ccrelay/internal/provider"
 	"github.com/ccrelay/ccrelay/internal/provider/openai"
+	"github.com/ccrelay/ccrelay/internal/routing"
 	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
@@ -117,3 +120,70 @@ func (s *compatStream) end(dst []byte) []byte { return dst }
 func (s *compatStream) needsTerminal() bool   { return true }
 func (s *compatStream) usage() provider.Usage { return s.u }
 func (s *compatStream) usageUnknown() bool    { return !s.seen }
+
+// compatModels are the model names the enabled openai-compatible accounts
+// serve by name, for GET /openai/v1/models: each account's literal
+// `models` entries and the model_map names its globs take, sorted, each
+// once (a glob such as "deepseek-*" names no model to list).
+func compatModels(ups []*Upstream) []string {
+	var names []string
+	for _, up := range ups {
+		if up == nil || up.Account.Platform != accounttype.PlatformCompat || !up.Account.Enabled {
+			continue
+		}
+		for _, m := range up.Config.Models {
+			if !strings.ContainsAny(m, "*?[") {
+				names = append(names, m)
+			}
+		}
+		for m := range up.Config.ModelMap {
+			if routing.Serves(up.Config.Models, m) {
+				names = append(names, m)
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// appendModelEntries appends to a list's data one OpenAI model object per
+// name.
+func appendModelEntries(b []byte, names []string) []byte {
+	for i, m := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = provider.AppendJSONString(b, m)
+		b = append(b, `,"object":"model","created":0,"owned_by":"openai-compatible"}`...)
+	}
+	return b
+}
+
+// withCompatModels adds the names a listed upstream's model list (an
+// openai-responses account's) lacks to its data.
+func withCompatModels(body []byte, names []string) ([]byte, error) {
+	var missing []string
+	have := gjson.GetBytes(body, "data.#.id")
+	for _, m := range names {
+		found := false
+		have.ForEach(func(_, id gjson.Result) bool {
+			found = id.Str == m
+			return !found
+		})
+		if !found {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) == 0 {
+		return body, nil
+	}
+	out := body
+	for _, m := range missing {
+		var err error
+		if out, err = sjson.SetRawBytes(out, "data.-1", appendModelEntries(nil, []string{m})); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -119,11 +119,19 @@ func (r *Relay) handleInputTokens(w http.ResponseWriter, req *http.Request, d di
 // Responses route). A pool of only such accounts answers 501, as the Gemini
 // model routes do for Code Assist accounts.
 func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request, d dialect) {
-	c := r.intake(w, req, d, modelsAdapter{}, intakeOpts{})
+	compat := compatModels(r.Upstreams())
+	c := r.intake(w, req, d, modelsAdapter{compat: compat}, intakeOpts{})
 	if c == nil {
 		return
 	}
 	exclude, without, listing := modelListers(r.Upstreams(), accounttype.PlatformOpenAI)
+	if listing == 0 && len(compat) > 0 {
+		// Only openai-compatible accounts name models here: the list is theirs.
+		c.resp.Header().Set("Content-Type", "application/json")
+		c.resp.whole(http.StatusOK, append(appendModelEntries([]byte(`{"object":"list","data":[`), compat), "]}"...))
+		r.finish(c)
+		return
+	}
 	if listing == 0 && len(exclude) > 0 {
 		r.writeError(c, http.StatusNotImplemented, noModelList(accounttype.PlatformOpenAI, without)+
 			" (ChatGPT subscriptions) and serve only the Responses API (POST /openai/v1/responses); name the model there directly")
@@ -135,8 +143,12 @@ func (r *Relay) handleOpenAIModels(w http.ResponseWriter, req *http.Request, d d
 }
 
 // modelsAdapter forwards GET /models to the openai pool's accounts that
-// have a public model list (openai-responses).
-type modelsAdapter struct{ responsesAdapter }
+// have a public model list (openai-responses), and adds the models
+// openai-compatible accounts serve by name (compatModels) to the answer.
+type modelsAdapter struct {
+	responsesAdapter
+	compat []string
+}
 
 func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, up.baseURL()+"/models", nil)
@@ -148,9 +160,13 @@ func (modelsAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secr
 	return req, nil
 }
 
-func (modelsAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
+func (a modelsAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, provider.Usage{}, errMalformed
+	}
+	if len(a.compat) > 0 && gjson.GetBytes(body, "data").IsArray() {
+		out, err := withCompatModels(body, a.compat)
+		return out, provider.Usage{}, err
 	}
 	return body, provider.Usage{}, nil
 }
