@@ -91,7 +91,24 @@ func newFastGemini(model string) fastAPI {
 	}
 	api.delta = newTmpl(geminiChunk(model, deltaText, "", geminiPromptUsage))
 	api.textDelta = newTmpl(geminiChunk(model, TextStampKey+zeroStamp, "", geminiPromptUsage))
-	tail := []tmpl{newTmpl(geminiChunk(model, "", `,"finishReason":"STOP"`, geminiUsage(GeminiCandidatesTokens, GeminiThoughtsTokens)))}
+	tail := []tmpl{newTmpl(geminiLastChunk(model))}
 	api.tail = func(int, bool) []tmpl { return tail }
 	return api
+}
+
+// geminiLastChunk ends a stream: an empty text part, finishReason STOP and
+// the whole usage.
+func geminiLastChunk(model string) Event {
+	return geminiChunk(model, "", `,"finishReason":"STOP"`, geminiUsage(GeminiCandidatesTokens, GeminiThoughtsTokens))
+}
+
+// FastGeminiStream is the shape of Fast's Gemini stream without its stamps,
+// for in-process benchmarks: deltas chunks whose text is text (which must
+// need no JSON escaping), then the last chunk.
+func FastGeminiStream(model, text string, deltas int) []Event {
+	evs := make([]Event, 0, deltas+1)
+	for range deltas {
+		evs = append(evs, geminiChunk(model, text, "", geminiPromptUsage))
+	}
+	return append(evs, geminiLastChunk(model))
 }
