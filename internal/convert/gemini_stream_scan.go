@@ -1,9 +1,9 @@
 package convert
 
 import (
-	"unsafe"
-
 	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/provider"
 )
 
 // The Gemini reader's fast path: a chunk whose candidate holds only text
@@ -38,13 +38,9 @@ func (s *geminiStreamReader) scanChunk(evs []Event, data []byte) ([]Event, bool)
 	if !scanMembers(data, geminiChunkMembers[:], m[:]) || m[4] != nil || m[5] != nil || !isJSON(m[0], '[') {
 		return evs, false // an error, a Code Assist envelope, no candidates
 	}
-	var cand []byte
-	gjson.Parse(view(m[0])).ForEach(func(_, v gjson.Result) bool {
-		cand = bytesOf(v.Raw)
-		return false
-	})
+	// The first candidate: the object after '[' (scanObject stops at its end).
 	var c [len(geminiCandMembers)][]byte
-	if !isJSON(cand, '{') || !scanMembers(cand, geminiCandMembers[:], c[:]) || c[1] != nil && !isJSON(c[1], '"') {
+	if _, ok := scanObject(m[0][skipSpace(m[0], 1):], geminiCandMembers[:], c[:]); !ok || c[1] != nil && !isJSON(c[1], '"') {
 		return evs, false
 	}
 	var buf [4]scannedText
@@ -101,13 +97,18 @@ func scanGeminiParts(texts []scannedText, content []byte) ([]scannedText, bool) 
 	if !isJSON(ct[0], '[') {
 		return texts, false
 	}
-	ok := true
-	gjson.Parse(view(ct[0])).ForEach(func(_, v gjson.Result) bool {
+	// The array's elements, each an object read by scanObject, which says
+	// where it ends (the chunk passed gjson.ValidBytes).
+	arr := ct[0]
+	i := skipSpace(arr, 1)
+	if i < len(arr) && arr[i] == ']' {
+		return texts, true
+	}
+	for i < len(arr) {
 		var p [len(geminiPartMembers)][]byte
-		raw := bytesOf(v.Raw)
-		if ok = isJSON(raw, '{') && scanMembers(raw, geminiPartMembers[:], p[:]) &&
-			isJSON(p[0], '"') && p[2] == nil && p[3] == nil && p[4] == nil && p[5] == nil; !ok {
-			return false
+		n, ok := scanObject(arr[i:], geminiPartMembers[:], p[:])
+		if !ok || !isJSON(p[0], '"') || p[2] != nil || p[3] != nil || p[4] != nil || p[5] != nil {
+			return texts, false
 		}
 		switch string(p[1]) {
 		case "", "false":
@@ -115,21 +116,55 @@ func scanGeminiParts(texts []scannedText, content []byte) ([]scannedText, bool) 
 		case "true":
 			texts = append(texts, scannedText{raw: p[0], thought: true})
 		default:
-			ok = false
+			return texts, false
 		}
-		return ok
+		if i = skipSpace(arr, i+n); i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+			continue
+		}
+		return texts, i < len(arr) && arr[i] == ']'
+	}
+	return texts, false
+}
+
+// scanObject is scanMembers on the object that opens b (after no space),
+// which may go on past it; n is the length of the object.
+func scanObject(b []byte, names []string, vals [][]byte) (n int, ok bool) {
+	if !isJSON(b, '{') {
+		return 0, false
+	}
+	end := 1 // just past the last value read, or the '{'
+	escaped := false
+	walked := provider.ForEachMember(b, func(k, v []byte) bool {
+		if provider.KeyHasEscape(k) {
+			escaped = true
+			return false
+		}
+		for i, name := range names {
+			if string(k) == name {
+				if vals[i] == nil {
+					vals[i] = v
+				}
+				break
+			}
+		}
+		end = cap(b) - cap(v) + len(v) // v is b[i:end]
+		return true
 	})
-	return texts, ok
+	if end = skipSpace(b, end); !walked || escaped || end >= len(b) || b[end] != '}' {
+		return 0, false
+	}
+	return end + 1, true
+}
+
+// skipSpace returns the index of the first byte of b from i on that is not
+// JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // isJSON reports whether the raw value raw opens with c ('{', '[', '"').
 func isJSON(raw []byte, c byte) bool { return len(raw) > 0 && raw[0] == c }
-
-// bytesOf is s's bytes without a copy, to be read only: s is a substring
-// of view(data) that gjson found.
-func bytesOf(s string) []byte {
-	if len(s) == 0 {
-		return nil
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}

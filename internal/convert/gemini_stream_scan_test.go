@@ -85,6 +85,11 @@ func TestGeminiScanChunkMatchesChunk(t *testing.T) {
 			`{"candidates":[1,{"content":{}}]}`, `{"candidates":[{"content":{"parts":{"text":"o"}}}]}`, `{"candidates":[]}`,
 			`{"usageMetadata":{"promptTokenCount":"7"},"candidates":[{"index":0}]}`, `{"candidates":[{"finishReason":12}]}`,
 		}, []bool{false, true, false, false, false, false, false, true, false}},
+		{"white space in arrays and objects, an escaped key after a plain one", []string{
+			"{ \"candidates\" : [ { \"content\" : { \"parts\" : [ {\"text\":\"a\"} ,\n\t{ \"text\" : \"b\" , \"thought\" : false }\r\n] } } ] }",
+			`{"candidates":[{"content":{"parts":[{"text":"c"},{"text":"d","th\u006fught":true}]}}]}`,
+			`{"candidates":[{"content":{"parts":[]},"finishReason":"STOP"}]}`,
+		}, []bool{true, false, true}},
 		{"usage in a chunk of its own, then a blocked prompt", []string{
 			`{"usageMetadata":{"promptTokenCount":3},"responseId":"r4"}`, `{"promptFeedback":{"blockReason":"SAFETY"}}`,
 		}, []bool{false, false}},
