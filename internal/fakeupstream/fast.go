@@ -15,7 +15,8 @@ import (
 // that goes through one puts the same numbers in the body (BenchField).
 const (
 	// HeaderEvents asks for an SSE stream of that many events (at least 5);
-	// absent or 0 means a JSON answer.
+	// absent or 0 means a JSON answer (but for Gemini, where the method
+	// says which: streamGenerateContent streams geminiDefaultEvents).
 	HeaderEvents = "X-Bench-Events"
 	// HeaderGap is the spacing between stream events in microseconds (default 0).
 	HeaderGap = "X-Bench-Gap-Us"
