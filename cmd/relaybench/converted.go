@@ -2,10 +2,12 @@ package main
 
 // Converted streams: a client of one API served by an account of another
 // (PRODUCT.md §7), which the relay converts event by event. The relay under
-// test has openai-responses accounts on the same fake upstream besides its
-// Claude ones, and routes by model name: a Messages request for gpt-5 goes
-// to the openai pool (Messages -> Responses, "m2r"), a Responses request
-// for claude-sonnet-4-5 to the Claude pool (Responses -> Messages, "r2m").
+// test has openai-responses and gemini-api accounts on the same fake
+// upstream besides its Claude ones, and routes by model name: a Messages
+// request for gpt-5 goes to the openai pool (Messages -> Responses,
+// "m2r"), a Responses request for claude-sonnet-4-5 to the Claude pool
+// (Responses -> Messages, "r2m"), a Messages request for gemini-2.5-pro to
+// the gemini pool (Messages -> Gemini streamGenerateContent, "m2g").
 //
 // A conversion re-encodes every event, so the upstream's JSON stamps are
 // lost; these streams are steered and stamped through their text instead
@@ -40,6 +42,8 @@ var conversions = []conversion{
 		bodies: func() [][]byte { return messagesBodies(256, true, "gpt-5", steerMark) }},
 	{name: "r2m", client: "Responses", upstream: "Messages", responses: true,
 		bodies: func() [][]byte { return responsesBodies(256, "claude-sonnet-4-5", steerMark) }},
+	{name: "m2g", client: "Messages", upstream: "Gemini",
+		bodies: func() [][]byte { return messagesBodies(256, true, "gemini-2.5-pro", steerMark) }},
 }
 
 // convertedDeltas is the text deltas of a converted stream: as many as the
@@ -184,7 +188,8 @@ func (b *bench) convertedRow(ctx context.Context, cv conversion, legs []leg, con
 
 // ConvertedRow is one converted stream scenario.
 type ConvertedRow struct {
-	// Conversion is m2r (a Messages client on a Responses upstream) or r2m.
+	// Conversion is m2r (a Messages client on a Responses upstream), r2m
+	// or m2g (a Messages client on a Gemini upstream).
 	Conversion  string  `json:"conversion"`
 	Client      string  `json:"client_api"`
 	Upstream    string  `json:"upstream_api"`

@@ -19,9 +19,11 @@ import (
 
 // convertingProxy is a stand-in for the relay's converting path, built
 // from the same codecs: a Messages request on /v1/messages goes to the
-// upstream's Responses API and its stream comes back as Messages (m2r); a
-// Responses request on /v1/responses the other way round (r2m). cut drops
-// the converted stream's last event.
+// upstream's Responses API and its stream comes back as Messages (m2r), or
+// for a gemini-* model to the upstream's Gemini API
+// (streamGenerateContent?alt=sse with an API key, m2g); a Responses request
+// on /v1/responses the other way round (r2m). cut drops the converted
+// stream's last event.
 func convertingProxy(t *testing.T, upstream string, cut bool) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -39,23 +41,31 @@ func convertingProxy(t *testing.T, upstream string, cut bool) *httptest.Server {
 				up, err = convert.EncodeMessages(req)
 			}
 			path, rd, wr = "/v1/messages", convert.NewMessagesStreamReader(), convert.NewResponsesStreamWriter(req.Model)
-		} else {
-			req, err = convert.DecodeMessages(body)
-			if err == nil {
-				up, err = convert.EncodeResponses(req)
-			}
+		} else if req, err = convert.DecodeMessages(body); err == nil && strings.HasPrefix(req.Model, "gemini-") {
+			up, err = convert.EncodeGemini(req)
+			path, rd, wr = "/v1beta/models/"+req.Model+":streamGenerateContent?alt=sse", convert.NewGeminiStreamReader(), convert.NewMessagesStreamWriter(req.Model)
+		} else if err == nil {
+			up, err = convert.EncodeResponses(req)
 			path, rd, wr = "/v1/responses", convert.NewResponsesStreamReader(), convert.NewMessagesStreamWriter(req.Model)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		resp, err := http.Post(upstream+path, "application/json", bytes.NewReader(up))
+		upReq, _ := http.NewRequest(http.MethodPost, upstream+path, bytes.NewReader(up))
+		upReq.Header.Set("Content-Type", "application/json")
+		upReq.Header.Set("X-Goog-Api-Key", "AIza-bench")
+		resp, err := http.DefaultClient.Do(upReq)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			http.Error(w, string(b), resp.StatusCode)
+			return
+		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		var p sse.Parser
 		var evs []convert.Event
@@ -159,6 +169,7 @@ func TestConvertedBodies(t *testing.T) {
 	}{
 		{conversions[0], "gpt-5", "messages.0.content.0.text"},
 		{conversions[1], "claude-sonnet-4-5", "input.1.content.0.text"},
+		{conversions[2], "gemini-2.5-pro", "messages.0.content.0.text"},
 	} {
 		bodies := tt.cv.bodies()
 		b := spec.body(bodies[0])
@@ -184,17 +195,21 @@ func TestConvertedBodies(t *testing.T) {
 }
 
 // The generated config gives the relay openai-responses accounts on the
-// fake upstream's /v1 only when asked.
+// fake upstream's /v1, and gemini-api accounts on its root (the relay adds
+// /v1beta/models/...), only when asked.
 func TestRelayConfigOpenAIAccounts(t *testing.T) {
-	cfg := relayConfig{logLevel: "warn", accounts: 2, openaiAccounts: 2, upstream: "http://127.0.0.1:9"}.toml()
+	cfg := relayConfig{logLevel: "warn", accounts: 2, openaiAccounts: 2, geminiAccounts: 3, upstream: "http://127.0.0.1:9"}.toml()
 	if n := strings.Count(cfg, `type = "openai-responses"`); n != 2 || !strings.Contains(cfg, `api_url = "http://127.0.0.1:9/v1"`) {
 		t.Errorf("%d openai accounts in\n%s", n, cfg)
 	}
 	if n := strings.Count(cfg, `type = "claude-api"`); n != 2 {
 		t.Errorf("%d claude accounts", n)
 	}
-	if strings.Contains(relayConfig{accounts: 2}.toml(), "openai-responses") {
-		t.Error("openai accounts that were not asked for")
+	if n := strings.Count(cfg, "type = \"gemini-api\"\nid = \"bench-gemini-003\"\napi_key = \"AIza-bench-003\"\napi_url = \"http://127.0.0.1:9\"\n"); n != 1 || strings.Count(cfg, `type = "gemini-api"`) != 3 {
+		t.Errorf("gemini accounts in\n%s", cfg)
+	}
+	if cfg := (relayConfig{accounts: 2}).toml(); strings.Contains(cfg, "openai-responses") || strings.Contains(cfg, "gemini-api") {
+		t.Error("openai or gemini accounts that were not asked for")
 	}
 }
 

@@ -81,7 +81,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, databases)")
 	flag.BoolVar(&o.verbose, "v", false, "print progress and process ids to stderr")
 	flag.DurationVar(&o.holdIdle, "hold-idle", 0, "in the memory phase, keep the 2000 idle streams open this long (to inspect the process)")
-	filter := flag.String("filter", "", "run only the plain and stream scenarios whose name matches this regexp (names: plain/4KB/c=64, plain/100KB/c=1, streams/20ms/c=256, streams/convert-m2r/0ms/c=16, streams/convert-r2m/20ms/c=256, ...)")
+	filter := flag.String("filter", "", "run only the plain and stream scenarios whose name matches this regexp (names: plain/4KB/c=64, plain/100KB/c=1, streams/20ms/c=256, streams/convert-m2r/0ms/c=16, streams/convert-r2m/20ms/c=256, streams/convert-m2g/0ms/c=16, ...)")
 	flag.Parse()
 	if *filter != "" {
 		re, err := regexp.Compile(*filter)
@@ -210,7 +210,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	relay, err := startRelay(b.bin, b.dir, "ccrelay", relayConfig{logLevel: "warn", accounts: b.o.accounts, openaiAccounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	relay, err := startRelay(b.bin, b.dir, "ccrelay", relayConfig{logLevel: "warn", accounts: b.o.accounts, openaiAccounts: b.o.accounts, geminiAccounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
 	if err != nil {
 		base.stop()
 		return err
@@ -223,7 +223,7 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.o.before == "" {
 		return nil
 	}
-	before, err := startRelay(b.o.before, b.dir, "ccrelay-before", relayConfig{logLevel: "warn", accounts: b.o.accounts, openaiAccounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
+	before, err := startRelay(b.o.before, b.dir, "ccrelay-before", relayConfig{logLevel: "warn", accounts: b.o.accounts, openaiAccounts: b.o.accounts, geminiAccounts: b.o.accounts, upstream: "http://" + b.upstream.addr})
 	if err != nil {
 		return fmt.Errorf("--before: %w", err)
 	}

@@ -229,6 +229,10 @@ type relayConfig struct {
 	// same upstream (Fast answers the Responses API under /v1): the pool
 	// that serves a Messages request for a gpt-* model, converted.
 	openaiAccounts int
+	// geminiAccounts is the number of gemini-api accounts on the same
+	// upstream (Fast answers the Gemini API's streamGenerateContent): the
+	// pool that serves a Messages request for a gemini-* model, converted.
+	geminiAccounts int
 	// namedKeys, when set, replaces api_keys with that many [[keys]], each
 	// with rpm, concurrency and budgets high enough never to refuse; the
 	// last one is the benchmark's key.
@@ -260,6 +264,9 @@ func (c relayConfig) toml() string {
 	}
 	for i := range c.openaiAccounts {
 		fmt.Fprintf(&b, "[[accounts]]\ntype = \"openai-responses\"\nid = \"bench-openai-%03d\"\napi_key = \"sk-proj-bench-%03d\"\napi_url = %q\n\n", i+1, i+1, c.upstream+"/v1")
+	}
+	for i := range c.geminiAccounts {
+		fmt.Fprintf(&b, "[[accounts]]\ntype = \"gemini-api\"\nid = \"bench-gemini-%03d\"\napi_key = \"AIza-bench-%03d\"\napi_url = %q\n\n", i+1, i+1, c.upstream)
 	}
 	return b.String()
 }

@@ -49,10 +49,15 @@ func NewGeminiStreamReader() StreamReader { return newGeminiReader() }
 
 func newGeminiReader() *geminiStreamReader { return &geminiStreamReader{open: -1} }
 
-// Read implements StreamReader.
+// Read implements StreamReader. A chunk of text (or thought text) parts,
+// the bulk of a stream, is read in place by scanChunk; any other goes
+// through chunk.
 func (s *geminiStreamReader) Read(evs []Event, _, data []byte) []Event {
 	if s.ended || !gjson.ValidBytes(data) {
 		return evs
+	}
+	if out, ok := s.scanChunk(evs, data); ok {
+		return out
 	}
 	d := gjson.ParseBytes(data)
 	if !d.IsObject() {
@@ -93,14 +98,19 @@ func (s *geminiStreamReader) start(evs []Event, d gjson.Result) []Event {
 	if s.started {
 		return evs
 	}
+	return s.startWith(evs, d.Get("responseId").String(), d.Get("modelVersion").String())
+}
+
+// startWith emits EventStart with the first chunk's responseId and
+// modelVersion.
+func (s *geminiStreamReader) startWith(evs []Event, id, model string) []Event {
 	s.started = true
-	id := d.Get("responseId").String()
 	s.base = sanitizeToolID(id)
 	if id == "" {
 		s.base = randomID("")
 	}
 	u := provider.Usage{InputTokens: s.usage.InputTokens, CacheReadTokens: s.usage.CacheReadTokens}
-	return append(evs, Event{Kind: EventStart, ID: id, Model: d.Get("modelVersion").String(), Usage: u})
+	return append(evs, Event{Kind: EventStart, ID: id, Model: model, Usage: u})
 }
 
 // part reads one Part of the candidate.
@@ -192,11 +202,15 @@ func (s *geminiStreamReader) finish(evs []Event, stop StopReason) []Event {
 // promptTokenCount includes the cached tokens, InputTokens does not;
 // thoughts are output tokens (and the reasoning count).
 func geminiUsageOf(u gjson.Result) (provider.Usage, int64) {
-	prompt := u.Get("promptTokenCount").Int() + u.Get("toolUsePromptTokenCount").Int()
-	cached := min(max(u.Get("cachedContentTokenCount").Int(), 0), prompt)
-	thoughts := u.Get("thoughtsTokenCount").Int()
-	return provider.Usage{InputTokens: prompt - cached, CacheReadTokens: cached,
-		OutputTokens: u.Get("candidatesTokenCount").Int() + thoughts}, thoughts
+	return geminiUsageCounts(u.Get("promptTokenCount").Int(), u.Get("toolUsePromptTokenCount").Int(), u.Get("cachedContentTokenCount").Int(),
+		u.Get("thoughtsTokenCount").Int(), u.Get("candidatesTokenCount").Int())
+}
+
+// geminiUsageCounts is geminiUsageOf's arithmetic on the counts read.
+func geminiUsageCounts(prompt, toolUse, cached, thoughts, candidates int64) (provider.Usage, int64) {
+	prompt += toolUse
+	cached = min(max(cached, 0), prompt)
+	return provider.Usage{InputTokens: prompt - cached, CacheReadTokens: cached, OutputTokens: candidates + thoughts}, thoughts
 }
 
 // geminiStop maps a finishReason onto a stop reason.

@@ -15,7 +15,8 @@ import (
 // that goes through one puts the same numbers in the body (BenchField).
 const (
 	// HeaderEvents asks for an SSE stream of that many events (at least 5);
-	// absent or 0 means a JSON answer.
+	// absent or 0 means a JSON answer (but for Gemini, where the method
+	// says which: streamGenerateContent streams geminiDefaultEvents).
 	HeaderEvents = "X-Bench-Events"
 	// HeaderGap is the spacing between stream events in microseconds (default 0).
 	HeaderGap = "X-Bench-Gap-Us"
@@ -34,22 +35,25 @@ const stampDigits = 19
 // maxHold bounds an idle stream whatever a client asks.
 const maxHold = 10 * time.Minute
 
-// Fast is a lean fake Anthropic Messages API, and OpenAI Responses API on
-// paths ending in /responses, for load tests: it reads and discards the
+// Fast is a lean fake Anthropic Messages API, OpenAI Responses API on
+// paths ending in /responses, and public Gemini API on
+// /{version}/models/{model}:generateContent and :streamGenerateContent
+// (fast_gemini.go), for load tests: it reads and discards the
 // request body without parsing it, answers from precomputed bytes and
 // records nothing, so it costs the machine little next to the relay it
-// measures. A JSON answer is a Messages (or Responses) response with usage.
-// A Messages stream (see HeaderEvents) is message_start,
+// measures. A JSON answer is a Messages (or Responses, or Gemini) response
+// with usage. A Messages stream (see HeaderEvents) is message_start,
 // content_block_start, text deltas, content_block_stop,
 // message_delta, message_stop; a Responses stream is response.created,
 // response.in_progress, output_item.added, content_part.added, text deltas,
 // output_text.done, content_part.done, output_item.done and
-// response.completed with usage. Each event is flushed on its own and
+// response.completed with usage; a Gemini stream is text chunks and a last
+// chunk with finishReason and the whole usageMetadata. Each event is flushed on its own and
 // stamped with its send time (StampKey); a stream steered from the request's
 // text (TextSteer) also carries the stamp in each text delta
 // (TextStampKey), where it survives a relay's conversion to another API.
 type Fast struct {
-	messages, responses fastAPI
+	messages, responses, gemini fastAPI
 }
 
 // fastAPI is one API's precomputed answers.
@@ -108,6 +112,7 @@ func NewFast(model string) *Fast {
 	}
 	f.messages.tail = func(int, bool) []tmpl { return tail }
 	f.responses = newFastResponses(model)
+	f.gemini = newFastGemini(model)
 	return f
 }
 
@@ -120,23 +125,30 @@ var zeroStamp = strings.Repeat("0", stampDigits)
 // notes where its stamps are.
 func newTmpl(e Event) tmpl {
 	b := stampTemplate(e)
-	t := tmpl{b: b, at: len("event: ") + len(e.Name) + len("\ndata: ") + len(StampKey), text: -1}
+	t := tmpl{b: b, at: len("data: ") + len(StampKey), text: -1}
+	if e.Name != "" {
+		t.at += len("event: ") + len(e.Name) + len("\n")
+	}
 	if i := bytes.Index(b, []byte(TextStampKey+zeroStamp)); i >= 0 {
 		t.text = i + len(TextStampKey)
 	}
 	return t
 }
 
-// stampTemplate renders e with a zeroed stamp right after the opening brace.
+// stampTemplate renders e with a zeroed stamp right after the opening
+// brace; an event without a name (Gemini's) is a data line alone.
 func stampTemplate(e Event) []byte {
 	data := e.Data
 	if len(data) < 2 || data[0] != '{' {
 		panic(fmt.Sprintf("fakeupstream: event data %q is not a JSON object", data))
 	}
 	var b []byte
-	b = append(b, "event: "...)
-	b = append(b, e.Name...)
-	b = append(b, "\ndata: "...)
+	if e.Name != "" {
+		b = append(b, "event: "...)
+		b = append(b, e.Name...)
+		b = append(b, '\n')
+	}
+	b = append(b, "data: "...)
 	b = append(b, StampKey...)
 	b = append(b, zeroStamp...)
 	b = append(b, ',')
@@ -216,6 +228,20 @@ func (f *Fast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	api := &f.messages
 	if strings.HasSuffix(r.URL.Path, "/responses") {
 		api = &f.responses
+	} else if method := geminiMethod(r.URL.Path); method != "" {
+		if status, body, refused := geminiRefusal(r, method); refused {
+			writeGeminiRefusal(w, status, body)
+			return
+		}
+		api = &f.gemini
+		switch {
+		case method == "generateContent":
+			// A unary call: the JSON answer whatever the steering asks.
+			n, textStamps = 0, false
+		case n <= 0 && !textStamps:
+			// The method, not the steering, says it streams.
+			n = geminiDefaultEvents
+		}
 	}
 	h := w.Header()
 	for _, kv := range api.header {

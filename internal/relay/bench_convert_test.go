@@ -33,12 +33,13 @@ import (
 const convDeltas = 45
 
 // convUpstream answers a Messages stream (2 + 45 deltas + 3 events) on
-// /v1/messages and a Responses stream (4 + 45 + 4) on /v1/responses, one
-// event per Read.
+// /v1/messages, a Responses stream (4 + 45 + 4) on /v1/responses and a
+// Gemini stream (45 + 1 chunks, fakeupstream.Fast's) on
+// :streamGenerateContent, one event per Read.
 type convUpstream struct {
-	messages, responses [][]byte
-	mu                  sync.Mutex
-	scratch             bytes.Buffer
+	messages, responses, gemini [][]byte
+	mu                          sync.Mutex
+	scratch                     bytes.Buffer
 }
 
 func newConvUpstream() *convUpstream {
@@ -52,6 +53,9 @@ func newConvUpstream() *convUpstream {
 	for _, e := range fakeupstream.ResponseStream("gpt-5", text, convDeltas, 0) {
 		u.responses = append(u.responses, []byte("event: "+e.Name+"\ndata: "+e.Data+"\n\n"))
 	}
+	for _, e := range fakeupstream.FastGeminiStream("gemini-2.5-pro", " token", convDeltas) {
+		u.gemini = append(u.gemini, []byte("data: "+e.Data+"\n\n"))
+	}
 	return u
 }
 
@@ -64,16 +68,22 @@ func (u *convUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body.Close()
 	}
 	events := u.messages
-	if strings.HasSuffix(req.URL.Path, "/responses") {
+	switch {
+	case strings.HasSuffix(req.URL.Path, "/responses"):
 		events = u.responses
+	case strings.HasSuffix(req.URL.Path, ":streamGenerateContent"):
+		if req.URL.RawQuery != "alt=sse" || req.Header.Get("X-Goog-Api-Key") == "" {
+			return nil, fmt.Errorf("gemini call %s without alt=sse or a key", req.URL)
+		}
+		events = u.gemini
 	}
 	h := http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}, "Request-Id": {"req_011CWbenchConvUpstream0001"}}
 	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Request: req,
 		ContentLength: -1, Body: &eventReader{events: events}}, nil
 }
 
-// newConvBenchRelay builds a relay with one claude-api and one
-// openai-responses account on up.
+// newConvBenchRelay builds a relay with one claude-api, one
+// openai-responses and one gemini-api account on up.
 func newConvBenchRelay(b *testing.B, up http.RoundTripper) http.Handler {
 	b.Helper()
 	client := &http.Client{Transport: up}
@@ -82,6 +92,7 @@ func newConvBenchRelay(b *testing.B, up http.RoundTripper) http.Handler {
 	for i, ac := range []config.AccountConfig{
 		{Type: config.TypeClaudeAPI, ID: "claude", APIURL: "http://upstream.invalid"},
 		{Type: config.TypeOpenAIResponses, ID: "openai", APIURL: "http://upstream.invalid/v1"},
+		{Type: config.TypeGeminiAPI, ID: "gemini", APIURL: "http://upstream.invalid"},
 	} {
 		ac.Name, ac.Priority, ac.Enabled = ac.ID, 100, true
 		a := &scheduler.Account{ID: ac.ID, Name: ac.ID, Type: ac.Type, Platform: ac.Platform(), Priority: 100, Enabled: true, Index: i}
@@ -115,8 +126,9 @@ func convResponsesBodies(n int, model string) [][]byte {
 
 // BenchmarkRelayConverted is one 4 KB streaming request with 45 text
 // deltas: passthrough (Messages on a Claude account), m2r (a Messages
-// client asking for gpt-5, served by an openai-responses account) and r2m
-// (a Responses client asking for a Claude model). Besides allocs/op it
+// client asking for gpt-5, served by an openai-responses account), r2m
+// (a Responses client asking for a Claude model) and m2g (a Messages client
+// asking for gemini-2.5-pro, served by a gemini-api account). Besides allocs/op it
 // reports allocs and bytes per upstream event.
 func BenchmarkRelayConverted(b *testing.B) {
 	codex := http.Header{
@@ -136,6 +148,7 @@ func BenchmarkRelayConverted(b *testing.B) {
 		{"passthrough", "/v1/messages?beta=true", benchHeader(true), benchBodies(256, true), len(up.messages)},
 		{"m2r", "/v1/messages?beta=true", benchHeader(true), modelBodies(benchBodies(256, true), "gpt-5"), len(up.responses)},
 		{"r2m", "/v1/responses", codex, convResponsesBodies(256, "claude-sonnet-4-5"), len(up.messages)},
+		{"m2g", "/v1/messages?beta=true", benchHeader(true), modelBodies(benchBodies(256, true), "gemini-2.5-pro"), len(up.gemini)},
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {

@@ -40,7 +40,96 @@ func ParseUsage(body []byte) (provider.Usage, bool) {
 		})
 		return u, found
 	}
+	if u, ok, read := usageScan(b, false); read {
+		return u, ok
+	}
 	return usageOf(gjson.Parse(s))
+}
+
+// usageScan is usageOf for the object b read with provider.ForEachMember,
+// once for the response and once for usageMetadata: the other members
+// (candidates, the bulk of a stream chunk) are skipped without being
+// parsed. inner: b is the Code Assist envelope's response, whose own
+// response member is not read. read is false, for usageOf to read b, when
+// a key has an escape or the walk fails.
+func usageScan(b []byte, inner bool) (u provider.Usage, ok, read bool) {
+	var um, resp []byte
+	escaped := false
+	if !provider.ForEachMember(b, func(k, v []byte) bool {
+		if provider.KeyHasEscape(k) {
+			escaped = true
+			return false
+		}
+		switch string(k) {
+		case "usageMetadata":
+			if um == nil {
+				um = v
+			}
+		case "response":
+			if resp == nil {
+				resp = v
+			}
+		}
+		return true
+	}) || escaped {
+		return provider.Usage{}, false, false
+	}
+	switch {
+	case len(um) > 0 && um[0] == '{':
+		return countsOf(um)
+	case !inner && len(resp) > 0 && resp[0] == '{':
+		return usageScan(resp, true)
+	}
+	return provider.Usage{}, false, true
+}
+
+// countsOf reads a usageMetadata object as usageOf does: each counter
+// named, the last copy of a name counting.
+func countsOf(um []byte) (u provider.Usage, ok, read bool) {
+	var prompt, candidates, cached, thoughts, toolUse int64
+	escaped := false
+	if !provider.ForEachMember(um, func(k, v []byte) bool {
+		if provider.KeyHasEscape(k) {
+			escaped = true
+			return false
+		}
+		switch string(k) {
+		case "promptTokenCount":
+			prompt = intOf(v)
+		case "candidatesTokenCount":
+			candidates = intOf(v)
+		case "cachedContentTokenCount":
+			cached = intOf(v)
+		case "thoughtsTokenCount":
+			thoughts = intOf(v)
+		case "toolUsePromptTokenCount":
+			toolUse = intOf(v)
+		}
+		return true
+	}) || escaped {
+		return provider.Usage{}, false, false
+	}
+	return provider.Usage{
+		InputTokens:     max(prompt-cached, 0) + max(toolUse, 0),
+		OutputTokens:    max(candidates, 0) + max(thoughts, 0),
+		CacheReadTokens: max(cached, 0),
+	}, true, true
+}
+
+// intOf is gjson's Int of the raw JSON value v: a plain integer of up to
+// 18 digits is read here, anything else by gjson.
+func intOf(v []byte) int64 {
+	if len(v) == 0 || len(v) > 18 {
+		return gjson.Parse(view(v)).Int()
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return gjson.Parse(view(v)).Int()
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
 // usageOf reads usageMetadata or response.usageMetadata from one response.
