@@ -120,7 +120,7 @@ func TestGeminiScanChunkCopiesWhatItKeeps(t *testing.T) {
 		{Kind: EventPartStart, Index: 0, Part: Part{Kind: PartText}},
 		{Kind: EventDelta, Index: 0, Delta: "plain text"},
 		{Kind: EventPartStop, Index: 0},
-		{Kind: EventFinish, Stop: StopEnd, Usage: geminiScanWantUsage(true)},
+		{Kind: EventFinish, Stop: StopEnd, Usage: geminiScanWantUsage(true), ReasoningTokens: 21},
 	}
 	for i := range data {
 		data[i] = 'x'
