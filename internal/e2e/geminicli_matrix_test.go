@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+)
+
+// The real Gemini CLI on the accounts of the protocol matrix besides
+// Claude and OpenAI Responses: an openai-compatible account (a
+// DeepSeek-like Chat upstream) and a gemini-api account (passthrough, the
+// strict Gemini fake). Each is a read_file round trip; a clientTap between
+// the CLI and the relay records what the CLI itself sent, to compare with
+// what the upstream got.
+
+// geminiCLIReadTurns runs the real Gemini CLI once on model through a
+// clientTap in front of the relay at relayURL, in dir, asking readPrompt,
+// with every outside host trapped. It checks that the CLI reached no
+// outside host, printed want, and sent exactly two streamed requests (the
+// turn and the tool turn) for model, and returns them.
+func geminiCLIReadTurns(t *testing.T, relayURL, model, dir, want string) []*fakeupstream.Recorded {
+	t.Helper()
+	tap, trap := &clientTap{}, newEgressTrap(t)
+	res, err := runGeminiCLI(t, tap.target(t, relayURL), relayKey, model, dir, readPrompt, 2*time.Minute, gcEgress(trap))
+	if err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%.4000s", err, res.Stdout, res.Stderr)
+	}
+	if got := trap.Attempts(); len(got) > 0 {
+		t.Fatalf("Gemini CLI tried to reach outside hosts: %q", got)
+	}
+	if res.Response != want {
+		t.Fatalf("response %q, want %q\nstdout:\n%s", res.Response, want, res.Stdout)
+	}
+	turns := tap.Requests()
+	streamPath := "/gemini/v1beta/models/" + model + ":streamGenerateContent"
+	for _, rec := range turns {
+		if len(turns) != 2 || rec.Method != "POST" || rec.Path != streamPath || rec.RawQuery != "alt=sse" {
+			t.Fatalf("Gemini CLI sent %d requests, one %s %s?%s; want 2 to %s?alt=sse", len(turns), rec.Method, rec.Path, rec.RawQuery, streamPath)
+		}
+	}
+	if len(turns) != 2 {
+		t.Fatalf("Gemini CLI sent %d requests; want 2", len(turns))
+	}
+	return turns
+}
+
+// geminiCLICall is the functionCall part of name the CLI replays in its
+// tool turn, and the functionResponse part it answers it with.
+func geminiCLICall(body []byte, name string) (call, resp gjson.Result) {
+	contents := gjson.GetBytes(body, "contents")
+	q := strconv.Quote(name)
+	return contents.Get(`#.parts.#(functionCall.name==` + q + `)|0`), contents.Get(`#.parts.#(functionResponse.name==` + q + `)|0`)
+}
+
+// chatToolTurn scripts a DeepSeek-like Chat upstream in thinking mode for
+// one tool round trip: every answer streams reasoning first; a request
+// without a tool message gets a call (callID) of tool with args, one whose
+// tool message answers callID gets answer(tool message content). Each
+// stream ends with fakeupstream.ChatCompatUsage's usage chunk and [DONE].
+func chatToolTurn(reasoning, callID, tool, args string, answer func(output string) string) func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+	return func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		model := gjson.GetBytes(rec.Body, "model").Str
+		evs := []fakeupstream.Event{chatChunk(model, `{"role":"assistant","content":""}`, ""), chatChunk(model, `{"reasoning_content":`+strconv.Quote(reasoning)+`}`, "")}
+		if out := gjson.GetBytes(rec.Body, `messages.#(tool_call_id==`+strconv.Quote(callID)+`)`); out.Exists() {
+			evs = append(evs, chatChunk(model, `{"content":`+strconv.Quote(answer(out.Get("content").String()))+`}`, ""), chatChunk(model, `{}`, "stop"))
+		} else {
+			evs = append(evs, chatChunk(model, `{"tool_calls":[{"index":0,"id":`+strconv.Quote(callID)+`,"type":"function","function":{"name":`+
+				strconv.Quote(tool)+`,"arguments":`+strconv.Quote(args)+`}}]}`, ""), chatChunk(model, `{}`, "tool_calls"))
+		}
+		usage := fakeupstream.Event{Data: `{"id":"chatcmpl-cc","object":"chat.completion.chunk","created":1767225600,"model":` + strconv.Quote(model) +
+			`,"choices":[],"usage":` + fakeupstream.ChatCompatUsage + `}`}
+		return &fakeupstream.Reply{Events: append(evs, usage, fakeupstream.Event{Data: "[DONE]"})}
+	}
+}
+
+// saysSecret is the final answer of a read round trip: the secret when
+// the tool's output carried it.
+func saysSecret(secret string) func(output string) string {
+	return func(output string) string {
+		if strings.Contains(output, secret) {
+			return "The file says " + secret + "."
+		}
+		return "The tool's output lacked the file's text."
+	}
+}
+
+// TestGeminiCLIOnCompatAccount: a read_file round trip of the real Gemini
+// CLI (--model deepseek-chat) on an openai-compatible account in
+// DeepSeek's thinking mode, which refuses a tool turn sent back without
+// its reasoning_content. The CLI's functionDeclarations reach the vendor
+// as Chat function tools with the CLI's schemas; the vendor's call
+// (call_gc01) reaches the CLI as a functionCall of that id, and the CLI's
+// tool turn reaches the vendor as the assistant's tool call with its
+// reasoning and a tool message of the same id holding the file's text.
+func TestGeminiCLIOnCompatAccount(t *testing.T) {
+	geminiCLI(t)
+	const callID, reasoning = "call_gc01", "I will read the file."
+	dir, notes := notesFile(t, "kumquat-42")
+	args := `{"file_path":` + strconv.Quote(notes) + `}`
+	fake := &fakeupstream.ChatCompat{Keys: []string{"sk-ds"}, Reasoning: reasoning}
+	fake.Script = chatToolTurn(reasoning, callID, "read_file", args, saysSecret("kumquat-42"))
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+compatAccount("ds", upstream(t, fake).URL+"/v1", "sk-ds", `["deepseek-*"]`, ""))
+	turns := geminiCLIReadTurns(t, r.URL, "deepseek-chat", dir, "The file says kumquat-42.")
+	ups := fake.Requests()
+	if len(ups) != 2 {
+		t.Fatalf("the compat upstream saw %d requests; want 2", len(ups))
+	}
+	first := gjson.ParseBytes(ups[0].Body)
+	if ups[0].Path != "/v1/chat/completions" || first.Get("model").Str != "deepseek-chat" || !first.Get("stream").Bool() ||
+		first.Get("messages.0.role").Str != "system" || !strings.Contains(first.Get("messages.0.content").String(), "You are Gemini CLI") {
+		t.Fatalf("first upstream request %s %.600s", ups[0].Path, ups[0].Body)
+	}
+
+	// The CLI's tools as Chat function tools, schemas as the CLI wrote them.
+	decls := gjson.GetBytes(turns[0].Body, "tools.#.functionDeclarations|@flatten")
+	chat := first.Get("tools")
+	if got, want := sortedNames(chat, "function.name"), sortedNames(decls, "name"); len(want) < 2 || !slices.Equal(got, want) {
+		t.Fatalf("Chat tools %q; Gemini CLI's %q", got, want)
+	}
+	decl, tool := decls.Get(`#(name=="read_file")`), chat.Get(`#(function.name=="read_file")`)
+	params := tool.Get("function.parameters")
+	if tool.Get("type").Str != "function" || !slices.Equal(sortedKeys(params.Get("properties")), sortedKeys(decl.Get("parametersJsonSchema.properties"))) ||
+		params.Get("required").Raw != decl.Get("parametersJsonSchema.required").Raw {
+		t.Fatalf("read_file as a Chat tool %s; Gemini CLI's declaration %s", tool.Raw, decl.Raw)
+	}
+
+	// The CLI's tool turn: the call under the vendor's id, answered under it.
+	call, resp := geminiCLICall(turns[1].Body, "read_file")
+	if call.Get("functionCall.id").Str != callID || resp.Get("functionResponse.id").Str != callID {
+		t.Fatalf("Gemini CLI replayed the call as %s and answered it with %s", call.Raw, resp.Raw)
+	}
+	msgs := gjson.GetBytes(ups[1].Body, "messages")
+	asst, out := msgs.Get(`#(role=="assistant")`), msgs.Get(`#(role=="tool")`)
+	if asst.Get("reasoning_content").Str != reasoning || asst.Get("tool_calls.#").Int() != 1 || asst.Get("tool_calls.0.id").Str != callID ||
+		asst.Get("tool_calls.0.function.name").Str != "read_file" || !jsonEqual(asst.Get("tool_calls.0.function.arguments").Str, args) {
+		t.Fatalf("the call came back as %s", asst.Raw)
+	}
+	if out.Get("tool_call_id").Str != callID || !strings.Contains(out.Get("content").String(), "kumquat-42") {
+		t.Fatalf("the tool message %s", out.Raw)
+	}
+	for _, row := range r.usageRows(2) {
+		// ChatCompatUsage: 20 prompt tokens of which 8 cached, 9 completion.
+		if row.Status != 200 || row.Account != "ds" || row.Model != "deepseek-chat" || !row.Stream || row.In != 12 || row.CacheRead != 8 || row.Out != 9 {
+			t.Fatalf("usage row %+v", row)
+		}
+	}
+}
+
+// jsonEqual says a and b are the same JSON value (object keys in any order).
+func jsonEqual(a, b string) bool {
+	var va, vb any
+	return json.Unmarshal([]byte(a), &va) == nil && json.Unmarshal([]byte(b), &vb) == nil && reflect.DeepEqual(va, vb)
+}
+
+// TestGeminiCLIOnGeminiAccount: a read_file round trip of the real Gemini
+// CLI (--model gemini-3.1-pro-preview, its current Gemini 3 Pro) on a gemini-api account, which is
+// passthrough: both requests reach the strict Gemini fake byte for byte as
+// the CLI sent them (only the key is the account's), and the CLI's tool
+// turn replays the thoughtSignature the fake issued on its call (the fake
+// refuses a Gemini 3 call without it) with the file's text in the
+// functionResponse.
+func TestGeminiCLIOnGeminiAccount(t *testing.T) {
+	geminiCLI(t)
+	dir, notes := notesFile(t, "kumquat-42")
+	args := `{"file_path":` + strconv.Quote(notes) + `}`
+	fake := &fakeupstream.GeminiAPI{Keys: []string{geminiKey}, Strict: true}
+	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+		if _, resp := geminiCLICall(rec.Body, "read_file"); resp.Exists() {
+			return geminiReply(rec, saysSecret("kumquat-42")(resp.Raw))
+		}
+		return fakeupstream.GeminiThoughtToolCall(rec, geminiPathModel(rec.Path), "read_file", args)
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+geminiAPIAccount("ga", upstream(t, fake).URL, geminiKey, 100))
+	turns := geminiCLIReadTurns(t, r.URL, "gemini-3.1-pro-preview", dir, "The file says kumquat-42.")
+	ups := fake.Requests()
+	if len(ups) != 2 {
+		t.Fatalf("the upstream saw %d requests; want 2", len(ups))
+	}
+	for i, rec := range ups {
+		if rec.Path != strings.TrimPrefix(turns[i].Path, "/gemini") || !strings.Contains(rec.RawQuery, "alt=sse") ||
+			rec.Header.Get("X-Goog-Api-Key") != geminiKey || !bytes.Equal(rec.Body, turns[i].Body) {
+			t.Fatalf("request %d reached the upstream as %s?%s key %q, %d bytes; Gemini CLI sent %s?%s, %d bytes",
+				i+1, rec.Path, rec.RawQuery, rec.Header.Get("X-Goog-Api-Key"), len(rec.Body), turns[i].Path, turns[i].RawQuery, len(turns[i].Body))
+		}
+	}
+	call, resp := geminiCLICall(ups[1].Body, "read_file")
+	if call.Get("thoughtSignature").Str != fakeupstream.FakeThoughtSignature("read_file") || !jsonEqual(call.Get("functionCall.args").Raw, args) ||
+		!strings.Contains(resp.Get("functionResponse.response").Raw, "kumquat-42") {
+		t.Fatalf("the tool turn replays the call as %s and answers it with %s", call.Raw, resp.Raw)
+	}
+	for _, row := range r.usageRows(2) {
+		if row.Status != 200 || row.Account != "ga" || row.Model != "gemini-3.1-pro-preview" || !row.Stream ||
+			row.In != fakeupstream.GeminiPromptTokens-fakeupstream.GeminiCachedTokens || row.CacheRead != fakeupstream.GeminiCachedTokens ||
+			row.Out != fakeupstream.GeminiCandidatesTokens+fakeupstream.GeminiThoughtsTokens {
+			t.Fatalf("usage row %+v", row)
+		}
+	}
+}
