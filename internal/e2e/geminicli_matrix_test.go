@@ -13,6 +13,8 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
+	"github.com/ccrelay/ccrelay/internal/provider"
+	"github.com/ccrelay/ccrelay/internal/usage"
 )
 
 // The real Gemini CLI on the accounts of the protocol matrix besides
@@ -147,10 +149,24 @@ func TestGeminiCLIOnCompatAccount(t *testing.T) {
 	if out.Get("tool_call_id").Str != callID || !strings.Contains(out.Get("content").String(), "kumquat-42") {
 		t.Fatalf("the tool message %s", out.Raw)
 	}
-	for _, row := range r.usageRows(2) {
-		// ChatCompatUsage: 20 prompt tokens of which 8 cached, 9 completion.
-		if row.Status != 200 || row.Account != "ds" || row.Model != "deepseek-chat" || !row.Stream || row.In != 12 || row.CacheRead != 8 || row.Out != 9 {
-			t.Fatalf("usage row %+v", row)
+	// ChatCompatUsage: 20 prompt tokens of which 8 cached, 9 completion.
+	wantStreamUsage(t, r, 2, usage.Record{AccountID: "ds", Platform: "compat", Model: "deepseek-chat", Usage: provider.Usage{InputTokens: 12, OutputTokens: 9, CacheReadTokens: 8}})
+}
+
+// geminiFakeUsage is the usage the Gemini fakes' answers record: prompt 17
+// of which 5 cached, 7 candidate and 3 thought tokens.
+var geminiFakeUsage = provider.Usage{InputTokens: fakeupstream.GeminiPromptTokens - fakeupstream.GeminiCachedTokens,
+	OutputTokens: fakeupstream.GeminiCandidatesTokens + fakeupstream.GeminiThoughtsTokens, CacheReadTokens: fakeupstream.GeminiCachedTokens}
+
+// wantStreamUsage waits for n usage rows and checks that each records a
+// streamed 200 of the relay key with want's account, platform, models
+// (asked and served) and token counts.
+func wantStreamUsage(t *testing.T, r *relayUT, n int, want usage.Record) {
+	t.Helper()
+	for i, u := range waitUsage(t, r, n) {
+		if u.Status != 200 || !u.Stream || u.KeyHash != usage.HashKey(relayKey) || u.AccountID != want.AccountID || u.Platform != want.Platform ||
+			u.Model != want.Model || u.ServedModel != want.ServedModel || u.Usage != want.Usage {
+			t.Fatalf("usage row %d: %+v; want %+v", i+1, u, want)
 		}
 	}
 }
@@ -197,11 +213,5 @@ func TestGeminiCLIOnGeminiAccount(t *testing.T) {
 		!strings.Contains(resp.Get("functionResponse.response").Raw, "kumquat-42") {
 		t.Fatalf("the tool turn replays the call as %s and answers it with %s", call.Raw, resp.Raw)
 	}
-	for _, row := range r.usageRows(2) {
-		if row.Status != 200 || row.Account != "ga" || row.Model != "gemini-3.1-pro-preview" || !row.Stream ||
-			row.In != fakeupstream.GeminiPromptTokens-fakeupstream.GeminiCachedTokens || row.CacheRead != fakeupstream.GeminiCachedTokens ||
-			row.Out != fakeupstream.GeminiCandidatesTokens+fakeupstream.GeminiThoughtsTokens {
-			t.Fatalf("usage row %+v", row)
-		}
-	}
+	wantStreamUsage(t, r, 2, usage.Record{AccountID: "ga", Platform: "gemini", Model: "gemini-3.1-pro-preview", Usage: geminiFakeUsage})
 }
