@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -63,20 +65,38 @@ func geminiCLICall(body []byte, name string) (call, resp gjson.Result) {
 	return contents.Get(`#.parts.#(functionCall.name==` + q + `)|0`), contents.Get(`#.parts.#(functionResponse.name==` + q + `)|0`)
 }
 
+// chatCall is one call a scripted Chat upstream makes: its id, the tool
+// and its arguments, and the secret the tool's output must carry.
+type chatCall struct{ id, tool, args, secret string }
+
 // chatToolTurn scripts a DeepSeek-like Chat upstream in thinking mode for
 // one tool round trip: every answer streams reasoning first; a request
-// without a tool message gets a call (callID) of tool with args, one whose
-// tool message answers callID gets answer(tool message content). Each
-// stream ends with fakeupstream.ChatCompatUsage's usage chunk and [DONE].
-func chatToolTurn(reasoning, callID, tool, args string, answer func(output string) string) func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+// without tool messages gets calls (in parallel when several), one with
+// them the final text, which says the secrets only when each call's tool
+// message (by its id) carried its secret. Each stream ends with
+// fakeupstream.ChatCompatUsage's usage chunk and [DONE].
+func chatToolTurn(reasoning string, calls ...chatCall) func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
 	return func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
 		model := gjson.GetBytes(rec.Body, "model").Str
 		evs := []fakeupstream.Event{chatChunk(model, `{"role":"assistant","content":""}`, ""), chatChunk(model, `{"reasoning_content":`+strconv.Quote(reasoning)+`}`, "")}
-		if out := gjson.GetBytes(rec.Body, `messages.#(tool_call_id==`+strconv.Quote(callID)+`)`); out.Exists() {
-			evs = append(evs, chatChunk(model, `{"content":`+strconv.Quote(answer(out.Get("content").String()))+`}`, ""), chatChunk(model, `{}`, "stop"))
+		if gjson.GetBytes(rec.Body, `messages.#(role=="tool")`).Exists() {
+			var secrets []string
+			for _, c := range calls {
+				if out := gjson.GetBytes(rec.Body, `messages.#(tool_call_id==`+strconv.Quote(c.id)+`).content`); strings.Contains(out.String(), c.secret) {
+					secrets = append(secrets, c.secret)
+				}
+			}
+			answer := "The tool's output lacked the file's text."
+			if len(secrets) == len(calls) {
+				answer = "The file says " + strings.Join(secrets, " and ") + "."
+			}
+			evs = append(evs, chatChunk(model, `{"content":`+strconv.Quote(answer)+`}`, ""), chatChunk(model, `{}`, "stop"))
 		} else {
-			evs = append(evs, chatChunk(model, `{"tool_calls":[{"index":0,"id":`+strconv.Quote(callID)+`,"type":"function","function":{"name":`+
-				strconv.Quote(tool)+`,"arguments":`+strconv.Quote(args)+`}}]}`, ""), chatChunk(model, `{}`, "tool_calls"))
+			for i, c := range calls {
+				evs = append(evs, chatChunk(model, `{"tool_calls":[{"index":`+strconv.Itoa(i)+`,"id":`+strconv.Quote(c.id)+`,"type":"function","function":{"name":`+
+					strconv.Quote(c.tool)+`,"arguments":`+strconv.Quote(c.args)+`}}]}`, ""))
+			}
+			evs = append(evs, chatChunk(model, `{}`, "tool_calls"))
 		}
 		usage := fakeupstream.Event{Data: `{"id":"chatcmpl-cc","object":"chat.completion.chunk","created":1767225600,"model":` + strconv.Quote(model) +
 			`,"choices":[],"usage":` + fakeupstream.ChatCompatUsage + `}`}
@@ -95,35 +115,59 @@ func saysSecret(secret string) func(output string) string {
 	}
 }
 
-// TestGeminiCLIOnCompatAccount: a read_file round trip of the real Gemini
+// TestGeminiCLIOnCompatAccount: read_file round trips of the real Gemini
 // CLI (--model deepseek-chat) on an openai-compatible account in
 // DeepSeek's thinking mode, which refuses a tool turn sent back without
-// its reasoning_content. The CLI's functionDeclarations reach the vendor
-// as Chat function tools with the CLI's schemas; the vendor's call
-// (call_gc01) reaches the CLI as a functionCall of that id, and the CLI's
-// tool turn reaches the vendor as the assistant's tool call with its
-// reasoning and a tool message of the same id holding the file's text.
+// its reasoning_content: one call, and two in parallel. The CLI's
+// functionDeclarations reach the vendor as Chat function tools with the
+// CLI's schemas; each of the vendor's calls reaches the CLI as a
+// functionCall of its id, and the CLI's tool turn reaches the vendor as
+// the assistant's tool calls with its reasoning and a tool message for
+// each id holding that file's text.
 func TestGeminiCLIOnCompatAccount(t *testing.T) {
 	geminiCLI(t)
-	const callID, reasoning = "call_gc01", "I will read the file."
-	dir, notes := notesFile(t, "kumquat-42")
-	args := `{"file_path":` + strconv.Quote(notes) + `}`
-	fake := &fakeupstream.ChatCompat{Keys: []string{"sk-ds"}, Reasoning: reasoning}
-	fake.Script = chatToolTurn(reasoning, callID, "read_file", args, saysSecret("kumquat-42"))
-	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+compatAccount("ds", upstream(t, fake).URL+"/v1", "sk-ds", `["deepseek-*"]`, ""))
-	turns := geminiCLIReadTurns(t, r.URL, "deepseek-chat", dir, "The file says kumquat-42.")
-	ups := fake.Requests()
-	if len(ups) != 2 {
-		t.Fatalf("the compat upstream saw %d requests; want 2", len(ups))
+	const reasoning = "I will read the file."
+	for _, tc := range []struct {
+		name  string
+		files []string // secrets, in notes.txt, then other.txt
+	}{{"one call", []string{"kumquat-42"}}, {"parallel calls", []string{"kumquat-42", "plum-9"}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, notes := notesFile(t, tc.files[0])
+			calls := []chatCall{{"call_gc01", "read_file", `{"file_path":` + strconv.Quote(notes) + `}`, tc.files[0]}}
+			if len(tc.files) > 1 {
+				other := filepath.Join(dir, "other.txt")
+				if err := os.WriteFile(other, []byte("the other password is "+tc.files[1]+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				calls = append(calls, chatCall{"call_gc02", "read_file", `{"file_path":` + strconv.Quote(other) + `}`, tc.files[1]})
+			}
+			fake := &fakeupstream.ChatCompat{Keys: []string{"sk-ds"}, Reasoning: reasoning, Script: chatToolTurn(reasoning, calls...)}
+			r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+compatAccount("ds", upstream(t, fake).URL+"/v1", "sk-ds", `["deepseek-*"]`, ""))
+			turns := geminiCLIReadTurns(t, r.URL, "deepseek-chat", dir, "The file says "+strings.Join(tc.files, " and ")+".")
+			ups := fake.Requests()
+			if len(ups) != 2 {
+				t.Fatalf("the compat upstream saw %d requests; want 2", len(ups))
+			}
+			wantChatTools(t, turns[0].Body, ups[0])
+			wantChatToolTurn(t, turns[1].Body, ups[1].Body, reasoning, calls)
+			// ChatCompatUsage: 20 prompt tokens of which 8 cached, 9 completion.
+			wantStreamUsage(t, r, 2, usage.Record{AccountID: "ds", Platform: "compat", Model: "deepseek-chat", Usage: provider.Usage{InputTokens: 12, OutputTokens: 9, CacheReadTokens: 8}})
+		})
 	}
-	first := gjson.ParseBytes(ups[0].Body)
-	if ups[0].Path != "/v1/chat/completions" || first.Get("model").Str != "deepseek-chat" || !first.Get("stream").Bool() ||
-		first.Get("messages.0.role").Str != "system" || !strings.Contains(first.Get("messages.0.content").String(), "You are Gemini CLI") {
-		t.Fatalf("first upstream request %s %.600s", ups[0].Path, ups[0].Body)
-	}
+}
 
-	// The CLI's tools as Chat function tools, schemas as the CLI wrote them.
-	decls := gjson.GetBytes(turns[0].Body, "tools.#.functionDeclarations|@flatten")
+// wantChatTools checks the first Chat request of a Gemini CLI turn
+// (streamed, the CLI's system instruction first) and that the CLI's
+// functionDeclarations (its request body cli) reached it as Chat function
+// tools with the CLI's schemas.
+func wantChatTools(t *testing.T, cli []byte, up *fakeupstream.Recorded) {
+	t.Helper()
+	first := gjson.ParseBytes(up.Body)
+	if up.Path != "/v1/chat/completions" || first.Get("model").Str != "deepseek-chat" || !first.Get("stream").Bool() ||
+		first.Get("messages.0.role").Str != "system" || !strings.Contains(first.Get("messages.0.content").String(), "You are Gemini CLI") {
+		t.Fatalf("first upstream request %s %.600s", up.Path, up.Body)
+	}
+	decls := gjson.GetBytes(cli, "tools.#.functionDeclarations|@flatten")
 	chat := first.Get("tools")
 	if got, want := sortedNames(chat, "function.name"), sortedNames(decls, "name"); len(want) < 2 || !slices.Equal(got, want) {
 		t.Fatalf("Chat tools %q; Gemini CLI's %q", got, want)
@@ -134,23 +178,35 @@ func TestGeminiCLIOnCompatAccount(t *testing.T) {
 		params.Get("required").Raw != decl.Get("parametersJsonSchema.required").Raw {
 		t.Fatalf("read_file as a Chat tool %s; Gemini CLI's declaration %s", tool.Raw, decl.Raw)
 	}
+}
 
-	// The CLI's tool turn: the call under the vendor's id, answered under it.
-	call, resp := geminiCLICall(turns[1].Body, "read_file")
-	if call.Get("functionCall.id").Str != callID || resp.Get("functionResponse.id").Str != callID {
-		t.Fatalf("Gemini CLI replayed the call as %s and answered it with %s", call.Raw, resp.Raw)
+// wantChatToolTurn checks a Gemini CLI tool turn: the CLI (its request
+// body cli) replays each call under the vendor's id and answers it under
+// that id, and the Chat request (up) carries the assistant's calls, in
+// order, with its reasoning, and one tool message per call with the file's
+// text.
+func wantChatToolTurn(t *testing.T, cli, up []byte, reasoning string, calls []chatCall) {
+	t.Helper()
+	contents := gjson.GetBytes(cli, "contents")
+	msgs := gjson.GetBytes(up, "messages")
+	asst := msgs.Get(`#(role=="assistant")`)
+	if asst.Get("reasoning_content").Str != reasoning || asst.Get("tool_calls.#").Int() != int64(len(calls)) {
+		t.Fatalf("the calls came back as %s", asst.Raw)
 	}
-	msgs := gjson.GetBytes(ups[1].Body, "messages")
-	asst, out := msgs.Get(`#(role=="assistant")`), msgs.Get(`#(role=="tool")`)
-	if asst.Get("reasoning_content").Str != reasoning || asst.Get("tool_calls.#").Int() != 1 || asst.Get("tool_calls.0.id").Str != callID ||
-		asst.Get("tool_calls.0.function.name").Str != "read_file" || !jsonEqual(asst.Get("tool_calls.0.function.arguments").Str, args) {
-		t.Fatalf("the call came back as %s", asst.Raw)
+	for i, c := range calls {
+		id := strconv.Quote(c.id)
+		call, resp := contents.Get(`#.parts.#(functionCall.id==`+id+`)|0`), contents.Get(`#.parts.#(functionResponse.id==`+id+`)|0`)
+		if call.Get("functionCall.name").Str != c.tool || resp.Get("functionResponse.name").Str != c.tool {
+			t.Fatalf("Gemini CLI replayed call %s as %s and answered it with %s", c.id, call.Raw, resp.Raw)
+		}
+		tc := asst.Get("tool_calls." + strconv.Itoa(i))
+		if tc.Get("id").Str != c.id || tc.Get("function.name").Str != c.tool || !jsonEqual(tc.Get("function.arguments").Str, c.args) {
+			t.Fatalf("call %d came back as %s", i+1, tc.Raw)
+		}
+		if out := msgs.Get(`#(tool_call_id==` + id + `)`); out.Get("role").Str != "tool" || !strings.Contains(out.Get("content").String(), c.secret) {
+			t.Fatalf("the tool message of %s: %s", c.id, out.Raw)
+		}
 	}
-	if out.Get("tool_call_id").Str != callID || !strings.Contains(out.Get("content").String(), "kumquat-42") {
-		t.Fatalf("the tool message %s", out.Raw)
-	}
-	// ChatCompatUsage: 20 prompt tokens of which 8 cached, 9 completion.
-	wantStreamUsage(t, r, 2, usage.Record{AccountID: "ds", Platform: "compat", Model: "deepseek-chat", Usage: provider.Usage{InputTokens: 12, OutputTokens: 9, CacheReadTokens: 8}})
 }
 
 // geminiFakeUsage is the usage the Gemini fakes' answers record: prompt 17
