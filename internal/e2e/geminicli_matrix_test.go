@@ -234,40 +234,72 @@ func jsonEqual(a, b string) bool {
 }
 
 // TestGeminiCLIOnGeminiAccount: a read_file round trip of the real Gemini
-// CLI (--model gemini-3.1-pro-preview, its current Gemini 3 Pro) on a gemini-api account, which is
-// passthrough: both requests reach the strict Gemini fake byte for byte as
-// the CLI sent them (only the key is the account's), and the CLI's tool
-// turn replays the thoughtSignature the fake issued on its call (the fake
-// refuses a Gemini 3 call without it) with the file's text in the
-// functionResponse.
+// CLI (--model gemini-3.1-pro-preview, its current Gemini 3 Pro) on a
+// gemini-api account and on a gemini (Code Assist) account. On gemini-api
+// it is passthrough: both requests reach the strict Gemini fake byte for
+// byte as the CLI sent them (only the key is the account's). On Code
+// Assist each body reaches the strict Code Assist fake byte for byte as
+// the request of its envelope, with the account's OAuth token and project.
+// Either way the CLI's tool turn replays the thoughtSignature the fake
+// issued on its call (the fakes refuse a Gemini 3 call without it) with
+// the file's text in the functionResponse.
 func TestGeminiCLIOnGeminiAccount(t *testing.T) {
 	geminiCLI(t)
-	dir, notes := notesFile(t, "kumquat-42")
-	args := `{"file_path":` + strconv.Quote(notes) + `}`
-	fake := &fakeupstream.GeminiAPI{Keys: []string{geminiKey}, Strict: true}
-	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
-		if _, resp := geminiCLICall(rec.Body, "read_file"); resp.Exists() {
-			return geminiReply(rec, saysSecret("kumquat-42")(resp.Raw))
+	const model, secret = "gemini-3.1-pro-preview", "kumquat-42"
+	t.Run("gemini-api", func(t *testing.T) {
+		dir, notes := notesFile(t, secret)
+		args := `{"file_path":` + strconv.Quote(notes) + `}`
+		fake := &fakeupstream.GeminiAPI{Keys: []string{geminiKey}, Strict: true}
+		fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
+			if _, resp := geminiCLICall(rec.Body, "read_file"); resp.Exists() {
+				return geminiReply(rec, saysSecret(secret)(resp.Raw))
+			}
+			return fakeupstream.GeminiThoughtToolCall(rec, geminiPathModel(rec.Path), "read_file", args)
 		}
-		return fakeupstream.GeminiThoughtToolCall(rec, geminiPathModel(rec.Path), "read_file", args)
-	}
-	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+geminiAPIAccount("ga", upstream(t, fake).URL, geminiKey, 100))
-	turns := geminiCLIReadTurns(t, r.URL, "gemini-3.1-pro-preview", dir, "The file says kumquat-42.")
-	ups := fake.Requests()
-	if len(ups) != 2 {
-		t.Fatalf("the upstream saw %d requests; want 2", len(ups))
-	}
-	for i, rec := range ups {
-		if rec.Path != strings.TrimPrefix(turns[i].Path, "/gemini") || !strings.Contains(rec.RawQuery, "alt=sse") ||
-			rec.Header.Get("X-Goog-Api-Key") != geminiKey || !bytes.Equal(rec.Body, turns[i].Body) {
-			t.Fatalf("request %d reached the upstream as %s?%s key %q, %d bytes; Gemini CLI sent %s?%s, %d bytes",
-				i+1, rec.Path, rec.RawQuery, rec.Header.Get("X-Goog-Api-Key"), len(rec.Body), turns[i].Path, turns[i].RawQuery, len(turns[i].Body))
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+geminiAPIAccount("ga", upstream(t, fake).URL, geminiKey, 100))
+		turns := geminiCLIReadTurns(t, r.URL, model, dir, "The file says "+secret+".")
+		ups := fake.Requests()
+		if len(ups) != 2 {
+			t.Fatalf("the upstream saw %d requests; want 2", len(ups))
 		}
-	}
-	call, resp := geminiCLICall(ups[1].Body, "read_file")
-	if call.Get("thoughtSignature").Str != fakeupstream.FakeThoughtSignature("read_file") || !jsonEqual(call.Get("functionCall.args").Raw, args) ||
-		!strings.Contains(resp.Get("functionResponse.response").Raw, "kumquat-42") {
+		for i, rec := range ups {
+			if rec.Path != strings.TrimPrefix(turns[i].Path, "/gemini") || !strings.Contains(rec.RawQuery, "alt=sse") ||
+				rec.Header.Get("X-Goog-Api-Key") != geminiKey || !bytes.Equal(rec.Body, turns[i].Body) {
+				t.Fatalf("request %d reached the upstream as %s?%s key %q, %d bytes; Gemini CLI sent %s?%s, %d bytes",
+					i+1, rec.Path, rec.RawQuery, rec.Header.Get("X-Goog-Api-Key"), len(rec.Body), turns[i].Path, turns[i].RawQuery, len(turns[i].Body))
+			}
+		}
+		wantSignedToolTurn(t, ups[1].Body, "read_file", args, secret)
+		wantStreamUsage(t, r, 2, usage.Record{AccountID: "ga", Platform: "gemini", Model: model, Usage: geminiFakeUsage})
+	})
+	t.Run("code assist", func(t *testing.T) {
+		dir, notes := notesFile(t, secret)
+		args := `{"file_path":` + strconv.Quote(notes) + `}`
+		ca := &fakeupstream.CodeAssist{Strict: true, Script: codeAssistReadScript("read_file", args, secret)}
+		_, account := codeAssistUpstream(t, "cag", ca, 100)
+		r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+account)
+		turns := geminiCLIReadTurns(t, r.URL, model, dir, "The file says "+secret+".")
+		ups := codeAssistCalls(t, ca, model, 2)
+		for i, body := range ups {
+			if !bytes.Equal(body, bytes.TrimSpace(turns[i].Body)) {
+				t.Fatalf("request %d reached Code Assist as %.300s; Gemini CLI sent %.300s", i+1, body, turns[i].Body)
+			}
+		}
+		wantSignedToolTurn(t, ups[1], "read_file", args, secret)
+		wantStreamUsage(t, r, 2, usage.Record{AccountID: "cag", Platform: "gemini", Model: model, Usage: geminiFakeUsage})
+	})
+}
+
+// wantSignedToolTurn checks the tool turn of a read round trip as a Gemini
+// upstream got it (body, a public-API request): the call of tool with
+// args and the thoughtSignature the strict fakes issue, and its
+// functionResponse holding secret. It returns both parts.
+func wantSignedToolTurn(t *testing.T, body []byte, tool, args, secret string) (call, resp gjson.Result) {
+	t.Helper()
+	call, resp = geminiCLICall(body, tool)
+	if call.Get("thoughtSignature").Str != fakeupstream.FakeThoughtSignature(tool) || !jsonEqual(call.Get("functionCall.args").Raw, args) ||
+		!strings.Contains(resp.Get("functionResponse.response").Raw, secret) {
 		t.Fatalf("the tool turn replays the call as %s and answers it with %s", call.Raw, resp.Raw)
 	}
-	wantStreamUsage(t, r, 2, usage.Record{AccountID: "ga", Platform: "gemini", Model: "gemini-3.1-pro-preview", Usage: geminiFakeUsage})
+	return call, resp
 }
