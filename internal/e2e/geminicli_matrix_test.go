@@ -196,7 +196,9 @@ func wantChatToolTurn(t *testing.T, cli, up []byte, reasoning string, calls []ch
 	for i, c := range calls {
 		id := strconv.Quote(c.id)
 		call, resp := contents.Get(`#.parts.#(functionCall.id==`+id+`)|0`), contents.Get(`#.parts.#(functionResponse.id==`+id+`)|0`)
-		if call.Get("functionCall.name").Str != c.tool || resp.Get("functionResponse.name").Str != c.tool {
+		// The reasoning travels in the CLI's history as the first call's
+		// thoughtSignature, the one field the CLI replays as it got it.
+		if call.Get("functionCall.name").Str != c.tool || resp.Get("functionResponse.name").Str != c.tool || i == 0 && call.Get("thoughtSignature").Str == "" {
 			t.Fatalf("Gemini CLI replayed call %s as %s and answered it with %s", c.id, call.Raw, resp.Raw)
 		}
 		tc := asst.Get("tool_calls." + strconv.Itoa(i))
