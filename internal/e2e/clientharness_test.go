@@ -125,3 +125,20 @@ func runClient(c clientCmd) clientOutput {
 	err := cmd.Run()
 	return clientOutput{stdout: out.Bytes(), stderr: errb.Bytes(), err: err, timedOut: ctx.Err() != nil}
 }
+
+// readPrompt is what the real-client read round trips ask: the upstream
+// answers it with a call of the client's read tool on notesFile's file.
+const readPrompt = "read notes.txt and tell me the password"
+
+// notesFile writes notes.txt holding "the password is " + secret in a
+// fresh temp dir, the project a client's read tool reads in a round trip,
+// and returns the dir and the file's path.
+func notesFile(t *testing.T, secret string) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(path, []byte("the password is "+secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}

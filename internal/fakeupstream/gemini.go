@@ -179,6 +179,11 @@ type CodeAssist struct {
 	StreamEvents int
 	// EventGap is the pause before each default stream event.
 	EventGap time.Duration
+	// Strict refuses, before the script runs, a model call whose inner
+	// request the public API's strict check refuses (gemini_strict.go:
+	// unknown fields, schemas, Gemini 3 thought signatures): Code Assist
+	// hands the request to the same model backend.
+	Strict bool
 
 	loads, onboards atomic.Int64
 	requestLog
@@ -244,6 +249,12 @@ func (c *CodeAssist) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := gjson.GetBytes(rec.Body, "project").Str; p != c.project() {
 			WriteReply(w, r, &Reply{Status: 403, Body: GoogleError(403, "PERMISSION_DENIED", "", fmt.Sprintf("Permission denied on resource project %s.", p), "")})
 			return
+		}
+		if c.Strict {
+			if err := CheckStrictGemini([]byte(req.Raw), gjson.GetBytes(rec.Body, "model").Str); err != nil {
+				WriteReply(w, r, &Reply{Status: 400, Body: err.(*GeminiStrictError).Body()})
+				return
+			}
 		}
 	case "countTokens":
 		if !strings.HasPrefix(gjson.GetBytes(rec.Body, "request.model").Str, "models/") {
@@ -391,6 +402,28 @@ func CodeAssistEvents(events []Event) []Event {
 		out[i].Data = CodeAssistWrap(e.Data)
 	}
 	return out
+}
+
+// CodeAssistReply is a public-API answer (such as GeminiThoughtToolCall's)
+// as Code Assist sends it: a whole response, each SSE event, or each
+// element of a JSON-array stream wrapped in the envelope (CodeAssistWrap).
+func CodeAssistReply(rep *Reply) *Reply {
+	out := *rep
+	if rep.Events != nil {
+		out.Events = CodeAssistEvents(rep.Events)
+	}
+	switch body := gjson.Parse(rep.Body); {
+	case rep.Body == "":
+	case body.IsArray():
+		var events []Event
+		for _, e := range body.Array() {
+			events = append(events, Event{Data: e.Raw})
+		}
+		out.Body = eventsArray(CodeAssistEvents(events))
+	default:
+		out.Body = CodeAssistWrap(rep.Body)
+	}
+	return &out
 }
 
 // eventsArray is the JSON-array form of a stream (no alt=sse).

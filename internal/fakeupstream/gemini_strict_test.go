@@ -274,3 +274,43 @@ func TestGeminiThoughtToolCallStream(t *testing.T) {
 		t.Errorf("violations %v", err)
 	}
 }
+
+// TestStrictCodeAssist: the Code Assist fake's strict mode checks the
+// request inside the envelope (a Gemini 3 call replayed without its
+// signature is refused, with it taken), and CodeAssistReply wraps
+// GeminiThoughtToolCall's answer, whole and as a JSON array, in the
+// envelope.
+func TestStrictCodeAssist(t *testing.T) {
+	ca := &CodeAssist{Strict: true, Script: func(_ int, r *Recorded) *Reply {
+		return CodeAssistReply(GeminiThoughtToolCall(r, "gemini-3-pro-preview", "f", `{"a":1}`))
+	}}
+	srv := httptest.NewServer(ca)
+	defer srv.Close()
+	bearer := map[string]string{"Authorization": "Bearer ya29.t"}
+	envelope := func(contents string) string {
+		return `{"model":"gemini-3-pro-preview","project":"` + DefaultCodeAssistProject + `","request":{"contents":[` + contents + `]}}`
+	}
+	user := `{"role":"user","parts":[{"text":"go"}]}`
+	for _, method := range []string{"generateContent", "streamGenerateContent"} {
+		status, body := post(t, srv.URL+"/v1internal:"+method, envelope(user), bearer)
+		list := gjson.ParseBytes(body)
+		if !list.IsArray() {
+			list = gjson.Parse("[" + string(body) + "]")
+		}
+		last := list.Get("@reverse.0")
+		if status != 200 || last.Get("traceId").Str == "" ||
+			last.Get("response.candidates.0.content.parts.@reverse.0.thoughtSignature").Str != FakeThoughtSignature("f") {
+			t.Fatalf("%s: %d %s", method, status, body)
+		}
+	}
+	call := func(sig string) string {
+		return `{"role":"model","parts":[{"functionCall":{"name":"f","args":{"a":1}}` + sig + `}]},{"role":"user","parts":[{"functionResponse":{"name":"f","response":{"ok":true}}}]}`
+	}
+	status, body := post(t, srv.URL+"/v1internal:generateContent", envelope(user+","+call("")), bearer)
+	if status != 400 || !strings.Contains(gjson.GetBytes(body, "error.message").Str, "missing a thought_signature") {
+		t.Fatalf("unsigned call: %d %s", status, body)
+	}
+	if status, body := post(t, srv.URL+"/v1internal:generateContent", envelope(user+","+call(`,"thoughtSignature":"`+FakeThoughtSignature("f")+`"`)), bearer); status != 200 {
+		t.Fatalf("signed call: %d %s", status, body)
+	}
+}
