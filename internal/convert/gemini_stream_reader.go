@@ -49,6 +49,10 @@ func NewGeminiStreamReader() StreamReader { return newGeminiReader() }
 
 func newGeminiReader() *geminiStreamReader { return &geminiStreamReader{open: -1} }
 
+// Usage implements UsageKeeper: the last usageMetadata read, thoughts
+// counted as output.
+func (s *geminiStreamReader) Usage() provider.Usage { return s.usage }
+
 // Read implements StreamReader. A chunk of text (or thought text) parts,
 // the bulk of a stream, is read in place by scanChunk; any other goes
 // through chunk.

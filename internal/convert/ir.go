@@ -343,6 +343,15 @@ type StreamReader interface {
 	Read(evs []Event, name, data []byte) []Event
 }
 
+// UsageKeeper is a StreamReader that keeps the usage the upstream last
+// reported as it reads (Gemini repeats usageMetadata in every chunk), so
+// its caller need not parse the chunks a second time for it.
+type UsageKeeper interface {
+	StreamReader
+	// Usage is the stream's usage so far, in the relay's semantics.
+	Usage() provider.Usage
+}
+
 // StreamWriter turns Events into a client's SSE bytes. It keeps the state of
 // one client stream: when a stream is retried on another account after the
 // client got the preamble, the relay keeps the writer, so the client sees one

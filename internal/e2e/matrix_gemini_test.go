@@ -158,3 +158,37 @@ func TestGeminiClientServedByCompatAccount(t *testing.T) {
 		t.Fatalf("streamed %q", text)
 	}
 }
+
+// A converted Gemini stream records the usage the stream reported (the
+// reader keeps it, readerUsage): the whole stream's, and for a stream cut
+// after its second chunk the running usage read so far.
+func TestGeminiConvertedStreamUsage(t *testing.T) {
+	fake := &fakeupstream.GeminiAPI{Keys: []string{geminiKey}}
+	fake.Script = func(n int, _ *fakeupstream.Recorded) *fakeupstream.Reply {
+		rep := &fakeupstream.Reply{Events: fakeupstream.GeminiStream("gemini-2.5-pro", "one two three", 3, 0)}
+		if n == 1 {
+			rep.CutAfter = 2
+		}
+		return rep
+	}
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+geminiAPIAccount("ga", upstream(t, fake).URL, geminiKey, 100))
+	client := r.anthropicClient()
+	for i := 0; i < 2; i++ {
+		stream := client.Messages.NewStreaming(context.Background(), newParams("gemini-2.5-pro"))
+		for stream.Next() {
+		}
+		if err := stream.Err(); (err != nil) != (i == 1) {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	rows := r.usageRows(2)
+	in, cached := int64(fakeupstream.GeminiPromptTokens-fakeupstream.GeminiCachedTokens), int64(fakeupstream.GeminiCachedTokens)
+	whole := int64(fakeupstream.GeminiCandidatesTokens + fakeupstream.GeminiThoughtsTokens)
+	// Chunk two of three reports 2*7/3 = 4 candidates tokens, and the thoughts.
+	cut := int64(2*fakeupstream.GeminiCandidatesTokens/3 + fakeupstream.GeminiThoughtsTokens)
+	for i, want := range []int64{whole, cut} {
+		if row := rows[i]; !row.Stream || row.In != in || row.CacheRead != cached || row.Out != want {
+			t.Fatalf("row %d: %+v, want in %d cached %d out %d", i, row, in, cached, want)
+		}
+	}
+}

@@ -60,6 +60,10 @@ type upstreamAPI struct {
 	unwrap func(up *Upstream, data []byte) []byte
 	// noTerminal: the API's streams just end (Gemini has no final event).
 	noTerminal bool
+	// readerUsage: the API's stream reader keeps the usage
+	// (convert.UsageKeeper), so event classifies without it (usage is nil)
+	// and each event is parsed once.
+	readerUsage bool
 	// forAccount, when set, adapts the encoded body to one account of the
 	// API (compat: its model_map, its stream_usage).
 	forAccount func(c *call, up *Upstream, body []byte) ([]byte, error)
@@ -287,11 +291,16 @@ func (a *convAdapter) newStream(c *call, up *Upstream) streamer {
 	if cv.writer == nil {
 		cv.writer = cv.side.newWriter(cv.model, cv.req)
 	}
-	rd := convert.RestoreToolNamesStream(a.api.reader(), cv.req.Tools)
+	base := a.api.reader()
+	var keeper convert.UsageKeeper
+	if a.api.readerUsage {
+		keeper, _ = base.(convert.UsageKeeper)
+	}
+	rd := convert.RestoreToolNamesStream(base, cv.req.Tools)
 	if a.api.custom && hasCustomTool(cv.req.Tools) {
 		rd = convert.UncustomStream(rd, cv.req.Tools)
 	}
-	s := &convStream{a: a, rd: rd, w: cv.writer}
+	s := &convStream{a: a, rd: rd, w: cv.writer, keeper: keeper}
 	if a.api.unwrap != nil {
 		s.up = up
 	}
@@ -323,6 +332,9 @@ type convStream struct {
 	w   convert.StreamWriter
 	evs []convert.Event
 	u   provider.Usage
+	// keeper, when set, is the reader that keeps the usage (the API's
+	// readerUsage): observe then only classifies.
+	keeper convert.UsageKeeper
 	// unknown: the stream finished without any usage (UsageUnknown).
 	unknown bool
 }
@@ -336,6 +348,9 @@ func (s *convStream) data(ev *sse.Event) []byte {
 }
 
 func (s *convStream) observe(ev *sse.Event) provider.EventClass {
+	if s.keeper != nil {
+		return s.a.api.event(ev.Name, s.data(ev), nil)
+	}
 	return s.a.api.event(ev.Name, s.data(ev), &s.u)
 }
 
@@ -357,8 +372,13 @@ func (s *convStream) errVerdict(ev *sse.Event) provider.Verdict {
 }
 func (s *convStream) end(dst []byte) []byte { return s.w.Finish(dst) }
 func (s *convStream) needsTerminal() bool   { return !s.a.api.noTerminal }
-func (s *convStream) usage() provider.Usage { return s.u }
-func (s *convStream) usageUnknown() bool    { return s.unknown }
+func (s *convStream) usage() provider.Usage {
+	if s.keeper != nil {
+		return s.keeper.Usage()
+	}
+	return s.u
+}
+func (s *convStream) usageUnknown() bool { return s.unknown }
 
 // target is one place a call may be served: a platform's pool (or one
 // group of it), with the model to send there.

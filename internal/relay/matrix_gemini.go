@@ -37,10 +37,11 @@ func init() {
 			v, _ := gemini.StreamEventError(data, a.now())
 			return v
 		},
-		url:        geminiURL,
-		count:      geminiCounter,
-		unwrap:     geminiUnwrap,
-		noTerminal: true,
+		url:         geminiURL,
+		count:       geminiCounter,
+		unwrap:      geminiUnwrap,
+		noTerminal:  true,
+		readerUsage: true,
 	}
 }
 
@@ -80,14 +81,18 @@ func geminiUnwrap(up *Upstream, data []byte) []byte {
 }
 
 // geminiEvent classifies a Gemini stream event: an error object, else
-// content with usage (every event is a whole GenerateContentResponse;
-// there is no preamble and no final event).
+// content with usage, merged into u unless u is nil (the stream reader
+// keeps it: readerUsage). Every event is a whole GenerateContentResponse;
+// there is no preamble and no final event.
 func geminiEvent(_, data []byte, u *provider.Usage) provider.EventClass {
 	if bytes.Contains(data, errorKey) {
 		// Only the class is read here; errEvent makes the verdict.
 		if _, ok := gemini.StreamEventError(data, time.Time{}); ok {
 			return provider.ErrorEvent
 		}
+	}
+	if u == nil {
+		return provider.Content
 	}
 	if got, ok := gemini.ParseUsage(data); ok {
 		u.Merge(got)
