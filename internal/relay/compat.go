@@ -147,7 +147,7 @@ func compatModels(ups []*Upstream) []string {
 }
 
 // appendModelEntries appends to a list's data one OpenAI model object per
-// name.
+// name, owned by the compat pool (the name routes give it).
 func appendModelEntries(b []byte, names []string) []byte {
 	for i, m := range names {
 		if i > 0 {
@@ -155,7 +155,7 @@ func appendModelEntries(b []byte, names []string) []byte {
 		}
 		b = append(b, `{"id":`...)
 		b = provider.AppendJSONString(b, m)
-		b = append(b, `,"object":"model","created":0,"owned_by":"openai-compatible"}`...)
+		b = append(b, `,"object":"model","created":0,"owned_by":"`+accounttype.PlatformCompat+`"}`...)
 	}
 	return b
 }
