@@ -215,6 +215,11 @@ type AccountConfig struct {
 	// refuse stream_options: their streams' usage is then recorded as
 	// unknown. Default true. New.
 	StreamUsage *bool `toml:"stream_usage"`
+	// JSONSchema: an openai-compatible account takes structured outputs
+	// (response_format json_schema). false for vendors with JSON mode only
+	// (DeepSeek): the relay sends json_object and the schema in a system
+	// message. Default true. New.
+	JSONSchema *bool `toml:"json_schema"`
 }
 
 // SendModel is the model name an account is sent for model: its model_map's
@@ -229,6 +234,10 @@ func (a *AccountConfig) SendModel(model string) string {
 // AsksStreamUsage reports whether the account is asked for a stream's
 // usage (stream_usage, default true).
 func (a *AccountConfig) AsksStreamUsage() bool { return a.StreamUsage == nil || *a.StreamUsage }
+
+// TakesJSONSchema reports whether the account takes response_format
+// json_schema (json_schema, default true).
+func (a *AccountConfig) TakesJSONSchema() bool { return a.JSONSchema == nil || *a.JSONSchema }
 
 // ProxyConfig is an [accounts.proxy] table.
 type ProxyConfig struct {

@@ -322,17 +322,17 @@ func TestSecondsSaturates(t *testing.T) {
 }
 
 // openai-compatible accounts: api_url and models are required, the key is
-// optional, model_map and stream_usage are read; other types refuse those
+// optional, model_map, stream_usage and json_schema are read; other types refuse those
 // keys.
 func TestOpenAICompatibleAccount(t *testing.T) {
 	const ok = "[[accounts]]\ntype = \"openai-compatible\"\nid = \"ollama\"\napi_url = \"http://localhost:11434/v1\"\nmodels = [\"llama3*\"]\n" +
-		"stream_usage = false\nmodel_map = { \"llama3\" = \"llama3.2:3b\" }\n"
+		"stream_usage = false\njson_schema = false\nmodel_map = { \"llama3\" = \"llama3.2:3b\" }\n"
 	cfg, err := Parse([]byte(ok))
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := &cfg.Accounts[0]
-	if a.Platform() != "compat" || a.AsksStreamUsage() || a.SendModel("llama3") != "llama3.2:3b" || a.SendModel("llama3.1") != "llama3.1" {
+	if a.Platform() != "compat" || a.AsksStreamUsage() || a.TakesJSONSchema() || a.SendModel("llama3") != "llama3.2:3b" || a.SendModel("llama3.1") != "llama3.1" {
 		t.Fatalf("account %+v", a)
 	}
 	tests := []struct {
@@ -343,6 +343,7 @@ func TestOpenAICompatibleAccount(t *testing.T) {
 		{"no api_url", "[[accounts]]\ntype = \"openai-compatible\"\nid = \"d\"\nmodels = [\"deepseek-*\"]\n", []string{"accounts[0].api_url", "is required"}},
 		{"bad glob", "[[accounts]]\ntype = \"openai-compatible\"\nid = \"d\"\napi_url = \"http://h\"\nmodels = [\"[\"]\n", []string{"accounts[0].models", "not a valid glob"}},
 		{"models on a claude account", "[[accounts]]\ntype = \"claude-api\"\nid = \"c\"\napi_key = \"k\"\nmodels = [\"x\"]\n", []string{"accounts[0].models", "only taken by openai-compatible"}},
+		{"json_schema on an openai account", "[[accounts]]\ntype = \"openai-responses\"\nid = \"o\"\napi_key = \"k\"\njson_schema = false\n", []string{"accounts[0].json_schema", "only taken by openai-compatible"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -538,7 +538,7 @@ func (c *Config) validateAlerts(add func(key, format string, args ...any)) {
 
 // validateModels checks the keys of types whose accounts list their models
 // (openai-compatible): models (required, valid globs), api_url (required),
-// model_map and stream_usage, which no other type takes.
+// model_map, stream_usage and json_schema, which no other type takes.
 func (a *AccountConfig) validateModels(add addFunc, key string) {
 	spec := a.Spec()
 	if spec == nil {
@@ -548,7 +548,7 @@ func (a *AccountConfig) validateModels(add addFunc, key string) {
 		add(key+".api_url", "is required for a %s account: the vendor's OpenAI-compatible root, e.g. \"https://api.deepseek.com/v1\" or \"http://localhost:11434/v1\"", a.Type)
 	}
 	if !spec.ListsModels {
-		for fk, set := range map[string]bool{"models": a.Models != nil, "model_map": a.ModelMap != nil, "stream_usage": a.StreamUsage != nil} {
+		for fk, set := range map[string]bool{"models": a.Models != nil, "model_map": a.ModelMap != nil, "stream_usage": a.StreamUsage != nil, "json_schema": a.JSONSchema != nil} {
 			if set {
 				add(key+"."+fk, "is only taken by openai-compatible accounts (a %s account serves its platform's models)", a.Type)
 			}

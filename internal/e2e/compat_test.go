@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,7 +10,9 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
 	"github.com/tidwall/gjson"
+	"google.golang.org/genai"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
@@ -79,13 +82,18 @@ func TestCompatChatPassthrough(t *testing.T) {
 	if g := local.Requests()[0]; g.Header.Get("Authorization") != "" || gjson.GetBytes(g.Body, "model").Str != "llama3.2" {
 		t.Fatalf("local request %v %s", g.Header, g.Body)
 	}
-	rows := r.usageRows(3)
-	if rows[0].Account != "ds" || rows[0].Model != "deepseek-r1" || rows[0].In != 12 || rows[0].CacheRead != 8 || rows[0].Out != 9 {
-		t.Fatalf("usage row %+v", rows[0])
+	// Rows are found by what they are: a stream's row may be written
+	// after the next request's.
+	byKind := map[string]usageRow{}
+	for _, row := range r.usageRows(3) {
+		byKind[fmt.Sprintf("%s stream=%v", row.Account, row.Stream)] = row
+	}
+	if row := byKind["ds stream=false"]; row.Model != "deepseek-r1" || row.In != 12 || row.CacheRead != 8 || row.Out != 9 {
+		t.Fatalf("usage rows %+v", byKind)
 	}
 	// The stream asked for no usage and got none: unknown, not 0 tokens.
-	if rows[1].Account != "ds" || rows[1].In != 0 || rows[1].Out != 0 || !rows[1].Stream {
-		t.Fatalf("stream usage row %+v", rows[1])
+	if row, ok := byKind["ds stream=true"]; !ok || row.In != 0 || row.Out != 0 {
+		t.Fatalf("usage rows %+v", byKind)
 	}
 }
 
@@ -225,5 +233,54 @@ func TestCompatModelsListed(t *testing.T) {
 	r2 := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+accts+openaiAccount("oa", upstream(t, fake).URL+"/v1", "k", 100))
 	if got, want := strings.Join(list(r2), ","), "gpt-fake-1,deepseek-r1,kimi-k2,qwen3:8b"; got != want {
 		t.Fatalf("models %s, want %s", got, want)
+	}
+}
+
+// A vendor with JSON mode only (DeepSeek refuses response_format
+// json_schema): with json_schema = false the relay sends json_object and
+// the schema in a first system message, for a Chat client's structured
+// output and for Gemini CLI's classifier call (responseJsonSchema) alike;
+// without it the vendor's refusal reaches the client with its wording.
+func TestCompatJSONModeOnly(t *testing.T) {
+	vendor := &fakeupstream.ChatCompat{JSONModeOnly: true, Text: `{"ok":true}`}
+	url := upstream(t, vendor).URL
+	schema := map[string]any{"type": "object", "properties": map[string]any{"ok": map[string]any{"type": "boolean"}}, "required": []string{"ok"}}
+	params := chatParams("deepseek-chat")
+	params.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+		JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "verdict", Schema: schema},
+	}}
+
+	plain := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+compatAccount("ds", url, "", `["deepseek-*"]`, ""))
+	pc := plain.openaiClient("/v1")
+	_, err := pc.Chat.Completions.New(context.Background(), params)
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Message != "This response_format type is unavailable now" {
+		t.Fatalf("without json_schema = false: %v", err)
+	}
+
+	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+compatAccount("ds", url, "", `["deepseek-*"]`, "json_schema = false\n"))
+	c := r.openaiClient("/v1")
+	resp, err := c.Chat.Completions.New(context.Background(), params)
+	if err != nil || resp.Choices[0].Message.Content != `{"ok":true}` {
+		t.Fatalf("answer %+v %v", resp, err)
+	}
+	got := lastRequest(t, vendor.Requests())
+	first := gjson.GetBytes(got.Body, "messages.0")
+	if gjson.GetBytes(got.Body, "response_format").Raw != `{"type":"json_object"}` || first.Get("role").Str != "system" ||
+		!strings.Contains(first.Get("content").Str, `"ok":{"type":"boolean"}`) ||
+		gjson.GetBytes(got.Body, "messages.#").Int() != 3 || gjson.GetBytes(got.Body, "messages.2.content").Str != "say hi" {
+		t.Fatalf("vendor got %s", got.Body)
+	}
+
+	g := r.genaiClient(t, "v1beta", relayKey)
+	out, err := g.Models.GenerateContent(context.Background(), "deepseek-chat", userText("rate this"), &genai.GenerateContentConfig{
+		ResponseMIMEType: "application/json", ResponseJsonSchema: schema,
+	})
+	if err != nil || out.Text() != `{"ok":true}` {
+		t.Fatalf("Gemini client: %v", err)
+	}
+	got = lastRequest(t, vendor.Requests())
+	if gjson.GetBytes(got.Body, "response_format.type").Str != "json_object" || !strings.Contains(gjson.GetBytes(got.Body, "messages.0.content").Str, "JSON schema") {
+		t.Fatalf("vendor got %s", got.Body)
 	}
 }

@@ -33,6 +33,9 @@ type ChatCompat struct {
 	NoStreamOptions bool
 	// NoStreamUsage: streams never carry a usage chunk, even when asked.
 	NoStreamUsage bool
+	// JSONModeOnly refuses response_format json_schema and takes
+	// json_object only when the prompt says "json", as DeepSeek does.
+	JSONModeOnly bool
 	// Reasoning, when set, is DeepSeek's thinking mode: answers carry it as
 	// reasoning_content before their content, and a request whose
 	// assistant tool-call message lacks reasoning_content is refused (400),
@@ -72,6 +75,16 @@ func (f *ChatCompat) refusal(rec *Recorded) *Reply {
 	body := gjson.ParseBytes(rec.Body)
 	if f.NoStreamOptions && body.Get("stream_options").Exists() {
 		return &Reply{Status: 400, Body: OpenAIError("Unrecognized request argument supplied: stream_options", "invalid_request_error", "stream_options", "")}
+	}
+	if f.JSONModeOnly {
+		switch body.Get("response_format.type").Str {
+		case "json_schema":
+			return &Reply{Status: 400, Body: OpenAIError("This response_format type is unavailable now", "invalid_request_error", "", "invalid_request_error")}
+		case "json_object":
+			if !strings.Contains(strings.ToLower(body.Get("messages").Raw), "json") {
+				return &Reply{Status: 400, Body: OpenAIError("Prompt must contain the word 'json' in some form to use 'response_format' of type 'json_object'.", "invalid_request_error", "", "invalid_request_error")}
+			}
+		}
 	}
 	if f.Reasoning == "" {
 		return nil

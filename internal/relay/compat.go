@@ -41,9 +41,11 @@ var compatAPI = &upstreamAPI{
 }
 
 // compatBody is a Chat Completions body as account up takes it: the model
-// renamed by its model_map, and stream_options left out for a vendor that
-// refuses them (stream_usage = false). The body is copied only when it
-// changes. c.served follows a rename (the usage record's served model).
+// renamed by its model_map, structured outputs as JSON mode for a vendor
+// without them (json_schema = false), and stream_options left out for a
+// vendor that refuses them (stream_usage = false). The body is copied
+// only when it changes. c.served follows a rename (the usage record's
+// served model).
 func compatBody(c *call, up *Upstream, body []byte) ([]byte, error) {
 	if len(up.Config.ModelMap) > 0 {
 		model := gjson.GetBytes(body, "model").Str
@@ -55,10 +57,39 @@ func compatBody(c *call, up *Upstream, body []byte) ([]byte, error) {
 			c.served = m
 		}
 	}
+	if !up.Config.TakesJSONSchema() && gjson.GetBytes(body, "response_format.type").Str == "json_schema" {
+		var err error
+		if body, err = jsonMode(body); err != nil {
+			return nil, err
+		}
+	}
 	if !up.Config.AsksStreamUsage() && gjson.GetBytes(body, "stream_options").Exists() {
 		return sjson.DeleteBytes(body, "stream_options")
 	}
 	return body, nil
+}
+
+// jsonMode turns a structured-output request into JSON mode for a vendor
+// without json_schema (json_schema = false): response_format becomes
+// {"type":"json_object"} and a first system message gives the schema
+// (which also says "JSON", as DeepSeek's JSON mode requires).
+func jsonMode(body []byte) ([]byte, error) {
+	rf := gjson.GetBytes(body, "response_format.json_schema")
+	msg := []byte(`{"role":"system","content":`)
+	msg = provider.AppendJSONString(msg, "Answer with a single JSON object that follows this JSON schema:\n"+rf.Get("schema").Raw)
+	msg = append(msg, '}')
+	msgs := []byte{'['}
+	msgs = append(msgs, msg...)
+	gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
+		msgs = append(append(msgs, ','), m.Raw...)
+		return true
+	})
+	msgs = append(msgs, ']')
+	body, err := sjson.SetRawBytes(body, "messages", msgs)
+	if err != nil {
+		return nil, err
+	}
+	return sjson.SetRawBytes(body, "response_format", []byte(`{"type":"json_object"}`))
 }
 
 // chatPassthrough sends a Chat Completions request to a compat account as
