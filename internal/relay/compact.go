@@ -23,13 +23,7 @@ import (
 type compactAdapter struct{ responsesAdapter }
 
 func (compactAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/responses/compact", c.body)
-	if err != nil {
-		return nil, err
-	}
-	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
-	up.authenticate(req.Header, secret)
-	return req, nil
+	return openaiPost(ctx, c, up, secret, "/responses/compact")
 }
 
 // compactRead are the top-level members the compact route reads.

@@ -26,7 +26,14 @@ func (a responsesAdapter) newStream(c *call, _ *Upstream) streamer {
 }
 
 func (responsesAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/responses", c.body)
+	return openaiPost(ctx, c, up, secret, "/responses")
+}
+
+// openaiPost is the passthrough POST of c's body to path under an OpenAI
+// account's base URL, with the client's OpenAI headers and the account's
+// credential (Responses, compact, input_tokens).
+func openaiPost(ctx context.Context, c *call, up *Upstream, secret, path string) (*http.Request, error) {
+	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+path, c.body)
 	if err != nil {
 		return nil, err
 	}
@@ -176,13 +183,7 @@ func (a modelsAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provid
 type inputTokensAdapter struct{ responsesAdapter }
 
 func (inputTokensAdapter) newRequest(ctx context.Context, c *call, up *Upstream, secret string) (*http.Request, error) {
-	req, err := newUpstreamRequest(ctx, c, http.MethodPost, up.baseURL()+"/responses/input_tokens", c.body)
-	if err != nil {
-		return nil, err
-	}
-	copyRequestHeader(req.Header, c.req.Header, openaiRequestHeaders)
-	up.authenticate(req.Header, secret)
-	return req, nil
+	return openaiPost(ctx, c, up, secret, "/responses/input_tokens")
 }
 
 func (inputTokensAdapter) decode(c *call, _ *Upstream, body []byte) ([]byte, provider.Usage, error) {
