@@ -18,9 +18,10 @@ import (
 
 // Compile-time checks of the request log's sources.
 var (
-	_ admin.RequestLog     = (*store.DB)(nil)
-	_ admin.CaptureControl = (*captureControl)(nil)
-	_ captureCluster       = (*cluster.Cluster)(nil)
+	_ admin.RequestLog                      = (*store.DB)(nil)
+	_ admin.CaptureControl                  = (*captureControl)(nil)
+	_ captureCluster                        = (*cluster.Cluster)(nil)
+	_ interface{ SetCaptures(*reqlog.Set) } = (*relay.Relay)(nil)
 )
 
 // CapturePollInterval is how often a running relay reads the captures from
@@ -49,9 +50,10 @@ type captureControl struct {
 	db *store.DB
 	// cluster is nil without a cluster.
 	cluster captureCluster
-	relay   *relay.Relay
-	now     func() time.Time
-	log     *slog.Logger
+	// relay applies the set (the *relay.Relay).
+	relay interface{ SetCaptures(*reqlog.Set) }
+	now   func() time.Time
+	log   *slog.Logger
 	// mu orders refreshes, so an older read never replaces a newer one, and
 	// guards the lists last read.
 	mu sync.Mutex
@@ -92,7 +94,7 @@ func (cc *captureControl) StartCapture(ctx context.Context, c reqlog.Capture) (r
 	if cc.cluster != nil {
 		shared, err := cc.cluster.AddCapture(ctx, c)
 		if err == nil {
-			return shared, cc.refresh(ctx)
+			return shared, cc.apply(ctx, inCluster)
 		}
 		cc.log.Warn("the cluster's Redis is unreachable: the capture applies to this relay only", "err", err)
 	}
@@ -103,49 +105,64 @@ func (cc *captureControl) StartCapture(ctx context.Context, c reqlog.Capture) (r
 	if cc.cluster != nil {
 		c.LocalTo = cc.cluster.ID()
 	}
-	return c, cc.refresh(ctx)
+	return c, cc.apply(ctx, inDatabase)
 }
 
 // StopCapture ends capture id and applies that at once; the cluster's ids
 // (from cluster.CaptureIDBase) are stopped for every relay.
 func (cc *captureControl) StopCapture(ctx context.Context, id int64) (bool, error) {
-	var ok bool
-	var err error
 	if cc.cluster != nil && id > cluster.CaptureIDBase {
-		ok, err = cc.cluster.StopCapture(ctx, id, cc.now())
-	} else {
-		ok, err = cc.db.StopCapture(ctx, id, cc.now())
+		ok, err := cc.cluster.StopCapture(ctx, id, cc.now())
+		if err != nil || !ok {
+			return ok, err
+		}
+		return true, cc.apply(ctx, inCluster)
 	}
+	ok, err := cc.db.StopCapture(ctx, id, cc.now())
 	if err != nil || !ok {
 		return ok, err
 	}
-	return true, cc.refresh(ctx)
+	return true, cc.apply(ctx, inDatabase)
+}
+
+// Where a change was made: a change in the database is applied even when
+// the cluster's captures cannot be read (the last ones read stay).
+const (
+	inCluster  = true
+	inDatabase = false
+)
+
+// apply refreshes after a change; the cluster's read failing matters only
+// for a change made in the cluster.
+func (cc *captureControl) apply(ctx context.Context, changedInCluster bool) error {
+	dbErr, clusterErr := cc.refresh(ctx)
+	if changedInCluster {
+		return errors.Join(dbErr, clusterErr)
+	}
+	return dbErr
 }
 
 // refresh gives the relay the captures in force now. A list that cannot be
 // read keeps the last one read (captures in it still run out at Until).
-func (cc *captureControl) refresh(ctx context.Context) error {
+func (cc *captureControl) refresh(ctx context.Context) (dbErr, clusterErr error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	now := cc.now()
-	var errs []error
 	if local, err := cc.db.Captures(ctx, now); err != nil {
-		errs = append(errs, fmt.Errorf("the database: %w", err))
+		dbErr = fmt.Errorf("the database: %w", err)
 	} else {
 		cc.local = local
 	}
 	if cc.cluster != nil {
 		if shared, err := cc.cluster.Captures(ctx, now); err != nil {
-			errs = append(errs, fmt.Errorf("the cluster: %w", err))
+			clusterErr = fmt.Errorf("the cluster: %w", err)
 		} else {
 			cc.shared = shared
-			if err := cc.report(ctx, shared); err != nil {
-				errs = append(errs, err)
-			}
+			clusterErr = cc.report(ctx, shared)
 		}
 	}
 	cc.relay.SetCaptures(reqlog.NewSet(append(slices.Clone(cc.shared), cc.local...), now))
-	return errors.Join(errs...)
+	return dbErr, clusterErr
 }
 
 // report writes how many requests this relay captured for each of the
@@ -190,7 +207,8 @@ func (a *App) runCaptures(ctx context.Context) {
 	t := time.NewTicker(CapturePollInterval)
 	defer t.Stop()
 	for {
-		if err := a.captures.refresh(ctx); err != nil && !warned && ctx.Err() == nil {
+		dbErr, clusterErr := a.captures.refresh(ctx)
+		if err := errors.Join(dbErr, clusterErr); err != nil && !warned && ctx.Err() == nil {
 			a.Log.Warn("could not read the body captures; the last ones read stay in force", "err", err)
 			warned = true
 		} else if err == nil {
