@@ -39,7 +39,12 @@ type captureCluster interface {
 	// ReportCaptured writes this relay's count of each capture (Captured).
 	ReportCaptured(ctx context.Context, list []reqlog.Capture) error
 	ID() string
+	// Degraded reports a known outage: Redis is not asked meanwhile.
+	Degraded() bool
 }
+
+// errClusterDown is the cluster's captures' error during a known outage.
+var errClusterDown = errors.New("the cluster's redis is unreachable")
 
 // captureControl keeps the body captures and gives the relay the set in
 // force after every change. Without a cluster they are in the database (so
@@ -72,11 +77,20 @@ func (cc *captureControl) Captures(ctx context.Context) ([]reqlog.Capture, error
 	if err != nil || cc.cluster == nil {
 		return local, err
 	}
-	shared, err := cc.cluster.Captures(ctx, now)
+	shared, err := cc.sharedCaptures(ctx, now)
 	if err != nil {
 		return nil, fmt.Errorf("the cluster's captures cannot be read (this relay applies the last ones it read): %w", err)
 	}
 	return append(shared, cc.markLocal(local)...), nil
+}
+
+// sharedCaptures reads the cluster's captures; during a known outage it
+// does not wait on Redis.
+func (cc *captureControl) sharedCaptures(ctx context.Context, now time.Time) ([]reqlog.Capture, error) {
+	if cc.cluster.Degraded() {
+		return nil, errClusterDown
+	}
+	return cc.cluster.Captures(ctx, now)
 }
 
 // markLocal names this relay on captures of its own database.
@@ -92,7 +106,10 @@ func (cc *captureControl) markLocal(list []reqlog.Capture) []reqlog.Capture {
 // says so).
 func (cc *captureControl) StartCapture(ctx context.Context, c reqlog.Capture) (reqlog.Capture, error) {
 	if cc.cluster != nil {
-		shared, err := cc.cluster.AddCapture(ctx, c)
+		shared, err := c, errClusterDown
+		if !cc.cluster.Degraded() {
+			shared, err = cc.cluster.AddCapture(ctx, c)
+		}
 		if err == nil {
 			return shared, cc.apply(ctx, inCluster)
 		}
@@ -112,6 +129,9 @@ func (cc *captureControl) StartCapture(ctx context.Context, c reqlog.Capture) (r
 // (from cluster.CaptureIDBase) are stopped for every relay.
 func (cc *captureControl) StopCapture(ctx context.Context, id int64) (bool, error) {
 	if cc.cluster != nil && id > cluster.CaptureIDBase {
+		if cc.cluster.Degraded() {
+			return false, errClusterDown
+		}
 		ok, err := cc.cluster.StopCapture(ctx, id, cc.now())
 		if err != nil || !ok {
 			return ok, err
@@ -154,7 +174,7 @@ func (cc *captureControl) refresh(ctx context.Context) (dbErr, clusterErr error)
 		cc.local = local
 	}
 	if cc.cluster != nil {
-		if shared, err := cc.cluster.Captures(ctx, now); err != nil {
+		if shared, err := cc.sharedCaptures(ctx, now); err != nil {
 			clusterErr = fmt.Errorf("the cluster: %w", err)
 		} else {
 			cc.shared = shared

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -22,17 +23,22 @@ var errRedisDown = errors.New("redis: connection refused")
 // fakeCaptures is a cluster's captures held in memory; down makes every
 // call fail as with Redis unreachable.
 type fakeCaptures struct {
-	mu       sync.Mutex
-	down     bool
-	list     []reqlog.Capture
-	stopped  []int64
-	reported map[int64]int64
-	reports  int
+	mu   sync.Mutex
+	down bool
+	// known makes setDown report the outage (Degraded) instead; asked counts
+	// the calls made to Redis during it.
+	known, degraded bool
+	asked           int
+	list            []reqlog.Capture
+	stopped         []int64
+	reported        map[int64]int64
+	reports         int
 }
 
 func (f *fakeCaptures) AddCapture(_ context.Context, c reqlog.Capture) (reqlog.Capture, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.countAsked()
 	if f.down {
 		return c, errRedisDown
 	}
@@ -44,6 +50,7 @@ func (f *fakeCaptures) AddCapture(_ context.Context, c reqlog.Capture) (reqlog.C
 func (f *fakeCaptures) StopCapture(_ context.Context, id int64, now time.Time) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.countAsked()
 	if f.down {
 		return false, errRedisDown
 	}
@@ -54,6 +61,7 @@ func (f *fakeCaptures) StopCapture(_ context.Context, id int64, now time.Time) (
 func (f *fakeCaptures) Captures(context.Context, time.Time) ([]reqlog.Capture, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.countAsked()
 	if f.down {
 		return nil, errRedisDown
 	}
@@ -63,6 +71,7 @@ func (f *fakeCaptures) Captures(context.Context, time.Time) ([]reqlog.Capture, e
 func (f *fakeCaptures) ReportCaptured(_ context.Context, list []reqlog.Capture) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.countAsked()
 	if f.down {
 		return errRedisDown
 	}
@@ -75,9 +84,28 @@ func (f *fakeCaptures) ReportCaptured(_ context.Context, list []reqlog.Capture) 
 
 func (f *fakeCaptures) ID() string { return "relay-a" }
 
+// Degraded reports a known outage.
+func (f *fakeCaptures) Degraded() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.degraded
+}
+
+func (f *fakeCaptures) countAsked() {
+	if f.degraded {
+		f.asked++
+	}
+}
+
+// setDown starts or ends an outage: the calls fail, or (known) the
+// cluster reports it.
 func (f *fakeCaptures) setDown(down bool) {
 	f.mu.Lock()
-	f.down = down
+	if f.known {
+		f.degraded = down
+	} else {
+		f.down = down
+	}
 	f.mu.Unlock()
 }
 
@@ -115,9 +143,17 @@ func spec(key string) reqlog.Capture {
 // In a cluster the relay applies the cluster's captures and its own
 // database's (marked local to it); while Redis is unreachable it keeps
 // the cluster's set last read, and a capture started then goes to its
-// database, local to it.
+// database, local to it. An outage the cluster knows of (Degraded) is the
+// same without asking Redis.
 func TestCaptureControlClusterAndOutage(t *testing.T) {
+	for _, known := range []bool{false, true} {
+		t.Run(fmt.Sprintf("known=%v", known), func(t *testing.T) { testCaptureOutage(t, known) })
+	}
+}
+
+func testCaptureOutage(t *testing.T, known bool) {
 	cc, f, set := newCaptureControl(t)
+	f.known = known
 	ctx := context.Background()
 	shared, err := cc.StartCapture(ctx, spec("alice"))
 	if err != nil || shared.ID <= cluster.CaptureIDBase || shared.LocalTo != "" {
@@ -139,16 +175,16 @@ func TestCaptureControlClusterAndOutage(t *testing.T) {
 	}
 
 	f.setDown(true)
-	if dbErr, clusterErr := cc.refresh(ctx); dbErr != nil || !errors.Is(clusterErr, errRedisDown) {
+	if dbErr, clusterErr := cc.refresh(ctx); dbErr != nil || clusterErr == nil {
 		t.Fatalf("refresh with Redis down: %v %v", dbErr, clusterErr)
 	}
 	if got := set.ids(); !slices.Equal(got, []int64{own.ID, shared.ID}) {
 		t.Fatalf("applied %v in the outage; want the last set kept", got)
 	}
-	if _, err := cc.Captures(ctx); !errors.Is(err, errRedisDown) {
+	if _, err := cc.Captures(ctx); err == nil {
 		t.Fatalf("listing in the outage: %v", err)
 	}
-	if _, err := cc.StopCapture(ctx, shared.ID); !errors.Is(err, errRedisDown) {
+	if _, err := cc.StopCapture(ctx, shared.ID); err == nil {
 		t.Fatalf("stopping the cluster's capture in the outage: %v", err)
 	}
 	during, err := cc.StartCapture(ctx, spec("carol"))
@@ -159,6 +195,9 @@ func TestCaptureControlClusterAndOutage(t *testing.T) {
 		t.Fatalf("applied %v; want carol's and the cluster's last read", got)
 	}
 
+	if f.asked != 0 {
+		t.Fatalf("Redis asked %d times during a known outage", f.asked)
+	}
 	f.setDown(false)
 	f.mu.Lock()
 	f.list = nil // stopped elsewhere and expired meanwhile
