@@ -3,7 +3,8 @@
 // last-use times are shared; OAuth refreshes are serialised by a lease with
 // expiry and fencing; rotated credentials are stored in Redis and mirrored
 // into each relay's SQLite; relay keys' budgets, rpm and concurrency count
-// every relay's requests (keys.go).
+// every relay's requests (keys.go); body captures started through any relay's admin
+// API apply on every relay (capture.go).
 //
 // The request path never waits on Redis: each relay keeps its scheduler's
 // in-memory state as a local cache. Local changes are queued by a

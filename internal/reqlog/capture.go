@@ -47,8 +47,17 @@ type Capture struct {
 	KeepSeconds int64 `json:"keep_seconds"`
 	// Stopped is set when it was turned off before Until.
 	Stopped bool `json:"stopped"`
-	// Captured is how many requests it stored (filled by readers).
+	// Captured is how many requests it stored (filled by readers); in a
+	// cluster, every relay's.
 	Captured int64 `json:"captured"`
+	// CapturedBy is, in a cluster, how many requests each relay (by its id)
+	// stored, as each last wrote it (every few seconds); nil otherwise.
+	CapturedBy map[string]int64 `json:"captured_by,omitempty"`
+	// LocalTo names the one relay a capture applies to when that relay is in
+	// a cluster but the capture is in its own database only (`ccrelay
+	// capture on` without --server, or started while Redis was
+	// unreachable); "" for the cluster's captures and outside a cluster.
+	LocalTo string `json:"local_to,omitempty"`
 }
 
 // Active reports whether c takes requests at now.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ccrelay/ccrelay/internal/reqlog"
@@ -56,6 +57,34 @@ func (db *DB) Captures(ctx context.Context, now time.Time) ([]reqlog.Capture, er
 		c.Keep = time.Duration(keep) * time.Millisecond
 		c.KeepSeconds = int64(c.Keep / time.Second)
 		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// CapturedCounts returns how many requests' bodies this database holds for
+// each capture in ids (absent: none), for captures kept elsewhere (a
+// cluster's, in Redis).
+func (db *DB) CapturedCounts(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := db.conn().QueryContext(ctx, `SELECT capture_id, COUNT(*) FROM request_bodies WHERE capture_id IN (?`+
+		strings.Repeat(", ?", len(ids)-1)+`) GROUP BY capture_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count captured bodies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count captured bodies: %w", err)
+		}
+		out[id] = n
 	}
 	return out, rows.Err()
 }

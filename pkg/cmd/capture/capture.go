@@ -193,7 +193,7 @@ func onRun(opts *Options) error {
 	fmt.Fprintf(opts.IO.Out, "Capture %d on: %s until %s; bodies kept until %s.\n", c.ID, describe(c),
 		c.Until.Local().Format("2006-01-02 15:04"), c.Expires().Local().Format("2006-01-02 15:04"))
 	if adm == nil {
-		fmt.Fprintln(opts.IO.ErrOut, "A running relay on this database applies it within two seconds. Stop it with: ccrelay capture off "+strconv.FormatInt(c.ID, 10))
+		fmt.Fprintln(opts.IO.ErrOut, "A running relay on this database applies it within two seconds (in a cluster, that relay only: --server starts it on every relay). Stop it with: ccrelay capture off "+strconv.FormatInt(c.ID, 10))
 	}
 	return nil
 }
@@ -299,6 +299,9 @@ func describe(c reqlog.Capture) string {
 	}
 	if c.Key == "" && c.Account == "" {
 		s = "every request that fails"
+	}
+	if c.LocalTo != "" {
+		s += " (relay " + c.LocalTo + " only)"
 	}
 	return s
 }

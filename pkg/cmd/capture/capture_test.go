@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ccrelay/ccrelay/internal/reqlog"
 	"github.com/ccrelay/ccrelay/pkg/cmdutil"
 	"github.com/ccrelay/ccrelay/pkg/iostreams"
 )
@@ -46,5 +47,15 @@ func TestNewCmdOffNeedsANumber(t *testing.T) {
 	cmd.SetOut(ios.ErrOut)
 	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "capture id must be a number") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A capture in one clustered relay's own database says it applies there only.
+func TestDescribeLocalCapture(t *testing.T) {
+	if got := describe(reqlog.Capture{Key: "alice", LocalTo: "relay-b"}); got != "key alice (relay relay-b only)" {
+		t.Fatalf("local: %q", got)
+	}
+	if got := describe(reqlog.Capture{Key: "alice"}); got != "key alice" {
+		t.Fatalf("cluster or standalone: %q", got)
 	}
 }
