@@ -337,6 +337,10 @@ type convStream struct {
 	keeper convert.UsageKeeper
 	// unknown: the stream finished without any usage (UsageUnknown).
 	unknown bool
+	// opened is the payload observe took out of the current event's
+	// envelope, for transform, which the stream loop calls next on the
+	// same event: the envelope is opened once per event.
+	opened []byte
 }
 
 // data is an event's payload, out of its envelope.
@@ -348,14 +352,23 @@ func (s *convStream) data(ev *sse.Event) []byte {
 }
 
 func (s *convStream) observe(ev *sse.Event) provider.EventClass {
-	if s.keeper != nil {
-		return s.a.api.event(ev.Name, s.data(ev), nil)
+	d := s.data(ev)
+	if s.up != nil {
+		s.opened = d
 	}
-	return s.a.api.event(ev.Name, s.data(ev), &s.u)
+	if s.keeper != nil {
+		return s.a.api.event(ev.Name, d, nil)
+	}
+	return s.a.api.event(ev.Name, d, &s.u)
 }
 
 func (s *convStream) transform(dst []byte, ev *sse.Event) []byte {
-	s.evs = s.rd.Read(s.evs[:0], ev.Name, s.data(ev))
+	d := s.opened
+	if d == nil {
+		d = s.data(ev)
+	}
+	s.opened = nil
+	s.evs = s.rd.Read(s.evs[:0], ev.Name, d)
 	for i := range s.evs {
 		ev := &s.evs[i]
 		if ev.Kind == convert.EventFinish {
