@@ -127,3 +127,79 @@ func TestRequestsPageInBrowser(t *testing.T) {
 		t.Fatalf("account filter from the link: %q %v", acct, err)
 	}
 }
+
+// A routed request on the Requests page: claude-sonnet-4-5 routed
+// `to = ["claude", "openai:gpt-5"]`, the Claude account rate-limited, so the
+// call falls through to an OpenAI account as gpt-5. The list shows the
+// model served under the model asked; the detail names the served model
+// and its platform, the target of each attempt and why the Claude target
+// was passed over.
+func TestRoutedRequestInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	limited := httptest.NewServer(&fakeupstream.Anthropic{Script: func(int, *fakeupstream.Recorded) *fakeupstream.Reply {
+		return &fakeupstream.Reply{Status: 429, Header: map[string]string{"Retry-After": "600"},
+			Body: `{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}`}
+	}})
+	t.Cleanup(limited.Close)
+	gpt := httptest.NewServer(&fakeupstream.OpenAI{Keys: []string{"sk-openai-account"}, Text: "Done on GPT."})
+	t.Cleanup(gpt.Close)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`admin_keys = [%q]
+[server]
+host = "127.0.0.1"
+database_path = %q
+[[accounts]]
+type = "claude-api"
+id = "claude-max"
+api_key = "sk-ant-claude-account"
+api_url = %q
+[[accounts]]
+type = "openai-responses"
+id = "chatgpt-team"
+api_key = "sk-openai-account"
+api_url = %q
+[[keys]]
+name = "ci-bot"
+key = %q
+[[routes]]
+models = ["claude-sonnet-*"]
+to = ["claude", "openai:gpt-5"]
+`, adminKey, filepath.Join(dir, "relay.db"), limited.URL, gpt.URL, ciKey)
+	base, _ := startRelayFromText(t, filepath.Join(dir, "config.toml"), cfg)
+	client := anthropic.NewClient(option.WithoutEnvironmentDefaults(), option.WithBaseURL(base), option.WithAPIKey(ciKey), option.WithMaxRetries(0))
+	msg, err := client.Messages.New(context.Background(), anthropic.MessageNewParams{MaxTokens: 256, Model: model,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("fix the flaky test"))}})
+	if err != nil || msg.Content[0].Text != "Done on GPT." {
+		t.Fatalf("routed request: %+v %v", msg, err)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.SendKeys(chromedp.ID("key"), adminKey), chromedp.Submit(chromedp.ID("key")),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="overview"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := open(ctx, base, "requests"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(`#requests-table tbody tr[data-id] .served`))); err != nil {
+		t.Fatalf("the served model never showed in the list: %v", err)
+	}
+	if served, _ := text(ctx, "#requests-table tbody tr[data-id] .served"); served != "→ gpt-5" {
+		t.Fatalf("served: %q", served)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#requests-table tbody tr[data-id] button[data-open]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#req-detail li.attempt[data-account="chatgpt-team"]`))); err != nil {
+		t.Fatal(err)
+	}
+	detail, _ := text(ctx, "#req-detail")
+	first, _ := text(ctx, `#req-detail li.attempt[data-account="claude-max"]`)
+	second, _ := text(ctx, `#req-detail li.attempt[data-account="chatgpt-team"]`)
+	if !strings.Contains(detail, "Model served\ngpt-5 on openai") || !strings.Contains(first, "429") || !strings.Contains(first, "target: claude") ||
+		!strings.Contains(second, "200") || !strings.Contains(second, "target: openai:gpt-5") || !strings.Contains(second, "passed over: claude") ||
+		strings.Contains(first+second, "ended at –") {
+		t.Fatalf("detail:\n%s\nattempts:\n%s\n%s", detail, first, second)
+	}
+	shoot(t, ctx, screenshotDir(t), "dashboard-routed-request.png")
+}

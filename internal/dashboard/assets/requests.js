@@ -80,7 +80,7 @@
       start = a.end_ms;
       return d.el("li", { class: "attempt", "data-account": a.account },
         d.el("div", { class: "attempt-head" }, d.el("strong", { text: (i + 1) + ". " + a.account }), " ", statusBadge(d, a.status), " ",
-          d.el("span", { class: "muted", text: a.verdict + " · ended at " + d.fmtMs(a.end_ms) })),
+          d.el("span", { class: "muted", text: a.verdict + " · ended at " + (a.end_ms ? d.fmtMs(a.end_ms) : "< 1 ms") })),
         d.el("div", { class: "timeline" }, seg),
         a.fallback ? d.el("div", { class: "sub", text: "passed over: " + a.fallback }) : null,
         a.target ? d.el("div", { class: "sub", text: "target: " + a.target }) : null,
