@@ -196,6 +196,19 @@ func TestResponsesInputTokens(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Message != "Unknown parameter: 'max_output_tokens'." || apiErr.Param != "max_output_tokens" {
 		t.Fatalf("err %v", err)
 	}
+	// The client's own mistakes are refused by the relay, in OpenAI's
+	// shape, before any account: a body that is not JSON, a key twice.
+	sent := len(cr.openai.Requests()) + len(cr.claude.Requests()) + len(cr.gemini.Requests())
+	auth := map[string]string{"Authorization": "Bearer " + relayKey}
+	for _, body := range []string{`not json`, `{"model":"gpt-5","model":"claude-sonnet-4-5","input":"x"}`} {
+		status, out := rawHTTP(t, cr.URL, "POST", "/v1/responses/input_tokens", auth, body)
+		if status != 400 || gjson.Get(out, "error.message").Str == "" || gjson.Get(out, "error.type").Str != "invalid_request_error" {
+			t.Fatalf("%s: %d %s", body, status, out)
+		}
+	}
+	if now := len(cr.openai.Requests()) + len(cr.claude.Requests()) + len(cr.gemini.Requests()); now != sent {
+		t.Fatal("a refused count reached an account")
+	}
 }
 
 // Accounts without a count method (codex-oauth, openai-compatible) are left
