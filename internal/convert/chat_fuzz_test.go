@@ -3,7 +3,6 @@ package convert
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 )
@@ -18,10 +17,7 @@ func FuzzDecodeChat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeChat(body)
 		if err != nil {
-			var re *RequestError
-			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v (%T), want a *RequestError with a message", err, err)
-			}
+			checkRequestError(t, err)
 			return
 		}
 		checkDecodedChat(t, r)

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"testing"
 
@@ -54,10 +53,7 @@ func FuzzDecodeGemini(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeGemini(body)
 		if err != nil {
-			var re *RequestError
-			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v (%T), want a *RequestError with a message", err, err)
-			}
+			checkRequestError(t, err)
 			return
 		}
 		out, err := EncodeGemini(r)
@@ -113,11 +109,7 @@ func FuzzGeminiStreamReader(f *testing.F) {
 	}
 	f.Add([]byte("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\",\"thought\":true},{\"functionCall\":{\"name\":\"f\",\"args\":[]},\"thoughtSignature\":\"s\"}]}}]}\n\ndata: {\"error\":{\"code\":429}}\n\n"), uint16(5))
 	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
-		var cuts []int
-		if c := int(cut); c > 0 && c < len(stream) {
-			cuts = append(cuts, c)
-		}
-		evs := geminiReadStream(stream, cuts...)
+		evs := geminiReadStream(stream, fuzzCuts(stream, cut)...)
 		checkEventContract(t, evs)
 		w := NewGeminiStreamWriter("m")
 		var out []byte

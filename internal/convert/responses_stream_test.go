@@ -14,22 +14,7 @@ import (
 // responsesReadStream feeds stream to a fresh Responses reader in chunks cut at the
 // given offsets, through internal/sse's parser.
 func responsesReadStream(stream []byte, cuts ...int) []Event {
-	r := NewResponsesStreamReader()
-	var p sse.Parser
-	var evs []Event
-	feed := func(chunk []byte) {
-		p.Feed(chunk, func(ev *sse.Event) bool {
-			evs = r.Read(evs, ev.Name, ev.Data)
-			return true
-		})
-	}
-	prev := 0
-	for _, c := range cuts {
-		feed(stream[prev:c])
-		prev = c
-	}
-	feed(stream[prev:])
-	return evs
+	return feedSSE(NewResponsesStreamReader(), stream, cuts...)
 }
 
 var responsesWantToolEvents = []Event{
@@ -66,18 +51,7 @@ func TestResponsesStreamReader(t *testing.T) {
 // byte offset (and in single bytes): the events are the same.
 func TestResponsesStreamReaderCutAtEveryByte(t *testing.T) {
 	stream := responsesFixture(t, "stream_tool.sse")
-	for i := 1; i < len(stream); i++ {
-		if got := responsesReadStream(stream, i); !reflect.DeepEqual(got, responsesWantToolEvents) {
-			t.Fatalf("cut at %d: got\n%+v", i, got)
-		}
-	}
-	every := make([]int, 0, len(stream))
-	for i := 1; i < len(stream); i++ {
-		every = append(every, i)
-	}
-	if got := responsesReadStream(stream, every...); !reflect.DeepEqual(got, responsesWantToolEvents) {
-		t.Fatalf("byte by byte: got\n%+v", got)
-	}
+	checkEveryCut(t, stream, func(cuts ...int) []Event { return responsesReadStream(stream, cuts...) }, responsesWantToolEvents)
 }
 
 // responsesSSE writes events as an upstream would (data-only when name is "").
