@@ -205,14 +205,6 @@ func accumulate(t testing.TB, out []byte) anthropic.Message {
 	return msg
 }
 
-func writeAll(w StreamWriter, evs []Event) []byte {
-	var out []byte
-	for i := range evs {
-		out = w.Write(out, &evs[i])
-	}
-	return w.Finish(out)
-}
-
 func TestMessagesStreamWriter(t *testing.T) {
 	openaiSig := Signature{Origin: OriginOpenAI, ID: "rs_1", Value: "gAAAAB"}
 	usage := provider.Usage{InputTokens: 10, CacheReadTokens: 90, OutputTokens: 7}

@@ -111,12 +111,7 @@ func FuzzChatStreamReader(f *testing.F) {
 			evs = r.Read(evs, nil, data)
 		}
 		checkChatEvents(t, evs)
-		w := NewChatStreamWriter("m", true)
-		var out []byte
-		for i := range evs {
-			out = w.Write(out, &evs[i])
-		}
-		for _, p := range chatPayloads(t, w.Finish(out)) {
+		for _, p := range chatPayloads(t, writeAll(NewChatStreamWriter("m", true), evs)) {
 			if p != "[DONE]" && !json.Valid([]byte(p)) {
 				t.Fatalf("chunk is not JSON: %s", p)
 			}

@@ -171,12 +171,7 @@ func TestGeminiStreamWriter(t *testing.T) {
 		{Kind: EventPartStop, Index: 1},
 		{Kind: EventFinish, Stop: StopTool, Usage: provider.Usage{OutputTokens: 20}},
 	}
-	w := NewGeminiStreamWriter("gemini-2.5-flash")
-	var out []byte
-	for i := range evs {
-		out = w.Write(out, &evs[i])
-	}
-	out = w.Finish(out)
+	out := writeAll(NewGeminiStreamWriter("gemini-2.5-flash"), evs)
 	chunks := geminiChunks(t, out)
 	want := []string{
 		`{"candidates":[{"content":{"role":"model","parts":[{"text":"let me ","thought":true}]},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"msg_7"}`,
@@ -207,12 +202,7 @@ func TestGeminiStreamWriter(t *testing.T) {
 
 func TestGeminiStreamWriterCases(t *testing.T) {
 	write := func(evs ...Event) []gjson.Result {
-		w := NewGeminiStreamWriter("m")
-		var out []byte
-		for i := range evs {
-			out = w.Write(out, &evs[i])
-		}
-		return geminiChunks(t, w.Finish(out))
+		return geminiChunks(t, writeAll(NewGeminiStreamWriter("m"), evs))
 	}
 	// A pending signature with nothing after it rides on the last chunk.
 	c := write(Event{Kind: EventStart, ID: "r"},

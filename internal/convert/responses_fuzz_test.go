@@ -59,7 +59,7 @@ func FuzzResponsesStreamReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
 		evs := responsesReadStream(stream, fuzzCuts(stream, cut)...)
 		checkEventContract(t, evs)
-		out := writeResponsesEvents(NewResponsesStreamWriter("m"), evs)
+		out := writeAll(NewResponsesStreamWriter("m"), evs)
 		_ = parseResponsesSSE(t, out)
 	})
 }

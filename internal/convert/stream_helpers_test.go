@@ -25,6 +25,15 @@ func feedSSE(r StreamReader, stream []byte, cuts ...int) []Event {
 	return evs
 }
 
+// writeAll writes evs to w and finishes the stream.
+func writeAll(w StreamWriter, evs []Event) []byte {
+	var out []byte
+	for i := range evs {
+		out = w.Write(out, &evs[i])
+	}
+	return w.Finish(out)
+}
+
 // checkEveryCut reads stream cut at every byte offset, then one byte at a
 // time, and fails t unless each read gives want. read feeds a fresh
 // reader the stream cut at the offsets it is given.
