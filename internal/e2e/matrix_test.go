@@ -48,16 +48,7 @@ func TestMessagesServedByOpenAIAccount(t *testing.T) {
 	}
 
 	// Streamed: the SDK's accumulator takes the converted events.
-	stream := client.Messages.NewStreaming(context.Background(), p)
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
+	acc := streamMessage(t, client, p)
 	if len(acc.Content) != 1 || acc.Content[0].Text != "hello from gpt" || acc.StopReason != "end_turn" || acc.Usage.OutputTokens != 9 {
 		t.Fatalf("accumulated %+v", acc)
 	}
