@@ -87,16 +87,7 @@ func FuzzParseGemini(f *testing.F) {
 	f.Add([]byte(`[{"response":{"candidates":[{"content":{"parts":[{"text":"a","thought":true,"thoughtSignature":"x"}]},"finishReason":"SAFETY"}]}}]`))
 	f.Add([]byte(`{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := ParseGemini(body)
-		if err != nil {
-			return
-		}
-		if out := WriteGemini(resp, "m"); !json.Valid(out) {
-			t.Fatalf("written answer is not valid JSON: %s", out)
-		}
-		if out := WriteMessages(resp, "m"); !json.Valid(out) {
-			t.Fatalf("messages answer is not valid JSON: %s", out)
-		}
+		checkParsedWrites(t, body, ParseGemini, WriteGemini, WriteMessages)
 	})
 }
 

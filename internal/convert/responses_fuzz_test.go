@@ -38,13 +38,7 @@ func FuzzParseResponses(f *testing.F) {
 	f.Add([]byte(`{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","content":[{"type":"refusal","refusal":"no"}]}]}`))
 	f.Add([]byte(`{"status":"failed","error":{"code":"server_error","message":"x"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := ParseResponses(body)
-		if err != nil {
-			return
-		}
-		if out := WriteResponses(resp, "m"); !json.Valid(out) {
-			t.Fatalf("written answer is not valid JSON: %s", out)
-		}
+		checkParsedWrites(t, body, ParseResponses, WriteResponses)
 	})
 }
 

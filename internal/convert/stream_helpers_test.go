@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -68,6 +69,21 @@ func checkRequestError(t *testing.T, err error) {
 	var re *RequestError
 	if !errors.As(err, &re) || re.Message == "" {
 		t.Fatalf("error %v (%T), want a *RequestError with a message", err, err)
+	}
+}
+
+// checkParsedWrites parses body (an error is fine) and fails t unless
+// every writer writes what parsed as valid JSON.
+func checkParsedWrites(t *testing.T, body []byte, parse func([]byte) (*Response, error), writers ...func(*Response, string) []byte) {
+	t.Helper()
+	resp, err := parse(body)
+	if err != nil {
+		return
+	}
+	for i, write := range writers {
+		if out := write(resp, "m"); !json.Valid(out) {
+			t.Fatalf("writer %d's answer is not valid JSON: %s", i, out)
+		}
 	}
 }
 
