@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -156,19 +155,6 @@ func checkWrittenMessages(t *testing.T, out []byte) {
 	}
 }
 
-// messagesEventNames abbreviates event names in FuzzMessagesStreamReader
-// inputs, so the fuzzer's minimization stays fast.
-var messagesEventNames = [...]string{
-	's': "message_start",
-	'b': "content_block_start",
-	'd': "content_block_delta",
-	'e': "content_block_stop",
-	'm': "message_delta",
-	'x': "message_stop",
-	'p': "ping",
-	'r': "error",
-}
-
 // FuzzMessagesStreamReader feeds arbitrary event sequences (split on blank
 // lines; an event's first line is its name, one letter of messagesEventNames
 // or spelled out, the rest its data) to the reader, checks the Events keep
@@ -181,13 +167,9 @@ func FuzzMessagesStreamReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		r := NewMessagesStreamReader()
 		var evs []Event
-		for _, ev := range bytes.Split(input, []byte("\n\n")) {
-			name, data, _ := bytes.Cut(ev, []byte("\n"))
-			if len(name) == 1 && int(name[0]) < len(messagesEventNames) && messagesEventNames[name[0]] != "" {
-				name = []byte(messagesEventNames[name[0]])
-			}
+		eachFuzzEvent(input, func(name, data []byte) {
 			evs = r.Read(evs, name, data)
-		}
+		})
 		checkEvents(t, evs)
 		out := writeAll(NewMessagesStreamWriter("m"), evs)
 		accumulate(t, out)

@@ -150,44 +150,14 @@ func sseBytes(events []upEvent, eol string) []byte {
 	return b
 }
 
-// feedMessagesStream parses raw, cut into chunks at the given offsets,
-// with internal/sse's parser into a new reader's Events.
-func feedMessagesStream(raw []byte, cuts ...int) []Event {
-	var (
-		p   sse.Parser
-		evs []Event
-	)
-	r := NewMessagesStreamReader()
-	last := 0
-	for _, c := range append(cuts, len(raw)) {
-		p.Feed(raw[last:c], func(ev *sse.Event) bool {
-			evs = r.Read(evs, ev.Name, ev.Data)
-			return true
-		})
-		last = c
-	}
-	return evs
-}
-
 func TestMessagesStreamReaderCutAtEveryByte(t *testing.T) {
 	for _, eol := range []string{"\n", "\r\n"} {
 		raw := sseBytes(messagesStream, eol)
-		if whole := feedMessagesStream(raw); !reflect.DeepEqual(whole, messagesStreamEvents) {
+		read := func(cuts ...int) []Event { return feedSSE(NewMessagesStreamReader(), raw, cuts...) }
+		if whole := read(); !reflect.DeepEqual(whole, messagesStreamEvents) {
 			t.Fatalf("whole stream (eol %q): %+v", eol, whole)
 		}
-		for i := 1; i < len(raw); i++ {
-			if got := feedMessagesStream(raw, i); !reflect.DeepEqual(got, messagesStreamEvents) {
-				t.Fatalf("cut at byte %d (eol %q): %+v", i, eol, got)
-			}
-		}
-		// And every byte a chunk of its own.
-		cuts := make([]int, 0, len(raw))
-		for i := 1; i < len(raw); i++ {
-			cuts = append(cuts, i)
-		}
-		if got := feedMessagesStream(raw, cuts...); !reflect.DeepEqual(got, messagesStreamEvents) {
-			t.Fatalf("byte by byte (eol %q): %+v", eol, got)
-		}
+		checkEveryCut(t, raw, read, messagesStreamEvents)
 	}
 }
 
@@ -233,14 +203,6 @@ func accumulate(t testing.TB, out []byte) anthropic.Message {
 		}
 	}
 	return msg
-}
-
-func writeAll(w StreamWriter, evs []Event) []byte {
-	var out []byte
-	for i := range evs {
-		out = w.Write(out, &evs[i])
-	}
-	return w.Finish(out)
 }
 
 func TestMessagesStreamWriter(t *testing.T) {

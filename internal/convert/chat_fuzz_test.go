@@ -3,7 +3,6 @@ package convert
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 )
@@ -18,10 +17,7 @@ func FuzzDecodeChat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeChat(body)
 		if err != nil {
-			var re *RequestError
-			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v (%T), want a *RequestError with a message", err, err)
-			}
+			checkRequestError(t, err)
 			return
 		}
 		checkDecodedChat(t, r)
@@ -114,54 +110,11 @@ func FuzzChatStreamReader(f *testing.F) {
 		for _, data := range bytes.Split(input, []byte("\n\n")) {
 			evs = r.Read(evs, nil, data)
 		}
-		checkChatEvents(t, evs)
-		w := NewChatStreamWriter("m", true)
-		var out []byte
-		for i := range evs {
-			out = w.Write(out, &evs[i])
-		}
-		for _, p := range chatPayloads(t, w.Finish(out)) {
+		checkEvents(t, evs)
+		for _, p := range chatPayloads(t, writeAll(NewChatStreamWriter("m", true), evs)) {
 			if p != "[DONE]" && !json.Valid([]byte(p)) {
 				t.Fatalf("chunk is not JSON: %s", p)
 			}
 		}
 	})
-}
-
-// checkChatEvents asserts the StreamReader contract (ir.go): EventStart
-// first and once, parts in order and never interleaved, EventFinish or
-// EventError last.
-func checkChatEvents(t *testing.T, evs []Event) {
-	t.Helper()
-	open, next := -1, 0
-	for i, ev := range evs {
-		if i > 0 && (evs[i-1].Kind == EventFinish || evs[i-1].Kind == EventError) {
-			t.Fatalf("event %d after the end: %+v", i, evs)
-		}
-		switch ev.Kind {
-		case EventStart:
-			if i != 0 {
-				t.Fatalf("EventStart at %d", i)
-			}
-		case EventPartStart:
-			if open >= 0 || ev.Index != next {
-				t.Fatalf("part %d starts with %d open, %d expected: %+v", ev.Index, open, next, evs)
-			}
-			open, next = ev.Index, next+1
-		case EventDelta, EventSignature, EventPartStop:
-			if ev.Index != open {
-				t.Fatalf("event %d for part %d, open %d: %+v", i, ev.Index, open, evs)
-			}
-			if ev.Kind == EventPartStop {
-				open = -1
-			}
-		case EventFinish:
-			if open >= 0 {
-				t.Fatalf("finish with part %d open", open)
-			}
-		}
-		if i == 0 && ev.Kind != EventStart && ev.Kind != EventError {
-			t.Fatalf("first event %+v", ev)
-		}
-	}
 }

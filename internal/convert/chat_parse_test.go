@@ -126,18 +126,7 @@ func chatChunks(payloads ...string) string {
 // readChatStream runs stream through internal/sse's parser, cut into
 // pieces at the given offsets, and a fresh reader.
 func readChatStream(stream string, cuts ...int) []Event {
-	var p sse.Parser
-	r := NewChatStreamReader()
-	var evs []Event
-	prev := 0
-	for _, c := range append(cuts, len(stream)) {
-		p.Feed([]byte(stream[prev:c]), func(ev *sse.Event) bool {
-			evs = r.Read(evs, ev.Name, ev.Data)
-			return true
-		})
-		prev = c
-	}
-	return evs
+	return feedSSE(NewChatStreamReader(), []byte(stream), cuts...)
 }
 
 // chatStreamFixtures are upstream streams as servers send them.
@@ -266,19 +255,8 @@ func TestChatStreamReader(t *testing.T) {
 func TestChatStreamReaderCutAtEveryByte(t *testing.T) {
 	for name, stream := range chatStreamFixtures {
 		t.Run(name, func(t *testing.T) {
-			whole := chatEventsSansIDs(readChatStream(stream))
-			for cut := 1; cut < len(stream); cut++ {
-				if got := chatEventsSansIDs(readChatStream(stream, cut)); !reflect.DeepEqual(got, whole) {
-					t.Fatalf("cut at %d: %+v\nwhole: %+v", cut, got, whole)
-				}
-			}
-			cuts := make([]int, 0, len(stream))
-			for i := 1; i < len(stream); i++ {
-				cuts = append(cuts, i)
-			}
-			if got := chatEventsSansIDs(readChatStream(stream, cuts...)); !reflect.DeepEqual(got, whole) {
-				t.Fatalf("one byte at a time: %+v\nwhole: %+v", got, whole)
-			}
+			read := func(cuts ...int) []Event { return chatEventsSansIDs(readChatStream(stream, cuts...)) }
+			checkEveryCut(t, []byte(stream), read, read())
 		})
 	}
 }

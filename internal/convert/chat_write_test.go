@@ -159,12 +159,7 @@ func TestChatStreamWriter(t *testing.T) {
 		"[DONE]",
 	}
 	w := newChatStreamWriter("gpt-4o", true, 1)
-	var out []byte
-	for i := range evs {
-		out = w.Write(out, &evs[i])
-	}
-	out = w.Finish(out)
-	got := chatPayloads(t, out)
+	got := chatPayloads(t, writeAll(w, evs))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("chunks\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
 	}

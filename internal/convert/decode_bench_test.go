@@ -81,28 +81,22 @@ func codexBenchBody() []byte {
 }
 
 func BenchmarkDecodeMessages(b *testing.B) {
-	body := claudeCodeBenchBody()
-	if _, err := DecodeMessages(body); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeMessages(body); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchDecode(b, claudeCodeBenchBody(), DecodeMessages)
 }
 
 func BenchmarkDecodeResponses(b *testing.B) {
-	body := codexBenchBody()
-	if _, err := DecodeResponses(body); err != nil {
+	benchDecode(b, codexBenchBody(), DecodeResponses)
+}
+
+// benchDecode measures decode on body, which must decode.
+func benchDecode(b *testing.B, body []byte, decode func([]byte) (*Request, error)) {
+	if _, err := decode(body); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := DecodeResponses(body); err != nil {
+		if _, err := decode(body); err != nil {
 			b.Fatal(err)
 		}
 	}

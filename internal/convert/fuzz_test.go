@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -19,13 +18,7 @@ func FuzzChatOnClaude(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		out, err := chatOnClaude(body)
 		if err != nil {
-			var re *RequestError
-			if !errors.As(err, &re) {
-				t.Fatalf("error %v is %T, want *RequestError", err, err)
-			}
-			if re.Message == "" {
-				t.Fatal("empty error message")
-			}
+			checkRequestError(t, err)
 			return
 		}
 		checkMessagesRequest(t, out.body, out.model, out.stream)
@@ -187,24 +180,11 @@ func FuzzClaudeToChat(f *testing.F) {
 	})
 }
 
-// streamEventNames abbreviates event names in FuzzClaudeStreamToChat inputs: short
-// inputs keep the fuzzer's minimization fast.
-var streamEventNames = [...]string{
-	's': "message_start",
-	'b': "content_block_start",
-	'd': "content_block_delta",
-	'e': "content_block_stop",
-	'm': "message_delta",
-	'x': "message_stop",
-	'p': "ping",
-	'r': "error",
-}
-
 // FuzzClaudeStreamToChat feeds arbitrary Messages event sequences through
 // the Chat route's stream path from a Claude account (the Messages stream
 // reader, then the Chat stream writer). The input is split into events on
 // blank lines; each event's first line is its name (one letter from
-// streamEventNames, or spelled out), the rest its data.
+// messagesEventNames, or spelled out), the rest its data.
 func FuzzClaudeStreamToChat(f *testing.F) {
 	f.Add([]byte("s\n{\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}\n\nb\n{\"index\":0,\"content_block\":{\"type\":\"text\"}}\n\nd\n{\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\nm\n{\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\nx\n{}"), true)
 	f.Add([]byte("b\n{\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"n\"}}\n\nd\n{\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\"}}\n\nb\n{\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"u\",\"name\":\"o\"}}\n\nd\n{\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\":1}\"}}"), false)
@@ -214,17 +194,12 @@ func FuzzClaudeStreamToChat(f *testing.F) {
 		rd, w := NewMessagesStreamReader(), newChatStreamWriter("m", includeUsage, 1)
 		var out []byte
 		var evs []Event
-		for _, ev := range bytes.Split(input, []byte("\n\n")) {
-			name, data, _ := bytes.Cut(ev, []byte("\n"))
-			event := string(name)
-			if len(name) == 1 && int(name[0]) < len(streamEventNames) && streamEventNames[name[0]] != "" {
-				event = streamEventNames[name[0]]
-			}
-			evs = rd.Read(evs[:0], []byte(event), data)
+		eachFuzzEvent(input, func(name, data []byte) {
+			evs = rd.Read(evs[:0], name, data)
 			for i := range evs {
 				out = w.Write(out, &evs[i])
 			}
-		}
+		})
 		out = w.Finish(out)
 		checkChatStream(t, out, includeUsage)
 	})
@@ -235,7 +210,7 @@ func FuzzClaudeStreamToChat(f *testing.F) {
 // finish_reason but usage, and [DONE] last.
 func checkChatStream(t *testing.T, out []byte, includeUsage bool) {
 	t.Helper()
-	payloads := splitSSE(t, out)
+	payloads := chatPayloads(t, out)
 	if len(payloads) == 0 || payloads[len(payloads)-1] != "[DONE]" {
 		t.Fatalf("stream does not end with [DONE]: %s", out)
 	}
@@ -334,21 +309,4 @@ func checkChatStream(t *testing.T, out []byte, includeUsage bool) {
 			}
 		}
 	}
-}
-
-// splitSSE returns the data payloads of a Chat stream, failing t on
-// anything but "data: <payload>\n\n" frames.
-func splitSSE(t testing.TB, out []byte) []string {
-	t.Helper()
-	var payloads []string
-	rest := string(out)
-	for rest != "" {
-		line, after, ok := strings.Cut(rest, "\n\n")
-		if !ok || !strings.HasPrefix(line, "data: ") || strings.Contains(line, "\n") {
-			t.Fatalf("malformed SSE at %q", rest)
-		}
-		payloads = append(payloads, strings.TrimPrefix(line, "data: "))
-		rest = after
-	}
-	return payloads
 }

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"testing"
 
@@ -54,10 +53,7 @@ func FuzzDecodeGemini(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeGemini(body)
 		if err != nil {
-			var re *RequestError
-			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v (%T), want a *RequestError with a message", err, err)
-			}
+			checkRequestError(t, err)
 			return
 		}
 		out, err := EncodeGemini(r)
@@ -91,16 +87,7 @@ func FuzzParseGemini(f *testing.F) {
 	f.Add([]byte(`[{"response":{"candidates":[{"content":{"parts":[{"text":"a","thought":true,"thoughtSignature":"x"}]},"finishReason":"SAFETY"}]}}]`))
 	f.Add([]byte(`{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := ParseGemini(body)
-		if err != nil {
-			return
-		}
-		if out := WriteGemini(resp, "m"); !json.Valid(out) {
-			t.Fatalf("written answer is not valid JSON: %s", out)
-		}
-		if out := WriteMessages(resp, "m"); !json.Valid(out) {
-			t.Fatalf("messages answer is not valid JSON: %s", out)
-		}
+		checkParsedWrites(t, body, ParseGemini, WriteGemini, WriteMessages)
 	})
 }
 
@@ -113,18 +100,9 @@ func FuzzGeminiStreamReader(f *testing.F) {
 	}
 	f.Add([]byte("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\",\"thought\":true},{\"functionCall\":{\"name\":\"f\",\"args\":[]},\"thoughtSignature\":\"s\"}]}}]}\n\ndata: {\"error\":{\"code\":429}}\n\n"), uint16(5))
 	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
-		var cuts []int
-		if c := int(cut); c > 0 && c < len(stream) {
-			cuts = append(cuts, c)
-		}
-		evs := geminiReadStream(stream, cuts...)
+		evs := geminiReadStream(stream, fuzzCuts(stream, cut)...)
 		checkEventContract(t, evs)
-		w := NewGeminiStreamWriter("m")
-		var out []byte
-		for i := range evs {
-			out = w.Write(out, &evs[i])
-		}
-		for _, c := range geminiChunks(t, w.Finish(out)) {
+		for _, c := range geminiChunks(t, writeAll(NewGeminiStreamWriter("m"), evs)) {
 			if !json.Valid([]byte(c.Raw)) {
 				t.Fatalf("chunk is not JSON: %s", c.Raw)
 			}

@@ -15,22 +15,7 @@ import (
 // geminiReadStream feeds stream to a fresh Gemini reader in chunks cut at
 // the given offsets, through internal/sse's parser.
 func geminiReadStream(stream []byte, cuts ...int) []Event {
-	r := NewGeminiStreamReader()
-	var p sse.Parser
-	var evs []Event
-	feed := func(chunk []byte) {
-		p.Feed(chunk, func(ev *sse.Event) bool {
-			evs = r.Read(evs, ev.Name, ev.Data)
-			return true
-		})
-	}
-	prev := 0
-	for _, c := range cuts {
-		feed(stream[prev:c])
-		prev = c
-	}
-	feed(stream[prev:])
-	return evs
+	return feedSSE(NewGeminiStreamReader(), stream, cuts...)
 }
 
 var geminiWantToolEvents = []Event{
@@ -75,18 +60,7 @@ func TestGeminiStreamReader(t *testing.T) {
 // byte offset (and in single bytes): the events are the same.
 func TestGeminiStreamReaderCutAtEveryByte(t *testing.T) {
 	stream := geminiFixture(t, "stream_tool.sse")
-	for i := 1; i < len(stream); i++ {
-		if got := geminiReadStream(stream, i); !reflect.DeepEqual(got, geminiWantToolEvents) {
-			t.Fatalf("cut at %d: got\n%+v", i, got)
-		}
-	}
-	every := make([]int, 0, len(stream))
-	for i := 1; i < len(stream); i++ {
-		every = append(every, i)
-	}
-	if got := geminiReadStream(stream, every...); !reflect.DeepEqual(got, geminiWantToolEvents) {
-		t.Fatalf("byte by byte: got\n%+v", got)
-	}
+	checkEveryCut(t, stream, func(cuts ...int) []Event { return geminiReadStream(stream, cuts...) }, geminiWantToolEvents)
 }
 
 func geminiSSE(chunks ...string) []byte {
@@ -197,12 +171,7 @@ func TestGeminiStreamWriter(t *testing.T) {
 		{Kind: EventPartStop, Index: 1},
 		{Kind: EventFinish, Stop: StopTool, Usage: provider.Usage{OutputTokens: 20}},
 	}
-	w := NewGeminiStreamWriter("gemini-2.5-flash")
-	var out []byte
-	for i := range evs {
-		out = w.Write(out, &evs[i])
-	}
-	out = w.Finish(out)
+	out := writeAll(NewGeminiStreamWriter("gemini-2.5-flash"), evs)
 	chunks := geminiChunks(t, out)
 	want := []string{
 		`{"candidates":[{"content":{"role":"model","parts":[{"text":"let me ","thought":true}]},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"msg_7"}`,
@@ -233,12 +202,7 @@ func TestGeminiStreamWriter(t *testing.T) {
 
 func TestGeminiStreamWriterCases(t *testing.T) {
 	write := func(evs ...Event) []gjson.Result {
-		w := NewGeminiStreamWriter("m")
-		var out []byte
-		for i := range evs {
-			out = w.Write(out, &evs[i])
-		}
-		return geminiChunks(t, w.Finish(out))
+		return geminiChunks(t, writeAll(NewGeminiStreamWriter("m"), evs))
 	}
 	// A pending signature with nothing after it rides on the last chunk.
 	c := write(Event{Kind: EventStart, ID: "r"},

@@ -149,12 +149,7 @@ func TestReasoningTokensAcrossDialects(t *testing.T) {
 					t.Fatalf("whole: client got output %d reasoning %d, want %d %d", out, reasoning, up.output[0], up.reasoning[0])
 				}
 				evs := feedSSE(up.reader(), up.stream(t))
-				w := cl.writer()
-				var out []byte
-				for i := range evs {
-					out = w.Write(out, &evs[i])
-				}
-				out = w.Finish(out)
+				out := writeAll(cl.writer(), evs)
 				if o, reasoning := cl.counts(t, out, true); o != up.output[1] || reasoning != up.reasoning[1] {
 					t.Fatalf("stream: client got output %d reasoning %d, want %d %d\n%s", o, reasoning, up.output[1], up.reasoning[1], out)
 				}

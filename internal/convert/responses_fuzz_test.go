@@ -2,7 +2,6 @@ package convert
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"testing"
 )
@@ -19,10 +18,7 @@ func FuzzDecodeResponses(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeResponses(body)
 		if err != nil {
-			var re *RequestError
-			if !errors.As(err, &re) || re.Message == "" {
-				t.Fatalf("error %v (%T), want a *RequestError with a message", err, err)
-			}
+			checkRequestError(t, err)
 			return
 		}
 		out, err := EncodeResponses(r)
@@ -42,13 +38,7 @@ func FuzzParseResponses(f *testing.F) {
 	f.Add([]byte(`{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[{"type":"message","content":[{"type":"refusal","refusal":"no"}]}]}`))
 	f.Add([]byte(`{"status":"failed","error":{"code":"server_error","message":"x"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		resp, err := ParseResponses(body)
-		if err != nil {
-			return
-		}
-		if out := WriteResponses(resp, "m"); !json.Valid(out) {
-			t.Fatalf("written answer is not valid JSON: %s", out)
-		}
+		checkParsedWrites(t, body, ParseResponses, WriteResponses)
 	})
 }
 
@@ -61,13 +51,9 @@ func FuzzResponsesStreamReader(f *testing.F) {
 	}
 	f.Add([]byte("event: response.output_item.added\ndata: {\"output_index\":1,\"item\":{\"type\":\"reasoning\"}}\n\ndata: {\"type\":\"response.reasoning_text.delta\",\"output_index\":1,\"content_index\":2,\"delta\":\"x\"}\n\ndata: {\"type\":\"error\",\"error\":{\"type\":\"t\"}}\n\n"), uint16(3))
 	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
-		var cuts []int
-		if c := int(cut); c > 0 && c < len(stream) {
-			cuts = append(cuts, c)
-		}
-		evs := responsesReadStream(stream, cuts...)
+		evs := responsesReadStream(stream, fuzzCuts(stream, cut)...)
 		checkEventContract(t, evs)
-		out := writeResponsesEvents(NewResponsesStreamWriter("m"), evs)
+		out := writeAll(NewResponsesStreamWriter("m"), evs)
 		_ = parseResponsesSSE(t, out)
 	})
 }

@@ -14,22 +14,7 @@ import (
 // responsesReadStream feeds stream to a fresh Responses reader in chunks cut at the
 // given offsets, through internal/sse's parser.
 func responsesReadStream(stream []byte, cuts ...int) []Event {
-	r := NewResponsesStreamReader()
-	var p sse.Parser
-	var evs []Event
-	feed := func(chunk []byte) {
-		p.Feed(chunk, func(ev *sse.Event) bool {
-			evs = r.Read(evs, ev.Name, ev.Data)
-			return true
-		})
-	}
-	prev := 0
-	for _, c := range cuts {
-		feed(stream[prev:c])
-		prev = c
-	}
-	feed(stream[prev:])
-	return evs
+	return feedSSE(NewResponsesStreamReader(), stream, cuts...)
 }
 
 var responsesWantToolEvents = []Event{
@@ -66,18 +51,7 @@ func TestResponsesStreamReader(t *testing.T) {
 // byte offset (and in single bytes): the events are the same.
 func TestResponsesStreamReaderCutAtEveryByte(t *testing.T) {
 	stream := responsesFixture(t, "stream_tool.sse")
-	for i := 1; i < len(stream); i++ {
-		if got := responsesReadStream(stream, i); !reflect.DeepEqual(got, responsesWantToolEvents) {
-			t.Fatalf("cut at %d: got\n%+v", i, got)
-		}
-	}
-	every := make([]int, 0, len(stream))
-	for i := 1; i < len(stream); i++ {
-		every = append(every, i)
-	}
-	if got := responsesReadStream(stream, every...); !reflect.DeepEqual(got, responsesWantToolEvents) {
-		t.Fatalf("byte by byte: got\n%+v", got)
-	}
+	checkEveryCut(t, stream, func(cuts ...int) []Event { return responsesReadStream(stream, cuts...) }, responsesWantToolEvents)
 }
 
 // responsesSSE writes events as an upstream would (data-only when name is "").
@@ -217,14 +191,6 @@ func parseResponsesSSE(t *testing.T, b []byte) []responsesSSEEvent {
 	return out
 }
 
-func writeResponsesEvents(w StreamWriter, evs []Event) []byte {
-	var out []byte
-	for i := range evs {
-		out = w.Write(out, &evs[i])
-	}
-	return w.Finish(out)
-}
-
 // responsesClaudeToolStream is what an Anthropic reader hands over for a Claude answer
 // with signed thinking, text and two tool calls.
 var responsesClaudeToolStream = []Event{
@@ -248,7 +214,7 @@ var responsesClaudeToolStream = []Event{
 }
 
 func TestResponsesStreamWriter(t *testing.T) {
-	out := writeResponsesEvents(NewResponsesStreamWriter("gpt-5-codex"), responsesClaudeToolStream)
+	out := writeAll(NewResponsesStreamWriter("gpt-5-codex"), responsesClaudeToolStream)
 	evs := parseResponsesSSE(t, out)
 	var names []string
 	for i, e := range evs {
@@ -307,7 +273,7 @@ func TestResponsesStreamWriter(t *testing.T) {
 // TestResponsesStreamRoundTrip reads what the writer wrote: the same parts
 // come back, with the thinking state wrapped for the client.
 func TestResponsesStreamRoundTrip(t *testing.T) {
-	got := responsesReadStream(writeResponsesEvents(NewResponsesStreamWriter("m"), responsesClaudeToolStream))
+	got := responsesReadStream(writeAll(NewResponsesStreamWriter("m"), responsesClaudeToolStream))
 	var parts []Event
 	for _, e := range got {
 		if e.Kind == EventPartStart || e.Kind == EventPartStop {
@@ -329,7 +295,7 @@ func TestResponsesStreamRoundTrip(t *testing.T) {
 
 func TestResponsesStreamWriterEnds(t *testing.T) {
 	t.Run("max tokens is status incomplete in response.completed", func(t *testing.T) {
-		evs := parseResponsesSSE(t, writeResponsesEvents(NewResponsesStreamWriter("m"), []Event{
+		evs := parseResponsesSSE(t, writeAll(NewResponsesStreamWriter("m"), []Event{
 			{Kind: EventStart, ID: "msg_1"},
 			{Kind: EventPartStart, Part: Part{Kind: PartText}},
 			{Kind: EventDelta, Delta: "cut"},
@@ -347,7 +313,7 @@ func TestResponsesStreamWriterEnds(t *testing.T) {
 	})
 	t.Run("error is response.failed", func(t *testing.T) {
 		w := NewResponsesStreamWriter("m")
-		evs := parseResponsesSSE(t, writeResponsesEvents(w, []Event{
+		evs := parseResponsesSSE(t, writeAll(w, []Event{
 			{Kind: EventStart, ID: "msg_2"},
 			{Kind: EventError, ErrType: "overloaded_error", Delta: "Overloaded"},
 			{Kind: EventFinish, Stop: StopEnd},
@@ -360,7 +326,7 @@ func TestResponsesStreamWriterEnds(t *testing.T) {
 		}
 	})
 	t.Run("a namespaced call is split for Codex", func(t *testing.T) {
-		evs := parseResponsesSSE(t, writeResponsesEvents(NewResponsesStreamWriter("m"), []Event{
+		evs := parseResponsesSSE(t, writeAll(NewResponsesStreamWriter("m"), []Event{
 			{Kind: EventStart, ID: "msg_n"},
 			{Kind: EventPartStart, Part: Part{Kind: PartToolCall, CallID: "c1", Name: "multi_agent_v1___close_agent"}},
 			{Kind: EventDelta, Delta: `{"target":"a"}`},
@@ -377,7 +343,7 @@ func TestResponsesStreamWriterEnds(t *testing.T) {
 		}
 	})
 	t.Run("a retried stream keeps one preamble", func(t *testing.T) {
-		evs := parseResponsesSSE(t, writeResponsesEvents(NewResponsesStreamWriter("m"), []Event{
+		evs := parseResponsesSSE(t, writeAll(NewResponsesStreamWriter("m"), []Event{
 			{Kind: EventStart, ID: "msg_a"},
 			{Kind: EventStart, ID: "msg_b"},
 			{Kind: EventFinish, Stop: StopEnd},

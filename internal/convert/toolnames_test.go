@@ -13,7 +13,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
-	"github.com/ccrelay/ccrelay/internal/sse"
 )
 
 // The names clients send (docs/matrix.md, "Tool names").
@@ -286,22 +285,6 @@ func TestEncodersMapToolNames(t *testing.T) {
 			}
 		})
 	}
-}
-
-// feedSSE runs stream through internal/sse's parser, cut at the given
-// offsets, into r.
-func feedSSE(r StreamReader, stream []byte, cuts ...int) []Event {
-	var p sse.Parser
-	var evs []Event
-	prev := 0
-	for _, c := range append(cuts, len(stream)) {
-		p.Feed(stream[prev:c], func(ev *sse.Event) bool {
-			evs = r.Read(evs, ev.Name, ev.Data)
-			return true
-		})
-		prev = c
-	}
-	return evs
 }
 
 func fakeSSE(evs []fakeupstream.Event) []byte {

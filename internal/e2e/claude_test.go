@@ -46,6 +46,23 @@ func TestMain(m *testing.M) {
 	)
 }
 
+// streamMessage streams p through c and returns the message the SDK's
+// accumulator builds from the events, failing t on any error.
+func streamMessage(t *testing.T, c anthropic.Client, p anthropic.MessageNewParams) anthropic.Message {
+	t.Helper()
+	stream := c.Messages.NewStreaming(context.Background(), p)
+	var acc anthropic.Message
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
 func newParams(model string) anthropic.MessageNewParams {
 	return anthropic.MessageNewParams{
 		MaxTokens: 1024,

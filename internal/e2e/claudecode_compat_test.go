@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,11 +28,7 @@ func chatChunk(model, delta, finish string) fakeupstream.Event {
 // the tool message carried the file's text.
 func TestClaudeCodeOnCompatAccount(t *testing.T) {
 	claudeCodeCLI(t)
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is quince-7\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "quince-7")
 	fake := &fakeupstream.ChatCompat{Reasoning: "Let me read the file."}
 	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
 		model := gjson.GetBytes(rec.Body, "model").Str

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,11 +38,7 @@ func responsesToolScript(file, callID, want string) func(int, *fakeupstream.Reco
 func TestClaudeCodeThroughOpenAIAccounts(t *testing.T) {
 	claudeCodeCLI(t)
 	const route = "\n[[routes]]\nmodels = [\"claude-sonnet-4-5\"]\nto = [\"openai:gpt-5-codex\"]\n"
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "kumquat-42")
 	script := responsesToolScript(notes, "call_01ReadNotes", "kumquat-42")
 
 	t.Run("openai-responses", func(t *testing.T) {
@@ -110,11 +104,7 @@ func wantClaudeCodeReadOnOpenAI(t *testing.T, r *relayUT, requests func() []*fak
 func TestClaudeCodeReplaysReasoningOnOpenAI(t *testing.T) {
 	claudeCodeCLI(t)
 	const callID = "call_01ReasonRead"
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "kumquat-42")
 	fake := &fakeupstream.OpenAI{Strict: true}
 	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
 		model := gjson.GetBytes(rec.Body, "model").Str

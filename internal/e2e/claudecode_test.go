@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,11 +177,7 @@ func hasToolResult(body []byte, id string) bool {
 // the file, which Claude Code prints as its result.
 func TestClaudeCodeToolRoundTrip(t *testing.T) {
 	claudeCodeCLI(t)
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "kumquat-42")
 	const callID = "toolu_01ReadNotes"
 	r, fake, o := claudeOAuthRelay(t, func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
 		model := gjson.GetBytes(rec.Body, "model").Str

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
@@ -38,16 +37,7 @@ func TestClaudeTokenServesClaudeCode(t *testing.T) {
 
 	c := r.anthropicClient(option.WithHeader("X-Claude-Code-Session-Id", "cc-session-1"), option.WithHeader("Anthropic-Beta", "claude-code-20250219"),
 		option.WithQuery("beta", "true"))
-	stream := c.Messages.NewStreaming(context.Background(), newParams("claude-sonnet-4-5"))
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
+	acc := streamMessage(t, c, newParams("claude-sonnet-4-5"))
 	if len(acc.Content) == 0 || acc.Content[0].Text == "" {
 		t.Fatalf("nothing streamed: %+v", acc)
 	}

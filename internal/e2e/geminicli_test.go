@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,11 +59,7 @@ func anthropicReadScript(tool, file, callID, want string) func(int, *fakeupstrea
 func TestGeminiCLIThroughClaudeAccount(t *testing.T) {
 	geminiCLI(t)
 	const callID = "toolu_01GeminiReadNotes"
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "kumquat-42")
 	fake := &fakeupstream.Anthropic{Keys: []string{"sk-ant"}, Strict: true, Script: anthropicReadScript("read_file", notes, callID, "kumquat-42")}
 	r := startRelay(t, `api_keys = ["`+relayKey+`"]`+"\n"+claudeAPIAccount("ca", upstream(t, fake).URL, "sk-ant", 100))
 	tap, trap := &clientTap{}, newEgressTrap(t)
@@ -156,11 +150,7 @@ func geminiReply(rec *fakeupstream.Recorded, text string) *fakeupstream.Reply {
 // the call still carries its signature.
 func TestClaudeCodeOnGeminiAccount(t *testing.T) {
 	claudeCodeCLI(t)
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "kumquat-42")
 	fake := &fakeupstream.GeminiAPI{Keys: []string{geminiKey}, Strict: true}
 	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
 		contents := gjson.GetBytes(rec.Body, "contents").Raw
@@ -266,11 +256,7 @@ func TestGeminiCLIRouterOnClaudeAccount(t *testing.T) {
 func TestGeminiCLIThroughOpenAIAccount(t *testing.T) {
 	geminiCLI(t)
 	const callID = "call_01GeminiReadNotes"
-	dir := t.TempDir()
-	notes := filepath.Join(dir, "notes.txt")
-	if err := os.WriteFile(notes, []byte("the password is kumquat-42\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, notes := notesFile(t, "kumquat-42")
 	fake := &fakeupstream.OpenAI{Strict: true}
 	fake.Script = func(_ int, rec *fakeupstream.Recorded) *fakeupstream.Reply {
 		body := gjson.ParseBytes(rec.Body)

@@ -50,16 +50,7 @@ func TestMessagesServedByGeminiAccount(t *testing.T) {
 		t.Fatalf("usage %+v", msg.Usage)
 	}
 
-	stream := client.Messages.NewStreaming(context.Background(), p)
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
+	acc := streamMessage(t, client, p)
 	var text strings.Builder
 	for _, b := range acc.Content {
 		text.WriteString(b.Text)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,16 +49,7 @@ func TestMessagesServedByOpenAIAccount(t *testing.T) {
 	}
 
 	// Streamed: the SDK's accumulator takes the converted events.
-	stream := client.Messages.NewStreaming(context.Background(), p)
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
+	acc := streamMessage(t, client, p)
 	if len(acc.Content) != 1 || acc.Content[0].Text != "hello from gpt" || acc.StopReason != "end_turn" || acc.Usage.OutputTokens != 9 {
 		t.Fatalf("accumulated %+v", acc)
 	}
@@ -89,26 +81,13 @@ func TestResponsesServedByClaudeAccount(t *testing.T) {
 		t.Fatal("relay key reached the upstream")
 	}
 
-	stream := c.Responses.NewStreaming(context.Background(), responsesParams("claude-sonnet-4-5"))
-	var text strings.Builder
-	completed := false
-	for stream.Next() {
-		ev := stream.Current()
-		switch ev.Type {
-		case "response.output_text.delta":
-			text.WriteString(ev.Delta)
-		case "response.completed":
-			completed = true
-			if ev.Response.Usage.OutputTokens != 7 {
-				t.Fatalf("completed usage %+v", ev.Response.Usage)
-			}
-		}
+	types, text, final := readResponsesStream(t, c, responsesParams("claude-sonnet-4-5"))
+	completed := slices.Contains(types, "response.completed")
+	if completed && final.Usage.OutputTokens != 7 {
+		t.Fatalf("completed usage %+v", final.Usage)
 	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if text.String() != "Hello from fake upstream" || !completed {
-		t.Fatalf("streamed %q completed %v", text.String(), completed)
+	if text != "Hello from fake upstream" || !completed {
+		t.Fatalf("streamed %q completed %v", text, completed)
 	}
 	rows := r.usageRows(2)
 	if rows[0].Account != "ca" || rows[0].Model != "claude-sonnet-4-5" || rows[0].Out != 7 {

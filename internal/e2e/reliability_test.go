@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anthropics/anthropic-sdk-go/v2"
-
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
 )
 
@@ -360,16 +358,7 @@ func streamFailsOverWithin(t *testing.T, r *relayUT, d time.Duration) {
 	t.Helper()
 	start := time.Now()
 	c := r.anthropicClient()
-	stream := c.Messages.NewStreaming(context.Background(), newParams("m"))
-	var acc anthropic.Message
-	for stream.Next() {
-		if err := acc.Accumulate(stream.Current()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
+	acc := streamMessage(t, c, newParams("m"))
 	if len(acc.Content) == 0 || acc.Content[0].Text != "Hello from fake upstream" {
 		t.Fatalf("got %+v", acc)
 	}

@@ -10,21 +10,15 @@ package relay_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/ccrelay/ccrelay/internal/config"
 	"github.com/ccrelay/ccrelay/internal/credential"
 	"github.com/ccrelay/ccrelay/internal/fakeupstream"
-	"github.com/ccrelay/ccrelay/internal/policy"
 	"github.com/ccrelay/ccrelay/internal/relay"
 	"github.com/ccrelay/ccrelay/internal/scheduler"
 )
@@ -38,8 +32,7 @@ const convDeltas = 45
 // :streamGenerateContent, one event per Read.
 type convUpstream struct {
 	messages, responses, gemini [][]byte
-	mu                          sync.Mutex
-	scratch                     bytes.Buffer
+	sink                        bodySink
 }
 
 func newConvUpstream() *convUpstream {
@@ -60,13 +53,7 @@ func newConvUpstream() *convUpstream {
 }
 
 func (u *convUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		u.mu.Lock()
-		u.scratch.Reset()
-		_, _ = u.scratch.ReadFrom(req.Body)
-		u.mu.Unlock()
-		req.Body.Close()
-	}
+	u.sink.drain(req, nil)
 	events := u.messages
 	switch {
 	case strings.HasSuffix(req.URL.Path, "/responses"):
@@ -99,17 +86,7 @@ func newConvBenchRelay(b *testing.B, up http.RoundTripper) http.Handler {
 		accounts = append(accounts, a)
 		ups = append(ups, &relay.Upstream{Account: a, Client: client, Token: credential.Static("sk-bench-" + ac.ID), Config: ac})
 	}
-	sched := scheduler.New(accounts, scheduler.Options{StickyTTL: time.Hour, RenewalThreshold: 5 * time.Minute, ErrorCooldown: 30 * time.Second}, nil, nil)
-	b.Cleanup(sched.Close)
-	pol, err := policy.New(policy.Options{APIKeys: []string{benchRelayKey}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := relay.New(relay.Options{
-		Policy: pol, MaxBodyBytes: 32 << 20, FirstByteTimeout: time.Minute,
-		ResponseTimeout: 10 * time.Minute, IdleTimeout: 5 * time.Minute, MaxAttempts: 3,
-	}, sched, ups, &discardRecorder{}, nil)
-	return r.Handler()
+	return benchHandler(b, accounts, ups, nil)
 }
 
 // convResponsesBodies returns n ~4 KB streaming Responses requests for
@@ -177,28 +154,15 @@ func modelBodies(bodies [][]byte, model string) [][]byte {
 // answer ended whole (message_stop or response.completed after at least
 // wantFlushes flushes) and returns how many it sent.
 func serveStreams(b *testing.B, h http.Handler, path string, hdr http.Header, bodies [][]byte, wantFlushes int) int {
-	u, _ := url.Parse("http://127.0.0.1:3000" + path)
-	ctx := context.Background()
 	w := &tailWriter{benchWriter: benchWriter{h: http.Header{}}}
-	b.SetBytes(int64(len(bodies[0])))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		body := bodies[i%len(bodies)]
-		i++
-		req := (&http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: hdr, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Host: u.Host,
-			RemoteAddr: "127.0.0.1:40000", RequestURI: u.RequestURI()}).WithContext(ctx)
-		w.reset()
-		h.ServeHTTP(w, req)
+	return benchServe(b, h, path, hdr, bodies, w, func() {
 		end := w.tail.Bytes()
 		whole := bytes.HasSuffix(end, []byte("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")) ||
 			bytes.Contains(end, []byte("event: response.completed\n"))
 		if w.status != http.StatusOK || w.flushes < wantFlushes || !whole {
 			b.Fatalf("status %d, %d bytes, %d flushes, ends %q", w.status, w.n, w.flushes, end)
 		}
-	}
-	return i
+	})
 }
 
 // tailWriter is a benchWriter that keeps the last write (the stream's end).

@@ -41,10 +41,29 @@ type memUpstream struct {
 	json   []byte
 	events [][]byte
 	header http.Header
-	// scratch receives request bodies (reused: the benchmark measures the
-	// relay, not this fake).
+	sink   bodySink
+}
+
+// bodySink reads request bodies into one reused buffer: the benchmarks
+// measure the relay, not the fake upstreams.
+type bodySink struct {
 	mu      sync.Mutex
 	scratch bytes.Buffer
+}
+
+// drain reads and closes req's body, if any, and returns what check says
+// of it (false without a body or a check).
+func (s *bodySink) drain(req *http.Request, check func(body []byte) bool) bool {
+	if req.Body == nil {
+		return false
+	}
+	s.mu.Lock()
+	s.scratch.Reset()
+	_, _ = s.scratch.ReadFrom(req.Body)
+	ok := check != nil && check(s.scratch.Bytes())
+	s.mu.Unlock()
+	req.Body.Close()
+	return ok
 }
 
 func newMemUpstream() *memUpstream {
@@ -67,16 +86,10 @@ func newMemUpstream() *memUpstream {
 func (m *memUpstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The relay forwards only the headers real clients send, so the body
 	// says whether the client asked for a stream.
-	stream := false
-	if req.Body != nil {
-		m.mu.Lock()
-		m.scratch.Reset()
-		_, _ = m.scratch.ReadFrom(req.Body)
+	stream := m.sink.drain(req, func(body []byte) bool {
 		// benchBodies end with the stream flag: no scan of the whole body.
-		stream = bytes.HasSuffix(bytes.TrimSpace(m.scratch.Bytes()), []byte(`"stream":true}`))
-		m.mu.Unlock()
-		req.Body.Close()
-	}
+		return bytes.HasSuffix(bytes.TrimSpace(body), []byte(`"stream":true}`))
+	})
 	// A real transport parses a fresh header map for every response.
 	h := m.header.Clone()
 	resp := &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Request: req}
@@ -224,14 +237,21 @@ func newBenchRelay(b *testing.B, n, sessions int, mem http.RoundTripper) http.Ha
 			Config: config.AccountConfig{Type: config.TypeClaudeAPI, ID: id, Name: id, Priority: 100, Enabled: true, APIURL: "http://upstream.invalid"},
 		})
 	}
+	exp := time.Now().Add(time.Hour)
+	bindings := make([]state.Binding, sessions)
+	for i := range bindings {
+		bindings[i] = state.Binding{Key: benchSession(i), AccountID: accounts[i%n].ID, ExpiresAt: exp}
+	}
+	return benchHandler(b, accounts, ups, bindings)
+}
+
+// benchHandler builds the relay's handler over accounts and ups, taking
+// benchRelayKey, with the sticky bindings already in place.
+func benchHandler(b *testing.B, accounts []*scheduler.Account, ups []*relay.Upstream, bindings []state.Binding) http.Handler {
+	b.Helper()
 	sched := scheduler.New(accounts, scheduler.Options{StickyTTL: time.Hour, RenewalThreshold: 5 * time.Minute, ErrorCooldown: 30 * time.Second}, nil, nil)
 	b.Cleanup(sched.Close)
-	if sessions > 0 {
-		exp := time.Now().Add(time.Hour)
-		bindings := make([]state.Binding, sessions)
-		for i := range bindings {
-			bindings[i] = state.Binding{Key: benchSession(i), AccountID: accounts[i%n].ID, ExpiresAt: exp}
-		}
+	if len(bindings) > 0 {
 		sched.Restore(bindings, nil, nil)
 	}
 	pol, err := policy.New(policy.Options{APIKeys: []string{benchRelayKey}})
@@ -247,10 +267,26 @@ func newBenchRelay(b *testing.B, n, sessions int, mem http.RoundTripper) http.Ha
 
 // serveLoop sends b.N requests through h and checks every answer.
 func serveLoop(b *testing.B, h http.Handler, bodies [][]byte, stream bool, wantFlushes int) {
-	u, _ := url.Parse("http://127.0.0.1:3000/v1/messages?beta=true")
-	hdr := benchHeader(stream)
-	ctx := context.Background()
 	w := &benchWriter{h: http.Header{}}
+	benchServe(b, h, "/v1/messages?beta=true", benchHeader(stream), bodies, w, func() {
+		if w.status != http.StatusOK || w.n == 0 || w.flushes < wantFlushes {
+			b.Fatalf("status %d, %d bytes, %d flushes", w.status, w.n, w.flushes)
+		}
+	})
+}
+
+// resetWriter is a ResponseWriter a benchmark reuses for every request.
+type resetWriter interface {
+	http.ResponseWriter
+	reset()
+}
+
+// benchServe sends b.N requests to path through h, the bodies in turn,
+// each answered into w (reset first), calls check after each and returns
+// how many it sent.
+func benchServe(b *testing.B, h http.Handler, path string, hdr http.Header, bodies [][]byte, w resetWriter, check func()) int {
+	u, _ := url.Parse("http://127.0.0.1:3000" + path)
+	ctx := context.Background()
 	b.SetBytes(int64(len(bodies[0])))
 	b.ReportAllocs()
 	i := 0
@@ -262,10 +298,9 @@ func serveLoop(b *testing.B, h http.Handler, bodies [][]byte, stream bool, wantF
 			RemoteAddr: "127.0.0.1:40000", RequestURI: u.RequestURI()}).WithContext(ctx)
 		w.reset()
 		h.ServeHTTP(w, req)
-		if w.status != http.StatusOK || w.n == 0 || w.flushes < wantFlushes {
-			b.Fatalf("status %d, %d bytes, %d flushes", w.status, w.n, w.flushes)
-		}
+		check()
 	}
+	return i
 }
 
 type benchCase struct {
